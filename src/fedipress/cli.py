@@ -1,0 +1,302 @@
+"""The `fedipress` command line.
+
+Each command parses its arguments, calls one library function and prints the outcome. User
+errors (FedipressError) print as clean lines on stderr with exit code 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import FedipressError
+
+__all__ = ["main", "build_parser"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _allow_private(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "allow_private_addresses", False)) or _env_flag(
+        "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
+    )
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .config import load_config
+
+    return load_config(Path(args.config), base_url=getattr(args, "base_url", None))
+
+
+# --- command handlers -------------------------------------------------------------------------
+# Each handler is owned by the module it calls; keep them short.
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .scaffold import init_site
+
+    created = init_site(Path(args.directory))
+    for path in created:
+        print(f"created {path}")
+    print(f"Next: cd {args.directory} && fedipress build && fedipress serve")
+    return 0
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import new_post
+
+    path = new_post(_load(args), args.title, page=args.page)
+    print(f"created {path}")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import run_build_command
+
+    return run_build_command(_load(args), args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .devserver import serve
+
+    return serve(_load(args), args)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .keys import run_keys_command
+
+    return run_keys_command(_load(args), args)
+
+
+def _cmd_hosting(args: argparse.Namespace) -> int:
+    from .hosting import hosting_config
+
+    print(hosting_config(_load(args), args.host_kind), end="")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor_command
+
+    return run_doctor_command(args, allow_private=_allow_private(args))
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import run_publish_command
+
+    return run_publish_command(_load(args), args, allow_private=_allow_private(args))
+
+
+def _cmd_followers(args: argparse.Namespace) -> int:
+    from .followers import run_followers_command
+
+    return run_followers_command(_load(args), args, allow_private=_allow_private(args))
+
+
+def _cmd_deliveries(args: argparse.Namespace) -> int:
+    from .deliveries import run_deliveries_command
+
+    return run_deliveries_command(_load(args), args)
+
+
+def _cmd_inbox(args: argparse.Namespace) -> int:
+    from .inbox_server import run_inbox_command
+
+    return run_inbox_command(_load(args), args, allow_private=_allow_private(args))
+
+
+def _cmd_interactions(args: argparse.Namespace) -> int:
+    from .interactions import run_interactions_command
+
+    return run_interactions_command(_load(args), args)
+
+
+def _cmd_block(args: argparse.Namespace) -> int:
+    from .interactions import run_block_command
+
+    return run_block_command(_load(args), args)
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def _site_options(p: argparse.ArgumentParser, *, base_url: bool = True) -> None:
+    p.add_argument(
+        "--config", "-c", default="site.yaml", metavar="FILE", help="site file (default: site.yaml)"
+    )
+    if base_url:
+        p.add_argument(
+            "--base-url",
+            metavar="URL",
+            help="override site.yaml's base_url for this run, e.g. http://127.0.0.1:8000/",
+        )
+
+
+def _private_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="allow fetching loopback/private addresses and plain http (testing on one machine;"
+        " also FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1)",
+    )
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    help_text: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=f"{help_text}\n\nexample:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(handler=handler)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedipress",
+        description="Static blogs that are first-class citizens of the fediverse.",
+    )
+    parser.add_argument("--version", action="version", version=f"fedipress {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _command(sub, "init", _cmd_init, "create a new blog", "fedipress init myblog")
+    p.add_argument("directory", help="folder to create (must be empty or absent)")
+
+    p = _command(sub, "new", _cmd_new, "write a new post with front matter filled in",
+                 'fedipress new "My first post"')
+    p.add_argument("title")
+    p.add_argument("--page", action="store_true", help="create a page instead of a post")
+    _site_options(p, base_url=False)
+
+    p = _command(sub, "build", _cmd_build, "build the site into the output folder",
+                 "fedipress build --drafts")
+    _site_options(p)
+    p.add_argument("--drafts", action="store_true", help="include drafts")
+    p.add_argument("--future", action="store_true", help="include future-dated posts")
+    p.add_argument("--keep-going", action="store_true",
+                   help="build the rest of the site when some content files are broken")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--clean", action="store_true", help="ignore the incremental cache")
+
+    p = _command(sub, "serve", _cmd_serve, "serve the site locally, rebuild and reload on save",
+                 "fedipress serve --port 8000")
+    _site_options(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--drafts", action="store_true", help="include drafts")
+    p.add_argument("--future", action="store_true", help="include future-dated posts")
+    p.add_argument("--no-reload", action="store_true", help="do not watch or live-reload")
+
+    p = _command(sub, "keys", _cmd_keys, "manage the blog actor's key pair",
+                 "fedipress keys generate")
+    _site_options(p, base_url=False)
+    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    kg = keys_sub.add_parser("generate", help="create the RSA-2048 key pair")
+    kg.add_argument("--force", action="store_true",
+                    help="replace an existing key (followers' servers will have to refollow)")
+    keys_sub.add_parser("show", help="print the public key and where the private key lives")
+
+    p = _command(sub, "hosting", _cmd_hosting, "print web server configuration for this blog",
+                 "fedipress hosting nginx")
+    p.add_argument("host_kind", choices=["nginx", "caddy", "apache", "netlify", "cloudflare"])
+    _site_options(p)
+
+    p = _command(sub, "doctor", _cmd_doctor, "check a deployed blog the way Mastodon would",
+                 "fedipress doctor https://alice.example/")
+    p.add_argument("url", help="the blog's base URL")
+    _private_option(p)
+
+    p = _command(sub, "publish", _cmd_publish,
+                 "announce new, edited and removed posts to followers",
+                 "fedipress publish --dry-run")
+    _site_options(p)
+    p.add_argument("--dry-run", action="store_true", help="print activities and recipients only")
+    p.add_argument("--backfill", type=int, default=0, metavar="N",
+                   help="on the first publish, announce the newest N posts")
+    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to keep retrying within this run (default 60)")
+    p.add_argument("--no-build", action="store_true", help="use the last build's manifest")
+    p.add_argument("--verbose", "-v", action="store_true", help="log each request")
+    _private_option(p)
+
+    p = _command(sub, "followers", _cmd_followers, "list and manage followers",
+                 "fedipress followers add https://mastodon.example/users/bob")
+    _site_options(p)
+    _private_option(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    f_sub = p.add_subparsers(dest="followers_command", metavar="ACTION")
+    f_sub.add_parser("list", help="list followers with counts by server (default)")
+    fa = f_sub.add_parser("add", help="fetch an actor and record it as a follower")
+    fa.add_argument("actor")
+    fr = f_sub.add_parser("remove", help="forget a follower")
+    fr.add_argument("actor")
+    f_sub.add_parser("requests", help="list pending follow requests")
+    fap = f_sub.add_parser("approve", help="accept a pending follow request")
+    fap.add_argument("actor")
+    frj = f_sub.add_parser("reject", help="reject a pending follow request")
+    frj.add_argument("actor")
+
+    p = _command(sub, "deliveries", _cmd_deliveries, "show queued and failed deliveries",
+                 "fedipress deliveries retry")
+    _site_options(p, base_url=False)
+    d_sub = p.add_subparsers(dest="deliveries_command", metavar="ACTION")
+    d_sub.add_parser("list", help="queued and failed deliveries with their last error (default)")
+    d_sub.add_parser("retry", help="requeue failed deliveries")
+
+    p = _command(sub, "inbox", _cmd_inbox, "run the inbox service",
+                 "fedipress inbox --site public/ --port 8080")
+    _site_options(p)
+    _private_option(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--site", metavar="DIR", help="also serve this built site")
+
+    p = _command(sub, "interactions", _cmd_interactions, "recent likes, boosts and replies",
+                 "fedipress interactions --json")
+    _site_options(p, base_url=False)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--limit", type=int, default=50)
+
+    p = _command(sub, "block", _cmd_block, "block a domain or an actor",
+                 "fedipress block spam.example")
+    _site_options(p, base_url=False)
+    p.add_argument("target", help="a domain (spam.example) or an actor URL")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except FedipressError as error:
+        for line in str(error).splitlines() or [type(error).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

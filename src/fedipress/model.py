@@ -1,0 +1,95 @@
+"""The frozen data every part of fedipress speaks: posts, pages, tags and the site.
+
+Content is parsed into these once (content.py) and then only read: render.py turns them into
+HTML and feeds, activitypub/ turns them into ActivityPub documents. All URLs held here are
+absolute, and all datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .config import SiteConfig
+
+__all__ = ["Image", "Post", "Site", "Tag"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image used by a post (cover or inline), with absolute `url`."""
+
+    url: str
+    alt: str = ""
+    media_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag as written (`name`), its URL-safe `slug`, and its page's absolute `url`."""
+
+    name: str
+    slug: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post or page, fully parsed and rendered to HTML.
+
+    `source` is the path relative to the content directory (`posts/hello.md`) and is what
+    error messages name. `path` is the output path relative to the output directory of the
+    page's directory (`posts/hello/`); `url` is its absolute URL.
+    """
+
+    source: str
+    kind: Literal["post", "page"]
+    slug: str
+    title: str
+    date: datetime
+    url: str
+    path: str
+    html: str
+    summary_html: str
+    lang: str
+    updated: datetime | None = None
+    tags: tuple[Tag, ...] = ()
+    summary: str | None = None  # author-written summary (front matter), plain text
+    draft: bool = False
+    image: Image | None = None
+    images: tuple[Image, ...] = ()  # inline images in the body, in order
+    aliases: tuple[str, ...] = ()  # old output paths (relative, e.g. "2019/01/old-name/")
+    toc_html: str = ""
+    word_count: int = 0
+    reading_minutes: int = 1
+    federate: bool = True
+    pinned: bool = False
+    content_warning: str | None = None
+    in_reply_to: str | None = None
+    bundle_files: tuple[str, ...] = ()  # files beside a bundle's index.md, relative to source dir
+    content_hash: str = ""  # sha256 of the source file bytes
+    extra: Mapping[str, Any] = field(default=_EMPTY)  # unrecognised front matter, for themes
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything a build renders: the config plus published posts (newest first) and pages."""
+
+    config: SiteConfig
+    posts: tuple[Post, ...]
+    pages: tuple[Post, ...]
+
+    def tags(self) -> dict[str, tuple[Tag, tuple[Post, ...]]]:
+        """Tag slug -> (tag, its posts newest first), sorted by slug."""
+        by_slug: dict[str, tuple[Tag, list[Post]]] = {}
+        for post in self.posts:
+            for tag in post.tags:
+                by_slug.setdefault(tag.slug, (tag, []))[1].append(post)
+        return {slug: (tag, tuple(ps)) for slug, (tag, ps) in sorted(by_slug.items())}

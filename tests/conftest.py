@@ -1,0 +1,35 @@
+"""Shared fixtures: committed test keys, fixture sites, and the repo root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def blog_private_pem() -> bytes:
+    return (FIXTURES / "keys" / "blog-private.pem").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def blog_public_pem() -> bytes:
+    return (FIXTURES / "keys" / "blog-public.pem").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def remote_private_pem() -> bytes:
+    return (FIXTURES / "keys" / "remote-private.pem").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def remote_public_pem() -> bytes:
+    return (FIXTURES / "keys" / "remote-public.pem").read_bytes()
