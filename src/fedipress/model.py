@@ -7,7 +7,7 @@ absolute, and all datetimes are timezone-aware.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .config import SiteConfig
 
-__all__ = ["Image", "Post", "Site", "Tag"]
+__all__ = ["Image", "Output", "Post", "Site", "Tag"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -75,7 +75,7 @@ class Post:
     in_reply_to: str | None = None
     bundle_files: tuple[str, ...] = ()  # files beside a bundle's index.md, relative to source dir
     content_hash: str = ""  # sha256 of the source file bytes
-    extra: Mapping[str, Any] = field(default=_EMPTY)  # unrecognised front matter, for themes
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # other front matter
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,18 @@ class Site:
             for tag in post.tags:
                 by_slug.setdefault(tag.slug, (tag, []))[1].append(post)
         return {slug: (tag, tuple(ps)) for slug, (tag, ps) in sorted(by_slug.items())}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file the build may write, rendered lazily.
+
+    `path` is relative to the output directory ("posts/x/index.html"). `fingerprint` is a hash
+    of everything the bytes depend on (inputs, theme, config); when it equals the previous
+    build's and the file is still there, the build skips `render()` entirely. That is what makes
+    rebuilds incremental, so a fingerprint must change whenever the bytes would.
+    """
+
+    path: str
+    fingerprint: str
+    render: Callable[[], bytes]
