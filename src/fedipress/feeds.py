@@ -1,0 +1,363 @@
+"""Feeds and crawler files: Atom, RSS 2.0, JSON Feed 1.1, per-tag feeds, sitemap.xml, robots.txt.
+
+PURE: a function from the Site to lazily rendered Outputs. No files, clock or globals; the
+feed-level "updated" time is the newest entry's, so the same site always gives the same bytes.
+
+XML is written by hand with one escaping function rather than xml.etree, because etree's
+namespace prefixes are process-global state (register_namespace) and its output order is an
+implementation detail; `_text` also drops characters XML 1.0 forbids, which would otherwise
+make a whole feed unparseable because one post contains a stray control character.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import urljoin
+
+from .config import SiteConfig
+from .model import Output, Post, Site, Tag
+
+__all__ = [
+    "absolutize_html",
+    "plan_feeds",
+    "render_atom",
+    "render_json_feed",
+    "render_robots",
+    "render_rss",
+    "render_sitemap",
+    "rfc3339",
+    "rfc822",
+]
+
+_FEED_FORMAT_VERSION = "1"  # bump when this module's output changes for the same input
+
+# Characters allowed by XML 1.0 (§2.2). Anything else is dropped, never escaped: XML 1.0 has no
+# way to represent U+0000..U+001F (other than tab/newline/return) even as a character reference.
+_INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# href/src/poster attribute values in post HTML; relative ones are made absolute because feed
+# readers resolve them against the feed's URL (or not at all), not the post's.
+_URL_ATTR = re.compile(
+    r"""(\s(?:href|src|poster)\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL
+)
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    """Escape text for XML element content or a double-quoted attribute value."""
+    value = _INVALID_XML.sub("", value)
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
+
+
+def _el(name: str, text: str, **attrs: str) -> str:
+    return f"<{name}{_attrs(attrs)}>{_text(text)}</{name}>"
+
+
+def _attrs(attrs: dict[str, str]) -> str:
+    return "".join(f' {k}="{_text(v)}"' for k, v in attrs.items())
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 timestamp with its offset (Atom, JSON Feed, sitemap)."""
+    return moment.replace(microsecond=0).isoformat()
+
+
+def rfc822(moment: datetime) -> str:
+    """RFC 822 / RFC 2822 date (RSS 2.0), in the post's own offset."""
+    return format_datetime(moment.replace(microsecond=0))
+
+
+def _updated(post: Post) -> datetime:
+    return post.updated if post.updated is not None and post.updated > post.date else post.date
+
+
+def _newest(posts: Iterable[Post]) -> datetime | None:
+    times = [_updated(p) for p in posts]
+    return max(times) if times else None
+
+
+# The Unix epoch stands in for "updated" of a site with no posts: a fixed value keeps the output
+# deterministic, where the current time would not.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def absolutize_html(html: str, base: str) -> str:
+    """Resolve relative href/src/poster URLs in `html` against `base` (the post's URL)."""
+
+    def fix(match: re.Match[str]) -> str:
+        value = match.group(3)
+        if not value or value.startswith(("#", "data:", "mailto:", "tel:")) or "://" in value:
+            return match.group(0)
+        # Values are HTML-escaped in the source ("&amp;"); urljoin leaves escapes alone.
+        return f"{match.group(1)}{match.group(2)}{urljoin(base, value)}{match.group(2)}"
+
+    return _URL_ATTR.sub(fix, html)
+
+
+def _content(post: Post, config: SiteConfig) -> str:
+    html = post.html if config.feeds.full_content else post.summary_html
+    return absolutize_html(html, post.url)
+
+
+def _fingerprint(salt: str, kind: str, *parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in (_FEED_FORMAT_VERSION, salt, kind, *parts):
+        # repr of frozen dataclasses, tuples and datetimes is stable and covers every field the
+        # document could use, so a fingerprint changes whenever the bytes could.
+        digest.update(repr(part).encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _output(path: str, fingerprint: str, make: Callable[[], str]) -> Output:
+    return Output(path=path, fingerprint=fingerprint, render=lambda: make().encode("utf-8"))
+
+
+# --- Atom 1.0 (RFC 4287) ------------------------------------------------------------------------
+
+
+def render_atom(
+    config: SiteConfig,
+    posts: Sequence[Post],
+    *,
+    self_url: str,
+    title: str,
+    alternate_url: str,
+    tag: Tag | None = None,
+) -> str:
+    """An Atom feed of `posts` (already limited and newest first)."""
+    updated = _newest(posts) or _EPOCH
+    author = config.author
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{_text(config.language)}">',
+        _el("id", self_url),
+        _el("title", title),
+    ]
+    if config.description and tag is None:
+        out.append(_el("subtitle", config.description))
+    out += [
+        _el("updated", rfc3339(updated)),
+        f'<link rel="self" type="application/atom+xml" href="{_text(self_url)}"/>',
+        f'<link rel="alternate" type="text/html" href="{_text(alternate_url)}"/>',
+        "<author>" + _el("name", author.name) + _el("uri", config.base_url)
+        + (_el("email", author.email) if author.email else "") + "</author>",
+        _el("generator", "fedipress", uri="https://github.com/fedipress/fedipress"),
+    ]
+    if author.avatar:
+        out.append(_el("icon", urljoin(config.base_url, author.avatar)))
+    for post in posts:
+        out.append(f'<entry xml:lang="{_text(post.lang or config.language)}">')
+        # The post URL is the id: stable across rebuilds and what readers de-duplicate on.
+        out.append(_el("id", post.url))
+        out.append(_el("title", post.title))
+        out.append(f'<link rel="alternate" type="text/html" href="{_text(post.url)}"/>')
+        out.append(_el("published", rfc3339(post.date)))
+        out.append(_el("updated", rfc3339(_updated(post))))
+        for t in post.tags:
+            out.append(f'<category term="{_text(t.name)}" scheme="{_text(config.base_url)}tags/"'
+                       f' label="{_text(t.name)}"/>')
+        if post.summary:
+            out.append(_el("summary", post.summary))
+        if post.image is not None:
+            media = {"type": post.image.media_type} if post.image.media_type else {}
+            out.append(f'<link rel="enclosure" href="{_text(post.image.url)}"{_attrs(media)}/>')
+        out.append(_el("content", _content(post, config), type="html"))
+        out.append("</entry>")
+    out.append("</feed>")
+    return "\n".join(out) + "\n"
+
+
+# --- RSS 2.0 ----------------------------------------------------------------------------------
+
+
+def render_rss(
+    config: SiteConfig,
+    posts: Sequence[Post],
+    *,
+    self_url: str,
+    title: str,
+    link: str,
+    description: str,
+) -> str:
+    """An RSS 2.0 channel with atom:link rel=self and content:encoded (full HTML)."""
+    updated = _newest(posts) or _EPOCH
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"'
+        ' xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/">',
+        "<channel>",
+        _el("title", title),
+        _el("link", link),
+        # RSS requires a description; an empty one is valid but some readers show the title.
+        _el("description", description or title),
+        f'<atom:link href="{_text(self_url)}" rel="self" type="application/rss+xml"/>',
+        _el("language", config.language),
+        _el("lastBuildDate", rfc822(updated)),
+        _el("generator", "fedipress"),
+    ]
+    for post in posts:
+        out.append("<item>")
+        out.append(_el("title", post.title))
+        out.append(_el("link", post.url))
+        out.append(_el("guid", post.url, isPermaLink="true"))
+        out.append(_el("pubDate", rfc822(post.date)))
+        out.append(_el("dc:creator", config.author.name))
+        for t in post.tags:
+            out.append(_el("category", t.name))
+        # description is the teaser (escaped HTML is what RSS readers expect there).
+        teaser = post.summary or absolutize_html(post.summary_html, post.url)
+        out.append(_el("description", teaser))
+        if config.feeds.full_content:
+            out.append(_el("content:encoded", _content(post, config)))
+        out.append("</item>")
+    out += ["</channel>", "</rss>"]
+    return "\n".join(out) + "\n"
+
+
+# --- JSON Feed 1.1 ----------------------------------------------------------------------------
+
+
+def render_json_feed(config: SiteConfig, posts: Sequence[Post], *, self_url: str) -> str:
+    author: dict[str, str] = {"name": config.author.name, "url": config.base_url}
+    if config.author.avatar:
+        author["avatar"] = urljoin(config.base_url, config.author.avatar)
+    feed: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": config.title,
+        "home_page_url": config.base_url,
+        "feed_url": self_url,
+        "language": config.language,
+        "authors": [author],
+    }
+    if config.description:
+        feed["description"] = config.description
+    if config.author.avatar:
+        feed["icon"] = author["avatar"]
+    items = []
+    for post in posts:
+        item: dict[str, object] = {
+            "id": post.url,
+            "url": post.url,
+            "title": post.title,
+            "content_html": _content(post, config),
+            "date_published": rfc3339(post.date),
+            "date_modified": rfc3339(_updated(post)),
+            "language": post.lang or config.language,
+        }
+        if post.summary:
+            item["summary"] = post.summary
+        if post.tags:
+            item["tags"] = [t.name for t in post.tags]
+        if post.image is not None:
+            item["image"] = post.image.url
+        items.append(item)
+    feed["items"] = items
+    # ensure_ascii=False keeps the file readable; sort_keys=False keeps the spec's order.
+    return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- sitemap and robots ----------------------------------------------------------------------
+
+
+def render_sitemap(site: Site) -> str:
+    """sitemaps.org 0.9: home, posts, pages and tag pages with lastmod."""
+    config = site.config
+    entries: list[tuple[str, datetime | None]] = [(config.base_url, _newest(site.posts))]
+    entries += [(p.url, _updated(p)) for p in site.posts]
+    entries += [(p.url, _updated(p)) for p in site.pages]
+    entries += [(tag.url, _newest(posts)) for tag, posts in site.tags().values()]
+    seen: set[str] = set()
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    for url, lastmod in entries:
+        if url in seen:
+            continue
+        seen.add(url)
+        out.append("<url>" + _el("loc", url)
+                   + (_el("lastmod", rfc3339(lastmod)) if lastmod else "") + "</url>")
+    out.append("</urlset>")
+    return "\n".join(out) + "\n"
+
+
+def render_robots(config: SiteConfig) -> str:
+    return f"User-agent: *\nAllow: /\n\nSitemap: {config.url('sitemap.xml')}\n"
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+def plan_feeds(site: Site, *, fingerprint_salt: str) -> list[Output]:
+    """Every feed and crawler file of `site`, rendered lazily, with fingerprints."""
+    config = site.config
+    feeds = config.feeds
+    limit = max(0, feeds.items)
+    recent = site.posts[:limit]
+    salt = fingerprint_salt
+    outputs: list[Output] = []
+
+    def add(path: str, kind: str, parts: tuple[object, ...], make: Callable[[], str]) -> None:
+        outputs.append(_output(path, _fingerprint(salt, kind, path, *parts), make))
+
+    if feeds.atom:
+        add("feed.xml", "atom", (recent,), lambda: render_atom(
+            config, recent, self_url=config.url("feed.xml"), title=config.title,
+            alternate_url=config.base_url))
+    if feeds.rss:
+        add("rss.xml", "rss", (recent,), lambda: render_rss(
+            config, recent, self_url=config.url("rss.xml"), title=config.title,
+            link=config.base_url, description=config.description))
+    if feeds.json:
+        add("feed.json", "json", (recent,), lambda: render_json_feed(
+            config, recent, self_url=config.url("feed.json")))
+
+    for slug, (tag, posts) in site.tags().items():
+        tagged = posts[:limit]
+        title = f"{config.title}: #{tag.name}"
+        base = f"tags/{slug}/"
+        if feeds.atom:
+            add(base + "feed.xml", "atom-tag", (tag, tagged),
+                _tag_atom(config, tagged, tag, title, config.url(base + "feed.xml")))
+        if feeds.rss:
+            add(base + "rss.xml", "rss-tag", (tag, tagged),
+                _tag_rss(config, tagged, tag, title, config.url(base + "rss.xml")))
+
+    # The sitemap depends only on URLs and dates, so fingerprint just those: editing a post's
+    # body then leaves sitemap.xml alone.
+    stamps = tuple((p.url, p.date, p.updated) for p in (*site.posts, *site.pages))
+    tags = tuple((t.url, tuple((p.date, p.updated) for p in ps))
+                 for t, ps in site.tags().values())
+    add("sitemap.xml", "sitemap", (config.base_url, stamps, tags), lambda: render_sitemap(site))
+    add("robots.txt", "robots", (config.base_url,), lambda: render_robots(config))
+    return outputs
+
+
+def _tag_atom(
+    config: SiteConfig, posts: Sequence[Post], tag: Tag, title: str, self_url: str
+) -> Callable[[], str]:
+    # A factory, so each lambda binds its own tag (a loop variable would be late-bound).
+    return lambda: render_atom(
+        config, posts, self_url=self_url, title=title, alternate_url=tag.url, tag=tag)
+
+
+def _tag_rss(
+    config: SiteConfig, posts: Sequence[Post], tag: Tag, title: str, self_url: str
+) -> Callable[[], str]:
+    return lambda: render_rss(
+        config, posts, self_url=self_url, title=title, link=tag.url,
+        description=f"Posts tagged #{tag.name} on {config.title}")
