@@ -1,0 +1,610 @@
+"""The build: content + theme + config -> the output directory. The only writer of public/.
+
+One build is five phases, timed separately (`BuildResult.phase_seconds`):
+
+  keys        make sure the actor's public key exists (needed by the ActivityPub documents)
+  parse       content.load_site: Markdown -> model.Site (cached per file in .fedipress/cache/)
+  plan        every generator returns lazily rendered `Output`s with fingerprints
+  write       `sync_outputs`: render only outputs whose fingerprint changed (or whose file
+              vanished), write only files whose bytes changed, atomically; then remove what
+              the previous build produced and this one does not, and stray files
+  federation  write .fedipress/manifest.json for `publish`
+
+The build manifest (.fedipress/cache/build-manifest.json) remembers, per output path, the
+fingerprint and the sha256, size and mtime of the bytes written. A rebuild with nothing
+changed therefore renders nothing and writes nothing. The federation manifest
+(.fedipress/manifest.json) is what `publish` diffs against; it never goes into public/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import SiteConfig
+from .errors import ContentError, Problem
+from .model import Output, Site
+from .output import (
+    PROTECTED_NAMES,
+    check_output_dir,
+    remove_empty_dirs,
+    remove_file,
+    target_path,
+    write_atomic,
+)
+
+__all__ = [
+    "BuildResult",
+    "Builder",
+    "SyncResult",
+    "build_site",
+    "fingerprint_salt",
+    "run_build_command",
+    "sync_outputs",
+]
+
+Log = Callable[[str], None]
+
+_MANIFEST_FORMAT = 1
+# Above this many outputs to render, rendering is spread over forked worker processes.
+PARALLEL_RENDER_THRESHOLD = 400
+# Above this many content files, parsing is spread over worker processes (cache misses or not:
+# content.load_site only hands cache misses to its workers).
+PARALLEL_PARSE_THRESHOLD = 50
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    written: int
+    unchanged: int
+    removed: int
+    skipped_render: int  # outputs whose render() was not called at all (fingerprint matched)
+    posts: int
+    pages: int
+    problems: tuple[Problem, ...]
+    seconds: float
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def files(self) -> int:
+        return self.written + self.unchanged
+
+    def summary(self) -> str:
+        """One line, e.g. `built 1,204 files (12 written, 1,190 unchanged, 2 removed) from …`."""
+        pages = f" and {self.pages:,} page{'s' * (self.pages != 1)}" if self.pages else ""
+        return (
+            f"built {self.files:,} files ({self.written:,} written, {self.unchanged:,} unchanged,"
+            f" {self.removed:,} removed) from {self.posts:,} post{'s' * (self.posts != 1)}"
+            f"{pages} in {self.seconds:.2f} s"
+        )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What the previous build knows about one output file."""
+
+    fingerprint: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+def fingerprint_salt(config: SiteConfig, theme_fingerprint: str) -> str:
+    """Everything every output depends on besides its own inputs: config, theme, version."""
+    digest = hashlib.sha256()
+    for part in (repr(config), theme_fingerprint, __version__):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+# --- manifests ----------------------------------------------------------------------------------
+
+
+def _manifest_path(config: SiteConfig) -> Path:
+    return config.state_dir / "cache" / "build-manifest.json"
+
+
+def _load_manifest(path: Path, output_dir: Path) -> dict[str, _Entry] | None:
+    """The previous build's entries for `output_dir`, or None when there are none we trust."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != _MANIFEST_FORMAT or data.get("output_dir") != str(output_dir):
+            return None
+        return {
+            rel: _Entry(e["fingerprint"], e["sha256"], int(e["size"]), int(e["mtime_ns"]))
+            for rel, e in data["files"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        # A missing or damaged cache only costs a full rebuild.
+        return None
+
+
+def _save_manifest(path: Path, output_dir: Path, entries: dict[str, _Entry]) -> None:
+    files = {
+        rel: {"fingerprint": e.fingerprint, "sha256": e.sha256, "size": e.size,
+              "mtime_ns": e.mtime_ns}
+        for rel, e in sorted(entries.items())
+    }
+    data = {"format": _MANIFEST_FORMAT, "output_dir": str(output_dir), "files": files}
+    write_atomic(path, json.dumps(data, indent=0, sort_keys=True).encode("utf-8"))
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def _file_output(rel: str, source: Path) -> Output:
+    """A copied file: fingerprinted by its source's path, size and mtime (no read needed)."""
+    st = source.stat()
+    fp = hashlib.sha256(f"file\0{source}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+    return Output(path=rel, fingerprint=fp, render=source.read_bytes)
+
+
+def _bytes_output(rel: str, data: bytes) -> Output:
+    return Output(path=rel, fingerprint=hashlib.sha256(data).hexdigest(), render=lambda: data)
+
+
+def _collect(groups: Sequence[tuple[str, Iterable[Output]]],
+             overrides: Iterable[Output]) -> list[Output]:
+    """Merge generator outputs; two generators claiming one path is a bug in fedipress.
+
+    `overrides` (the site's own content/static files) replace generated files of the same
+    path on purpose: a hand-written robots.txt wins over the generated one.
+    """
+    chosen: dict[str, tuple[str, Output]] = {}
+    for source, outputs in groups:
+        for out in outputs:
+            if out.path in chosen:
+                raise RuntimeError(
+                    f"two generators produce {out.path!r}: {chosen[out.path][0]} and {source}")
+            chosen[out.path] = (source, out)
+    for out in overrides:
+        chosen[out.path] = ("content static", out)
+    return [out for _, (_, out) in sorted(chosen.items())]
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _stat_matches(path: Path, entry: _Entry) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
+
+
+# (status, entry): status is "skipped" (no render), "unchanged" (rendered, same bytes) or
+# "written".
+_Outcome = tuple[str, _Entry]
+
+
+def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool) -> _Outcome:
+    path = target_path(root, out.path)
+    if trust_cache and prev is not None and prev.fingerprint == out.fingerprint \
+            and _stat_matches(path, prev):
+        return "skipped", prev
+    data = out.render()
+    sha = hashlib.sha256(data).hexdigest()
+    if trust_cache and prev is not None and prev.sha256 == sha and _stat_matches(path, prev):
+        return "unchanged", _Entry(out.fingerprint, sha, prev.size, prev.mtime_ns)
+    st = write_atomic(path, data)
+    return "written", _Entry(out.fingerprint, sha, st.st_size, st.st_mtime_ns)
+
+
+# Forked render workers read their jobs from this module global, set just before the fork and
+# cleared after: Output.render closures cannot be pickled, but a forked child inherits them.
+_JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
+
+
+def _process_job(index: int) -> _Outcome:
+    out, prev, root, trust = _JOBS[index]
+    return _process(out, prev, root, trust)
+
+
+def _parallel_ok(count: int, workers: int) -> bool:
+    # fork is only safe when this process has no other threads (a dev server's watcher thread
+    # could hold a lock the child would inherit forever).
+    return (
+        count >= PARALLEL_RENDER_THRESHOLD
+        and workers > 1
+        and sys.platform != "win32"
+        and threading.active_count() == 1
+    )
+
+
+class _Progress:
+    """A `\\r` progress line on a terminal once a phase runs for over a second."""
+
+    def __init__(self, enabled: bool, label: str, total: int) -> None:
+        self.enabled = enabled and total > 0
+        self.label, self.total = label, total
+        self.start = self.last = time.monotonic()
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start < 1.0 or (now - self.last < 0.1 and done < self.total):
+            return
+        self.last, self.shown = now, True
+        sys.stderr.write(f"\r{self.label} {done:,}/{self.total:,} ({100 * done // self.total}%)")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    written: int
+    unchanged: int  # includes skipped_render
+    skipped_render: int
+    removed: int
+    entries: dict[str, _Entry]
+
+
+def sync_outputs(
+    outputs: Sequence[Output],
+    output_dir: Path,
+    manifest_file: Path,
+    *,
+    previous: dict[str, _Entry] | None | bool = True,
+    clean: bool = False,
+    workers: int | None = None,
+    progress: bool = False,
+    log: Log = print,
+) -> SyncResult:
+    """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
+
+    `output_dir` must be checked and resolved (check_output_dir). `previous` is the last
+    build's entries if the caller keeps them in memory, or True to read `manifest_file`.
+    `clean` ignores the previous entries (everything is rendered and written) and also removes
+    strays from a folder no manifest vouches for.
+    """
+    root = output_dir
+    root.mkdir(parents=True, exist_ok=True)
+    if previous is True:
+        previous = _load_manifest(manifest_file, root)
+    elif previous is False:
+        previous = None
+    trust = not clean and previous is not None
+    old = previous or {}
+
+    counts = {"written": 0, "unchanged": 0, "skipped": 0}
+    entries: dict[str, _Entry] = {}
+    todo: list[Output] = []
+    # The cheap check first, in this process: most outputs of a rebuild are skipped here.
+    for out in outputs:
+        prev = old.get(out.path)
+        if trust and prev is not None and prev.fingerprint == out.fingerprint \
+                and _stat_matches(target_path(root, out.path), prev):
+            counts["skipped"] += 1
+            entries[out.path] = prev
+        else:
+            todo.append(out)
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    bar = _Progress(progress, "rendering", len(todo))
+    if _parallel_ok(len(todo), n_workers):
+        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar)
+    else:
+        outcomes = []
+        for i, out in enumerate(todo, 1):
+            outcomes.append(_process(out, old.get(out.path), root, trust))
+            bar.update(i)
+    bar.close()
+    for out, (status, entry) in zip(todo, outcomes, strict=True):
+        counts[status] += 1
+        entries[out.path] = entry
+
+    produced = set(entries)
+    removed = 0
+    for rel in sorted(set(old) - produced):
+        removed += remove_file(root, rel)
+    strays = _strays(root, produced)
+    # Stray files are only deleted from a folder this build already owns: on a first build
+    # into a folder of someone else's files, leaving them is the safe mistake.
+    if strays and (previous is not None or clean):
+        for rel in strays:
+            removed += remove_file(root, rel)
+    elif strays:
+        log(f"note: left {len(strays):,} file(s) in {root} that this build does not produce"
+            " (fedipress build --clean removes them)")
+    remove_empty_dirs(root)
+    _save_manifest(manifest_file, root, entries)
+    return SyncResult(
+        written=counts["written"],
+        unchanged=counts["unchanged"] + counts["skipped"],
+        skipped_render=counts["skipped"],
+        removed=removed,
+        entries=entries,
+    )
+
+
+def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
+                    workers: int, bar: _Progress) -> list[_Outcome]:
+    import multiprocessing
+
+    global _JOBS
+    _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            outcomes: list[_Outcome] = []
+            chunk = max(8, len(todo) // (workers * 8))
+            for outcome in pool.imap(_process_job, range(len(todo)), chunksize=chunk):
+                outcomes.append(outcome)
+                bar.update(len(outcomes))
+            return outcomes
+    finally:
+        _JOBS = []
+
+
+def _strays(root: Path, produced: set[str]) -> list[str]:
+    strays: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here == root:
+            dirnames[:] = [d for d in dirnames if d not in PROTECTED_NAMES]
+        # Symlinked folders are not followed (os.walk's default): a link is one stray entry.
+        for name in [*filenames, *(d for d in dirnames if (here / d).is_symlink())]:
+            rel = (here / name).relative_to(root).as_posix()
+            if rel not in produced:
+                strays.append(rel)
+    return sorted(strays)
+
+
+# --- the builder --------------------------------------------------------------------------------
+
+
+class Builder:
+    """Builds one site, keeping caches in memory between builds (for the dev server).
+
+    `build()` may be called again after files change; the manifest and parse cache stay in
+    memory so a rebuild only re-reads what changed. When `changed_paths` includes site.yaml
+    the configuration is reloaded with `reload_config` (default: load_config(config_file);
+    pass your own to keep a --base-url override).
+    """
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        *,
+        drafts: bool = False,
+        future: bool = False,
+        keep_going: bool = False,
+        workers: int | None = None,
+        log: Log = print,
+        progress: bool = False,
+        ci: bool = False,
+        reload_config: Callable[[], SiteConfig] | None = None,
+    ) -> None:
+        self.config = config
+        self._reload_config = reload_config
+        self.drafts, self.future, self.keep_going = drafts, future, keep_going
+        self.workers = workers
+        self.log, self.progress, self.ci = log, progress, ci
+        self._manifest: dict[str, _Entry] | None = None
+        self._manifest_loaded = False
+        self._cache: Any = None
+        self.output_dir = self._check_output_dir()
+
+    def _check_output_dir(self) -> Path:
+        c = self.config
+        return check_output_dir(c.output_dir, site_root=c.root, content_dir=c.content_dir,
+                                state_dir=c.state_dir, config_file=c.config_file)
+
+    def build(
+        self,
+        changed_paths: Iterable[Path] | None = None,
+        *,
+        now: datetime | None = None,
+        clean: bool = False,
+    ) -> BuildResult:
+        started = time.perf_counter()
+        phases: dict[str, float] = {}
+        mark = [started]
+
+        def lap(name: str) -> None:
+            t = time.perf_counter()
+            phases[name] = round(t - mark[0], 4)
+            mark[0] = t
+
+        if changed_paths is not None and any(
+            Path(p).resolve() == self.config.config_file.resolve() for p in changed_paths
+        ):
+            if self._reload_config is not None:
+                self.config = self._reload_config()
+            else:
+                from .config import load_config
+
+                self.config = load_config(self.config.config_file)
+            self.output_dir = self._check_output_dir()
+            self._manifest_loaded = False
+            self._cache = None
+        config = self.config
+        now = now if now is not None else datetime.now(UTC)
+
+        public_key = self._public_key()
+        lap("keys")
+
+        site, problems = self._parse(now, clean)
+        lap("parse")
+
+        outputs = self._plan(site, public_key)
+        lap("plan")
+
+        if not self._manifest_loaded:
+            self._manifest = _load_manifest(_manifest_path(config), self.output_dir)
+            self._manifest_loaded = True
+        synced = sync_outputs(
+            outputs, self.output_dir, _manifest_path(config), previous=self._manifest,
+            clean=clean, workers=self.workers, progress=self.progress, log=self.log,
+        )
+        self._manifest = synced.entries
+        lap("write")
+        if public_key is not None:
+            self._write_federation_manifest(site, public_key)
+        lap("federation")
+
+        return BuildResult(
+            written=synced.written,
+            unchanged=synced.unchanged,
+            removed=synced.removed,
+            skipped_render=synced.skipped_render,
+            posts=len(site.posts),
+            pages=len(site.pages),
+            problems=problems,
+            seconds=time.perf_counter() - started,
+            phase_seconds=phases,
+        )
+
+    # -- phases --
+
+    def _public_key(self) -> bytes | None:
+        try:
+            from .keys import ensure_public_key
+        except ImportError:
+            return None  # keys.py not installed yet: the site builds without ActivityPub
+        return ensure_public_key(self.config, ci=self.ci, log=self.log)
+
+    def _parse(self, now: datetime, clean: bool) -> tuple[Site, tuple[Problem, ...]]:
+        from . import content
+
+        if self._cache is None:
+            self._cache = content.ParseCache(self.config)
+            if not clean:
+                self._cache.load()
+        workers = self.workers
+        if workers is None:
+            sources = sum(1 for _ in self.config.content_dir.rglob("*.md")) \
+                if self.config.content_dir.is_dir() else 0
+            workers = (os.cpu_count() or 1) if sources > PARALLEL_PARSE_THRESHOLD else 1
+        result = content.load_site(
+            self.config, now=now, drafts=self.drafts, future=self.future,
+            keep_going=self.keep_going, cache=self._cache, workers=workers,
+        )
+        problems = tuple(result.problems)
+        if problems and not self.keep_going:
+            raise ContentError(problems)
+        self._cache.save()
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        return result.site, problems
+
+    def _plan(self, site: Site, public_key: bytes | None) -> list[Output]:
+        from . import content, feeds, render, themes
+
+        config = self.config
+        env = themes.make_environment(config)
+        salt = fingerprint_salt(config, themes.theme_fingerprint(env))
+        groups: list[tuple[str, Iterable[Output]]] = [
+            ("render", render.plan_pages(site, env, fingerprint_salt=salt)),
+            ("feeds", feeds.plan_feeds(site, fingerprint_salt=salt)),
+        ]
+        if public_key is not None:
+            try:
+                from .activitypub.site import plan_activitypub
+            except ImportError:
+                pass
+            else:
+                groups.append(("activitypub",
+                               plan_activitypub(site, public_key, fingerprint_salt=salt)))
+        try:
+            from .hosting import plan_host_files
+        except ImportError:
+            pass
+        else:
+            groups.append(("hosting", plan_host_files(config)))
+        try:
+            from .markup import highlight_css
+        except ImportError:
+            pass
+        else:
+            groups.append(("markup",
+                           [_bytes_output("theme/highlight.css", highlight_css().encode())]))
+        generated = {out.path for _, outs in groups for out in outs}
+        groups = [(name, list(outs)) for name, outs in groups]
+        # Theme static files give way to generated ones (highlight.css), never the reverse.
+        groups.append(("theme static", [
+            _file_output(rel, src) for rel, src in themes.theme_static_files(config)
+            if rel not in generated
+        ]))
+        user_files = [_file_output(rel, src) for rel, src in content.static_files(config)]
+        return _collect(groups, user_files)
+
+    def _write_federation_manifest(self, site: Site, public_key: bytes) -> None:
+        try:
+            from .activitypub.site import federation_manifest
+        except ImportError:
+            return
+        data = federation_manifest(site, public_key)
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_atomic(self.config.state_dir / "manifest.json", text.encode("utf-8"))
+
+
+def build_site(
+    config: SiteConfig,
+    *,
+    now: datetime | None = None,
+    drafts: bool = False,
+    future: bool = False,
+    keep_going: bool = False,
+    clean: bool = False,
+    workers: int | None = None,
+    log: Log = print,
+    progress: bool = False,
+    ci: bool = False,
+) -> BuildResult:
+    """Build `config`'s site into its output directory (see the module docstring)."""
+    builder = Builder(config, drafts=drafts, future=future, keep_going=keep_going,
+                      workers=workers, log=log, progress=progress, ci=ci)
+    return builder.build(now=now, clean=clean)
+
+
+def _truthy_env(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def run_build_command(config: SiteConfig, args: Any) -> int:
+    """`fedipress build`: one summary line on stdout; problems on stderr.
+
+    Exit 0 on success, including `--keep-going` builds that skipped broken files (each is
+    printed as a warning); broken content without `--keep-going` raises ContentError (exit 2).
+    """
+    quiet = bool(getattr(args, "quiet", False))
+    ci = _truthy_env("CI")
+
+    def log(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr)
+
+    result = build_site(
+        config,
+        drafts=bool(getattr(args, "drafts", False)),
+        future=bool(getattr(args, "future", False)),
+        keep_going=bool(getattr(args, "keep_going", False)),
+        clean=bool(getattr(args, "clean", False)),
+        log=log,
+        progress=not quiet and not ci and sys.stderr.isatty(),
+        ci=ci,
+    )
+    if not quiet:
+        print(result.summary())
+        if ci:
+            phases = ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items())
+            print(f"phases: {phases}")
+    return 0

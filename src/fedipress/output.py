@@ -1,0 +1,127 @@
+"""Writing into the output directory safely: atomic files, containment, removal.
+
+Every write goes to a temporary file in the destination's own directory and is then renamed
+over the target (`os.replace`), so a web server or a killed build never sees half a file.
+Every path is resolved and checked to lie inside the output directory before anything is
+written or deleted, so neither a `../` in a slug nor a symlink can reach outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import FedipressError
+
+__all__ = [
+    "OutputDirError",
+    "check_output_dir",
+    "remove_empty_dirs",
+    "remove_file",
+    "target_path",
+    "write_atomic",
+]
+
+# Folders in the output directory a build never deletes, though it does not produce them: a
+# deploy checkout (gh-pages) keeps its repository there.
+PROTECTED_NAMES = frozenset({".git", ".hg", ".svn"})
+
+
+class OutputDirError(FedipressError):
+    """The output directory is unsafe to build into (it would overwrite or delete sources)."""
+
+
+def check_output_dir(output_dir: Path, *, site_root: Path, content_dir: Path,
+                     state_dir: Path, config_file: Path) -> Path:
+    """Return the resolved output directory, or raise when building there could destroy files.
+
+    The build deletes whatever it did not produce, so the output directory must not be, or
+    contain, the site's sources, its state, the user's home or the filesystem root.
+    """
+    out = output_dir.resolve()
+    where = f"{config_file}: output_dir {str(output_dir)!r}"
+    home = Path.home().resolve()
+    if out == Path(out.anchor):
+        raise OutputDirError(f"{where} is the filesystem root; use a folder such as public/")
+    if out == home:
+        raise OutputDirError(f"{where} is your home folder; use a folder such as public/")
+    for name, protected in (("the site folder", site_root), ("the content folder", content_dir),
+                            ("the state folder", state_dir)):
+        p = protected.resolve()
+        if out == p or out in p.parents:
+            raise OutputDirError(
+                f"{where} would contain {name} ({p}); the build deletes files it did not"
+                " produce there. Use a separate folder such as public/")
+        if p in out.parents and name != "the site folder":
+            raise OutputDirError(f"{where} is inside {name} ({p}); use a folder such as public/")
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"{where} exists and is not a folder")
+    return out
+
+
+def target_path(root: Path, rel: str) -> Path:
+    """`root/rel`, refusing absolute paths, `..` and anything resolving outside `root`.
+
+    `root` must already be resolved. Raises OutputDirError (a planned path escaping the
+    output directory comes from a slug, a theme file or a symlink the user can fix).
+    """
+    if not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\0" in rel:
+        raise OutputDirError(f"refusing to write {rel!r}: not a relative output path")
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
+        raise OutputDirError(f"refusing to write {rel!r}: not a plain relative output path")
+    path = root.joinpath(*parts)
+    # Resolve the parent (it may not exist yet: resolve() is non-strict) so a symlinked
+    # folder inside the output directory cannot lead a write elsewhere.
+    parent = path.parent.resolve()
+    if parent != root and root not in parent.parents:
+        raise OutputDirError(f"refusing to write {rel!r}: it leads outside {root} ({parent})")
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> os.stat_result:
+    """Write `data` to `path` atomically; returns the new file's stat (size, mtime)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        # Replace the link itself rather than writing through it.
+        path.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; published files must be world-readable
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path.stat()
+
+
+def remove_file(root: Path, rel: str) -> bool:
+    """Delete `root/rel` if it exists and lies inside `root`; returns whether it was removed."""
+    path = target_path(root, rel)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return True
+    return False
+
+
+def remove_empty_dirs(root: Path) -> int:
+    """Remove empty folders below `root` (never `root` itself); returns how many."""
+    removed = 0
+    for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
+        current = Path(dirpath)
+        if current == root:
+            continue
+        if any(part in PROTECTED_NAMES for part in current.relative_to(root).parts):
+            continue
+        # Bottom-up, so a folder whose only children were empty folders is empty by now;
+        # os.walk's own listing predates those removals, hence the fresh look.
+        if not any(current.iterdir()):
+            current.rmdir()
+            removed += 1
+    return removed
