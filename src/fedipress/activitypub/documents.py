@@ -1,0 +1,691 @@
+"""ActivityPub documents as plain dicts: the actor, post objects, activities and collections.
+
+Every function here is pure: model objects (and, where time matters, an explicit datetime) in,
+a dict out. Key order is fixed by construction and `serialize` is deterministic, so a rebuild
+of unchanged content produces identical bytes and `object_hash` only changes on real edits.
+
+JSON-LD: documents reference exactly two context URLs (ActivityStreams and security/v1) and
+define every extension term they use in ONE inline context object, built from the terms the
+document actually contains (`with_context`). That is Mastodon's own layout, which strict
+JSON-LD consumers expand without dropping anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+import markdown
+
+from ..model import Image, Post, Site
+from .reduce import FoundImage, reduce_html
+
+__all__ = [
+    "AS_CONTEXT",
+    "OUTBOX_PAGE_SIZE",
+    "PUBLIC",
+    "SEC_CONTEXT",
+    "accept_activity",
+    "actor_document",
+    "actor_id",
+    "actor_update_activity",
+    "create_activity",
+    "delete_activity",
+    "featured_document",
+    "federated_posts",
+    "followers_document",
+    "following_document",
+    "hashtag_name",
+    "iso",
+    "likes_document",
+    "object_document",
+    "object_hash",
+    "object_id",
+    "outbox_document",
+    "outbox_page",
+    "outbox_page_count",
+    "outbox_page_path",
+    "post_mentions",
+    "reject_activity",
+    "replies_document",
+    "serialize",
+    "shares_document",
+    "update_activity",
+    "with_context",
+]
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+SEC_CONTEXT = "https://w3id.org/security/v1"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+OUTBOX_PAGE_SIZE = 20
+MAX_ATTACHMENTS = 4  # Mastodon takes the first four
+
+# Extension terms, defined the way Mastodon defines them (including its `schema` prefix,
+# "http://schema.org#", which is wrong but is what everyone matches on).
+_TOOT = "http://joinmastodon.org/ns#"
+_SCHEMA = "http://schema.org#"
+_TERMS: dict[str, Any] = {
+    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+    "sensitive": "as:sensitive",
+    "Hashtag": "as:Hashtag",
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
+    "featured": {"@id": "toot:featured", "@type": "@id"},
+    "featuredTags": {"@id": "toot:featuredTags", "@type": "@id"},
+    "discoverable": "toot:discoverable",
+    "indexable": "toot:indexable",
+    "memorial": "toot:memorial",
+    "attributionDomains": {"@id": "toot:attributionDomains", "@type": "@id"},
+    "blurhash": "toot:blurhash",
+    "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
+    "Emoji": "toot:Emoji",
+    "PropertyValue": "schema:PropertyValue",
+    "value": "schema:value",
+    # FEP-2c59: the canonical handle, read by Mastodon 4.6+.
+    "webfinger": {
+        "@id": "https://purl.archive.org/socialweb/webfinger#webfinger",
+        "@type": "http://www.w3.org/2001/XMLSchema#string",
+    },
+}
+_PREFIXES = {"toot": _TOOT, "schema": _SCHEMA}
+
+_IMAGE_TYPES = {
+    "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
+    "webp": "image/webp", "avif": "image/avif", "svg": "image/svg+xml", "heic": "image/heic",
+    "mp4": "video/mp4", "webm": "video/webm", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+    "pdf": "application/pdf",
+}
+
+# @user@server as written in a post; the server may carry a port (loopback tests do).
+_MENTION_RE = re.compile(
+    r"(?<![\w@/.:-])@([A-Za-z0-9_][A-Za-z0-9_.-]*)@"
+    r"((?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+(?::\d{1,5})?|localhost(?::\d{1,5})?)"
+)
+_TAG_RE = re.compile(r"<[^>]*>")
+_CODE_RE = re.compile(r"<(pre|code)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, second precision: what every server parses."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def actor_id(site: Site) -> str:
+    return site.config.url("actor.json")
+
+
+def object_id(post: Post) -> str:
+    return post.url + "object.json"
+
+
+def _followers_id(site: Site) -> str:
+    return site.config.url("followers.json")
+
+
+def _id_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("id", ""))
+    return str(value)
+
+
+def _without_context(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "@context"}
+
+
+def _used_terms(node: Any, found: set[str]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "@context":
+                continue
+            if key in _TERMS:
+                found.add(key)
+            if key == "type":
+                for t in value if isinstance(value, list) else [value]:
+                    if isinstance(t, str) and t in _TERMS:
+                        found.add(t)
+            # contentMap etc. have language keys, not terms; values are plain strings.
+            _used_terms(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _used_terms(item, found)
+
+
+def with_context(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` with one top-level @context: the two URLs plus the inline terms it uses.
+
+    Nested @context keys (from embedded documents) are removed: one context governs all.
+    """
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {k: strip(v) for k, v in node.items() if k != "@context"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    body = strip(doc)
+    used: set[str] = set()
+    _used_terms(body, used)
+    inline: dict[str, Any] = {}
+    needed_prefixes = {
+        prefix
+        for term in used
+        for prefix in _PREFIXES
+        if f"{prefix}:" in json.dumps(_TERMS[term])
+    }
+    for prefix in _PREFIXES:  # fixed order
+        if prefix in needed_prefixes:
+            inline[prefix] = _PREFIXES[prefix]
+    for term in _TERMS:  # fixed order, whatever order the document used them in
+        if term in used:
+            inline[term] = _TERMS[term]
+    context: list[Any] = [AS_CONTEXT, SEC_CONTEXT]
+    if inline:
+        context.append(inline)
+    return {"@context": context, **body}
+
+
+def serialize(doc: Mapping[str, Any]) -> bytes:
+    """Deterministic UTF-8 JSON (key order as built; 2-space indent; trailing newline)."""
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def object_hash(obj: Mapping[str, Any]) -> str:
+    """sha256 of what followers see of `obj` (canonical JSON, keys sorted, no @context)."""
+    canonical = json.dumps(
+        _without_context(obj), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _media_type(url: str, declared: str | None = None) -> str | None:
+    if declared:
+        return declared
+    path = urlsplit(url).path
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return _IMAGE_TYPES.get(ext)
+
+
+def _attachment(url: str, alt: str, media_type: str | None, width: int | None,
+                height: int | None) -> dict[str, Any]:
+    mt = _media_type(url, media_type)
+    doc: dict[str, Any] = {"type": "Image" if (mt or "").startswith("image/") else "Document"}
+    if mt:
+        doc["mediaType"] = mt
+    doc["url"] = url
+    doc["name"] = alt
+    if width:
+        doc["width"] = width
+    if height:
+        doc["height"] = height
+    return doc
+
+
+def _image_doc(url: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": "Image"}
+    if mt := _media_type(url):
+        doc["mediaType"] = mt
+    doc["url"] = url
+    return doc
+
+
+def hashtag_name(name: str) -> str | None:
+    """A tag as Mastodon would write it, without '#': no spaces or punctuation.
+
+    Several words become CamelCase ("static sites" -> "StaticSites"); a single word keeps its
+    case. None when nothing valid remains (Mastodon needs at least one non-digit).
+    """
+    words: list[str] = re.findall(r"\w+", name)
+    if not words:
+        return None
+    if len(words) == 1:
+        joined = words[0]
+    else:
+        joined = "".join(w[:1].upper() + w[1:] for w in words)
+    if not re.search(r"[^\W\d]", joined):
+        return None
+    return joined
+
+
+def _hashtags(post: Post) -> list[tuple[str, str]]:
+    """(normalised name, href) per distinct tag, in the post's order."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for tag in post.tags:
+        name = hashtag_name(tag.name)
+        if name is None or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        out.append((name, tag.url))
+    return out
+
+
+def post_mentions(post: Post) -> tuple[str, ...]:
+    """Distinct "user@server" mentions written in the post's text, in order of appearance."""
+    # Code is not text: "@a@b.example" in a snippet mentions nobody (markup agrees).
+    text = _TAG_RE.sub(" ", _CODE_RE.sub(" ", post.html))
+    seen: dict[str, None] = {}
+    for user, server in _MENTION_RE.findall(text):
+        seen.setdefault(f"{user}@{server.lower()}", None)
+    return tuple(seen)
+
+
+def _mention_href(handle: str, mentions: Mapping[str, str]) -> str:
+    if handle in mentions:
+        return mentions[handle]
+    user, server = handle.split("@", 1)
+    return f"https://{server}/@{user}"
+
+
+def federated_posts(site: Site) -> list[Post]:
+    """Posts that federate (front matter `federate`, defaulted from config), newest first."""
+    posts = [p for p in site.posts if p.kind == "post" and p.federate and not p.draft]
+    return sorted(posts, key=lambda p: (p.date, p.url), reverse=True)
+
+
+# --- actor ---------------------------------------------------------------------------------
+
+
+def _bio_html(bio: str, base_url: str) -> str:
+    if not bio.strip():
+        return ""
+    rendered = markdown.markdown(bio, output_format="html")
+    return reduce_html(rendered, base_url=base_url).html
+
+
+def _field_value(value: str) -> str:
+    """Profile field value as HTML: URLs become rel="me" links (Mastodon verifies those)."""
+    v = value.strip()
+    if re.match(r"^https?://\S+$", v):
+        shown = re.sub(r"^https?://", "", v).rstrip("/")
+        return (
+            f'<a href="{escape(v)}" rel="me nofollow noopener" target="_blank">'
+            f"{escape(shown)}</a>"
+        )
+    return escape(v)
+
+
+def actor_document(site: Site, public_key_pem: str | bytes) -> dict[str, Any]:
+    """The blog's Person, served at actor.json (its `id`)."""
+    config = site.config
+    fed = config.fediverse
+    aid = actor_id(site)
+    pem = public_key_pem.decode("ascii") if isinstance(public_key_pem, bytes) else public_key_pem
+    doc: dict[str, Any] = {
+        "id": aid,
+        "type": "Person",
+        "preferredUsername": fed.username,
+        "name": fed.display_name,
+        "summary": _bio_html(fed.bio, config.base_url),
+        "url": config.base_url,
+    }
+    avatar = fed.avatar or config.author.avatar
+    if avatar:
+        doc["icon"] = _image_doc(config.url(avatar) if "://" not in avatar else avatar)
+    if fed.header:
+        doc["image"] = _image_doc(fed.header)
+    doc.update(
+        {
+            "inbox": fed.inbox_url,
+            "outbox": config.url("outbox.json"),
+            "followers": config.url("followers.json"),
+            "following": config.url("following.json"),
+            "featured": config.url("featured.json"),
+            "endpoints": {"sharedInbox": fed.shared_inbox_url},
+            "publicKey": {"id": aid + "#main-key", "owner": aid, "publicKeyPem": pem},
+            "manuallyApprovesFollowers": fed.manually_approves_followers,
+            "discoverable": fed.discoverable,
+            "indexable": fed.indexable,
+        }
+    )
+    published = fed.published
+    if published is None and site.posts:
+        published = iso(min(p.date for p in site.posts))
+    if published is not None:
+        doc["published"] = published
+    fields: list[tuple[str, str]] = [(f.name, f.value) for f in fed.fields]
+    if not fields:
+        fields = [(link.name, link.url) for link in config.author.links]
+    if fields:
+        doc["attachment"] = [
+            {"type": "PropertyValue", "name": name, "value": _field_value(value)}
+            for name, value in fields
+        ]
+    if fed.also_known_as:
+        doc["alsoKnownAs"] = list(fed.also_known_as)
+    doc["webfinger"] = config.handle
+    doc["attributionDomains"] = [urlsplit(config.base_url).hostname or config.host]
+    return with_context(doc)
+
+
+# --- post objects --------------------------------------------------------------------------
+
+
+def _attachments(post: Post, found: Sequence[FoundImage]) -> list[dict[str, Any]]:
+    """Cover first, then inline images, at most four; metadata merged by URL."""
+    html_sizes = {img.url: img for img in found}
+    images: list[Image | FoundImage] = []
+    if post.image is not None:
+        images.append(post.image)
+    images.extend(post.images)
+    images.extend(found)  # images only the HTML knows about (no metadata from content.py)
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for img in images:
+        if img.url in seen:
+            continue
+        seen.add(img.url)
+        declared = img.media_type if isinstance(img, Image) else None
+        in_html = html_sizes.get(img.url)
+        width = img.width or (in_html.width if in_html else None)
+        height = img.height or (in_html.height if in_html else None)
+        alt = img.alt or (in_html.alt if in_html else "")
+        out.append(_attachment(img.url, alt, declared, width, height))
+        if len(out) == MAX_ATTACHMENTS:
+            break
+    return out
+
+
+def _hashtag_paragraph(tags: Sequence[tuple[str, str]]) -> str:
+    links = [
+        f'<a href="{escape(href)}" class="mention hashtag" rel="tag">'
+        f"#<span>{escape(name)}</span></a>"
+        for name, href in tags
+    ]
+    return f"<p>{' '.join(links)}</p>" if links else ""
+
+
+def object_document(
+    site: Site, post: Post, *, mentions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The post's Note (default) or Article, served at post.path + "object.json".
+
+    `mentions` maps "user@server" to the actor id publish resolved; unresolved ones point at
+    https://server/@user (Mastodon then still links them, it just may not notify).
+    """
+    config = site.config
+    fed = config.fediverse
+    resolved = mentions or {}
+    oid = object_id(post)
+    aid = actor_id(site)
+    is_article = fed.post_type == "article"
+
+    body = reduce_html(post.html, base_url=post.url)
+    tags = _hashtags(post)
+    handles = post_mentions(post)
+    mention_ids = [_mention_href(h, resolved) for h in handles]
+
+    if is_article:
+        content = body.html
+    else:
+        title = f"<p><strong>{escape(post.title)}</strong></p>" if post.title else ""
+        if fed.note_content == "summary":
+            summary = reduce_html(post.summary_html, base_url=post.url).html
+            if not summary and post.summary:
+                summary = f"<p>{escape(post.summary)}</p>"
+            more = f'<p><a href="{escape(post.url)}">Read more</a></p>'
+            content = title + summary + more
+        else:
+            content = title + body.html
+    content += _hashtag_paragraph(tags)
+
+    doc: dict[str, Any] = {
+        "id": oid,
+        "type": "Article" if is_article else "Note",
+        "attributedTo": aid,
+    }
+    if post.in_reply_to:
+        doc["inReplyTo"] = post.in_reply_to
+    doc["to"] = [PUBLIC]
+    doc["cc"] = [_followers_id(site), *dict.fromkeys(mention_ids)]
+    doc["published"] = iso(post.date)
+    if post.updated is not None and post.updated > post.date:
+        doc["updated"] = iso(post.updated)
+    doc["url"] = post.url
+    if is_article:
+        doc["name"] = post.title
+    if post.content_warning:
+        doc["summary"] = post.content_warning
+    elif is_article and post.summary:
+        # Mastodon shows an Article as name + summary + link: give it a real summary.
+        doc["summary"] = post.summary
+    doc["sensitive"] = bool(post.content_warning)
+    doc["content"] = content
+    doc["contentMap"] = {post.lang or config.language: content}
+    attachments = _attachments(post, body.images)
+    if attachments:
+        doc["attachment"] = attachments
+    tag_docs: list[dict[str, Any]] = [
+        {"type": "Hashtag", "name": f"#{name}", "href": href} for name, href in tags
+    ]
+    tag_docs += [
+        {"type": "Mention", "href": href, "name": f"@{handle}"}
+        for handle, href in zip(handles, mention_ids, strict=True)
+    ]
+    if tag_docs:
+        doc["tag"] = tag_docs
+    doc["replies"] = post.url + "replies.json"
+    doc["likes"] = post.url + "likes.json"
+    doc["shares"] = post.url + "shares.json"
+    return with_context(doc)
+
+
+# --- activities ----------------------------------------------------------------------------
+
+
+def create_activity(site: Site, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Create for `obj`; its id derives from the object's, so rebuilds never change it."""
+    return with_context(
+        {
+            "id": f"{obj['id']}#create",
+            "type": "Create",
+            "actor": actor_id(site),
+            "published": obj.get("published"),
+            "to": obj.get("to", [PUBLIC]),
+            "cc": obj.get("cc", [_followers_id(site)]),
+            "object": _without_context(obj),
+        }
+    )
+
+
+def update_activity(site: Site, obj: Mapping[str, Any], *, revision: str) -> dict[str, Any]:
+    """Update for an edited `obj`; `revision` (e.g. the object hash) keeps ids distinct."""
+    return with_context(
+        {
+            "id": f"{obj['id']}#update-{revision}",
+            "type": "Update",
+            "actor": actor_id(site),
+            "published": obj.get("updated", obj.get("published")),
+            "to": obj.get("to", [PUBLIC]),
+            "cc": obj.get("cc", [_followers_id(site)]),
+            "object": _without_context(obj),
+        }
+    )
+
+
+def delete_activity(site: Site, object_id: str, *, deleted: datetime) -> dict[str, Any]:
+    """Delete of a removed post; the object is a Tombstone with the same id."""
+    return with_context(
+        {
+            "id": f"{object_id}#delete",
+            "type": "Delete",
+            "actor": actor_id(site),
+            "to": [PUBLIC],
+            "cc": [_followers_id(site)],
+            "object": {"id": object_id, "type": "Tombstone", "deleted": iso(deleted)},
+        }
+    )
+
+
+def actor_update_activity(
+    site: Site, actor: Mapping[str, Any], *, revision: str
+) -> dict[str, Any]:
+    """Update(Person) so followers' servers refresh the profile (object = the actor itself)."""
+    return with_context(
+        {
+            "id": f"{actor['id']}#update-{revision}",
+            "type": "Update",
+            "actor": actor["id"],
+            "to": [PUBLIC],
+            "cc": [_followers_id(site)],
+            "object": _without_context(actor),
+        }
+    )
+
+
+def _answer(site: Site, kind: str, follow: Mapping[str, Any], answer_id: str) -> dict[str, Any]:
+    follower = _id_of(follow.get("actor", ""))
+    return with_context(
+        {
+            "id": answer_id,
+            "type": kind,
+            "actor": actor_id(site),
+            "to": [follower],
+            # The Follow exactly as received (minus its context): Mastodon matches on its id,
+            # others on the embedded actor/object.
+            "object": _without_context(follow),
+        }
+    )
+
+
+def accept_activity(site: Site, follow: Mapping[str, Any], *, accept_id: str) -> dict[str, Any]:
+    return _answer(site, "Accept", follow, accept_id)
+
+
+def reject_activity(site: Site, follow: Mapping[str, Any], *, reject_id: str) -> dict[str, Any]:
+    return _answer(site, "Reject", follow, reject_id)
+
+
+# --- collections ---------------------------------------------------------------------------
+
+
+def outbox_page_count(site: Site, page_size: int = OUTBOX_PAGE_SIZE) -> int:
+    """Number of outbox pages; at least one, so `first` always resolves."""
+    return max(1, -(-len(federated_posts(site)) // page_size))
+
+
+def outbox_page_path(number: int) -> str:
+    return f"outbox/page-{number}.json"
+
+
+def outbox_document(site: Site, *, page_size: int = OUTBOX_PAGE_SIZE) -> dict[str, Any]:
+    config = site.config
+    pages = outbox_page_count(site, page_size)
+    return with_context(
+        {
+            "id": config.url("outbox.json"),
+            "type": "OrderedCollection",
+            "totalItems": len(federated_posts(site)),
+            "first": config.url(outbox_page_path(1)),
+            "last": config.url(outbox_page_path(pages)),
+        }
+    )
+
+
+def outbox_page(
+    site: Site,
+    number: int,
+    *,
+    page_size: int = OUTBOX_PAGE_SIZE,
+    mentions: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Page `number` (1-based) of the outbox: Create activities, newest first."""
+    config = site.config
+    posts = federated_posts(site)
+    pages = max(1, -(-len(posts) // page_size))
+    if not 1 <= number <= pages:
+        raise ValueError(f"outbox page {number} out of range 1..{pages}")
+    chunk = posts[(number - 1) * page_size : number * page_size]
+    items = [
+        _without_context(create_activity(site, object_document(site, p, mentions=mentions)))
+        for p in chunk
+    ]
+    doc: dict[str, Any] = {
+        "id": config.url(outbox_page_path(number)),
+        "type": "OrderedCollectionPage",
+        "partOf": config.url("outbox.json"),
+        "totalItems": len(posts),
+    }
+    if number < pages:
+        doc["next"] = config.url(outbox_page_path(number + 1))
+    if number > 1:
+        doc["prev"] = config.url(outbox_page_path(number - 1))
+    doc["orderedItems"] = items
+    return with_context(doc)
+
+
+def _hidden_collection(collection_id: str, total: int) -> dict[str, Any]:
+    """A collection that publishes its size but not its members.
+
+    Mastodon treats a collection without `first` as hidden and shows no count, so `first` is
+    an embedded, empty page: the count shows, the list stays private.
+    """
+    return with_context(
+        {
+            "id": collection_id,
+            "type": "OrderedCollection",
+            "totalItems": total,
+            "first": {
+                "type": "OrderedCollectionPage",
+                "partOf": collection_id,
+                "orderedItems": [],
+            },
+        }
+    )
+
+
+def followers_document(site: Site, count: int = 0) -> dict[str, Any]:
+    return _hidden_collection(site.config.url("followers.json"), count)
+
+
+def following_document(site: Site, count: int = 0) -> dict[str, Any]:
+    return _hidden_collection(site.config.url("following.json"), count)
+
+
+def featured_document(
+    site: Site, *, mentions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Pinned posts (front matter `pinned: true`), embedded in full as Mastodon expects."""
+    pinned = [p for p in federated_posts(site) if p.pinned]
+    return with_context(
+        {
+            "id": site.config.url("featured.json"),
+            "type": "OrderedCollection",
+            "totalItems": len(pinned),
+            "orderedItems": [
+                _without_context(object_document(site, p, mentions=mentions)) for p in pinned
+            ],
+        }
+    )
+
+
+def replies_document(post: Post, count: int = 0) -> dict[str, Any]:
+    cid = post.url + "replies.json"
+    return with_context(
+        {
+            "id": cid,
+            "type": "Collection",
+            "totalItems": count,
+            "first": {"type": "CollectionPage", "partOf": cid, "items": []},
+        }
+    )
+
+
+def likes_document(post: Post, count: int = 0) -> dict[str, Any]:
+    return with_context(
+        {"id": post.url + "likes.json", "type": "Collection", "totalItems": count}
+    )
+
+
+def shares_document(post: Post, count: int = 0) -> dict[str, Any]:
+    return with_context(
+        {"id": post.url + "shares.json", "type": "Collection", "totalItems": count}
+    )

@@ -1,0 +1,141 @@
+"""Plan every static ActivityPub file of a build, and the manifest `publish` diffs. Pure.
+
+Each Output's fingerprint hashes exactly the inputs its bytes depend on (config, the posts it
+shows, counts, key, code version), never the rendered bytes, so an incremental build can skip
+rendering unchanged documents without building them first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from .. import __version__
+from ..model import Output, Post, Site
+from . import documents as d
+from . import webfinger as wf
+
+__all__ = ["federation_manifest", "plan_activitypub"]
+
+_EMPTY: Mapping[str, Mapping[str, int]] = {}
+
+
+def _fingerprint(salt: str, path: str, *parts: object) -> str:
+    h = hashlib.sha256()
+    for part in (salt, __version__, path, *parts):
+        h.update(repr(part).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _json_output(
+    salt: str, path: str, build: Callable[[], dict[str, Any]], *deps: object
+) -> Output:
+    return Output(path, _fingerprint(salt, path, *deps), lambda: d.serialize(build()))
+
+
+def plan_activitypub(
+    site: Site,
+    public_key_pem: bytes | str,
+    *,
+    fingerprint_salt: str,
+    follower_count: int = 0,
+    interaction_counts: Mapping[str, Mapping[str, int]] = _EMPTY,
+    page_size: int = d.OUTBOX_PAGE_SIZE,
+) -> list[Output]:
+    """All ActivityPub, WebFinger and NodeInfo files, paths relative to the output directory.
+
+    `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n}.
+    """
+    config = site.config
+    salt = fingerprint_salt
+    posts = d.federated_posts(site)
+    pem = public_key_pem.decode("ascii") if isinstance(public_key_pem, bytes) else public_key_pem
+    oldest = min((p.date for p in site.posts), default=None)
+
+    outputs: list[Output] = [
+        _json_output(salt, "actor.json", lambda: d.actor_document(site, pem), config, pem, oldest),
+        _json_output(salt, "outbox.json", lambda: d.outbox_document(site, page_size=page_size),
+                     config, len(posts), page_size),
+        _json_output(salt, "followers.json", lambda: d.followers_document(site, follower_count),
+                     config, follower_count),
+        _json_output(salt, "following.json", lambda: d.following_document(site, 0), config),
+        _json_output(salt, "featured.json", lambda: d.featured_document(site),
+                     config, [p for p in posts if p.pinned]),
+    ]
+
+    pages = d.outbox_page_count(site, page_size)
+    for number in range(1, pages + 1):
+        chunk: Sequence[Post] = posts[(number - 1) * page_size : number * page_size]
+        outputs.append(
+            _json_output(
+                salt,
+                d.outbox_page_path(number),
+                partial(d.outbox_page, site, number, page_size=page_size),
+                config, len(posts), pages, list(chunk),
+            )
+        )
+
+    for post in posts:
+        oid = d.object_id(post)
+        counts = interaction_counts.get(oid, {})
+        outputs += [
+            _json_output(salt, post.path + "object.json",
+                         partial(d.object_document, site, post), config, post),
+            _json_output(salt, post.path + "replies.json",
+                         partial(d.replies_document, post, counts.get("replies", 0)),
+                         post.url, counts.get("replies", 0)),
+            _json_output(salt, post.path + "likes.json",
+                         partial(d.likes_document, post, counts.get("likes", 0)),
+                         post.url, counts.get("likes", 0)),
+            _json_output(salt, post.path + "shares.json",
+                         partial(d.shares_document, post, counts.get("shares", 0)),
+                         post.url, counts.get("shares", 0)),
+        ]
+
+    outputs += [
+        Output(
+            ".well-known/webfinger",
+            _fingerprint(salt, "webfinger", config),
+            lambda: _plain_json(wf.webfinger_document(config)),
+        ),
+        Output(
+            ".well-known/host-meta",
+            _fingerprint(salt, "host-meta", config),
+            lambda: wf.host_meta(config).encode("utf-8"),
+        ),
+        Output(
+            ".well-known/nodeinfo",
+            _fingerprint(salt, "nodeinfo", config),
+            lambda: _plain_json(wf.nodeinfo_discovery(config)),
+        ),
+        Output(
+            "nodeinfo/2.1",
+            _fingerprint(salt, "nodeinfo/2.1", config, len(posts)),
+            lambda: _plain_json(wf.nodeinfo_document(config, local_posts=len(posts))),
+        ),
+    ]
+    return outputs
+
+
+def _plain_json(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def federation_manifest(site: Site, public_key_pem: bytes | str) -> dict[str, Any]:
+    """What publish compares with its ledger: the actor, and every federated object by id.
+
+    {"actor": actor doc, "objects": {object_id: {"hash", "published", "doc"}}}, newest first.
+    """
+    objects: dict[str, Any] = {}
+    for post in d.federated_posts(site):
+        doc = d.object_document(site, post)
+        objects[doc["id"]] = {
+            "hash": d.object_hash(doc),
+            "published": doc["published"],
+            "doc": doc,
+        }
+    return {"actor": d.actor_document(site, public_key_pem), "objects": objects}
