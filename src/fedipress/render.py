@@ -1,0 +1,437 @@
+"""(site, theme environment) -> the HTML pages of the blog, as lazily rendered Outputs.
+
+Pure: nothing here reads or writes files or looks at the clock (templates are loaded by the
+environment, which the build made). Every page is rendered from a small, explicit context of
+frozen data, and its fingerprint is a hash of exactly that context (plus the build's salt for
+config and theme), so a page's fingerprint changes whenever its bytes could.
+
+Pages planned: the paginated home (`index.html`, `page/N/index.html`), one page per post and
+per page, tag pages (`tags/<slug>/`, paginated like home), the tag index, the archive by year,
+`404.html`, and a redirect page for every alias that does not collide with a real page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime
+from pathlib import PurePath
+from typing import Any
+
+import jinja2
+import markdown
+
+from .config import Author, SiteConfig
+from .model import Image, Output, Post, Site, Tag
+from .themes import render_template
+
+__all__ = [
+    "RENDER_VERSION",
+    "TOC_MIN_WORDS",
+    "Alternate",
+    "Link",
+    "PageMeta",
+    "Paginator",
+    "SiteView",
+    "TagCount",
+    "YearGroup",
+    "page_count",
+    "plan_pages",
+    "plain_text",
+]
+
+# Bump when this module changes what it passes to templates, so old fingerprints go stale.
+RENDER_VERSION = "render-1"
+TOC_MIN_WORDS = 400  # below this a table of contents is clutter (front matter `toc:` overrides)
+DESCRIPTION_CHARS = 200
+
+FEED_TYPES = (
+    ("atom", "application/atom+xml", "Atom", "feed.xml"),
+    ("rss", "application/rss+xml", "RSS", "rss.xml"),
+    ("json", "application/feed+json", "JSON Feed", "feed.json"),
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """Something to link to: title, absolute URL and (for posts) its date."""
+
+    title: str
+    url: str
+    date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Alternate:
+    """A `<link rel="alternate">`: media type, human title, absolute href."""
+
+    type: str
+    title: str
+    href: str
+    label: str = ""  # short name for visible links ("Atom", "RSS", "JSON Feed")
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """What every page may show about the site. Deliberately not the whole post list: a page
+    depends only on what it is given, which keeps incremental rebuilds small."""
+
+    title: str
+    description: str
+    url: str
+    language: str
+    author: Author
+    author_bio_html: str
+    avatar: str | None
+    handle: str  # user@domain, no leading @
+    display_name: str
+    nav: tuple[Link, ...]  # the site's pages, in order
+    feeds: tuple[Alternate, ...]
+    home_url: str
+    tags_url: str
+    archive_url: str
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """The `<head>` of one page: title, description, canonical URL and social metadata."""
+
+    title: str  # the full <title>
+    heading: str  # the page's own name, without the site title
+    description: str
+    url: str  # canonical, absolute
+    og_type: str  # "article" or "website"
+    lang: str
+    image: Image | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    tags: tuple[Tag, ...] = ()
+    alternates: tuple[Alternate, ...] = ()
+    activity_json: str | None = None  # the post's ActivityPub object URL
+    creator: str | None = None  # "@user@domain" for <meta name="fediverse:creator">
+    noindex: bool = False
+
+
+@dataclass(frozen=True)
+class Paginator:
+    """One page of a list: `number` is 1-based; URLs are absolute (None at the ends)."""
+
+    number: int
+    total_pages: int
+    total_items: int
+    items: tuple[Post, ...]
+    first_url: str
+    prev_url: str | None
+    next_url: str | None
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag: Tag
+    count: int
+
+
+@dataclass(frozen=True)
+class YearGroup:
+    year: int
+    posts: tuple[Link, ...]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def plain_text(fragment: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """Visible text of an HTML fragment, cut at a word boundary to `limit` characters."""
+    text = _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", fragment))).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,.;:!?-")
+    return cut + "…"
+
+
+def page_count(items: int, per_page: int) -> int:
+    """Pages needed for `items` at `per_page` each; an empty list still has one page."""
+    per_page = max(1, per_page)
+    return max(1, -(-items // per_page))
+
+
+def _index_path(path: str) -> str:
+    """Output file for a page directory ("posts/x/" -> "posts/x/index.html")."""
+    path = path.lstrip("/")
+    if path.endswith(".html"):
+        return path
+    return f"{path.rstrip('/')}/index.html" if path.strip("/") else "index.html"
+
+
+def _safe_relative(path: str) -> bool:
+    parts = PurePath(path).parts
+    return bool(parts) and all(p not in ("..", ".") for p in parts) and "\\" not in path
+
+
+def _post_description(post: Post, fallback: str) -> str:
+    if post.summary:
+        return plain_text(post.summary)
+    return plain_text(post.summary_html or post.html) or fallback
+
+
+def _show_toc(post: Post) -> bool:
+    wanted = post.extra.get("toc")
+    if isinstance(wanted, bool):
+        return wanted and bool(post.toc_html)
+    return bool(post.toc_html) and post.word_count >= TOC_MIN_WORDS
+
+
+# --- fingerprints -----------------------------------------------------------------------------
+
+
+class _Fingerprinter:
+    """Hashes template contexts canonically; big shared objects (posts, config) hash once."""
+
+    def __init__(self, salt: str) -> None:
+        self.salt = salt
+        self._memo: dict[int, tuple[object, str]] = {}
+
+    def _digest(self, obj: object) -> str:
+        hit = self._memo.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = json.dumps(self._fields(obj), sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        self._memo[id(obj)] = (obj, digest)  # keep obj alive so its id stays unique
+        return digest
+
+    def _fields(self, obj: Any) -> Any:
+        return [type(obj).__name__, {f.name: self.canon(getattr(obj, f.name)) for f in fields(obj)}]
+
+    def canon(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, (str, int, float, bool)):
+            return obj
+        if isinstance(obj, datetime):
+            return ["datetime", obj.isoformat()]
+        if isinstance(obj, (Post, SiteConfig, SiteView)):
+            return ["digest", self._digest(obj)]
+        if is_dataclass(obj) and not isinstance(obj, type):
+            return self._fields(obj)
+        if isinstance(obj, Mapping):
+            return ["map", sorted(([str(k), self.canon(v)] for k, v in obj.items()))]
+        if isinstance(obj, (list, tuple)):
+            return [self.canon(v) for v in obj]
+        if isinstance(obj, (set, frozenset)):
+            return ["set", sorted(json.dumps(self.canon(v), sort_keys=True) for v in obj)]
+        return ["repr", type(obj).__name__, repr(obj)]
+
+    def __call__(self, template: str, context: Mapping[str, Any]) -> str:
+        payload = json.dumps(
+            [RENDER_VERSION, self.salt, template, self.canon(context)],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+class _Planner:
+    def __init__(self, site: Site, env: jinja2.Environment, salt: str) -> None:
+        self.site = site
+        self.config = site.config
+        self.env = env
+        self.fingerprint = _Fingerprinter(salt)
+        self.view = self._site_view()
+        self.outputs: list[Output] = []
+        self.paths: set[str] = set()
+
+    def _site_view(self) -> SiteView:
+        c = self.config
+        feeds = tuple(
+            Alternate(mime, f"{c.title} ({label})", c.url(name), label)
+            for key, mime, label, name in FEED_TYPES
+            if getattr(c.feeds, key)
+        )
+        bio = markdown.markdown(c.author.bio) if c.author.bio else ""
+        return SiteView(
+            title=c.title,
+            description=c.description,
+            url=c.base_url,
+            language=c.language,
+            author=c.author,
+            author_bio_html=bio,
+            avatar=c.author.avatar or c.fediverse.avatar,
+            handle=c.handle,
+            display_name=c.fediverse.display_name or c.author.name,
+            nav=tuple(Link(p.title, p.url) for p in self.site.pages),
+            feeds=feeds,
+            home_url=c.base_url,
+            tags_url=c.url("tags/"),
+            archive_url=c.url("archive/"),
+        )
+
+    def _title(self, heading: str) -> str:
+        return f"{heading} — {self.config.title}" if heading else self.config.title
+
+    def _meta(self, heading: str, url: str, **kw: Any) -> PageMeta:
+        kw.setdefault("description", self.config.description)
+        kw.setdefault("og_type", "website")
+        kw.setdefault("lang", self.config.language)
+        kw.setdefault("alternates", self.view.feeds)
+        if kw.get("image") is None and self.view.avatar:
+            kw["image"] = Image(url=self.view.avatar, alt=self.view.display_name)
+        return PageMeta(title=self._title(heading), heading=heading, url=url, **kw)
+
+    def add(self, path: str, template: str, context: dict[str, Any]) -> None:
+        context = {"site": self.view, "config": self.config, "nav": self.view.nav, **context}
+        env = self.env
+
+        def render() -> bytes:
+            return render_template(env, template, context).encode("utf-8")
+
+        self.outputs.append(Output(path, self.fingerprint(template, context), render))
+        self.paths.add(path)
+
+    def paginate(
+        self,
+        posts: Sequence[Post],
+        base_url: str,
+        base_path: str,
+        template: str,
+        heading: str,
+        extra: Mapping[str, Any],
+        meta_kw: Mapping[str, Any],
+    ) -> None:
+        per_page = max(1, self.config.posts_per_page)
+        total = page_count(len(posts), per_page)
+
+        def url(n: int) -> str:
+            return base_url if n == 1 else f"{base_url}page/{n}/"
+
+        for n in range(1, total + 1):
+            items = tuple(posts[(n - 1) * per_page : n * per_page])
+            paginator = Paginator(
+                number=n,
+                total_pages=total,
+                total_items=len(posts),
+                items=items,
+                first_url=base_url,
+                prev_url=url(n - 1) if n > 1 else None,
+                next_url=url(n + 1) if n < total else None,
+            )
+            page_heading = heading if n == 1 else f"{heading or 'Posts'}, page {n}"
+            meta = self._meta(page_heading, url(n), **meta_kw)
+            path = f"{base_path}index.html" if n == 1 else f"{base_path}page/{n}/index.html"
+            context = {"meta": meta, "paginator": paginator, "posts": items, **extra}
+            self.add(path, template, context)
+
+    def post_page(self, post: Post, newer: Post | None, older: Post | None) -> None:
+        c = self.config
+        meta = self._meta(
+            post.title,
+            post.url,
+            description=_post_description(post, c.description),
+            og_type="article" if post.kind == "post" else "website",
+            lang=post.lang or c.language,
+            image=post.image,
+            published=post.date,
+            updated=post.updated,
+            tags=post.tags,
+            activity_json=f"{post.url}object.json" if post.federate else None,
+            creator=f"@{c.handle}",
+        )
+        context: dict[str, Any] = {"meta": meta, "post": post}
+        context["show_toc"] = _show_toc(post)
+        template = "page.html"
+        if post.kind == "post":
+            context["newer"] = Link(newer.title, newer.url, newer.date) if newer else None
+            context["older"] = Link(older.title, older.url, older.date) if older else None
+            template = "post.html"
+        self.add(_index_path(post.path), template, context)
+
+    def tag_pages(self) -> None:
+        c = self.config
+        counts: list[TagCount] = []
+        for slug, (tag, posts) in self.site.tags().items():
+            counts.append(TagCount(tag, len(posts)))
+            alternates = self.view.feeds
+            if c.feeds.atom:
+                tag_feed = Alternate(
+                    "application/atom+xml", f"{c.title}: #{tag.name} (Atom)",
+                    c.url(f"tags/{slug}/feed.xml"),
+                )  # fmt: skip
+                alternates = (*alternates, tag_feed)
+            self.paginate(
+                posts,
+                tag.url,
+                f"tags/{slug}/",
+                "tag.html",
+                f"#{tag.name}",
+                {"tag": tag},
+                {
+                    "description": f"Posts tagged #{tag.name} on {c.title}",
+                    "alternates": alternates,
+                },
+            )
+        counts.sort(key=lambda tc: (tc.tag.name.casefold(), tc.tag.slug))
+        meta = self._meta("Tags", c.url("tags/"), description=f"All tags on {c.title}")
+        self.add("tags/index.html", "tags.html", {"meta": meta, "tags": tuple(counts)})
+
+    def archive(self) -> None:
+        groups: dict[int, list[Link]] = {}
+        for post in self.site.posts:
+            year = post.date.astimezone(self.config.tz).year
+            groups.setdefault(year, []).append(Link(post.title, post.url, post.date))
+        years = tuple(YearGroup(y, tuple(groups[y])) for y in sorted(groups, reverse=True))
+        meta = self._meta(
+            "Archive", self.config.url("archive/"),
+            description=f"Every post on {self.config.title}, by year",
+        )  # fmt: skip
+        self.add("archive/index.html", "archive.html", {"meta": meta, "years": years})
+
+    def aliases(self) -> None:
+        for post in (*self.site.posts, *self.site.pages):
+            for alias in post.aliases:
+                if not _safe_relative(alias.strip("/")):
+                    continue
+                path = _index_path(alias)
+                if path in self.paths:
+                    continue  # never shadow a real page; the build reports the collision
+                meta = self._meta(
+                    post.title, post.url, description=_post_description(post, ""), noindex=True
+                )
+                self.add(path, "alias.html", {"meta": meta, "target": Link(post.title, post.url)})
+
+    def plan(self) -> list[Output]:
+        c = self.config
+        self.paginate(self.site.posts, c.base_url, "", "index.html", "", {}, {})
+        posts = self.site.posts
+        for i, post in enumerate(posts):
+            newer = posts[i - 1] if i > 0 else None
+            older = posts[i + 1] if i + 1 < len(posts) else None
+            self.post_page(post, newer, older)
+        for page in self.site.pages:
+            self.post_page(page, None, None)
+        self.tag_pages()
+        self.archive()
+        meta = self._meta(
+            "Page not found", c.url("404.html"),
+            description="There is nothing at this address.", noindex=True,
+        )  # fmt: skip
+        self.add("404.html", "404.html", {"meta": meta})
+        self.aliases()
+        return self.outputs
+
+
+def plan_pages(site: Site, env: jinja2.Environment, *, fingerprint_salt: str) -> list[Output]:
+    """Every HTML page of the site as an Output (path, fingerprint, lazy render).
+
+    `fingerprint_salt` stands for what all pages share and this function cannot see (the
+    theme's files and the build's config hash). Rendering raises ThemeError naming the
+    template file and line when a template is broken.
+    """
+    return _Planner(site, env, fingerprint_salt).plan()

@@ -1,0 +1,289 @@
+"""Theme search path -> Jinja2 environment.
+
+A theme is a directory with `templates/` and `static/`. The search path runs from the site's
+own theme directory (`<root>/themes/<name>/`) through the parents named by `theme.yaml`
+(`extends: default`, the default when the file is missing) down to the packaged default theme,
+so a site overrides any single template or static file without copying the rest (the MkDocs
+custom_dir idea). A template can still reach a parent's version of itself with a `!<theme>/`
+prefix, e.g. `{% extends "!default/post.html" %}` (pelican's `!simple/`).
+
+Loading and compiling templates is file I/O, so this module lives at the edge; render.py only
+receives the finished environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn
+
+import jinja2
+import yaml
+
+from .config import SiteConfig
+from .errors import ThemeError
+
+__all__ = [
+    "PACKAGED_THEMES",
+    "ThemeDir",
+    "ThemeEnvironment",
+    "available_themes",
+    "format_date",
+    "make_environment",
+    "render_template",
+    "theme_fingerprint",
+    "theme_search_path",
+    "theme_static_files",
+]
+
+PACKAGED_THEMES = Path(__file__).resolve().parent / "themes"
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ThemeDir:
+    """One theme on the search path: its name, directory, and how errors should name it."""
+
+    name: str
+    path: Path
+    label: str  # "themes/mine" (site) or "fedipress/themes/default" (packaged)
+
+
+class ThemeEnvironment(jinja2.Environment):
+    """A Jinja2 environment that remembers the theme directories it searches, child first."""
+
+    theme_dirs: tuple[ThemeDir, ...] = ()
+
+
+def available_themes(root: Path) -> list[str]:
+    """Names of packaged themes and of the site's `themes/` directories, sorted."""
+    names = {p.name for p in PACKAGED_THEMES.iterdir() if p.is_dir()}
+    site_dir = root / "themes"
+    if site_dir.is_dir():
+        names |= {p.name for p in site_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return sorted(names)
+
+
+def _read_extends(theme_yaml: Path, label: str) -> str | None:
+    try:
+        data = yaml.safe_load(theme_yaml.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ThemeError(f"{label}/theme.yaml{line}: not valid YAML") from None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ThemeError(f"{label}/theme.yaml:1: expected a mapping like `extends: default`")
+    extends = data.get("extends")
+    if extends is None:
+        return None
+    if not isinstance(extends, str) or not extends.strip():
+        raise ThemeError(f"{label}/theme.yaml: `extends` must be a theme name, e.g. default")
+    return extends.strip()
+
+
+def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
+    """The theme directories to search, child first, always ending with the packaged default.
+
+    `<root>/themes/<name>/` comes first when it exists (even for name "default": that is how a
+    site overrides a single file of the default theme), then the packaged theme of that name,
+    then whatever `theme.yaml` extends. An unknown name raises ThemeError listing the choices.
+    """
+    chain: list[ThemeDir] = []
+    seen: list[str] = []
+    name: str | None = config.theme
+    while name is not None:
+        if name in seen:
+            cycle = " -> ".join([*seen, name])
+            raise ThemeError(f"themes/{seen[-1]}/theme.yaml: themes extend in a loop ({cycle})")
+        seen.append(name)
+        site_dir = config.root / "themes" / name
+        packaged = PACKAGED_THEMES / name
+        if not site_dir.is_dir() and not packaged.is_dir():
+            choices = ", ".join(available_themes(config.root))
+            raise ThemeError(
+                f"{config.config_file.name}: unknown theme {name!r}; available themes: {choices}"
+            )
+        parent: str | None = None
+        if site_dir.is_dir():
+            label = f"themes/{name}"
+            chain.append(ThemeDir(name, site_dir, label))
+            theme_yaml = site_dir / "theme.yaml"
+            if theme_yaml.is_file():
+                parent = _read_extends(theme_yaml, label)
+        if packaged.is_dir():
+            chain.append(ThemeDir(name, packaged, f"fedipress/themes/{name}"))
+            theme_yaml = packaged / "theme.yaml"
+            if parent is None and theme_yaml.is_file():
+                parent = _read_extends(theme_yaml, f"fedipress/themes/{name}")
+        if parent is None and name != "default":
+            parent = "default"  # every theme falls back to the default for what it lacks
+        name = parent
+    return tuple(chain)
+
+
+class _ThemeLoader(jinja2.BaseLoader):
+    """Child-first lookup over the theme chain, plus `!<theme>/name` for a named theme's copy."""
+
+    def __init__(self, dirs: tuple[ThemeDir, ...]) -> None:
+        self.dirs = dirs
+
+    def _candidates(self, template: str) -> Iterator[Path]:
+        parts = template.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            return
+        if template.startswith("!"):
+            theme, _, rest = template[1:].partition("/")
+            # The site's own copy of `theme` is what `!theme/` usually wants to bypass, so
+            # a packaged theme of that name wins; otherwise the site directory is used.
+            named = [d for d in self.dirs if d.name == theme]
+            named.sort(key=lambda d: not d.label.startswith("fedipress/"))
+            for d in named:
+                yield d.path / "templates" / rest
+            return
+        for d in self.dirs:
+            yield d.path / "templates" / template
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        for path in self._candidates(template):
+            if path.is_file():
+                source = path.read_text(encoding="utf-8")
+                mtime = path.stat().st_mtime
+                return source, str(path), lambda p=path, m=mtime: p.stat().st_mtime == m
+        raise jinja2.TemplateNotFound(template)
+
+    def list_templates(self) -> list[str]:
+        found: set[str] = set()
+        for d in self.dirs:
+            base = d.path / "templates"
+            if base.is_dir():
+                found |= {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
+        return sorted(found)
+
+
+def format_date(value: datetime, tz: Any) -> str:
+    """`14 September 2026` in the site's time zone; month names fixed so output is locale-free."""
+    local = value.astimezone(tz)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def make_environment(config: SiteConfig) -> ThemeEnvironment:
+    """A Jinja2 environment over the site's theme search path (autoescaped HTML).
+
+    Filters: `date` ("14 September 2026"), `isodate` (ISO 8601 with offset), `year`, all in
+    `config.timezone`. Globals: `theme_version` (short theme hash for cache-busting URLs).
+    There is deliberately no `now`: the same input must give byte-identical output.
+    """
+    dirs = theme_search_path(config)
+    env = ThemeEnvironment(
+        loader=_ThemeLoader(dirs),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.theme_dirs = dirs
+    tz = config.tz
+
+    def isodate(v: Any) -> Any:
+        return v.astimezone(tz).isoformat() if isinstance(v, datetime) else v
+
+    env.filters["date"] = lambda v: format_date(v, tz) if isinstance(v, datetime) else v
+    env.filters["isodate"] = isodate
+    env.filters["year"] = lambda v: v.astimezone(tz).year if isinstance(v, datetime) else v
+    env.globals["theme_version"] = theme_fingerprint(env)[:10]
+    return env
+
+
+def _files(root: Path) -> Iterator[Path]:
+    if root.is_dir():
+        yield from sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def theme_fingerprint(env: jinja2.Environment) -> str:
+    """sha256 over every template and static file on the search path (names and bytes)."""
+    digest = hashlib.sha256()
+    for d in getattr(env, "theme_dirs", ()):
+        digest.update(f"theme {d.name} {d.label}\0".encode())
+        for path in _files(d.path):
+            digest.update(path.relative_to(d.path).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def theme_static_files(config: SiteConfig) -> list[tuple[str, Path]]:
+    """(output path like "theme/style.css", source) for each static asset; child themes win."""
+    chosen: dict[str, Path] = {}
+    for d in theme_search_path(config):
+        static = d.path / "static"
+        for path in _files(static):
+            rel = path.relative_to(static).as_posix()
+            if any(part.startswith(".") for part in rel.split("/")):
+                continue  # editor swap files, .DS_Store and the like are not assets
+            chosen.setdefault(f"theme/{rel}", path)
+    return sorted(chosen.items())
+
+
+# --- errors that name the template file and line ----------------------------------------------
+
+
+def _label(env: jinja2.Environment, filename: str | None, name: str | None) -> str:
+    if filename:
+        path = Path(filename)
+        for d in getattr(env, "theme_dirs", ()):
+            if path.is_relative_to(d.path):
+                return f"{d.label}/{path.relative_to(d.path).as_posix()}"
+        return filename
+    return name or "<template>"
+
+
+def _template_frame(env: jinja2.Environment, tb: TracebackType | None) -> tuple[str, int] | None:
+    """The innermost traceback frame that runs template code (Jinja maps it to source lines)."""
+    found: tuple[str, int] | None = None
+    dirs = [d.path for d in getattr(env, "theme_dirs", ())]
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if any(Path(filename).is_relative_to(p) for p in dirs if filename.startswith("/")):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _raise_theme_error(env: jinja2.Environment, name: str, exc: BaseException) -> NoReturn:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = _label(env, exc.filename, exc.name or name)
+        raise ThemeError(f"{where}:{exc.lineno}: {exc.message}") from None
+    if isinstance(exc, jinja2.TemplateNotFound):
+        searched = ", ".join(f"{d.label}/templates" for d in getattr(env, "theme_dirs", ()))
+        raise ThemeError(
+            f"{_label(env, None, name)}: template {exc.name!r} not found (searched {searched})"
+        ) from None
+    frame = _template_frame(env, exc.__traceback__)
+    if frame is not None:
+        where = f"{_label(env, frame[0], name)}:{frame[1]}"
+    else:
+        where = _label(env, None, name)
+    raise ThemeError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    """Render `name` with `context`; any template failure becomes a ThemeError with file:line."""
+    try:
+        return env.get_template(name).render(context)
+    except ThemeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every template failure is the theme author's
+        _raise_theme_error(env, name, exc)
