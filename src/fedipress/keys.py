@@ -1,0 +1,303 @@
+"""The blog actor's RSA key pair: generate, publish the public half, load the private half.
+
+- The private key lives in `.fedipress/private-key.pem` (PKCS#8 PEM, mode 0600 from the moment
+  it is created) or comes from the `FEDIPRESS_PRIVATE_KEY` environment variable (a CI secret).
+- The public key (SPKI PEM) lives beside site.yaml in `fediverse.public_key_file` and is meant to
+  be committed, so a CI build needs no secret: the build reads only the public key.
+- Whatever signs calls `load_private_key`, which refuses a key that does not match the published
+  public key: a mismatch would make every remote server reject every signature.
+
+No message here ever contains key material.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .config import SiteConfig
+from .errors import KeyPairError
+
+__all__ = [
+    "ENV_VAR",
+    "KEY_SIZE",
+    "ensure_public_key",
+    "generate_keypair",
+    "load_private_key",
+    "private_key_path",
+    "public_key_fingerprint",
+    "public_key_path",
+    "read_public_key_pem",
+    "run_keys_command",
+]
+
+ENV_VAR = "FEDIPRESS_PRIVATE_KEY"
+KEY_SIZE = 2048  # what Mastodon generates and every server accepts
+_ROTATION_WARNING = (
+    "replacing it rotates the key: followers' servers will fail to verify new posts until they"
+    " refetch the actor, and some will need followers to refollow"
+)
+
+
+def private_key_path(config: SiteConfig) -> Path:
+    return config.state_dir / "private-key.pem"
+
+
+def public_key_path(config: SiteConfig) -> Path:
+    return config.root / config.fediverse.public_key_file
+
+
+def _shown(path: Path, config: SiteConfig) -> str:
+    """The path relative to the site folder when it is inside it: short, and what users type."""
+    try:
+        return str(path.relative_to(config.root))
+    except ValueError:
+        return str(path)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to `path` atomically, the file having `mode` from its creation.
+
+    The temporary file is created with O_EXCL and the final mode, so a private key is never
+    readable by others, not even for an instant between create and chmod.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _public_pem(key: rsa.RSAPublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def generate_keypair(config: SiteConfig, *, force: bool = False) -> tuple[Path, Path]:
+    """Create an RSA-2048 pair; return (private key path, public key path).
+
+    Refuses to replace an existing key unless `force`, because rotating the key breaks
+    verification on followers' servers.
+    """
+    private_path = private_key_path(config)
+    public_path = public_key_path(config)
+    for path in (private_path, public_path):
+        # config.py refuses such layouts already; this guards the one file that must never be
+        # published, whatever the configuration code becomes.
+        if _inside(path, config.output_dir):
+            raise KeyPairError(f"{_shown(path, config)}: is inside the output folder"
+                               f" {config.output_dir}, which is published; move output_dir")
+    if not force:
+        existing = [p for p in (private_path, public_path) if p.exists()]
+        if existing:
+            raise KeyPairError(
+                f"{_shown(existing[0], config)}: a key pair already exists; {_ROTATION_WARNING}."
+                " If you really mean it, run `fedipress keys generate --force`"
+            )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Private first: if we stop in between, load_private_key reports the mismatch loudly
+    # instead of a published key having no private half anywhere.
+    _write_new(private_path, private_pem, 0o600)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_new(public_path, _public_pem(key.public_key()), 0o644)
+    return private_path, public_path
+
+
+def _parse_public(data: bytes, where: str) -> rsa.RSAPublicKey:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyPairError(
+            f"{where}: is not a PEM public key (it should start with -----BEGIN PUBLIC KEY-----);"
+            " restore it from git, or delete it and run `fedipress keys show` to recreate it"
+            " from the private key"
+        ) from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise KeyPairError(f"{where}: is not an RSA key; fediverse servers expect RSA")
+    return key
+
+
+def read_public_key_pem(config: SiteConfig) -> bytes | None:
+    """The published public key as SPKI PEM, or None when there is none yet."""
+    path = public_key_path(config)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise KeyPairError(f"{_shown(path, config)}: cannot be read ({error.strerror})") from None
+    return _public_pem(_parse_public(data, _shown(path, config)))
+
+
+def public_key_fingerprint(public_pem: bytes) -> str:
+    """SHA-256 of the DER public key, as `SHA256:hex` (to compare keys at a glance)."""
+    der = serialization.load_pem_public_key(public_pem).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(der).hexdigest()
+
+
+def ensure_public_key(config: SiteConfig, *, ci: bool, log: Callable[[str], None]) -> bytes:
+    """The public key for the build; on a workstation, create the pair when none exists.
+
+    A public key alone is enough (CI builds carry no secret). With no key at all, `ci=True`
+    fails naming the command to run, so CI never invents an identity nobody can sign for.
+    """
+    public = read_public_key_pem(config)
+    if public is not None:
+        return public
+    private_path = private_key_path(config)
+    public_file = _shown(public_key_path(config), config)
+    if private_path.exists():
+        if ci:
+            raise KeyPairError(
+                f"{public_file}: not found; commit it with site.yaml (`fedipress keys show`"
+                " prints it)"
+            )
+        # The public half was deleted but the private key is here: restore it, keep the identity.
+        key = load_private_key(config, environ={}, check_published=False)
+        pem = _public_pem(key.public_key())
+        _write_new(public_key_path(config), pem, 0o644)
+        log(f"restored {public_file} from {_shown(private_path, config)}")
+        return pem
+    if ci:
+        raise KeyPairError(
+            f"{public_file}: not found and this is a CI build, so no key pair is created here;"
+            " run `fedipress keys generate` on your machine, commit"
+            f" {public_file} and store {_shown(private_path, config)} as the {ENV_VAR} secret"
+        )
+    private_path, public_path = generate_keypair(config)
+    log(f"generated the blog's key pair: commit {_shown(public_path, config)}, keep"
+        f" {_shown(private_path, config)} secret (see docs/keys.md)")
+    public = read_public_key_pem(config)
+    assert public is not None  # just written
+    return public
+
+
+def _from_environment(text: str) -> bytes:
+    value = text.strip().strip("'\"").strip()
+    if "\\n" in value:
+        # CI secrets pasted as one line often carry literal backslash-n escapes.
+        value = value.replace("\\r", "").replace("\\n", "\n")
+    return value.encode("utf-8") + b"\n"
+
+
+def load_private_key(
+    config: SiteConfig,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    check_published: bool = True,
+) -> rsa.RSAPrivateKey:
+    """The private key, from FEDIPRESS_PRIVATE_KEY or `.fedipress/private-key.pem`.
+
+    Refuses (KeyPairError) a missing, unreadable, group/world-readable or non-RSA key, and one
+    that does not match the published public key. Messages never include key material.
+    """
+    private_path = private_key_path(config)
+    shown = _shown(private_path, config)
+    env_value = environ.get(ENV_VAR, "")
+    if env_value.strip():
+        source = f"the {ENV_VAR} environment variable"
+        data = _from_environment(env_value)
+    else:
+        source = shown
+        try:
+            status = private_path.stat()
+        except FileNotFoundError:
+            raise KeyPairError(
+                f"{shown}: not found and {ENV_VAR} is not set; run `fedipress keys generate`,"
+                f" or set {ENV_VAR} to the private key (PEM) in CI"
+            ) from None
+        if os.name == "posix" and status.st_mode & 0o077:
+            raise KeyPairError(
+                f"{shown}: is readable by other users (mode {status.st_mode & 0o777:04o}); a"
+                f" private key must be private: run `chmod 600 {private_path}`"
+            )
+        try:
+            data = private_path.read_bytes()
+        except OSError as error:
+            raise KeyPairError(f"{shown}: cannot be read ({error.strerror})") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # The library's message is dropped on purpose: it is not needed, and nothing derived
+        # from the key text may reach a log.
+        raise KeyPairError(
+            f"{source}: is not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyPairError(f"{source}: is not an RSA private key; fediverse servers expect RSA")
+    if check_published:
+        published = read_public_key_pem(config)
+        public_file = _shown(public_key_path(config), config)
+        if published is None:
+            raise KeyPairError(
+                f"{public_file}: not found, so the private key cannot be checked against what"
+                " the site publishes; restore it from git, or build the site first"
+            )
+        if _public_pem(key.public_key()) != published:
+            raise KeyPairError(
+                f"the private key from {source} does not match {public_file}, the public key"
+                " the site publishes; remote servers would reject every signature. Use the"
+                " matching private key, or rotate with `fedipress keys generate --force`"
+                " and rebuild (followers' servers will have to refetch the key)"
+            )
+    return key
+
+
+def run_keys_command(config: SiteConfig, args: argparse.Namespace) -> int:
+    """`fedipress keys generate [--force]` and `fedipress keys show`."""
+    if args.keys_command == "generate":
+        private_path, public_path = generate_keypair(config, force=bool(args.force))
+        pem = read_public_key_pem(config)
+        assert pem is not None
+        print(f"private key: {_shown(private_path, config)} (mode 0600; keep it secret, never"
+              " commit it)")
+        print(f"public key:  {_shown(public_path, config)} (commit it with site.yaml)")
+        print(f"fingerprint: {public_key_fingerprint(pem)}")
+        print(f"For CI, store the private key file's content as the {ENV_VAR} secret.")
+        return 0
+    # show
+    pem = read_public_key_pem(config)
+    private_path = private_key_path(config)
+    if pem is None:
+        if private_path.exists():
+            pem = _public_pem(load_private_key(config, check_published=False).public_key())
+            _write_new(public_key_path(config), pem, 0o644)
+            print(f"restored {_shown(public_key_path(config), config)} from the private key")
+        else:
+            raise KeyPairError("no key pair yet; run `fedipress keys generate`")
+    print(f"public key:  {_shown(public_key_path(config), config)}")
+    print(f"fingerprint: {public_key_fingerprint(pem)}")
+    if os.environ.get(ENV_VAR, "").strip() or private_path.exists():
+        load_private_key(config)  # refuses a mismatched or unprotected key, naming the fix
+        where = ENV_VAR if os.environ.get(ENV_VAR, "").strip() else _shown(private_path, config)
+        print(f"private key: {where} (matches the public key)")
+    else:
+        print(f"private key: not on this machine (set {ENV_VAR} where you publish)")
+    print(pem.decode("ascii"), end="")
+    return 0
