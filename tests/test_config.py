@@ -462,3 +462,27 @@ def test_cli_prints_problems_and_exits_2(
     ]
     assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "content")
+
+
+# --- documentation ----------------------------------------------------------------------------
+
+
+def test_docs_example_loads(tmp_path: Path) -> None:
+    import re
+
+    docs = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    match = re.search(r"```yaml\n(.*?)```", docs, re.S)
+    assert match is not None
+    config = load(tmp_path, match.group(1))
+    assert config.handle == "alice@alice.example"
+
+
+def test_every_key_is_documented() -> None:
+    from fedipress import config as module
+
+    docs = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    keys = (
+        module._TOP_KEYS + module._AUTHOR_KEYS + module._FEED_KEYS + module._FEDIVERSE_KEYS
+    )
+    missing = [key for key in keys if f"| `{key}` |" not in docs]
+    assert missing == []
