@@ -7,9 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedipress.cli import main
-from fedipress.config import SiteConfig, load_config
+from fedipress.config import SiteConfig, load_config, parse_config
 from fedipress.errors import ConfigError, FedipressError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -486,3 +489,40 @@ def test_every_key_is_documented() -> None:
     )
     missing = [key for key in keys if f"| `{key}` |" not in docs]
     assert missing == []
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+_KEYS = st.sampled_from(
+    ["title", "base_url", "author", "name", "handle", "fediverse", "feeds", "items", "links",
+     "fields", "blocked", "timezone", "permalink", "output_dir", "avatar", "url", "x"]
+)
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False),
+    st.text(max_size=12), st.sampled_from(["https://a.example/", "/p", "{slug}/", "UTC", ".."]),
+)
+_TREES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _TREES, max_size=8))
+def test_any_structure_gives_config_or_located_problems(tree: dict[str, object]) -> None:
+    text = yaml.safe_dump(tree, allow_unicode=True)
+    try:
+        parse_config(text, file="site.yaml", root=Path("/srv/site"))
+    except ConfigError as error:
+        assert error.problems
+        assert all(p.file == "site.yaml" and (p.line or 1) >= 1 for p in error.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=":-[]{}#&*!|>'\"%@` \n\tab1", max_size=60))
+def test_any_text_gives_config_or_problems(text: str) -> None:
+    try:
+        parse_config(text, file="site.yaml", root=Path("/srv/site"))
+    except ConfigError as error:
+        assert error.problems
