@@ -29,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -596,8 +598,43 @@ def test_non_200_is_an_error(tls_server: tuple[ServerThread, bytes], code: int) 
 def test_json_depth_check() -> None:
     assert check_json_depth(b"[" * 64 + b"]" * 64)
     assert not check_json_depth(b"[" * 65 + b"]" * 65)
+    assert not check_json_depth(b'{"a": ' + b'{"b": ' * 70 + b"1" + b"}" * 71)
     assert check_json_depth(b'{"a": "' + b"{[" * 200 + b'"}')
     assert check_json_depth(b'{"a": "\\"' + b"[" * 200 + b'"}')
+    assert check_json_depth(b'"unterminated ' + b"[" * 200)
+
+
+def test_json_depth_check_is_linear_on_hostile_input() -> None:
+    # Escaped quotes with no closing quote made a naive string regex quadratic (hours on 1 MiB).
+    body = b'"' + b'\\"[' * 350_000
+    start = time.monotonic()
+    check_json_depth(body)
+    assert time.monotonic() - start < 5
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab'),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\ab', max_size=4), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, wrap=st.integers(min_value=0, max_value=80))
+def test_json_depth_check_agrees_with_the_real_depth(value: Any, wrap: int) -> None:
+    for _ in range(wrap):
+        value = [value]
+    assert check_json_depth(json.dumps(value).encode()) == (_depth(value) <= 64)
 
 
 # --- redirects ----------------------------------------------------------------------------------

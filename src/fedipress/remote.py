@@ -147,21 +147,25 @@ def is_jrd_content_type(content_type: str) -> bool:
     return _media_type(content_type)[0] in {"application/jrd+json", "application/json"}
 
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+# A string token, its closing quote optional so that an unterminated string still matches (to
+# the end): every match then moves forward and the scan stays linear on hostile input.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
 
 def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """False when arrays/objects nest deeper than `limit` (brackets inside strings ignored).
 
     Checked before json.loads so a hostile document cannot make the parser recurse deeply."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return True
     depth = 0
-    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
-        if match.group() in (b"[", b"{"):
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
             depth += 1
             if depth > limit:
                 return False
-        else:
+        elif token in (b"]", b"}"):
             depth -= 1
     return True
 
