@@ -296,7 +296,8 @@ def test_every_page_has_the_common_head(pages: dict[str, str], path: str) -> Non
     assert '<code class="handle">@alice@alice.example</code>' in html
     assert 'data-copy="@alice@alice.example"' in html
     assert 'data-acct="alice@alice.example"' in html
-    assert "/authorize_interaction?uri=" in html and '"acct:"' in html
+    assert '<input type="hidden" name="uri" value="acct:alice@alice.example">' in html
+    assert '"/authorize_interaction"' in html
     assert "Search for <strong>@alice@alice.example</strong>" in html
     # Nothing from elsewhere: every script is inline, every stylesheet is ours.
     assert "<script src" not in html

@@ -1,0 +1,309 @@
+"""The default theme in a real browser: headless Chromium at 320/375/1280 px, light and dark.
+
+A small site is rendered to a temporary directory and served from 127.0.0.1. Chromium is
+driven over its DevTools pipe (`--remote-debugging-pipe`, JSON messages on fds 3 and 4, so no
+extra dependency): headless windows cannot be narrower than 500 px, but device-metrics
+emulation can, and media emulation switches prefers-color-scheme. Screenshots are kept in
+$FEDIPRESS_SCREENSHOTS when that is set, for a human to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fedipress.render import plan_pages
+from fedipress.themes import make_environment, theme_static_files
+from test_render import make_site
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+PAGES = ["index.html", "posts/post-7/", "archive/", "tags/", "tags/code/", "about/", "404.html"]
+
+# Every visible element that reaches past the viewport, except inside the boxes that are meant
+# to scroll sideways (code and tables).
+OVERFLOW_JS = """(() => {
+  const wide = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > innerWidth + 0.5 || r.left < -0.5) && !el.closest("pre, table"))
+      wide.push(el.tagName.toLowerCase() + "." + el.className + " " + Math.round(r.right));
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth, wide};
+})()"""
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over the pipe transport."""
+
+    def __init__(self, profile: Path) -> None:
+        read_cmd, self._write = os.pipe()  # we write commands -> chromium reads fd 3
+        self._read, write_evt = os.pipe()  # chromium writes fd 4 -> we read
+        self.proc = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            pass_fds=(3, 4),
+            preexec_fn=lambda: (os.dup2(read_cmd, 3), os.dup2(write_evt, 4)) and None,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(read_cmd)
+        os.close(write_evt)
+        self._buffer = b""
+        self.events: list[dict[str, Any]] = []
+        self._next_id = 0
+        self.session: str | None = None
+        target = self.call("Target.createTarget", url="about:blank", session=False)["targetId"]
+        attached = self.call("Target.attachToTarget", targetId=target, flatten=True, session=False)
+        self.session = attached["sessionId"]
+        self.call("Page.enable")
+
+    def _message(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._read, 1 << 16)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    def call(self, method: str, *, session: bool = True, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self._write, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._message()
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+            self.events.append(reply)
+
+    def open(self, url: str, width: int, dark: bool) -> None:
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width, height=800, deviceScaleFactor=1, mobile=width < 800,
+        )  # fmt: skip
+        scheme = "dark" if dark else "light"
+        self.call(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._message())
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path, width: int) -> None:
+        height = self.evaluate("document.documentElement.scrollHeight")
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width, height=min(int(height), 6000), deviceScaleFactor=1, mobile=width < 800,
+        )  # fmt: skip
+        shot = self.call("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", session=False)
+        except RuntimeError:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._read)
+        os.close(self._write)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    out = tmp_path_factory.mktemp("public")
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    site = make_site(tmp_path_factory.mktemp("root"), base_url=base)
+    env = make_environment(site.config)
+    for output in plan_pages(site, env, fingerprint_salt="browser"):
+        path = out / output.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(output.render())
+    for rel, source in theme_static_files(site.config):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, out / rel)
+    (out / "theme" / "highlight.css").write_text("/* written by the build */\n")
+    (out / "images").mkdir()
+    (out / "images" / "avatar.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+        '<rect width="64" height="64" fill="#f4d9c6"/>'
+        '<circle cx="32" cy="26" r="12" fill="#8d5b3e"/>'
+        '<ellipse cx="32" cy="60" rx="22" ry="16" fill="#2e7d32"/></svg>'
+    )
+    (out / "posts" / "post-7" / "cover.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="630" viewBox="0 0 1200 630">'
+        '<rect width="1200" height="630" fill="#2e7d32"/>'
+        '<circle cx="460" cy="330" r="150" fill="#e53935"/>'
+        '<circle cx="760" cy="300" r="130" fill="#d32f2f"/></svg>'
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser(served: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    devtools = DevTools(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield devtools
+    finally:
+        devtools.close()
+
+
+@pytest.mark.parametrize("width", [320, 375])
+@pytest.mark.parametrize("page", PAGES)
+def test_no_horizontal_overflow_on_phones(
+    served: str, browser: DevTools, page: str, width: int
+) -> None:
+    browser.open(served + page, width, dark=False)
+    layout = browser.evaluate(OVERFLOW_JS)
+    assert layout["innerWidth"] == width
+    assert layout["scrollWidth"] <= width, layout
+    assert layout["wide"] == [], layout
+
+
+def test_code_and_tables_scroll_inside_themselves(served: str, browser: DevTools) -> None:
+    browser.open(served + "posts/post-7/", 320, dark=False)
+    widths = browser.evaluate(
+        "[...document.querySelectorAll('.prose pre, .prose table')]"
+        ".map(e => [e.clientWidth, e.scrollWidth, getComputedStyle(e).overflowX])"
+    )
+    assert widths and all(client <= 320 for client, _, _ in widths)
+    assert any(scroll > client for client, scroll, _ in widths)  # the fixture is wide enough
+    assert all(overflow == "auto" for _, _, overflow in widths)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_colour_scheme_follows_preference(served: str, browser: DevTools, dark: bool) -> None:
+    browser.open(served, 1280, dark=dark)
+    bg = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert bg == ("rgb(22, 24, 28)" if dark else "rgb(251, 250, 247)")
+
+
+def test_measure_is_readable_on_desktop(served: str, browser: DevTools) -> None:
+    browser.open(served + "posts/post-7/", 1280, dark=False)
+    style = browser.evaluate(
+        "(() => { const p = document.querySelector('.prose p'); const s = getComputedStyle(p);"
+        " return [p.getBoundingClientRect().width, parseFloat(s.fontSize),"
+        " parseFloat(s.lineHeight)]; })()"
+    )
+    width, font_size, line_height = style
+    assert 45 <= width / (font_size * 0.5) <= 85  # ~65 characters (a char is ~0.5em)
+    assert 1.5 <= line_height / font_size <= 1.7
+
+
+SUBMIT_JS = """((value) => {
+  const form = document.querySelector("form.follow-form");
+  form.querySelector("input[type=text]").value = value;
+  let sent = null;
+  // Runs after the theme's own listener; stops the (off-machine) navigation and records it.
+  const spy = (event) => {
+    if (!event.defaultPrevented) sent = form.action + "?" + new URLSearchParams(new FormData(form));
+    event.preventDefault();
+  };
+  form.addEventListener("submit", spy);
+  form.requestSubmit();
+  form.removeEventListener("submit", spy);
+  const error = form.querySelector(".follow-error");
+  return {sent, error: error.hidden ? null : error.textContent};
+})"""
+
+
+@pytest.mark.parametrize(
+    "typed", ["social.example", " https://Social.Example/about ", "@me@social.example"]
+)
+def test_follow_form_goes_to_the_readers_server(served: str, browser: DevTools, typed: str) -> None:
+    browser.open(served, 375, dark=False)
+    assert browser.evaluate("document.querySelector('form.follow-form').hidden") is False
+    result = browser.evaluate(f"{SUBMIT_JS}({json.dumps(typed)})")
+    acct = "acct%3Aalice%40127.0.0.1%3A" + served.rsplit(":", 1)[1].strip("/")
+    assert result == {
+        "sent": f"https://social.example/authorize_interaction?uri={acct}",
+        "error": None,
+    }
+
+
+def test_follow_form_rejects_nonsense(served: str, browser: DevTools) -> None:
+    browser.open(served, 375, dark=False)
+    result = browser.evaluate(f"{SUBMIT_JS}('not a server')")
+    assert result["sent"] is None
+    assert "like mastodon.social" in result["error"]
+
+
+def test_skip_link_becomes_visible_on_focus(served: str, browser: DevTools) -> None:
+    browser.open(served, 1280, dark=False)
+    top = browser.evaluate(
+        "(() => { const a = document.querySelector('.skip-link'); a.focus();"
+        " return a.getBoundingClientRect().top; })()"
+    )
+    assert top >= 0
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.parametrize("page", ["index.html", "posts/post-7/"])
+def test_screenshots(
+    served: str, browser: DevTools, tmp_path: Path, page: str, width: int, dark: bool
+) -> None:
+    keep = os.environ.get("FEDIPRESS_SCREENSHOTS")
+    folder = Path(keep) if keep else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    name = page.strip("/").replace("/", "-").replace(".html", "") or "index"
+    shot = folder / f"{name}-{width}-{'dark' if dark else 'light'}.png"
+    browser.open(served + page, width, dark)
+    browser.screenshot(shot, width)
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000  # a real, non-blank image
