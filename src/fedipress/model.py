@@ -76,6 +76,8 @@ class Post:
     bundle_files: tuple[str, ...] = ()  # files beside a bundle's index.md, relative to source dir
     content_hash: str = ""  # sha256 of the source file bytes
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # other front matter
+    mentions: tuple[str, ...] = ()  # "user@server.tld" written as @user@server.tld in the body
+    has_more: bool = False  # the body has a <!--more--> marker (summary_html is the part before)
 
 
 @dataclass(frozen=True)

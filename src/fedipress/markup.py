@@ -1,0 +1,459 @@
+"""Markdown -> HTML for posts and pages. PURE: a string in, a `Rendered` out.
+
+Python-Markdown does the parsing, with the extensions a blogger expects (fenced code with
+Pygments classes, tables, footnotes, heading anchors, smart quotes, attribute lists,
+definition lists, abbreviations, Markdown inside HTML, sane lists). Around it:
+
+* `normalize_lists` makes lists behave like GitHub/Hugo (CommonMark): two-space nesting
+  nests and a list may follow a paragraph line without a blank line. Python-Markdown alone
+  wants four spaces and a blank line, which silently flattens most imported content.
+* `@user@server.tld` becomes a link to the account (`class="mention u-url"`), outside code.
+* Every relative link and image source is made absolute, because the same HTML is also sent
+  to other servers (ActivityPub) and put in feeds, where relative URLs break.
+
+Speed matters (a build renders thousands of posts), so one Markdown instance is reused per
+thread with `reset()`, and the HTML is post-processed with single linear regex passes rather
+than re-parsed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from dataclasses import dataclass
+from urllib.parse import urljoin
+from xml.etree import ElementTree as etree
+
+import markdown
+from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
+
+from .model import Image
+
+__all__ = [
+    "MARKUP_VERSION",
+    "Rendered",
+    "absolute_url",
+    "highlight_css",
+    "media_type_of",
+    "normalize_lists",
+    "render_markdown",
+]
+
+# Bump whenever the HTML this module produces for the same input changes: it is part of the
+# parse-cache key, so old cached renderings are not reused.
+MARKUP_VERSION = 1
+
+MORE_MARKER = "<!--more-->"
+WORDS_PER_MINUTE = 220
+HIGHLIGHT_CLASS = "highlight"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The result of rendering one Markdown body."""
+
+    html: str  # body HTML, all links/images absolute
+    summary_html: str  # before <!--more--> if present, else the first paragraph
+    toc_html: str  # "" when the body has no headings
+    word_count: int
+    reading_minutes: int  # >= 1, ~220 wpm
+    images: tuple[Image, ...]  # inline images (absolute url, alt), in order
+    mentions: tuple[str, ...]  # "user@server.tld", first occurrence order, no duplicates
+    has_more: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Lists: CommonMark-style indentation -> Python-Markdown's four-space indentation.
+
+_ITEM = re.compile(r"( *)([*+-]|\d{1,9}\.)( +|$)")
+_HRULE = re.compile(r" {0,3}([-*_])(?: *\1){2,} *$")
+_FENCE = re.compile(r"( *)(`{3,}|~{3,})(.*)$")
+_NOT_PARAGRAPH = re.compile(r" {0,3}(?:#|>|<|\||\[\^?[^\]]*\]:|\*\[|:)")
+_MAYBE_LIST = re.compile(r"^ *(?:[*+-]|\d{1,9}\.)(?: |$)", re.MULTILINE)
+
+
+@dataclass
+class _Item:
+    src: int  # column where the item's content starts in the source (CommonMark rule)
+    dst: int  # column where Python-Markdown expects that content (marker column + 4)
+
+
+def _indent_of(line: str) -> tuple[int, str]:
+    """(indent width with tabs expanded to 4, the line without its indentation)."""
+    stripped = line.lstrip(" \t")
+    lead = line[: len(line) - len(stripped)]
+    if "\t" in lead:
+        lead = lead.expandtabs(4)
+    return len(lead), stripped
+
+
+def _fence_lang(info: str) -> str:
+    word = info.strip().lstrip("{").split(maxsplit=1)
+    return word[0].lstrip(".").rstrip("}") if word else ""
+
+
+def normalize_lists(text: str) -> str:
+    """Rewrite list indentation so Python-Markdown nests lists the way CommonMark does.
+
+    Each list item's content column is mapped to "marker column + 4"; nested lines keep their
+    indentation relative to it, so an indented code block inside an item stays code. A list
+    that starts right after a top-level paragraph line gets the blank line Python-Markdown
+    needs (bullets with content, or ordered lists starting at 1, as in CommonMark). Fenced
+    code is copied verbatim at top level; inside a list item (which Python-Markdown's fences
+    do not support) it becomes an indented code block with a `:::lang` line for codehilite.
+    Lines are handled once each, so this is linear in the input.
+    """
+    if not _MAYBE_LIST.search(text):
+        return text  # fast path: nothing list-like, nothing to do
+    out: list[str] = []
+    stack: list[_Item] = []
+    prev = "blank"  # blank | para | item | other
+    fence: tuple[str, int, _Item | None] | None = None  # (char, length, item it lives in)
+    for line in text.split("\n"):
+        if fence is not None:
+            char, length, owner = fence
+            indent, rest = _indent_of(line)
+            closing = rest.startswith(char * length) and not rest.lstrip(char).strip()
+            if owner is None:
+                out.append(line)
+            elif not closing:
+                shift = max(0, indent - owner.src)
+                out.append(" " * (owner.dst + 4 + shift) + rest if rest else "")
+            if closing:
+                fence = None
+                if owner is not None:
+                    out.append("")  # an indented code block must end with a blank line
+                prev = "other"
+            continue
+
+        if not line.strip():
+            out.append("")
+            prev = "blank"
+            continue
+
+        indent, rest = _indent_of(line)
+        item = None if _HRULE.match(line) else _ITEM.match(" " * indent + rest)
+        fence_match = _FENCE.match(" " * indent + rest)
+        if indent >= 4 and not (stack and stack[0].src <= indent):
+            item = fence_match = None  # four spaces with no list to belong to: not a block start
+
+        # A non-blank line right after paragraph text in an item continues that paragraph
+        # ("lazy" continuation), whatever its indentation, unless it starts another block.
+        lazy = (
+            stack
+            and item is None
+            and fence_match is None
+            and prev in ("para", "item")
+            and indent < stack[-1].src
+            and not _NOT_PARAGRAPH.match(rest)
+            and not _HRULE.match(line)
+        )
+        if not lazy:
+            while stack and indent < stack[-1].src:
+                stack.pop()
+        parent = stack[-1] if stack else None
+
+        if lazy:
+            out.append(" " * stack[-1].dst + rest)
+            prev = "para"
+            continue
+
+        if fence_match is not None and (parent is None or indent - parent.src < 4):
+            char, length = fence_match.group(2)[0], len(fence_match.group(2))
+            if char == "`" and "`" in fence_match.group(3):
+                pass  # not a fence: an info string may not contain backticks
+            else:
+                if parent is None:
+                    fence = (char, length, None)
+                    out.append(line)
+                else:
+                    fence = (char, length, parent)
+                    if prev != "blank":
+                        out.append("")
+                    lang = _fence_lang(fence_match.group(3))
+                    if lang:
+                        out.append(" " * (parent.dst + 4) + ":::" + lang)
+                prev = "other"
+                continue
+
+        if item is not None and (parent is not None or indent < 4):
+            marker, spaces = item.group(2), item.group(3)
+            has_text = bool(rest[len(marker) :].strip())
+            width = len(spaces) if 0 < len(spaces) <= 4 and has_text else 1
+            dst_indent = parent.dst if parent is not None else 0
+            if (
+                parent is None
+                and prev == "para"
+                and has_text
+                and (not marker[0].isdigit() or marker == "1.")
+            ):
+                out.append("")  # a list may interrupt a paragraph, as on GitHub
+            out.append(" " * dst_indent + rest)
+            stack.append(_Item(src=indent + len(marker) + width, dst=dst_indent + 4))
+            prev = "item"
+            continue
+
+        if parent is not None:
+            # Continuing a paragraph, extra indentation means nothing (it cannot start code).
+            continuing = prev in ("para", "item")
+            extra = 0 if continuing else indent - parent.src
+            out.append(" " * (parent.dst + extra) + rest)
+            code = not continuing and extra >= 4
+        else:
+            out.append(line)
+            code = prev != "para" and indent >= 4
+        is_text = not code and not _NOT_PARAGRAPH.match(rest) and not _HRULE.match(line)
+        prev = "para" if is_text else "other"
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Mentions: @user@server.tld -> link, never inside code (inline patterns skip code spans and
+# blocks) and never inside another link (ANCESTOR_EXCLUDES).
+
+_MENTION_RE = (
+    r"(?<![\w@/.:+-])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})(?![\w@-])"
+)
+
+
+class _MentionProcessor(InlineProcessor):
+    ANCESTOR_EXCLUDES = ("a",)
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(_MENTION_RE)
+        self.found = found
+
+    def handleMatch(  # type: ignore[override]  # noqa: N802
+        self, m: re.Match[str], data: str
+    ) -> tuple[etree.Element, int, int]:
+        user, server = m.group(1), m.group(2)
+        handle = f"{user}@{server}"
+        if handle not in self.found:
+            self.found.append(handle)
+        card = etree.Element("span", {"class": "h-card"})
+        link = etree.SubElement(
+            card, "a", {"href": f"https://{server}/@{user}", "class": "mention u-url"}
+        )
+        link.text = f"@{handle}"
+        return card, m.start(0), m.end(0)
+
+
+class _MentionExtension(Extension):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        md.registerExtension(self)
+        # Below links (160) and autolinks (120) so their text is already claimed.
+        md.inlinePatterns.register(_MentionProcessor(self.found), "fedipress_mention", 65)
+
+    def reset(self) -> None:
+        self.found.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# One Markdown instance per thread (building one costs ~20 ms; reset() costs microseconds).
+
+_local = threading.local()
+
+
+def _markdown() -> tuple[markdown.Markdown, _MentionExtension]:
+    pair: tuple[markdown.Markdown, _MentionExtension] | None = getattr(_local, "md", None)
+    if pair is None:
+        mentions = _MentionExtension()
+        md = markdown.Markdown(
+            extensions=[
+                "fenced_code",
+                "codehilite",
+                "tables",
+                "footnotes",
+                "toc",
+                "smarty",
+                "attr_list",
+                "def_list",
+                "abbr",
+                "md_in_html",
+                "sane_lists",
+                mentions,
+            ],
+            extension_configs={
+                "codehilite": {"css_class": HIGHLIGHT_CLASS, "guess_lang": False},
+                "toc": {"permalink": True, "permalink_title": "Link to this section"},
+            },
+            output_format="html",
+        )
+        pair = (md, mentions)
+        _local.md = pair
+    return pair
+
+
+# --------------------------------------------------------------------------------------------
+# Post-processing of the HTML string: absolute URLs, images, summary, word count.
+
+_URL_TAG = re.compile(
+    r"<(a|img|source|video|audio|iframe|embed|track|area|object)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
+    re.IGNORECASE,
+)
+_URL_ATTR = re.compile(
+    r"""(\s(?:href|src|poster|srcset|data)\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
+)
+_SRC_ATTR = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_ALT_ATTR = re.compile(r"""\salt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_MEDIA_TYPES = {
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "webp": "image/webp",
+}
+
+
+def media_type_of(url: str) -> str | None:
+    """The image media type from a URL's file extension, or None if unknown."""
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    name = path.rsplit("/", 1)[-1]
+    return _MEDIA_TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+
+
+def absolute_url(url: str, page_url: str, site_url: str) -> str:
+    """`url` as written in a post -> absolute: relative to `page_url`, "/x" to `site_url`.
+
+    Anything with a scheme (https:, mailto:, data:), protocol-relative "//host" and "#frag"
+    is returned unchanged.
+    """
+    stripped = url.strip()
+    if not stripped or stripped[0] == "#" or stripped.startswith("//"):
+        return url
+    if _SCHEME.match(stripped):
+        return url  # http:, https:, mailto:, data:, tel: ... are already absolute
+    if stripped[0] == "/":
+        return site_url + stripped[1:]
+    return urljoin(page_url, stripped)
+
+
+def _rewrite_urls(body: str, page_url: str, site_url: str) -> tuple[str, tuple[Image, ...]]:
+    images: list[Image] = []
+
+    def attr(m: re.Match[str]) -> str:
+        name = m.group(1)
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        quote = '"' if m.group(2) is not None else "'"
+        if name.rstrip(" =").strip().lower() == "srcset":
+            parts = []
+            for candidate in value.split(","):
+                words = candidate.split()
+                if words:
+                    words[0] = absolute_url(words[0], page_url, site_url)
+                parts.append(" ".join(words))
+            new = ", ".join(parts)
+        else:
+            new = absolute_url(value, page_url, site_url)
+        return f"{name}{quote}{new}{quote}"
+
+    def tag(m: re.Match[str]) -> str:
+        attrs = _URL_ATTR.sub(attr, m.group(2))
+        if m.group(1).lower() == "img":
+            src = _SRC_ATTR.search(attrs)
+            alt = _ALT_ATTR.search(attrs)
+            if src is not None:
+                url = src.group(1) if src.group(1) is not None else src.group(2)
+                alt_text = ""
+                if alt is not None:
+                    alt_text = alt.group(1) if alt.group(1) is not None else alt.group(2)
+                url = html.unescape(url)
+                images.append(
+                    Image(url=url, alt=html.unescape(alt_text), media_type=media_type_of(url))
+                )
+        return f"<{m.group(1)}{attrs}>"
+
+    return _URL_TAG.sub(tag, body), tuple(images)
+
+
+_OPEN_OR_CLOSE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+
+
+def _close_open_tags(fragment: str) -> str:
+    """Append closing tags for elements left open (a <!--more--> inside a paragraph)."""
+    stack: list[str] = []
+    for m in _OPEN_OR_CLOSE.finditer(fragment):
+        name = m.group(2).lower()
+        if m.group(3) or name in _VOID:
+            continue
+        if m.group(1):
+            if name in stack:
+                while stack and stack.pop() != name:
+                    pass
+        else:
+            stack.append(name)
+    return fragment + "".join(f"</{name}>" for name in reversed(stack))
+
+
+_FIRST_PARAGRAPH = re.compile(r"<p\b[^>]*>.*?</p>", re.DOTALL)
+_PRE = re.compile(r"<pre\b.*?</pre>", re.DOTALL | re.IGNORECASE)
+_TAGS = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&#?\w+;")
+_WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*")
+
+
+def _count_words(body: str) -> int:
+    # Prose only: code is skimmed, not read at 220 wpm; entities (smart quotes, the heading
+    # permalink's &para;) must not count as words, so "don&rsquo;t" stays one word.
+    text = _ENTITY.sub("", _TAGS.sub(" ", _PRE.sub(" ", body)))
+    return len(_WORD.findall(text))
+
+
+def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
+    """Render one Markdown body (front matter already removed).
+
+    `page_url` is the absolute URL of the page's directory (ending in "/"), against which
+    relative links resolve; `site_url` is the site's base URL (ending in "/"), against which
+    root-relative links ("/about/") resolve. Not thread-unsafe: each thread has its own parser.
+    """
+    md, mention_ext = _markdown()
+    md.reset()
+    body = md.convert(normalize_lists(text))
+    mentions = tuple(mention_ext.found)
+    toc_tokens: list[object] = getattr(md, "toc_tokens", [])
+    toc_html = "" if not toc_tokens else str(getattr(md, "toc", ""))
+
+    body, images = _rewrite_urls(body, page_url, site_url)
+
+    has_more = MORE_MARKER in body
+    if has_more:
+        before, _, after = body.partition(MORE_MARKER)
+        summary_html = _close_open_tags(before).strip()
+        body = before.rstrip("\n") + "\n" + after.lstrip("\n")
+    else:
+        first = _FIRST_PARAGRAPH.search(body)
+        summary_html = first.group(0) if first is not None else ""
+
+    words = _count_words(body)
+    return Rendered(
+        html=body,
+        summary_html=summary_html,
+        toc_html=toc_html,
+        word_count=words,
+        reading_minutes=max(1, round(words / WORDS_PER_MINUTE)),
+        images=images,
+        mentions=mentions,
+        has_more=has_more,
+    )
+
+
+def highlight_css(light: str = "default", dark: str = "monokai") -> str:
+    """Pygments CSS for code blocks: `light` style, and `dark` under prefers-color-scheme."""
+    from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
+
+    selector = f".{HIGHLIGHT_CLASS}"
+    light_css = HtmlFormatter(style=light).get_style_defs(selector)
+    dark_css = HtmlFormatter(style=dark).get_style_defs(selector)
+    indented = "\n".join("  " + line for line in dark_css.splitlines())
+    return f"{light_css}\n@media (prefers-color-scheme: dark) {{\n{indented}\n}}\n"
