@@ -17,6 +17,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    algorithms,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -1213,7 +1219,7 @@ class _Message:
         self.headers = headers
 
 
-class _Keys:
+class _Keys(HTTPSignatureKeyResolver):
     def __init__(self, pub: Any, priv: Any) -> None:
         self.pub, self.priv = pub, priv
 
@@ -1228,8 +1234,6 @@ class _Keys:
 def test_rfc9421_cross_check_with_http_message_signatures(
     blog_key: rsa.RSAPrivateKey, blog_pub: rsa.RSAPublicKey, method: str
 ) -> None:
-    from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, algorithms
-
     # That library reads the real clock, so this test signs with the real time.
     now = datetime.now(UTC)
     url = "https://remote.example/users/bob/inbox?q=1"

@@ -75,7 +75,8 @@ def test_mastodon_schedule_without_jitter() -> None:
 def test_jitter_adds_up_to_half_of_c4() -> None:
     assert decide(attempt=5, rand=0.0).delay == timedelta(seconds=4**4 + 15)
     assert decide(attempt=5, rand=0.5).delay == timedelta(seconds=4**4 + 15 + 0.25 * 4**4)
-    assert decide(attempt=5, rand=0.999).delay < timedelta(seconds=4**4 * 1.5 + 15)
+    jittered = decide(attempt=5, rand=0.999).delay
+    assert jittered is not None and jittered < timedelta(seconds=4**4 * 1.5 + 15)
 
 
 def test_gives_up_after_the_last_attempt() -> None:
