@@ -724,6 +724,14 @@ def test_second_key_by_fragment_and_keys_of_other_owners_ignored(
         remote(lambda f: f.fetch_key(f"{R}/users/alice#other-key"))
 
 
+def test_key_id_equal_to_the_actor_with_one_key(tls_server: tuple[ServerThread, bytes]) -> None:
+    remote = Remote(tls_server)
+    key = remote(lambda f: f.fetch_key(f"{R}/users/alice"))
+    assert (key.key_id, key.owner) == (f"{R}/users/alice#main-key", f"{R}/users/alice")
+    with pytest.raises(FetchError, match="does not list the key"):  # two keys: ambiguous
+        remote(lambda f: f.fetch_key(f"{R}/users/two-keys"))
+
+
 def test_separate_key_document_confirmed_by_owner(tls_server: tuple[ServerThread, bytes]) -> None:
     key = Remote(tls_server)(lambda f: f.fetch_key(f"{R}/keys/bob"))
     assert (key.key_id, key.owner) == (f"{R}/keys/bob", f"{R}/users/bob")
@@ -844,6 +852,8 @@ def test_parse_actor_requires_actor_type_and_inbox() -> None:
         parse_actor({**good, "inbox": None}, where="x")
     with pytest.raises(FetchError, match="no id"):
         parse_actor({**good, "id": 5}, where="x")
+    with pytest.raises(FetchError, match="not a URL"):
+        parse_actor({**good, "id": "https://exa\x00mple/", "preferredUsername": "a"}, where="x")
 
 
 def test_user_agent() -> None:

@@ -262,7 +262,10 @@ def parse_actor(data: Mapping[str, Any], *, where: str) -> RemoteActor:
     username = data.get("preferredUsername")
     username = username if isinstance(username, str) and username else None
     name = data.get("name")
-    host = httpx.URL(actor_id).netloc.decode("ascii") if username else ""
+    try:
+        host = httpx.URL(actor_id).netloc.decode("ascii") if username else ""
+    except (httpx.InvalidURL, UnicodeError):
+        raise FetchError(f"{where}: actor id is not a URL") from None
     aka = data.get("alsoKnownAs")
     aka_list = [aka] if isinstance(aka, str) else aka if isinstance(aka, list) else []
     return RemoteActor(
@@ -461,6 +464,7 @@ class RemoteFetcher:
         separate key document with `owner` (then the owner actor must list the key); and
         GoToSocial's `<actor>/main-key`, which serves a stub actor with that key (accepted when
         the stub is on the same origin as the key URL, since the origin speaks for its URLs).
+        A keyId equal to the actor's own id is accepted when that actor has exactly one key.
         """
         doc_url = _strip_fragment(key_id)
         doc = await self.fetch_json(doc_url, check_id=False)
@@ -470,7 +474,10 @@ class RemoteFetcher:
             raise FetchError(f"{where}: document has no id")
         if _types(data) & ACTOR_TYPES:
             if _same_url(doc_id, where):
-                key = parse_actor(data, where=where).key(key_id)
+                actor = parse_actor(data, where=where)
+                key = actor.key(key_id)
+                if key is None and _same_url(key_id, actor.id) and len(actor.public_keys) == 1:
+                    key = actor.public_key  # keyId = the actor itself (some servers do this)
             elif "#" not in key_id and _same_origin(doc_id, key_id):
                 key = _stub_key(data, key_id, where)
             else:
