@@ -586,3 +586,20 @@ def test_backup_copies_a_consistent_database(store: SQLiteStore, tmp_path: Path)
     assert raw(target, "SELECT COUNT(*) FROM followers") == [(1,)]
     store.checkpoint()
     assert store.integrity_check() == "ok"
+
+
+def test_writes_use_begin_immediate_and_plans_run_with_full_sync(store: SQLiteStore) -> None:
+    statements: list[str] = []
+    store._writer.set_trace_callback(statements.append)
+    try:
+        store.seen_activity("https://r.example/a/1", NOW)
+        plain = list(statements)
+        statements.clear()
+        store.plan_publication([activity(1)], inboxes(2), [ledger(1)], NOW)
+        planned = list(statements)
+    finally:
+        store._writer.set_trace_callback(None)
+    assert plain[0] == "BEGIN IMMEDIATE" and plain[-1] == "COMMIT"
+    assert not any("synchronous" in s for s in plain)
+    assert planned[:2] == ["PRAGMA synchronous = FULL", "BEGIN IMMEDIATE"]
+    assert planned[-2:] == ["COMMIT", "PRAGMA synchronous = NORMAL"]
