@@ -269,3 +269,11 @@ def test_theme_assets_load_nothing_from_elsewhere() -> None:
             text = path.read_text()
             assert "@import" not in text and "fonts.googleapis" not in text
             assert "<script src" not in text and "cdn" not in text.lower(), path
+
+
+def test_page_fingerprints_follow_the_theme_even_with_the_same_salt(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    before = plan_pages(site, make_environment(site.config), fingerprint_salt="same")
+    write(tmp_path / "themes/default/static/style.css", "body{}")
+    after = plan_pages(site, make_environment(site.config), fingerprint_salt="same")
+    assert all(a.fingerprint != b.fingerprint for a, b in zip(before, after, strict=True))

@@ -244,7 +244,8 @@ class _Planner:
         self.site = site
         self.config = site.config
         self.env = env
-        self.fingerprint = _Fingerprinter(salt)
+        # The theme's own hash goes in too, so a build that forgets it in the salt stays correct.
+        self.fingerprint = _Fingerprinter(f"{salt}\0{getattr(env, 'theme_hash', '')}")
         self.view = self._site_view()
         self.outputs: list[Output] = []
         self.paths: set[str] = set()

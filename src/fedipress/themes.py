@@ -61,6 +61,7 @@ class ThemeEnvironment(jinja2.Environment):
     """A Jinja2 environment that remembers the theme directories it searches, child first."""
 
     theme_dirs: tuple[ThemeDir, ...] = ()
+    theme_hash: str = ""  # theme_fingerprint() at creation; pages' fingerprints include it
 
 
 def available_themes(root: Path) -> list[str]:
@@ -204,7 +205,8 @@ def make_environment(config: SiteConfig) -> ThemeEnvironment:
     env.filters["date"] = lambda v: format_date(v, tz) if isinstance(v, datetime) else v
     env.filters["isodate"] = isodate
     env.filters["year"] = lambda v: v.astimezone(tz).year if isinstance(v, datetime) else v
-    env.globals["theme_version"] = theme_fingerprint(env)[:10]
+    env.theme_hash = theme_fingerprint(env)
+    env.globals["theme_version"] = env.theme_hash[:10]
     return env
 
 
@@ -256,7 +258,7 @@ def _template_frame(env: jinja2.Environment, tb: TracebackType | None) -> tuple[
     dirs = [d.path for d in getattr(env, "theme_dirs", ())]
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if any(Path(filename).is_relative_to(p) for p in dirs if filename.startswith("/")):
+        if any(Path(filename).is_relative_to(p) for p in dirs):
             found = (filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
