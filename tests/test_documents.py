@@ -369,7 +369,8 @@ def test_outbox_paging() -> None:
     assert outbox["totalItems"] == 45
     assert outbox["first"] == BASE + "outbox/page-1.json"
     assert outbox["last"] == BASE + "outbox/page-3.json"
-    pages = [d.outbox_page(site, n) for n in (1, 2, 3)]
+    pages = d.outbox_pages(site)
+    assert pages == [d.outbox_page(site, n) for n in (1, 2, 3)]
     assert [len(p["orderedItems"]) for p in pages] == [20, 20, 5]
     assert "prev" not in pages[0] and pages[0]["next"] == BASE + "outbox/page-2.json"
     assert pages[1]["prev"] == BASE + "outbox/page-1.json"

@@ -51,6 +51,7 @@ __all__ = [
     "outbox_page",
     "outbox_page_count",
     "outbox_page_path",
+    "outbox_pages",
     "post_mentions",
     "reject_activity",
     "replies_document",
@@ -620,6 +621,19 @@ def outbox_page(
         doc["prev"] = config.url(outbox_page_path(number - 1))
     doc["orderedItems"] = items
     return with_context(doc)
+
+
+def outbox_pages(
+    site: Site,
+    *,
+    page_size: int = OUTBOX_PAGE_SIZE,
+    mentions: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every outbox page, first to last (page N is at `outbox_page_path(N)`)."""
+    return [
+        outbox_page(site, n, page_size=page_size, mentions=mentions)
+        for n in range(1, outbox_page_count(site, page_size) + 1)
+    ]
 
 
 def _hidden_collection(collection_id: str, total: int) -> dict[str, Any]:
