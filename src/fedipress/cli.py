@@ -47,7 +47,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     created = init_site(Path(args.directory))
     for path in created:
         print(f"created {path}")
-    print(f"Next: cd {args.directory} && fedipress build && fedipress serve")
+    print(f"Next: set title, base_url and author in {Path(args.directory) / 'site.yaml'},"
+          f" then: cd {args.directory} && fedipress build && fedipress serve")
     return 0
 
 
