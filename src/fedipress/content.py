@@ -1,0 +1,820 @@
+"""content/ -> Site: the only module that reads the content directory.
+
+Layout it understands:
+
+    content/posts/**.md                   a post (nested folders are fine)
+    content/posts/**/<name>/index.md      a post "bundle": files beside index.md are published
+                                          next to the post's page (images, downloads)
+    content/pages/**.md, .../index.md     a page at /<slug>/ (bundles work the same)
+    content/static/**                     copied as-is to the root of the output
+
+Every file is read once; front matter is checked key by key and every mistake in every file is
+collected as a `Problem` naming `content/...:LINE`, so one run shows them all. Markdown
+rendering (markup.py) is the costly part: it is cached by content (`ParseCache`) and the
+misses can be spread over several processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import markdown
+import pygments  # type: ignore[import-untyped]
+import yaml
+
+from .config import SiteConfig
+from .errors import ContentError, Problem
+from .markup import MARKUP_VERSION, Rendered, absolute_url, media_type_of, render_markdown
+from .model import Image, Post, Site, Tag
+from .slug import slugify
+
+__all__ = [
+    "LoadResult",
+    "ParseCache",
+    "SourceFile",
+    "discover",
+    "load_site",
+    "static_files",
+]
+
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+_DATED_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+# Keys fedipress understands; anything else lands in Post.extra for themes to use.
+_KNOWN_KEYS = frozenset(
+    """title date updated lastmod last_modified_at slug tags categories summary description
+    excerpt draft published lang image federate pinned content_warning in_reply_to aliases
+    redirect_from keywords layout permalink url""".split()
+)
+_IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file under content/. `source` is relative to the content directory (posix)."""
+
+    kind: Literal["post", "page", "static"]
+    source: str
+    path: Path
+    bundle_files: tuple[str, ...] = ()  # bundles only: files beside index.md, relative to it
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    site: Site
+    problems: tuple[Problem, ...]  # broken files skipped (only non-empty with keep_going)
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+
+
+def _content_dir(config: SiteConfig) -> Path:
+    return config.root / config.content_dir
+
+
+def _hidden(name: str) -> bool:
+    # Dotfiles, editor backups and lock files are never content.
+    return name.startswith((".", "#", "~")) or name.endswith(("~", ".swp", ".tmp"))
+
+
+def _walk(top: Path) -> Iterable[tuple[Path, list[str], list[str]]]:
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        yield Path(dirpath), dirnames, sorted(f for f in filenames if not _hidden(f))
+
+
+def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[SourceFile]:
+    top = content / ("posts" if kind == "post" else "pages")
+    found: list[SourceFile] = []
+    if not top.is_dir():
+        return found
+    for directory, dirnames, filenames in _walk(top):
+        if directory != top and "index.md" in filenames:
+            # A bundle: everything below it belongs to this post, including subfolders.
+            resources = []
+            for sub, _dirs, files in _walk(directory):
+                for name in files:
+                    rel = (sub / name).relative_to(directory).as_posix()
+                    if rel != "index.md" and not name.endswith(_MARKDOWN_SUFFIXES):
+                        resources.append(rel)
+            index = directory / "index.md"
+            found.append(
+                SourceFile(
+                    kind, index.relative_to(content).as_posix(), index, tuple(sorted(resources))
+                )
+            )
+            dirnames[:] = []
+            continue
+        for name in filenames:
+            if name.endswith(_MARKDOWN_SUFFIXES):
+                path = directory / name
+                found.append(SourceFile(kind, path.relative_to(content).as_posix(), path))
+    return found
+
+
+def discover(config: SiteConfig) -> list[SourceFile]:
+    """Posts, pages and static files under the content directory, in a stable order."""
+    content = _content_dir(config)
+    files = _discover_documents(content, "post") + _discover_documents(content, "page")
+    static = content / "static"
+    if static.is_dir():
+        for directory, _dirs, filenames in _walk(static):
+            for name in filenames:
+                path = directory / name
+                files.append(SourceFile("static", path.relative_to(content).as_posix(), path))
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Front matter
+
+
+class _Invalid(Exception):
+    """The whole file is unusable (bad encoding, bad YAML): one problem, nothing else."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _FrontMatter:
+    data: dict[str, Any]
+    lines: dict[str, int]  # key -> line in the file
+    body: str
+    present: bool  # the file has a front matter block at all
+
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    loader = _YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        if not isinstance(node, yaml.MappingNode):
+            raise _Invalid(node.start_mark.line + 2, "front matter must be `key: value` lines")
+        lines: dict[str, int] = {}
+        for key_node, _value in node.value:
+            key = key_node.value
+            if key in lines:
+                raise _Invalid(
+                    key_node.start_mark.line + 2,
+                    f"`{key}` appears twice in the front matter (first on line {lines[key]})",
+                )
+            lines[key] = key_node.start_mark.line + 2
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark is not None else 2
+        raise _Invalid(line, f"front matter is not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return {str(k): v for k, v in data.items()}, {str(k): v for k, v in lines.items()}
+
+
+_TOML_KEY = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=")
+_TOML_AT = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def _toml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_AT.search(str(exc))
+        line = int(m.group(1)) + 1 if m else 2
+        message = _TOML_AT.sub("", str(exc)).strip()
+        raise _Invalid(line, f"front matter is not valid TOML: {message}") from None
+    lines: dict[str, int] = {}
+    for number, line_text in enumerate(text.split("\n"), start=2):
+        m = _TOML_KEY.match(line_text)
+        if m and m.group(1) not in lines:
+            lines[m.group(1)] = number
+    return data, lines
+
+
+def _split(text: str) -> _FrontMatter:
+    first, _, rest = text.partition("\n")
+    fence = first.rstrip()
+    if fence not in ("---", "+++"):
+        return _FrontMatter({}, {}, text, present=False)
+    lines = rest.split("\n")
+    closers = ("---", "...") if fence == "---" else ("+++",)
+    for index, line in enumerate(lines):
+        if line.rstrip() in closers:
+            head = "\n".join(lines[:index])
+            # Keep the body's line numbers equal to the file's, for anyone reporting them.
+            body = "\n" * (index + 2) + "\n".join(lines[index + 1 :])
+            parse = _yaml_mapping if fence == "---" else _toml_mapping
+            data, key_lines = parse(head)
+            return _FrontMatter(data, key_lines, body, present=True)
+    raise _Invalid(1, f"the front matter opened with {fence} on line 1 is never closed")
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+def _to_datetime(value: Any, tz: tzinfo) -> datetime | None:
+    """A front matter date in any usual form -> aware datetime; None if it is not a date."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=tz)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+        # Jekyll writes "2019-01-31 09:15:00 +0100".
+        for pattern in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z"):
+            try:
+                parsed = datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+def _display(config: SiteConfig, path: Path) -> str:
+    try:
+        return path.relative_to(config.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _output_path(value: str) -> str | None:
+    """A site path as written ("/a/b/", "a/b") -> output-relative "a/b/"; None if unsafe."""
+    path = value.strip().lstrip("/")
+    if not path or "\\" in path or any(part in ("..", ".") for part in path.split("/")):
+        return None
+    return path
+
+
+class _Fields:
+    """Typed access to one file's front matter, collecting a Problem per bad key."""
+
+    def __init__(self, fm: _FrontMatter, file: str) -> None:
+        self.data = fm.data
+        self.lines = fm.lines
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(key), f"`{key}`: {message}"))
+
+    def text(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.bad(key, f"expected text, got {_shown(value)}")
+            return None
+        return str(value).strip()
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.bad(key, f"expected true or false, got {_shown(value)}")
+            return None
+        return value
+
+    def when(self, key: str, tz: tzinfo) -> datetime | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        parsed = _to_datetime(value, tz)
+        if parsed is None:
+            self.bad(
+                key,
+                f"expected a date like 2026-01-31, 2026-01-31 09:15 or "
+                f"2026-01-31T09:15:00+01:00, got {_shown(value)}",
+            )
+        return parsed
+
+    def strings(self, key: str, *, comma: bool) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [s.strip() for s in (value.split(",") if comma else [value]) if s.strip()]
+        if isinstance(value, list) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+        ):
+            return [str(v).strip() for v in value if str(v).strip()]
+        what = "a list of text or a comma-separated text" if comma else "text or a list of text"
+        self.bad(key, f"expected {what}, got {_shown(value)}")
+        return []
+
+
+def _shown(value: Any) -> str:
+    kind = {dict: "a mapping", list: "a list", bool: "true/false"}.get(type(value))
+    if kind is not None:
+        return kind
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _tag_slug(name: str) -> str:
+    # A tag in a script slugify cannot transliterate still needs a stable, URL-safe slug.
+    return slugify(name) or "tag-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A content file with its front matter checked, before Markdown rendering."""
+
+    source: SourceFile
+    file: str  # as errors name it: content/posts/x.md
+    fields: dict[str, Any]  # Post keyword arguments except the rendered ones
+    body: str
+    path_line: int  # where to point when its output path collides
+
+
+def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Problem]:
+    file = _display(config, sf.path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [Problem(file, line, "not valid UTF-8 text; save the file as UTF-8")]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        fm = _split(text)
+    except _Invalid as exc:
+        return [Problem(file, exc.line, exc.message)]
+    if not fm.present:
+        return [
+            Problem(file, 1, "no front matter: start the file with a --- block with a `title:`")
+        ]
+
+    f = _Fields(fm, file)
+    tz = config.tz
+    stem = sf.path.parent.name if sf.path.name == "index.md" else sf.path.stem
+    dated = _DATED_NAME.fullmatch(stem)
+    name_date: datetime | None = None
+    if dated is not None:
+        try:
+            y, m, d = (int(g) for g in dated.groups()[:3])
+            name_date = datetime(y, m, d, tzinfo=tz)
+            stem = dated.group(4)
+        except ValueError:
+            name_date = None
+
+    title = f.text("title")
+    if fm.data.get("title") is None:
+        f.problems.append(Problem(file, 1, "missing `title:` in the front matter"))
+    elif title == "":
+        f.bad("title", "must not be empty")
+
+    when = f.when("date", tz)
+    if when is None and "date" not in fm.data:
+        if name_date is not None:
+            when = name_date
+        elif sf.kind == "page":
+            # Pages rarely carry dates; their file time is the honest "last changed".
+            when = datetime.fromtimestamp(int(sf.path.stat().st_mtime), tz=UTC)
+        else:
+            f.problems.append(
+                Problem(
+                    file,
+                    1,
+                    "no date: add `date: 2026-01-31` to the front matter "
+                    "or name the file 2026-01-31-slug.md",
+                )
+            )
+    updated = None
+    for key in ("updated", "lastmod", "last_modified_at"):
+        if key in fm.data:
+            updated = f.when(key, tz)
+            break
+
+    slug_text = f.text("slug")
+    slug = slugify(slug_text if slug_text is not None else stem)
+    if not slug and slug_text is not None:
+        f.bad("slug", f"{slug_text!r} has no letters or digits usable in a URL")
+    elif not slug:
+        f.problems.append(
+            Problem(file, 1, f"cannot make a URL slug from the file name {stem!r}; add `slug:`")
+        )
+
+    path_key = next((k for k in ("url", "permalink") if k in fm.data), None)
+    path: str | None = None
+    if path_key is not None:
+        written = f.text(path_key)
+        if written is not None:
+            if written.startswith(config.base_url):
+                written = written[len(config.base_url) :]
+            path = _output_path(written)
+            if path is None or "://" in written or ":" in written:
+                f.bad(
+                    path_key, f"expected a path on this site like /2019/01/name/, got {written!r}"
+                )
+                path = None
+            elif not path.endswith("/"):
+                f.bad(
+                    path_key,
+                    f"{written!r} must end with / (a folder); to keep an old address like "
+                    f"/name.html working, list it under `aliases:` instead",
+                )
+                path = None
+    if path is None and slug and when is not None:
+        if sf.kind == "page":
+            parent = PurePosixPath(sf.source).parent
+            parent = parent.parent if sf.path.name == "index.md" else parent
+            prefix = "/".join(parent.parts[1:])  # drop "pages"
+            path = f"{prefix}/{slug}/" if prefix else f"{slug}/"
+        else:
+            local = when.astimezone(tz)
+            path = (
+                config.permalink.replace("{slug}", slug)
+                .replace("{year}", f"{local.year:04d}")
+                .replace("{month}", f"{local.month:02d}")
+                .replace("{day}", f"{local.day:02d}")
+                .lstrip("/")
+            )
+            if not path.endswith("/"):
+                path += "/"
+    url = config.url(path) if path is not None else ""
+
+    tags: list[Tag] = []
+    seen: set[str] = set()
+    for name in f.strings("tags", comma=True) + f.strings("categories", comma=True):
+        tag_slug = _tag_slug(name)
+        if tag_slug not in seen:
+            seen.add(tag_slug)
+            tags.append(Tag(name, tag_slug, config.url(f"tags/{tag_slug}/")))
+
+    summary = None
+    for key in ("summary", "description", "excerpt"):
+        if key in fm.data:
+            summary = f.text(key) or None
+            break
+
+    draft = bool(f.flag("draft"))
+    if f.flag("published") is False:
+        draft = True
+
+    lang = f.text("lang") or config.language
+    if not _LANG.fullmatch(lang):
+        f.bad("lang", f"expected a language tag like en or pt-BR, got {lang!r}")
+
+    image = _image(f, url, config) if url else None
+
+    federate = f.flag("federate")
+    pinned = f.flag("pinned")
+    warning = f.text("content_warning") or None
+    reply_to = f.text("in_reply_to") or None
+    if reply_to is not None:
+        parts = urlsplit(reply_to)
+        if parts.scheme != "https" or not parts.netloc:
+            f.bad("in_reply_to", f"expected an absolute https:// URL, got {reply_to!r}")
+            reply_to = None
+
+    aliases: list[str] = []
+    for key in ("aliases", "redirect_from"):
+        for old in f.strings(key, comma=False):
+            if old.startswith(config.base_url):
+                old = old[len(config.base_url) :]
+            alias = _output_path(old)
+            if alias is None or "://" in old:
+                f.bad(key, f"expected an old path on this site like /2019/01/name/, got {old!r}")
+                continue
+            if not alias.endswith("/") and "." not in alias.rsplit("/", 1)[-1]:
+                alias += "/"
+            aliases.append(alias)
+
+    extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
+    if f.problems or path is None or when is None or not title:
+        return f.problems or [Problem(file, 1, "unusable front matter")]
+
+    fields: dict[str, Any] = dict(
+        source=sf.source,
+        kind=sf.kind,
+        slug=slug,
+        title=title,
+        date=when,
+        url=url,
+        path=path,
+        lang=lang,
+        updated=updated,
+        tags=tuple(tags),
+        summary=summary,
+        draft=draft,
+        image=image,
+        aliases=tuple(aliases),
+        federate=config.fediverse.federate if federate is None else federate,
+        pinned=bool(pinned),
+        content_warning=warning,
+        in_reply_to=reply_to,
+        bundle_files=sf.bundle_files,
+        content_hash=hashlib.sha256(raw).hexdigest(),
+        extra=MappingProxyType(extra),
+    )
+    path_line = fm.lines.get(path_key or "slug", 1)
+    return _Parsed(sf, file, fields, fm.body, path_line)
+
+
+def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
+    value = f.data.get("image")
+    if value is None:
+        return None
+    alt = ""
+    if isinstance(value, Mapping):
+        src, alt = value.get("src"), value.get("alt", "")
+        if not isinstance(src, str) or not src.strip() or not isinstance(alt, str):
+            f.bad("image", "expected `src:` (text) and optional `alt:` (text)")
+            return None
+    elif isinstance(value, str) and value.strip():
+        src = value
+    else:
+        f.bad("image", f"expected a file name or {{src, alt}}, got {_shown(value)}")
+        return None
+    url = absolute_url(src.strip(), page_url, config.base_url)
+    return Image(url=url, alt=alt.strip(), media_type=media_type_of(url))
+
+
+# --------------------------------------------------------------------------------------------
+# Parse cache
+
+
+def _render_key(body: str, page_url: str, site_url: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"{MARKUP_VERSION}\0{markdown.__version__}\0{pygments.__version__}\0".encode())
+    h.update(f"{page_url}\0{site_url}\0".encode())
+    h.update(body.encode())
+    return h.hexdigest()
+
+
+_Entry = tuple[str, str, str, int, int, tuple[tuple[str, str], ...], tuple[str, ...], bool]
+
+
+def _to_entry(r: Rendered) -> _Entry:
+    images = tuple((i.url, i.alt) for i in r.images)
+    return (
+        r.html,
+        r.summary_html,
+        r.toc_html,
+        r.word_count,
+        r.reading_minutes,
+        images,
+        r.mentions,
+        r.has_more,
+    )
+
+
+def _from_entry(e: _Entry) -> Rendered:
+    return Rendered(
+        html=e[0],
+        summary_html=e[1],
+        toc_html=e[2],
+        word_count=e[3],
+        reading_minutes=e[4],
+        images=tuple(Image(url=u, alt=a, media_type=media_type_of(u)) for u, a in e[5]),
+        mentions=e[6],
+        has_more=e[7],
+    )
+
+
+class ParseCache:
+    """Rendered Markdown by content hash, kept in `<state_dir>/cache/markup.marshal`.
+
+    The key covers the Markdown body, the page and site URLs (links are made absolute) and
+    the versions of everything that shapes the HTML, so a hit is always safe to reuse.
+    Stored with marshal (plain tuples and strings) because it loads 10,000 entries in a few
+    tens of milliseconds; `save()` keeps only the entries this build used.
+    """
+
+    VERSION = 1
+    FILE_NAME = "markup.marshal"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.FILE_NAME
+        self._entries: dict[str, _Entry] = {}
+        self._used: dict[str, _Entry] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def for_site(cls, config: SiteConfig) -> ParseCache:
+        return cls(config.state_dir / "cache")
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def load(self) -> None:
+        """Read the cache file; a missing, corrupt or other-version file means an empty cache."""
+        try:
+            data = marshal.loads(self.path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return
+        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.VERSION:
+            if isinstance(data[1], dict):
+                self._entries = data[1]
+
+    def save(self) -> None:
+        """Write the entries used since load() atomically; unused ones are dropped."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.FILE_NAME}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps((self.VERSION, self._used)))
+        os.replace(tmp, self.path)
+
+    def get(self, key: str) -> Rendered | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._used[key] = entry
+        return _from_entry(entry)
+
+    def put(self, key: str, rendered: Rendered) -> None:
+        entry = _to_entry(rendered)
+        self._entries[key] = entry
+        self._used[key] = entry
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _render_chunk(jobs: list[tuple[str, str, str]]) -> list[Rendered]:
+    return [render_markdown(body, page_url=u, site_url=s) for body, u, s in jobs]
+
+
+def _render_all(jobs: list[tuple[str, str, str]], workers: int) -> list[Rendered]:
+    if workers <= 1 or len(jobs) < 8 * workers:
+        return _render_chunk(jobs)  # a pool costs more than it saves for a few files
+    size = max(1, min(64, len(jobs) // (workers * 4)))
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [r for chunk in pool.map(_render_chunk, chunks) for r in chunk]
+
+
+def _parse_all(
+    config: SiteConfig, sources: Iterable[SourceFile]
+) -> tuple[list[_Parsed], list[Problem]]:
+    parsed: list[_Parsed] = []
+    problems: list[Problem] = []
+    for sf in sources:
+        try:
+            raw = sf.path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(_display(config, sf.path), None, f"cannot read: {exc}"))
+            continue
+        result = _parse(sf, raw, config)
+        if isinstance(result, list):
+            problems.extend(result)
+        else:
+            parsed.append(result)
+    return parsed, problems
+
+
+def load_site(
+    config: SiteConfig,
+    *,
+    now: datetime,
+    drafts: bool = False,
+    future: bool = False,
+    keep_going: bool = False,
+    cache: ParseCache | None = None,
+    workers: int = 1,
+) -> LoadResult:
+    """Read every post and page and render its Markdown.
+
+    Drafts are included only with `drafts`, posts dated after `now` only with `future`.
+    Every broken file becomes a Problem; unless `keep_going`, any problem raises
+    ContentError listing all of them, otherwise the broken files are skipped and returned.
+    """
+    sources = [sf for sf in discover(config) if sf.kind != "static"]
+    parsed, problems = _parse_all(config, sources)
+    parsed = [
+        p
+        for p in parsed
+        if (drafts or not p.fields["draft"])
+        and (future or p.fields["kind"] == "page" or p.fields["date"] <= now)
+    ]
+
+    # Two files, or a file and an alias, must not claim the same output folder.
+    owners: dict[str, str] = {}
+    unique: list[_Parsed] = []
+    for p in parsed:
+        claimed = [p.fields["path"], *p.fields["aliases"]]
+        clash = next((c for c in claimed if c in owners), None)
+        if clash is not None:
+            problems.append(
+                Problem(
+                    p.file,
+                    p.path_line,
+                    f"output path {clash} is also used by {owners[clash]}; "
+                    f"give one of them a different `slug:`",
+                )
+            )
+            continue
+        for c in claimed:
+            owners[c] = p.file
+        unique.append(p)
+
+    if problems and not keep_going:
+        raise ContentError(problems)
+
+    site_url = config.base_url
+    rendered: list[Rendered | None] = []
+    missing: list[int] = []
+    keys: list[str] = []
+    for i, p in enumerate(unique):
+        key = _render_key(p.body, p.fields["url"], site_url)
+        keys.append(key)
+        hit = cache.get(key) if cache is not None else None
+        rendered.append(hit)
+        if hit is None:
+            missing.append(i)
+    jobs = [(unique[i].body, unique[i].fields["url"], site_url) for i in missing]
+    for i, r in zip(missing, _render_all(jobs, workers), strict=True):
+        rendered[i] = r
+        if cache is not None:
+            cache.put(keys[i], r)
+
+    posts: list[Post] = []
+    pages: list[Post] = []
+    for p, maybe in zip(unique, rendered, strict=True):
+        assert maybe is not None
+        r = maybe
+        summary = p.fields["summary"]
+        post = Post(
+            **p.fields,
+            html=r.html,
+            summary_html=f"<p>{_escape(summary)}</p>" if summary else r.summary_html,
+            images=r.images,
+            toc_html=r.toc_html,
+            word_count=r.word_count,
+            reading_minutes=r.reading_minutes,
+            mentions=r.mentions,
+            has_more=r.has_more,
+        )
+        (posts if post.kind == "post" else pages).append(post)
+
+    posts.sort(key=lambda post: post.slug)
+    posts.sort(key=lambda post: post.date, reverse=True)
+    pages.sort(key=lambda page: page.path)
+    site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
+    return LoadResult(site=site, problems=tuple(problems))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def static_files(config: SiteConfig, site: Site | None = None) -> list[tuple[str, Path]]:
+    """(output-relative path, source file) for everything copied verbatim.
+
+    content/static/images/a.svg -> images/a.svg; a bundle's content/posts/x/tomatoes.svg ->
+    <post path>tomatoes.svg. Pass the loaded `site` so that only published posts' bundle
+    files are listed; without it every bundle's files are (front matter is read, not rendered).
+    """
+    content = _content_dir(config)
+    out: list[tuple[str, Path]] = []
+    bundles: list[SourceFile] = []
+    for sf in discover(config):
+        if sf.kind == "static":
+            out.append((sf.source.split("/", 1)[1], sf.path))
+        elif sf.bundle_files:
+            bundles.append(sf)
+    if site is not None:
+        for post in (*site.posts, *site.pages):
+            folder = (content / post.source).parent
+            out.extend((post.path + rel, folder / rel) for rel in post.bundle_files)
+    else:
+        parsed, _problems = _parse_all(config, bundles)
+        for p in parsed:
+            folder = p.source.path.parent
+            out.extend((p.fields["path"] + rel, folder / rel) for rel in p.source.bundle_files)
+    return sorted(out)

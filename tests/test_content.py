@@ -1,0 +1,473 @@
+"""content.py: discovery, front matter, dates, paths, errors with file:line, cache, workers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from fedipress.config import Author, FediverseConfig, SiteConfig
+from fedipress.content import ParseCache, discover, load_site, static_files
+from fedipress.errors import ContentError, Problem
+from fedipress.markup import render_markdown
+from fedipress.model import Image, Post, Tag
+
+FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "content" / "site"
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+BERLIN_WINTER = timezone(timedelta(hours=1))
+BERLIN_SUMMER = timezone(timedelta(hours=2))
+
+
+def make_config(root: Path, **changes: object) -> SiteConfig:
+    config = SiteConfig(
+        root=root,
+        title="Alice's Notebook",
+        base_url="https://alice.example/",
+        author=Author(name="Alice", handle="alice"),
+        fediverse=FediverseConfig(
+            username="alice",
+            handle_domain="alice.example",
+            display_name="Alice",
+            bio="",
+            inbox_url="https://alice.example/inbox",
+            shared_inbox_url="https://alice.example/inbox",
+        ),
+        timezone="Europe/Berlin",
+        content_dir=root / "content",
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def site_config() -> SiteConfig:
+    return make_config(FIXTURE_SITE)
+
+
+@pytest.fixture
+def posts_by_slug(site_config: SiteConfig) -> dict[str, Post]:
+    site = load_site(site_config, now=NOW).site
+    return {p.slug: p for p in (*site.posts, *site.pages)}
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / "content" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(root: Path, **kwargs: object) -> list[str]:
+    with pytest.raises(ContentError) as info:
+        load_site(make_config(root), now=NOW, **kwargs)  # type: ignore[arg-type]
+    return [str(p) for p in info.value.problems]
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def test_discover_finds_posts_bundles_pages_and_static(site_config: SiteConfig) -> None:
+    found = {(sf.kind, sf.source): sf.bundle_files for sf in discover(site_config)}
+    assert found == {
+        ("post", "posts/2026-01-15-first-light.md"): (),
+        ("post", "posts/2026-03-01-tomatoes/index.md"): ("img/leaf.png", "tomatoes.svg"),
+        ("post", "posts/2026-04-01-a-draft.md"): (),
+        ("post", "posts/2026-05-05-unpublished.md"): (),
+        ("post", "posts/2026-06-01-toml.md"): (),
+        ("post", "posts/2026/02/spring-notes.md"): (),
+        ("post", "posts/2030-01-01-future.md"): (),
+        ("post", "posts/hugo-import.md"): (),
+        ("post", "posts/jekyll-import.md"): (),
+        ("page", "pages/about.md"): (),
+        ("page", "pages/projects/index.md"): ("diagram.svg",),
+        ("static", "static/extra.txt"): (),
+        ("static", "static/images/avatar.svg"): (),
+    }
+
+
+def test_static_files_go_to_root_and_bundle_files_beside_their_post(
+    site_config: SiteConfig,
+) -> None:
+    content = FIXTURE_SITE / "content"
+    site = load_site(site_config, now=NOW).site
+    expected = [
+        ("2026/03/01/tomatoes/img/leaf.png", content / "posts/2026-03-01-tomatoes/img/leaf.png"),
+        ("2026/03/01/tomatoes/tomatoes.svg", content / "posts/2026-03-01-tomatoes/tomatoes.svg"),
+        ("extra.txt", content / "static/extra.txt"),
+        ("images/avatar.svg", content / "static/images/avatar.svg"),
+        ("projects/diagram.svg", content / "pages/projects/diagram.svg"),
+    ]
+    dated = replace(site_config, permalink="/{year}/{month}/{day}/{slug}/")
+    assert static_files(dated, load_site(dated, now=NOW).site) == expected
+    assert static_files(dated) == expected  # without a site: front matter is read for paths
+    assert ("posts/tomatoes/tomatoes.svg", expected[1][1]) in static_files(site_config, site)
+
+
+# --- the fixture site, key by key ----------------------------------------------------------
+
+
+def test_posts_are_newest_first_and_filtered(site_config: SiteConfig) -> None:
+    site = load_site(site_config, now=NOW).site
+    assert [p.slug for p in site.posts] == [
+        "toml",
+        "tomatoes",
+        "spring-notes",
+        "first-light",
+        "jekyll-import",
+        "hugo-import",
+    ]
+    assert [p.slug for p in site.pages] == ["about", "projects"]
+
+
+def test_drafts_and_future_only_when_asked(site_config: SiteConfig) -> None:
+    slugs = lambda **kw: {p.slug for p in load_site(site_config, now=NOW, **kw).site.posts}  # noqa: E731
+    base = slugs()
+    assert slugs(drafts=True) - base == {"a-draft", "unpublished"}
+    assert slugs(future=True) - base == {"future"}
+    drafted = {p.slug: p for p in load_site(site_config, now=NOW, drafts=True).site.posts}
+    assert drafted["a-draft"].draft and drafted["unpublished"].draft
+    assert not drafted["toml"].draft
+    # "now" decides what is future: the day before 2030-01-01 it is hidden, after it shown.
+    later = datetime(2030, 1, 2, tzinfo=UTC)
+    assert "future" in {p.slug for p in load_site(site_config, now=later).site.posts}
+
+
+def test_first_light_front_matter(posts_by_slug: dict[str, Post]) -> None:
+    post = posts_by_slug["first-light"]
+    assert post.source == "posts/2026-01-15-first-light.md"
+    assert post.kind == "post"
+    assert post.title == "First light"
+    assert post.date == datetime(2026, 1, 15, tzinfo=BERLIN_WINTER)  # from the file name
+    assert post.url == "https://alice.example/posts/first-light/"
+    assert post.path == "posts/first-light/"
+    assert post.tags == (
+        Tag("Garden", "garden", "https://alice.example/tags/garden/"),
+        Tag("Notes", "notes", "https://alice.example/tags/notes/"),
+    )
+    assert post.summary == "The first post of the year, & a short one."
+    assert post.summary_html == "<p>The first post of the year, &amp; a short one.</p>"
+    assert post.has_more
+    assert post.federate is False and post.pinned is True
+    assert post.lang == "de"
+    assert post.mentions == ("bob@social.example",)
+    assert '<a href="https://alice.example/posts/tomatoes/">tomatoes</a>' in post.html
+    assert '<a href="https://alice.example/posts/spring-notes/">a sibling</a>' in post.html
+    assert "<li>sow peppers<ul>" in post.html  # two-space nesting after a paragraph line
+    raw = (FIXTURE_SITE / "content" / post.source).read_bytes()
+    import hashlib
+
+    assert post.content_hash == hashlib.sha256(raw).hexdigest()
+
+
+def test_nested_dir_post_with_comma_tags_categories_lastmod(
+    posts_by_slug: dict[str, Post],
+) -> None:
+    post = posts_by_slug["spring-notes"]
+    assert post.title == "Spring notes: what's next"
+    assert post.date == datetime(2026, 2, 10, 8, 30, tzinfo=BERLIN_WINTER)
+    assert post.date.utcoffset() == timedelta(hours=1)  # naive time in config.timezone
+    assert [t.name for t in post.tags] == ["garden", "planning", "Notes"]
+    assert post.updated == datetime(2026, 2, 11, tzinfo=BERLIN_WINTER)
+    assert post.summary == "Plans for the spring."  # description = summary
+    assert post.content_warning == "long list ahead"
+    assert post.federate is True  # config.fediverse.federate default
+    assert post.lang == "en"
+    assert '<h2 id="soil">' in post.html and "#seeds" in post.toc_html
+    assert post.summary_html == "<p>Plans for the spring.</p>"
+
+
+def test_bundle_post_image_and_reply(posts_by_slug: dict[str, Post]) -> None:
+    post = posts_by_slug["tomatoes"]
+    assert post.date == datetime(2026, 3, 1, 18, 30, tzinfo=BERLIN_SUMMER)
+    assert post.image == Image(
+        "https://alice.example/posts/tomatoes/tomatoes.svg",
+        "Three red tomatoes",
+        media_type="image/svg+xml",
+    )
+    assert post.images == (
+        Image("https://alice.example/posts/tomatoes/img/leaf.png", "A leaf", "image/png"),
+    )
+    assert post.in_reply_to == "https://social.example/@bob/123"
+    assert post.bundle_files == ("img/leaf.png", "tomatoes.svg")
+    # The first paragraph is the image: that is the automatic summary.
+    assert post.summary_html == (
+        '<p><img alt="A leaf" src="https://alice.example/posts/tomatoes/img/leaf.png"></p>'
+    )
+
+
+def test_hugo_migration_keys(posts_by_slug: dict[str, Post]) -> None:
+    post = posts_by_slug["hugo-import"]
+    assert post.path == "2019/01/hugo-import/"  # `url:` overrides the permalink
+    assert post.url == "https://alice.example/2019/01/hugo-import/"
+    assert post.aliases == ("old/hugo-import/", "old/hugo-import.html")
+    assert [t.slug for t in post.tags] == ["imports"]  # categories merged into tags
+    assert dict(post.extra) == {"weight": 10, "series": "migration"}  # keywords/layout dropped
+    assert post.date == datetime(2019, 1, 31, tzinfo=BERLIN_WINTER)
+
+
+def test_jekyll_migration_keys(posts_by_slug: dict[str, Post]) -> None:
+    post = posts_by_slug["jekyll-import"]
+    assert post.date == datetime(2019, 1, 31, 9, 15, tzinfo=BERLIN_WINTER)
+    assert post.path == "2019/jekyll-import/"  # `permalink:` overrides too
+    assert post.summary == "Moved from Jekyll."  # excerpt = summary
+    assert post.aliases == ("blog/jekyll-import/",)  # redirect_from = aliases
+    assert not post.draft and dict(post.extra) == {}
+
+
+def test_toml_front_matter(posts_by_slug: dict[str, Post]) -> None:
+    post = posts_by_slug["toml"]
+    assert post.title == "TOML front matter"
+    assert post.updated == datetime(2026, 6, 2, 10, 0, tzinfo=UTC)
+    assert [t.name for t in post.tags] == ["hugo"]
+
+
+def test_pages_live_at_slash_slug(posts_by_slug: dict[str, Post]) -> None:
+    about, projects = posts_by_slug["about"], posts_by_slug["projects"]
+    assert (about.kind, about.path, about.url) == ("page", "about/", "https://alice.example/about/")
+    assert projects.path == "projects/"
+    assert 'src="https://alice.example/projects/diagram.svg"' in projects.html
+
+
+def test_permalink_placeholders_use_local_date(tmp_path: Path) -> None:
+    # 23:30 UTC on Dec 31 is already Jan 1 in Berlin: the path follows the site's clock.
+    write(tmp_path, "posts/new-year.md", "---\ntitle: N\ndate: 2025-12-31T23:30:00Z\n---\nx\n")
+    config = make_config(tmp_path, permalink="/{year}/{month}/{day}/{slug}/")
+    (post,) = load_site(config, now=NOW).site.posts
+    assert post.path == "2026/01/01/new-year/"
+
+
+def test_slug_key_and_ties_broken_by_slug(tmp_path: Path) -> None:
+    for name in ("b", "a", "c"):
+        write(tmp_path, f"posts/2026-01-01-{name}.md", f"---\ntitle: {name}\n---\n")
+    write(tmp_path, "posts/x.md", "---\ntitle: X\ndate: 2026-01-01\nslug: Über Cool\n---\n")
+    posts = load_site(make_config(tmp_path), now=NOW).site.posts
+    assert [p.slug for p in posts] == ["a", "b", "c", "uber-cool"]
+
+
+def test_tag_in_non_latin_script_gets_a_stable_slug(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\ntags: [日本, 日本]\n---\n")
+    (post,) = load_site(make_config(tmp_path), now=NOW).site.posts
+    (tag,) = post.tags
+    assert tag.slug.startswith("tag-") and tag.url == f"https://alice.example/tags/{tag.slug}/"
+
+
+def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "content" / "posts" / "2026-01-01-win.md"
+    path.parent.mkdir(parents=True)
+    path.write_bytes("\ufeff---\r\ntitle: Win\r\n---\r\nHello\r\n".encode())
+    (post,) = load_site(make_config(tmp_path), now=NOW).site.posts
+    assert post.title == "Win" and post.html == "<p>Hello</p>"
+
+
+# --- errors, each with its exact file:line -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("---\ntitle: A\ndate: soon\n---\n", "3: `date`: expected a date like"),
+        ("---\ntitle: A\ntags: 5\n---\n", "3: `tags`: expected a list of text or a comma"),
+        ("---\ndate: 2026-01-01\n---\n", "1: missing `title:` in the front matter"),
+        ("---\ntitle: [a, b]\n---\n", "2: `title`: expected text, got a list"),
+        ("---\ntitle: A\n\ndraft: maybe\n---\n", "4: `draft`: expected true or false"),
+        ("---\ntitle: A\npublished: 0\n---\n", "3: `published`: expected true or false"),
+        ("---\ntitle: A\nimage: {alt: x}\n---\n", "3: `image`: expected `src:`"),
+        ("---\ntitle: A\nimage: 3\n---\n", "3: `image`: expected a file name"),
+        ("---\ntitle: A\nin_reply_to: /x\n---\n", "3: `in_reply_to`: expected an absolute https"),
+        (
+            "---\ntitle: A\nin_reply_to: http://x.example/1\n---\n",
+            "3: `in_reply_to`: expected an absolute https",
+        ),
+        ("---\ntitle: A\nlang: 'english!'\n---\n", "3: `lang`: expected a language tag"),
+        ("---\ntitle: A\nurl: /old.html\n---\n", "3: `url`: '/old.html' must end with /"),
+        ("---\ntitle: A\npermalink: /:year/:title/\n---\n", "3: `permalink`: expected a path"),
+        ("---\ntitle: A\naliases: [/ok/, ../../etc/]\n---\n", "3: `aliases`: expected an old"),
+        ("---\ntitle: A\nslug: '!!!'\n---\n", "3: `slug`: '!!!' has no letters"),
+        ("---\ntitle: A\nupdated: someday\n---\n", "3: `updated`: expected a date"),
+        ("---\ntitle: A\n  bad: indent\n---\n", "3: front matter is not valid YAML"),
+        ("---\ntitle: A\ntitle: B\n---\n", "3: `title` appears twice in the front matter"),
+        ("---\n- a\n- b\n---\n", "2: front matter must be `key: value` lines"),
+        ("---\ntitle: A\n", "1: the front matter opened with --- on line 1 is never closed"),
+        ("Just text\n", "1: no front matter"),
+        ('+++\ntitle = "A"\ndate = nope\n+++\n', "3: front matter is not valid TOML"),
+    ],
+)
+def test_front_matter_errors_name_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    write(tmp_path, "posts/2026-01-01-x.md", text)
+    (problem,) = problems_of(tmp_path)
+    assert problem.startswith("content/posts/2026-01-01-x.md:" + expected)
+
+
+def test_missing_date_for_post_without_dated_name(tmp_path: Path) -> None:
+    write(tmp_path, "posts/undated.md", "---\ntitle: A\n---\n")
+    assert problems_of(tmp_path) == [
+        "content/posts/undated.md:1: no date: add `date: 2026-01-31` to the front matter "
+        "or name the file 2026-01-31-slug.md"
+    ]
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "content" / "posts" / "2026-01-01-bin.md"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"---\ntitle: A\n---\nok\n\xff\n")
+    assert problems_of(tmp_path) == [
+        "content/posts/2026-01-01-bin.md:5: not valid UTF-8 text; save the file as UTF-8"
+    ]
+
+
+def test_same_output_path_is_reported_at_the_slug_line(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-hello.md", "---\ntitle: A\n---\n")
+    write(tmp_path, "posts/2026-02-01-other.md", "---\ntitle: B\n\nslug: hello\n---\n")
+    write(tmp_path, "pages/x.md", "---\ntitle: C\naliases: [/posts/hello/]\n---\n")
+    assert problems_of(tmp_path) == [
+        "content/posts/2026-02-01-other.md:4: output path posts/hello/ is also used by "
+        "content/posts/2026-01-01-hello.md; give one of them a different `slug:`",
+        "content/pages/x.md:1: output path posts/hello/ is also used by "
+        "content/posts/2026-01-01-hello.md; give one of them a different `slug:`",
+    ]
+
+
+def test_all_problems_of_all_files_are_reported_at_once(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\ndate: soon\ntags: 5\n---\n")
+    write(tmp_path, "posts/2026-01-02-b.md", "---\nfoo: [\n---\n")
+    write(tmp_path, "posts/2026-01-03-ok.md", "---\ntitle: Fine\n---\nok\n")
+    problems = problems_of(tmp_path)
+    assert [p.split(": ")[0] for p in problems] == [
+        "content/posts/2026-01-01-a.md:3",
+        "content/posts/2026-01-01-a.md:4",
+        "content/posts/2026-01-02-b.md:3",
+    ]
+
+
+def test_keep_going_skips_broken_files_and_returns_problems(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\ndate: soon\n---\n")
+    write(tmp_path, "posts/2026-01-03-ok.md", "---\ntitle: Fine\n---\nok\n")
+    result = load_site(make_config(tmp_path), now=NOW, keep_going=True)
+    assert [p.slug for p in result.site.posts] == ["ok"]
+    assert result.problems == (
+        Problem(
+            "content/posts/2026-01-01-a.md",
+            3,
+            "`date`: expected a date like 2026-01-31, 2026-01-31 09:15 or "
+            "2026-01-31T09:15:00+01:00, got 'soon'",
+        ),
+    )
+
+
+def test_content_error_message_is_one_line_per_problem(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\ntags: 5\n---\n")
+    write(tmp_path, "posts/b.md", "---\ntitle: B\n---\n")
+    with pytest.raises(ContentError) as info:
+        load_site(make_config(tmp_path), now=NOW)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith("content/posts/") for line in lines)
+
+
+# --- cache and workers ---------------------------------------------------------------------
+
+
+def test_cache_hit_miss_and_drop_unused(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURE_SITE, root)
+    config = make_config(root)
+    cache = ParseCache.for_site(config)
+    cache.load()
+    first = load_site(config, now=NOW, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 8)
+    cache.save()
+    assert (root / ".fedipress" / "cache" / "markup.marshal").is_file()
+
+    again = ParseCache.for_site(config)
+    again.load()
+    second = load_site(config, now=NOW, cache=again)
+    assert (again.hits, again.misses) == (8, 0)
+    assert second.site == first.site
+
+    # Editing one body misses only that post; removing a post drops its entry on save.
+    post = root / "content" / "posts" / "jekyll-import.md"
+    post.write_text(post.read_text() + "\nMore.\n")
+    (root / "content" / "posts" / "hugo-import.md").unlink()
+    third = ParseCache.for_site(config)
+    third.load()
+    load_site(config, now=NOW, cache=third)
+    assert (third.hits, third.misses) == (6, 1)
+    third.save()
+    fourth = ParseCache.for_site(config)
+    fourth.load()
+    assert len(fourth) == 7
+
+
+def test_cache_key_depends_on_the_page_url(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURE_SITE, root)
+    cache = ParseCache(tmp_path / "cache")
+    load_site(make_config(root), now=NOW, cache=cache)
+    moved = make_config(root, base_url="https://blog.example/")
+    result = load_site(moved, now=NOW, cache=cache)
+    assert cache.hits == 0
+    tomatoes = next(p for p in result.site.posts if p.slug == "tomatoes")
+    assert 'src="https://blog.example/posts/tomatoes/img/leaf.png"' in tomatoes.html
+
+
+def test_corrupt_or_old_cache_is_ignored(tmp_path: Path) -> None:
+    cache = ParseCache(tmp_path)
+    (tmp_path / ParseCache.FILE_NAME).write_bytes(b"not marshal at all")
+    cache.load()
+    assert len(cache) == 0
+    import marshal
+
+    (tmp_path / ParseCache.FILE_NAME).write_bytes(marshal.dumps((0, {"k": ()})))
+    cache.load()
+    assert len(cache) == 0
+
+
+def test_cache_round_trips_a_rendering_exactly(tmp_path: Path) -> None:
+    rendered = render_markdown(
+        "# T\n\n![a](x.png) @b@c.example\n\n<!--more-->\n\nmore",
+        page_url="https://a.example/p/",
+        site_url="https://a.example/",
+    )
+    cache = ParseCache(tmp_path)
+    cache.put("k", rendered)
+    cache.save()
+    loaded = ParseCache(tmp_path)
+    loaded.load()
+    assert loaded.get("k") == rendered
+
+
+def test_cache_of_10000_entries_loads_fast(tmp_path: Path) -> None:
+    rendered = render_markdown(
+        "word " * 900, page_url="https://a.example/p/", site_url="https://a.example/"
+    )
+    cache = ParseCache(tmp_path)
+    for i in range(10_000):
+        cache.put(f"{i:064x}", rendered)
+    cache.save()
+    loaded = ParseCache(tmp_path)
+    start = time.perf_counter()
+    loaded.load()
+    elapsed = time.perf_counter() - start
+    assert len(loaded) == 10_000
+    assert elapsed < 0.3
+
+
+def test_workers_give_the_same_site(tmp_path: Path) -> None:
+    for i in range(40):
+        write(
+            tmp_path,
+            f"posts/2026-01-{i % 28 + 1:02d}-p{i}.md",
+            f"---\ntitle: P{i}\n---\nHello @u{i}@x.example\n\n- a\n  - b\n\n"
+            f"```python\nx = {i}\n```\n",
+        )
+    config = make_config(tmp_path)
+    serial = load_site(config, now=NOW).site
+    parallel = load_site(config, now=NOW, workers=2).site
+    assert parallel == serial
+    assert len(serial.posts) == 40
+
+
+def test_loading_is_deterministic(site_config: SiteConfig) -> None:
+    assert load_site(site_config, now=NOW) == load_site(site_config, now=NOW)
