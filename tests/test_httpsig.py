@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -176,6 +177,7 @@ def test_cavage_appendix_c_signing_reproduces(case: dict[str, Any]) -> None:
         private_key=priv,
         now=when,
         covered=case["headers"],
+        include_query=True,
     )
     assert out["Date"] == headers["Date"]
     assert out["Digest"] == headers["Digest"]
@@ -504,7 +506,7 @@ def test_cavage_tampered_query_is_caught(
     blog_key: rsa.RSAPrivateKey, blog_pub: rsa.RSAPublicKey
 ) -> None:
     # (Adding a query to a signature made without one is the accepted quirk, tested below.)
-    headers = signed(blog_key, url=INBOX + "?a=1")
+    headers = signed(blog_key, url=INBOX + "?a=1", include_query=True)
     verify_request("POST", target_of(INBOX) + "?a=1", headers, BODY, public_key=blog_pub, now=NOW)
     rejects(
         "signature does not verify",
@@ -527,6 +529,18 @@ def test_cavage_keyid_swap_fails_with_the_other_key(
     assert claim.key_id == "https://remote.example/users/bob#main-key"
     with pytest.raises(SignatureError, match="does not verify"):
         verify_claim(claim, remote_pub)
+
+
+def test_cavage_signs_the_path_without_query_by_default(
+    blog_key: rsa.RSAPrivateKey, blog_pub: rsa.RSAPublicKey
+) -> None:
+    # Mastodon and Fedify sign "(request-target): get /path" even for /path?query, and Fedify
+    # verifies only that form; Mastodon and GoToSocial accept it through their fallback.
+    headers = signed(blog_key, method="GET", body=None, url=INBOX + "?page=1")
+    claim = parse_signature_request("GET", target_of(INBOX) + "?page=1", headers, None, now=NOW)
+    with pytest.raises(SignatureError):
+        verify_claim(replace(claim, bases=claim.bases[:1]), blog_pub)
+    verify_claim(replace(claim, bases=claim.bases[1:]), blog_pub)
 
 
 def test_query_string_fallback(blog_key: rsa.RSAPrivateKey, blog_pub: rsa.RSAPublicKey) -> None:
@@ -1338,3 +1352,135 @@ def test_fuzz_rfc9421_structured(components: list[str], created: int, digest: st
             "Content-Digest": digest,
         }
     )
+
+
+# ------------------------------------------------------------------------------------------
+# interop with Fedify (an independent implementation, run by Node from tests/interop)
+
+INTEROP = Path(__file__).parent / "interop"
+_FEDIFY_SCRIPT = r"""
+import { signRequest, verifyRequest } from "@fedify/fedify/sig";
+import { Temporal } from "@js-temporal/polyfill";
+
+const input = JSON.parse(await new Promise((ok) => {
+  let data = "";
+  process.stdin.on("data", (c) => (data += c));
+  process.stdin.on("end", () => ok(data));
+}));
+const pemBody = (pem) =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+const algo = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+const now = Temporal.Instant.fromEpochMilliseconds(input.now * 1000);
+const out = [];
+for (const job of input.jobs) {
+  if (job.op === "sign") {
+    const der = pemBody(input.privateKey);
+    const key = await crypto.subtle.importKey("pkcs8", der, algo, true, ["sign"]);
+    const init = { method: job.method, headers: job.headers };
+    if (job.body !== null) init.body = job.body;
+    const signed = await signRequest(new Request(job.url, init), key, new URL(input.keyId),
+                                     { spec: job.spec, currentTime: now });
+    out.push({ headers: [...signed.headers.entries()] });
+  } else {
+    const actor = input.keyId.split("#")[0];
+    const documentLoader = async (url) => ({
+      contextUrl: null, documentUrl: url,
+      document: {
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        id: actor, type: "Person", inbox: actor + "/inbox",
+        publicKey: { id: input.keyId, owner: actor, publicKeyPem: input.publicKey },
+      },
+    });
+    const init = { method: job.method, headers: job.headers };
+    if (job.body !== null) init.body = job.body;
+    const key = await verifyRequest(new Request(job.url, init),
+                                    { documentLoader, currentTime: now, spec: job.spec });
+    out.push({ verified: key !== null && key.id?.href === input.keyId });
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _fedify(
+    jobs: list[dict[str, Any]], blog_private_pem: bytes, blog_public_pem: bytes
+) -> list[dict[str, Any]]:
+    node = INTEROP / "node_modules" / ".bin" / "node"
+    if not node.exists() or not (INTEROP / "node_modules" / "@fedify" / "fedify").exists():
+        pytest.skip("Fedify is not installed in tests/interop (npm ci there)")
+    payload = {
+        "now": int(NOW.timestamp()),
+        "keyId": KEY_ID,
+        "privateKey": blog_private_pem.decode(),
+        "publicKey": blog_public_pem.decode(),
+        "jobs": jobs,
+    }
+    result = subprocess.run(
+        [str(node), "--input-type=module", "-e", _FEDIFY_SCRIPT],
+        cwd=INTEROP,
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out: list[dict[str, Any]] = json.loads(result.stdout)
+    return out
+
+
+_SPECS = {"cavage": "draft-cavage-http-signatures-12", "rfc9421": "rfc9421"}
+_CASES = [(scheme, method) for scheme in _SPECS for method in ("GET", "POST")]
+
+
+@pytest.mark.interop
+def test_fedify_signatures_verify_with_us(
+    blog_private_pem: bytes, blog_public_pem: bytes, blog_pub: rsa.RSAPublicKey
+) -> None:
+    url = INBOX + "?page=1"
+    jobs = [
+        {
+            "op": "sign",
+            "spec": _SPECS[scheme],
+            "method": method,
+            "url": url,
+            "headers": {"Content-Type": AS2} if method == "POST" else {"Accept": AS2},
+            "body": BODY.decode() if method == "POST" else None,
+        }
+        for scheme, method in _CASES
+    ]
+    results = _fedify(jobs, blog_private_pem, blog_public_pem)
+    for (scheme, method), result in zip(_CASES, results, strict=True):
+        headers = [(name, value) for name, value in result["headers"]]
+        body = BODY if method == "POST" else None
+        got = verify_request(method, target_of(url), headers, body, public_key=blog_pub, now=NOW)
+        assert (got.scheme, got.key_id) == (scheme, KEY_ID)
+        if method == "POST":  # and Fedify's signatures do not survive a changed body
+            with pytest.raises(SignatureError):
+                verify_request(
+                    method, target_of(url), headers, BODY + b" ", public_key=blog_pub, now=NOW
+                )
+
+
+@pytest.mark.interop
+def test_our_signatures_verify_with_fedify(
+    blog_key: rsa.RSAPrivateKey, blog_private_pem: bytes, blog_public_pem: bytes
+) -> None:
+    url = INBOX + "?page=1"
+    jobs = []
+    for scheme, method in _CASES:
+        body = BODY if method == "POST" else None
+        headers = signed(blog_key, method=method, url=url, body=body, scheme=scheme)
+        jobs.append(
+            {
+                "op": "verify",
+                "spec": _SPECS[scheme],
+                "method": method,
+                "url": url,
+                "headers": headers,
+                "body": body.decode() if body else None,
+            }
+        )
+    # A control that must fail: a POST whose body changed after signing.
+    bad = dict(jobs[-1], body=BODY.decode() + " ")
+    results = _fedify([*jobs, bad], blog_private_pem, blog_public_pem)
+    assert [r["verified"] for r in results] == [True] * len(jobs) + [False], _CASES

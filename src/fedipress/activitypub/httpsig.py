@@ -306,6 +306,7 @@ def sign_cavage(
     now: datetime,
     covered: Iterable[str] | None = None,
     algorithm: str | None = None,
+    include_query: bool = False,
 ) -> dict[str, str]:
     """Headers to add so that the request carries a draft-cavage signature.
 
@@ -313,10 +314,14 @@ def sign_cavage(
     a body) and `Signature`. POST covers `(request-target) host date digest` plus
     `content-type` when present; GET covers `(request-target) host date`. `algorithm` defaults
     to `rsa-sha256` for RSA keys (what Mastodon sends) and `hs2019` for Ed25519 keys.
+
+    `(request-target)` leaves the query string out unless `include_query`: that is what
+    Mastodon and Fedify send, Fedify verifies only that form, and Mastodon and GoToSocial
+    accept it (they try with and without the query).
     """
     method = method.upper()
     scheme, authority, path, query = _split_url(url)
-    target = path + (f"?{query}" if query else "")
+    target = path + (f"?{query}" if query and include_query else "")
     given = _Fields(headers)
     added: dict[str, str] = {"Date": http_date(now)}
     if "host" not in given:
