@@ -280,11 +280,13 @@ def mtimes(root: Path) -> dict[str, int]:
 
 
 def post_dir(public: Path, title: str) -> Path:
-    """The folder of the post whose page mentions `title` (slug rules belong to content.py)."""
-    for page in sorted(public.glob("posts/*/index.html")):
-        if title in page.read_text(encoding="utf-8"):
-            return page.parent
-    raise AssertionError(f"no post page for {title!r}")
+    """The folder of the post titled `title`, found through feed.xml (slugs are content's job)."""
+    root = ET.fromstring((public / "feed.xml").read_bytes())
+    for entry in root.findall(f"{ATOM}entry"):
+        if entry.findtext(f"{ATOM}title") == title:
+            url = entry.findtext(f"{ATOM}id") or ""
+            return public / url.removeprefix("https://blog.example/")
+    raise AssertionError(f"no post titled {title!r} in feed.xml")
 
 
 def feed_titles(public: Path) -> list[str]:
@@ -302,7 +304,7 @@ def test_full_build(site: Path, build: Build) -> None:
                 "images/avatar.svg", "tags/garden/feed.xml"):
         assert (public / rel).is_file(), rel
     assert feed_titles(public) == ["Watching files", "Tomatoes & peppers", "Hello, fediverse"]
-    tomatoes = post_dir(public, "Tomatoes &amp; peppers")
+    tomatoes = post_dir(public, "Tomatoes & peppers")
     assert (tomatoes / "tomato.svg").is_file()  # bundle file beside its post
     if not _missing("markup"):
         assert (public / "theme" / "highlight.css").stat().st_size > 0
@@ -351,7 +353,7 @@ def test_editing_one_post_rewrites_only_what_depends_on_it(site: Path, build: Bu
 def test_removed_post_loses_its_files(site: Path, build: Build) -> None:
     build()
     public = site / "public"
-    tomatoes = post_dir(public, "Tomatoes &amp; peppers")
+    tomatoes = post_dir(public, "Tomatoes & peppers")
     shutil.rmtree(site / "content" / "posts" / "2026-10-02-tomatoes")
     result = build()
     assert not tomatoes.exists()

@@ -58,9 +58,6 @@ Log = Callable[[str], None]
 _MANIFEST_FORMAT = 1
 # Above this many outputs to render, rendering is spread over forked worker processes.
 PARALLEL_RENDER_THRESHOLD = 400
-# Above this many content files, parsing is spread over worker processes (cache misses or not:
-# content.load_site only hands cache misses to its workers).
-PARALLEL_PARSE_THRESHOLD = 50
 
 
 @dataclass(frozen=True)
@@ -485,14 +482,14 @@ class Builder:
         from . import content
 
         if self._cache is None:
-            self._cache = content.ParseCache(self.config)
+            self._cache = content.ParseCache.for_site(self.config)
             if not clean:
                 self._cache.load()
         workers = self.workers
         if workers is None:
-            sources = sum(1 for _ in self.config.content_dir.rglob("*.md")) \
-                if self.config.content_dir.is_dir() else 0
-            workers = (os.cpu_count() or 1) if sources > PARALLEL_PARSE_THRESHOLD else 1
+            # content.load_site only starts a pool for enough cache misses; worker processes
+            # are forked, which is only safe while this process has a single thread.
+            workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
         result = content.load_site(
             self.config, now=now, drafts=self.drafts, future=self.future,
             keep_going=self.keep_going, cache=self._cache, workers=workers,
@@ -543,7 +540,7 @@ class Builder:
             _file_output(rel, src) for rel, src in themes.theme_static_files(config)
             if rel not in generated
         ]))
-        user_files = [_file_output(rel, src) for rel, src in content.static_files(config)]
+        user_files = [_file_output(rel, src) for rel, src in content.static_files(config, site)]
         return _collect(groups, user_files)
 
     def _write_federation_manifest(self, site: Site, public_key: bytes) -> None:
