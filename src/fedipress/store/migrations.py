@@ -138,7 +138,15 @@ _INITIAL = (
     ) STRICT""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial", _INITIAL),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial", _INITIAL),
+    # The inbox keeps a strictly sanitised copy of each reply beside the original HTML, so
+    # nothing unsafe can be rendered by accident (the build may re-sanitise the original).
+    Migration(
+        "0002_interaction_safe_html",
+        ("ALTER TABLE interactions ADD COLUMN content_safe_html TEXT",),
+    ),
+)
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (
     name TEXT PRIMARY KEY,

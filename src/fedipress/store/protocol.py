@@ -183,6 +183,7 @@ class Interaction:
     approved: bool = True
     reply_object_id: str | None = None
     updated: datetime | None = None
+    content_safe_html: str | None = None  # content_html through a strict nh3 allowlist
 
 
 @dataclass(frozen=True)
@@ -311,9 +312,15 @@ class Store(Protocol):
     def remove_interaction_by_activity(self, activity_id: str, actor_id: str) -> bool: ...
     def remove_interaction(self, kind: InteractionKind, actor_id: str, object_id: str) -> bool: ...
     def update_reply(
-        self, reply_object_id: str, actor_id: str, content_html: str, updated: datetime
+        self,
+        reply_object_id: str,
+        actor_id: str,
+        content_html: str,
+        updated: datetime,
+        content_safe_html: str | None = None,
     ) -> bool: ...
     def delete_reply(self, reply_object_id: str, actor_id: str) -> bool: ...
+    def get_reply(self, reply_object_id: str) -> Interaction | None: ...
     def set_interaction_approved(self, activity_id: str, approved: bool) -> bool: ...
     def interactions_for_object(
         self, object_id: str, approved_only: bool = True

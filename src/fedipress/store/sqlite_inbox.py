@@ -28,7 +28,7 @@ __all__ = ["InboxMixin"]
 _INTERACTION_COLS = (
     "activity_id, kind, actor_id, object_id, published, received_at, author_name, "
     "author_handle, author_avatar_url, author_profile_url, content_html, url, in_reply_to, "
-    "approved, reply_object_id, updated"
+    "approved, reply_object_id, updated, content_safe_html"
 )
 
 
@@ -50,6 +50,7 @@ def _interaction(row: Row) -> Interaction:
         approved=bool(row[13]),
         reply_object_id=row[14],
         updated=_opt_dt(row[15]),
+        content_safe_html=row[16],
     )
 
 
@@ -135,7 +136,7 @@ class InboxMixin(SQLiteBase):
             return (
                 c.execute(
                     f"INSERT INTO interactions ({_INTERACTION_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (
                         i.activity_id,
@@ -154,6 +155,7 @@ class InboxMixin(SQLiteBase):
                         int(i.approved),
                         i.reply_object_id,
                         _opt_ts(i.updated),
+                        i.content_safe_html,
                     ),
                 ).rowcount
                 == 1
@@ -182,16 +184,29 @@ class InboxMixin(SQLiteBase):
             )
 
     def update_reply(
-        self, reply_object_id: str, actor_id: str, content_html: str, updated: datetime
+        self,
+        reply_object_id: str,
+        actor_id: str,
+        content_html: str,
+        updated: datetime,
+        content_safe_html: str | None = None,
     ) -> bool:
         """Edit a reply (matched by its object id or Create id), only by its author."""
         with self._write() as c:
             return (
                 c.execute(
-                    "UPDATE interactions SET content_html = ?, updated = ? "
+                    "UPDATE interactions SET content_html = ?, updated = ?, "
+                    "content_safe_html = ? "
                     "WHERE kind = 'reply' AND actor_id = ? "
                     "AND (reply_object_id = ? OR activity_id = ?)",
-                    (content_html, _ts(updated), actor_id, reply_object_id, reply_object_id),
+                    (
+                        content_html,
+                        _ts(updated),
+                        content_safe_html,
+                        actor_id,
+                        reply_object_id,
+                        reply_object_id,
+                    ),
                 ).rowcount
                 > 0
             )
@@ -207,6 +222,15 @@ class InboxMixin(SQLiteBase):
                 ).rowcount
                 > 0
             )
+
+    def get_reply(self, reply_object_id: str) -> Interaction | None:
+        """The stored reply whose remote object id is `reply_object_id` (reply-to-reply)."""
+        row = self._one(
+            f"SELECT {_INTERACTION_COLS} FROM interactions "
+            "WHERE kind = 'reply' AND reply_object_id = ?",
+            (reply_object_id,),
+        )
+        return None if row is None else _interaction(row)
 
     def set_interaction_approved(self, activity_id: str, approved: bool) -> bool:
         with self._write() as c:
