@@ -1,0 +1,346 @@
+"""`fedipress publish`: diff the new build against the announced ledger, queue, deliver.
+
+Three steps, each callable on its own (the inbox service reuses the second and third):
+
+  plan_changes(ledger, manifest, ...)   pure: what changed -> activities + ledger updates
+  queue_plan(store, plan, now)          one durable transaction: activities, one delivery row per
+                                        (activity, de-duplicated inbox), the new ledger
+  DeliveryWorker(...).run_until(...)    deliver, retry within the run, leave the rest queued
+
+The ledger holds, per federated object (and one row for the actor's profile), the hash of what
+was announced. Nothing is sent before the plan commits, and a re-run after a crash computes the
+same activity ids from the same ledger, so no activity is ever created twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .activitypub import documents as d
+from .activitypub.audience import FollowerAddress, iter_inboxes
+from .config import SiteConfig
+from .errors import FedipressError
+from .model import Site
+from .store import LedgerEntry, PlannedActivity, PlanResult, Store
+
+__all__ = [
+    "OLD_POST_AGE",
+    "Change",
+    "Plan",
+    "actor_ledger_id",
+    "load_manifest",
+    "plan_changes",
+    "queue_plan",
+    "recipients",
+    "run_publish_command",
+]
+
+# A post dated more than this before publish first sees it is an import, not news.
+OLD_POST_AGE = timedelta(days=7)
+# The actor's profile gets a ledger row of its own under this suffix of the actor id, so that
+# it can never collide with a post's object id.
+_ACTOR_SUFFIX = "#profile"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of a plan, for --dry-run and logs: what happens to which object and why."""
+
+    action: str  # "Create", "Update", "Delete", "Update(actor)", "record" (no announcement)
+    object_id: str
+    reason: str
+    activity_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What publish will store: the activities (in send order) and the ledger rows."""
+
+    activities: tuple[PlannedActivity, ...]
+    ledger_updates: tuple[LedgerEntry, ...]
+    changes: tuple[Change, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not self.activities and not self.ledger_updates
+
+
+def actor_ledger_id(actor_id: str) -> str:
+    return actor_id + _ACTOR_SUFFIX
+
+
+def _parse_time(value: Any, fallback: datetime) -> datetime:
+    if not isinstance(value, str):
+        return fallback
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _revision(*parts: str | None) -> str:
+    # Chained on the previous activity id, so a post edited A -> B -> A gets three distinct
+    # Update ids, while a re-run from the same ledger recomputes the very same id.
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update((part or "").encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _profile_hash(actor: Mapping[str, Any]) -> str:
+    # "published" follows the oldest post; deleting that post is not a profile change.
+    return d.object_hash({k: v for k, v in actor.items() if k != "published"})
+
+
+def _activity(doc: Mapping[str, Any], kind: str, object_id: str | None) -> PlannedActivity:
+    return PlannedActivity(
+        activity_id=str(doc["id"]), object_id=object_id, kind=kind, body=d.serialize(doc)
+    )
+
+
+def plan_changes(
+    ledger: Mapping[str, LedgerEntry],
+    manifest: Mapping[str, Any],
+    *,
+    site: Site,
+    now: datetime,
+    backfill: int = 0,
+    first_publish: bool | None = None,
+) -> Plan:
+    """The activities and ledger rows that bring followers from `ledger` to `manifest`. Pure.
+
+    `manifest` is `activitypub.site.federation_manifest(...)`: {"actor", "objects"}. `site`
+    supplies the actor and followers ids for the activities (its posts are not read).
+
+    - object not in the ledger -> Create; except on the first publish (an empty ledger, or
+      `first_publish=True`), when only the newest `backfill` are announced and the rest are
+      recorded silently, and for posts dated more than OLD_POST_AGE before `now` (imports);
+    - hash changed -> Update whose object carries `updated` = now;
+    - in the ledger as live but gone from the manifest (deleted, or now `federate: false`) ->
+      Delete with a Tombstone; a deleted object that comes back -> Create with a new id;
+    - actor profile hash changed -> Update(actor); the first publish records it silently.
+    Send order: the actor's Update, Creates oldest first, Updates, Deletes.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    first = (not ledger) if first_publish is None else first_publish
+    objects: Mapping[str, Mapping[str, Any]] = manifest.get("objects", {})
+    actor: Mapping[str, Any] = manifest["actor"]
+    creates: list[tuple[datetime, PlannedActivity]] = []
+    updates: list[PlannedActivity] = []
+    deletes: list[PlannedActivity] = []
+    entries: list[LedgerEntry] = []
+    changes: list[Change] = []
+
+    newest = sorted(
+        objects,
+        key=lambda oid: (_parse_time(objects[oid].get("published"), now), oid),
+        reverse=True,
+    )
+    backfilled = set(newest[: max(backfill, 0)])
+
+    for oid in sorted(objects):
+        item = objects[oid]
+        new_hash = str(item["hash"])
+        published = _parse_time(item.get("published"), now)
+        obj: dict[str, Any] = dict(item["doc"])
+        old = ledger.get(oid)
+        if old is None or old.state == "deleted":
+            if old is None and first and oid not in backfilled:
+                reason = "first publish: recorded as already announced"
+            elif old is None and not first and published < now - OLD_POST_AGE:
+                reason = "dated more than a week ago: recorded as already announced"
+            else:
+                reason = ""
+            if reason:
+                entries.append(LedgerEntry(oid, new_hash, now, published, "live", None))
+                changes.append(Change("record", oid, reason))
+                continue
+            doc = d.create_activity(site, obj)
+            if old is not None:  # re-published after a Delete: Create#id must be new
+                doc["id"] = f"{oid}#create-{_revision(new_hash, old.last_activity_id)}"
+            activity = _activity(doc, "Create", oid)
+            creates.append((published, activity))
+            entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
+            changes.append(Change("Create", oid, "new" if old is None else "restored",
+                                  activity.activity_id))
+        elif old.content_hash != new_hash:
+            obj["updated"] = d.iso(now)
+            doc = d.update_activity(
+                site, obj, revision=_revision(new_hash, old.last_activity_id or old.content_hash)
+            )
+            activity = _activity(doc, "Update", oid)
+            updates.append(activity)
+            entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
+            changes.append(Change("Update", oid, "content changed", activity.activity_id))
+
+    for oid, old in sorted(ledger.items()):
+        if oid in objects or old.state != "live" or oid.endswith(_ACTOR_SUFFIX):
+            continue
+        doc = d.delete_activity(site, oid, deleted=now)
+        doc["id"] = f"{oid}#delete-{_revision('delete', old.last_activity_id or old.content_hash)}"
+        activity = _activity(doc, "Delete", oid)
+        deletes.append(activity)
+        entries.append(
+            LedgerEntry(oid, old.content_hash, now, old.published_at, "deleted",
+                        activity.activity_id)
+        )
+        changes.append(Change("Delete", oid, "removed or no longer federated",
+                              activity.activity_id))
+
+    activities: list[PlannedActivity] = []
+    profile_id = actor_ledger_id(str(actor["id"]))
+    profile_hash = _profile_hash(actor)
+    old_profile = ledger.get(profile_id)
+    if old_profile is None:
+        entries.append(LedgerEntry(profile_id, profile_hash, now, now, "live", None))
+        changes.append(Change("record", profile_id, "profile recorded"))
+    elif old_profile.content_hash != profile_hash:
+        doc = d.actor_update_activity(
+            site, actor,
+            revision=_revision(profile_hash, old_profile.last_activity_id or
+                               old_profile.content_hash),
+        )
+        activity = _activity(doc, "Update(actor)", str(actor["id"]))
+        activities.append(activity)
+        entries.append(LedgerEntry(profile_id, profile_hash, now, old_profile.published_at,
+                                   "live", activity.activity_id))
+        changes.append(Change("Update(actor)", str(actor["id"]), "profile changed",
+                              activity.activity_id))
+
+    creates.sort(key=lambda pair: (pair[0], pair[1].activity_id))
+    activities += [a for _, a in creates] + updates + deletes
+    return Plan(tuple(activities), tuple(entries), tuple(changes))
+
+
+def recipients(store: Store) -> Iterator[str]:
+    """The de-duplicated delivery inboxes of the accepted followers (one per shared inbox)."""
+    return iter_inboxes(
+        FollowerAddress(f.actor_id, f.inbox, f.shared_inbox) for f in store.iter_followers()
+    )
+
+
+def queue_plan(store: Store, plan: Plan, now: datetime) -> PlanResult:
+    """Store `plan` in one durable transaction: activities, deliveries, ledger.
+
+    After this returns, a crash loses nothing: the deliveries are in the queue. An activity id
+    already stored (a re-run) gets no new deliveries."""
+    return store.plan_publication(plan.activities, recipients(store), plan.ledger_updates, now)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def manifest_path(config: SiteConfig) -> Path:
+    return config.state_dir / "manifest.json"
+
+
+def load_manifest(config: SiteConfig) -> dict[str, Any]:
+    """The last build's federation manifest; a FedipressError when there is none."""
+    path = manifest_path(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FedipressError(
+            f"{path}: not found; run `fedipress build` first (or publish without --no-build)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise FedipressError(f"{path}: cannot be read ({error}); run `fedipress build`") from None
+    if not isinstance(data, dict) or "actor" not in data or "objects" not in data:
+        raise FedipressError(f"{path}: not a federation manifest; run `fedipress build`")
+    return data
+
+
+def _print_plan(plan: Plan, inboxes: list[str], out: Callable[[str], None]) -> None:
+    for change in plan.changes:
+        if change.activity_id is None:
+            out(f"  {change.action:<13} {change.object_id} ({change.reason})")
+        else:
+            out(f"  {change.action:<13} {change.object_id} -> {change.activity_id}")
+    out(f"{len(plan.activities)} activit{'y' if len(plan.activities) == 1 else 'ies'} to "
+        f"{len(inboxes):,} inbox{'es' * (len(inboxes) != 1)}")
+    for inbox in inboxes:
+        out(f"  -> {inbox}")
+
+
+def run_publish_command(
+    config: SiteConfig, args: argparse.Namespace, *, allow_private: bool
+) -> int:
+    """`fedipress publish`: exit 0 (all delivered or scheduled), 1 (some failed permanently),
+    2 (user error, raised as FedipressError)."""
+    from .delivery import DeliveryWorker, owner_id, recover_dead_leases
+    from .keys import load_private_key
+    from .progress import Progress
+    from .store import default_store_path, open_store
+
+    verbose = bool(getattr(args, "verbose", False))
+    dry_run = bool(getattr(args, "dry_run", False))
+    wait = float(getattr(args, "wait", 60.0))
+    backfill = int(getattr(args, "backfill", 0) or 0)
+    if backfill < 0:
+        raise FedipressError("--backfill: must be 0 or more")
+    if wait < 0:
+        raise FedipressError("--wait: must be 0 or more seconds")
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    # The key is checked before anything else: a publish that cannot sign must not plan.
+    private_key = None if dry_run else load_private_key(config)
+    if not getattr(args, "no_build", False):
+        from .build import build_site
+
+        result = build_site(config, log=err if verbose else (lambda _l: None))
+        err(result.summary())
+    manifest = load_manifest(config)
+    site = Site(config=config, posts=(), pages=())
+    now = datetime.now(UTC)
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        ledger = store.get_ledger()
+        plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
+        if dry_run:
+            _print_plan(plan, list(recipients(store)) if plan.activities else [], out)
+            out("dry run: nothing stored or sent")
+            return 0
+        if not plan.empty:
+            stored = queue_plan(store, plan, now)
+            # Printed (and flushed) only after the commit: from here on nothing can be lost.
+            out(f"queued {stored.deliveries:,} deliveries for "
+                f"{len(stored.new_activities)} new activit"
+                f"{'y' if len(stored.new_activities) == 1 else 'ies'}")
+        owner = owner_id("publish")
+        released = recover_dead_leases(store)
+        if released and verbose:
+            err(f"requeued {released} deliveries left in flight by a killed run")
+        assert private_key is not None
+        ci = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+        progress = Progress(
+            total=sum(store.delivery_counts()[s] for s in ("pending", "in_flight")),
+            enabled=not ci and sys.stderr.isatty(), label="delivering",
+        )
+        worker = DeliveryWorker.for_site(
+            store, config, private_key, owner=owner, allow_private=allow_private,
+            log=err if verbose else None, on_result=progress.advance,
+        )
+        summary = asyncio.run(worker.run_until(datetime.now(UTC) + timedelta(seconds=wait)))
+        progress.close()
+        out(summary.line())
+        return 1 if summary.failed else 0
+    finally:
+        store.close()
