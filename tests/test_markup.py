@@ -333,11 +333,42 @@ def test_extensions_tables_footnotes_smarty_attr_deflist_abbr_md_in_html() -> No
     html = render(text).html
     assert "<table>" in html and "<td>1</td>" in html
     assert 'class="footnote"' in html and 'href="#fn:n"' in html
-    assert "&ldquo;hi&rdquo;" in html and "&ndash;" in html
+    assert "\u201chi\u201d \u2013 twice" in html
     assert '<p class="lead">' in html
     assert "<dt>Term</dt>" in html and "<dd>Definition</dd>" in html
     assert '<abbr title="Hyper Text Markup Language">HTML</abbr>' in html
     assert "<div>\n<p><strong>bold</strong></p>\n</div>" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        ("Don't -- ever --- wait...", "<p>Don\u2019t \u2013 ever \u2014 wait\u2026</p>"),
+        ("He said \"hi\" and 'bye'.", "<p>He said \u201chi\u201d and \u2018bye\u2019.</p>"),
+        ("Back in the '90s.", "<p>Back in the \u201990s.</p>"),
+        (
+            '"**bold**" (*"em"*)',
+            "<p>\u201c<strong>bold</strong>\u201d (<em>\u201cem\u201d</em>)</p>",
+        ),
+        ('"[link](/x/)"', '<p>\u201c<a href="https://alice.example/x/">link</a>\u201d</p>'),
+        ('`it\'s -- "code"`', '<p><code>it\'s -- "code"</code></p>'),
+        (
+            "<https://a--b.example/>",
+            '<p><a href="https://a--b.example/">https://a--b.example/</a></p>',
+        ),
+    ],
+)
+def test_smart_punctuation(text: str, html: str) -> None:
+    assert render(text).html == html
+
+
+def test_smart_punctuation_not_in_code_blocks() -> None:
+    html = render('```\nprint("don\'t -- stop")\n```\n').html
+    assert "print(&quot;don&#39;t -- stop&quot;)" in html
+
+
+def test_heading_id_ignores_typographic_apostrophe() -> None:
+    assert '<h2 id="whats-next">' in render("## What's next\n").html
 
 
 def test_raw_html_is_kept() -> None:
