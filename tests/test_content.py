@@ -309,6 +309,23 @@ def test_missing_date_for_post_without_dated_name(tmp_path: Path) -> None:
     ]
 
 
+def test_empty_date_falls_back_to_the_file_name(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-05-x.md", "---\ntitle: A\ndate:\n---\n")
+    (post,) = load_site(make_config(tmp_path), now=NOW).site.posts
+    assert post.date == datetime(2026, 1, 5, tzinfo=BERLIN_WINTER)
+
+
+def test_problems_in_one_file_come_in_line_order(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntags: 5\ntitle: A\ndraft: 1\n---\n")
+    write(tmp_path, "posts/2026-01-02-b.md", "---\npinned: 2\n---\n")
+    assert [p.split(": ")[0] for p in problems_of(tmp_path)] == [
+        "content/posts/2026-01-01-a.md:2",
+        "content/posts/2026-01-01-a.md:4",
+        "content/posts/2026-01-02-b.md:1",
+        "content/posts/2026-01-02-b.md:2",
+    ]
+
+
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "content" / "posts" / "2026-01-01-bin.md"
     path.parent.mkdir(parents=True)

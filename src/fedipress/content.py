@@ -396,7 +396,7 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         f.bad("title", "must not be empty")
 
     when = f.when("date", tz)
-    if when is None and "date" not in fm.data:
+    if when is None and fm.data.get("date") is None:
         if name_date is not None:
             when = name_date
         elif sf.kind == "page":
@@ -514,7 +514,9 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
 
     extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
     if f.problems or path is None or when is None or not title:
-        return f.problems or [Problem(file, 1, "unusable front matter")]
+        return sorted(f.problems, key=lambda p: p.line or 0) or [
+            Problem(file, 1, "unusable front matter")
+        ]
 
     fields: dict[str, Any] = dict(
         source=sf.source,

@@ -468,7 +468,8 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
 
     `page_url` is the absolute URL of the page's directory (ending in "/"), against which
     relative links resolve; `site_url` is the site's base URL (ending in "/"), against which
-    root-relative links ("/about/") resolve. Not thread-unsafe: each thread has its own parser.
+    root-relative links ("/about/") resolve. Safe to call from several threads: each
+    thread gets its own parser.
     """
     md, mention_ext = _markdown()
     md.reset()
