@@ -417,6 +417,20 @@ def test_cache_hit_miss_and_drop_unused(tmp_path: Path) -> None:
     assert len(fourth) == 7
 
 
+def test_long_lived_cache_keeps_only_the_last_builds_entries(tmp_path: Path) -> None:
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\n---\none\n")
+    config = make_config(tmp_path)
+    cache = ParseCache(tmp_path / "cache")
+    load_site(config, now=NOW, cache=cache)
+    cache.save()
+    write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\n---\ntwo\n")
+    load_site(config, now=NOW, cache=cache)
+    cache.save()
+    assert len(cache) == 1
+    load_site(config, now=NOW, cache=cache)
+    assert (cache.hits, cache.misses) == (1, 2)
+
+
 def test_cache_key_depends_on_the_page_url(tmp_path: Path) -> None:
     root = tmp_path / "site"
     shutil.copytree(FIXTURE_SITE, root)

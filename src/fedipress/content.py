@@ -643,11 +643,16 @@ class ParseCache:
                 self._entries = data[1]
 
     def save(self) -> None:
-        """Write the entries used since load() atomically; unused ones are dropped."""
+        """Write the entries used since load() (or the last save) atomically; drop the rest.
+
+        A long-lived cache (the dev server rebuilding) keeps only what the last build used,
+        so it does not grow with every edit.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.FILE_NAME}.{os.getpid()}.tmp")
         tmp.write_bytes(marshal.dumps((self.VERSION, self._used)))
         os.replace(tmp, self.path)
+        self._entries, self._used = self._used, {}
 
     def get(self, key: str) -> Rendered | None:
         entry = self._entries.get(key)
