@@ -123,7 +123,10 @@ def test_posts_are_newest_first_and_filtered(site_config: SiteConfig) -> None:
 
 
 def test_drafts_and_future_only_when_asked(site_config: SiteConfig) -> None:
-    slugs = lambda **kw: {p.slug for p in load_site(site_config, now=NOW, **kw).site.posts}  # noqa: E731
+    def slugs(drafts: bool = False, future: bool = False) -> set[str]:
+        result = load_site(site_config, now=NOW, drafts=drafts, future=future)
+        return {p.slug for p in result.site.posts}
+
     base = slugs()
     assert slugs(drafts=True) - base == {"a-draft", "unpublished"}
     assert slugs(future=True) - base == {"future"}

@@ -105,7 +105,10 @@ def test_normalize_lists_keeps_text_and_never_fails(indents: list[int], lines: l
     text = "\n".join(" " * i + line for i, line in zip(indents, lines, strict=False))
     out = normalize_lists(text)
     # Only whitespace, blank lines and `:::lang` lines may change; words stay in order.
-    words = lambda s: [w for w in s.split() if not w.startswith(":::") and set(w) != {"`"}]  # noqa: E731
+
+    def words(s: str) -> list[str]:
+        return [w for w in s.split() if not w.startswith(":::") and set(w) != {"`"}]
+
     assert words(out) == words(text) or "```" in text or "~~~" in text
     assert normalize_lists(text) == out  # deterministic
     render(text)  # and Python-Markdown accepts the result
