@@ -1,0 +1,64 @@
+"""Smoke test of the benchmark scripts: a tiny corpus is deterministic and bench_build runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _corpus(out: Path, posts: int, seed: int = 1) -> None:
+    subprocess.run([sys.executable, str(BENCH / "corpus.py"), "--posts", str(posts),
+                    "--out", str(out), "--seed", str(seed)], check=True, capture_output=True)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.timeout(60)
+def test_corpus_is_deterministic_and_shaped(tmp_path: Path) -> None:
+    _corpus(tmp_path / "a", 12)
+    _corpus(tmp_path / "b", 12)
+    _corpus(tmp_path / "c", 12, seed=2)
+    a = _files(tmp_path / "a")
+    assert a == _files(tmp_path / "b")
+    assert a != _files(tmp_path / "c")
+    posts = [v.decode() for k, v in a.items() if k.startswith("content/posts/")]
+    assert len(posts) == 12
+    assert sum("```" in p for p in posts) == 4  # a third carry a fenced code block
+    for text in posts:
+        body = text.split("---\n", 2)[2]
+        assert 600 <= len(body.split()) <= 1400  # 600-1,200 words plus markup tokens
+        assert "\n## " in body and "](" in body and "tags: [topic-" in text
+    assert "site.yaml" in a and "fedipress-public-key.pem" in a
+
+
+@pytest.mark.timeout(120)
+def test_bench_build_runs_once(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_build.py"), "--posts", "20", "--runs", "1",
+         "--corpus", str(site), "--json", str(tmp_path / "out.json")],
+        check=True, capture_output=True, text=True,
+    )
+    for name in ("cold", "no-change", "edit", "serve-edit"):
+        assert f"\n{name} " in proc.stdout
+    import json
+
+    runs = json.loads((tmp_path / "out.json").read_text())["runs"]
+    assert runs["cold"][0]["posts"] == 20
+    assert runs["cold"][0]["skipped_render"] == 0
+    assert runs["no-change"][0]["written"] == 0
+    assert runs["no-change"][0]["skipped_render"] == runs["no-change"][0]["files"]
+    assert 0 < runs["edit"][0]["written"] < runs["edit"][0]["files"]
+    assert runs["serve-edit"][0]["written"] == runs["edit"][0]["written"]
+    # The benchmark restores the post it edits.
+    fresh = tmp_path / "fresh"
+    _corpus(fresh, 20)
+    assert _files(fresh / "content") == _files(site / "content")
