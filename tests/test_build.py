@@ -176,7 +176,13 @@ def test_write_atomic_leaves_no_temp_file_on_failure(tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_parallel_render_matches_serial(tmp_path: Path) -> None:
+def test_parallel_render_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fedipress.build
+
+    monkeypatch.setattr(fedipress.build, "PARALLEL_RENDER_THRESHOLD", 100)
+    pids: list[int] = []
+    monkeypatch.setattr(fedipress.build, "write_atomic",
+                        lambda path, data: (pids.append(os.getpid()), write_atomic(path, data))[1])
     outs = [Plan().output(f"p/{i}/index.html", f"page {i}") for i in range(450)]
     parallel = sync_outputs(outs, tmp_path / "a", tmp_path / "a.json", workers=2,
                             log=lambda _l: None)
@@ -184,6 +190,8 @@ def test_parallel_render_matches_serial(tmp_path: Path) -> None:
                           log=lambda _l: None)
     assert parallel.written == serial.written == 450
     assert tree(tmp_path / "a") == tree(tmp_path / "b")
+    # Only the serial build's writes (and the manifests) ran in this process: the pool did run.
+    assert pids.count(os.getpid()) == 450 + 2
 
 
 # --- dangerous output folders -------------------------------------------------------------------
@@ -478,3 +486,20 @@ def test_cli_broken_content_exits_2_with_one_line_per_file(tmp_path: Path) -> No
     kept = _cli(site, "--keep-going")
     assert kept.returncode == 0 and "Traceback" not in kept.stderr
     assert kept.stderr.count("warning: ") == 2
+
+
+@needs_site
+@pytest.mark.skipif(bool(_missing("keys", "activitypub.site")), reason="needs keys, activitypub")
+def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None:
+    import json
+
+    build()
+    manifest = site / ".fedipress" / "manifest.json"
+    first = json.loads(manifest.read_text())
+    assert len(first["objects"]) == 3
+    stamp = manifest.stat().st_mtime_ns
+    build()
+    assert manifest.stat().st_mtime_ns == stamp  # nothing changed: not even recomputed
+    (site / "content" / "posts" / "2026-09-14-hello.md").unlink()
+    build()
+    assert len(json.loads(manifest.read_text())["objects"]) == 2

@@ -60,11 +60,13 @@ def check_output_dir(output_dir: Path, *, site_root: Path, content_dir: Path,
     return out
 
 
-def target_path(root: Path, rel: str) -> Path:
+def target_path(root: Path, rel: str, checked: set[Path] | None = None) -> Path:
     """`root/rel`, refusing absolute paths, `..` and anything resolving outside `root`.
 
     `root` must already be resolved. Raises OutputDirError (a planned path escaping the
     output directory comes from a slug, a theme file or a symlink the user can fix).
+    `checked` remembers folders already verified during one build (resolving every path's
+    parent again costs more than writing the file).
     """
     if not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\0" in rel:
         raise OutputDirError(f"refusing to write {rel!r}: not a relative output path")
@@ -72,11 +74,15 @@ def target_path(root: Path, rel: str) -> Path:
     if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
         raise OutputDirError(f"refusing to write {rel!r}: not a plain relative output path")
     path = root.joinpath(*parts)
+    if checked is not None and path.parent in checked:
+        return path
     # Resolve the parent (it may not exist yet: resolve() is non-strict) so a symlinked
     # folder inside the output directory cannot lead a write elsewhere.
     parent = path.parent.resolve()
     if parent != root and root not in parent.parents:
         raise OutputDirError(f"refusing to write {rel!r}: it leads outside {root} ({parent})")
+    if checked is not None:
+        checked.add(path.parent)
     return path
 
 
