@@ -85,6 +85,26 @@ def test_fenced_code_inside_list_item_is_highlighted_code() -> None:
     assert squash(html).endswith("<li><p>Done</p></li></ol>")
 
 
+def test_lists_in_block_quotes_nest_too() -> None:
+    html = render("> Quoted:\n> - a\n>   - b\n>\n> end\n\nafter\n").html
+    assert squash(html) == (
+        "<blockquote><p>Quoted:</p><ul><li>a<ul><li>b</li></ul></li></ul><p>end</p></blockquote>"
+        "<p>after</p>"
+    )
+
+
+def test_list_right_after_a_block_quote_is_outside_it() -> None:
+    html = render("> quoted\n- a\n- b\n").html
+    assert squash(html) == "<blockquote><p>quoted</p></blockquote><ul><li>a</li><li>b</li></ul>"
+
+
+def test_block_quote_inside_list_item_stays_in_the_item() -> None:
+    html = render("- item\n\n  > quoted\n- next\n").html
+    assert squash(html) == (
+        "<ul><li><p>item</p><blockquote><p>quoted</p></blockquote></li><li><p>next</p></li></ul>"
+    )
+
+
 def test_paragraph_continuation_then_nested_list() -> None:
     html = render("- item\n  more text\n  - nested\n").html
     assert squash(html) == "<ul><li>itemmoretext<ul><li>nested</li></ul></li></ul>"

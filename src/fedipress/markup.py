@@ -46,7 +46,7 @@ __all__ = [
 
 # Bump whenever the HTML this module produces for the same input changes: it is part of the
 # parse-cache key, so old cached renderings are not reused.
-MARKUP_VERSION = 2
+MARKUP_VERSION = 3
 
 MORE_MARKER = "<!--more-->"
 WORDS_PER_MINUTE = 220
@@ -74,7 +74,7 @@ _ITEM = re.compile(r"( *)([*+-]|\d{1,9}\.)( +|$)")
 _HRULE = re.compile(r" {0,3}([-*_])(?: *\1){2,} *$")
 _FENCE = re.compile(r"( *)(`{3,}|~{3,})(.*)$")
 _NOT_PARAGRAPH = re.compile(r" {0,3}(?:#|>|<|\||\[\^?[^\]]*\]:|\*\[|:)")
-_MAYBE_LIST = re.compile(r"^ *(?:[*+-]|\d{1,9}\.)(?: |$)", re.MULTILINE)
+_MAYBE_LIST = re.compile(r"^[ >]*(?:[*+-]|\d{1,9}\.)(?: |$)", re.MULTILINE)
 
 
 @dataclass
@@ -106,15 +106,37 @@ def normalize_lists(text: str) -> str:
     needs (bullets with content, or ordered lists starting at 1, as in CommonMark). Fenced
     code is copied verbatim at top level; inside a list item (which Python-Markdown's fences
     do not support) it becomes an indented code block with a `:::lang` line for codehilite.
+    A top-level block quote is normalized the same way, as a document of its own.
     Lines are handled once each, so this is linear in the input.
     """
     if not _MAYBE_LIST.search(text):
         return text  # fast path: nothing list-like, nothing to do
     out: list[str] = []
     stack: list[_Item] = []
-    prev = "blank"  # blank | para | item | other
+    prev = "blank"  # blank | para | item | quote | other
     fence: tuple[str, int, _Item | None] | None = None  # (char, length, item it lives in)
+    quote: list[str] = []  # a top-level block quote's lines, normalized as a document
+
+    def flush_quote() -> None:
+        inner = normalize_lists("\n".join(quote)).split("\n")
+        out.extend(("> " + q) if q else ">" for q in inner)
+        quote.clear()
+
     for line in text.split("\n"):
+        if fence is None:
+            stripped = line.lstrip(" ")
+            if (
+                stripped.startswith(">")
+                and len(line) - len(stripped) < 4
+                and not (stack and stack[0].src <= len(line) - len(stripped))
+            ):
+                stack.clear()
+                body = stripped[1:]
+                quote.append(body[1:] if body.startswith(" ") else body)
+                prev = "quote"
+                continue
+            if quote:
+                flush_quote()
         if fence is not None:
             char, length, owner = fence
             indent, rest = _indent_of(line)
@@ -193,6 +215,8 @@ def normalize_lists(text: str) -> str:
                 and (not marker[0].isdigit() or marker == "1.")
             ):
                 out.append("")  # a list may interrupt a paragraph, as on GitHub
+            elif prev == "quote":
+                out.append("")  # else Python-Markdown pulls the item into the quote
             out.append(" " * dst_indent + rest)
             stack.append(_Item(src=indent + len(marker) + width, dst=dst_indent + 4))
             prev = "item"
@@ -208,7 +232,9 @@ def normalize_lists(text: str) -> str:
             out.append(line)
             code = prev != "para" and indent >= 4
         is_text = not code and not _NOT_PARAGRAPH.match(rest) and not _HRULE.match(line)
-        prev = "para" if is_text else "other"
+        prev = "para" if is_text else "quote" if rest.startswith(">") else "other"
+    if quote:
+        flush_quote()
     return "\n".join(out)
 
 
