@@ -1,0 +1,454 @@
+"""The inbox service as a Starlette app: verify every POST, then hand it to inbox_handlers.
+
+    app = create_app(config, store, fetcher, clock=utc_now, delivery_wake=worker.wake,
+                     site_dir=Path("public"))
+
+Everything is injected (store, fetcher with its signing auth and SSRF policy, clock, the
+delivery loop's wake-up), so tests run the same app through httpx.ASGITransport and uvicorn.
+Checks run cheapest first and stop at the first failure, each logged with its reason:
+
+    415 content type · 413 body over 1 MiB (read with a hard cap) · 400 JSON / depth / shape
+    429 per client IP · 401 signature syntax, digest, date (no network) · 429 per keyId host
+    401 keyId on our own host · 403 blocked domain or actor · key (cache, else signed GET;
+    a cached key that fails is refetched once) · 401 verify · 401 key owner != actor
+    202 duplicate (same activity id: nothing stored again) · handle · 202
+
+No request from outside produces a 500: an unexpected error is logged with its traceback and
+answered 503 (the sender retries later).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .activitypub.httpsig import (
+    DEFAULT_MAX_SKEW,
+    PublicKey,
+    SignatureClaim,
+    parse_signature_request,
+    verify_claim,
+)
+from .config import SiteConfig
+from .contenttypes import content_type_for, needs_cors
+from .errors import FetchError, SignatureError, StoreError, UnsafeURLError
+from .inbox_handlers import ActivityHandler, OwnPosts, Plan, Rejected, id_of, same_host
+from .ratelimit import RateLimiter
+from .remote import RemoteFetcher, check_json_depth
+from .store import CachedKey, Store
+
+__all__ = ["InboxSettings", "create_app", "client_ip"]
+
+log = logging.getLogger("fedipress.inbox")
+
+T = TypeVar("T")
+_AP_TYPES = ("application/activity+json", "application/ld+json")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    max_body: int = 1 << 20  # 1 MiB, like Mastodon
+    max_skew: timedelta = DEFAULT_MAX_SKEW
+    ip_per_minute: float = 300.0  # GoToSocial's 300 per 5 min is stricter; bursts of boosts
+    ip_burst: int = 100
+    host_per_minute: float = 300.0
+    host_burst: int = 100
+    key_refetch_interval: float = 60.0  # seconds between refetches of one key (forgery floods)
+    recent_ids: int = 10_000  # in-memory replay filter in front of the store's dedupe
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None):
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+        super().__init__(reason)
+
+
+def client_ip(scope: Scope) -> str:
+    """The peer address; behind a proxy on loopback, the last X-Forwarded-For hop."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if peer in _LOOPBACK:
+        for name, value in scope.get("headers", []):
+            if name == b"x-forwarded-for":
+                last = value.decode("latin-1").rsplit(",", 1)[-1].strip()
+                if last:
+                    return last[:64]
+    return str(peer)
+
+
+def _host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _load_key(pem: str) -> PublicKey:
+    key = load_pem_public_key(pem.encode("ascii"))
+    if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise SignatureError("unsupported key type")
+    return key
+
+
+class _CatchAll:
+    """Outermost ASGI wrapper: an exception that escapes becomes a logged 503, never a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = JSONResponse(
+                    {"error": "temporarily unavailable"}, 503, headers={"Retry-After": "60"}
+                )
+                await response(scope, receive, send)
+
+
+class _Inbox:
+    """The POST /inbox endpoint and its state (rate limits, replay filter, refetch times)."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        store: Store,
+        fetcher: RemoteFetcher,
+        clock: Callable[[], datetime],
+        delivery_wake: Callable[[], None] | None,
+        settings: InboxSettings,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.clock = clock
+        self.wake = delivery_wake
+        self.settings = settings
+        self.by_ip = RateLimiter(per_minute=settings.ip_per_minute, burst=settings.ip_burst)
+        self.by_host = RateLimiter(per_minute=settings.host_per_minute, burst=settings.host_burst)
+        self.recent: OrderedDict[str, None] = OrderedDict()
+        self.refetched: OrderedDict[str, float] = OrderedDict()
+        self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
+        self.own_host = _host_of(config.base_url)
+        self.blocked = tuple(b.strip().lower() for b in config.fediverse.blocked if b.strip())
+        self.handler = ActivityHandler(
+            config=config,
+            store=store,
+            fetcher=fetcher,
+            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url),
+            is_blocked=self.is_blocked,
+        )
+
+    async def db(self, func: Callable[..., T], *args: Any) -> T:
+        # SQLite calls may wait on another process's lock (busy timeout): keep them off the loop.
+        return await anyio.to_thread.run_sync(lambda: func(*args))
+
+    # -- blocks: site.yaml's list and the store's (`fedipress block`) --
+
+    def _config_blocks(self, value: str) -> bool:
+        value = value.strip()
+        host = _host_of(value) if "://" in value else value.lower()
+        for entry in self.blocked:
+            if "://" in entry:
+                if value == entry:
+                    return True
+            else:
+                domain = entry.removeprefix("*.").strip(".")
+                if host == domain or host.endswith("." + domain):
+                    return True
+        return False
+
+    async def is_blocked(self, value: str) -> bool:
+        if self._config_blocks(value):
+            return True
+        return await self.db(self.store.is_blocked, value)
+
+    # -- the request --
+
+    async def __call__(self, request: Request) -> Response:
+        ip = client_ip(request.scope)
+        try:
+            return await self._handle(request, ip)
+        except _Refused as refused:
+            level = logging.DEBUG if refused.status == 202 else logging.INFO
+            log.log(level, "inbox %s from %s: %s", refused.status, ip, refused.reason)
+            if refused.status == 202:
+                return Response(status_code=202)
+            return JSONResponse({"error": refused.reason}, refused.status, headers=refused.headers)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise _Refused(400, "malformed Content-Length")
+            if int(declared) > limit:
+                raise _Refused(413, "body larger than 1 MiB")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise _Refused(413, "body larger than 1 MiB")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        if not check_json_depth(body):
+            raise _Refused(400, "JSON nested too deeply")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise _Refused(400, "body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise _Refused(400, "activity is not a JSON object")
+        kind = data.get("type")
+        if not isinstance(data.get("id"), str) or not (
+            isinstance(kind, str) or isinstance(kind, list)
+        ):
+            raise _Refused(400, "activity needs an id and a type")
+        actor = id_of(data.get("actor"))
+        if actor is None or not actor.startswith(("https://", "http://")):
+            raise _Refused(400, "activity needs an actor URL")
+        return data
+
+    def _rate(self, limiter: RateLimiter, key: str, what: str) -> None:
+        wait = limiter.hit(key, time.monotonic())
+        if wait is not None:
+            raise _Refused(
+                429, f"too many requests from this {what}", {"Retry-After": str(math.ceil(wait))}
+            )
+
+    async def _handle(self, request: Request, ip: str) -> Response:
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype not in _AP_TYPES:
+            raise _Refused(415, "Content-Type must be application/activity+json")
+        body = await self._read_body(request)
+        activity = self._parse(body)
+        self._rate(self.by_ip, ip, "address")
+
+        now = self.clock()
+        scope = request.scope
+        target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        try:
+            claim = parse_signature_request(
+                "POST",
+                target,
+                request.headers.items(),
+                body,
+                now=now,
+                max_skew=self.settings.max_skew,
+                scheme=self.scheme,
+            )
+        except SignatureError as exc:
+            raise _Refused(401, exc.reason) from None
+        key_host = _host_of(claim.key_id)
+        if not key_host or not claim.key_id.startswith(("https://", "http://")):
+            raise _Refused(401, "keyId is not a URL")
+        self._rate(self.by_host, key_host, "server")
+        if key_host == self.own_host:
+            raise _Refused(401, "keyId names this server")
+        actor = id_of(activity.get("actor"))
+        assert actor is not None  # _parse checked it
+        for who in (claim.key_id, actor):
+            if await self.is_blocked(who):
+                raise _Refused(403, "blocked")
+
+        owner = await self._verify(claim, activity, actor)
+        if owner != actor:
+            raise _Refused(401, "the signing key does not belong to the activity's actor")
+
+        activity_id = str(activity["id"])
+        if activity_id in self.recent:
+            raise _Refused(202, f"duplicate {activity_id[:200]}")
+        try:
+            plan = await self.handler.prepare(activity, body, actor)
+        except Rejected as rejected:
+            raise _Refused(rejected.status, rejected.reason) from None
+        stored = await self.db(self._apply, activity_id, actor, body, plan, self.clock())
+        self._remember(activity_id)
+        if not stored:
+            raise _Refused(202, f"duplicate {activity_id[:200]}")
+        level = logging.DEBUG if plan.kind == "ignored" else logging.INFO
+        log.log(level, "inbox %s %s from %s: %s", plan.kind, activity_id[:200], actor, plan.detail)
+        if plan.wake and self.wake is not None:
+            self.wake()
+        return Response(status_code=202)
+
+    def _apply(self, activity_id: str, actor: str, body: bytes, plan: Plan, now: datetime) -> bool:
+        """Dedupe, keep the raw activity and make the plan's writes: one transaction."""
+        store = self.store
+        with store.transaction():
+            if not store.seen_activity(activity_id, now):
+                return False
+            record = store.log_inbox(activity_id, actor, body, now)
+            if plan.write is not None:
+                plan.write(store, now)
+            store.mark_inbox_processed(record, now, None if plan.kind != "ignored" else plan.detail)
+        return True
+
+    def _remember(self, activity_id: str) -> None:
+        self.recent[activity_id] = None
+        while len(self.recent) > self.settings.recent_ids:
+            self.recent.popitem(last=False)
+
+    # -- keys --
+
+    def _may_refetch(self, key_id: str) -> bool:
+        now = time.monotonic()
+        last = self.refetched.get(key_id)
+        if last is not None and now - last < self.settings.key_refetch_interval:
+            return False
+        self.refetched[key_id] = now
+        while len(self.refetched) > 10_000:
+            self.refetched.popitem(last=False)
+        return True
+
+    async def _fetch_key(self, key_id: str) -> CachedKey:
+        try:
+            remote = await self.fetcher.fetch_key(key_id)
+        except UnsafeURLError as exc:
+            log.info("keyId %s refused: %s", key_id[:200], exc)
+            raise _Refused(401, "keyId refused (not a public address)") from None
+        except FetchError as exc:
+            log.info("keyId %s not fetched: %s", key_id[:200], exc)
+            raise _Refused(401, "signing key could not be fetched") from None
+        return CachedKey(key_id, remote.owner, remote.pem, self.clock())
+
+    def _check(self, claim: SignatureClaim, key: CachedKey) -> bool:
+        try:
+            verify_claim(claim, _load_key(key.public_key_pem))
+        except (SignatureError, ValueError, TypeError):
+            return False
+        return True
+
+    async def _verify(self, claim: SignatureClaim, activity: Mapping[str, Any], actor: str) -> str:
+        """The verified key's owner. Cached key first; a failing cached key is refetched once."""
+        cached = await self.db(self.store.get_key, claim.key_id)
+        if cached is not None:
+            if self._check(claim, cached):
+                return cached.owner
+            if not self._may_refetch(claim.key_id):
+                raise _Refused(401, "signature does not verify")
+        elif _host_of(claim.key_id) != _host_of(actor):
+            # A key on another host can never belong to this actor: no fetch needed.
+            raise _Refused(401, "the signing key does not belong to the activity's actor")
+        fresh = await self._fetch_key(claim.key_id)
+        if not self._check(claim, fresh):
+            raise _Refused(401, "signature does not verify")
+        await self.db(self.store.put_key, fresh)
+        return fresh.owner
+
+
+def _static(site_dir: Path) -> Callable[[Request], Any]:
+    root = site_dir.resolve()
+
+    async def serve(request: Request) -> Response:
+        rel = request.path_params.get("path", "")
+        if "\x00" in rel or "\\" in rel:
+            return Response("not found\n", 404, media_type="text/plain")
+        candidate = (root / rel).resolve()
+        try:
+            candidate.relative_to(root)
+        except ValueError:
+            return Response("not found\n", 404, media_type="text/plain")
+        if candidate.is_dir():
+            if rel and not rel.endswith("/"):
+                return Response(status_code=301, headers={"Location": f"/{rel}/"})
+            candidate = candidate / "index.html"
+            rel = rel + "index.html"
+        if not candidate.is_file():
+            missing = root / "404.html"
+            if missing.is_file():
+                return FileResponse(missing, 404, media_type="text/html; charset=utf-8")
+            return Response("not found\n", 404, media_type="text/plain")
+        headers = {"Access-Control-Allow-Origin": "*"} if needs_cors(rel) else {}
+        return FileResponse(candidate, media_type=content_type_for(rel), headers=headers)
+
+    return serve
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "temporarily unavailable"}, 503, headers={"Retry-After": "60"})
+
+
+def create_app(
+    config: SiteConfig,
+    store: Store,
+    fetcher: RemoteFetcher,
+    *,
+    clock: Callable[[], datetime],
+    delivery_wake: Callable[[], None] | None = None,
+    site_dir: Path | None = None,
+    settings: InboxSettings = InboxSettings(),
+) -> ASGIApp:
+    """The inbox service: POST to the actor's inbox and shared inbox, GET /healthz, and with
+    `site_dir` the built site with correct content types. `fetcher` must carry the blog's
+    signing auth (signed GETs) and the SSRF policy."""
+    inbox = _Inbox(config, store, fetcher, clock, delivery_wake, settings)
+    paths = {"/inbox"}
+    for url in (config.fediverse.inbox_url, config.fediverse.shared_inbox_url):
+        if same_host(url, config.base_url) or urlsplit(url).path:
+            paths.add(urlsplit(url).path or "/inbox")
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await inbox.db(store.count_followers)
+        except (StoreError, OSError) as exc:
+            log.warning("health check: store unavailable: %s", exc)
+            return JSONResponse({"status": "store unavailable"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def inbox_get(request: Request) -> Response:
+        return JSONResponse({"error": "POST activities here"}, 405, headers={"Allow": "POST"})
+
+    async def post(request: Request) -> Response:
+        return await inbox(request)
+
+    routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    for path in sorted(paths):
+        routes.append(Route(path, post, methods=["POST"]))
+        routes.append(Route(path, inbox_get, methods=["GET", "HEAD"]))
+    if site_dir is not None:
+        serve = _static(site_dir)
+        routes.append(Route("/", serve, methods=["GET", "HEAD"]))
+        routes.append(Route("/{path:path}", serve, methods=["GET", "HEAD"]))
+    # Starlette's own error middleware answers 500 before re-raising; this handler makes that
+    # answer a 503, and _CatchAll logs the exception and stops it there.
+    return _CatchAll(Starlette(routes=routes, exception_handlers={Exception: _unavailable}))

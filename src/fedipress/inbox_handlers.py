@@ -1,0 +1,538 @@
+"""What the inbox does with one verified activity, by type.
+
+Handling is split in two so that no network call happens inside a store transaction:
+
+    plan = await handler.prepare(activity, raw, actor_id)   # fetches (actor, object), no writes
+    plan.write(store, now)                                   # the store writes, in the caller's
+                                                             # transaction with the dedupe mark
+
+`prepare` raises `Rejected(status, reason)` for activities that must be refused (for example an
+embedded object from another origin that cannot be fetched from its own). Anything we do not
+handle becomes a plan that writes nothing (`kind == "ignored"`), answered with 202.
+Remote data is capped everywhere (names 200 characters, content 100 KB) and reply HTML is kept
+as received plus a strictly sanitised copy (nh3: p br a span, http/https links only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import nh3
+
+from .activitypub.documents import accept_activity, serialize
+from .config import SiteConfig
+from .errors import FetchError
+from .model import Site
+from .remote import RemoteActor, RemoteFetcher
+from .store import Follower, Interaction, PlannedActivity, Store
+
+__all__ = [
+    "MAX_CONTENT",
+    "MAX_NAME",
+    "ActivityHandler",
+    "OwnPosts",
+    "Plan",
+    "Rejected",
+    "id_of",
+    "same_host",
+    "sanitize_reply_html",
+]
+
+log = logging.getLogger("fedipress.inbox")
+
+MAX_NAME = 200  # characters kept of any remote name, handle or URL-ish label
+MAX_URL = 2048
+MAX_CONTENT = 100_000  # characters kept of a reply's HTML
+_REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
+_SAFE_TAGS = {"p", "br", "a", "span"}
+
+T = TypeVar("T")
+WriteFn = Callable[[Store, datetime], None]
+
+
+class Rejected(Exception):
+    """The activity is refused with this HTTP status and short reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to store for one activity. `wake` asks the delivery loop to run now (an Accept)."""
+
+    kind: str
+    detail: str = ""
+    write: WriteFn | None = None
+    wake: bool = False
+
+
+@dataclass(frozen=True)
+class _Ignore:
+    reason: str
+
+
+# --- small helpers on untrusted JSON ----------------------------------------------------------
+
+
+def id_of(value: Any) -> str | None:
+    """The id of an AS2 reference: a string, or an object's `id`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) else None
+    if isinstance(value, list) and len(value) == 1:
+        return id_of(value[0])
+    return None
+
+
+def _type_of(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    kind = value.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if isinstance(k, str)), None)
+    return kind if isinstance(kind, str) else None
+
+
+def _netloc(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        return f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return ""
+
+
+def same_host(a: str, b: str) -> bool:
+    """True when both URLs have the same host and port (the origin that speaks for them)."""
+    left = _netloc(a)
+    return bool(left) and left == _netloc(b)
+
+
+def _cap(value: Any, limit: int = MAX_NAME) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _url(value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value[:MAX_URL]
+    return None
+
+
+def _parse_time(value: Any, default: datetime) -> datetime:
+    if not isinstance(value, str) or len(value) > 64:
+        return default
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _first_url(value: Any) -> str | None:
+    if isinstance(value, str):
+        return _url(value)
+    if isinstance(value, Mapping):
+        return _url(value.get("href")) or _url(value.get("url"))
+    if isinstance(value, list):
+        for item in value[:10]:
+            found = _first_url(item)
+            if found:
+                return found
+    return None
+
+
+def sanitize_reply_html(html: str) -> str:
+    """The safe copy of a remote reply: only p, br, a(href, rel) and span; http(s) links."""
+    return nh3.clean(
+        html[:MAX_CONTENT],
+        tags=_SAFE_TAGS,
+        attributes={"a": {"href"}},  # nh3 sets rel itself (link_rel)
+        url_schemes={"http", "https"},
+        link_rel="nofollow noopener noreferrer",
+    )
+
+
+def _content_of(obj: Mapping[str, Any]) -> str:
+    content = obj.get("content")
+    if not isinstance(content, str):
+        langs = obj.get("contentMap")
+        if isinstance(langs, Mapping):
+            content = next((v for v in langs.values() if isinstance(v, str)), "")
+    return content[:MAX_CONTENT] if isinstance(content, str) else ""
+
+
+# --- our own posts ----------------------------------------------------------------------------
+
+
+class OwnPosts:
+    """The posts the build published, read from the federation manifest (state_dir/manifest.json).
+
+    Re-read when the file changes, so a new build is seen without a restart. An object is ours
+    when its id (or its HTML url) is under base_url and listed in the manifest."""
+
+    def __init__(self, manifest_path: Path, base_url: str) -> None:
+        self._path = manifest_path
+        self._base = base_url
+        self._stamp: tuple[int, int] | None = None
+        self._by_ref: dict[str, str] = {}
+
+    def _load(self) -> None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            self._stamp, self._by_ref = None, {}
+            return
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            data = json.loads(self._path.read_bytes())
+            objects = data.get("objects", {}) if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            log.warning("%s: unreadable manifest; no post can be liked or replied to", self._path)
+            objects = {}
+        refs: dict[str, str] = {}
+        for object_id, entry in objects.items() if isinstance(objects, dict) else []:
+            refs[object_id] = object_id
+            doc = entry.get("doc") if isinstance(entry, dict) else None
+            page = doc.get("url") if isinstance(doc, dict) else None
+            if isinstance(page, str):
+                refs.setdefault(page, object_id)
+        self._stamp, self._by_ref = stamp, refs
+
+    def resolve(self, ref: str | None) -> str | None:
+        """The object id of our post that `ref` names, or None."""
+        if not ref or not ref.startswith(self._base):
+            return None
+        self._load()
+        return self._by_ref.get(ref)
+
+
+# --- the handler ------------------------------------------------------------------------------
+
+
+@dataclass
+class ActivityHandler:
+    """Turns verified activities into store writes. All collaborators are injected."""
+
+    config: SiteConfig
+    store: Store
+    fetcher: RemoteFetcher
+    own_posts: OwnPosts
+    is_blocked: Callable[[str], Awaitable[bool]]
+    _site: Site = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._site = Site(self.config, (), ())
+
+    @property
+    def actor_id(self) -> str:
+        return self.config.url("actor.json")
+
+    async def _db(self, func: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(lambda: func(*args))
+
+    async def prepare(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan:
+        kind = _type_of(activity) or ""
+        method = getattr(self, f"_on_{kind.lower()}", None) if kind.isalpha() else None
+        if method is None:
+            return Plan("ignored", f"{kind[:40] or 'untyped'} activities are not handled")
+        result: Plan | _Ignore = await method(activity, raw, actor)
+        if isinstance(result, _Ignore):
+            return Plan("ignored", result.reason)
+        return result
+
+    # -- objects: trust embedded ones only from the actor's own origin --
+
+    async def _object(self, activity: Mapping[str, Any], actor: str) -> dict[str, Any]:
+        obj = activity.get("object")
+        obj_id = id_of(obj)
+        if obj_id is None or not obj_id.startswith(("https://", "http://")):
+            raise Rejected(400, "object has no id")
+        if isinstance(obj, Mapping) and same_host(obj_id, actor):
+            return dict(obj)
+        try:
+            doc = await self.fetcher.fetch_json(obj_id)
+        except FetchError as exc:
+            log.info("object %s not fetched from its origin: %s", obj_id[:200], exc)
+            raise Rejected(400, "object could not be fetched from its origin") from None
+        return doc.data
+
+    async def _author(self, actor: str) -> RemoteActor | None:
+        try:
+            return await self.fetcher.fetch_actor(actor)
+        except FetchError as exc:
+            log.info("actor %s not fetched (stored without profile): %s", actor[:200], exc)
+            return None
+
+    # -- Follow, Undo, Delete, Move --
+
+    def _follower(self, remote: RemoteActor, follow_id: str | None, now: datetime) -> Follower:
+        return Follower(
+            actor_id=remote.id,
+            inbox=remote.inbox[:MAX_URL],
+            shared_inbox=_url(remote.shared_inbox),
+            handle=_cap(remote.handle),
+            name=_cap(remote.name),
+            followed_at=now,
+            follow_activity_id=_cap(follow_id, MAX_URL),
+        )
+
+    async def _on_follow(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        if id_of(activity.get("object")) != self.actor_id:
+            return _Ignore("Follow of another actor")
+        try:
+            remote = await self.fetcher.fetch_actor(actor)
+        except FetchError as exc:
+            log.info("follower %s not fetched: %s", actor[:200], exc)
+            raise Rejected(400, "the following actor could not be fetched") from None
+        if remote.id != actor:
+            raise Rejected(400, "actor document id differs")
+        follow_id = id_of(activity)
+        accept_id = f"{self.actor_id}#accept-{hashlib.sha256(raw).hexdigest()[:32]}"
+        follow_doc = dict(activity)
+        accept = PlannedActivity(
+            activity_id=accept_id,
+            object_id=None,
+            kind="Accept",
+            body=serialize(accept_activity(self._site, follow_doc, accept_id=accept_id)),
+        )
+        follow_bytes = serialize(follow_doc)
+        manual = self.config.fediverse.manually_approves_followers
+
+        def write(store: Store, now: datetime) -> None:
+            follower = self._follower(remote, follow_id, now)
+            existing = store.get_follower(actor)
+            if manual and (existing is None or existing.state == "pending"):
+                store.upsert_follower(
+                    Follower(**{**follower.__dict__, "state": "pending"}), follow_bytes
+                )
+                return
+            store.record_follow_and_plan_accept(  # type: ignore[call-arg]
+                follower, accept, remote.inbox, now, follow_activity=follow_bytes
+            )
+
+        if manual:
+            existing = await self._db(self.store.get_follower, actor)
+            if existing is None or existing.state == "pending":
+                return Plan("follow-request", "held for `fedipress followers approve`", write)
+        return Plan("follow", f"Accept queued to {remote.inbox[:200]}", write, wake=True)
+
+    async def _on_undo(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
+        inner = activity.get("object")
+        inner_id = id_of(inner)
+        if inner_id is None:
+            raise Rejected(400, "Undo has no object")
+        inner_type = _type_of(inner)
+        if isinstance(inner, Mapping) and id_of(inner.get("actor")) not in (None, actor):
+            return _Ignore("Undo of another actor's activity")
+        target = (
+            self.own_posts.resolve(id_of(inner.get("object")))
+            if isinstance(inner, Mapping)
+            else None
+        )
+
+        def write(store: Store, now: datetime) -> None:
+            if inner_type in (None, "Follow"):
+                follower = store.get_follower(actor)
+                if follower is not None and (
+                    inner_type == "Follow" or follower.follow_activity_id == inner_id
+                ):
+                    store.remove_follower(actor)
+            if inner_type in (None, "Like", "Announce"):
+                if not store.remove_interaction_by_activity(inner_id, actor) and target:
+                    kind = "like" if inner_type == "Like" else "announce"
+                    store.remove_interaction(kind, actor, target)
+
+        return Plan("undo", f"Undo {inner_type or 'by id'}", write)
+
+    async def _on_delete(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        obj_id = id_of(activity.get("object"))
+        if obj_id is None:
+            raise Rejected(400, "Delete has no object")
+        if obj_id == actor:
+
+            def forget(store: Store, now: datetime) -> None:
+                store.remove_actor(actor)
+
+            return Plan("delete-actor", "actor and everything it left removed", forget)
+
+        def delete(store: Store, now: datetime) -> None:
+            store.delete_reply(obj_id, actor)  # only the author's own reply matches
+
+        return Plan("delete", "reply removed if stored", delete)
+
+    async def _on_move(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
+        if id_of(activity.get("object")) != actor:
+            return _Ignore("Move of another account")
+        target = id_of(activity.get("target"))
+        if target is None or not target.startswith(("https://", "http://")):
+            raise Rejected(400, "Move has no target")
+        old = await self._db(self.store.get_follower, actor)
+        if old is None:
+            return _Ignore("Move from an account that does not follow")
+        if await self.is_blocked(target):
+            return _Ignore("Move to a blocked account")
+        try:
+            new = await self.fetcher.fetch_actor(target)
+        except FetchError as exc:
+            log.info("Move target %s not fetched: %s", target[:200], exc)
+            raise Rejected(400, "Move target could not be fetched") from None
+        if actor not in new.also_known_as:
+            return _Ignore("Move target does not list the old account in alsoKnownAs")
+
+        def write(store: Store, now: datetime) -> None:
+            follower = self._follower(new, None, old.followed_at)
+            store.move_follower(actor, Follower(**{**follower.__dict__, "state": old.state}))
+
+        return Plan("move", f"follower moved to {new.id[:200]}", write)
+
+    # -- Like, Announce --
+
+    async def _reaction(self, activity: Mapping[str, Any], actor: str, kind: str) -> Plan | _Ignore:
+        target = self.own_posts.resolve(id_of(activity.get("object")))
+        if target is None:
+            return _Ignore(f"{kind} of something that is not one of our posts")
+        activity_id = id_of(activity)
+        if activity_id is None:
+            raise Rejected(400, "activity has no id")
+        author = await self._author(actor)
+
+        def write(store: Store, now: datetime) -> None:
+            published = _parse_time(activity.get("published"), now)
+            store.add_interaction(
+                Interaction(
+                    activity_id=activity_id[:MAX_URL],
+                    kind="like" if kind == "Like" else "announce",
+                    actor_id=actor,
+                    object_id=target,
+                    published=published if published <= now else now,
+                    received_at=now,
+                    **_author_fields(author),
+                )
+            )
+
+        return Plan(kind.lower(), target, write)
+
+    async def _on_like(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
+        return await self._reaction(activity, actor, "Like")
+
+    async def _on_announce(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        return await self._reaction(activity, actor, "Announce")
+
+    # -- Create, Update (replies) --
+
+    async def _reply_root(self, in_reply_to: str | None) -> str | None:
+        """Our post the reply belongs to: the post itself, or the post of the reply it answers."""
+        own = self.own_posts.resolve(in_reply_to)
+        if own is not None or in_reply_to is None:
+            return own
+        parent = await self._db(self.store.get_reply, in_reply_to)
+        return parent.object_id if parent is not None else None
+
+    async def _on_create(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        activity_id = id_of(activity)
+        if activity_id is None:
+            raise Rejected(400, "activity has no id")
+        in_reply_to = id_of(
+            activity["object"].get("inReplyTo")
+            if isinstance(activity.get("object"), Mapping)
+            else None
+        )
+        # Cheap first: a Create that is not a reply to us needs no fetch at all.
+        if (
+            isinstance(activity.get("object"), Mapping)
+            and await self._reply_root(in_reply_to) is None
+        ):
+            return _Ignore("Create of something that is not a reply to us")
+        obj = await self._object(activity, actor)
+        if _type_of(obj) not in _REPLY_TYPES:
+            return _Ignore("Create of a non-note object")
+        if id_of(obj.get("attributedTo")) != actor:
+            return _Ignore("Create of an object attributed to someone else")
+        in_reply_to = id_of(obj.get("inReplyTo"))
+        root = await self._reply_root(in_reply_to)
+        if root is None:
+            return _Ignore("Create of something that is not a reply to us")
+        obj_id = id_of(obj)
+        assert obj_id is not None  # _object guarantees an id
+        content = _content_of(obj)
+        author = await self._author(actor)
+
+        def write(store: Store, now: datetime) -> None:
+            published = _parse_time(obj.get("published"), now)
+            store.add_interaction(
+                Interaction(
+                    activity_id=activity_id[:MAX_URL],
+                    kind="reply",
+                    actor_id=actor,
+                    object_id=root,
+                    published=published if published <= now else now,
+                    received_at=now,
+                    content_html=content,
+                    content_safe_html=sanitize_reply_html(content),
+                    url=_first_url(obj.get("url")),
+                    in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
+                    reply_object_id=obj_id[:MAX_URL],
+                    **_author_fields(author),
+                )
+            )
+
+        return Plan("reply", root, write)
+
+    async def _on_update(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        obj_id = id_of(activity.get("object"))
+        if obj_id is None:
+            raise Rejected(400, "Update has no object")
+        if obj_id == actor:
+            return _Ignore("actor profile updates are not tracked")
+        existing = await self._db(self.store.get_reply, obj_id)
+        if existing is None or existing.actor_id != actor:
+            return _Ignore("Update of something we do not store")
+        obj = await self._object(activity, actor)
+        if id_of(obj.get("attributedTo")) != actor:
+            return _Ignore("Update of an object attributed to someone else")
+        content = _content_of(obj)
+
+        def write(store: Store, now: datetime) -> None:
+            updated = _parse_time(obj.get("updated"), now)
+            store.update_reply(
+                obj_id, actor, content, min(updated, now), sanitize_reply_html(content)
+            )
+
+        return Plan("update", obj_id, write)
+
+
+def _author_fields(author: RemoteActor | None) -> dict[str, str | None]:
+    if author is None:
+        return {}
+    return {
+        "author_name": _cap(author.name),
+        "author_handle": _cap(author.handle),
+        "author_avatar_url": _url(author.icon_url),
+        "author_profile_url": _url(author.profile_url) or _url(author.id),
+    }
