@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import sys
 import threading
@@ -56,6 +57,7 @@ __all__ = [
 Log = Callable[[str], None]
 
 _MANIFEST_FORMAT = 1
+_OBJECTS_FORMAT = 1
 # Rendering is spread over forked worker processes only for this many outputs to render and
 # at least PARALLEL_RENDER_MIN_CPUS CPUs. Measured on a 1,000-post site (5,685 outputs, about
 # 1.2 s of rendering) on 2 busy CPUs, a 2-process pool was slower (1.3-2.5 s): every child
@@ -410,6 +412,10 @@ class Builder:
         self._manifest_loaded = False
         self._cache: Any = None
         self._federation_key = ""
+        # object.json fingerprint -> (object id, manifest entry), so an edit recomputes only
+        # the edited posts' documents for the federation manifest (see _federation_objects).
+        self._object_fps: dict[str, str] = {}
+        self._objects: dict[str, tuple[str, dict[str, Any]]] | None = None
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -467,6 +473,8 @@ class Builder:
         self._manifest = synced.entries
         lap("write")
         if public_key is not None:
+            if clean:
+                self._objects = {}  # --clean trusts no cache, this one included
             self._write_federation_manifest(site, public_key)
         lap("federation")
 
@@ -533,6 +541,8 @@ class Builder:
             else:
                 ap = plan_activitypub(site, public_key, fingerprint_salt=salt)
                 groups.append(("activitypub", ap))
+                self._object_fps = {o.path: o.fingerprint for o in ap
+                                    if o.path.endswith("/object.json")}
                 # The federation manifest is made of the same actor and object documents, so
                 # their fingerprints say whether it needs computing again.
                 self._federation_key = hashlib.sha256(
@@ -572,10 +582,50 @@ class Builder:
                 return
         except OSError:
             pass
-        data = federation_manifest(site, public_key)
+        data = self._federation_objects(site, public_key)
+        if data is None:
+            data = federation_manifest(site, public_key)
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomic(target, text.encode("utf-8"))
         write_atomic(key_file, self._federation_key.encode())
+
+    def _federation_objects(self, site: Site, public_key: bytes) -> dict[str, Any] | None:
+        """federation_manifest(site, public_key), reusing object entries by fingerprint.
+
+        Each object document depends on exactly what its object.json fingerprint hashes
+        (config, theme, version, the post), so an unchanged fingerprint means an unchanged
+        entry. Equal to federation_manifest's result (tests/test_build_perf.py checks it).
+        None when the documents module is missing.
+        """
+        try:
+            from .activitypub import documents as d
+        except ImportError:
+            return None
+        path = self.config.state_dir / "cache" / "federation-objects.marshal"
+        if self._objects is None:
+            self._objects = {}
+            try:
+                loaded = marshal.loads(path.read_bytes())
+                if isinstance(loaded, tuple) and loaded[:2] == (_OBJECTS_FORMAT, __version__):
+                    self._objects = loaded[2]
+            except (OSError, EOFError, ValueError, TypeError):
+                pass  # no cache: every document is computed
+        known = self._objects
+        fresh: dict[str, tuple[str, dict[str, Any]]] = {}
+        objects: dict[str, Any] = {}
+        for post in d.federated_posts(site):
+            fp = self._object_fps.get(post.path + "object.json")
+            entry = known.get(fp) if fp is not None else None
+            if entry is None:
+                doc = d.object_document(site, post)
+                entry = (doc["id"], {"hash": d.object_hash(doc), "published": doc["published"],
+                                     "doc": doc})
+            if fp is not None:
+                fresh[fp] = entry
+            objects[entry[0]] = entry[1]
+        self._objects = fresh
+        write_atomic(path, marshal.dumps((_OBJECTS_FORMAT, __version__, fresh)))
+        return {"actor": d.actor_document(site, public_key), "objects": objects}
 
 
 def build_site(
