@@ -1,0 +1,104 @@
+"""`fedipress interactions` (recent likes, boosts, replies) and `fedipress block`.
+
+    fedipress interactions            # a table for people
+    fedipress interactions --json     # one JSON object per line, for scripts
+    fedipress block spam.example      # or an actor URL; stored, applied by the inbox at once
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import SiteConfig
+from .store import Interaction, Store, default_store_path, open_store
+
+__all__ = [
+    "block",
+    "interaction_record",
+    "run_block_command",
+    "run_interactions_command",
+]
+
+_KIND = {"like": "Like", "announce": "Announce", "reply": "Create"}
+
+
+def interaction_record(i: Interaction) -> dict[str, Any]:
+    """The --json line: activity id, type, actor, object, and for replies the content."""
+    record: dict[str, Any] = {
+        "id": i.activity_id,
+        "type": _KIND[i.kind],
+        "kind": i.kind,
+        "actor": i.actor_id,
+        "object": i.object_id,
+        "published": i.published.isoformat(),
+        "received_at": i.received_at.isoformat(),
+        "author_name": i.author_name,
+        "author_handle": i.author_handle,
+    }
+    if i.kind == "reply":
+        record.update(
+            content=i.content_html,
+            content_safe=i.content_safe_html,
+            reply_object=i.reply_object_id,
+            in_reply_to=i.in_reply_to,
+            url=i.url,
+        )
+    return record
+
+
+def _line(i: Interaction) -> str:
+    who = f"@{i.author_handle}" if i.author_handle else i.actor_id
+    when = i.received_at.strftime("%Y-%m-%d %H:%M")
+    text = f"{when}  {i.kind:<8}  {who}  {i.object_id}"
+    if i.kind == "reply" and i.content_safe_html:
+        snippet = " ".join(i.content_safe_html.replace("<", " <").split())[:80]
+        text += f"\n{'':18}{snippet}"
+    return text
+
+
+def run_interactions_command(
+    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
+) -> int:
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        items = store.recent_interactions(limit=max(1, int(getattr(args, "limit", 50))))
+    finally:
+        store.close()
+    if getattr(args, "json", False):
+        for item in items:
+            echo(json.dumps(interaction_record(item), ensure_ascii=False))
+        return 0
+    if not items:
+        echo("no likes, boosts or replies yet")
+        return 0
+    for item in items:
+        echo(_line(item))
+    return 0
+
+
+def block(store: Store, target: str, now: datetime) -> bool:
+    """Block a domain (and its subdomains) or an actor; True if it was not blocked before.
+
+    The inbox refuses its requests (403) from now on; a blocked actor that followed is removed,
+    and so is everything it left."""
+    added = store.add_block(target, now)
+    if "://" in target:
+        store.remove_actor(target.strip())
+    return added
+
+
+def run_block_command(
+    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
+) -> int:
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        with store.transaction():
+            added = block(store, args.target, datetime.now(UTC))
+    finally:
+        store.close()
+    echo(f"blocked {args.target}" if added else f"{args.target} was already blocked")
+    return 0
