@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "doctor", _cmd_doctor, "check a deployed blog the way Mastodon would",
                  "fedipress doctor https://alice.example/")
-    p.add_argument("url", help="the blog's base URL")
+    p.add_argument("url", help="the blog's base URL, or its handle (alice@alice.example)")
     _private_option(p)
 
     p = _command(sub, "publish", _cmd_publish,
