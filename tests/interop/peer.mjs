@@ -6,7 +6,9 @@
 // addresses and plain http, and it has an unauthenticated control API.
 //
 //   node peer.mjs serve --port P [--username bob] [--log FILE] [--first-knock rfc9421|cavage]
-//   node peer.mjs lookup TARGET          (TARGET: alice@127.0.0.1:8001 or an http(s) URL)
+//                       [--strict-content-type]
+//   node peer.mjs lookup [--strict-content-type] TARGET
+//                        (TARGET: alice@127.0.0.1:8001 or an http(s) URL)
 //
 // See README.md in this folder for the control API and the log format.
 
@@ -94,6 +96,26 @@ const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const fetchLog = [];
 const realFetch = globalThis.fetch.bind(globalThis);
 
+// --strict-content-type: Fedify itself parses ActivityPub JSON served as application/json
+// (its loader only special-cases HTML), but Mastodon >= 4.2.7 discards it
+// (jsonld_helper.rb valid_activitypub_content_type?). With this flag the harness refuses,
+// before Fedify sees the body, any ActivityPub fetch answered with another type, so one peer
+// checks both. This one rule is the harness's, not Fedify's; everything else stays Fedify's.
+let strictContentType = false;
+
+function isActivityPubType(contentType) {
+  if (contentType == null) return false;
+  const [essence, ...params] = contentType.split(";").map((p) => p.trim());
+  const type = essence.toLowerCase();
+  if (type === "application/activity+json") return true;
+  if (type !== "application/ld+json") return false;
+  return params.some((p) => /^profile=/i.test(p) &&
+    p.includes("https://www.w3.org/ns/activitystreams"));
+}
+
+const isHtmlType = (contentType) =>
+  contentType != null && /^(text\/html|application\/xhtml\+xml)\s*(;|$)/i.test(contentType);
+
 globalThis.fetch = async (input, init) => {
   let request = input instanceof Request ? input : new Request(input, init);
   const url = new URL(request.url);
@@ -116,12 +138,32 @@ globalThis.fetch = async (input, init) => {
     const response = await realFetch(request, input instanceof Request ? init : undefined);
     entry.status = response.status;
     entry.content_type = response.headers.get("content-type");
+    const wantsActivityPub = (request.headers.get("accept") ?? "")
+      .includes("application/activity+json");
+    if (strictContentType && wantsActivityPub && response.ok &&
+        !isActivityPubType(entry.content_type) && !isHtmlType(entry.content_type)) {
+      // HTML stays allowed: both Mastodon and Fedify follow its <link rel=alternate>.
+      entry.rejected = `${url.href} was served as ${entry.content_type ?? "(no Content-Type)"}; ` +
+        "Mastodon accepts only application/activity+json or application/ld+json; " +
+        'profile="https://www.w3.org/ns/activitystreams"';
+      throw new TypeError(entry.rejected);
+    }
     return response;
   } catch (error) {
-    entry.error = String(error?.cause ?? error);
+    entry.error ??= String(error?.cause ?? error);
     throw error;
   }
 };
+
+// Why a lookup failed, from what was served: the refusals above and failed requests.
+function fetchProblems() {
+  return fetchLog.flatMap((f) => {
+    if (f.rejected != null) return [f.rejected];
+    if (f.error != null && f.status == null) return [`${f.url}: ${f.error}`];
+    if (f.status != null && f.status >= 400) return [`${f.url}: HTTP ${f.status}`];
+    return [];
+  });
+}
 
 // --- describing what Fedify parsed ----------------------------------------------------------
 
@@ -289,7 +331,10 @@ async function runLookup(target) {
     result.ok = true;
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
+    const problems = fetchProblems();
+    if (problems.length > 0) result.error += ` (${problems.join("; ")})`;
   }
+  result.strict_content_type = strictContentType;
   result.fetches = fetchLog;
   if (!result.ok) result.fedify_log = problemLogs();
   process.stdout.write(JSON.stringify(result, null, 2) + "\n");
@@ -672,6 +717,7 @@ async function runServe(options) {
       return jsonResponse({
         ok: false,
         error: error instanceof Error ? error.message : String(error),
+        fetch_problems: fetchProblems(),
         fedify_log: fedifyLogs.slice(logStart).filter((r) => r.level !== "debug"),
       }, 502);
     }
@@ -772,7 +818,8 @@ async function runServe(options) {
 
 const USAGE = `usage:
   node peer.mjs serve --port P [--username bob] [--log FILE] [--first-knock rfc9421|cavage]
-  node peer.mjs lookup TARGET`;
+                       [--strict-content-type]
+  node peer.mjs lookup [--strict-content-type] TARGET`;
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === "serve") {
@@ -783,21 +830,33 @@ if (mode === "serve") {
       username: { type: "string", default: "bob" },
       log: { type: "string" },
       "first-knock": { type: "string", default: "rfc9421" },
+      "strict-content-type": { type: "boolean", default: false },
     },
   });
+  strictContentType = values["strict-content-type"];
   if (values.port == null || !/^\d+$/.test(values.port)) {
     process.stderr.write(`${USAGE}\n`);
     process.exit(2);
   }
   await runServe(values);
-} else if (mode === "lookup" && rest.length === 1) {
+} else if (mode === "lookup") {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { "strict-content-type": { type: "boolean", default: false } },
+  });
+  if (positionals.length !== 1) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(2);
+  }
+  strictContentType = values["strict-content-type"];
   // Bounded: a lookup that hangs is a failure, reported as one.
   const timer = setTimeout(() => {
-    process.stdout.write(JSON.stringify({ ok: false, target: rest[0], error: "timed out",
+    process.stdout.write(JSON.stringify({ ok: false, target: positionals[0], error: "timed out",
       fetches: fetchLog, fedify_log: problemLogs() }) + "\n");
     process.exit(3);
   }, 45_000);
-  const code = await runLookup(rest[0]);
+  const code = await runLookup(positionals[0]);
   clearTimeout(timer);
   process.exit(code);
 } else {
