@@ -242,7 +242,7 @@ class _Inbox:
         ):
             raise _Refused(400, "activity needs an id and a type")
         actor = id_of(data.get("actor"))
-        if actor is None or not actor.startswith(("https://", "http://")):
+        if actor is None or not actor.startswith(("https://", "http://")) or not _host_of(actor):
             raise _Refused(400, "activity needs an actor URL")
         return data
 

@@ -384,7 +384,7 @@ class ActivityHandler:
         if id_of(activity.get("object")) != actor:
             return _Ignore("Move of another account")
         target = id_of(activity.get("target"))
-        if target is None or not target.startswith(("https://", "http://")):
+        if target is None or not target.startswith(("https://", "http://")) or not _netloc(target):
             raise Rejected(400, "Move has no target")
         old = await self._db(self.store.get_follower, actor)
         if old is None:
