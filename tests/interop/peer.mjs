@@ -156,8 +156,8 @@ globalThis.fetch = async (input, init) => {
 };
 
 // Why a lookup failed, from what was served: the refusals above and failed requests.
-function fetchProblems() {
-  return fetchLog.flatMap((f) => {
+function fetchProblems(since = 0) {
+  return fetchLog.slice(since).flatMap((f) => {
     if (f.rejected != null) return [f.rejected];
     if (f.error != null && f.status == null) return [`${f.url}: ${f.error}`];
     if (f.status != null && f.status >= 400) return [`${f.url}: HTTP ${f.status}`];
@@ -711,13 +711,14 @@ async function runServe(options) {
     }
     const ctx = federation.createContext(new URL(origin), { raw: null, signature: null });
     const logStart = fedifyLogs.length;
+    const fetchStart = fetchLog.length;
     try {
       return jsonResponse({ ok: true, ...wrap(await handler(ctx, body)) });
     } catch (error) {
       return jsonResponse({
         ok: false,
         error: error instanceof Error ? error.message : String(error),
-        fetch_problems: fetchProblems(),
+        fetch_problems: fetchProblems(fetchStart),
         fedify_log: fedifyLogs.slice(logStart).filter((r) => r.level !== "debug"),
       }, 502);
     }
