@@ -153,6 +153,8 @@ class InboxSink:
         chunks = []
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died mid-request: nothing was delivered
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
