@@ -503,3 +503,31 @@ def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None
     (site / "content" / "posts" / "2026-09-14-hello.md").unlink()
     build()
     assert len(json.loads(manifest.read_text())["objects"]) == 2
+
+
+def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import fedipress.build as b
+
+    clock = [100.0]
+    monkeypatch.setattr(b.time, "monotonic", lambda: clock[0])
+    bar = b._Progress(True, "rendering", 200)
+    bar.update(10)
+    assert capsys.readouterr().err == ""  # under a second: silent
+    clock[0] += 1.5
+    bar.update(100)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "\rrendering 100/200 (50%)" in err and err.endswith("\r\033[K")
+    quiet = b._Progress(False, "rendering", 200)
+    clock[0] += 5
+    quiet.update(150)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+
+
+@needs_site
+def test_preview_builds_leave_the_federation_manifest_alone(site: Path) -> None:
+    Builder(load(site), log=lambda _l: None, federation_manifest=False).build(now=NOW)
+    assert (site / "public" / "index.html").is_file()
+    assert not (site / ".fedipress" / "manifest.json").exists()

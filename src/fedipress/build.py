@@ -402,8 +402,11 @@ class Builder:
         progress: bool = False,
         ci: bool = False,
         reload_config: Callable[[], SiteConfig] | None = None,
+        federation_manifest: bool = True,
     ) -> None:
         self.config = config
+        # False for preview builds (a dev server's local base_url) that publish must never see.
+        self.federation_manifest = federation_manifest
         self._reload_config = reload_config
         self.drafts, self.future, self.keep_going = drafts, future, keep_going
         self.workers = workers
@@ -472,7 +475,7 @@ class Builder:
         )
         self._manifest = synced.entries
         lap("write")
-        if public_key is not None:
+        if public_key is not None and self.federation_manifest:
             if clean:
                 self._objects = {}  # --clean trusts no cache, this one included
             self._write_federation_manifest(site, public_key)
