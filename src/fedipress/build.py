@@ -478,6 +478,7 @@ class Builder:
         if public_key is not None and self.federation_manifest:
             if clean:
                 self._objects = {}  # --clean trusts no cache, this one included
+                (config.state_dir / "cache" / "federation-manifest.key").unlink(missing_ok=True)
             self._write_federation_manifest(site, public_key)
         lap("federation")
 
