@@ -163,7 +163,6 @@ class _Inbox:
         self.recent: OrderedDict[str, None] = OrderedDict()
         self.refetched: OrderedDict[str, float] = OrderedDict()
         self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
-        self.own_host = _host_of(config.base_url)
         self.blocked = tuple(b.strip().lower() for b in config.fediverse.blocked if b.strip())
         self.handler = ActivityHandler(
             config=config,
@@ -282,7 +281,7 @@ class _Inbox:
         if not key_host or not claim.key_id.startswith(("https://", "http://")):
             raise _Refused(401, "keyId is not a URL")
         self._rate(self.by_host, key_host, "server")
-        if key_host == self.own_host:
+        if same_host(claim.key_id, self.config.base_url):
             raise _Refused(401, "keyId names this server")
         actor = id_of(activity.get("actor"))
         assert actor is not None  # _parse checked it

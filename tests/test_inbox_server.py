@@ -1,0 +1,194 @@
+"""`fedipress inbox` for real: --site static serving with content types, and a subprocess that
+accepts a Follow, delivers the Accept from its delivery loop, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.test_inbox import AS2, NOW, REMOTE_KEY, Env, Remote, actor_doc, make_env
+from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
+from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
+
+from fedipress.activitypub.httpsig import sign_cavage
+from fedipress.inbox import create_app
+from fedipress.remote import FetchPolicy, RemoteFetcher
+from fedipress.store import open_store
+
+KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _site_files(root: Path) -> Path:
+    public = root / "public"
+    (public / "posts" / "hello").mkdir(parents=True)
+    (public / ".well-known").mkdir()
+    (public / "index.html").write_text("<h1>home</h1>")
+    (public / "actor.json").write_text('{"id": "x"}')
+    (public / "posts" / "hello" / "index.html").write_text("<p>hello</p>")
+    (public / "posts" / "hello" / "object.json").write_text("{}")
+    (public / ".well-known" / "webfinger").write_text("{}")
+    (public / "style.css").write_text("body{}")
+    (public / "404.html").write_text("<p>missing</p>")
+    return public
+
+
+def test_site_dir_is_served_with_content_types(tmp_path: Path, remote: Remote) -> None:
+    env: Env = make_env(tmp_path, remote)
+    public = _site_files(tmp_path)
+    (tmp_path / "secret.txt").write_text("no")
+
+    async def main() -> dict[str, httpx.Response]:
+        async with RemoteFetcher(policy=FetchPolicy(allow_private=True), user_agent="t") as f:
+            app = create_app(env.config, env.store, f, clock=lambda: NOW, site_dir=public)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="https://blog.example") as c:
+                paths = [
+                    "/",
+                    "/posts/hello/",
+                    "/posts/hello",
+                    "/actor.json",
+                    "/posts/hello/object.json",
+                    "/.well-known/webfinger?resource=acct:a@b",
+                    "/style.css",
+                    "/nope",
+                    "/../secret.txt",
+                    "/%2e%2e/secret.txt",
+                    "/healthz",
+                ]
+                return {p: await c.get(p) for p in paths}
+
+    r = asyncio.run(main())
+    env.store.close()
+    assert r["/"].headers["content-type"].startswith("text/html")
+    assert r["/"].text == "<h1>home</h1>"
+    assert r["/posts/hello/"].text == "<p>hello</p>"
+    assert r["/posts/hello"].status_code in (301, 307, 308)
+    assert r["/actor.json"].headers["content-type"].startswith("application/activity+json")
+    assert (
+        r["/posts/hello/object.json"]
+        .headers["content-type"]
+        .startswith("application/activity+json")
+    )
+    webfinger = r["/.well-known/webfinger?resource=acct:a@b"]
+    assert webfinger.headers["content-type"].startswith("application/jrd+json")
+    assert webfinger.headers.get("access-control-allow-origin") == "*"
+    assert r["/style.css"].headers["content-type"].startswith("text/css")
+    assert r["/nope"].status_code == 404 and "missing" in r["/nope"].text
+    assert r["/../secret.txt"].status_code == 404
+    assert r["/%2e%2e/secret.txt"].status_code == 404
+    assert r["/healthz"].json() == {"status": "ok"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_inbox_subprocess_follow_accept_and_sigterm(tmp_path: Path, remote: Remote) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/"
+    (tmp_path / "site.yaml").write_text(
+        f"title: Sub\nbase_url: {base}\nauthor:\n  name: A\n  handle: author\n"
+    )
+    shutil.copy(KEYS / "blog-public.pem", tmp_path / "fedipress-public-key.pem")
+    state = tmp_path / ".fedipress"
+    state.mkdir()
+    shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
+    os.chmod(state / "private-key.pem", 0o600)
+    public = _site_files(tmp_path)
+    remote.docs["/users/alice"] = actor_doc(remote, "alice")
+    alice = remote.url("/users/alice")
+
+    env_vars = {k: v for k, v in os.environ.items() if k != "FEDIPRESS_PRIVATE_KEY"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fedipress.cli",
+            "inbox",
+            "--config",
+            str(tmp_path / "site.yaml"),
+            "--port",
+            str(port),
+            "--site",
+            str(public),
+            "--allow-private-addresses",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_vars,
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "inbox did not start"
+            time.sleep(0.1)
+        assert (
+            httpx.get(base + "actor.json")
+            .headers["content-type"]
+            .startswith("application/activity+json")
+        )
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": alice + "/follows/1",
+            "type": "Follow",
+            "actor": alice,
+            "object": base + "actor.json",
+        }
+        body = json.dumps(follow).encode()
+        headers = {"Content-Type": AS2, "Host": f"127.0.0.1:{port}"}
+        headers |= sign_cavage(
+            "POST",
+            base + "inbox",
+            headers,
+            body,
+            key_id=alice + "#main-key",
+            private_key=REMOTE_KEY,
+            now=datetime.now(UTC),
+        )
+        r = httpx.post(base + "inbox", content=body, headers=headers)
+        assert r.status_code == 202, r.text
+        # The delivery loop sends the Accept to Alice's inbox promptly.
+        deadline = time.monotonic() + 15
+        while not [p for p in remote.posts if p[0] == "/users/alice/inbox"]:
+            assert time.monotonic() < deadline, "Accept not delivered"
+            time.sleep(0.1)
+        [(_, _, accept)] = [p for p in remote.posts if p[0] == "/users/alice/inbox"]
+        assert json.loads(accept)["type"] == "Accept"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert b"inbox stopped" in err
+    store = open_store(state / "state.db")
+    try:
+        assert store.get_follower(alice) is not None
+        assert store.delivery_counts().get("delivered") == 1
+    finally:
+        store.close()
