@@ -93,7 +93,7 @@ def client_ip(scope: Scope) -> str:
             if name == b"x-forwarded-for":
                 last = value.decode("latin-1").rsplit(",", 1)[-1].strip()
                 if last:
-                    return last[:64]
+                    return str(last[:64])
     return str(peer)
 
 

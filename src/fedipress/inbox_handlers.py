@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -320,9 +320,7 @@ class ActivityHandler:
             follower = self._follower(remote, follow_id, now)
             existing = store.get_follower(actor)
             if manual and (existing is None or existing.state == "pending"):
-                store.upsert_follower(
-                    Follower(**{**follower.__dict__, "state": "pending"}), follow_bytes
-                )
+                store.upsert_follower(replace(follower, state="pending"), follow_bytes)
                 return
             store.record_follow_and_plan_accept(  # type: ignore[call-arg]
                 follower, accept, remote.inbox, now, follow_activity=follow_bytes
@@ -357,8 +355,9 @@ class ActivityHandler:
                     store.remove_follower(actor)
             if inner_type in (None, "Like", "Announce"):
                 if not store.remove_interaction_by_activity(inner_id, actor) and target:
-                    kind = "like" if inner_type == "Like" else "announce"
-                    store.remove_interaction(kind, actor, target)
+                    store.remove_interaction(
+                        "like" if inner_type == "Like" else "announce", actor, target
+                    )
 
         return Plan("undo", f"Undo {inner_type or 'by id'}", write)
 
@@ -401,7 +400,7 @@ class ActivityHandler:
 
         def write(store: Store, now: datetime) -> None:
             follower = self._follower(new, None, old.followed_at)
-            store.move_follower(actor, Follower(**{**follower.__dict__, "state": old.state}))
+            store.move_follower(actor, replace(follower, state=old.state))
 
         return Plan("move", f"follower moved to {new.id[:200]}", write)
 
@@ -419,14 +418,16 @@ class ActivityHandler:
         def write(store: Store, now: datetime) -> None:
             published = _parse_time(activity.get("published"), now)
             store.add_interaction(
-                Interaction(
-                    activity_id=activity_id[:MAX_URL],
-                    kind="like" if kind == "Like" else "announce",
-                    actor_id=actor,
-                    object_id=target,
-                    published=published if published <= now else now,
-                    received_at=now,
-                    **_author_fields(author),
+                _with_author(
+                    author,
+                    Interaction(
+                        activity_id=activity_id[:MAX_URL],
+                        kind="like" if kind == "Like" else "announce",
+                        actor_id=actor,
+                        object_id=target,
+                        published=published if published <= now else now,
+                        received_at=now,
+                    ),
                 )
             )
 
@@ -484,19 +485,21 @@ class ActivityHandler:
         def write(store: Store, now: datetime) -> None:
             published = _parse_time(obj.get("published"), now)
             store.add_interaction(
-                Interaction(
-                    activity_id=activity_id[:MAX_URL],
-                    kind="reply",
-                    actor_id=actor,
-                    object_id=root,
-                    published=published if published <= now else now,
-                    received_at=now,
-                    content_html=content,
-                    content_safe_html=sanitize_reply_html(content),
-                    url=_first_url(obj.get("url")),
-                    in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
-                    reply_object_id=obj_id[:MAX_URL],
-                    **_author_fields(author),
+                _with_author(
+                    author,
+                    Interaction(
+                        activity_id=activity_id[:MAX_URL],
+                        kind="reply",
+                        actor_id=actor,
+                        object_id=root,
+                        published=published if published <= now else now,
+                        received_at=now,
+                        content_html=content,
+                        content_safe_html=sanitize_reply_html(content),
+                        url=_first_url(obj.get("url")),
+                        in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
+                        reply_object_id=obj_id[:MAX_URL],
+                    ),
                 )
             )
 
@@ -527,12 +530,13 @@ class ActivityHandler:
         return Plan("update", obj_id, write)
 
 
-def _author_fields(author: RemoteActor | None) -> dict[str, str | None]:
+def _with_author(author: RemoteActor | None, interaction: Interaction) -> Interaction:
     if author is None:
-        return {}
-    return {
-        "author_name": _cap(author.name),
-        "author_handle": _cap(author.handle),
-        "author_avatar_url": _url(author.icon_url),
-        "author_profile_url": _url(author.profile_url) or _url(author.id),
-    }
+        return interaction
+    return replace(
+        interaction,
+        author_name=_cap(author.name),
+        author_handle=_cap(author.handle),
+        author_avatar_url=_url(author.icon_url),
+        author_profile_url=_url(author.profile_url) or _url(author.id),
+    )
