@@ -404,10 +404,18 @@ def test_manual_approval_holds_follow_as_request(tmp_path: Path, remote: Remote)
     assert json.loads(request.follow_activity)["id"] == follow["id"]
     assert env.store.list_deliveries() == []
     assert env.wakes == 0
+    # `fedipress followers approve` (followers.approve_follow_request) answers the stored Follow.
+    from fedipress.followers import approve_follow_request
+
+    approved = approve_follow_request(env.store, env.config, env.alice, now=NOW)
+    assert approved is not None and approved.state == "accepted"
+    [delivery] = env.store.list_deliveries()
+    assert delivery.inbox == env.alice + "/inbox"
+    accept = env.store.get_activity(delivery.activity_id)
+    assert accept is not None and json.loads(accept.body)["object"]["id"] == follow["id"]
     # Once approved, a later Follow (refollow) is answered at once.
-    env.store.approve_follow_request(env.alice)
     assert env.post(env.activity("Follow", ACTOR, 2)).status_code == 202
-    assert len(env.store.list_deliveries()) == 1
+    assert len(env.store.list_deliveries()) == 2
     env.store.close()
 
 
