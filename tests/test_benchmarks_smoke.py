@@ -62,3 +62,27 @@ def test_bench_build_runs_once(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     _corpus(fresh, 20)
     assert _files(fresh / "content") == _files(site / "content")
+
+
+@pytest.mark.timeout(120)
+def test_bench_delivery_reaches_every_inbox_once() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_delivery.py"), "--followers", "30", "--inboxes", "6",
+         "--delay", "0.01", "--runs", "1"],
+        check=True, capture_output=True, text=True, timeout=110,
+    )
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("followers"))
+    # The script itself fails unless the servers received exactly one POST per inbox.
+    assert "deliveries      6" in line and "sent 6 failed 0 received 6" in line
+
+
+@pytest.mark.timeout(120)
+def test_bench_inbox_gets_verified_posts_accepted() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_inbox.py"), "--seconds", "1", "--runs", "1",
+         "--concurrency", "2"],
+        check=True, capture_output=True, text=True, timeout=110,
+    )
+    run = next(x for x in proc.stdout.splitlines() if x.startswith("run 1:"))
+    assert "statuses {'202':" in run  # every signed Like was verified and accepted
+    assert run.count(":") == run.count("'202':") + 1
