@@ -57,7 +57,7 @@ __all__ = [
 Log = Callable[[str], None]
 
 _MANIFEST_FORMAT = 1
-_OBJECTS_FORMAT = 1
+_OBJECTS_FORMAT = 2
 # Rendering is spread over forked worker processes only for this many outputs to render and
 # at least PARALLEL_RENDER_MIN_CPUS CPUs. Measured on a 1,000-post site (5,685 outputs, about
 # 1.2 s of rendering) on 2 busy CPUs, a 2-process pool was slower (1.3-2.5 s): every child
@@ -416,9 +416,9 @@ class Builder:
         self._cache: Any = None
         self._federation_key = ""
         # object.json fingerprint -> (object id, manifest entry), so an edit recomputes only
-        # the edited posts' documents for the federation manifest (see _federation_objects).
+        # the edited posts' documents for the federation manifest (see _federation_text).
         self._object_fps: dict[str, str] = {}
-        self._objects: dict[str, tuple[str, dict[str, Any]]] | None = None
+        self._objects: dict[str, tuple[str, str]] | None = None
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -586,20 +586,22 @@ class Builder:
                 return
         except OSError:
             pass
-        data = self._federation_objects(site, public_key)
-        if data is None:
+        text = self._federation_text(site, public_key)
+        if text is None:
             data = federation_manifest(site, public_key)
-        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomic(target, text.encode("utf-8"))
         write_atomic(key_file, self._federation_key.encode())
 
-    def _federation_objects(self, site: Site, public_key: bytes) -> dict[str, Any] | None:
-        """federation_manifest(site, public_key), reusing object entries by fingerprint.
+    def _federation_text(self, site: Site, public_key: bytes) -> str | None:
+        """json.dumps(federation_manifest(...), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n", byte for byte, reusing each object's JSON text by fingerprint.
 
         Each object document depends on exactly what its object.json fingerprint hashes
         (config, theme, version, the post), so an unchanged fingerprint means an unchanged
-        entry. Equal to federation_manifest's result (tests/test_build_perf.py checks it).
-        None when the documents module is missing.
+        entry. The text is spliced from per-object pieces because json.dumps with `indent`
+        runs the pure-Python encoder (seconds for 10,000 posts); tests/test_build_perf.py
+        checks the bytes. None when the documents module is missing.
         """
         try:
             from .activitypub import documents as d
@@ -615,8 +617,8 @@ class Builder:
             except (OSError, EOFError, ValueError, TypeError):
                 pass  # no cache: every document is computed
         known = self._objects
-        fresh: dict[str, tuple[str, dict[str, Any]]] = {}
-        objects: dict[str, Any] = {}
+        fresh: dict[str, tuple[str, str]] = {}
+        objects: dict[str, str] = {}
         for post in d.federated_posts(site):
             fp = self._object_fps.get(post.path + "object.json")
             entry = known.get(fp) if fp is not None else None
@@ -624,14 +626,20 @@ class Builder:
                 doc = self._written_document(post.path + "object.json", fp)
                 if doc is None:
                     doc = d.object_document(site, post)
-                entry = (doc["id"], {"hash": d.object_hash(doc), "published": doc["published"],
-                                     "doc": doc})
+                value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
+                entry = (doc["id"], _nested_json(value, 2))
             if fp is not None:
                 fresh[fp] = entry
             objects[entry[0]] = entry[1]
         self._objects = fresh
         write_atomic(path, marshal.dumps((_OBJECTS_FORMAT, __version__, fresh)))
-        return {"actor": d.actor_document(site, public_key), "objects": objects}
+        actor = _nested_json(d.actor_document(site, public_key), 1)
+        if objects:
+            items = ",\n".join(f"    {_json_key(oid)}: {objects[oid]}" for oid in sorted(objects))
+            body = "{\n" + items + "\n  }"
+        else:
+            body = "{}"
+        return '{\n  "actor": ' + actor + ',\n  "objects": ' + body + "\n}\n"
 
     def _written_document(self, rel: str, fingerprint: str | None) -> dict[str, Any] | None:
         """The object document this build wrote (or kept) at `rel`, read back from its JSON.
@@ -650,6 +658,20 @@ class Builder:
         except (OSError, ValueError):
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+
+
+def _nested_json(value: Any, level: int) -> str:
+    """`value` as json.dumps(indent=2, sort_keys=True) writes it `level` containers deep.
+
+    Newlines only ever separate structure (strings escape theirs), so indenting every line
+    by the nesting depth gives exactly the bytes of the enclosing dump.
+    """
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return text.replace("\n", "\n" + "  " * level)
+
+
+def _json_key(key: str) -> str:
+    return json.dumps(key, ensure_ascii=False)
 
 
 def build_site(
