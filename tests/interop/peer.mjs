@@ -620,7 +620,7 @@ async function runServe(options) {
         id: noteId,
         attribution: me(ctx),
         content: body.content ?? "<p>Nice post!</p>",
-        inReplyTo: object.id,
+        replyTarget: object.id,  // Fedify's name for inReplyTo (an unknown option is dropped)
         published: now,
         url: noteId,
         tos: [PUBLIC_COLLECTION, actor.id],
