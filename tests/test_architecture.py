@@ -1,0 +1,662 @@
+"""The import direction and the sans-I/O rules of DESIGN.md, checked on the source with `ast`.
+
+Imports flow one way: cli -> commands (build, publish, inbox, ...) -> services (content, render,
+delivery, store, remote, ...) -> the pure core (activitypub/, markup, model, ...). The pure core
+does no I/O: no files, sockets, SQL, clock, environment or globals; time comes in as an argument.
+
+Each rule is a checker function `(modules) -> list of "file:line: message"` so that it can be run
+on the real package and on a deliberately bad package written to tmp_path: every rule is shown to
+fail on a bad module, so no test here can pass vacuously.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = REPO / "src" / "fedipress"
+PACKAGE = "fedipress"
+
+# --- the rules as data --------------------------------------------------------------------------
+
+# Pure modules (relative to the package); everything under activitypub/ is pure too.
+PURE_MODULES = frozenset({"markup", "render", "feeds", "model", "slug", "contenttypes"})
+PURE_PACKAGES = frozenset({"activitypub"})
+
+# Package modules that do I/O (files, network, SQL, terminal, clock). A name ending in "*" is a
+# prefix (inbox, inbox_handlers, inbox_server); a package name covers its submodules.
+IO_MODULES = (
+    "store", "remote", "netguard", "delivery", "publish", "inbox*", "build", "devserver", "cli",
+    "keys", "output", "content", "signing", "doctor", "followers", "deliveries", "interactions",
+    "progress", "scaffold",
+)
+
+# Libraries that open files, sockets or processes, read the clock or randomness, or hold global
+# state. A pure module must not import them at all, not even lazily inside a function: the point
+# is that the pure core *cannot* do I/O, not that it happens not to today.
+IO_LIBRARIES = (
+    "os", "sys", "io", "time", "random", "secrets", "socket", "ssl", "select", "selectors",
+    "sqlite3", "subprocess", "multiprocessing", "concurrent", "asyncio", "shutil", "tempfile",
+    "glob", "fileinput", "logging", "signal", "urllib.request", "http.client", "http.server",
+    "http.cookiejar", "ftplib", "smtplib", "webbrowser", "httpx", "httpcore", "anyio", "h11",
+    "requests", "aiohttp", "starlette", "uvicorn", "watchdog", "yaml",
+)
+# pathlib's pure classes compute paths without touching the disk; Path, PosixPath... do I/O.
+PURE_PATHLIB_NAMES = frozenset({"PurePath", "PurePosixPath", "PureWindowsPath"})
+
+# What activitypub/ may import from the rest of the package: the data it turns into documents
+# and the error tree. "fedipress" itself is the package root (__version__).
+ACTIVITYPUB_MAY_IMPORT = frozenset({"", "model", "config", "errors", "slug", "contenttypes"})
+
+# Attribute chains that read the clock, the environment, randomness or the terminal. Matched on
+# the end of the dotted name, so `datetime.now` also catches `dt.datetime.now`.
+CLOCK_ENV_ATTRIBUTES = (
+    "datetime.now", "datetime.utcnow", "datetime.today", "date.today",
+    "time.time", "time.time_ns", "time.monotonic", "time.perf_counter", "time.sleep",
+    "os.environ", "os.getenv", "os.getcwd", "os.urandom", "Path.cwd", "Path.home",
+    "sys.stdin", "sys.stdout", "sys.stderr", "sys.argv", "uuid.uuid1", "uuid.uuid4",
+)
+# Functions that do I/O when called by their bare name.
+IO_BUILTINS = frozenset({"open", "input", "print", "breakpoint", "exec", "eval", "__import__"})
+# Method names that read or write files whatever the object (Path, zipfile, ...).
+IO_METHODS = frozenset({"read_text", "read_bytes", "write_text", "write_bytes"})
+
+# Calls that must not run while a module is imported (anywhere in the package): they would bake
+# configuration, environment, clock, files or connections into module state (STYLE.md habit 3).
+# (Calls to the CLOCK_ENV_ATTRIBUTES count too.)
+IMPORT_TIME_CALLS = (
+    "getenv", "load_config", "sqlite3.connect", "socket.socket",
+    "httpx.Client", "httpx.AsyncClient", "subprocess.run", "subprocess.Popen",
+    "subprocess.check_output", "random.random", "random.choice", "random.randint",
+)
+
+# The import direction, as layers: a module may import its own layer and the ones below it,
+# never one above. New modules must be placed here (test_every_module_has_a_layer says so).
+LAYERS: dict[str, int] = {
+    # 0: the core: data, errors, configuration schema and the pure document builders
+    "": 0, "errors": 0, "slug": 0, "config": 0, "model": 0, "contenttypes": 0, "markup": 0,
+    "feeds": 0, "ratelimit": 0, "activitypub": 0,
+    # 1: services: one kind of I/O or rendering each
+    "content": 1, "themes": 1, "render": 1, "output": 1, "keys": 1, "store": 1, "netguard": 1,
+    "remote": 1, "signing": 1, "delivery": 1, "hosting": 1, "progress": 1, "mentions": 1,
+    # 2: commands: orchestration called by the CLI
+    "build": 2, "publish": 2, "inbox": 2, "inbox_handlers": 2, "inbox_server": 2,
+    "devserver": 2, "doctor": 2, "followers": 2, "deliveries": 2, "interactions": 2,
+    "scaffold": 2,
+    # 3: the command line
+    "cli": 3, "__main__": 3,
+}
+LAYER_NAMES = ("core", "service", "command", "cli")
+
+
+# --- reading the package ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str  # dotted, relative to the package: "" (the package), "markup", "activitypub.site"
+    path: Path
+    tree: ast.Module
+    is_package: bool
+
+    @property
+    def dotted(self) -> str:
+        return f"{PACKAGE}.{self.name}" if self.name else PACKAGE
+
+    def where(self, line: int) -> str:
+        try:
+            shown = self.path.relative_to(REPO)
+        except ValueError:
+            shown = self.path
+        return f"{shown}:{line}"
+
+
+@dataclass(frozen=True)
+class Import:
+    target: str  # absolute dotted name; for `from m import n`, "m.n" when n is (or may be) a module
+    line: int
+    internal: bool  # inside the fedipress package
+
+
+def load_modules(root: Path) -> list[Module]:
+    """Every .py file under `root` (a package directory named like PACKAGE) as a parsed Module."""
+    modules = []
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        modules.append(Module(".".join(parts), path, tree, is_package))
+    return modules
+
+
+def imports_of(module: Module, known: frozenset[str]) -> Iterator[Import]:
+    """All imports anywhere in the module (lazy ones inside functions included), resolved."""
+    package_parts = [PACKAGE, *module.name.split(".")] if module.name else [PACKAGE]
+    if not module.is_package:
+        package_parts = package_parts[:-1]
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield _make_import(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package_parts[: len(package_parts) - (node.level - 1)]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                if _is_internal(base) and _relative(candidate) not in known:
+                    # `from .model import Post`: Post is a name in fedipress.model
+                    yield _make_import(base, node.lineno)
+                else:
+                    yield _make_import(candidate, node.lineno)
+
+
+def _is_internal(dotted: str) -> bool:
+    return dotted == PACKAGE or dotted.startswith(PACKAGE + ".")
+
+
+def _relative(dotted: str) -> str:
+    return dotted[len(PACKAGE) + 1 :] if dotted != PACKAGE else ""
+
+
+def _make_import(target: str, line: int) -> Import:
+    return Import(target, line, _is_internal(target))
+
+
+def _matches(name: str, prefix: str) -> bool:
+    if prefix.endswith("*"):
+        return name.startswith(prefix[:-1])
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def is_pure(module: Module) -> bool:
+    top = module.name.split(".")[0]
+    return module.name in PURE_MODULES or top in PURE_PACKAGES
+
+
+def dotted_name(node: ast.expr) -> str | None:
+    """`a.b.c` for Name/Attribute chains (calls in the chain are skipped: `x().y` -> None)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _ends_with(dotted: str, suffix: str) -> bool:
+    return dotted == suffix or dotted.endswith("." + suffix)
+
+
+# --- the checkers -------------------------------------------------------------------------------
+
+Checker = Callable[[list[Module]], list[str]]
+
+
+def check_pure_imports_no_io_module(modules: list[Module]) -> list[str]:
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in filter(is_pure, modules):
+        for imp in imports_of(module, known):
+            if not imp.internal:
+                continue
+            target = _relative(imp.target)
+            for io_module in IO_MODULES:
+                if _matches(target, io_module):
+                    problems.append(
+                        f"{module.where(imp.line)}: pure module {module.dotted} imports the I/O"
+                        f" module {imp.target}; pass the data in as an argument instead"
+                    )
+    return problems
+
+
+def check_pure_imports_no_io_library(modules: list[Module]) -> list[str]:
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in filter(is_pure, modules):
+        for imp in imports_of(module, known):
+            if imp.internal:
+                continue
+            reason = _io_library(imp.target)
+            if reason:
+                problems.append(
+                    f"{module.where(imp.line)}: pure module {module.dotted} imports {imp.target}"
+                    f" ({reason}); keep I/O at the edges and pass values in"
+                )
+    return problems
+
+
+def _io_library(target: str) -> str | None:
+    if target == "pathlib" or (
+        target.startswith("pathlib.") and target.split(".")[1] not in PURE_PATHLIB_NAMES
+    ):
+        return "a filesystem path; only PurePath/PurePosixPath are pure"
+    for library in IO_LIBRARIES:
+        if _matches(target, library):
+            return "files, sockets, processes, clock, randomness or global state"
+    return None
+
+
+def check_pure_no_io_calls(modules: list[Module]) -> list[str]:
+    """open(), datetime.now(), time.time(), os.environ, global statements... in pure modules."""
+    problems = []
+    for module in filter(is_pure, modules):
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.expr) and (found := _io_use(node)):
+                problems.append(
+                    f"{module.where(node.lineno)}: pure module {module.dotted} uses {found};"
+                    " take it as a parameter (time, text, environment values) instead"
+                )
+            if isinstance(node, ast.Global):
+                problems.append(
+                    f"{module.where(node.lineno)}: pure module {module.dotted} assigns the"
+                    f" global(s) {', '.join(node.names)}; pure modules keep no state"
+                )
+    return problems
+
+
+def _io_use(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute):
+        # Attribute access, called or not: `clock=datetime.now` smuggles the clock in as well.
+        name = dotted_name(node)
+        if name:
+            for suffix in CLOCK_ENV_ATTRIBUTES:
+                if _ends_with(name, suffix):
+                    return name
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id in IO_BUILTINS:
+            return f"{node.func.id}()"
+        if isinstance(node.func, ast.Attribute) and node.func.attr in IO_METHODS:
+            return f".{node.func.attr}()"
+    return None
+
+
+def check_activitypub_self_contained(modules: list[Module]) -> list[str]:
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in modules:
+        if module.name.split(".")[0] != "activitypub":
+            continue
+        for imp in imports_of(module, known):
+            target = _relative(imp.target) if imp.internal else None
+            if target is None or _matches(target, "activitypub"):
+                continue
+            if target.split(".")[0] not in ACTIVITYPUB_MAY_IMPORT:
+                problems.append(
+                    f"{module.where(imp.line)}: {module.dotted} imports {imp.target}; activitypub/"
+                    " may use only model, config, errors and itself (see activitypub/README.md)"
+                )
+    return problems
+
+
+def check_nothing_imports_cli(modules: list[Module]) -> list[str]:
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in modules:
+        if module.name in {"cli", "__main__"}:
+            continue
+        for imp in imports_of(module, known):
+            if imp.internal and _matches(_relative(imp.target), "cli"):
+                problems.append(
+                    f"{module.where(imp.line)}: {module.dotted} imports {imp.target}; the CLI is"
+                    " the top of the import graph: move what you need into a library module"
+                )
+    return problems
+
+
+def layer_of(name: str) -> int | None:
+    """The layer of a module; submodules of a listed package share its layer."""
+    parts = name.split(".") if name else [""]
+    for end in range(len(parts), 0, -1):
+        key = ".".join(parts[:end])
+        if key in LAYERS:
+            return LAYERS[key]
+    return None
+
+
+def check_every_module_has_a_layer(modules: list[Module]) -> list[str]:
+    return [
+        f"{module.where(1)}: {module.dotted} has no layer; add it to LAYERS in"
+        " tests/test_architecture.py (core / service / command / cli)"
+        for module in modules
+        if layer_of(module.name) is None
+    ]
+
+
+def check_imports_flow_downward(modules: list[Module]) -> list[str]:
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in modules:
+        own = layer_of(module.name)
+        if own is None:
+            continue  # reported by check_every_module_has_a_layer
+        for imp in imports_of(module, known):
+            if not imp.internal:
+                continue
+            theirs = layer_of(_relative(imp.target))
+            if theirs is not None and theirs > own:
+                problems.append(
+                    f"{module.where(imp.line)}: {module.dotted} ({LAYER_NAMES[own]}) imports"
+                    f" {imp.target} ({LAYER_NAMES[theirs]}); imports flow cli -> commands ->"
+                    " services -> core, never upward"
+                )
+    return problems
+
+
+def check_no_import_time_state(modules: list[Module]) -> list[str]:
+    """Code that runs at import (module body, class bodies, decorators, default values) must not
+    read configuration, environment, clock or files, nor open connections."""
+    problems = []
+    for module in modules:
+        for node in _import_time_nodes(module.tree):
+            if isinstance(node, ast.expr) and (found := _import_time_use(node)):
+                problems.append(
+                    f"{module.where(node.lineno)}: {module.dotted} runs {found} at import time;"
+                    " load it in main() or the function that needs it and pass it down"
+                )
+    return problems
+
+
+def _import_time_use(node: ast.AST) -> str | None:
+    # Only reads count here: `clock=time.monotonic` or `environ=os.environ` as a default binds a
+    # function or the live mapping, read later by the call; `time.monotonic()` reads it now.
+    if isinstance(node, ast.Subscript):
+        name = dotted_name(node.value)
+        if name and _ends_with(name, "os.environ"):
+            return f"{name}[...]"
+    if isinstance(node, ast.Call):
+        name = dotted_name(node.func)
+        if name:
+            for suffix in (*CLOCK_ENV_ATTRIBUTES, *IMPORT_TIME_CALLS):
+                if _ends_with(name, suffix):
+                    return f"{name}()"
+            if ".os.environ." in f".{name}":  # os.environ.get(...), os.environ.copy()
+                return f"{name}()"
+            if name in IO_BUILTINS:
+                return f"{name}()"
+        if isinstance(node.func, ast.Attribute) and node.func.attr in IO_METHODS:
+            return f".{node.func.attr}()"
+    return None
+
+
+def _import_time_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes evaluated when the module is imported; function and lambda bodies are not."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            evaluated: list[ast.expr] = [
+                *child.decorator_list, *child.args.defaults,
+                *(d for d in child.args.kw_defaults if d is not None),
+            ]
+            for expr in evaluated:
+                yield from _walk_evaluated(expr)
+        elif isinstance(child, ast.Lambda):
+            for expr in [*child.args.defaults, *(d for d in child.args.kw_defaults if d)]:
+                yield from _walk_evaluated(expr)
+        elif isinstance(child, ast.If) and _is_main_guard(child.test):
+            yield from _import_time_nodes(ast.Module(body=child.orelse, type_ignores=[]))
+        else:
+            yield child
+            yield from _import_time_nodes(child)
+
+
+def _walk_evaluated(expr: ast.expr) -> Iterator[ast.AST]:
+    yield expr
+    yield from _import_time_nodes(expr)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+CHECKERS: dict[str, Checker] = {
+    "pure modules import no I/O module": check_pure_imports_no_io_module,
+    "pure modules import no I/O library": check_pure_imports_no_io_library,
+    "pure modules call no open/clock/env": check_pure_no_io_calls,
+    "activitypub/ imports only model, config, errors": check_activitypub_self_contained,
+    "nothing imports cli": check_nothing_imports_cli,
+    "every module has a layer": check_every_module_has_a_layer,
+    "imports flow downward": check_imports_flow_downward,
+    "no import-time state": check_no_import_time_state,
+}
+
+
+# --- the tests on the real package --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def package() -> list[Module]:
+    modules = load_modules(PACKAGE_ROOT)
+    # Guard against checking nothing (a moved src/ would make every rule trivially true).
+    names = {m.name for m in modules}
+    assert {"", "cli", "model", "markup", "activitypub.documents", "store"} <= names
+    return modules
+
+
+def _report(problems: Iterable[str]) -> str:
+    return "\n".join(["", *problems])
+
+
+def test_pure_modules_import_no_io_module(package: list[Module]) -> None:
+    problems = check_pure_imports_no_io_module(package)
+    assert not problems, _report(problems)
+
+
+def test_pure_modules_import_no_io_library(package: list[Module]) -> None:
+    problems = check_pure_imports_no_io_library(package)
+    assert not problems, _report(problems)
+
+
+def test_pure_modules_use_no_files_clock_or_environment(package: list[Module]) -> None:
+    problems = check_pure_no_io_calls(package)
+    assert not problems, _report(problems)
+
+
+def test_activitypub_imports_only_model_config_errors(package: list[Module]) -> None:
+    problems = check_activitypub_self_contained(package)
+    assert not problems, _report(problems)
+
+
+def test_nothing_imports_cli(package: list[Module]) -> None:
+    problems = check_nothing_imports_cli(package)
+    assert not problems, _report(problems)
+
+
+def test_every_module_has_a_layer(package: list[Module]) -> None:
+    problems = check_every_module_has_a_layer(package)
+    assert not problems, _report(problems)
+
+
+def test_imports_flow_downward(package: list[Module]) -> None:
+    problems = check_imports_flow_downward(package)
+    assert not problems, _report(problems)
+
+
+def test_no_import_time_state(package: list[Module]) -> None:
+    problems = check_no_import_time_state(package)
+    assert not problems, _report(problems)
+
+
+def test_the_pure_modules_named_in_design_exist(package: list[Module]) -> None:
+    # A renamed pure module would silently leave the rules; fail instead.
+    names = {m.name for m in package}
+    assert PURE_MODULES <= names, PURE_MODULES - names
+    assert sum(is_pure(m) for m in package) >= len(PURE_MODULES) + 5
+
+
+# --- each checker fails on a deliberately bad package ----------------------------------------
+
+GOOD_MODULES = {
+    "__init__.py": '__version__ = "0"\n',
+    "errors.py": "class FedipressError(Exception):\n    pass\n",
+    "model.py": "from dataclasses import dataclass\n",
+    "markup.py": "import re\nfrom pathlib import PurePosixPath\nfrom .model import dataclass\n",
+    "activitypub/__init__.py": "",
+    "activitypub/documents.py": "from .. import __version__\nfrom ..model import dataclass\n",
+    "store/__init__.py": "import sqlite3\n",
+    "cli.py": "from .store import sqlite3\n",
+}
+
+# One bad package per rule: (checker, files to add, the file:line and words the report must name).
+BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
+    "pure imports store": (
+        check_pure_imports_no_io_module,
+        {"markup.py": "import re\n\n\ndef f():\n    from .store import thing\n"},
+        "markup.py:5", "imports the I/O module fedipress.store",
+    ),
+    "pure imports inbox_server": (
+        check_pure_imports_no_io_module,
+        {"activitypub/documents.py": "import fedipress.inbox_server\n"},
+        "activitypub/documents.py:1", "fedipress.inbox_server",
+    ),
+    "pure imports httpx": (
+        check_pure_imports_no_io_library,
+        {"activitypub/sign.py": '"""doc"""\nimport httpx\n'},
+        "activitypub/sign.py:2", "imports httpx",
+    ),
+    "pure imports urllib.request": (
+        check_pure_imports_no_io_library,
+        {"model.py": "from urllib import request\n"},
+        "model.py:1", "urllib.request",
+    ),
+    "pure imports pathlib.Path": (
+        check_pure_imports_no_io_library,
+        {"markup.py": "from pathlib import Path, PurePath\n"},
+        "markup.py:1", "pathlib.Path",
+    ),
+    "pure opens a file": (
+        check_pure_no_io_calls,
+        {"markup.py": "def f(p):\n    return open(p).read()\n"},
+        "markup.py:2", "open()",
+    ),
+    "pure reads the clock": (
+        check_pure_no_io_calls,
+        {"activitypub/documents.py": "import datetime as dt\n\n\ndef f():\n"
+                                     "    return dt.datetime.now(dt.UTC)\n"},
+        "activitypub/documents.py:5", "datetime.now",
+    ),
+    "pure takes the clock as a default": (
+        check_pure_no_io_calls,
+        {"model.py": "from datetime import datetime\n\n\ndef f(clock=datetime.utcnow):\n"
+                     "    return clock()\n"},
+        "model.py:4", "datetime.utcnow",
+    ),
+    "pure reads the environment": (
+        check_pure_no_io_calls,
+        {"model.py": "import os\n\n\ndef f():\n    return os.environ['HOME']\n"},
+        "model.py:5", "os.environ",
+    ),
+    "pure keeps a global": (
+        check_pure_no_io_calls,
+        {"markup.py": "_N = 0\n\n\ndef f():\n    global _N\n    _N += 1\n"},
+        "markup.py:5", "global(s) _N",
+    ),
+    "activitypub imports markup": (
+        check_activitypub_self_contained,
+        {"activitypub/documents.py": "from ..markup import re\n"},
+        "activitypub/documents.py:1", "imports fedipress.markup",
+    ),
+    "a library imports cli": (
+        check_nothing_imports_cli,
+        {"store/__init__.py": "def f():\n    from ..cli import main\n"},
+        "store/__init__.py:2", "imports fedipress.cli",
+    ),
+    "a module has no layer": (
+        check_every_module_has_a_layer,
+        {"gizmo.py": "x = 1\n"},
+        "gizmo.py:1", "fedipress.gizmo has no layer",
+    ),
+    "a service imports a command": (
+        check_imports_flow_downward,
+        {"store/__init__.py": "import sqlite3\n\n\ndef f():\n    from .. import publish\n",
+         "publish.py": ""},
+        "store/__init__.py:5", "(service) imports fedipress.publish (command)",
+    ),
+    "the core imports a service": (
+        check_imports_flow_downward,
+        {"model.py": "from .render import Output\n", "render.py": ""},
+        "model.py:1", "(core) imports fedipress.render (service)",
+    ),
+    "config read at import": (
+        check_no_import_time_state,
+        {"store/__init__.py": "from ..config import load_config\n\nCONFIG = load_config('x')\n"},
+        "store/__init__.py:3", "load_config()",
+    ),
+    "environment read at import": (
+        check_no_import_time_state,
+        {"cli.py": "import os\n\nclass C:\n    token = os.environ.get('T')\n"},
+        "cli.py:4", "os.environ.get()",
+    ),
+    "environment subscripted at import": (
+        check_no_import_time_state,
+        {"cli.py": "import os\n\nHOME = os.environ['HOME']\n"},
+        "cli.py:3", "os.environ[...]",
+    ),
+    "clock called at import": (
+        check_no_import_time_state,
+        {"store/__init__.py": "from datetime import datetime\n\nSTARTED = datetime.now()\n"},
+        "store/__init__.py:3", "datetime.now()",
+    ),
+    "clock read in a default value": (
+        check_no_import_time_state,
+        {"store/__init__.py": "import time\n\n\ndef f(started=time.time()):\n    return started\n"},
+        "store/__init__.py:4", "time.time",
+    ),
+}
+
+
+def _write_package(root: Path, files: dict[str, str]) -> Path:
+    package = root / "src" / PACKAGE
+    for name, text in {**GOOD_MODULES, **files}.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return package
+
+
+@pytest.mark.parametrize("checker", list(CHECKERS.values()), ids=list(CHECKERS))
+def test_checkers_pass_a_good_package(tmp_path: Path, checker: Checker) -> None:
+    # The baseline for the bad cases below: the same package without the bad edit is clean, so
+    # each failure there comes from the one bad line.
+    assert checker(load_modules(_write_package(tmp_path, {}))) == []
+
+
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_checkers_fail_a_bad_package(tmp_path: Path, case: str) -> None:
+    checker, files, where, words = BAD_CASES[case]
+    problems = checker(load_modules(_write_package(tmp_path, files)))
+    assert len(problems) == 1, _report(problems)
+    assert f"src/{PACKAGE}/{where}: " in problems[0], problems[0]
+    assert words in problems[0], problems[0]
+
+
+def test_every_checker_has_a_failing_case() -> None:
+    covered = {checker for checker, *_ in BAD_CASES.values()}
+    assert covered == set(CHECKERS.values())
+
+
+def test_what_is_not_import_time(tmp_path: Path) -> None:
+    # The main guard, function bodies and references bound as defaults run later, not at import.
+    package = _write_package(tmp_path, {
+        "cli.py": "import sys\n\nif __name__ == '__main__':\n    print(sys.argv)\n",
+        "store/__init__.py": "import os, time\n\n\ndef f(environ=os.environ, clock=time.time):\n"
+                             "    return open(environ['F']).read(), time.time()\n",
+    })
+    assert check_no_import_time_state(load_modules(package)) == []
