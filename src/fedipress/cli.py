@@ -168,6 +168,22 @@ def _command(
     return p
 
 
+def _action(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    # A subcommand (keys generate, followers add...) documents itself like a command: help text
+    # and an example in its --help (tests/test_docs.py checks both).
+    return sub.add_parser(
+        name,
+        help=help_text,
+        description=f"{help_text}\n\nexample:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedipress",
@@ -208,10 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "fedipress keys generate")
     _site_options(p, base_url=False)
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    kg = keys_sub.add_parser("generate", help="create the RSA-2048 key pair")
+    kg = _action(keys_sub, "generate", "create the RSA-2048 key pair", "fedipress keys generate")
     kg.add_argument("--force", action="store_true",
                     help="replace an existing key (followers' servers will have to refollow)")
-    keys_sub.add_parser("show", help="print the public key and where the private key lives")
+    _action(keys_sub, "show", "print the public key and where the private key lives",
+            "fedipress keys show")
 
     p = _command(sub, "hosting", _cmd_hosting, "print web server configuration for this blog",
                  "fedipress hosting nginx")
@@ -242,23 +259,29 @@ def build_parser() -> argparse.ArgumentParser:
     _private_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     f_sub = p.add_subparsers(dest="followers_command", metavar="ACTION")
-    f_sub.add_parser("list", help="list followers with counts by server (default)")
-    fa = f_sub.add_parser("add", help="fetch an actor and record it as a follower")
+    _action(f_sub, "list", "list followers with counts by server (default)",
+            "fedipress followers list")
+    fa = _action(f_sub, "add", "fetch an actor and record it as a follower",
+                 "fedipress followers add https://mastodon.example/users/bob")
     fa.add_argument("actor")
-    fr = f_sub.add_parser("remove", help="forget a follower")
+    fr = _action(f_sub, "remove", "forget a follower",
+                 "fedipress followers remove https://mastodon.example/users/bob")
     fr.add_argument("actor")
-    f_sub.add_parser("requests", help="list pending follow requests")
-    fap = f_sub.add_parser("approve", help="accept a pending follow request")
+    _action(f_sub, "requests", "list pending follow requests", "fedipress followers requests")
+    fap = _action(f_sub, "approve", "accept a pending follow request",
+                  "fedipress followers approve https://mastodon.example/users/bob")
     fap.add_argument("actor")
-    frj = f_sub.add_parser("reject", help="reject a pending follow request")
+    frj = _action(f_sub, "reject", "reject a pending follow request",
+                  "fedipress followers reject https://mastodon.example/users/bob")
     frj.add_argument("actor")
 
     p = _command(sub, "deliveries", _cmd_deliveries, "show queued and failed deliveries",
                  "fedipress deliveries retry")
     _site_options(p, base_url=False)
     d_sub = p.add_subparsers(dest="deliveries_command", metavar="ACTION")
-    d_sub.add_parser("list", help="queued and failed deliveries with their last error (default)")
-    d_sub.add_parser("retry", help="requeue failed deliveries")
+    _action(d_sub, "list", "queued and failed deliveries with their last error (default)",
+            "fedipress deliveries list")
+    _action(d_sub, "retry", "requeue failed deliveries", "fedipress deliveries retry")
 
     p = _command(sub, "inbox", _cmd_inbox, "run the inbox service",
                  "fedipress inbox --site public/ --port 8080")
