@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,6 +419,7 @@ class Builder:
         # the edited posts' documents for the federation manifest (see _federation_text).
         self._object_fps: dict[str, str] = {}
         self._objects: dict[str, tuple[str, str]] | None = None
+        self._mentions: Mapping[str, str] = {}  # the store's mention cache, read in _plan
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -543,7 +544,18 @@ class Builder:
             except ImportError:
                 pass
             else:
-                ap = plan_activitypub(site, public_key, fingerprint_salt=salt)
+                # Counts and resolved mentions come from the store when there is one
+                # (read-only: a build never creates or changes it).
+                from .store import default_store_path
+                from .store.snapshot import read_build_state
+
+                state = read_build_state(default_store_path(config.state_dir))
+                self._mentions = state.mentions
+                ap = plan_activitypub(
+                    site, public_key, fingerprint_salt=salt,
+                    follower_count=state.follower_count,
+                    interaction_counts=state.interaction_counts, mentions=state.mentions,
+                )
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap
                                     if o.path.endswith("/object.json")}
@@ -588,7 +600,7 @@ class Builder:
             pass
         text = self._federation_text(site, public_key)
         if text is None:
-            data = federation_manifest(site, public_key)
+            data = federation_manifest(site, public_key, mentions=self._mentions)
             text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomic(target, text.encode("utf-8"))
         write_atomic(key_file, self._federation_key.encode())
@@ -625,7 +637,7 @@ class Builder:
             if entry is None:
                 doc = self._written_document(post.path + "object.json", fp)
                 if doc is None:
-                    doc = d.object_document(site, post)
+                    doc = d.object_document(site, post, mentions=self._mentions)
                 value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
                 entry = (doc["id"], _nested_json(value, 2))
             if fp is not None:

@@ -20,9 +20,10 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ from .activitypub import documents as d
 from .activitypub.audience import FollowerAddress, iter_inboxes
 from .config import SiteConfig
 from .errors import FedipressError
+from .mentions import (
+    canonical_manifest,
+    mention_inboxes,
+    object_handles,
+    resolve_mentions,
+    with_mentions,
+)
 from .model import Site
-from .store import LedgerEntry, PlannedActivity, PlanResult, Store
+from .store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
 
 __all__ = [
     "OLD_POST_AGE",
@@ -118,6 +126,7 @@ def plan_changes(
     now: datetime,
     backfill: int = 0,
     first_publish: bool | None = None,
+    mentions: Mapping[str, str] | None = None,
 ) -> Plan:
     """The activities and ledger rows that bring followers from `ledger` to `manifest`. Pure.
 
@@ -131,6 +140,8 @@ def plan_changes(
     - in the ledger as live but gone from the manifest (deleted, or now `federate: false`) ->
       Delete with a Tombstone; a deleted object that comes back -> Create with a new id;
     - actor profile hash changed -> Update(actor); the first publish records it silently.
+    `mentions` ("user@server" -> actor id, from mentions.resolve_mentions) is written into the
+    tag and cc of the objects sent; it never changes a hash or an activity id.
     Send order: the actor's Update, Creates oldest first, Updates, Deletes.
     """
     if now.tzinfo is None:
@@ -156,6 +167,8 @@ def plan_changes(
         new_hash = str(item["hash"])
         published = _parse_time(item.get("published"), now)
         obj: dict[str, Any] = dict(item["doc"])
+        if mentions:
+            obj = with_mentions(obj, mentions)
         old = ledger.get(oid)
         if old is None or old.state == "deleted":
             if old is None and first and oid not in backfilled:
@@ -232,12 +245,36 @@ def recipients(store: Store) -> Iterator[str]:
     )
 
 
-def queue_plan(store: Store, plan: Plan, now: datetime) -> PlanResult:
+def queue_plan(
+    store: Store,
+    plan: Plan,
+    now: datetime,
+    extra_recipients: Mapping[str, Iterable[str]] | None = None,
+) -> PlanResult:
     """Store `plan` in one durable transaction: activities, deliveries, ledger.
 
-    After this returns, a crash loses nothing: the deliveries are in the queue. An activity id
-    already stored (a re-run) gets no new deliveries."""
-    return store.plan_publication(plan.activities, recipients(store), plan.ledger_updates, now)
+    `extra_recipients` adds inboxes for single activities (the accounts a post mentions) on
+    top of the followers'. After this returns, a crash loses nothing: the deliveries are in
+    the queue. An activity id already stored (a re-run) gets no new deliveries."""
+    extra = {k: list(v) for k, v in (extra_recipients or {}).items() if v}
+    if not extra:
+        return store.plan_publication(plan.activities, recipients(store), plan.ledger_updates,
+                                      now)
+    # One activity at a time, in send order, so each can have its own recipients; rows are
+    # still inserted in send order, and the transaction keeps it all-or-nothing.
+    results: list[PlanResult] = []
+    with store.transaction():
+        for activity in plan.activities:
+            inboxes = chain(recipients(store), extra.get(activity.activity_id, ()))
+            results.append(store.plan_publication([activity], inboxes, [], now))
+        results.append(store.plan_publication([], [], plan.ledger_updates, now))
+    return PlanResult(
+        new_activities=tuple(a for r in results for a in r.new_activities),
+        existing_activities=tuple(a for r in results for a in r.existing_activities),
+        changed_bodies=tuple(a for r in results for a in r.changed_bodies),
+        deliveries=sum(r.deliveries for r in results),
+        ledger_updates=sum(r.ledger_updates for r in results),
+    )
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -275,6 +312,56 @@ def _print_plan(plan: Plan, inboxes: list[str], out: Callable[[str], None]) -> N
         out(f"  -> {inbox}")
 
 
+def _resolve_mentions(
+    config: SiteConfig,
+    store: Store,
+    plan: Plan,
+    manifest: Mapping[str, Any],
+    now: datetime,
+    *,
+    private_key: Any,
+    allow_private: bool,
+    warn: Callable[[str], None],
+) -> tuple[dict[str, ResolvedMention], bool]:
+    """Resolve the mentions of the objects this plan sends -> (resolutions, any newly learned).
+
+    Only the posts being announced are looked up (old posts keep their form until edited).
+    A dry run (no key) reads the cache only."""
+    objects = manifest.get("objects", {})
+    handles = [
+        h
+        for change in plan.changes
+        if change.action in ("Create", "Update") and change.object_id in objects
+        for h in object_handles(objects[change.object_id].get("doc", {}))
+    ]
+    if not handles:
+        return {}, False
+    before = {h: store.get_mention(h) for h in handles}
+    if private_key is None:
+        found = asyncio.run(resolve_mentions(handles, store=store, fetcher=None, now=now,
+                                             warn=warn))
+        return found, False
+
+    from .remote import FetchPolicy, RemoteFetcher
+    from .remote import user_agent as make_user_agent
+    from .signing import SigningAuth
+
+    async def run() -> dict[str, ResolvedMention]:
+        # Signed GETs: servers with authorized fetch refuse anonymous actor fetches.
+        auth = SigningAuth.for_actor(config.url("actor.json"), private_key)
+        async with RemoteFetcher(policy=FetchPolicy(allow_private=allow_private),
+                                 user_agent=make_user_agent(config.base_url),
+                                 auth=auth) as fetcher:
+            return await resolve_mentions(handles, store=store, fetcher=fetcher, now=now,
+                                          warn=warn)
+
+    found = asyncio.run(run())
+    learned = any(
+        (old := before[h]) is None or old.actor_id != m.actor_id for h, m in found.items()
+    )
+    return found, learned
+
+
 def run_publish_command(
     config: SiteConfig, args: argparse.Namespace, *, allow_private: bool
 ) -> int:
@@ -302,24 +389,45 @@ def run_publish_command(
 
     # The key is checked before anything else: a publish that cannot sign must not plan.
     private_key = None if dry_run else load_private_key(config)
-    if not getattr(args, "no_build", False):
+    built = not getattr(args, "no_build", False)
+    if built:
         from .build import build_site
 
         result = build_site(config, log=err if verbose else (lambda _l: None))
         err(result.summary())
-    manifest = load_manifest(config)
+    manifest = canonical_manifest(load_manifest(config))
     site = Site(config=config, posts=(), pages=())
     now = datetime.now(UTC)
     store = open_store(default_store_path(config.state_dir))
     try:
         ledger = store.get_ledger()
         plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
+        resolved, learned = _resolve_mentions(
+            config, store, plan, manifest, now, private_key=private_key,
+            allow_private=allow_private, warn=err,
+        )
+        if resolved:
+            plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
+                                mentions={h: m.actor_id for h, m in resolved.items()})
+        extra = mention_inboxes(plan.activities, resolved)
         if dry_run:
-            _print_plan(plan, list(recipients(store)) if plan.activities else [], out)
+            inboxes = list(recipients(store)) if plan.activities else []
+            inboxes += [i for v in extra.values() for i in v if i not in inboxes]
+            _print_plan(plan, inboxes, out)
             out("dry run: nothing stored or sent")
             return 0
+        if learned:
+            # object.json must show the actor ids the activities carry: rebuild (only the
+            # posts naming these accounts change), or tell the user when they skipped the build.
+            if built:
+                from .build import build_site
+
+                build_site(config, log=lambda _l: None)
+            else:
+                err("note: newly resolved mentions; run `fedipress build` so object.json "
+                    "names the same accounts")
         if not plan.empty:
-            stored = queue_plan(store, plan, now)
+            stored = queue_plan(store, plan, now, extra)
             # Printed (and flushed) only after the commit: from here on nothing can be lost.
             out(f"queued {stored.deliveries:,} deliveries for "
                 f"{len(stored.new_activities)} new activit"

@@ -21,6 +21,7 @@ from . import webfinger as wf
 __all__ = ["federation_manifest", "plan_activitypub"]
 
 _EMPTY: Mapping[str, Mapping[str, int]] = {}
+_NO_MENTIONS: Mapping[str, str] = {}
 
 
 def _fingerprint(salt: str, path: str, *parts: object) -> str:
@@ -45,11 +46,21 @@ def plan_activitypub(
     follower_count: int = 0,
     interaction_counts: Mapping[str, Mapping[str, int]] = _EMPTY,
     page_size: int = d.OUTBOX_PAGE_SIZE,
+    mentions: Mapping[str, str] = _NO_MENTIONS,
 ) -> list[Output]:
     """All ActivityPub, WebFinger and NodeInfo files, paths relative to the output directory.
 
     `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n}.
+    `mentions` maps "user@server" to the actor id publish resolved (the store's mention cache);
+    a document's fingerprint includes only the resolutions of the posts it shows.
     """
+
+    def resolved(chunk: Sequence[Post]) -> tuple[tuple[str, str], ...]:
+        if not mentions:
+            return ()
+        return tuple(sorted({h: mentions[h] for p in chunk for h in d.post_mentions(p)
+                             if h in mentions}.items()))
+
     config = site.config
     salt = fingerprint_salt
     posts = d.federated_posts(site)
@@ -63,8 +74,10 @@ def plan_activitypub(
         _json_output(salt, "followers.json", lambda: d.followers_document(site, follower_count),
                      config, follower_count),
         _json_output(salt, "following.json", lambda: d.following_document(site, 0), config),
-        _json_output(salt, "featured.json", lambda: d.featured_document(site),
-                     config, [p for p in posts if p.pinned]),
+        _json_output(salt, "featured.json",
+                     lambda: d.featured_document(site, mentions=mentions),
+                     config, [p for p in posts if p.pinned],
+                     resolved([p for p in posts if p.pinned])),
     ]
 
     pages = d.outbox_page_count(site, page_size)
@@ -74,8 +87,8 @@ def plan_activitypub(
             _json_output(
                 salt,
                 d.outbox_page_path(number),
-                partial(d.outbox_page, site, number, page_size=page_size),
-                config, len(posts), pages, list(chunk),
+                partial(d.outbox_page, site, number, page_size=page_size, mentions=mentions),
+                config, len(posts), pages, list(chunk), resolved(chunk),
             )
         )
 
@@ -84,7 +97,8 @@ def plan_activitypub(
         counts = interaction_counts.get(oid, {})
         outputs += [
             _json_output(salt, post.path + "object.json",
-                         partial(d.object_document, site, post), config, post),
+                         partial(d.object_document, site, post, mentions=mentions),
+                         config, post, resolved([post])),
             _json_output(salt, post.path + "replies.json",
                          partial(d.replies_document, post, counts.get("replies", 0)),
                          post.url, counts.get("replies", 0)),
@@ -125,14 +139,16 @@ def _plain_json(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def federation_manifest(site: Site, public_key_pem: bytes | str) -> dict[str, Any]:
+def federation_manifest(
+    site: Site, public_key_pem: bytes | str, *, mentions: Mapping[str, str] = _NO_MENTIONS
+) -> dict[str, Any]:
     """What publish compares with its ledger: the actor, and every federated object by id.
 
     {"actor": actor doc, "objects": {object_id: {"hash", "published", "doc"}}}, newest first.
     """
     objects: dict[str, Any] = {}
     for post in d.federated_posts(site):
-        doc = d.object_document(site, post)
+        doc = d.object_document(site, post, mentions=mentions)
         objects[doc["id"]] = {
             "hash": d.object_hash(doc),
             "published": doc["published"],

@@ -29,6 +29,7 @@ from .protocol import (
     LedgerState,
     PlannedActivity,
     PlanResult,
+    ResolvedMention,
     Store,
 )
 from .sqlite import BUSY_TIMEOUT_MS, SQLiteStore, open_store
@@ -54,6 +55,7 @@ __all__ = [
     "Migration",
     "PlanResult",
     "PlannedActivity",
+    "ResolvedMention",
     "SQLiteStore",
     "Store",
     "applied_migrations",

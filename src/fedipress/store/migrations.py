@@ -146,6 +146,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "0002_interaction_safe_html",
         ("ALTER TABLE interactions ADD COLUMN content_safe_html TEXT",),
     ),
+    # `@user@server` -> actor, found through WebFinger by publish and read by the build, so a
+    # post's object.json and its Create both name the actor id (what Mastodon notifies on).
+    Migration(
+        "0003_mention_cache",
+        (
+            """CREATE TABLE mention_cache (
+                acct TEXT PRIMARY KEY,
+                actor_id TEXT NOT NULL,
+                inbox TEXT NOT NULL,
+                shared_inbox TEXT,
+                profile_url TEXT,
+                resolved_at TEXT NOT NULL
+            ) STRICT""",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

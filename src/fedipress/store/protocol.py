@@ -32,6 +32,7 @@ __all__ = [
     "LedgerState",
     "PlanResult",
     "PlannedActivity",
+    "ResolvedMention",
     "Store",
     "DELIVERY_STATES",
 ]
@@ -204,6 +205,22 @@ class CachedKey:
 
 
 @dataclass(frozen=True)
+class ResolvedMention:
+    """A `user@server` mention resolved through WebFinger to its actor (the mention cache)."""
+
+    acct: str  # "user@server", server lower-cased, as documents.post_mentions writes it
+    actor_id: str
+    inbox: str
+    shared_inbox: str | None
+    profile_url: str | None
+    resolved_at: datetime
+
+    @property
+    def delivery_inbox(self) -> str:
+        return self.shared_inbox or self.inbox
+
+
+@dataclass(frozen=True)
 class InboxRecord:
     """A verified activity as received, logged before processing so a crash never loses it."""
 
@@ -338,3 +355,9 @@ class Store(Protocol):
     def remove_block(self, target: str) -> bool: ...
     def list_blocks(self) -> list[str]: ...
     def is_blocked(self, actor_id_or_domain: str) -> bool: ...
+    def remove_domain(self, domain: str) -> tuple[int, int]: ...
+
+    # --- mention cache -----------------------------------------------------------------------
+    def get_mention(self, acct: str) -> ResolvedMention | None: ...
+    def put_mention(self, mention: ResolvedMention) -> None: ...
+    def list_mentions(self) -> list[ResolvedMention]: ...

@@ -28,11 +28,12 @@ from .sqlite_base import BUSY_TIMEOUT_MS
 from .sqlite_followers import FollowersMixin
 from .sqlite_inbox import InboxMixin
 from .sqlite_queue import QueueMixin
+from .sqlite_remote import RemoteMixin
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "open_store"]
 
 
-class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin):
+class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin):
     """The `Store` protocol on one SQLite file. Use `open_store(path)` to get one.
 
     Thread-safe: any thread may call any method. `transaction()` makes the calls made on the
