@@ -1,0 +1,309 @@
+"""The site.yaml schema: which keys each section has and how each value is checked.
+
+Each `read_*` function reads one section through a `Checker`, which collects every problem
+with its line, and returns the dataclass, or None when a required part is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from yaml.nodes import MappingNode
+
+from ..errors import Problem
+from ..slug import slugify
+from .schema import Checker, Section, node_line
+from .settings import Author, AuthorLink, FediverseConfig, FeedConfig, ProfileField, SiteConfig
+from .values import (
+    HOST_PORT,
+    check_absolute_url,
+    check_base_url,
+    check_blocked,
+    check_datetime,
+    check_output_dir,
+    check_permalink,
+    check_timezone,
+    normalise_permalink,
+    under,
+)
+
+__all__ = ["AUTHOR_KEYS", "FEDIVERSE_KEYS", "FEED_KEYS", "TOP_KEYS", "read_site"]
+
+TOP_KEYS = (
+    "title", "base_url", "description", "language", "timezone", "permalink", "posts_per_page",
+    "theme", "output_dir", "content_dir", "author", "feeds", "fediverse",
+)  # fmt: skip
+AUTHOR_KEYS = ("name", "handle", "avatar", "bio", "email", "links")
+_LINK_KEYS = ("name", "url")
+FEED_KEYS = ("atom", "rss", "json", "items", "full_content")
+_FIELD_KEYS = ("name", "value")
+FEDIVERSE_KEYS = (
+    "username", "handle_domain", "display_name", "bio", "avatar", "header", "fields",
+    "also_known_as", "post_type", "note_content", "federate", "discoverable", "indexable",
+    "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
+    "public_key_file", "published",
+)  # fmt: skip
+
+_USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+# A placeholder URL used only to keep resolving when base_url itself is broken; a config
+# with a broken base_url is never returned, so this value never escapes.
+_UNUSABLE_BASE = "https://base-url.invalid/"
+
+
+def read_site(
+    check: Checker, document: MappingNode, root: Path, override: str | None
+) -> SiteConfig | None:
+    top = check.section(document, "", node_line(document), TOP_KEYS)
+
+    title = check.text(top, "title", required="title: My Blog")
+    file_base = check.text(
+        top, "base_url", required=None if override else "base_url: https://example.com/"
+    )
+    base: str | None = None
+    if file_base is not None:
+        base, error = check_base_url(file_base)
+        if error:
+            check.add(top.line_of("base_url"), f"base_url: {error}")
+    if override is not None:
+        base, error = check_base_url(override)
+        if error:
+            check.problems.append(Problem("--base-url", None, error))
+    resolve_base = base or _UNUSABLE_BASE
+
+    description = check.text(top, "description") or ""
+    language = check.text(top, "language")
+    if language is not None and not _LANGUAGE.fullmatch(language):
+        check.add(
+            top.line_of("language"),
+            f"language: expected a language tag such as 'en' or 'pt-BR', got {language!r}",
+        )
+    timezone = check.text(top, "timezone")
+    if timezone is not None:
+        error = check_timezone(timezone)
+        if error:
+            check.add(top.line_of("timezone"), f"timezone: {error}")
+    permalink = check.text(top, "permalink")
+    if permalink is not None:
+        error = check_permalink(permalink)
+        if error:
+            check.add(top.line_of("permalink"), f"permalink: {error}")
+    posts_per_page = check.integer(top, "posts_per_page", minimum=1)
+    theme = check.text(top, "theme")
+    if theme is not None and not theme.strip():
+        check.add(top.line_of("theme"), "theme: must not be empty; remove it to use 'default'")
+
+    output_text = check.text(top, "output_dir")
+    content_text = check.text(top, "content_dir")
+    output_dir = under(root, output_text or "public")
+    content_dir = under(root, content_text or "content")
+    if output_text is not None or content_text is not None:
+        error = check_output_dir(root, output_dir, content_dir)
+        if error:
+            check.add(
+                top.line_of("output_dir" if output_text is not None else "content_dir"),
+                f"output_dir: {error}",
+            )
+
+    author = _read_author(check, top, resolve_base)
+    feeds = _read_feeds(check, top)
+    fediverse = _read_fediverse(check, top, author, resolve_base, root, output_dir, timezone)
+
+    if check.problems or title is None or base is None or author is None or fediverse is None:
+        return None
+    defaults = SiteConfig(root=root, title=title, base_url=base, author=author, fediverse=fediverse)
+    return SiteConfig(
+        root=root,
+        title=title,
+        base_url=base,
+        author=author,
+        fediverse=fediverse,
+        description=description,
+        language=language or defaults.language,
+        timezone=timezone or defaults.timezone,
+        permalink=normalise_permalink(permalink) if permalink else defaults.permalink,
+        posts_per_page=posts_per_page if posts_per_page is not None else 10,
+        theme=theme or defaults.theme,
+        output_dir=output_dir,
+        content_dir=content_dir,
+        feeds=feeds,
+        config_file=root / Path(check.file).name,
+    )
+
+
+def _read_author(check: Checker, top: Section, base: str) -> Author | None:
+    section = check.subsection(
+        top, "author", AUTHOR_KEYS, required="author:` with `name: Your Name` under it"
+    )
+    if section is None:
+        return None
+    # Keep checking after a missing name, so every mistake in the section is reported.
+    name = check.text(section, "name", required="name: Your Name")
+    handle = check.text(section, "handle")
+    if handle is None:
+        handle = slugify(name or "")
+        if not handle and name is not None:
+            check.add(
+                section.line,
+                f"author.handle: cannot derive a handle from the name"
+                f" {name!r}; set `handle:` to a username such as 'alice'",
+            )
+    elif not _USERNAME.fullmatch(handle):
+        check.add(
+            section.line_of("handle"),
+            "author.handle: may contain only letters, digits,"
+            f" '_', '.' and '-' (e.g. 'alice'), got {handle!r}",
+        )
+    avatar = check.url(section, "avatar", base)
+    bio = check.text(section, "bio") or ""
+    email = check.text(section, "email")
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+        check.add(
+            section.line_of("email"),
+            f"author.email: expected an address such as alice@example.com, got {email!r}",
+        )
+    links: list[AuthorLink] = []
+    for item in check.list_of_mappings(section, "links", _LINK_KEYS):
+        link_name = check.text(item, "name", required="name: Code")
+        link_url = check.url(
+            item,
+            "url",
+            base,
+            required="url: https://code.example/you",
+            schemes=("http", "https", "mailto"),
+        )
+        if link_name is not None and link_url is not None:
+            links.append(AuthorLink(name=link_name, url=link_url))
+    if name is None:
+        return None
+    return Author(name=name, handle=handle, avatar=avatar, bio=bio, email=email, links=tuple(links))
+
+
+def _read_feeds(check: Checker, top: Section) -> FeedConfig:
+    section = check.subsection(top, "feeds", FEED_KEYS)
+    default = FeedConfig()
+    if section is None:
+        return default
+    items = check.integer(section, "items", minimum=1)
+
+    def flag(key: str, fallback: bool) -> bool:
+        value = check.boolean(section, key)
+        return fallback if value is None else value
+
+    return FeedConfig(
+        atom=flag("atom", default.atom),
+        rss=flag("rss", default.rss),
+        json=flag("json", default.json),
+        items=default.items if items is None else items,
+        full_content=flag("full_content", default.full_content),
+    )
+
+
+def _read_fediverse(
+    check: Checker,
+    top: Section,
+    author: Author | None,
+    base: str,
+    root: Path,
+    output_dir: Path,
+    timezone: str | None,
+) -> FediverseConfig | None:
+    section = check.subsection(top, "fediverse", FEDIVERSE_KEYS)
+    if section is None:
+        section = Section("fediverse", top.line, {})
+
+    username = check.text(section, "username")
+    if username is not None and not _USERNAME.fullmatch(username):
+        check.add(
+            section.line_of("username"),
+            "fediverse.username: may contain only letters,"
+            f" digits, '_', '.' and '-' (e.g. 'alice'), got {username!r}",
+        )
+    handle_domain = check.text(section, "handle_domain")
+    if handle_domain is not None:
+        handle_domain = handle_domain.strip().lower()
+        if not HOST_PORT.fullmatch(handle_domain):
+            check.add(
+                section.line_of("handle_domain"),
+                "fediverse.handle_domain: expected a host"
+                f" name such as 'example.com' (no https://, no path), got {handle_domain!r}",
+            )
+    display_name = check.text(section, "display_name")
+    bio = check.text(section, "bio")
+    avatar = check.url(section, "avatar", base)
+    header = check.url(section, "header", base)
+    fields: list[ProfileField] = []
+    for item in check.list_of_mappings(section, "fields", _FIELD_KEYS):
+        field_name = check.text(item, "name", required="name: Blog")
+        field_value = check.text(item, "value", required="value: https://example.com/")
+        if field_name is not None and field_value is not None:
+            fields.append(ProfileField(name=field_name, value=field_value))
+    also_known_as: list[str] = []
+    for line, value in check.list_of_text(section, "also_known_as"):
+        url, error = check_absolute_url(value)
+        if error:
+            check.add(line, f"fediverse.also_known_as: {error}")
+        else:
+            also_known_as.append(url)
+    post_type = check.choice(section, "post_type", ("note", "article"))
+    note_content = check.choice(section, "note_content", ("full", "summary"))
+    federate = check.boolean(section, "federate")
+    discoverable = check.boolean(section, "discoverable")
+    indexable = check.boolean(section, "indexable")
+    manual = check.boolean(section, "manually_approves_followers")
+    blocked: list[str] = []
+    for line, value in check.list_of_text(section, "blocked"):
+        entry, error = check_blocked(value)
+        if error:
+            check.add(line, f"fediverse.blocked: {error}")
+        else:
+            blocked.append(entry)
+    inbox_url = check.url(section, "inbox_url", base, schemes=("http", "https"))
+    shared_inbox_url = check.url(section, "shared_inbox_url", base, schemes=("http", "https"))
+    public_key_file = check.text(section, "public_key_file")
+    if public_key_file is not None:
+        key_path = under(root, public_key_file)
+        if not public_key_file.strip() or key_path == root:
+            check.add(
+                section.line_of("public_key_file"),
+                "fediverse.public_key_file: expected a file name such as"
+                " 'fedipress-public-key.pem'",
+            )
+        elif key_path.resolve().is_relative_to(output_dir.resolve()):
+            check.add(
+                section.line_of("public_key_file"),
+                "fediverse.public_key_file: must not be inside the output directory (the"
+                " build replaces its contents); keep it beside site.yaml",
+            )
+    published = check.text(section, "published")
+    if published is not None:
+        published, error = check_datetime(published, timezone)
+        if error:
+            check.add(section.line_of("published"), f"fediverse.published: {error}")
+
+    if author is None:
+        return None
+    default_inbox = urljoin(base, "inbox")
+    return FediverseConfig(
+        username=username or author.handle,
+        handle_domain=handle_domain or urlsplit(base).netloc,
+        display_name=display_name or author.name,
+        bio=author.bio if bio is None else bio,
+        inbox_url=inbox_url or default_inbox,
+        shared_inbox_url=shared_inbox_url or inbox_url or default_inbox,
+        avatar=avatar or author.avatar,
+        header=header,
+        fields=tuple(fields),
+        also_known_as=tuple(also_known_as),
+        post_type="article" if post_type == "article" else "note",
+        note_content="summary" if note_content == "summary" else "full",
+        federate=True if federate is None else federate,
+        discoverable=True if discoverable is None else discoverable,
+        indexable=True if indexable is None else indexable,
+        manually_approves_followers=bool(manual),
+        blocked=tuple(blocked),
+        public_key_file=public_key_file or "fedipress-public-key.pem",
+        published=published,
+    )

@@ -1,0 +1,145 @@
+"""Checks of single site.yaml values, free of YAML: each returns what is wrong, or None.
+
+The `check_*` functions that also clean a value return `(clean value, error or None)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import string
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+__all__ = [
+    "HOST_PORT",
+    "check_absolute_url",
+    "check_base_url",
+    "check_blocked",
+    "check_datetime",
+    "check_output_dir",
+    "check_permalink",
+    "check_timezone",
+    "normalise_permalink",
+    "under",
+]
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# host[:port] as a handle domain is written: "alice.example", "127.0.0.1:8001".
+HOST_PORT = re.compile(rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?")
+_PERMALINK_FIELDS = ("slug", "year", "month", "day")
+
+
+def check_base_url(value: str) -> tuple[str | None, str | None]:
+    example = "such as https://example.com/ or http://127.0.0.1:8000/"
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        return None, f"must be an absolute http(s) URL {example}, got {value!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None, f"must be an absolute http(s) URL {example}, got {value!r}"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None, f"must not contain a query, fragment or user name ({example}), got {value!r}"
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host if port is None else f"{host}:{port}"
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{parts.scheme}://{netloc}{path}", None
+
+
+def check_absolute_url(value: str) -> tuple[str, str | None]:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return value, f"expected an absolute https:// URL, got {value!r}"
+    return value.strip(), None
+
+
+def check_timezone(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+        return None
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    known = available_timezones()
+    by_lower = {zone.lower(): zone for zone in known}
+    close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), by_lower, n=1)]
+    hint = f"did you mean {close[0]!r}?" if close else "use a name such as 'Europe/Berlin' or 'UTC'"
+    return f"unknown time zone {name!r}; {hint}"
+
+
+def check_permalink(pattern: str) -> str | None:
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError:
+        return f"unbalanced braces in {pattern!r}; write placeholders as {{slug}}"
+    unknown = sorted({n for n in names if n not in _PERMALINK_FIELDS})
+    if unknown:
+        known = " ".join("{" + n + "}" for n in _PERMALINK_FIELDS)
+        return f"unknown placeholder {{{unknown[0]}}}; use only {known}"
+    if "slug" not in names:
+        return "must contain {slug} so every post gets its own URL, e.g. /posts/{slug}/"
+    if not (pattern.endswith("/") or pattern.endswith(".html")):
+        return f"must end with '/' (or '.html'), e.g. /posts/{{slug}}/, got {pattern!r}"
+    if any(part == ".." for part in pattern.split("/")) or "?" in pattern or "#" in pattern:
+        return f"must be a plain path such as /posts/{{slug}}/, got {pattern!r}"
+    return None
+
+
+def normalise_permalink(pattern: str) -> str:
+    return pattern if pattern.startswith("/") else "/" + pattern
+
+
+def check_output_dir(root: Path, output_dir: Path, content_dir: Path) -> str | None:
+    out = output_dir.resolve()
+    site = root.resolve()
+    why = "the build deletes stale files in it; use a folder of its own such as 'public'"
+    if out == site or site.is_relative_to(out):
+        return f"must not be the site folder or one of its parents ({why})"
+    content = content_dir.resolve()
+    if out == content or content.is_relative_to(out) or out.is_relative_to(content):
+        return f"must not be, contain or be inside the content folder ({why})"
+    state = (root / ".fedipress").resolve()
+    if state.is_relative_to(out) or out.is_relative_to(state):
+        return f"must not contain or be inside .fedipress/, which holds the private key ({why})"
+    return None
+
+
+def check_blocked(value: str) -> tuple[str, str | None]:
+    text = value.strip()
+    if "://" in text:
+        return check_absolute_url(text)
+    domain = text.lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    if not _DOMAIN.fullmatch(domain) or "." not in domain:
+        return text, (
+            "expected a domain such as 'spam.example' or an actor URL such as"
+            f" 'https://spam.example/users/bob', got {value!r}"
+        )
+    return domain, None
+
+
+def check_datetime(value: str, timezone: str | None) -> tuple[str | None, str | None]:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None, (
+            f"expected an ISO date and time such as 2024-05-01T09:00:00+02:00, got {value!r}"
+        )
+    if moment.tzinfo is None:
+        try:
+            moment = moment.replace(tzinfo=ZoneInfo(timezone or "UTC"))
+        except (ZoneInfoNotFoundError, ValueError):
+            return None, None  # the timezone problem is reported on its own line
+    return moment.isoformat(), None
+
+
+def under(root: Path, value: str) -> Path:
+    """`value` (relative, absolute or ~/…) as a normalised path against the site root."""
+    return Path(os.path.normpath(root / Path(value).expanduser()))
