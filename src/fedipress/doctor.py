@@ -108,6 +108,16 @@ def _ap_alternates(page: bytes) -> list[str]:
     ]
 
 
+def _json_of(body: bytes) -> Any:
+    """The parsed JSON, or None when it nests too deep or does not parse."""
+    if not check_json_depth(body):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
 def _host(url: str) -> str:
     try:
         return httpx.URL(url).netloc.decode("ascii").lower()
@@ -159,6 +169,16 @@ class _Doctor:
                 raise FetchError(f"{current}: {type(exc).__name__}: {str(exc)[:200]}") from None
         raise FetchError(f"{url}: more than {self.policy.max_redirects} redirects")
 
+    async def fetch(self, name: str, url: str, accept: str, fix: str = "") -> _Answer | None:
+        """`get`, recording a fetch that fails as a failed check (None); refusals propagate."""
+        try:
+            return await self.get(url, accept)
+        except UnsafeURLError:
+            raise
+        except FetchError as exc:
+            self.add(name, "fail", f"{url} cannot be fetched: {exc}", fix)
+            return None
+
     async def fetcher_confirms(self, url: str) -> str | None:
         """None when RemoteFetcher (Mastodon's rules) accepts `url`, else its error."""
         async with RemoteFetcher(policy=self.policy,
@@ -174,13 +194,10 @@ class _Doctor:
     async def ap_document(self, name: str, url: str, *, what: str,
                           expect_host: str | None = None) -> dict[str, Any] | None:
         """Fetch `url` as ActivityPub JSON and check everything Mastodon checks."""
-        try:
-            answer = await self.get(url, AP_ACCEPT)
-        except UnsafeURLError:
-            raise
-        except FetchError as exc:
-            self.add(name, "fail", f"{url} cannot be fetched: {exc}",
-                     "Fix: make sure the site is deployed and reachable over https.")
+        answer = await self.fetch(
+            name, url, AP_ACCEPT, "Fix: make sure the site is deployed and reachable over https."
+        )
+        if answer is None:
             return None
         if answer.status != 200:
             self.add(name, "fail", f"{answer.url} answers HTTP {answer.status} (expected 200)",
@@ -198,12 +215,7 @@ class _Doctor:
             self.add(name, "fail", f"{answer.url} is larger than 1 MiB; Mastodon stops reading"
                      " at 1 MiB", "Fix: shorten it (e.g. note_content: summary for posts).")
             return None
-        data: Any = None
-        if check_json_depth(answer.body):
-            try:
-                data = json.loads(answer.body)
-            except ValueError:
-                data = None
+        data = _json_of(answer.body)
         if not isinstance(data, dict):
             self.add(name, "fail", f"{answer.url} is not a JSON object",
                      "Fix: rebuild with `fedipress build` and upload the files unchanged.")
@@ -239,23 +251,20 @@ class _Doctor:
                         scheme_hint: str, expect_subject: str | None) -> str | None:
         """Check the JRD for acct:user@domain; returns its subject when all is well."""
         url = self.webfinger_url(user, domain, scheme_hint)
-        try:
-            answer = await self.get(url, JRD_ACCEPT)
-        except UnsafeURLError:
-            raise
-        except FetchError as exc:
-            self.add(name, "fail", f"{url} cannot be fetched: {exc}",
-                     "Fix: serve .well-known/webfinger on this host — see `fedipress hosting`.")
+        answer = await self.fetch(
+            name,
+            url,
+            JRD_ACCEPT,
+            "Fix: serve .well-known/webfinger on this host — see `fedipress hosting`.",
+        )
+        if answer is None:
             return None
         if answer.status != 200:
             self.add(name, "fail", f"{url} answers HTTP {answer.status} (expected 200)",
                      "Fix: upload .well-known/webfinger and make the host answer"
                      " /.well-known/webfinger?resource=… with it — see `fedipress hosting`.")
             return None
-        try:
-            jrd = json.loads(answer.body) if check_json_depth(answer.body) else None
-        except ValueError:
-            jrd = None
+        jrd = _json_of(answer.body)
         if not isinstance(jrd, dict):
             self.add(name, "fail", f"{url} is not JSON (served as {answer.content_type!r})",
                      "Fix: serve the built .well-known/webfinger file unchanged.")
@@ -321,13 +330,13 @@ class _Doctor:
             url += "/"
         check_url(url, allow_private=self.policy.allow_private)
         actor_url = str(httpx.URL(url).join("/actor.json"))
-        try:
-            home = await self.get(url, "text/html")
-        except UnsafeURLError:
-            raise
-        except FetchError as exc:
-            self.add("home page", "fail", f"{url} cannot be fetched: {exc}",
-                     "Fix: check the address, DNS and that the site is deployed.")
+        home = await self.fetch(
+            "home page",
+            url,
+            "text/html",
+            "Fix: check the address, DNS and that the site is deployed.",
+        )
+        if home is None:
             return
         if home.status != 200:
             self.add("home page", "fail", f"{home.url} answers HTTP {home.status}",
@@ -421,12 +430,8 @@ class _Doctor:
         if page_url is None:
             self.add("post page", "warn", f"{object_id} has no url (HTML page) to check")
             return
-        try:
-            html_page = await self.get(page_url, "text/html")
-        except UnsafeURLError:
-            raise
-        except FetchError as exc:
-            self.add("post page", "fail", f"{page_url} cannot be fetched: {exc}")
+        html_page = await self.fetch("post page", page_url, "text/html")
+        if html_page is None:
             return
         links = [str(httpx.URL(html_page.url).join(h)) for h in _ap_alternates(html_page.body)]
         if html_page.status != 200:
