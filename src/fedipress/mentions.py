@@ -145,7 +145,7 @@ def mention_inboxes(
     return extra
 
 
-# --- I/O: the cache and WebFinger -----------------------------------------------------------------
+# --- I/O: the cache and WebFinger ----------------------------------------------------------------
 
 
 async def _lookup(fetcher: RemoteFetcher, handle: str, now: datetime) -> ResolvedMention:
