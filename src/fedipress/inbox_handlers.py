@@ -33,7 +33,7 @@ from .config import SiteConfig
 from .errors import FetchError
 from .model import Site
 from .remote import RemoteActor, RemoteFetcher
-from .store import Follower, Interaction, PlannedActivity, Store
+from .store import Follower, Interaction, InteractionKind, PlannedActivity, Store
 
 __all__ = [
     "MAX_CONTENT",
@@ -416,18 +416,15 @@ class ActivityHandler:
         author = await self._author(actor)
 
         def write(store: Store, now: datetime) -> None:
-            published = _parse_time(activity.get("published"), now)
             store.add_interaction(
-                _with_author(
+                _received(
                     author,
-                    Interaction(
-                        activity_id=activity_id[:MAX_URL],
-                        kind="like" if kind == "Like" else "announce",
-                        actor_id=actor,
-                        object_id=target,
-                        published=published if published <= now else now,
-                        received_at=now,
-                    ),
+                    activity_id=activity_id,
+                    kind="like" if kind == "Like" else "announce",
+                    actor=actor,
+                    object_id=target,
+                    published=activity.get("published"),
+                    now=now,
                 )
             )
 
@@ -483,23 +480,23 @@ class ActivityHandler:
         author = await self._author(actor)
 
         def write(store: Store, now: datetime) -> None:
-            published = _parse_time(obj.get("published"), now)
+            received = _received(
+                author,
+                activity_id=activity_id,
+                kind="reply",
+                actor=actor,
+                object_id=root,
+                published=obj.get("published"),
+                now=now,
+            )
             store.add_interaction(
-                _with_author(
-                    author,
-                    Interaction(
-                        activity_id=activity_id[:MAX_URL],
-                        kind="reply",
-                        actor_id=actor,
-                        object_id=root,
-                        published=published if published <= now else now,
-                        received_at=now,
-                        content_html=content,
-                        content_safe_html=sanitize_reply_html(content),
-                        url=_first_url(obj.get("url")),
-                        in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
-                        reply_object_id=obj_id[:MAX_URL],
-                    ),
+                replace(
+                    received,
+                    content_html=content,
+                    content_safe_html=sanitize_reply_html(content),
+                    url=_first_url(obj.get("url")),
+                    in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
+                    reply_object_id=obj_id[:MAX_URL],
                 )
             )
 
@@ -528,6 +525,30 @@ class ActivityHandler:
             )
 
         return Plan("update", obj_id, write)
+
+
+def _received(
+    author: RemoteActor | None,
+    *,
+    activity_id: str,
+    kind: InteractionKind,
+    actor: str,
+    object_id: str,
+    published: Any,
+    now: datetime,
+) -> Interaction:
+    """A like, boost or reply received `now`: the activity id capped, `published` (the sender's
+    claim) parsed and never later than `now`, the author's display fields copied in."""
+    moment = _parse_time(published, now)
+    interaction = Interaction(
+        activity_id=activity_id[:MAX_URL],
+        kind=kind,
+        actor_id=actor,
+        object_id=object_id,
+        published=moment if moment <= now else now,
+        received_at=now,
+    )
+    return _with_author(author, interaction)
 
 
 def _with_author(author: RemoteActor | None, interaction: Interaction) -> Interaction:
