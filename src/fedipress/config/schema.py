@@ -8,7 +8,7 @@ so that the user sees all of them at once (STYLE.md habit 4).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 from urllib.parse import urljoin, urlsplit
@@ -255,6 +255,20 @@ class Checker:
                     node_line(node),
                     f"{section.name(key)}: each entry must be text, got {describe(node)}",
                 )
+        return out
+
+    def list_of_checked(
+        self, section: Section, key: str, clean: Callable[[str], tuple[str, str | None]]
+    ) -> list[str]:
+        """A list of text whose entries `clean` checks; each refused entry is a problem on its
+        own line, reported as `section.key: <what clean said>`."""
+        out: list[str] = []
+        for line, value in self.list_of_text(section, key):
+            value, error = clean(value)
+            if error:
+                self.add(line, f"{section.name(key)}: {error}")
+            else:
+                out.append(value)
         return out
 
     def list_of_mappings(

@@ -240,26 +240,14 @@ def _read_fediverse(
         field_value = check.text(item, "value", required="value: https://example.com/")
         if field_name is not None and field_value is not None:
             fields.append(ProfileField(name=field_name, value=field_value))
-    also_known_as: list[str] = []
-    for line, value in check.list_of_text(section, "also_known_as"):
-        url, error = check_absolute_url(value)
-        if error:
-            check.add(line, f"fediverse.also_known_as: {error}")
-        else:
-            also_known_as.append(url)
+    also_known_as = check.list_of_checked(section, "also_known_as", check_absolute_url)
     post_type = check.choice(section, "post_type", ("note", "article"))
     note_content = check.choice(section, "note_content", ("full", "summary"))
     federate = check.boolean(section, "federate")
     discoverable = check.boolean(section, "discoverable")
     indexable = check.boolean(section, "indexable")
     manual = check.boolean(section, "manually_approves_followers")
-    blocked: list[str] = []
-    for line, value in check.list_of_text(section, "blocked"):
-        entry, error = check_blocked(value)
-        if error:
-            check.add(line, f"fediverse.blocked: {error}")
-        else:
-            blocked.append(entry)
+    blocked = check.list_of_checked(section, "blocked", check_blocked)
     inbox_url = check.url(section, "inbox_url", base, schemes=("http", "https"))
     shared_inbox_url = check.url(section, "shared_inbox_url", base, schemes=("http", "https"))
     public_key_file = check.text(section, "public_key_file")
