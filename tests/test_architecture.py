@@ -12,6 +12,9 @@ fail on a bad module, so no test here can pass vacuously.
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -660,3 +663,35 @@ def test_what_is_not_import_time(tmp_path: Path) -> None:
                              "    return open(environ['F']).read(), time.time()\n",
     })
     assert check_no_import_time_state(load_modules(package)) == []
+
+
+# --- scripts/check (ruff + mypy) fails when they find something -------------------------------
+
+
+def test_check_script_fails_on_problems(tmp_path: Path) -> None:
+    # The real script and configuration on a copy of the layout, clean and then with one ruff and
+    # one mypy problem, so that a check that silently checks nothing (wrong paths, `|| true`)
+    # fails here.
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(REPO / "scripts" / "check", tmp_path / "scripts" / "check")
+    shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    for folder in ("tests", "benchmarks", "src/pkg"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "src" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "src" / "pkg" / "good.py").write_text("def f(x: int) -> int:\n    return x\n")
+    env = {**os.environ, "MYPY_CACHE_DIR": str(tmp_path / ".mypy_cache"), "NO_COLOR": "1"}
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(tmp_path / "scripts" / "check")], capture_output=True,
+                              text=True, env=env, timeout=120, check=False)
+
+    clean = check()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    (tmp_path / "tests" / "test_lint.py").write_text("import os\n")  # ruff F401
+    (tmp_path / "src" / "pkg" / "untyped.py").write_text("def f(x):\n    return x\n")  # mypy
+    failed = check()
+    assert failed.returncode != 0, failed.stdout + failed.stderr
+    assert "tests/test_lint.py:1:8" in failed.stdout, failed.stdout
+    assert "src/pkg/untyped.py:1: error: Function is missing" in failed.stdout, failed.stdout
+    assert "scripts/check: failed" in failed.stderr
