@@ -8,9 +8,10 @@
 
 Every command runs as `python -m fedipress.cli` in the blog folder with `--base-url
 http://127.0.0.1:PORT/` where the command takes one, so the same port serves the site, the
-actor and /inbox. The private key lives at .fedipress/private-key.pem (mode 0600); any
-FEDIPRESS_PRIVATE_KEY / FEDIPRESS_ALLOW_PRIVATE_ADDRESSES in the caller's environment is
-dropped so that only the flags the test passes count.
+actor and /inbox. The private key lives at .fedipress/private-key.pem (mode 0600), or with
+`key_in_env=True` only in FEDIPRESS_PRIVATE_KEY; whatever FEDIPRESS_PRIVATE_KEY /
+FEDIPRESS_ALLOW_PRIVATE_ADDRESSES the caller's environment has is dropped, so only what the
+test sets counts.
 """
 
 from __future__ import annotations
@@ -67,11 +68,11 @@ def write_post(root: Path, name: str, title: str, body: str, *, slug: str,
     return path
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str]) -> dict[str, str]:
     drop = {"FEDIPRESS_PRIVATE_KEY", "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return env | extra
 
 
 @dataclass
@@ -83,9 +84,11 @@ class Blog:
     inbox_process: subprocess.Popen[bytes] | None = None
     _inbox_log: IO[bytes] | None = field(default=None, repr=False)
     inbox_runs: int = 0
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, tmp: Path, port: int | None = None) -> Blog:
+    def create(cls, tmp: Path, port: int | None = None, *, key_in_env: bool = False) -> Blog:
+        """key_in_env: no key file; FEDIPRESS_PRIVATE_KEY carries it (the CI-secret way)."""
         root = tmp / "blog"
         shutil.copytree(SITE, root)
         # The build publishes this public half; the private half is where publish, the
@@ -93,10 +96,14 @@ class Blog:
         shutil.copy(FIXTURES / "keys" / "blog-public.pem", root / "fedipress-public-key.pem")
         state = root / ".fedipress"
         state.mkdir()
-        private = state / "private-key.pem"
-        shutil.copy(FIXTURES / "keys" / "blog-private.pem", private)
-        private.chmod(0o600)
-        return cls(root, port or free_port())
+        blog = cls(root, port or free_port())
+        private = FIXTURES / "keys" / "blog-private.pem"
+        if key_in_env:
+            blog.env["FEDIPRESS_PRIVATE_KEY"] = private.read_text(encoding="ascii")
+        else:
+            shutil.copy(private, state / "private-key.pem")
+            (state / "private-key.pem").chmod(0o600)
+        return blog
 
     @property
     def base(self) -> str:
@@ -123,7 +130,7 @@ class Blog:
     def fedipress(self, command: str, *args: str, expect: int | None = 0) -> CommandResult:
         """Run one command to completion; assert its exit code and that nothing crashed."""
         completed = subprocess.run(
-            self._argv(command, *args), cwd=self.root, env=_env(), capture_output=True,
+            self._argv(command, *args), cwd=self.root, env=_env(self.env), capture_output=True,
             text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
         )
         result = CommandResult((command, *args), completed.returncode, completed.stdout,
@@ -146,7 +153,7 @@ class Blog:
         process = subprocess.Popen(
             self._argv("inbox", "--port", str(self.port), "--site", "public",
                        "--allow-private-addresses"),
-            cwd=self.root, env=_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.root, env=_env(self.env), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         self.inbox_process, self._inbox_log = process, log

@@ -203,6 +203,25 @@ def test_like_and_reply_are_recorded(story: Story) -> None:
     assert "Lovely post" in replied["content_safe"], replied
 
 
+def test_boost_and_reply_edit_then_undo_and_delete_are_applied(story: Story) -> None:
+    post_id = story.ensure_post_created()
+    peer, blog = story.peer, story.blog
+    boost = peer.announce(post_id)
+    reply = peer.reply(post_id, "<p>First thoughts.</p>")
+    peer.update_reply(reply["note"], "<p>Second thoughts, edited.</p>")
+    records = {r["id"]: r for r in blog.fedipress("interactions", "--json").json_lines()}
+    boosted = records[boost["id"]]
+    assert (boosted["type"], boosted["actor"], boosted["object"]) == (
+        "Announce", peer.actor_id, post_id)
+    assert "Second thoughts" in records[reply["id"]]["content"], records[reply["id"]]
+
+    peer.undo(boost["id"])
+    peer.delete_reply(reply["note"])
+    records = {r["id"]: r for r in blog.fedipress("interactions", "--json").json_lines()}
+    assert boost["id"] not in records, records
+    assert reply["id"] not in records, records
+
+
 # --- issue 4 ----------------------------------------------------------------------------------
 
 
@@ -234,6 +253,16 @@ def test_deleted_post_is_delivered_as_a_tombstone(story: Story) -> None:
     assert len(story.activities("Delete", post_id)) == 1
 
 
+def test_peer_refused_nothing_and_no_listener_failed(story: Story) -> None:
+    """Runs last: across the whole story, Fedify accepted every delivery from the blog."""
+    story.ensure_updated()
+    received = story.peer.received()
+    assert received, "the peer received nothing"
+    problems = [a for a in received
+                if a.get("type") == "listener-error" or a.get("verified") is not True]
+    assert not problems, json.dumps(problems, indent=1)[:4000]
+
+
 # --- a dead follower --------------------------------------------------------------------------
 
 
@@ -249,7 +278,9 @@ def test_dead_follower_is_queued_for_retry_while_the_live_one_gets_the_create(
     tmp_path: Path,
 ) -> None:
     require_harness()
-    blog = Blog.create(tmp_path)
+    # This blog signs with the key from FEDIPRESS_PRIVATE_KEY (no key file), as in CI.
+    blog = Blog.create(tmp_path, key_in_env=True)
+    assert not (blog.root / ".fedipress" / "private-key.pem").exists()
     blog.fedipress("build", "--quiet")
     blog.fedipress("publish", "--allow-private-addresses", "--wait", "5")
     blog.start_inbox()
