@@ -9,7 +9,9 @@
      │    ├── ThemeError            a template is missing or broken (names file and line)
      │    ├── KeyPairError          the actor key pair is missing, unreadable or mismatched
      │    ├── FetchError            a remote document could not be fetched or was refused
-     │    │    └── UnsafeURLError   the URL points at a private/loopback address or bad scheme
+     │    │    ├── UnsafeURLError   the URL points at a private/loopback address or bad scheme
+     │    │    ├── FetchUnavailable temporary: timeout, connection error, 5xx, 429 (retry later)
+     │    │    └── FetchGone        410 Gone: the document (an account, a key) was deleted
      │    └── StoreError            the state database cannot be opened or is from the future
      └── SignatureError (ValueError) an HTTP signature failed verification; `reason` is short
                                      and safe to send back in a 401 body.
@@ -27,6 +29,8 @@ __all__ = [
     "ContentError",
     "FedipressError",
     "FetchError",
+    "FetchGone",
+    "FetchUnavailable",
     "KeyPairError",
     "Problem",
     "SignatureError",
@@ -83,6 +87,15 @@ class FetchError(FedipressError):
 
 class UnsafeURLError(FetchError):
     """A URL was refused before any connection: bad scheme or non-public address."""
+
+
+class FetchUnavailable(FetchError):
+    """The remote server could not answer now (timeout, connection error, 5xx, 429): the same
+    fetch may well succeed later, so callers answer "try again" rather than "never"."""
+
+
+class FetchGone(FetchError):
+    """The remote server answered 410 Gone: the document was deleted for good."""
 
 
 class StoreError(FedipressError):

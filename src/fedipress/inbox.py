@@ -49,7 +49,14 @@ from .activitypub.httpsig import (
 )
 from .config import SiteConfig
 from .contenttypes import content_type_for, needs_cors
-from .errors import FetchError, SignatureError, StoreError, UnsafeURLError
+from .errors import (
+    FetchError,
+    FetchGone,
+    FetchUnavailable,
+    SignatureError,
+    StoreError,
+    UnsafeURLError,
+)
 from .inbox_handlers import ActivityHandler, OwnPosts, Plan, Rejected, id_of, same_host
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth
@@ -62,6 +69,7 @@ log = logging.getLogger("fedipress.inbox")
 T = TypeVar("T")
 _AP_TYPES = ("application/activity+json", "application/ld+json")
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+RETRY_AFTER = "60"  # seconds, on 503 answers: the sender retries with its own backoff anyway
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,10 @@ class InboxSettings:
     host_burst: int = 100
     key_refetch_interval: float = 60.0  # seconds between refetches of one key (forgery floods)
     recent_ids: int = 10_000  # in-memory replay filter in front of the store's dedupe
+
+
+class _KeyGone(Exception):
+    """The signing key's server answered 410 Gone."""
 
 
 class _Refused(Exception):
@@ -289,17 +301,30 @@ class _Inbox:
             if await self.is_blocked(who):
                 raise _Refused(403, "blocked")
 
-        owner = await self._verify(claim, activity, actor)
-        if owner != actor:
-            raise _Refused(401, "the signing key does not belong to the activity's actor")
-
         activity_id = str(activity["id"])
-        if activity_id in self.recent:
-            raise _Refused(202, f"duplicate {activity_id[:200]}")
+        deletes_self = _is_self_delete(activity, actor)
+        if deletes_self and not await self.db(self.store.knows_actor, actor) and (
+            await self.db(self.store.get_key, claim.key_id) is None
+        ):
+            # An account deletion is sent to every server the account's server knows; one we
+            # never heard of needs no key fetch (the key is usually gone already) and no row.
+            raise _Refused(202, f"Delete of an unknown actor {actor[:200]}")
         try:
-            plan = await self.handler.prepare(activity, body, actor)
-        except Rejected as rejected:
-            raise _Refused(rejected.status, rejected.reason) from None
+            owner = await self._verify(claim, activity, actor)
+        except _KeyGone:
+            if not deletes_self:
+                raise _Refused(401, "signing key is gone (410)") from None
+            plan = await self._gone_actor(activity, actor, claim.key_id)
+        else:
+            if owner != actor:
+                raise _Refused(401, "the signing key does not belong to the activity's actor")
+            if activity_id in self.recent:
+                raise _Refused(202, f"duplicate {activity_id[:200]}")
+            try:
+                plan = await self.handler.prepare(activity, body, actor)
+            except Rejected as rejected:
+                headers = {"Retry-After": RETRY_AFTER} if rejected.status == 503 else None
+                raise _Refused(rejected.status, rejected.reason, headers) from None
         stored = await self.db(self._apply, activity_id, actor, body, plan, self.clock())
         self._remember(activity_id)
         if not stored:
@@ -327,6 +352,35 @@ class _Inbox:
         while len(self.recent) > self.settings.recent_ids:
             self.recent.popitem(last=False)
 
+    async def _gone_actor(self, activity: Mapping[str, Any], actor: str, key_id: str) -> Plan:
+        """A Delete of `actor` whose key is 410 Gone: how Mastodon account deletions arrive.
+
+        No signature can be checked, so the account's own server is asked instead: the key
+        document is gone, and (when the key lives elsewhere) so is the actor. A Delete that
+        anyone could forge then only removes what the server itself says no longer exists.
+        """
+        if not same_host(key_id, actor):
+            raise _Refused(401, "the signing key does not belong to the activity's actor")
+        if key_id.split("#", 1)[0] != actor:
+            try:
+                await self.fetcher.fetch_actor(actor)
+            except FetchGone:
+                pass
+            except FetchUnavailable:
+                raise _Refused(503, "actor temporarily unavailable",
+                               {"Retry-After": RETRY_AFTER}) from None
+            except FetchError:
+                raise _Refused(401, "signing key is gone (410)") from None
+            else:
+                raise _Refused(401, "signing key is gone (410) but the actor is not")
+        if not await self.db(self.store.knows_actor, actor):
+            raise _Refused(202, f"Delete of an unknown, gone actor {actor[:200]}")
+
+        def forget(store: Store, now: datetime) -> None:
+            store.remove_actor(actor)
+
+        return Plan("delete-actor", "gone (410): actor and everything it left removed", forget)
+
     # -- keys --
 
     def _may_refetch(self, key_id: str) -> bool:
@@ -345,6 +399,16 @@ class _Inbox:
         except UnsafeURLError as exc:
             log.info("keyId %s refused: %s", key_id[:200], exc)
             raise _Refused(401, "keyId refused (not a public address)") from None
+        except FetchUnavailable as exc:
+            # The sender's server is slow or down right now: ask for a retry (Mastodon 4.6)
+            # rather than a 401 that makes it drop the activity; a retry may refetch at once.
+            log.info("keyId %s not fetched, for now: %s", key_id[:200], exc)
+            self.refetched.pop(key_id, None)
+            raise _Refused(503, "signing key temporarily unavailable",
+                           {"Retry-After": RETRY_AFTER}) from None
+        except FetchGone as exc:
+            log.info("keyId %s is gone: %s", key_id[:200], exc)
+            raise _KeyGone() from None
         except FetchError as exc:
             log.info("keyId %s not fetched: %s", key_id[:200], exc)
             raise _Refused(401, "signing key could not be fetched") from None
@@ -373,6 +437,13 @@ class _Inbox:
             raise _Refused(401, "signature does not verify")
         await self.db(self.store.put_key, fresh)
         return fresh.owner
+
+
+def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:
+    kind = activity.get("type")
+    return (kind == "Delete" or (isinstance(kind, list) and "Delete" in kind)) and id_of(
+        activity.get("object")
+    ) == actor
 
 
 def _static(site_dir: Path) -> Callable[[Request], Any]:
@@ -421,6 +492,13 @@ def create_app(
     `site_dir` the built site with correct content types. `fetcher` must carry the blog's
     signing auth (signed GETs) and the SSRF policy."""
     inbox = _Inbox(config, store, fetcher, clock, delivery_wake, settings)
+    if inbox.blocked:
+        from .interactions import purge_blocked
+
+        # site.yaml may have gained blocks since the last run: drop what they cover now.
+        gone = purge_blocked(store, inbox.blocked)
+        if any(gone):
+            log.info("blocked in site.yaml: removed %d followers, %d interactions", *gone)
     paths = {"/inbox"}
     for url in (config.fediverse.inbox_url, config.fediverse.shared_inbox_url):
         if same_host(url, config.base_url) or urlsplit(url).path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from .store import Interaction, Store, default_store_path, open_store
 __all__ = [
     "block",
     "interaction_record",
+    "purge_blocked",
     "run_block_command",
     "run_interactions_command",
 ]
@@ -84,11 +85,27 @@ def block(store: Store, target: str, now: datetime) -> bool:
     """Block a domain (and its subdomains) or an actor; True if it was not blocked before.
 
     The inbox refuses its requests (403) from now on; a blocked actor that followed is removed,
-    and so is everything it left."""
+    and so is everything it left; for a domain, every such account on it and its subdomains."""
     added = store.add_block(target, now)
-    if "://" in target:
-        store.remove_actor(target.strip())
+    purge_blocked(store, [target])
     return added
+
+
+def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:
+    """Remove the followers and interactions that `targets` (domains or actor URLs, as in
+    fediverse.blocked) cover: (followers, interactions) removed.
+
+    Run for site.yaml's list by the inbox service at start and by publish before planning, so
+    a domain blocked in the config gets no deliveries and shows nothing on the blog."""
+    followers = interactions = 0
+    for target in targets:
+        target = target.strip()
+        if not target:
+            continue
+        removed = store.remove_actor(target) if "://" in target else store.remove_domain(target)
+        followers += removed[0]
+        interactions += removed[1]
+    return followers, interactions
 
 
 def run_block_command(

@@ -400,6 +400,10 @@ def run_publish_command(
     now = datetime.now(UTC)
     store = open_store(default_store_path(config.state_dir))
     try:
+        if config.fediverse.blocked and not dry_run:
+            from .interactions import purge_blocked
+
+            purge_blocked(store, config.fediverse.blocked)  # blocked followers get nothing
         ledger = store.get_ledger()
         plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
         resolved, learned = _resolve_mentions(

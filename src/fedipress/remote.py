@@ -26,7 +26,7 @@ import httpx
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from . import __version__
-from .errors import FetchError, UnsafeURLError
+from .errors import FetchError, FetchGone, FetchUnavailable, UnsafeURLError
 from .netguard import GuardedTransport, Resolver, check_url
 
 __all__ = [
@@ -386,7 +386,12 @@ class RemoteFetcher:
                             current = str(target)
                             continue
                         if status != 200:
-                            raise FetchError(f"{current}: HTTP {status} (expected 200)")
+                            message = f"{current}: HTTP {status} (expected 200)"
+                            if status == 410:
+                                raise FetchGone(message)
+                            if status >= 500 or status in (408, 429):
+                                raise FetchUnavailable(message)
+                            raise FetchError(message)
                         content_type = response.headers.get("content-type", "")
                         if not acceptable(content_type):
                             shown = content_type[:80] or "none"
@@ -394,12 +399,17 @@ class RemoteFetcher:
                         body = await self._read_capped(response, current)
                         return current, body, content_type, status
         except TimeoutError:
-            raise FetchError(
+            raise FetchUnavailable(
                 f"{url}: no complete answer within {policy.total_timeout:g} s"
             ) from None
         except httpx.TimeoutException as exc:
             kind = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for data"
-            raise FetchError(f"{current}: timed out {kind}") from None
+            raise FetchUnavailable(f"{current}: timed out {kind}") from None
+        except httpx.TransportError as exc:
+            # Refused, reset, DNS failure, protocol error: the server may be back later.
+            raise FetchUnavailable(
+                f"{current}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{current}: {type(exc).__name__}: {str(exc)[:200]}") from None
         raise AssertionError("unreachable")  # the loop always returns or raises

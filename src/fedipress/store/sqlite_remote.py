@@ -59,6 +59,16 @@ class RemoteMixin(SQLiteBase):
             for r in self._all(f"SELECT {_MENTION_COLS} FROM mention_cache ORDER BY acct")
         ]
 
+    # --- accounts we know --------------------------------------------------------------------
+
+    def knows_actor(self, actor_id: str) -> bool:
+        """True if `actor_id` follows (or asked to) or left a like, boost or reply."""
+        return (
+            self._one("SELECT 1 FROM followers WHERE actor_id = ?", (actor_id,)) is not None
+            or self._one("SELECT 1 FROM interactions WHERE actor_id = ? LIMIT 1", (actor_id,))
+            is not None
+        )
+
     # --- domain blocks -----------------------------------------------------------------------
 
     def remove_domain(self, domain: str) -> tuple[int, int]:
