@@ -149,7 +149,11 @@ def test_peer_follows_and_verifies_the_accept(story: Story) -> None:
     assert sent["actor"] == blog.actor_id
     assert sent["inbox"] == blog.base + "inbox"
 
-    accept = peer.wait_for(lambda a: a.get("type") == "Accept", timeout=WAIT)
+    follow_id = story.follow_id
+    # The Accept that embeds this Follow (the peer's own matching is asserted below).
+    accept = peer.wait_for(
+        lambda a: a.get("type") == "Accept" and follow_id in json.dumps(a.get("raw")),
+        timeout=WAIT)
     dump = json.dumps(accept, indent=1)
     assert accept["verified"] is True, dump
     assert accept["matched_follow"] is True, dump
