@@ -163,3 +163,20 @@ def test_doctor_reports_an_unreachable_blog_as_a_failure(
                            "--allow-private-addresses")
     assert code == 1
     assert "FAIL  home page:" in out and "cannot be fetched" in out
+
+
+def test_doctor_reports_garbage_webfinger_and_nodeinfo_without_a_traceback(
+        tmp_path: Path, static_host: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # A host answering 200 with bytes that are not JSON (a misconfigured proxy's HTML page,
+    # say) must give a FAIL/WARN line, never an exception.
+    port = _free_port()
+    site = _built_site(tmp_path, port)
+    public = site / "public"
+    (public / ".well-known" / "webfinger").write_bytes(b"<html>not json</html>")
+    (public / "nodeinfo" / "2.1").write_bytes(b"{not json")
+    static_host(public, port)
+    code, out, _ = _doctor(capsys, f"you@127.0.0.1:{port}", "--allow-private-addresses")
+    assert code == 1, out
+    assert "FAIL  WebFinger:" in out and "does not lead to an actor" in out
+    code, out, _ = _doctor(capsys, f"http://127.0.0.1:{port}/", "--allow-private-addresses")
+    assert "WARN  NodeInfo:" in out

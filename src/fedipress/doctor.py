@@ -310,7 +310,7 @@ class _Doctor:
         check_url(url, allow_private=self.policy.allow_private)
         try:
             answer = await self.get(url, JRD_ACCEPT)
-            jrd = json.loads(answer.body) if answer.status == 200 else None
+            jrd = _json_of(answer.body) if answer.status == 200 else None
         except FetchError as exc:
             if isinstance(exc, UnsafeURLError):
                 raise
@@ -451,7 +451,7 @@ class _Doctor:
         fix = "Fix: upload .well-known/nodeinfo and nodeinfo/2.1 from the output folder."
         try:
             answer = await self.get(url, "application/json")
-            data = json.loads(answer.body) if answer.status == 200 else None
+            data = _json_of(answer.body) if answer.status == 200 else None
             links = data.get("links") if isinstance(data, dict) else None
             href = next((link.get("href") for link in links or []
                          if isinstance(link, dict) and "nodeinfo" in str(link.get("rel"))),
@@ -460,7 +460,7 @@ class _Doctor:
                 self.add("NodeInfo", "warn", f"{url} is missing or lists no NodeInfo", fix)
                 return
             doc = await self.get(href, "application/json")
-            info = json.loads(doc.body) if doc.status == 200 else None
+            info = _json_of(doc.body) if doc.status == 200 else None
         except UnsafeURLError:
             raise
         except (FetchError, ValueError) as exc:
