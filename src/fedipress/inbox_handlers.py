@@ -30,9 +30,9 @@ import nh3
 
 from .activitypub.documents import accept_activity, serialize
 from .config import SiteConfig
-from .errors import FetchError
+from .errors import FetchError, FetchUnavailable
 from .model import Site
-from .remote import RemoteActor, RemoteFetcher
+from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
 from .store import Follower, Interaction, InteractionKind, PlannedActivity, Store
 
 __all__ = [
@@ -66,6 +66,13 @@ class Rejected(Exception):
         self.status = status
         self.reason = reason
         super().__init__(reason)
+
+
+def _fetch_failed(exc: FetchError, reason: str) -> Rejected:
+    """503 (the sender retries) when the fetch may work later, else 400 (it never will)."""
+    if isinstance(exc, FetchUnavailable):
+        return Rejected(503, reason + " (temporarily)")
+    return Rejected(400, reason)
 
 
 @dataclass(frozen=True)
@@ -269,7 +276,7 @@ class ActivityHandler:
             doc = await self.fetcher.fetch_json(obj_id)
         except FetchError as exc:
             log.info("object %s not fetched from its origin: %s", obj_id[:200], exc)
-            raise Rejected(400, "object could not be fetched from its origin") from None
+            raise _fetch_failed(exc, "object could not be fetched from its origin") from None
         return doc.data
 
     async def _author(self, actor: str) -> RemoteActor | None:
@@ -301,7 +308,7 @@ class ActivityHandler:
             remote = await self.fetcher.fetch_actor(actor)
         except FetchError as exc:
             log.info("follower %s not fetched: %s", actor[:200], exc)
-            raise Rejected(400, "the following actor could not be fetched") from None
+            raise _fetch_failed(exc, "the following actor could not be fetched") from None
         if remote.id != actor:
             raise Rejected(400, "actor document id differs")
         follow_id = id_of(activity)
@@ -394,7 +401,7 @@ class ActivityHandler:
             new = await self.fetcher.fetch_actor(target)
         except FetchError as exc:
             log.info("Move target %s not fetched: %s", target[:200], exc)
-            raise Rejected(400, "Move target could not be fetched") from None
+            raise _fetch_failed(exc, "Move target could not be fetched") from None
         if actor not in new.also_known_as:
             return _Ignore("Move target does not list the old account in alsoKnownAs")
 
@@ -502,6 +509,41 @@ class ActivityHandler:
 
         return Plan("reply", root, write)
 
+    async def _actor_update(self, activity: Mapping[str, Any], actor: str) -> Plan | _Ignore:
+        """A follower's own profile changed: refresh where we deliver and how we name it."""
+        if await self._db(self.store.get_follower, actor) is None:
+            return _Ignore("profile update of an account that does not follow")
+        obj = activity.get("object")
+        if isinstance(obj, Mapping) and obj.get("type") is not None:
+            # The actor signed it and it is the actor's own document: no fetch needed.
+            if _type_of(obj) not in ACTOR_TYPES:
+                return _Ignore("Update of the actor id with a non-actor object")
+            try:
+                remote = parse_actor(obj, where=actor[:200])
+            except FetchError as exc:
+                log.info("profile update of %s unusable: %s", actor[:200], exc)
+                raise Rejected(400, "Update carries an unusable actor document") from None
+        else:
+            try:
+                remote = await self.fetcher.fetch_actor(actor)
+            except FetchError as exc:
+                log.info("updated actor %s not fetched: %s", actor[:200], exc)
+                raise _fetch_failed(exc, "the updated actor could not be fetched") from None
+        if remote.id != actor:
+            raise Rejected(400, "actor document id differs")
+        inbox, shared = _url(remote.inbox), _url(remote.shared_inbox)
+        if inbox is None:
+            raise Rejected(400, "updated actor has no inbox URL")
+
+        def write(store: Store, now: datetime) -> None:
+            current = store.get_follower(actor)  # it may have unfollowed meanwhile
+            if current is not None:
+                store.upsert_follower(replace(current, inbox=inbox, shared_inbox=shared,
+                                              handle=_cap(remote.handle) or current.handle,
+                                              name=_cap(remote.name) or current.name))
+
+        return Plan("update-actor", f"follower {actor[:200]} refreshed", write)
+
     async def _on_update(
         self, activity: Mapping[str, Any], raw: bytes, actor: str
     ) -> Plan | _Ignore:
@@ -509,7 +551,7 @@ class ActivityHandler:
         if obj_id is None:
             raise Rejected(400, "Update has no object")
         if obj_id == actor:
-            return _Ignore("actor profile updates are not tracked")
+            return await self._actor_update(activity, actor)
         existing = await self._db(self.store.get_reply, obj_id)
         if existing is None or existing.actor_id != actor:
             return _Ignore("Update of something we do not store")
