@@ -123,3 +123,58 @@ def test_dry_run_uses_the_cache_only_and_lists_mentioned_inboxes(
     code, out, _ = publish(blog, capsys, "--dry-run")
     assert code == 0 and len(peer.gets) == gets
     assert f"-> {peer.url('/inbox')}" in out
+
+
+# --- the build reads the store (read-only) ----------------------------------------------------
+
+
+def public_json(blog: Blog, rel: str) -> dict[str, Any]:
+    return json.loads((blog.root / "public" / rel).read_text())  # type: ignore[no-any-return]
+
+
+def build(blog: Blog) -> None:
+    from fedipress.cli import main
+
+    assert main(["build", "--config", blog.config, "--quiet"]) == 0
+
+
+def test_build_reads_counts_and_cached_mentions_from_the_store(blog: Blog) -> None:
+    from fedipress.store import Interaction, ResolvedMention
+
+    blog.post("hi", "Hello @bob@one.example.")
+    db = blog.root / ".fedipress" / "state.db"
+    build(blog)
+    assert not db.exists()  # a build never creates the store
+    assert public_json(blog, "followers.json")["totalItems"] == 0
+    obj = public_json(blog, "posts/hi/object.json")
+    assert "https://one.example/@bob" in obj["cc"]
+
+    oid = BLOG + "posts/hi/object.json"
+    now = datetime.now(UTC)
+    blog.follow(*(Follower(f"https://f.example/u/{i}", f"https://f.example/u/{i}/inbox", None,
+                           None, None, now) for i in range(3)))
+    store = blog.store()
+    try:
+        store.add_interaction(Interaction("l1", "like", "https://f.example/u/1", oid, now, now))
+        store.add_interaction(Interaction("l2", "like", "https://f.example/u/2", oid, now, now))
+        store.add_interaction(Interaction("b1", "announce", "https://f.example/u/1", oid, now,
+                                          now))
+        store.add_interaction(Interaction("r1", "reply", "https://f.example/u/1", oid, now, now,
+                                          reply_object_id="https://f.example/n/1"))
+        store.put_mention(ResolvedMention("bob@one.example", "https://one.example/users/bob",
+                                          "https://one.example/users/bob/inbox", None, None, now))
+    finally:
+        store.close()
+    before = db.read_bytes()
+    build(blog)
+    assert db.read_bytes() == before  # read-only
+    assert public_json(blog, "followers.json")["totalItems"] == 3
+    assert public_json(blog, "posts/hi/likes.json")["totalItems"] == 2
+    assert public_json(blog, "posts/hi/shares.json")["totalItems"] == 1
+    assert public_json(blog, "posts/hi/replies.json")["totalItems"] == 1
+    obj = public_json(blog, "posts/hi/object.json")
+    assert "https://one.example/users/bob" in obj["cc"]
+    assert {"type": "Mention", "href": "https://one.example/users/bob",
+            "name": "@bob@one.example"} in obj["tag"]
+    [create] = public_json(blog, "outbox/page-1.json")["orderedItems"]
+    assert create["object"]["cc"] == obj["cc"]
