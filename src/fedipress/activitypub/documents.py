@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -597,18 +597,26 @@ def outbox_page(
     *,
     page_size: int = OUTBOX_PAGE_SIZE,
     mentions: Mapping[str, str] | None = None,
+    posts: Sequence[Post] | None = None,
+    objects: Callable[[Post], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Page `number` (1-based) of the outbox: Create activities, newest first."""
+    """Page `number` (1-based) of the outbox: Create activities, newest first.
+
+    A build planning every page passes `posts` (federated_posts(site), sorted once) and
+    `objects` (post -> its object_document, computed once per post per build): each object
+    costs an HTML reduction, and every post is also in its own object.json.
+    """
     config = site.config
-    posts = federated_posts(site)
+    if posts is None:
+        posts = federated_posts(site)
     pages = max(1, -(-len(posts) // page_size))
     if not 1 <= number <= pages:
         raise ValueError(f"outbox page {number} out of range 1..{pages}")
     chunk = posts[(number - 1) * page_size : number * page_size]
-    items = [
-        _without_context(create_activity(site, object_document(site, p, mentions=mentions)))
-        for p in chunk
-    ]
+    if objects is None:
+        def objects(p: Post) -> Mapping[str, Any]:
+            return object_document(site, p, mentions=mentions)
+    items = [_without_context(create_activity(site, objects(p))) for p in chunk]
     doc: dict[str, Any] = {
         "id": config.url(outbox_page_path(number)),
         "type": "OrderedCollectionPage",

@@ -32,6 +32,51 @@ def _fingerprint(salt: str, path: str, *parts: object) -> str:
     return h.hexdigest()
 
 
+def _digest(value: object) -> str:
+    return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()
+
+
+class _Keys:
+    """Short stand-ins for the big inputs of many fingerprints, each hashed once per plan.
+
+    repr() of the config, or of a post with its whole HTML, costs far more than the hash of
+    a 64-character digest; a post carrying content.py's `fingerprint` is not hashed at all.
+    """
+
+    def __init__(self, config: object) -> None:
+        self.config = "config:" + _digest(config)
+        self._posts: dict[int, tuple[Post, str]] = {}
+
+    def post(self, post: Post) -> str:
+        hit = self._posts.get(id(post))
+        if hit is not None and hit[0] is post:
+            return hit[1]
+        fp = getattr(post, "fingerprint", "")
+        key = "post:" + (fp if fp else _digest(post))
+        self._posts[id(post)] = (post, key)  # keeps post alive, so its id stays its own
+        return key
+
+    def posts(self, posts: Sequence[Post]) -> list[str]:
+        return [self.post(p) for p in posts]
+
+
+class _Objects:
+    """Each post's object document, built at most once per plan (object.json, the outbox
+    page that embeds it and featured.json all need it; each costs an HTML reduction)."""
+
+    def __init__(self, site: Site, mentions: Mapping[str, str]) -> None:
+        self.site, self.mentions = site, mentions
+        self._docs: dict[int, tuple[Post, dict[str, Any]]] = {}
+
+    def __call__(self, post: Post) -> dict[str, Any]:
+        hit = self._docs.get(id(post))
+        if hit is not None and hit[0] is post:
+            return hit[1]
+        doc = d.object_document(self.site, post, mentions=self.mentions)
+        self._docs[id(post)] = (post, doc)
+        return doc
+
+
 def _json_output(
     salt: str, path: str, build: Callable[[], dict[str, Any]], *deps: object
 ) -> Output:
@@ -66,29 +111,33 @@ def plan_activitypub(
     posts = d.federated_posts(site)
     pem = public_key_pem.decode("ascii") if isinstance(public_key_pem, bytes) else public_key_pem
     oldest = min((p.date for p in site.posts), default=None)
+    keys = _Keys(config)
+    cfg = keys.config
+    objects = _Objects(site, mentions)
 
     outputs: list[Output] = [
-        _json_output(salt, "actor.json", lambda: d.actor_document(site, pem), config, pem, oldest),
+        _json_output(salt, "actor.json", lambda: d.actor_document(site, pem), cfg, pem, oldest),
         _json_output(salt, "outbox.json", lambda: d.outbox_document(site, page_size=page_size),
-                     config, len(posts), page_size),
+                     cfg, len(posts), page_size),
         _json_output(salt, "followers.json", lambda: d.followers_document(site, follower_count),
-                     config, follower_count),
-        _json_output(salt, "following.json", lambda: d.following_document(site, 0), config),
+                     cfg, follower_count),
+        _json_output(salt, "following.json", lambda: d.following_document(site, 0), cfg),
         _json_output(salt, "featured.json",
                      lambda: d.featured_document(site, mentions=mentions),
-                     config, [p for p in posts if p.pinned],
+                     cfg, keys.posts([p for p in posts if p.pinned]),
                      resolved([p for p in posts if p.pinned])),
     ]
 
-    pages = d.outbox_page_count(site, page_size)
+    pages = max(1, -(-len(posts) // page_size))  # d.outbox_page_count, without re-sorting
     for number in range(1, pages + 1):
         chunk: Sequence[Post] = posts[(number - 1) * page_size : number * page_size]
         outputs.append(
             _json_output(
                 salt,
                 d.outbox_page_path(number),
-                partial(d.outbox_page, site, number, page_size=page_size, mentions=mentions),
-                config, len(posts), pages, list(chunk), resolved(chunk),
+                partial(d.outbox_page, site, number, page_size=page_size, mentions=mentions,
+                        posts=posts, objects=objects),
+                cfg, len(posts), pages, keys.posts(chunk), resolved(chunk),
             )
         )
 
@@ -96,9 +145,8 @@ def plan_activitypub(
         oid = d.object_id(post)
         counts = interaction_counts.get(oid, {})
         outputs += [
-            _json_output(salt, post.path + "object.json",
-                         partial(d.object_document, site, post, mentions=mentions),
-                         config, post, resolved([post])),
+            _json_output(salt, post.path + "object.json", partial(objects, post),
+                         cfg, keys.post(post), resolved([post])),
             _json_output(salt, post.path + "replies.json",
                          partial(d.replies_document, post, counts.get("replies", 0)),
                          post.url, counts.get("replies", 0)),
@@ -113,22 +161,22 @@ def plan_activitypub(
     outputs += [
         Output(
             ".well-known/webfinger",
-            _fingerprint(salt, "webfinger", config),
+            _fingerprint(salt, "webfinger", cfg),
             lambda: _plain_json(wf.webfinger_document(config)),
         ),
         Output(
             ".well-known/host-meta",
-            _fingerprint(salt, "host-meta", config),
+            _fingerprint(salt, "host-meta", cfg),
             lambda: wf.host_meta(config).encode("utf-8"),
         ),
         Output(
             ".well-known/nodeinfo",
-            _fingerprint(salt, "nodeinfo", config),
+            _fingerprint(salt, "nodeinfo", cfg),
             lambda: _plain_json(wf.nodeinfo_discovery(config)),
         ),
         Output(
             "nodeinfo/2.1",
-            _fingerprint(salt, "nodeinfo/2.1", config, len(posts)),
+            _fingerprint(salt, "nodeinfo/2.1", cfg, len(posts)),
             lambda: _plain_json(wf.nodeinfo_document(config, local_posts=len(posts))),
         ),
     ]
