@@ -85,6 +85,14 @@ def test_mention_is_resolved_addressed_and_delivered(
     [_, update] = peer.posts_to("/inbox")
     assert update["type"] == "Update" and bob in update["object"]["cc"]
 
+    # Deleted: the Delete goes to bob's server as well, so his copy disappears too.
+    (blog.root / "content" / "posts" / "hi.md").unlink()
+    code, out, _ = publish(blog, capsys)
+    assert code == 0, out
+    [_, _, delete] = peer.posts_to("/inbox")
+    assert delete["type"] == "Delete" and delete["object"]["type"] == "Tombstone"
+    assert [p["type"] for p in peer.posts_to("/users/fan/inbox")] == ["Create", "Update", "Delete"]
+
 
 def test_unresolvable_mention_warns_and_still_publishes(
     blog: Blog, peer: Peer, capsys: pytest.CaptureFixture[str]

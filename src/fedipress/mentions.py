@@ -33,13 +33,14 @@ from typing import Any
 from .activitypub import documents as d
 from .errors import FetchError
 from .remote import RemoteFetcher, actor_url_from_jrd
-from .store import PlannedActivity, ResolvedMention, Store
+from .store import LedgerEntry, PlannedActivity, ResolvedMention, Store
 
 __all__ = [
     "MENTION_REFRESH",
     "ResolvedMention",
     "canonical_manifest",
     "default_href",
+    "delete_inboxes",
     "mention_inboxes",
     "object_handles",
     "resolve_mentions",
@@ -146,6 +147,32 @@ def mention_inboxes(
 
 
 # --- I/O: the cache and WebFinger ----------------------------------------------------------------
+
+
+def delete_inboxes(
+    activities: Sequence[PlannedActivity], ledger: Mapping[str, LedgerEntry], store: Store
+) -> dict[str, tuple[str, ...]]:
+    """Per Delete activity id, the inboxes of the accounts the deleted post's last announced
+    version addressed (read from the stored activity), so their copies go away too."""
+    extra: dict[str, tuple[str, ...]] = {}
+    for activity in activities:
+        entry = ledger.get(activity.object_id or "")
+        if activity.kind != "Delete" or entry is None or entry.last_activity_id is None:
+            continue
+        last = store.get_activity(entry.last_activity_id)
+        obj = json.loads(last.body).get("object") if last is not None else None
+        if not isinstance(obj, Mapping):
+            continue
+        inboxes = []
+        for tag in _mention_tags(obj):
+            known = store.get_mention(str(tag["name"])[1:])
+            if known is not None and known.actor_id == tag.get("href"):
+                inboxes.append(known.delivery_inbox)
+        if inboxes:
+            extra[activity.activity_id] = tuple(dict.fromkeys(inboxes))
+    return extra
+
+
 
 
 async def _lookup(fetcher: RemoteFetcher, handle: str, now: datetime) -> ResolvedMention:

@@ -33,6 +33,7 @@ from .config import SiteConfig
 from .errors import FedipressError
 from .mentions import (
     canonical_manifest,
+    delete_inboxes,
     mention_inboxes,
     object_handles,
     resolve_mentions,
@@ -414,6 +415,7 @@ def run_publish_command(
             plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
                                 mentions={h: m.actor_id for h, m in resolved.items()})
         extra = mention_inboxes(plan.activities, resolved)
+        extra.update(delete_inboxes(plan.activities, ledger, store))
         if dry_run:
             inboxes = list(recipients(store)) if plan.activities else []
             inboxes += [i for v in extra.values() for i in v if i not in inboxes]
