@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -197,23 +199,7 @@ class QueueMixin(SQLiteBase):
                     {"now": now_s, "limit": limit},
                 ).fetchall()
             else:
-                rows = c.execute(
-                    "WITH due AS ("
-                    " SELECT id, host, next_attempt_at FROM deliveries"
-                    "  WHERE state = 'pending' AND next_attempt_at <= :now"
-                    " UNION ALL"
-                    " SELECT id, host, next_attempt_at FROM deliveries"
-                    "  WHERE state = 'in_flight' AND lease_expires_at <= :now),"
-                    " busy AS (SELECT host, COUNT(*) AS n FROM deliveries"
-                    "  WHERE state = 'in_flight' AND lease_expires_at > :now GROUP BY host),"
-                    " ranked AS (SELECT due.id, due.next_attempt_at,"
-                    "  ROW_NUMBER() OVER (PARTITION BY due.host"
-                    "   ORDER BY due.next_attempt_at, due.id) + COALESCE(busy.n, 0) AS slot"
-                    "  FROM due LEFT JOIN busy ON busy.host = due.host)"
-                    " SELECT id FROM ranked WHERE slot <= :cap"
-                    " ORDER BY next_attempt_at, id LIMIT :limit",
-                    {"now": now_s, "limit": limit, "cap": per_host_limit},
-                ).fetchall()
+                rows = self._due_capped(c, now_s, limit, per_host_limit)
             ids = [int(r[0]) for r in rows]
             claimed: list[Row] = []
             for chunk in _chunks(ids):
@@ -231,6 +217,45 @@ class QueueMixin(SQLiteBase):
                 ).fetchall()
         claimed.sort(key=lambda r: (r[4], r[0]))
         return [ClaimedDelivery(_delivery(r), bytes(r[10]), r[11], r[12]) for r in claimed]
+
+    @staticmethod
+    def _due_capped(c: sqlite3.Connection, now_s: str, limit: int, cap: int) -> list[Row]:
+        """Due ids, oldest first, at most `cap` in flight per host (leases held count).
+
+        Walks the due rows in (next_attempt_at, id) order through the deliveries_due index
+        and stops at `limit`, so a claim costs what it takes rather than a ranking of the
+        whole queue (a window over every due row made each claim O(queue): ~17 ms per claim
+        with 10,000 rows queued, once per finished request)."""
+        busy: dict[str, int] = dict(
+            c.execute(
+                "SELECT host, COUNT(*) FROM deliveries "
+                "WHERE state = 'in_flight' AND lease_expires_at > ? GROUP BY host",
+                (now_s,),
+            ).fetchall()
+        )
+        # Rows whose worker died (lease expired) are few; pending rows stream lazily.
+        expired = c.execute(
+            "SELECT next_attempt_at, id, host FROM deliveries "
+            "WHERE state = 'in_flight' AND lease_expires_at <= ? ORDER BY next_attempt_at, id",
+            (now_s,),
+        ).fetchall()
+        pending = c.execute(
+            "SELECT next_attempt_at, id, host FROM deliveries "
+            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id",
+            (now_s,),
+        )
+        chosen: list[Row] = []
+        try:
+            for _at, row_id, host in heapq.merge(expired, pending):
+                taken = busy.get(host, 0)
+                if taken < cap:
+                    busy[host] = taken + 1
+                    chosen.append((row_id,))
+                    if len(chosen) >= limit:
+                        break
+        finally:
+            pending.close()  # the same connection runs the UPDATE next
+        return chosen
 
     def _finish(
         self, delivery_id: int, owner: str, assignments: str, params: Sequence[Any]
