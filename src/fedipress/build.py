@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,7 +141,8 @@ def _save_manifest(path: Path, output_dir: Path, entries: dict[str, _Entry]) -> 
         for rel, e in sorted(entries.items())
     }
     data = {"format": _MANIFEST_FORMAT, "output_dir": str(output_dir), "files": files}
-    write_atomic(path, json.dumps(data, indent=0, sort_keys=True).encode("utf-8"))
+    # No indent: json.dumps with `indent` runs the pure-Python encoder (seconds at 50k files).
+    write_atomic(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -180,12 +181,18 @@ def _collect(groups: Sequence[tuple[str, Iterable[Output]]],
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _stat_matches(path: Path, entry: _Entry) -> bool:
+def _stat_matches(path: Path | str, entry: _Entry) -> bool:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return False
     return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
+
+
+def _plain_rel(rel: str) -> bool:
+    """A relative path target_path would accept, checked without touching the disk."""
+    return bool(rel) and not rel.startswith("/") and "\\" not in rel and "\0" not in rel \
+        and all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
 # (status, entry): status is "skipped" (no render), "unchanged" (rendered, same bytes) or
@@ -273,13 +280,16 @@ def sync_outputs(
     workers: int | None = None,
     progress: bool = False,
     log: Log = print,
+    trust_files: bool = False,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
     `output_dir` must be checked and resolved (check_output_dir). `previous` is the last
     build's entries if the caller keeps them in memory, or True to read `manifest_file`.
     `clean` ignores the previous entries (everything is rendered and written) and also removes
-    strays from a folder no manifest vouches for.
+    strays from a folder no manifest vouches for. `trust_files` (an in-process rebuild whose
+    `previous` this process wrote) believes that files with an unchanged fingerprint are still
+    there as written: no stat per output and no walk of the folder for strays.
     """
     root = output_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -295,10 +305,13 @@ def sync_outputs(
     todo: list[Output] = []
     checked: set[Path] = set()
     # The cheap check first, in this process: most outputs of a rebuild are skipped here.
+    # Only a stat (no path resolution): a skipped file is neither read nor written.
+    base = str(root) + os.sep
     for out in outputs:
         prev = old.get(out.path)
         if trust and prev is not None and prev.fingerprint == out.fingerprint \
-                and _stat_matches(target_path(root, out.path, checked), prev):
+                and _plain_rel(out.path) \
+                and (trust_files or _stat_matches(base + out.path, prev)):
             counts["skipped"] += 1
             entries[out.path] = prev
         else:
@@ -321,11 +334,12 @@ def sync_outputs(
         counts[status] += 1
         entries[out.path] = entry
 
-    produced = set(entries)
+    produced = entries.keys()
     removed = 0
-    for rel in sorted(set(old) - produced):
+    for rel in sorted(old.keys() - produced):
         removed += remove_file(root, rel)
-    strays = _strays(root, produced)
+    scan = clean or not trust_files or previous is None
+    strays, empty_dirs = _strays(root, produced) if scan else ([], False)
     # Stray files are only deleted from a folder this build already owns: on a first build
     # into a folder of someone else's files, leaving them is the safe mistake.
     if strays and (previous is not None or clean):
@@ -334,8 +348,11 @@ def sync_outputs(
     elif strays:
         log(f"note: left {len(strays):,} file(s) in {root} that this build does not produce"
             " (fedipress build --clean removes them)")
-    remove_empty_dirs(root)
-    _save_manifest(manifest_file, root, entries)
+    if removed or empty_dirs:
+        remove_empty_dirs(root)
+    if counts["written"] or counts["unchanged"] or removed or old.keys() != produced \
+            or not manifest_file.is_file():
+        _save_manifest(manifest_file, root, entries)
     return SyncResult(
         written=counts["written"],
         unchanged=counts["unchanged"] + counts["skipped"],
@@ -364,18 +381,30 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
         _JOBS = []
 
 
-def _strays(root: Path, produced: set[str]) -> list[str]:
+def _strays(root: Path, produced: Collection[str]) -> tuple[list[str], bool]:
+    """Files under `root` no output claims, and whether any folder is empty; one scandir walk.
+
+    Symlinked folders are not followed: a link is one stray entry.
+    """
     strays: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d not in PROTECTED_NAMES]
-        # Symlinked folders are not followed (os.walk's default): a link is one stray entry.
-        for name in [*filenames, *(d for d in dirnames if (here / d).is_symlink())]:
-            rel = (here / name).relative_to(root).as_posix()
-            if rel not in produced:
+    empty = False
+    stack: list[tuple[str, str]] = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            items = list(os.scandir(folder))
+        except OSError:
+            continue
+        if not items:
+            empty = True
+        for item in items:
+            rel = prefix + item.name
+            if item.is_dir(follow_symlinks=False):
+                if not (prefix == "" and item.name in PROTECTED_NAMES):
+                    stack.append((item.path, rel + "/"))
+            elif rel not in produced:
                 strays.append(rel)
-    return sorted(strays)
+    return sorted(strays), empty
 
 
 # --- the builder --------------------------------------------------------------------------------
@@ -467,12 +496,16 @@ class Builder:
         outputs = self._plan(site, public_key)
         lap("plan")
 
+        # A targeted rebuild (the dev server naming the changed files) after a build in this
+        # process trusts its own manifest: no stat per output, no walk for strays.
+        trust_files = self._manifest_loaded and changed_paths is not None and not clean
         if not self._manifest_loaded:
             self._manifest = _load_manifest(_manifest_path(config), self.output_dir)
             self._manifest_loaded = True
         synced = sync_outputs(
             outputs, self.output_dir, _manifest_path(config), previous=self._manifest,
             clean=clean, workers=self.workers, progress=self.progress, log=self.log,
+            trust_files=trust_files,
         )
         self._manifest = synced.entries
         lap("write")
