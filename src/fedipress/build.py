@@ -490,7 +490,8 @@ class Builder:
         public_key = self._public_key()
         lap("keys")
 
-        site, problems = self._parse(now, clean)
+        targeted = changed_paths is not None and self._cache is not None and not clean
+        site, problems = self._parse(now, clean, targeted)
         lap("parse")
 
         outputs = self._plan(site, public_key)
@@ -537,7 +538,8 @@ class Builder:
             return None  # keys.py not installed yet: the site builds without ActivityPub
         return ensure_public_key(self.config, ci=self.ci, log=self.log)
 
-    def _parse(self, now: datetime, clean: bool) -> tuple[Site, tuple[Problem, ...]]:
+    def _parse(self, now: datetime, clean: bool,
+               targeted: bool = False) -> tuple[Site, tuple[Problem, ...]]:
         from . import content
 
         if self._cache is None:
@@ -556,7 +558,10 @@ class Builder:
         problems = tuple(result.problems)
         if problems and not self.keep_going:
             raise ContentError(problems)
-        self._cache.save()
+        # The dev server's targeted rebuilds keep the cache in memory only: rewriting it (the
+        # Markdown of every post) would cost more than the rebuild; it is looked up by content
+        # and stat, so the older file on disk is never wrong, only less complete.
+        self._cache.save(write=not targeted)
         for problem in problems:
             print(f"warning: {problem}", file=sys.stderr)
         return result.site, problems

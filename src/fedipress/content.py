@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import pickle
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -59,6 +60,8 @@ _KNOWN_KEYS = frozenset(
     redirect_from keywords layout permalink url""".split()
 )
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
+# Bump when _parse changes what it makes of the same file: cached parses go stale.
+_PARSE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -354,8 +357,10 @@ class _Parsed:
     source: SourceFile
     file: str  # as errors name it: content/posts/x.md
     fields: dict[str, Any]  # Post keyword arguments except the rendered ones
-    body: str
+    body: str  # "" when the parse came from the post cache (`key` names its rendering)
     path_line: int  # where to point when its output path collides
+    key: str  # _render_key of the body: names the Markdown rendering in the cache
+    fields_hash: str  # _fields_hash(fields): with `key`, the Post's identity
 
 
 def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Problem]:
@@ -542,7 +547,15 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         extra=MappingProxyType(extra),
     )
     path_line = fm.lines.get(path_key or "slug", 1)
-    return _Parsed(sf, file, fields, fm.body, path_line)
+    key = _render_key(fm.body, url, config.base_url)
+    return _Parsed(sf, file, fields, fm.body, path_line, key, _fields_hash(fields))
+
+
+def _fields_hash(fields: Mapping[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(fields):
+        h.update(f"{name}\0{fields[name]!r}\0".encode())
+    return h.hexdigest()
 
 
 def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
@@ -606,22 +619,42 @@ def _from_entry(e: _Entry) -> Rendered:
     )
 
 
-class ParseCache:
-    """Rendered Markdown by content hash, kept in `<state_dir>/cache/markup.marshal`.
+_PostEntry = tuple[int, int, tuple[str, ...], str, dict[str, Any], dict[str, Any], int, str, str]
 
-    The key covers the Markdown body, the page and site URLs (links are made absolute) and
-    the versions of everything that shapes the HTML, so a hit is always safe to reuse.
-    Stored with marshal (plain tuples and strings) because it loads 10,000 entries in a few
-    tens of milliseconds; `save()` keeps only the entries this build used.
+
+class ParseCache:
+    """What parsing content files produced, kept in `<state_dir>/cache/` between builds.
+
+    Rendered Markdown by content hash (`markup.marshal`): the key covers the Markdown body,
+    the page and site URLs (links are made absolute) and the versions of everything that
+    shapes the HTML, so a hit is always safe to reuse. Stored with marshal (plain tuples and
+    strings) because it loads 10,000 entries in a few tens of milliseconds.
+
+    Checked front matter by file (`posts.pickle`): keyed by the file's size and mtime_ns, its
+    bundle files and `settings` (the config and code versions), so an unchanged file costs
+    one stat: no read, no YAML. Pickled because the fields hold datetimes with time zones;
+    the file lives in the site's own state folder, next to its keys.
+
+    `save()` keeps only the entries this build used.
     """
 
     VERSION = 1
+    POSTS_VERSION = 1
     FILE_NAME = "markup.marshal"
+    POSTS_FILE_NAME = "posts.pickle"
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.FILE_NAME
+        self.posts_path = directory / self.POSTS_FILE_NAME
         self._entries: dict[str, _Entry] = {}
         self._used: dict[str, _Entry] = {}
+        self._posts: dict[str, _PostEntry] = {}
+        self._posts_used: dict[str, _PostEntry] = {}
+        # Post objects by fingerprint, in memory only: a long-lived builder hands the same
+        # object to the next build, so per-object memos downstream stay warm.
+        self._objects: dict[str, Post] = {}
+        self._objects_used: dict[str, Post] = {}
+        self._dirty = False
         self.hits = 0
         self.misses = 0
 
@@ -633,7 +666,7 @@ class ParseCache:
         return len(self._entries)
 
     def load(self) -> None:
-        """Read the cache file; a missing, corrupt or other-version file means an empty cache."""
+        """Read the cache files; a missing, corrupt or other-version file means an empty cache."""
         try:
             data = marshal.loads(self.path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
@@ -641,18 +674,38 @@ class ParseCache:
         if isinstance(data, tuple) and len(data) == 2 and data[0] == self.VERSION:
             if isinstance(data[1], dict):
                 self._entries = data[1]
+        try:
+            posts = pickle.loads(self.posts_path.read_bytes())
+        except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
+            return
+        if isinstance(posts, tuple) and len(posts) == 2 and posts[0] == self.POSTS_VERSION \
+                and isinstance(posts[1], dict):
+            self._posts = posts[1]
 
-    def save(self) -> None:
+    def save(self, *, write: bool = True) -> None:
         """Write the entries used since load() (or the last save) atomically; drop the rest.
 
         A long-lived cache (the dev server rebuilding) keeps only what the last build used,
-        so it does not grow with every edit.
+        so it does not grow with every edit. With `write=False` (or nothing new since the
+        last save) the files are left as they are: entries are found by content and stat,
+        so an older file is never wrong, only less complete.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.FILE_NAME}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps((self.VERSION, self._used)))
-        os.replace(tmp, self.path)
+        changed = self._dirty or self._used.keys() != self._entries.keys() \
+            or self._posts_used.keys() != self._posts.keys() or not self.path.is_file()
+        if write and changed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for path, data in (
+                (self.path, marshal.dumps((self.VERSION, self._used))),
+                (self.posts_path, pickle.dumps((self.POSTS_VERSION, self._posts_used),
+                                               protocol=pickle.HIGHEST_PROTOCOL)),
+            ):
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            self._dirty = False
         self._entries, self._used = self._used, {}
+        self._posts, self._posts_used = self._posts_used, {}
+        self._objects, self._objects_used = self._objects_used, {}
 
     def get(self, key: str) -> Rendered | None:
         entry = self._entries.get(key)
@@ -663,10 +716,47 @@ class ParseCache:
         self._used[key] = entry
         return _from_entry(entry)
 
+    def touch(self, key: str) -> bool:
+        """Keep the rendering `key` (used without being read); False when it is not here."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        self._used[key] = entry
+        return True
+
     def put(self, key: str, rendered: Rendered) -> None:
         entry = _to_entry(rendered)
         self._entries[key] = entry
         self._used[key] = entry
+        self._dirty = True
+
+    def parsed(self, sf: SourceFile, st: os.stat_result, settings: str) -> _Parsed | None:
+        """The cached check of `sf` if the file, its bundle and the settings are unchanged."""
+        entry = self._posts.get(sf.source)
+        if entry is None or entry[0] != st.st_size or entry[1] != st.st_mtime_ns \
+                or entry[2] != sf.bundle_files or entry[3] != settings \
+                or entry[7] not in self._entries:
+            return None
+        self._posts_used[sf.source] = entry
+        fields = dict(entry[4], extra=MappingProxyType(entry[5]))
+        return _Parsed(sf, fields.pop("_file"), fields, "", entry[6], entry[7], entry[8])
+
+    def put_parsed(self, p: _Parsed, st: os.stat_result, settings: str) -> None:
+        fields = {k: v for k, v in p.fields.items() if k != "extra"}
+        fields["_file"] = p.file
+        entry: _PostEntry = (st.st_size, st.st_mtime_ns, p.source.bundle_files, settings,
+                             fields, dict(p.fields["extra"]), p.path_line, p.key, p.fields_hash)
+        self._posts_used[p.source.source] = entry
+        self._dirty = True
+
+    def post(self, fingerprint: str) -> Post | None:
+        post = self._objects.get(fingerprint)
+        if post is not None:
+            self._objects_used[fingerprint] = post
+        return post
+
+    def put_post(self, post: Post) -> None:
+        self._objects_used[post.fingerprint] = post
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,13 +776,27 @@ def _render_all(jobs: list[tuple[str, str, str]], workers: int) -> list[Rendered
         return [r for chunk in pool.map(_render_chunk, chunks) for r in chunk]
 
 
+def _settings(config: SiteConfig) -> str:
+    """What a file's checked front matter depends on besides the file: the post cache key."""
+    text = f"{_PARSE_VERSION}\0{MARKUP_VERSION}\0{config!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _parse_all(
-    config: SiteConfig, sources: Iterable[SourceFile]
+    config: SiteConfig, sources: Iterable[SourceFile], cache: ParseCache | None = None
 ) -> tuple[list[_Parsed], list[Problem]]:
     parsed: list[_Parsed] = []
     problems: list[Problem] = []
+    settings = _settings(config) if cache is not None else ""
     for sf in sources:
         try:
+            # Stat before reading: an edit in between leaves a stale stat in the cache, which
+            # only means parsing the file again next time.
+            st = os.stat(sf.path)
+            hit = cache.parsed(sf, st, settings) if cache is not None else None
+            if hit is not None:
+                parsed.append(hit)
+                continue
             raw = sf.path.read_bytes()
         except OSError as exc:
             problems.append(Problem(_display(config, sf.path), None, f"cannot read: {exc}"))
@@ -702,6 +806,8 @@ def _parse_all(
             problems.extend(result)
         else:
             parsed.append(result)
+            if cache is not None:
+                cache.put_parsed(result, st, settings)
     return parsed, problems
 
 
@@ -722,7 +828,7 @@ def load_site(
     ContentError listing all of them, otherwise the broken files are skipped and returned.
     """
     sources = [sf for sf in discover(config) if sf.kind != "static"]
-    parsed, problems = _parse_all(config, sources)
+    parsed, problems = _parse_all(config, sources, cache)
     parsed = [
         p
         for p in parsed
@@ -757,9 +863,19 @@ def load_site(
     rendered: list[Rendered | None] = []
     missing: list[int] = []
     keys: list[str] = []
+    kept: dict[int, Post] = {}
+    fingerprints: list[str] = []
     for i, p in enumerate(unique):
-        key = _render_key(p.body, p.fields["url"], site_url)
+        key = p.key
         keys.append(key)
+        # The fields and the rendering (named by its key) are all a Post is made of.
+        fingerprint = hashlib.sha256(f"{p.fields_hash}\0{key}".encode()).hexdigest()
+        fingerprints.append(fingerprint)
+        same = cache.post(fingerprint) if cache is not None else None
+        if same is not None and cache is not None and cache.touch(key):
+            kept[i] = same  # a long-lived builder's Post from the last build, reused as is
+            rendered.append(None)
+            continue
         hit = cache.get(key) if cache is not None else None
         rendered.append(hit)
         if hit is None:
@@ -772,9 +888,13 @@ def load_site(
 
     posts: list[Post] = []
     pages: list[Post] = []
-    for p, maybe in zip(unique, rendered, strict=True):
+    for i, (p, maybe) in enumerate(zip(unique, rendered, strict=True)):
+        if i in kept:
+            (posts if kept[i].kind == "post" else pages).append(kept[i])
+            continue
         assert maybe is not None
         r = maybe
+        fingerprint = fingerprints[i]
         summary = p.fields["summary"]
         post = Post(
             **p.fields,
@@ -786,7 +906,10 @@ def load_site(
             reading_minutes=r.reading_minutes,
             mentions=r.mentions,
             has_more=r.has_more,
+            fingerprint=fingerprint,
         )
+        if cache is not None:
+            cache.put_post(post)
         (posts if post.kind == "post" else pages).append(post)
 
     posts.sort(key=lambda post: post.slug)

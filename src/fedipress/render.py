@@ -215,6 +215,8 @@ class _Fingerprinter:
             return obj
         if isinstance(obj, datetime):
             return ["datetime", obj.isoformat()]
+        if isinstance(obj, Post) and obj.fingerprint:
+            return ["post", obj.fingerprint]  # content.py's hash of every field
         if isinstance(obj, (Post, SiteConfig, SiteView)):
             return ["digest", self._digest(obj)]
         if is_dataclass(obj) and not isinstance(obj, type):
