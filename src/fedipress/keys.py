@@ -247,7 +247,8 @@ def load_private_key(
         # The library's message is dropped on purpose: it is not needed, and nothing derived
         # from the key text may reach a log.
         raise KeyPairError(
-            f"{source}: is not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)"
+            f"{source}: is not an unencrypted PEM private key (the text `fedipress keys generate`"
+            " writes, starting with a BEGIN PRIVATE KEY line)"
         ) from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyPairError(f"{source}: is not an RSA private key; fediverse servers expect RSA")
