@@ -721,6 +721,7 @@ class ParseCache:
         entry = self._entries.get(key)
         if entry is None:
             return False
+        self.hits += 1
         self._used[key] = entry
         return True
 
