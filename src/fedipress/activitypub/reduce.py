@@ -17,8 +17,10 @@ allowlist-based sanitising, so nothing outside the list below can slip through.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -186,11 +188,86 @@ class _Reducer(HTMLParser):
         self.out.append(html.escape(data, quote=False))
 
 
+# A fast tokenizer for the plain HTML Markdown writes, driving the same _Reducer callbacks
+# as html.parser would (which spends most of a reduction in pure-Python scanning). It only
+# accepts markup it reads exactly as html.parser does: tags with simple attributes, end tags,
+# comments without "--" inside, text without "<". Anything else (a stray "<", CDATA, odd
+# attribute syntax, raw-text elements such as <script>) sends the whole document through
+# html.parser instead, so the result never depends on which path ran.
+_TOKEN = re.compile(
+    r"<(?:!--(?P<comment>(?:[^-]|-(?!-))*)-->"
+    r"|/(?P<end>[a-zA-Z][-.a-zA-Z0-9:_]*)\s*>"
+    r"|(?P<start>[a-zA-Z][^\t\n\r\f />\x00]*)"
+    r"(?P<attrs>(?:\s+[^\s/>\"'=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)"
+    r"\s*(?P<close>/?)>)"
+)
+_ATTR = re.compile(r"\s+([^\s/>\"'=]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?")
+# Elements whose content html.parser (or a newer Python's) reads as raw text.
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed",
+                       "noframes", "noscript", "plaintext"})
+_Token = tuple[int, str, Any]
+
+
+def _fast_tokens(source: str) -> list[_Token] | None:
+    """(kind, name, attrs) tokens of `source` (0 data, 1 start, 2 startend, 3 end), or None
+    when it holds anything the fast path does not read exactly like html.parser."""
+    tokens: list[_Token] = []
+    pos = 0
+    unescape = html.unescape
+    for m in _TOKEN.finditer(source):
+        start = m.start()
+        if start > pos:
+            text = source[pos:start]
+            if "<" in text:
+                return None
+            tokens.append((0, unescape(text) if "&" in text else text, None))
+        pos = m.end()
+        name = m.group("start")
+        if name is not None:
+            tag = name.lower()
+            if tag in _RAW_TEXT:
+                return None
+            attrs: list[tuple[str, str | None]] = []
+            raw = m.group("attrs")
+            if raw:
+                for a in _ATTR.finditer(raw):
+                    value = a.group(2)
+                    if value is None:
+                        value = a.group(3)
+                    if value is None:
+                        value = a.group(4)
+                    if value and "&" in value:
+                        value = unescape(value)
+                    attrs.append((a.group(1).lower(), value))
+            tokens.append((2 if m.group("close") else 1, tag, attrs))
+        elif m.group("end") is not None:
+            tokens.append((3, m.group("end").lower(), None))
+        # comments are dropped, as _Reducer drops them
+    if pos < len(source):
+        text = source[pos:]
+        if "<" in text:
+            return None
+        tokens.append((0, html.unescape(text), None))
+    return tokens
+
+
 def reduce_html(source: str, *, base_url: str) -> Reduced:
     """Reduce `source` to Mastodon's allowlist; relative links resolve against `base_url`."""
     parser = _Reducer(base_url)
-    parser.feed(source)
-    parser.close()
+    tokens = _fast_tokens(source)
+    if tokens is None:
+        parser.feed(source)
+        parser.close()
+    else:
+        for kind, name, attrs in tokens:
+            if kind == 0:
+                parser.handle_data(name)
+            elif kind == 1:
+                parser.handle_starttag(name, attrs)
+            elif kind == 2:
+                parser.handle_startendtag(name, attrs)
+            else:
+                parser.handle_endtag(name)
     cleaned = nh3.clean(
         "".join(parser.out),
         tags=set(ALLOWED_TAGS),
