@@ -75,3 +75,115 @@ def test_damaged_object_cache_is_recomputed(tmp_path: Path) -> None:
     os.remove(root / ".fedipress" / "manifest.json")
     Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
     assert _manifest(root) == _expected(root)
+
+
+# --- the reducer's fast tokenizer ---------------------------------------------------------------
+
+_PIECES = [
+    "<p>", "</p>", '<a href="x/y">', "<a href='../z' class=\"mention hashtag foo\">", "</a>",
+    "<br>", "<br/>", "<br />", '<img src="a.png" alt="A &amp; b" width="10">', "<h2 id=x>",
+    "</h2>", "<table>", "<tr>", "<td>", "</td>", "<th>", "</tr>", "</table>", " ", "\n", "text",
+    "&amp;", "&lt;", "&rsquo;", "&", "<", ">", "<!-- c -->", "<!---->", "<!-- a -- b -->",
+    "<script>x<p></script>", "<style>", "</style>", '<div class="h-entry x">', "</div>",
+    '<span class="h-card">', "</span>", '<ol start="3">', "<li value=2>", "</li>", "</ol>",
+    '<A HREF="Q">', "</A>", "<a href=x=y>", "<a href= >", '<a "q">', '<a href="x"title="y">',
+    '<a / href="x">', "<em>", "</em>", "<code>", "</code>", "<pre>", "</pre>", "<figcaption>",
+    "</figcaption>", "<svg><p>in</p></svg>", "<![CDATA[x]]>", "<!DOCTYPE html>", "<?pi?>",
+    "</ p>", '<a\nhref="n">', "<input disabled>", "<hr/>", "<p/>", "<span/>",
+    '<a href="&quot;x">', "'", '"',
+]
+
+
+def _reduced_by_html_parser(source: str, base_url: str) -> object:
+    from fedipress.activitypub import reduce as r
+
+    parser = r._Reducer(base_url)
+    parser.feed(source)
+    parser.close()
+    saved = r._fast_tokens
+    try:
+        r._fast_tokens = lambda _source: None  # type: ignore[assignment]
+        return r.reduce_html(source, base_url=base_url)
+    finally:
+        r._fast_tokens = saved
+
+
+def test_fast_reduction_equals_html_parser() -> None:
+    import random
+
+    from fedipress.activitypub.reduce import _fast_tokens, reduce_html
+    from fedipress.markup import render_markdown
+
+    base = "https://blog.example/posts/x/"
+    rnd = random.Random(7)
+    for _ in range(3000):
+        source = "".join(rnd.choice(_PIECES) for _ in range(rnd.randint(1, 25)))
+        assert reduce_html(source, base_url=base) == _reduced_by_html_parser(source, base), source
+    # Markdown's own output takes the fast path (else the test above proves nothing about it).
+    body = render_markdown(
+        "## Title\n\nSome *text* with [a link](../a/) and `code`, & more.\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n![pic](p.png)\n\n```python\nx = 1 < 2\n```\n",
+        page_url=base, site_url="https://blog.example/",
+    ).html
+    assert _fast_tokens(body) is not None
+    assert reduce_html(body, base_url=base) == _reduced_by_html_parser(body, base)
+
+
+# --- the post cache -----------------------------------------------------------------------------
+
+
+def test_post_cache_reuses_a_parse_by_stat_and_matches_a_fresh_parse(tmp_path: Path) -> None:
+    from fedipress.content import ParseCache
+
+    root = _site(tmp_path / "blog")
+    config = load_config(root / "site.yaml")
+    fresh = load_site(config, now=NOW).site
+    cache = ParseCache.for_site(config)
+    cache.load()
+    first = load_site(config, now=NOW, cache=cache).site
+    cache.save()
+    assert first == fresh and all(p.fingerprint for p in first.posts)
+
+    again = ParseCache.for_site(config)
+    again.load()
+    second = load_site(config, now=NOW, cache=again).site
+    assert second == fresh  # from the cache files: same posts, fingerprints included
+
+    # Same size and mtime: the cached parse is used without reading the file ...
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+    st = post.stat()
+    text = post.read_text(encoding="utf-8")
+    swapped = text.replace("title:", "title: X", 1)[: len(text)]
+    assert len(swapped.encode()) == st.st_size and swapped != text
+    post.write_text(swapped, encoding="utf-8")
+    os.utime(post, ns=(st.st_atime_ns, st.st_mtime_ns))
+    third = ParseCache.for_site(config)
+    third.load()
+    assert load_site(config, now=NOW, cache=third).site == fresh
+    # ... and any other mtime means the file is parsed again.
+    os.utime(post, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    fourth = ParseCache.for_site(config)
+    fourth.load()
+    changed = load_site(config, now=NOW, cache=fourth).site
+    assert changed == load_site(config, now=NOW).site != fresh
+    edited = {p.source: p for p in changed.posts}["posts/2026-11-01-watching.md"]
+    before = {p.source: p for p in fresh.posts}["posts/2026-11-01-watching.md"]
+    assert edited.title != before.title and edited.fingerprint != before.fingerprint
+
+
+def test_post_cache_is_keyed_by_the_config(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from fedipress.content import ParseCache
+
+    root = _site(tmp_path / "blog")
+    config = load_config(root / "site.yaml")
+    cache = ParseCache.for_site(config)
+    load_site(config, now=NOW, cache=cache)
+    cache.save()
+    other = replace(config, base_url="https://elsewhere.example/")
+    again = ParseCache.for_site(other)
+    again.load()
+    site = load_site(other, now=NOW, cache=again).site
+    assert site == load_site(other, now=NOW).site
+    assert all(p.url.startswith("https://elsewhere.example/") for p in site.posts)
