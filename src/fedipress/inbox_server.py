@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from .config import SiteConfig
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
@@ -34,6 +37,36 @@ log = logging.getLogger("fedipress.inbox")
 GRACE_SECONDS = 10
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound listening socket, made before anything else starts.
+
+    uvicorn binds inside serve() and answers a busy port with a log line and exit code 3 (after
+    the delivery loop has started); binding here turns it into one clear user error instead."""
+    where = f"{host}:{port}"
+    if not 0 <= port <= 65535:
+        raise FedipressError(f"--port {port}: not a port number (0-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise FedipressError(f"--host {host}: cannot listen there ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # A restarted service may bind while the old one's connections sit in TIME_WAIT; a
+        # port another process listens on still fails.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise FedipressError(
+                f"{where}: address already in use (is another `fedipress inbox` running?);"
+                " stop it or choose another --port"
+            ) from None
+        raise FedipressError(f"{where}: cannot listen ({exc.strerror or exc})") from None
+    return sock
+
+
 async def serve_inbox(
     config: SiteConfig,
     *,
@@ -44,6 +77,22 @@ async def serve_inbox(
 ) -> None:
     """Run the service until SIGTERM/SIGINT (or until the server stops)."""
     key = load_private_key(config)
+    sock = listen_socket(host, port)
+    try:
+        await _serve(config, sock, site_dir=site_dir, allow_private=allow_private, key=key)
+    finally:
+        sock.close()
+    log.info("inbox stopped")
+
+
+async def _serve(
+    config: SiteConfig,
+    sock: socket.socket,
+    *,
+    site_dir: Path | None,
+    allow_private: bool,
+    key: RSAPrivateKey,
+) -> None:
     store = open_store(default_store_path(config.state_dir))
     try:
         recovered = recover_dead_leases(store)
@@ -70,8 +119,6 @@ async def serve_inbox(
             server = uvicorn.Server(
                 uvicorn.Config(
                     app,
-                    host=host,
-                    port=port,
                     lifespan="off",
                     log_level="info",
                     timeout_graceful_shutdown=GRACE_SECONDS,
@@ -89,8 +136,11 @@ async def serve_inbox(
                 signal.signal(sig, on_signal)
             stop = asyncio.Event()
             deliveries = asyncio.create_task(worker.run_forever(stop))
+            # uvicorn logs no address for a socket it is handed.
+            bound_host, bound_port = sock.getsockname()[:2]
+            log.info("inbox listening on %s port %d", bound_host, bound_port)
             try:
-                await server.serve()
+                await server.serve(sockets=[sock])
             finally:
                 stop.set()
                 worker.wake()
@@ -100,7 +150,6 @@ async def serve_inbox(
                     log.warning("delivery loop did not stop in time; leases will expire")
     finally:
         store.close()
-    log.info("inbox stopped")
 
 
 def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_private: bool) -> int:
