@@ -89,7 +89,8 @@ TRICKY_POSTS = {
     ),
     "2026-01-04-reply.md": (
         "---\ntitle: A reply\ndate: 2026-01-04T10:00:00Z\nupdated: 2026-01-05T11:30:00Z\n"
-        "in_reply_to: https://remote.example/notes/1\nlang: pt-BR\n---\n"
+        "in_reply_to: https://remote.example/notes/1\nlang: pt-BR\n"
+        "aliases: [2019/05/old-reply/]\n---\n"
         "Olá! Concordo.\n\n## A heading inside the body\n\nText.\n"
     ),
 }
