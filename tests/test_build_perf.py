@@ -187,3 +187,26 @@ def test_post_cache_is_keyed_by_the_config(tmp_path: Path) -> None:
     site = load_site(other, now=NOW, cache=again).site
     assert site == load_site(other, now=NOW).site
     assert all(p.url.startswith("https://elsewhere.example/") for p in site.posts)
+
+
+def test_post_pages_fingerprinted_by_post_follow_neighbour_edits(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None)
+    builder.build(now=NOW)
+    public = root / "public"
+    pages = {p: p.read_bytes() for p in public.rglob("index.html")}
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+    text = post.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    post.write_text(text.replace(title, "title: A brand new title", 1), encoding="utf-8")
+    result = builder.build([post], now=NOW)
+    changed = {p for p, data in pages.items() if p.read_bytes() != data}
+    assert result.written >= len(changed) >= 3  # the post, its older neighbour, home at least
+    neighbours = [p for p in changed if b"A brand new title" in p.read_bytes()]
+    assert len(neighbours) >= 3
+    # The older neighbour's page links to it as "newer": re-rendered though it did not change.
+    older = next(p for p in pages if "tomatoes" in p.as_posix() and "tags" not in p.parts)
+    assert older in changed and b"A brand new title" in older.read_bytes()
+    # A fresh builder plans the same fingerprints: nothing to render.
+    again = Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    assert again.skipped_render == again.files

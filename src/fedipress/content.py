@@ -934,11 +934,20 @@ def static_files(config: SiteConfig, site: Site | None = None) -> list[tuple[str
     content = _content_dir(config)
     out: list[tuple[str, Path]] = []
     bundles: list[SourceFile] = []
-    for sf in discover(config):
-        if sf.kind == "static":
-            out.append((sf.source.split("/", 1)[1], sf.path))
-        elif sf.bundle_files:
-            bundles.append(sf)
+    if site is not None:
+        # The site knows its bundles: only content/static needs walking (not every post).
+        static = content / "static"
+        if static.is_dir():
+            for directory, _dirs, filenames in _walk(static):
+                for name in filenames:
+                    path = directory / name
+                    out.append((path.relative_to(static).as_posix(), path))
+    else:
+        for sf in discover(config):
+            if sf.kind == "static":
+                out.append((sf.source.split("/", 1)[1], sf.path))
+            elif sf.bundle_files:
+                bundles.append(sf)
     if site is not None:
         for post in (*site.posts, *site.pages):
             folder = (content / post.source).parent

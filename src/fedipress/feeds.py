@@ -111,12 +111,22 @@ def _content(post: Post, config: SiteConfig) -> str:
     return absolutize_html(html, post.url)
 
 
+def _stand_in(part: object) -> object:
+    """A post as its fingerprint (content.py's hash of every field): repr of its HTML costs
+    far more; posts without one (made by hand) are represented by themselves."""
+    if isinstance(part, Post):
+        return ("post", part.fingerprint) if part.fingerprint else part
+    if isinstance(part, tuple | list) and part and all(isinstance(p, Post) for p in part):
+        return tuple(_stand_in(p) for p in part)
+    return part
+
+
 def _fingerprint(salt: str, kind: str, *parts: object) -> str:
     digest = hashlib.sha256()
     for part in (_FEED_FORMAT_VERSION, salt, kind, *parts):
         # repr of frozen dataclasses, tuples and datetimes is stable and covers every field the
         # document could use, so a fingerprint changes whenever the bytes could.
-        digest.update(repr(part).encode("utf-8"))
+        digest.update(repr(_stand_in(part)).encode("utf-8"))
         digest.update(b"\0")
     return digest.hexdigest()
 

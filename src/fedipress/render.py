@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 # Bump when this module changes what it passes to templates, so old fingerprints go stale.
-RENDER_VERSION = "render-1"
+RENDER_VERSION = "render-2"
 TOC_MIN_WORDS = 400  # below this a table of contents is clutter (front matter `toc:` overrides)
 DESCRIPTION_CHARS = 200
 
@@ -290,7 +290,7 @@ class _Planner:
         return PageMeta(title=self._title(heading), heading=heading, url=url, **kw)
 
     def add(self, path: str, template: str, context: dict[str, Any]) -> None:
-        context = {"site": self.view, "config": self.config, "nav": self.view.nav, **context}
+        context = self._full(context)
         env = self.env
 
         def render() -> bytes:
@@ -333,6 +333,43 @@ class _Planner:
             self.add(path, template, context)
 
     def post_page(self, post: Post, newer: Post | None, older: Post | None) -> None:
+        if post.fingerprint and all(p is None or p.fingerprint for p in (newer, older)):
+            self._post_page_by_fingerprint(post, newer, older)
+            return
+        self.add(_index_path(post.path), *self._post_context(post, newer, older))
+
+    def _post_page_by_fingerprint(
+        self, post: Post, newer: Post | None, older: Post | None
+    ) -> None:
+        """A post's page fingerprinted by what its context is made of, not the context.
+
+        The context (_post_context) is a function of the post, its neighbours, the config
+        and the site view, all of which have fingerprints already; hashing those instead of
+        the built context saves building it at all when the page is skipped (most of a
+        rebuild's planning, one per post). Bump RENDER_VERSION when _post_context changes.
+        """
+        fp = self.fingerprint
+        key = json.dumps([
+            RENDER_VERSION, fp.salt, "post-page", fp.canon(self.config), fp.canon(self.view),
+            post.fingerprint, newer.fingerprint if newer else None,
+            older.fingerprint if older else None, post.kind,
+        ])
+        path = _index_path(post.path)
+        env = self.env
+
+        def render() -> bytes:
+            template, context = self._post_context(post, newer, older)
+            return render_template(env, template, self._full(context)).encode("utf-8")
+
+        self.outputs.append(Output(path, hashlib.sha256(key.encode()).hexdigest(), render))
+        self.paths.add(path)
+
+    def _full(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {"site": self.view, "config": self.config, "nav": self.view.nav, **context}
+
+    def _post_context(
+        self, post: Post, newer: Post | None, older: Post | None
+    ) -> tuple[str, dict[str, Any]]:
         c = self.config
         meta = self._meta(
             post.title,
@@ -344,7 +381,11 @@ class _Planner:
             published=post.date,
             updated=post.updated,
             tags=post.tags,
-            activity_json=f"{post.url}object.json" if post.federate else None,
+            # Only what activitypub/ publishes has an object.json (federated_posts: posts,
+            # not pages or drafts); announcing one anywhere else is a broken link.
+            activity_json=(f"{post.url}object.json"
+                           if post.kind == "post" and post.federate and not post.draft
+                           else None),
             creator=f"@{c.handle}",
         )
         context: dict[str, Any] = {"meta": meta, "post": post}
@@ -354,7 +395,7 @@ class _Planner:
             context["newer"] = Link(newer.title, newer.url, newer.date) if newer else None
             context["older"] = Link(older.title, older.url, older.date) if older else None
             template = "post.html"
-        self.add(_index_path(post.path), template, context)
+        return template, context
 
     def tag_pages(self) -> None:
         c = self.config

@@ -25,11 +25,8 @@ _NO_MENTIONS: Mapping[str, str] = {}
 
 
 def _fingerprint(salt: str, path: str, *parts: object) -> str:
-    h = hashlib.sha256()
-    for part in (salt, __version__, path, *parts):
-        h.update(repr(part).encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
+    text = "\0".join(map(repr, (salt, __version__, path, *parts)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _digest(value: object) -> str:
