@@ -19,6 +19,7 @@ answered 503 (the sender retries later).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -116,7 +117,10 @@ def _host_of(url: str) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=1024)
 def _load_key(pem: str) -> PublicKey:
+    # Cached by PEM text: parsing it is a third of verifying, and a sender signs many POSTs
+    # with one key. Key objects are immutable; a rotated key is a different PEM string.
     key = load_pem_public_key(pem.encode("ascii"))
     if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         raise SignatureError("unsupported key type")
@@ -297,20 +301,24 @@ class _Inbox:
             raise _Refused(401, "keyId names this server")
         actor = id_of(activity.get("actor"))
         assert actor is not None  # _parse checked it
-        for who in (claim.key_id, actor):
-            if await self.is_blocked(who):
-                raise _Refused(403, "blocked")
+        if any(self._config_blocks(who) for who in (claim.key_id, actor)):
+            raise _Refused(403, "blocked")
+        # The store's blocks for both and the cached key in one round trip to the database
+        # thread: each hop costs the event loop a wake-up, and this is every POST.
+        blocked, cached = await self.db(self._blocked_and_key, claim.key_id, actor)
+        if blocked:
+            raise _Refused(403, "blocked")
 
         activity_id = str(activity["id"])
         deletes_self = _is_self_delete(activity, actor)
         if deletes_self and not await self.db(self.store.knows_actor, actor) and (
-            await self.db(self.store.get_key, claim.key_id) is None
+            cached is None
         ):
             # An account deletion is sent to every server the account's server knows; one we
             # never heard of needs no key fetch (the key is usually gone already) and no row.
             raise _Refused(202, f"Delete of an unknown actor {actor[:200]}")
         try:
-            owner = await self._verify(claim, activity, actor)
+            owner = await self._verify(claim, activity, actor, cached)
         except _KeyGone:
             if not deletes_self:
                 raise _Refused(401, "signing key is gone (410)") from None
@@ -421,9 +429,22 @@ class _Inbox:
             return False
         return True
 
-    async def _verify(self, claim: SignatureClaim, activity: Mapping[str, Any], actor: str) -> str:
-        """The verified key's owner. Cached key first; a failing cached key is refetched once."""
-        cached = await self.db(self.store.get_key, claim.key_id)
+    def _blocked_and_key(self, key_id: str, actor: str) -> tuple[bool, CachedKey | None]:
+        """Whether the store blocks the keyId or the actor, and the cached key (one thread hop)."""
+        store = self.store
+        if store.is_blocked(key_id) or store.is_blocked(actor):
+            return True, None
+        return False, store.get_key(key_id)
+
+    async def _verify(
+        self,
+        claim: SignatureClaim,
+        activity: Mapping[str, Any],
+        actor: str,
+        cached: CachedKey | None,
+    ) -> str:
+        """The verified key's owner. `cached` (the store's copy of the key, read just before)
+        first; a failing cached key is refetched once."""
         if cached is not None:
             if self._check(claim, cached):
                 return cached.owner
