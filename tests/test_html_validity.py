@@ -113,9 +113,6 @@ def test_every_page_parses_without_errors(pages: dict[str, dict[str, Page]], nam
     assert errors == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "content/markup keep C0 and C1 control characters from the source (feeds drop them): "
-    "HTML calls them parse errors; they should be dropped when content is read"))
 def test_control_characters_never_reach_pages(pages: dict[str, dict[str, Page]],
                                               publics: dict[str, Path]) -> None:
     errors = [e for page in pages["tricky"].values() for e in page.errors

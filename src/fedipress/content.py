@@ -191,7 +191,10 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
         raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
     finally:
         loader.dispose()
-    return {str(k): v for k, v in data.items()}, {str(k): v for k, v in lines.items()}
+    return (
+        {str(k): _without_controls(v) for k, v in data.items()},
+        {str(k): v for k, v in lines.items()},
+    )
 
 
 _TOML_KEY = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=")
@@ -211,7 +214,19 @@ def _toml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
         m = _TOML_KEY.match(line_text)
         if m and m.group(1) not in lines:
             lines[m.group(1)] = number
-    return data, lines
+    return {k: _without_controls(v) for k, v in data.items()}, lines
+
+
+def _without_controls(value: Any) -> Any:
+    """Front matter values with control characters dropped (YAML and TOML escapes such as
+    "\\x01" create them after the raw text was cleaned)."""
+    if isinstance(value, str):
+        return _CONTROL_CHARS.sub("", value)
+    if isinstance(value, list):
+        return [_without_controls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_controls(item) for key, item in value.items()}
+    return value
 
 
 def _split(text: str) -> _FrontMatter:
@@ -363,6 +378,9 @@ class _Parsed:
     fields_hash: str  # _fields_hash(fields): with `key`, the Post's identity
 
 
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Problem]:
     file = _display(config, sf.path)
     try:
@@ -372,6 +390,9 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         return [Problem(file, line, "not valid UTF-8 text; save the file as UTF-8")]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Control characters (a stray paste, an old export) are invalid in HTML and XML; every
+    # output would have to drop them, so they are dropped once, here.
+    text = _CONTROL_CHARS.sub("", text)
     try:
         fm = _split(text)
     except _Invalid as exc:
