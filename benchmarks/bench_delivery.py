@@ -282,7 +282,8 @@ def _row_line(row: dict[str, Any]) -> str:
             f"{row['seconds']:6.2f} s  {rate:7.1f} req/s  queue {row['queue_seconds']:.2f} s  "
             f"signing median {row['sign_median_ms']:.2f} ms mean {row['sign_mean_ms']:.2f} ms"
             f" p99 {row['sign_p99_ms']:.2f} ms  driver CPU {row['cpu_seconds']:.2f} s  "
-            f"peak RSS {row['peak_rss_kib'] / 1024:.0f} MiB  sent {row['sent']:,}"
+            f"RSS {row['setup_rss_kib'] / 1024:.0f} MiB before publish, peak"
+            f" {row['peak_rss_kib'] / 1024:.0f} MiB  sent {row['sent']:,}"
             f" failed {row['failed']} received {row['received']:,}"
             f" verified {row['verified']:,}")
 
