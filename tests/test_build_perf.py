@@ -210,3 +210,38 @@ def test_post_pages_fingerprinted_by_post_follow_neighbour_edits(tmp_path: Path)
     # A fresh builder plans the same fingerprints: nothing to render.
     again = Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
     assert again.skipped_render == again.files
+
+
+def test_indented_json_equals_json_dumps_with_indent() -> None:
+    import random
+
+    from fedipress.activitypub.documents import indented_json
+
+    rnd = random.Random(3)
+
+    def value(depth: int = 0) -> object:
+        kind = rnd.randint(0, 9 if depth < 4 else 5)
+        if kind == 0:
+            return rnd.choice(["", "a", 'q"uo\\te', "{[,:]}", "é ünï \u2028 \n\t", '\\"', "x\\"])
+        if kind == 1:
+            return rnd.randint(-10**6, 10**6)
+        if kind == 2:
+            return rnd.random() * 1e10
+        if kind == 3:
+            return rnd.choice([True, False, None])
+        if kind == 4:
+            return rnd.choice([[], {}])
+        if kind == 5:
+            return "s" * rnd.randint(0, 3)
+        if kind in (6, 7):
+            keys = ["a", "b", ":", ",", "{", '"k', "z"]
+            return {rnd.choice(keys) + str(i): value(depth + 1) for i in range(rnd.randint(0, 4))}
+        return [value(depth + 1) for _ in range(rnd.randint(0, 4))]
+
+    for _ in range(3000):
+        v = value()
+        for sort_keys in (False, True):
+            for level in (0, 2):
+                expected = json.dumps(v, ensure_ascii=False, indent=2, sort_keys=sort_keys)
+                expected = expected.replace("\n", "\n" + "  " * level)
+                assert indented_json(v, sort_keys=sort_keys, level=level) == expected

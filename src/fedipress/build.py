@@ -23,6 +23,7 @@ import json
 import marshal
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -636,16 +637,17 @@ class Builder:
                 return
         except OSError:
             pass
-        text = self._federation_text(site, public_key)
-        if text is None:
+        pieces = self._federation_text(site, public_key)
+        if pieces is None:
             data = federation_manifest(site, public_key, mentions=self._mentions)
-            text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomic(target, text.encode("utf-8"))
+            pieces = [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
+        _write_text_atomic(target, pieces)
         write_atomic(key_file, self._federation_key.encode())
 
-    def _federation_text(self, site: Site, public_key: bytes) -> str | None:
+    def _federation_text(self, site: Site, public_key: bytes) -> list[str] | None:
         """json.dumps(federation_manifest(...), indent=2, sort_keys=True, ensure_ascii=False)
-        + "\n", byte for byte, reusing each object's JSON text by fingerprint.
+        + "\n", byte for byte, reusing each object's JSON text by fingerprint, in pieces
+        (joined, a 10,000-post manifest would be several copies of ~150 MB at once).
 
         Each object document depends on exactly what its object.json fingerprint hashes
         (config, theme, version, the post), so an unchanged fingerprint means an unchanged
@@ -684,12 +686,16 @@ class Builder:
         self._objects = fresh
         write_atomic(path, marshal.dumps((_OBJECTS_FORMAT, __version__, fresh)))
         actor = _nested_json(d.actor_document(site, public_key), 1)
+        pieces = ['{\n  "actor": ' + actor + ',\n  "objects": ']
         if objects:
-            items = ",\n".join(f"    {_json_key(oid)}: {objects[oid]}" for oid in sorted(objects))
-            body = "{\n" + items + "\n  }"
+            pieces.append("{\n")
+            for i, oid in enumerate(sorted(objects)):
+                pieces += [",\n" if i else "", f"    {_json_key(oid)}: ", objects[oid]]
+            pieces.append("\n  }")
         else:
-            body = "{}"
-        return '{\n  "actor": ' + actor + ',\n  "objects": ' + body + "\n}\n"
+            pieces.append("{}")
+        pieces.append("\n}\n")
+        return pieces
 
     def _written_document(self, rel: str, fingerprint: str | None) -> dict[str, Any] | None:
         """The object document this build wrote (or kept) at `rel`, read back from its JSON.
@@ -710,14 +716,30 @@ class Builder:
         return doc if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
 
 
+def _write_text_atomic(path: Path, pieces: Iterable[str]) -> None:
+    """write_atomic for text given in pieces, encoded as it is written (never joined)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.writelines(pieces)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _nested_json(value: Any, level: int) -> str:
     """`value` as json.dumps(indent=2, sort_keys=True) writes it `level` containers deep.
 
     Newlines only ever separate structure (strings escape theirs), so indenting every line
     by the nesting depth gives exactly the bytes of the enclosing dump.
     """
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return text.replace("\n", "\n" + "  " * level)
+    from .activitypub.documents import indented_json
+
+    # Same bytes as json.dumps(indent=2) with the lines shifted, through the C encoder.
+    return indented_json(value, sort_keys=True, level=level)
 
 
 def _json_key(key: str) -> str:
