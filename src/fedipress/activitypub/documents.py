@@ -201,7 +201,8 @@ def serialize(doc: Mapping[str, Any]) -> bytes:
 
 
 # A compact JSON text in tokens: whole strings (escapes included), structure, other scalars.
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^"{}\[\],:]+')
+# (The string pattern is the unrolled loop: an alternation per character is 15x slower.)
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],:]|[^"{}\[\],:]+')
 
 
 def indented_json(value: Any, *, sort_keys: bool = False, level: int = 0) -> str:
