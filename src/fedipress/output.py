@@ -86,17 +86,39 @@ def target_path(root: Path, rel: str, checked: set[Path] | None = None) -> Path:
     return path
 
 
+def _open_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside `path` (same folder, so the rename is atomic)."""
+    # A fixed per-process name is cheaper than mkstemp's random ones; O_EXCL still refuses
+    # to reuse a leftover, and then mkstemp picks a fresh name.
+    tmp = os.path.join(path.parent, f".{path.name}.{os.getpid()}.tmp")
+    try:
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644), tmp
+    except FileExistsError:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 def write_atomic(path: Path, data: bytes) -> os.stat_result:
-    """Write `data` to `path` atomically; returns the new file's stat (size, mtime)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink():
-        # Replace the link itself rather than writing through it.
-        path.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `data` to `path` atomically; returns the new file's stat (size, mtime).
+
+    The bytes go to a temporary file that is renamed over `path`; a symlink at `path` is
+    replaced itself (rename never follows it), never written through.
+    """
+    try:
+        fd, tmp = _open_temp(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; published files must be world-readable
+            handle.flush()
+            # mkstemp makes 0600 and a umask may narrow 0644: published files must be
+            # world-readable.
+            os.fchmod(handle.fileno(), 0o644)
+            st = os.fstat(handle.fileno())  # the rename keeps size and mtime
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -104,7 +126,7 @@ def write_atomic(path: Path, data: bytes) -> os.stat_result:
         except FileNotFoundError:
             pass
         raise
-    return path.stat()
+    return st
 
 
 def remove_file(root: Path, rel: str) -> bool:
