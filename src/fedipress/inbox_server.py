@@ -31,7 +31,7 @@ from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 from .store import default_store_path, open_store
 
-__all__ = ["run_inbox_command", "serve_inbox"]
+__all__ = ["listen_socket", "run_inbox_command", "serve_inbox"]
 
 log = logging.getLogger("fedipress.inbox")
 GRACE_SECONDS = 10
