@@ -227,9 +227,14 @@ class Service:
 
     def terminate(self) -> int:
         """SIGTERM and wait; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait_exit()
+
+    def wait_exit(self) -> int:
+        """Wait for the process to end (killing it after STOP_TIMEOUT); the exit code."""
         process = self.process
         assert process is not None
-        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -338,10 +343,7 @@ def test_sigterm_finishes_an_in_flight_follow_and_refuses_new_connections(
     response = answer["response"]
     assert isinstance(response, httpx.Response), repr(response)
     assert response.status_code == 202, response.text
-    assert service.process is not None
-    service.process.wait(timeout=STOP_TIMEOUT)
-    _clean_exit(service, service._reap().wait())  # noqa: SLF001
-    assert "Waiting for connections to close" in service.output()
+    _clean_exit(service, service.wait_exit())
 
     # Opened after exit: the follower and its Accept, queued or already sent, never half.
     with open_store(service.state_db) as store:
