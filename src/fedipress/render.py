@@ -16,9 +16,10 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import PurePath
 from typing import Any
 
@@ -315,8 +316,7 @@ class _Planner:
         def url(n: int) -> str:
             return base_url if n == 1 else f"{base_url}page/{n}/"
 
-        for n in range(1, total + 1):
-            items = tuple(posts[(n - 1) * per_page : n * per_page])
+        def context_of(n: int, items: tuple[Post, ...]) -> dict[str, Any]:
             paginator = Paginator(
                 number=n,
                 total_pages=total,
@@ -328,9 +328,36 @@ class _Planner:
             )
             page_heading = heading if n == 1 else f"{heading or 'Posts'}, page {n}"
             meta = self._meta(page_heading, url(n), **meta_kw)
+            return {"meta": meta, "paginator": paginator, "posts": items, **extra}
+
+        # As for post pages: with every post fingerprinted, a list page is fingerprinted by
+        # what its context is made of (built only to render); the shared parts hash once.
+        fp = self.fingerprint
+        shared = None
+        if all(p.fingerprint for p in posts):
+            shared = json.dumps([
+                RENDER_VERSION, fp.salt, "list-page", template, base_url, base_path, heading,
+                fp.canon(extra), fp.canon(meta_kw), fp.canon(self.config), fp.canon(self.view),
+                total, len(posts),
+            ])
+        for n in range(1, total + 1):
+            items = tuple(posts[(n - 1) * per_page : n * per_page])
             path = f"{base_path}index.html" if n == 1 else f"{base_path}page/{n}/index.html"
-            context = {"meta": meta, "paginator": paginator, "posts": items, **extra}
-            self.add(path, template, context)
+            if shared is None:
+                self.add(path, template, context_of(n, items))
+                continue
+            key = "\0".join([shared, str(n), *(p.fingerprint for p in items)])
+            self.outputs.append(Output(path, hashlib.sha256(key.encode()).hexdigest(),
+                                       self._lazy(template, partial(context_of, n, items))))
+            self.paths.add(path)
+
+    def _lazy(self, template: str, make: Callable[[], dict[str, Any]]) -> Callable[[], bytes]:
+        env = self.env
+
+        def render() -> bytes:
+            return render_template(env, template, self._full(make())).encode("utf-8")
+
+        return render
 
     def post_page(self, post: Post, newer: Post | None, older: Post | None) -> None:
         if post.fingerprint and all(p is None or p.fingerprint for p in (newer, older)):
