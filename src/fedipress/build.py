@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .config import SiteConfig
@@ -57,15 +57,15 @@ __all__ = [
 
 Log = Callable[[str], None]
 
-_MANIFEST_FORMAT = 1
+_MANIFEST_FORMAT = 2
 _OBJECTS_FORMAT = 2
-# Rendering is spread over forked worker processes only for this many outputs to render and
-# at least PARALLEL_RENDER_MIN_CPUS CPUs. Measured on a 1,000-post site (5,685 outputs, about
-# 1.2 s of rendering) on 2 busy CPUs, a 2-process pool was slower (1.3-2.5 s): every child
-# redoes the lazy work the outputs share and there is no idle CPU to win it back. Writing the
-# files costs as much as rendering them. Opt in with an explicit `workers=` to try it.
+# Rendering is spread over forked worker processes for at least this many outputs to render
+# and PARALLEL_RENDER_MIN_CPUS CPUs (a cold build; a rebuild renders a handful). Workers take
+# contiguous blocks in the order the caller gives (`locality`), so the outputs that share lazy
+# work (a post's object.json and the outbox page embedding it) mostly land in one worker.
 PARALLEL_RENDER_THRESHOLD = 2000
-PARALLEL_RENDER_MIN_CPUS = 4
+PARALLEL_RENDER_MIN_CPUS = 2
+_BLOCKS_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ class BuildResult:
         )
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """What the previous build knows about one output file."""
+class _Entry(NamedTuple):
+    """What the previous build knows about one output file (a tuple: tens of thousands are
+    loaded per build, and a frozen dataclass is several times slower to make)."""
 
     fingerprint: str
     sha256: str
@@ -123,24 +123,28 @@ def _manifest_path(config: SiteConfig) -> Path:
 def _load_manifest(path: Path, output_dir: Path) -> dict[str, _Entry] | None:
     """The previous build's entries for `output_dir`, or None when there are none we trust."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != _MANIFEST_FORMAT or data.get("output_dir") != str(output_dir):
+        data = json.loads(path.read_bytes())
+        if data.get("output_dir") != str(output_dir):
             return None
-        return {
-            rel: _Entry(e["fingerprint"], e["sha256"], int(e["size"]), int(e["mtime_ns"]))
-            for rel, e in data["files"].items()
-        }
+        if data.get("format") == _MANIFEST_FORMAT:  # rel: [fingerprint, sha256, size, mtime]
+            entries = {rel: _Entry(*e) for rel, e in data["files"].items()}
+            if all(len(e) == 4 and isinstance(e.size, int) and isinstance(e.mtime_ns, int)
+                   for e in entries.values()):
+                return entries
+            return None
+        if data.get("format") == 1:  # the first format: one object per file
+            return {
+                rel: _Entry(e["fingerprint"], e["sha256"], int(e["size"]), int(e["mtime_ns"]))
+                for rel, e in data["files"].items()
+            }
+        return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # A missing or damaged cache only costs a full rebuild.
         return None
 
 
 def _save_manifest(path: Path, output_dir: Path, entries: dict[str, _Entry]) -> None:
-    files = {
-        rel: {"fingerprint": e.fingerprint, "sha256": e.sha256, "size": e.size,
-              "mtime_ns": e.mtime_ns}
-        for rel, e in sorted(entries.items())
-    }
+    files = dict(sorted(entries.items()))  # entries are tuples: JSON arrays
     data = {"format": _MANIFEST_FORMAT, "output_dir": str(output_dir), "files": files}
     # No indent: json.dumps with `indent` runs the pure-Python encoder (seconds at 50k files).
     write_atomic(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8"))
@@ -221,9 +225,12 @@ _JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
 _JOB_CHECKED: set[Path] = set()  # per worker process: folders already verified
 
 
-def _process_job(index: int) -> _Outcome:
-    out, prev, root, trust = _JOBS[index]
-    return _process(out, prev, root, trust, _JOB_CHECKED)
+def _process_block(indices: list[int]) -> list[_Outcome]:
+    outcomes = []
+    for index in indices:
+        out, prev, root, trust = _JOBS[index]
+        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED))
+    return outcomes
 
 
 def _parallel_ok(count: int, workers: int) -> bool:
@@ -282,6 +289,7 @@ def sync_outputs(
     progress: bool = False,
     log: Log = print,
     trust_files: bool = False,
+    locality: Callable[[str], tuple[int, str]] | None = None,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
@@ -290,7 +298,9 @@ def sync_outputs(
     `clean` ignores the previous entries (everything is rendered and written) and also removes
     strays from a folder no manifest vouches for. `trust_files` (an in-process rebuild whose
     `previous` this process wrote) believes that files with an unchanged fingerprint are still
-    there as written: no stat per output and no walk of the folder for strays.
+    there as written: no stat per output and no walk of the folder for strays. `locality`
+    maps an output path to a sort key that keeps outputs sharing lazy work together when
+    rendering is split over processes.
     """
     root = output_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -324,7 +334,7 @@ def sync_outputs(
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
     bar = _Progress(progress, "rendering", len(todo))
     if _parallel_ok(len(todo), n_workers):
-        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar)
+        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality)
     else:
         outcomes = []
         for i, out in enumerate(todo, 1):
@@ -364,20 +374,28 @@ def sync_outputs(
 
 
 def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
-                    workers: int, bar: _Progress) -> list[_Outcome]:
+                    workers: int, bar: _Progress,
+                    locality: Callable[[str], tuple[int, str]] | None = None) -> list[_Outcome]:
     import multiprocessing
 
     global _JOBS
     _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
+    order = list(range(len(todo)))
+    if locality is not None:
+        order.sort(key=lambda i: locality(todo[i].path))
+    size = max(8, -(-len(order) // (workers * _BLOCKS_PER_WORKER)))
+    blocks = [order[i:i + size] for i in range(0, len(order), size)]
     try:
         ctx = multiprocessing.get_context("fork")
+        outcomes: list[_Outcome | None] = [None] * len(todo)
+        done = 0
         with ctx.Pool(workers) as pool:
-            outcomes: list[_Outcome] = []
-            chunk = max(8, len(todo) // (workers * 8))
-            for outcome in pool.imap(_process_job, range(len(todo)), chunksize=chunk):
-                outcomes.append(outcome)
-                bar.update(len(outcomes))
-            return outcomes
+            for block, results in zip(blocks, pool.imap(_process_block, blocks), strict=True):
+                for index, outcome in zip(block, results, strict=True):
+                    outcomes[index] = outcome
+                done += len(block)
+                bar.update(done)
+        return [o for o in outcomes if o is not None]
     finally:
         _JOBS = []
 
@@ -507,7 +525,7 @@ class Builder:
         synced = sync_outputs(
             outputs, self.output_dir, _manifest_path(config), previous=self._manifest,
             clean=clean, workers=self.workers, progress=self.progress, log=self.log,
-            trust_files=trust_files,
+            trust_files=trust_files, locality=_locality(site),
         )
         self._manifest = synced.entries
         lap("write")
@@ -714,6 +732,29 @@ class Builder:
         except (OSError, ValueError):
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+
+
+def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
+    """Sort key for splitting rendering over processes: each federated post's files at its
+    place in the outbox, each outbox page next to the posts it embeds (their object
+    documents are built once per process), everything else after them."""
+    try:
+        from .activitypub import documents as d
+    except ImportError:
+        return lambda path: (0, path)
+    place = {post.path: i for i, post in enumerate(d.federated_posts(site))}
+    size = d.OUTBOX_PAGE_SIZE
+    rest = len(place) + size
+
+    def key(path: str) -> tuple[int, str]:
+        folder, _, name = path.rpartition("/")
+        if folder == "outbox" and name.startswith("page-") and name.endswith(".json"):
+            number = name[5:-5]
+            if number.isdigit():
+                return ((int(number) - 1) * size, path)
+        return (place.get(folder + "/", rest), path)
+
+    return key
 
 
 def _write_text_atomic(path: Path, pieces: Iterable[str]) -> None:
