@@ -306,7 +306,9 @@ class DeliveryWorker:
                     wake_task = asyncio.ensure_future(self._wake.wait())
                     waiters.add(wake_task)
                     stop_task = None
-                    if stop is not None:
+                    # Once stopping, only the running attempts are worth waiting for: an
+                    # already-set stop event would wake this loop at once, forever.
+                    if stop is not None and not stop.is_set():
                         stop_task = asyncio.ensure_future(stop.wait())
                         waiters.add(stop_task)
                     done, _ = await asyncio.wait(waiters, timeout=wait,
