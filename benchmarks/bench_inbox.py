@@ -167,7 +167,8 @@ def _line(row: dict[str, Any], prefix: str = "") -> str:
     return (f"{prefix}{what}  {row['per_second']:7.1f} accepted POSTs/s  p50 {row['p50_ms']:6.1f}"
             f"  p95 {row['p95_ms']:6.1f}  p99 {row['p99_ms']:6.1f}  max {row['max_ms']:6.1f} ms"
             f"  service CPU {row['service_cpu_ms']:.2f} ms/POST  connections"
-            f" {row['connections']}  non-2xx {bad or 0}  errors {row['errors']}")
+            f" {row['connections']}  non-2xx {bad or 0}  errors {row['errors']}"
+            + (f" {row['error_kinds']}" if row.get("error_kinds") else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

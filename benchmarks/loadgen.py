@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from typing import Any
 __all__ = ["Sender", "StepResult", "closed_loop", "cpu_seconds", "open_loop", "sign_likes"]
 
 AS2 = "application/activity+json"
+# uvicorn closes a kept-alive connection after 5 s idle; reusing one it is closing loses the
+# request, so idle connections older than this are dropped instead of reused.
+MAX_IDLE = 3.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class StepResult:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
     connections: int = 0
 
     @property
@@ -116,7 +121,7 @@ class StepResult:
             "per_second": self.per_second, "errors": self.errors,
             "p50_ms": self.percentile(0.50) * 1000, "p95_ms": self.percentile(0.95) * 1000,
             "p99_ms": self.percentile(0.99) * 1000, "max_ms": self.percentile(1.0) * 1000,
-            "connections": self.connections,
+            "connections": self.connections, "error_kinds": dict(self.error_kinds),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
         }
 
@@ -128,6 +133,10 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.reusable = True
+        self.idle_since = time.monotonic()
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.idle_since < MAX_IDLE and not self.reader.at_eof()
 
     @classmethod
     async def open(cls, host: str, port: int) -> _Connection:
@@ -156,6 +165,7 @@ class _Connection:
             await self.reader.readuntil(b"\r\n")
         elif length:
             await self.reader.readexactly(length)
+        self.idle_since = time.monotonic()
         return status
 
     def close(self) -> None:
@@ -164,14 +174,20 @@ class _Connection:
 
 async def _send_one(host: str, port: int, raw: bytes, idle: list[_Connection],
                     result: StepResult) -> tuple[int | None, _Connection | None]:
-    conn = idle.pop() if idle else None
+    conn = None
+    while idle and conn is None:
+        conn = idle.pop()
+        if not conn.fresh():
+            conn.close()
+            conn = None
     try:
         if conn is None:
             conn = await _Connection.open(host, port)
             result.connections += 1
         status = await conn.send(raw)
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         result.errors += 1
+        result.error_kinds[type(exc).__name__] += 1
         if conn is not None:
             conn.close()
         return None, None
