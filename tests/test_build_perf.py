@@ -245,3 +245,17 @@ def test_indented_json_equals_json_dumps_with_indent() -> None:
                 expected = json.dumps(v, ensure_ascii=False, indent=2, sort_keys=sort_keys)
                 expected = expected.replace("\n", "\n" + "  " * level)
                 assert indented_json(v, sort_keys=sort_keys, level=level) == expected
+
+
+def test_manifest_changed_by_hand_is_not_spliced_from(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    manifest = root / ".fedipress" / "manifest.json"
+    # Same length, other bytes: the index's byte ranges would now point at garbage.
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace('"', "'"), encoding="utf-8")
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nOne more line.\n")
+    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    assert _manifest(root) == _expected(root)

@@ -18,9 +18,11 @@ changed therefore renders nothing and writes nothing. The federation manifest
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import marshal
+import mmap
 import os
 import sys
 import tempfile
@@ -58,7 +60,8 @@ __all__ = [
 Log = Callable[[str], None]
 
 _MANIFEST_FORMAT = 2
-_OBJECTS_FORMAT = 2
+_OBJECTS_FORMAT = 3
+_ObjectIndex = dict[str, tuple[str, int, int]]
 # Rendering is spread over forked worker processes for at least this many outputs to render
 # and PARALLEL_RENDER_MIN_CPUS CPUs (a cold build; a rebuild renders a handful). Workers take
 # contiguous blocks in the order the caller gives (`locality`), so the outputs that share lazy
@@ -466,7 +469,10 @@ class Builder:
         # object.json fingerprint -> (object id, manifest entry), so an edit recomputes only
         # the edited posts' documents for the federation manifest (see _federation_text).
         self._object_fps: dict[str, str] = {}
-        self._objects: dict[str, tuple[str, str]] | None = None
+        # object.json fingerprint -> (object id, start, end of its entry in manifest.json),
+        # valid for the manifest of `_objects_sig` (size, mtime_ns); None until loaded.
+        self._objects: _ObjectIndex | None = None
+        self._objects_sig: tuple[int, int] = (-1, -1)
         self._mentions: Mapping[str, str] = {}  # the store's mention cache, read in _plan
         self.output_dir = self._check_output_dir()
 
@@ -655,65 +661,95 @@ class Builder:
                 return
         except OSError:
             pass
-        pieces = self._federation_text(site, public_key)
-        if pieces is None:
+        if not self._write_spliced_manifest(site, public_key, target):
             data = federation_manifest(site, public_key, mentions=self._mentions)
-            pieces = [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
-        _write_text_atomic(target, pieces)
+            _write_text_atomic(
+                target, [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"])
         write_atomic(key_file, self._federation_key.encode())
 
-    def _federation_text(self, site: Site, public_key: bytes) -> list[str] | None:
-        """json.dumps(federation_manifest(...), indent=2, sort_keys=True, ensure_ascii=False)
-        + "\n", byte for byte, reusing each object's JSON text by fingerprint, in pieces
-        (joined, a 10,000-post manifest would be several copies of ~150 MB at once).
+    def _load_object_index(self, index_file: Path) -> tuple[tuple[int, int], _ObjectIndex]:
+        if self._objects is not None:
+            return self._objects_sig, self._objects
+        try:
+            loaded = marshal.loads(index_file.read_bytes())
+            if isinstance(loaded, tuple) and len(loaded) == 4 \
+                    and loaded[:2] == (_OBJECTS_FORMAT, __version__) \
+                    and isinstance(loaded[2], tuple) and isinstance(loaded[3], dict):
+                return loaded[2], loaded[3]
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # no index: every entry is computed
+        return (-1, -1), {}
+
+    def _write_spliced_manifest(self, site: Site, public_key: bytes, target: Path) -> bool:
+        """Write json.dumps(federation_manifest(...), indent=2, sort_keys=True,
+        ensure_ascii=False) + "\n" to `target`, byte for byte, copying each unchanged
+        object's entry from the previous manifest. False when the documents module is missing.
 
         Each object document depends on exactly what its object.json fingerprint hashes
         (config, theme, version, the post), so an unchanged fingerprint means an unchanged
-        entry. The text is spliced from per-object pieces because json.dumps with `indent`
-        runs the pure-Python encoder (seconds for 10,000 posts); tests/test_build_perf.py
-        checks the bytes. None when the documents module is missing.
+        entry. The index (`federation-objects.marshal`) maps a fingerprint to the object id
+        and the entry's byte range in the manifest file it was written with (checked by size
+        and mtime), so an edit at 10,000 posts copies ~150 MB of bytes instead of loading,
+        re-encoding and saving them. tests/test_build_perf.py checks the bytes.
         """
         try:
             from .activitypub import documents as d
         except ImportError:
-            return None
-        path = self.config.state_dir / "cache" / "federation-objects.marshal"
-        if self._objects is None:
-            self._objects = {}
+            return False
+        index_file = self.config.state_dir / "cache" / "federation-objects.marshal"
+        sig, known = self._load_object_index(index_file)
+        with contextlib.ExitStack() as stack:
+            old: memoryview | None = None
             try:
-                loaded = marshal.loads(path.read_bytes())
-                if isinstance(loaded, tuple) and loaded[:2] == (_OBJECTS_FORMAT, __version__):
-                    self._objects = loaded[2]
-            except (OSError, EOFError, ValueError, TypeError):
-                pass  # no cache: every document is computed
-        known = self._objects
-        fresh: dict[str, tuple[str, str]] = {}
-        objects: dict[str, str] = {}
-        for post in d.federated_posts(site):
-            fp = self._object_fps.get(post.path + "object.json")
-            entry = known.get(fp) if fp is not None else None
-            if entry is None:
+                handle = stack.enter_context(target.open("rb"))
+                st = os.fstat(handle.fileno())
+                if (st.st_size, st.st_mtime_ns) == sig and st.st_size > 0:
+                    mapped = stack.enter_context(
+                        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+                    # Slices of a memoryview copy nothing; released before the map closes.
+                    old = stack.enter_context(memoryview(mapped))
+            except (OSError, ValueError):
+                old = None
+            if old is None:
+                known = {}
+            objects: dict[str, tuple[str | None, bytes | memoryview]] = {}
+            for post in d.federated_posts(site):
+                fp = self._object_fps.get(post.path + "object.json")
+                hit = known.get(fp) if fp is not None else None
+                if hit is not None and old is not None and 0 <= hit[1] <= hit[2] <= len(old):
+                    objects[hit[0]] = (fp, old[hit[1]:hit[2]])
+                    continue
                 doc = self._written_document(post.path + "object.json", fp)
                 if doc is None:
                     doc = d.object_document(site, post, mentions=self._mentions)
                 value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
-                entry = (doc["id"], _nested_json(value, 2))
-            if fp is not None:
-                fresh[fp] = entry
-            objects[entry[0]] = entry[1]
-        self._objects = fresh
-        write_atomic(path, marshal.dumps((_OBJECTS_FORMAT, __version__, fresh)))
-        actor = _nested_json(d.actor_document(site, public_key), 1)
-        pieces = ['{\n  "actor": ' + actor + ',\n  "objects": ']
-        if objects:
-            pieces.append("{\n")
-            for i, oid in enumerate(sorted(objects)):
-                pieces += [",\n" if i else "", f"    {_json_key(oid)}: ", objects[oid]]
-            pieces.append("\n  }")
-        else:
-            pieces.append("{}")
-        pieces.append("\n}\n")
-        return pieces
+                objects[doc["id"]] = (fp, _nested_json(value, 2).encode("utf-8"))
+            actor = _nested_json(d.actor_document(site, public_key), 1)
+            fresh: _ObjectIndex = {}
+            pieces: list[bytes | memoryview] = [
+                ('{\n  "actor": ' + actor + ',\n  "objects": ').encode()]
+            if objects:
+                pieces.append(b"{\n")
+                for i, oid in enumerate(sorted(objects)):
+                    fp, text = objects[oid]
+                    pieces += [b",\n" if i else b"", f"    {_json_key(oid)}: ".encode(), text]
+                    if fp is not None:
+                        fresh[fp] = (oid, len(pieces) - 1, 0)  # piece number, for now
+                pieces.append(b"\n  }")
+            else:
+                pieces.append(b"{}")
+            pieces.append(b"\n}\n")
+            offsets, written = _write_bytes_atomic(target, pieces)
+            for piece in pieces:
+                if isinstance(piece, memoryview):
+                    piece.release()
+            objects.clear()
+            pieces.clear()
+        for fp, (oid, piece, _) in list(fresh.items()):
+            fresh[fp] = (oid, offsets[piece], offsets[piece + 1])
+        self._objects, self._objects_sig = fresh, written
+        write_atomic(index_file, marshal.dumps((_OBJECTS_FORMAT, __version__, written, fresh)))
+        return True
 
     def _written_document(self, rel: str, fingerprint: str | None) -> dict[str, Any] | None:
         """The object document this build wrote (or kept) at `rel`, read back from its JSON.
@@ -755,6 +791,28 @@ def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
         return (place.get(folder + "/", rest), path)
 
     return key
+
+
+def _write_bytes_atomic(path: Path, pieces: Sequence[bytes | memoryview],
+                        ) -> tuple[list[int], tuple[int, int]]:
+    """write_atomic for bytes given in pieces (never joined). Returns where each piece
+    starts (plus the end) and the file's (size, mtime_ns)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    offsets = [0]
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+                offsets.append(offsets[-1] + len(piece))
+            handle.flush()
+            os.fchmod(handle.fileno(), 0o644)
+            st = os.fstat(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return offsets, (st.st_size, st.st_mtime_ns)
 
 
 def _write_text_atomic(path: Path, pieces: Iterable[str]) -> None:
