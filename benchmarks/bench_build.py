@@ -10,7 +10,8 @@ subprocess's wall time, "build" is BuildResult.seconds inside it. Per run:
   no-change   the same build again
   edit        the newest post gets one more paragraph, then a fresh build process
   serve-edit  one process (what `fedipress serve` keeps): Builder.build() once, then the newest
-              post is edited and Builder.build(changed_paths=[it]) is timed
+              post is edited and Builder.build(changed_paths=[it]) is timed; like the dev
+              server's builder it writes no federation manifest
 
 The edited post is restored after each run. Printed figures are medians over --runs. Peak
 memory is the child's VmHWM (main process) and ru_maxrss of its children (the largest pool
@@ -64,7 +65,9 @@ def _child(mode: str, site: Path, edit: Path | None) -> dict[str, Any]:
         pass
 
     config = load_config(site / "site.yaml")
-    builder = Builder(config, log=quiet)
+    # The dev server's builder never writes the federation manifest (devserver._DevBuilder):
+    # a preview must not become what publish announces.
+    builder = Builder(config, log=quiet, federation_manifest=mode != "serve-edit")
     if mode == "serve-edit":
         assert edit is not None
         builder.build()  # the dev server's first build; then a save in the editor

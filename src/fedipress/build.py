@@ -364,8 +364,11 @@ def sync_outputs(
             " (fedipress build --clean removes them)")
     if removed or empty_dirs:
         remove_empty_dirs(root)
-    if counts["written"] or counts["unchanged"] or removed or old.keys() != produced \
-            or not manifest_file.is_file():
+    # A targeted in-process rebuild keeps its manifest in memory only: a stale file on disk
+    # costs the next fresh build a re-render of what changed since, never a wrong skip (the
+    # skip needs fingerprint, size and mtime to match).
+    if (counts["written"] or counts["unchanged"] or removed or old.keys() != produced
+            or not manifest_file.is_file()) and not trust_files:
         _save_manifest(manifest_file, root, entries)
     return SyncResult(
         written=counts["written"],

@@ -121,10 +121,12 @@ def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[So
             )
             dirnames[:] = []
             continue
+        # Plain string joins: pathlib's relative_to per file is most of a walk of 10,000 posts.
+        prefix = directory.relative_to(content).as_posix() + "/"
+        folder = str(directory) + os.sep
         for name in filenames:
             if name.endswith(_MARKDOWN_SUFFIXES):
-                path = directory / name
-                found.append(SourceFile(kind, path.relative_to(content).as_posix(), path))
+                found.append(SourceFile(kind, prefix + name, Path(folder + name)))
     return found
 
 
