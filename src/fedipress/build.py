@@ -167,23 +167,29 @@ def _bytes_output(rel: str, data: bytes) -> Output:
     return Output(path=rel, fingerprint=hashlib.sha256(data).hexdigest(), render=lambda: data)
 
 
-def _collect(groups: Sequence[tuple[str, Iterable[Output]]],
+def _collect(groups: Sequence[tuple[str, Sequence[Output]]],
              overrides: Iterable[Output]) -> list[Output]:
     """Merge generator outputs; two generators claiming one path is a bug in fedipress.
 
     `overrides` (the site's own content/static files) replace generated files of the same
     path on purpose: a hand-written robots.txt wins over the generated one.
     """
-    chosen: dict[str, tuple[str, Output]] = {}
+    chosen: dict[str, Output] = {}
+    sources: dict[str, str] = {}
     for source, outputs in groups:
-        for out in outputs:
-            if out.path in chosen:
-                raise RuntimeError(
-                    f"two generators produce {out.path!r}: {chosen[out.path][0]} and {source}")
-            chosen[out.path] = (source, out)
+        before = len(chosen)
+        chosen.update((out.path, out) for out in outputs)
+        if len(chosen) - before != len(outputs):  # someone claimed a path twice: find it
+            seen = dict(sources)
+            for out in outputs:
+                if out.path in seen:
+                    raise RuntimeError(
+                        f"two generators produce {out.path!r}: {seen[out.path]} and {source}")
+                seen[out.path] = source
+        sources.update(dict.fromkeys((out.path for out in outputs), source))
     for out in overrides:
-        chosen[out.path] = ("content static", out)
-    return [out for _, (_, out) in sorted(chosen.items())]
+        chosen[out.path] = out
+    return [chosen[path] for path in sorted(chosen)]
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -195,12 +201,6 @@ def _stat_matches(path: Path | str, entry: _Entry) -> bool:
     except OSError:
         return False
     return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
-
-
-def _plain_rel(rel: str) -> bool:
-    """A relative path target_path would accept, checked without touching the disk."""
-    return bool(rel) and not rel.startswith("/") and "\\" not in rel and "\0" not in rel \
-        and all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
 # (status, entry): status is "skipped" (no render), "unchanged" (rendered, same bytes) or
@@ -323,8 +323,9 @@ def sync_outputs(
     base = str(root) + os.sep
     for out in outputs:
         prev = old.get(out.path)
+        # (No path check: a skipped file is only stat'ed, and an entry exists because an
+        # earlier build wrote that path through target_path.)
         if trust and prev is not None and prev.fingerprint == out.fingerprint \
-                and _plain_rel(out.path) \
                 and (trust_files or _stat_matches(base + out.path, prev)):
             counts["skipped"] += 1
             entries[out.path] = prev
@@ -477,6 +478,8 @@ class Builder:
         self._objects: _ObjectIndex | None = None
         self._objects_sig: tuple[int, int] = (-1, -1)
         self._mentions: Mapping[str, str] = {}  # the store's mention cache, read in _plan
+        self._page_memo: dict[tuple[object, ...], str] = {}
+        self._ap_memo: dict[tuple[object, ...], str] = {}
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -600,8 +603,15 @@ class Builder:
         config = self.config
         env = themes.make_environment(config)
         salt = fingerprint_salt(config, themes.theme_fingerprint(env))
+        # Fingerprints by their inputs, kept between this builder's builds: an unchanged post
+        # costs a dict lookup per output. Cleared when it outgrows the site (old versions).
+        limit = 8 * (len(site.posts) + len(site.pages)) + 1000
+        for memo in (self._page_memo, self._ap_memo):
+            if len(memo) > limit:
+                memo.clear()
         groups: list[tuple[str, Iterable[Output]]] = [
-            ("render", render.plan_pages(site, env, fingerprint_salt=salt)),
+            ("render", render.plan_pages(site, env, fingerprint_salt=salt,
+                                         memo=self._page_memo)),
             ("feeds", feeds.plan_feeds(site, fingerprint_salt=salt)),
         ]
         if public_key is not None:
@@ -621,6 +631,7 @@ class Builder:
                     site, public_key, fingerprint_salt=salt,
                     follower_count=state.follower_count,
                     interaction_counts=state.interaction_counts, mentions=state.mentions,
+                    memo=self._ap_memo,
                 )
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap

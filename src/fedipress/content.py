@@ -973,6 +973,8 @@ def static_files(config: SiteConfig, site: Site | None = None) -> list[tuple[str
                 bundles.append(sf)
     if site is not None:
         for post in (*site.posts, *site.pages):
+            if not post.bundle_files:
+                continue
             folder = (content / post.source).parent
             out.extend((post.path + rel, folder / rel) for rel in post.bundle_files)
     else:

@@ -16,7 +16,7 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from functools import partial
@@ -243,8 +243,12 @@ class _Fingerprinter:
 
 
 class _Planner:
-    def __init__(self, site: Site, env: jinja2.Environment, salt: str) -> None:
+    def __init__(self, site: Site, env: jinja2.Environment, salt: str,
+                 memo: MutableMapping[tuple[object, ...], str] | None = None) -> None:
         self.site = site
+        # Post-page fingerprints by their inputs; a long-lived caller passes the same dict.
+        self.memo: MutableMapping[tuple[object, ...], str] = memo if memo is not None else {}
+        self._shared: str | None = None
         self.config = site.config
         self.env = env
         # The theme's own hash goes in too, so a build that forgets it in the salt stays correct.
@@ -360,7 +364,8 @@ class _Planner:
         return render
 
     def post_page(self, post: Post, newer: Post | None, older: Post | None) -> None:
-        if post.fingerprint and all(p is None or p.fingerprint for p in (newer, older)):
+        if post.fingerprint and (newer is None or newer.fingerprint) \
+                and (older is None or older.fingerprint):
             self._post_page_by_fingerprint(post, newer, older)
             return
         self.add(_index_path(post.path), *self._post_context(post, newer, older))
@@ -376,11 +381,15 @@ class _Planner:
         rebuild's planning, one per post). Bump RENDER_VERSION when _post_context changes.
         """
         fp = self.fingerprint
-        key = json.dumps([
-            RENDER_VERSION, fp.salt, "post-page", fp.canon(self.config), fp.canon(self.view),
-            post.fingerprint, newer.fingerprint if newer else None,
-            older.fingerprint if older else None, post.kind,
-        ])
+        if self._shared is None:
+            self._shared = json.dumps([RENDER_VERSION, fp.salt, "post-page",
+                                       fp.canon(self.config), fp.canon(self.view)])
+        parts = (self._shared, post.fingerprint, newer.fingerprint if newer else None,
+                 older.fingerprint if older else None, post.kind)
+        digest = self.memo.get(parts)
+        if digest is None:
+            key = json.dumps(parts)
+            digest = self.memo[parts] = hashlib.sha256(key.encode()).hexdigest()
         path = _index_path(post.path)
         env = self.env
 
@@ -388,7 +397,7 @@ class _Planner:
             template, context = self._post_context(post, newer, older)
             return render_template(env, template, self._full(context)).encode("utf-8")
 
-        self.outputs.append(Output(path, hashlib.sha256(key.encode()).hexdigest(), render))
+        self.outputs.append(Output(path, digest, render))
         self.paths.add(path)
 
     def _full(self, context: dict[str, Any]) -> dict[str, Any]:
@@ -468,10 +477,17 @@ class _Planner:
         # Every post's title, URL and date (all the page shows), as one flat JSON list
         # rather than 10,000 Link objects through canon().
         fp = self.fingerprint
+        rows: list[str] = []
+        for p in self.site.posts:
+            row = self.memo.get(("archive", p.fingerprint)) if p.fingerprint else None
+            if row is None:
+                row = json.dumps([p.title, p.url, p.date.isoformat()], ensure_ascii=False)
+                if p.fingerprint:
+                    self.memo[("archive", p.fingerprint)] = row
+            rows.append(row)
         key = json.dumps([
             RENDER_VERSION, fp.salt, "archive", fp.canon(self.config), fp.canon(self.view),
-            [(p.title, p.url, p.date.isoformat()) for p in self.site.posts],
-        ], ensure_ascii=False)
+        ]) + "\n".join(rows)
         path = "archive/index.html"
         self.outputs.append(Output(path, hashlib.sha256(key.encode()).hexdigest(),
                                    self._lazy("archive.html", context)))
@@ -511,11 +527,13 @@ class _Planner:
         return self.outputs
 
 
-def plan_pages(site: Site, env: jinja2.Environment, *, fingerprint_salt: str) -> list[Output]:
+def plan_pages(site: Site, env: jinja2.Environment, *, fingerprint_salt: str,
+               memo: MutableMapping[tuple[object, ...], str] | None = None) -> list[Output]:
     """Every HTML page of the site as an Output (path, fingerprint, lazy render).
 
     `fingerprint_salt` stands for what all pages share and this function cannot see (the
     theme's files and the build's config hash). Rendering raises ThemeError naming the
-    template file and line when a template is broken.
+    template file and line when a template is broken. `memo` (optional, kept by a
+    long-lived builder between plans) remembers post pages' fingerprints by their inputs.
     """
-    return _Planner(site, env, fingerprint_salt).plan()
+    return _Planner(site, env, fingerprint_salt, memo).plan()

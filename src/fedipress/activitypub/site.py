@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = ["federation_manifest", "plan_activitypub"]
 
 _EMPTY: Mapping[str, Mapping[str, int]] = {}
 _NO_MENTIONS: Mapping[str, str] = {}
+_NO_COUNTS: Mapping[str, int] = {}
 
 
 def _fingerprint(salt: str, path: str, *parts: object) -> str:
@@ -89,8 +90,12 @@ def plan_activitypub(
     interaction_counts: Mapping[str, Mapping[str, int]] = _EMPTY,
     page_size: int = d.OUTBOX_PAGE_SIZE,
     mentions: Mapping[str, str] = _NO_MENTIONS,
+    memo: MutableMapping[tuple[object, ...], str] | None = None,
 ) -> list[Output]:
     """All ActivityPub, WebFinger and NodeInfo files, paths relative to the output directory.
+
+    `memo` (optional, kept by a long-lived builder between plans) remembers per-post
+    fingerprints by their inputs; it may be any dict the caller clears when it grows.
 
     `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n}.
     `mentions` maps "user@server" to the actor id publish resolved (the store's mention cache);
@@ -138,21 +143,35 @@ def plan_activitypub(
             )
         )
 
+    cache: MutableMapping[tuple[object, ...], str] = memo if memo is not None else {}
+
+    def fingerprint(*parts: Hashable) -> str:
+        # A long-lived caller's memo turns the per-post hashing of an unchanged post into
+        # one dict lookup (the parts are small strings and numbers).
+        key = (salt, *parts)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = _fingerprint(salt, *parts)
+        return found
+
+    def out(path: str, build: Callable[[], dict[str, Any]], fp: str) -> Output:
+        return Output(path, fp, lambda: d.serialize(build()))
+
     for post in posts:
-        oid = d.object_id(post)
-        counts = interaction_counts.get(oid, {})
+        counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
+            if interaction_counts else _NO_COUNTS
+        replies, likes, shares = (counts.get("replies", 0), counts.get("likes", 0),
+                                  counts.get("shares", 0))
+        base = post.path
         outputs += [
-            _json_output(salt, post.path + "object.json", partial(objects, post),
-                         cfg, keys.post(post), resolved([post])),
-            _json_output(salt, post.path + "replies.json",
-                         partial(d.replies_document, post, counts.get("replies", 0)),
-                         post.url, counts.get("replies", 0)),
-            _json_output(salt, post.path + "likes.json",
-                         partial(d.likes_document, post, counts.get("likes", 0)),
-                         post.url, counts.get("likes", 0)),
-            _json_output(salt, post.path + "shares.json",
-                         partial(d.shares_document, post, counts.get("shares", 0)),
-                         post.url, counts.get("shares", 0)),
+            out(base + "object.json", partial(objects, post),
+                fingerprint(base + "object.json", cfg, keys.post(post), resolved([post]))),
+            out(base + "replies.json", partial(d.replies_document, post, replies),
+                fingerprint(base + "replies.json", post.url, replies)),
+            out(base + "likes.json", partial(d.likes_document, post, likes),
+                fingerprint(base + "likes.json", post.url, likes)),
+            out(base + "shares.json", partial(d.shares_document, post, shares),
+                fingerprint(base + "shares.json", post.url, shares)),
         ]
 
     outputs += [
