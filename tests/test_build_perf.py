@@ -263,3 +263,24 @@ def test_manifest_changed_by_hand_is_not_spliced_from(tmp_path: Path) -> None:
         f.write("\nOne more line.\n")
     Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
     assert _manifest(root) == _expected(root)
+
+
+def test_outputs_reused_between_in_process_builds_render_the_same_bytes(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None)
+    builder.build(now=NOW)
+    public = root / "public"
+    edited = root / "content" / "posts" / "2026-11-01-watching.md"
+    with edited.open("a", encoding="utf-8") as f:
+        f.write("\nA later paragraph.\n")
+    builder.build([edited], now=NOW)
+    expected = {p: p.read_bytes() for p in public.rglob("*") if p.is_file()}
+    # Outputs of the unchanged post come from the builder's memo (planned by the first
+    # build); deleted, they are rendered again through the current plan.
+    hello = [p for p in expected if "hello" in p.as_posix() and "tags" not in p.parts]
+    assert {p.name for p in hello} >= {"index.html", "object.json"}
+    for p in hello:
+        p.unlink()
+    result = builder.build(now=NOW)
+    assert result.written == len(hello)
+    assert {p: p.read_bytes() for p in public.rglob("*") if p.is_file()} == expected

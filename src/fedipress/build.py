@@ -478,8 +478,8 @@ class Builder:
         self._objects: _ObjectIndex | None = None
         self._objects_sig: tuple[int, int] = (-1, -1)
         self._mentions: Mapping[str, str] = {}  # the store's mention cache, read in _plan
-        self._page_memo: dict[tuple[object, ...], str] = {}
-        self._ap_memo: dict[tuple[object, ...], str] = {}
+        self._page_memo: dict[tuple[object, ...], Any] = {}
+        self._ap_memo: dict[tuple[object, ...], Any] = {}
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:

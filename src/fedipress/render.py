@@ -242,12 +242,25 @@ class _Fingerprinter:
 # --- the plan ---------------------------------------------------------------------------------
 
 
+class _PlannerHolder:
+    """Points at the current _Planner, for pages planned by an earlier one and reused."""
+
+    planner: _Planner | None = None
+
+    def render_post(self, post: Post, newer: Post | None, older: Post | None) -> bytes:
+        assert self.planner is not None
+        return self.planner.render_post(post, newer, older)
+
+
 class _Planner:
     def __init__(self, site: Site, env: jinja2.Environment, salt: str,
-                 memo: MutableMapping[tuple[object, ...], str] | None = None) -> None:
+                 memo: MutableMapping[tuple[object, ...], Any] | None = None) -> None:
         self.site = site
-        # Post-page fingerprints by their inputs; a long-lived caller passes the same dict.
-        self.memo: MutableMapping[tuple[object, ...], str] = memo if memo is not None else {}
+        # Post pages (and archive rows) by their inputs; a long-lived caller passes the same
+        # dict between plans.
+        self.memo: MutableMapping[tuple[object, ...], Any] = memo if memo is not None else {}
+        self.holder: _PlannerHolder = self.memo.setdefault(("planner-holder",), _PlannerHolder())
+        self.holder.planner = self
         self._shared: str | None = None
         self.config = site.config
         self.env = env
@@ -386,19 +399,20 @@ class _Planner:
                                        fp.canon(self.config), fp.canon(self.view)])
         parts = (self._shared, post.fingerprint, newer.fingerprint if newer else None,
                  older.fingerprint if older else None, post.kind)
-        digest = self.memo.get(parts)
-        if digest is None:
+        out = self.memo.get(parts)
+        if out is None:
+            # Reused by a long-lived caller's next plan as is: it renders through the holder,
+            # which always points at the current planner (never keeping an old one alive).
             key = json.dumps(parts)
-            digest = self.memo[parts] = hashlib.sha256(key.encode()).hexdigest()
-        path = _index_path(post.path)
-        env = self.env
+            out = self.memo[parts] = Output(
+                _index_path(post.path), hashlib.sha256(key.encode()).hexdigest(),
+                partial(self.holder.render_post, post, newer, older))
+        self.outputs.append(out)
+        self.paths.add(out.path)
 
-        def render() -> bytes:
-            template, context = self._post_context(post, newer, older)
-            return render_template(env, template, self._full(context)).encode("utf-8")
-
-        self.outputs.append(Output(path, digest, render))
-        self.paths.add(path)
+    def render_post(self, post: Post, newer: Post | None, older: Post | None) -> bytes:
+        template, context = self._post_context(post, newer, older)
+        return render_template(self.env, template, self._full(context)).encode("utf-8")
 
     def _full(self, context: dict[str, Any]) -> dict[str, Any]:
         return {"site": self.view, "config": self.config, "nav": self.view.nav, **context}
@@ -528,12 +542,12 @@ class _Planner:
 
 
 def plan_pages(site: Site, env: jinja2.Environment, *, fingerprint_salt: str,
-               memo: MutableMapping[tuple[object, ...], str] | None = None) -> list[Output]:
+               memo: MutableMapping[tuple[object, ...], Any] | None = None) -> list[Output]:
     """Every HTML page of the site as an Output (path, fingerprint, lazy render).
 
     `fingerprint_salt` stands for what all pages share and this function cannot see (the
     theme's files and the build's config hash). Rendering raises ThemeError naming the
     template file and line when a template is broken. `memo` (optional, kept by a
-    long-lived builder between plans) remembers post pages' fingerprints by their inputs.
+    long-lived builder between plans) remembers post pages by their inputs.
     """
     return _Planner(site, env, fingerprint_salt, memo).plan()

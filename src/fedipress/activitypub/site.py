@@ -58,6 +58,16 @@ class _Keys:
         return [self.post(p) for p in posts]
 
 
+class _Holder:
+    """Points at the current plan's _Objects (see plan_activitypub's memo)."""
+
+    objects: Callable[[Post], dict[str, Any]] | None = None
+
+    def object_of(self, post: Post) -> dict[str, Any]:
+        assert self.objects is not None
+        return self.objects(post)
+
+
 class _Objects:
     """Each post's object document, built at most once per plan (object.json, the outbox
     page that embeds it and featured.json all need it; each costs an HTML reduction)."""
@@ -90,12 +100,12 @@ def plan_activitypub(
     interaction_counts: Mapping[str, Mapping[str, int]] = _EMPTY,
     page_size: int = d.OUTBOX_PAGE_SIZE,
     mentions: Mapping[str, str] = _NO_MENTIONS,
-    memo: MutableMapping[tuple[object, ...], str] | None = None,
+    memo: MutableMapping[tuple[object, ...], Any] | None = None,
 ) -> list[Output]:
     """All ActivityPub, WebFinger and NodeInfo files, paths relative to the output directory.
 
-    `memo` (optional, kept by a long-lived builder between plans) remembers per-post
-    fingerprints by their inputs; it may be any dict the caller clears when it grows.
+    `memo` (optional, kept by a long-lived builder between plans) remembers each post's
+    outputs by their inputs; it may be any dict the caller clears when it grows.
 
     `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n}.
     `mentions` maps "user@server" to the actor id publish resolved (the store's mention cache);
@@ -143,36 +153,37 @@ def plan_activitypub(
             )
         )
 
-    cache: MutableMapping[tuple[object, ...], str] = memo if memo is not None else {}
+    cache: MutableMapping[tuple[object, ...], Any] = memo if memo is not None else {}
+    # Outputs reused from an earlier plan render through this plan's object documents (the
+    # holder is repointed each plan, so an old plan's documents are not kept alive).
+    holder: _Holder = cache.setdefault(("objects-holder",), _Holder())
+    holder.objects = objects
 
-    def fingerprint(*parts: Hashable) -> str:
-        # A long-lived caller's memo turns the per-post hashing of an unchanged post into
-        # one dict lookup (the parts are small strings and numbers).
-        key = (salt, *parts)
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = _fingerprint(salt, *parts)
-        return found
-
-    def out(path: str, build: Callable[[], dict[str, Any]], fp: str) -> Output:
-        return Output(path, fp, lambda: d.serialize(build()))
+    def out(path: str, build: Callable[[], dict[str, Any]], *parts: Hashable) -> Output:
+        return Output(path, _fingerprint(salt, path, *parts), lambda: d.serialize(build()))
 
     for post in posts:
         counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
             if interaction_counts else _NO_COUNTS
         replies, likes, shares = (counts.get("replies", 0), counts.get("likes", 0),
                                   counts.get("shares", 0))
-        base = post.path
-        outputs += [
-            out(base + "object.json", partial(objects, post),
-                fingerprint(base + "object.json", cfg, keys.post(post), resolved([post]))),
-            out(base + "replies.json", partial(d.replies_document, post, replies),
-                fingerprint(base + "replies.json", post.url, replies)),
-            out(base + "likes.json", partial(d.likes_document, post, likes),
-                fingerprint(base + "likes.json", post.url, likes)),
-            out(base + "shares.json", partial(d.shares_document, post, shares),
-                fingerprint(base + "shares.json", post.url, shares)),
-        ]
+        key = (salt, "post-outputs", cfg, keys.post(post), resolved([post]), replies, likes,
+               shares)
+        found = cache.get(key)
+        if found is None:
+            # A long-lived caller's memo turns an unchanged post into one dict lookup.
+            base = post.path
+            found = cache[key] = (
+                out(base + "object.json", partial(holder.object_of, post),
+                    cfg, keys.post(post), resolved([post])),
+                out(base + "replies.json", partial(d.replies_document, post, replies),
+                    post.url, replies),
+                out(base + "likes.json", partial(d.likes_document, post, likes),
+                    post.url, likes),
+                out(base + "shares.json", partial(d.shares_document, post, shares),
+                    post.url, shares),
+            )
+        outputs += found
 
     outputs += [
         Output(
