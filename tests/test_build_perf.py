@@ -284,3 +284,29 @@ def test_outputs_reused_between_in_process_builds_render_the_same_bytes(tmp_path
     result = builder.build(now=NOW)
     assert result.written == len(hello)
     assert {p: p.read_bytes() for p in public.rglob("*") if p.is_file()} == expected
+
+
+def test_targeted_rebuild_walks_the_content_folder_only_when_files_come_or_go(
+        tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None)
+    builder.build(now=NOW)
+    posts = root / "content" / "posts"
+    edited = posts / "2026-11-01-watching.md"
+    with edited.open("a", encoding="utf-8") as f:
+        f.write("\nEdited in place.\n")
+    assert builder._known_sources([edited])  # an edit: the last build's list is enough
+    builder.build([edited], now=NOW)
+    assert "Edited in place." in _manifest(root)
+    # A new file is not in that list: the folder is walked and the post appears.
+    new = posts / "2026-11-20-new.md"
+    new.write_text("---\ntitle: Brand new\n---\nFresh.\n", encoding="utf-8")
+    assert builder._known_sources([new]) is None
+    builder.build([new], now=NOW)
+    assert "Brand new" in (root / "public" / "index.html").read_text(encoding="utf-8")
+    # A removed one neither.
+    new.unlink()
+    assert builder._known_sources([new]) is None
+    builder.build([new], now=NOW)
+    assert "Brand new" not in (root / "public" / "index.html").read_text(encoding="utf-8")
+    assert _manifest(root) == _expected(root)

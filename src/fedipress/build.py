@@ -479,6 +479,8 @@ class Builder:
         self._objects_sig: tuple[int, int] = (-1, -1)
         self._mentions: Mapping[str, str] = {}  # the store's mention cache, read in _plan
         self._page_memo: dict[tuple[object, ...], Any] = {}
+        self._sources: tuple[Any, ...] = ()  # content.SourceFile of the last build
+        self._source_paths: set[str] | None = None
         self._ap_memo: dict[tuple[object, ...], Any] = {}
         self.output_dir = self._check_output_dir()
 
@@ -503,8 +505,9 @@ class Builder:
             phases[name] = round(t - mark[0], 4)
             mark[0] = t
 
+        changed = [Path(p) for p in changed_paths] if changed_paths is not None else []
         if changed_paths is not None and any(
-            Path(p).resolve() == self.config.config_file.resolve() for p in changed_paths
+            p.resolve() == self.config.config_file.resolve() for p in changed
         ):
             if self._reload_config is not None:
                 self.config = self._reload_config()
@@ -522,7 +525,7 @@ class Builder:
         lap("keys")
 
         targeted = changed_paths is not None and self._cache is not None and not clean
-        site, problems = self._parse(now, clean, targeted)
+        site, problems = self._parse(now, clean, targeted, changed)
         lap("parse")
 
         outputs = self._plan(site, public_key)
@@ -569,8 +572,20 @@ class Builder:
             return None  # keys.py not installed yet: the site builds without ActivityPub
         return ensure_public_key(self.config, ci=self.ci, log=self.log)
 
-    def _parse(self, now: datetime, clean: bool,
-               targeted: bool = False) -> tuple[Site, tuple[Problem, ...]]:
+    def _known_sources(self, changed: Iterable[Path]) -> Sequence[Any] | None:
+        """The last build's source files, if `changed` only edited files among them (no file
+        added, removed or moved): then the content folder needs no walk."""
+        if not self._sources:
+            return None
+        if self._source_paths is None:
+            self._source_paths = {os.path.abspath(sf.path) for sf in self._sources}
+        for path in changed:
+            if os.path.abspath(path) not in self._source_paths or not os.path.isfile(path):
+                return None
+        return self._sources
+
+    def _parse(self, now: datetime, clean: bool, targeted: bool = False,
+               changed: Iterable[Path] = ()) -> tuple[Site, tuple[Problem, ...]]:
         from . import content
 
         if self._cache is None:
@@ -585,7 +600,10 @@ class Builder:
         result = content.load_site(
             self.config, now=now, drafts=self.drafts, future=self.future,
             keep_going=self.keep_going, cache=self._cache, workers=workers,
+            sources=self._known_sources(changed) if targeted else None,
         )
+        if result.sources != self._sources:
+            self._sources, self._source_paths = result.sources, None
         problems = tuple(result.problems)
         if problems and not self.keep_going:
             raise ContentError(problems)

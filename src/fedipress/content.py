@@ -22,7 +22,7 @@ import os
 import pickle
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
@@ -78,6 +78,7 @@ class SourceFile:
 class LoadResult:
     site: Site
     problems: tuple[Problem, ...]  # broken files skipped (only non-empty with keep_going)
+    sources: tuple[SourceFile, ...] = ()  # the posts and pages found (for `sources=` next time)
 
 
 # --------------------------------------------------------------------------------------------
@@ -844,14 +845,19 @@ def load_site(
     keep_going: bool = False,
     cache: ParseCache | None = None,
     workers: int = 1,
+    sources: Sequence[SourceFile] | None = None,
 ) -> LoadResult:
     """Read every post and page and render its Markdown.
+
+    `sources` (the previous result's, when the caller knows no file was added, removed or
+    moved since) saves walking the content folder; each file is still stat'ed.
 
     Drafts are included only with `drafts`, posts dated after `now` only with `future`.
     Every broken file becomes a Problem; unless `keep_going`, any problem raises
     ContentError listing all of them, otherwise the broken files are skipped and returned.
     """
-    sources = [sf for sf in discover(config) if sf.kind != "static"]
+    if sources is None:
+        sources = [sf for sf in discover(config) if sf.kind != "static"]
     parsed, problems = _parse_all(config, sources, cache)
     parsed = [
         p
@@ -940,7 +946,7 @@ def load_site(
     posts.sort(key=lambda post: post.date, reverse=True)
     pages.sort(key=lambda page: page.path)
     site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
-    return LoadResult(site=site, problems=tuple(problems))
+    return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources))
 
 
 def _escape(text: str) -> str:
