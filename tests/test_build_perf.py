@@ -310,3 +310,29 @@ def test_targeted_rebuild_walks_the_content_folder_only_when_files_come_or_go(
     builder.build([new], now=NOW)
     assert "Brand new" not in (root / "public" / "index.html").read_text(encoding="utf-8")
     assert _manifest(root) == _expected(root)
+
+
+def test_markup_cache_edits_go_to_a_delta_file(tmp_path: Path) -> None:
+    from fedipress.content import ParseCache
+
+    root = _site(tmp_path / "blog")
+    config = load_config(root / "site.yaml")
+    cache = ParseCache.for_site(config)
+    load_site(config, now=NOW, cache=cache)
+    cache.save()
+    base = cache.path.read_bytes()
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nDelta paragraph.\n")
+    second = ParseCache.for_site(config)
+    second.load()
+    site = load_site(config, now=NOW, cache=second).site
+    assert (second.hits, second.misses) == (len(site.posts) + len(site.pages) - 1, 1)
+    second.save()
+    assert cache.path.read_bytes() == base and cache.delta_path.is_file()
+    # Base plus delta is exactly what the build used: the edited post's old rendering is gone.
+    third = ParseCache.for_site(config)
+    third.load()
+    assert len(third) == len(second) == len(site.posts) + len(site.pages)
+    assert load_site(config, now=NOW, cache=third).site == load_site(config, now=NOW).site
+    assert third.misses == 0

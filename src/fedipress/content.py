@@ -662,14 +662,18 @@ class ParseCache:
     `save()` keeps only the entries this build used.
     """
 
-    VERSION = 1
+    VERSION = 2
     POSTS_VERSION = 1
     FILE_NAME = "markup.marshal"
+    DELTA_FILE_NAME = "markup-delta.marshal"
     POSTS_FILE_NAME = "posts.pickle"
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.FILE_NAME
+        self.delta_path = directory / self.DELTA_FILE_NAME
         self.posts_path = directory / self.POSTS_FILE_NAME
+        self._base_id: str | None = None  # names the base file a delta file applies to
+        self._base_keys: set[str] = set()  # the keys in the base file
         self._entries: dict[str, _Entry] = {}
         self._used: dict[str, _Entry] = {}
         self._posts: dict[str, _PostEntry] = {}
@@ -695,9 +699,13 @@ class ParseCache:
             data = marshal.loads(self.path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
             return
-        if isinstance(data, tuple) and len(data) == 2 and data[0] == self.VERSION:
-            if isinstance(data[1], dict):
-                self._entries = data[1]
+        if isinstance(data, tuple) and len(data) == 3 and data[0] == self.VERSION \
+                and isinstance(data[2], dict):
+            self._entries, self._base_id, self._base_keys = data[2], data[1], set(data[2])
+            self._load_delta()
+        elif isinstance(data, tuple) and len(data) == 2 and data[0] == 1 \
+                and isinstance(data[1], dict):
+            self._entries = data[1]  # the first format: rewritten whole on the next save
         try:
             posts = pickle.loads(self.posts_path.read_bytes())
         except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
@@ -706,6 +714,17 @@ class ParseCache:
                 and isinstance(posts[1], dict):
             self._posts = posts[1]
 
+    def _load_delta(self) -> None:
+        try:
+            delta = marshal.loads(self.delta_path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return
+        if isinstance(delta, tuple) and len(delta) == 4 and delta[:2] == (
+                self.VERSION, self._base_id) and isinstance(delta[2], dict):
+            for key in delta[3]:
+                self._entries.pop(key, None)
+            self._entries.update(delta[2])
+
     def save(self, *, write: bool = True) -> None:
         """Write the entries used since load() (or the last save) atomically; drop the rest.
 
@@ -713,19 +732,28 @@ class ParseCache:
         so it does not grow with every edit. With `write=False` (or nothing new since the
         last save) the files are left as they are: entries are found by content and stat,
         so an older file is never wrong, only less complete.
+
+        The Markdown file (~100 MB at 10,000 posts) is rewritten only when much changed;
+        a few edits go to a small delta file (entries added and keys dropped since).
         """
         changed = self._dirty or self._used.keys() != self._entries.keys() \
             or self._posts_used.keys() != self._posts.keys() or not self.path.is_file()
         if write and changed:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            for path, data in (
-                (self.path, marshal.dumps((self.VERSION, self._used))),
-                (self.posts_path, pickle.dumps((self.POSTS_VERSION, self._posts_used),
-                                               protocol=pickle.HIGHEST_PROTOCOL)),
-            ):
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
+            used = self._used
+            added = {k: v for k, v in used.items() if k not in self._base_keys}
+            dropped = [k for k in self._base_keys if k not in used]
+            small = max(64, len(used) // 10)
+            if self._base_id is not None and len(added) <= small and len(dropped) <= small:
+                _replace(self.delta_path,
+                         marshal.dumps((self.VERSION, self._base_id, added, dropped)))
+            else:
+                self._base_id = os.urandom(8).hex()
+                _replace(self.path, marshal.dumps((self.VERSION, self._base_id, used)))
+                self.delta_path.unlink(missing_ok=True)
+                self._base_keys = set(used)
+            _replace(self.posts_path, pickle.dumps((self.POSTS_VERSION, self._posts_used),
+                                                   protocol=pickle.HIGHEST_PROTOCOL))
             self._dirty = False
         self._entries, self._used = self._used, {}
         self._posts, self._posts_used = self._posts_used, {}
@@ -782,6 +810,12 @@ class ParseCache:
 
     def put_post(self, post: Post) -> None:
         self._objects_used[post.fingerprint] = post
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------
