@@ -165,6 +165,7 @@ def test_actor_fetch_for_a_follow_temporary_503_permanent_400(
     env: Env, remote: FlakyRemote
 ) -> None:
     assert env.post(env.activity("Like", POST)).status_code == 202  # caches alice's key
+    env.store.delete_actor(env.alice)  # else the actor cache answers the Follow: no fetch
     remote.status["/users/alice"] = 502
     response = env.post(env.activity("Follow", ACTOR, 2))
     assert response.status_code == 503 and response.headers["retry-after"] == "60"

@@ -58,10 +58,18 @@ from .errors import (
     StoreError,
     UnsafeURLError,
 )
-from .inbox_handlers import ActivityHandler, OwnPosts, Plan, Rejected, id_of, same_host
+from .inbox_handlers import (
+    ActivityHandler,
+    OwnPosts,
+    Plan,
+    Rejected,
+    cached_actor,
+    id_of,
+    same_host,
+)
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth
-from .store import CachedKey, Store
+from .store import CachedActor, CachedKey, Store
 
 __all__ = ["InboxSettings", "create_app", "client_ip"]
 
@@ -186,6 +194,7 @@ class _Inbox:
             fetcher=fetcher,
             own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url),
             is_blocked=self.is_blocked,
+            clock=clock,
         )
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
@@ -401,7 +410,8 @@ class _Inbox:
             self.refetched.popitem(last=False)
         return True
 
-    async def _fetch_key(self, key_id: str) -> CachedKey:
+    async def _fetch_key(self, key_id: str) -> tuple[CachedKey, CachedActor | None]:
+        """The fetched key, and its owner's actor document when the fetch returned it."""
         try:
             remote = await self.fetcher.fetch_key(key_id)
         except UnsafeURLError as exc:
@@ -420,7 +430,9 @@ class _Inbox:
         except FetchError as exc:
             log.info("keyId %s not fetched: %s", key_id[:200], exc)
             raise _Refused(401, "signing key could not be fetched") from None
-        return CachedKey(key_id, remote.owner, remote.pem, self.clock())
+        now = self.clock()
+        doc = None if remote.actor is None else cached_actor(remote.actor, now)
+        return CachedKey(key_id, remote.owner, remote.pem, now), doc
 
     def _check(self, claim: SignatureClaim, key: CachedKey) -> bool:
         try:
@@ -453,11 +465,21 @@ class _Inbox:
         elif _host_of(claim.key_id) != _host_of(actor):
             # A key on another host can never belong to this actor: no fetch needed.
             raise _Refused(401, "the signing key does not belong to the activity's actor")
-        fresh = await self._fetch_key(claim.key_id)
+        fresh, doc = await self._fetch_key(claim.key_id)
         if not self._check(claim, fresh):
             raise _Refused(401, "signature does not verify")
-        await self.db(self.store.put_key, fresh)
+        # The key fetch fetched the actor document too: cache it with the key, so the handler
+        # (a like's author, a Follow's inbox) does not fetch it again.
+        doc = doc if doc is not None and doc.actor_id == actor else None
+        await self.db(self._put_key_and_actor, fresh, doc)
         return fresh.owner
+
+    def _put_key_and_actor(self, key: CachedKey, actor: CachedActor | None) -> None:
+        # Two plain writes in one thread hop: both are caches, a durable transaction (fsync)
+        # would buy nothing.
+        self.store.put_key(key)
+        if actor is not None:
+            self.store.put_actor(actor)
 
 
 def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:

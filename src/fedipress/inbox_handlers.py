@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -33,16 +33,19 @@ from .config import SiteConfig
 from .errors import FetchError, FetchUnavailable
 from .model import Site
 from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
-from .store import Follower, Interaction, InteractionKind, PlannedActivity, Store
+from .store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
 
 __all__ = [
+    "ACTOR_MAX_AGE",
     "MAX_CONTENT",
     "MAX_NAME",
     "ActivityHandler",
     "OwnPosts",
     "Plan",
     "Rejected",
+    "cached_actor",
     "id_of",
+    "remote_actor",
     "same_host",
     "sanitize_reply_html",
 ]
@@ -52,6 +55,10 @@ log = logging.getLogger("fedipress.inbox")
 MAX_NAME = 200  # characters kept of any remote name, handle or URL-ish label
 MAX_URL = 2048
 MAX_CONTENT = 100_000  # characters kept of a reply's HTML
+# A cached actor document younger than this is used instead of a signed GET. A Follow older
+# than this refetches (the inbox it gets deliveries at must be current); a like, boost or reply
+# falls back to an older copy when the refetch fails (it only names the author).
+ACTOR_MAX_AGE = timedelta(hours=24)
 _REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
 _SAFE_TAGS = {"p", "br", "a", "span"}
 
@@ -182,6 +189,47 @@ def _content_of(obj: Mapping[str, Any]) -> str:
     return content[:MAX_CONTENT] if isinstance(content, str) else ""
 
 
+# --- the actor cache's records -----------------------------------------------------------------
+
+
+def cached_actor(remote: RemoteActor, now: datetime) -> CachedActor:
+    """The actor cache's record of a fetched actor (the store caps the fields again)."""
+    return CachedActor(
+        actor_id=remote.id,
+        type=remote.type,
+        inbox=remote.inbox,
+        shared_inbox=_url(remote.shared_inbox),
+        preferred_username=_cap(remote.preferred_username),
+        handle=_cap(remote.handle),
+        name=_cap(remote.name),
+        icon_url=_url(remote.icon_url),
+        profile_url=_url(remote.profile_url),
+        also_known_as=tuple(a for a in (_url(x) for x in remote.also_known_as[:20]) if a),
+        fetched_at=now,
+    )
+
+
+def remote_actor(cached: CachedActor) -> RemoteActor:
+    """A cached actor as the RemoteActor the handlers use; keys live in the key cache."""
+    return RemoteActor(
+        id=cached.actor_id,
+        type=cached.type,
+        inbox=cached.inbox,
+        shared_inbox=cached.shared_inbox,
+        preferred_username=cached.preferred_username,
+        name=cached.name,
+        handle=cached.handle,
+        icon_url=cached.icon_url,
+        profile_url=cached.profile_url,
+        public_keys=(),
+        also_known_as=cached.also_known_as,
+    )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 # --- our own posts ----------------------------------------------------------------------------
 
 
@@ -241,6 +289,7 @@ class ActivityHandler:
     fetcher: RemoteFetcher
     own_posts: OwnPosts
     is_blocked: Callable[[str], Awaitable[bool]]
+    clock: Callable[[], datetime] = _wall_clock  # the inbox injects its own
     _site: Site = field(init=False)
 
     def __post_init__(self) -> None:
@@ -281,10 +330,32 @@ class ActivityHandler:
 
     async def _author(self, actor: str) -> RemoteActor | None:
         try:
-            return await self.fetcher.fetch_actor(actor)
+            return await self._actor(actor, stale_ok=True)
         except FetchError as exc:
             log.info("actor %s not fetched (stored without profile): %s", actor[:200], exc)
             return None
+
+    # -- the actor cache: the inbox already fetched most senders' actors with their key --
+
+    async def _fetch_actor(self, actor: str) -> RemoteActor:
+        """A signed GET of the actor, recorded in the actor cache."""
+        remote = await self.fetcher.fetch_actor(actor)
+        await self._db(self.store.put_actor, cached_actor(remote, self.clock()))
+        return remote
+
+    async def _actor(self, actor: str, *, stale_ok: bool) -> RemoteActor:
+        """The cached actor when younger than ACTOR_MAX_AGE, else fetched (and recorded); with
+        `stale_ok`, an older cached copy when the fetch fails. Raises FetchError."""
+        cached = await self._db(self.store.get_actor, actor)
+        if cached is not None and timedelta(0) <= self.clock() - cached.fetched_at < ACTOR_MAX_AGE:
+            return remote_actor(cached)
+        try:
+            return await self._fetch_actor(actor)
+        except FetchError as exc:
+            if not stale_ok or cached is None:
+                raise
+            log.info("actor %s not refetched, using the cached copy: %s", actor[:200], exc)
+            return remote_actor(cached)
 
     # -- Follow, Undo, Delete, Move --
 
@@ -305,7 +376,7 @@ class ActivityHandler:
         if id_of(activity.get("object")) != self.actor_id:
             return _Ignore("Follow of another actor")
         try:
-            remote = await self.fetcher.fetch_actor(actor)
+            remote = await self._actor(actor, stale_ok=False)
         except FetchError as exc:
             log.info("follower %s not fetched: %s", actor[:200], exc)
             raise _fetch_failed(exc, "the following actor could not be fetched") from None
@@ -398,7 +469,7 @@ class ActivityHandler:
         if await self.is_blocked(target):
             return _Ignore("Move to a blocked account")
         try:
-            new = await self.fetcher.fetch_actor(target)
+            new = await self._fetch_actor(target)  # never the cache: alsoKnownAs must be current
         except FetchError as exc:
             log.info("Move target %s not fetched: %s", target[:200], exc)
             raise _fetch_failed(exc, "Move target could not be fetched") from None
@@ -408,6 +479,7 @@ class ActivityHandler:
         def write(store: Store, now: datetime) -> None:
             follower = self._follower(new, None, old.followed_at)
             store.move_follower(actor, replace(follower, state=old.state))
+            store.delete_actor(actor)  # the old account's document now says it moved
 
         return Plan("move", f"follower moved to {new.id[:200]}", write)
 
@@ -510,8 +582,9 @@ class ActivityHandler:
         return Plan("reply", root, write)
 
     async def _actor_update(self, activity: Mapping[str, Any], actor: str) -> Plan | _Ignore:
-        """A follower's own profile changed: refresh where we deliver and how we name it."""
-        if await self._db(self.store.get_follower, actor) is None:
+        """A follower's (or cached actor's) own profile changed: refresh where we deliver, how
+        we name it, and the actor cache."""
+        if await self._db(self._follows_or_cached, actor) is False:
             return _Ignore("profile update of an account that does not follow")
         obj = activity.get("object")
         if isinstance(obj, Mapping) and obj.get("type") is not None:
@@ -525,7 +598,7 @@ class ActivityHandler:
                 raise Rejected(400, "Update carries an unusable actor document") from None
         else:
             try:
-                remote = await self.fetcher.fetch_actor(actor)
+                remote = await self._fetch_actor(actor)
             except FetchError as exc:
                 log.info("updated actor %s not fetched: %s", actor[:200], exc)
                 raise _fetch_failed(exc, "the updated actor could not be fetched") from None
@@ -536,6 +609,7 @@ class ActivityHandler:
             raise Rejected(400, "updated actor has no inbox URL")
 
         def write(store: Store, now: datetime) -> None:
+            store.put_actor(cached_actor(remote, now))
             current = store.get_follower(actor)  # it may have unfollowed meanwhile
             if current is not None:
                 store.upsert_follower(replace(current, inbox=inbox, shared_inbox=shared,
@@ -543,6 +617,10 @@ class ActivityHandler:
                                               name=_cap(remote.name) or current.name))
 
         return Plan("update-actor", f"follower {actor[:200]} refreshed", write)
+
+    def _follows_or_cached(self, actor: str) -> bool:
+        store = self.store
+        return store.get_follower(actor) is not None or store.get_actor(actor) is not None
 
     async def _on_update(
         self, activity: Mapping[str, Any], raw: bytes, actor: str

@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -93,6 +93,10 @@ class RemoteKey:
     key_id: str
     owner: str
     pem: str
+    # The owner's actor document when fetching the key fetched it too (`#main-key` keys, and
+    # key documents, whose owner is fetched to confirm them): callers cache it, so the same
+    # document is not fetched again. None for GoToSocial's stub actors. Not part of equality.
+    actor: RemoteActor | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -483,6 +487,7 @@ class RemoteFetcher:
         if not isinstance(doc_id, str):
             raise FetchError(f"{where}: document has no id")
         if _types(data) & ACTOR_TYPES:
+            actor: RemoteActor | None = None  # stays None for a stub actor
             if _same_url(doc_id, where):
                 actor = parse_actor(data, where=where)
                 key = actor.key(key_id)
@@ -494,7 +499,7 @@ class RemoteFetcher:
                 raise FetchError(f"{where}: document id ({doc_id[:200]}) does not match its URL")
             if key is None:
                 raise FetchError(f"{where}: actor does not list the key {key_id}")
-            return key
+            return replace(key, actor=actor)
         # A key document of its own: its owner must list it.
         if not _same_url(doc_id, where) or not _same_url(doc_id, key_id):
             raise FetchError(f"{where}: key document id ({doc_id[:200]}) does not match its URL")
@@ -505,7 +510,7 @@ class RemoteFetcher:
             raise FetchError(f"{key.owner}: actor does not list the key {key_id}")
         if "".join(listed.pem.split()) != "".join(key.pem.split()):
             raise FetchError(f"{key.owner}: actor lists a different key for {key_id}")
-        return key
+        return replace(key, actor=owner)
 
     async def webfinger(self, acct: str) -> dict[str, Any]:
         """The JRD for `user@host` (also accepts `@user@host` and `acct:user@host`)."""

@@ -14,6 +14,7 @@ from .migrations import MIGRATIONS, Migration, applied_migrations, apply_migrati
 from .protocol import (
     DELIVERY_STATES,
     ActivityKind,
+    CachedActor,
     CachedKey,
     ClaimedDelivery,
     Delivery,
@@ -39,6 +40,7 @@ __all__ = [
     "DELIVERY_STATES",
     "MIGRATIONS",
     "ActivityKind",
+    "CachedActor",
     "CachedKey",
     "ClaimedDelivery",
     "Delivery",

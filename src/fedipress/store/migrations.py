@@ -161,6 +161,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) STRICT""",
         ),
     ),
+    # Remote actor documents as last fetched, so a like, boost or reply from a known account
+    # needs no signed GET of its actor (the key fetch already fetched that same document).
+    Migration(
+        "0004_actor_cache",
+        (
+            """CREATE TABLE actor_cache (
+                actor_id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                type TEXT NOT NULL,
+                inbox TEXT NOT NULL,
+                shared_inbox TEXT,
+                preferred_username TEXT,
+                handle TEXT,
+                name TEXT,
+                icon_url TEXT,
+                profile_url TEXT,
+                also_known_as TEXT NOT NULL,
+                fetched_at TEXT NOT NULL
+            ) STRICT""",
+            "CREATE INDEX actor_cache_host ON actor_cache (host)",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

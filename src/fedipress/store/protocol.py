@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "ActivityKind",
+    "CachedActor",
     "CachedKey",
     "ClaimedDelivery",
     "Delivery",
@@ -205,6 +206,26 @@ class CachedKey:
 
 
 @dataclass(frozen=True)
+class CachedActor:
+    """A remote actor document as last fetched: what followers and interactions need of it.
+
+    The inbox reads it instead of refetching the actor on every like, boost or reply; `type`
+    and `preferred_username` are kept so the actor can be rebuilt without its keys."""
+
+    actor_id: str
+    type: str
+    inbox: str
+    shared_inbox: str | None
+    preferred_username: str | None
+    handle: str | None
+    name: str | None
+    icon_url: str | None
+    profile_url: str | None
+    also_known_as: tuple[str, ...]
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
 class ResolvedMention:
     """A `user@server` mention resolved through WebFinger to its actor (the mention cache)."""
 
@@ -349,6 +370,11 @@ class Store(Protocol):
     def get_key(self, key_id: str) -> CachedKey | None: ...
     def put_key(self, key: CachedKey) -> None: ...
     def delete_key(self, key_id: str) -> bool: ...
+
+    # --- remote actor cache ------------------------------------------------------------------
+    def get_actor(self, actor_id: str) -> CachedActor | None: ...
+    def put_actor(self, actor: CachedActor) -> None: ...
+    def delete_actor(self, actor_id: str) -> bool: ...
 
     # --- blocks ------------------------------------------------------------------------------
     def add_block(self, target: str, now: datetime) -> bool: ...

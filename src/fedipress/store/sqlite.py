@@ -24,6 +24,7 @@ from .protocol import (
     PlannedActivity,
     PlanResult,
 )
+from .sqlite_actors import ActorsMixin
 from .sqlite_base import BUSY_TIMEOUT_MS
 from .sqlite_followers import FollowersMixin
 from .sqlite_inbox import InboxMixin
@@ -33,7 +34,7 @@ from .sqlite_remote import RemoteMixin
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "open_store"]
 
 
-class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin):
+class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin):
     """The `Store` protocol on one SQLite file. Use `open_store(path)` to get one.
 
     Thread-safe: any thread may call any method. `transaction()` makes the calls made on the
@@ -54,6 +55,21 @@ class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin):
         with self.transaction():
             self.upsert_follower(follower, follow_activity)
             return self.plan_deliveries(accept_activity, [inbox], now)
+
+    def remove_actor(self, actor_id: str) -> tuple[int, int]:
+        """FollowersMixin.remove_actor, and the actor's cached document goes too (a deleted or
+        blocked actor must not be served from the actor cache)."""
+        with self._write():
+            removed = super().remove_actor(actor_id)
+            self.delete_actor(actor_id)
+        return removed
+
+    def remove_domain(self, domain: str) -> tuple[int, int]:
+        """RemoteMixin.remove_domain, and the domain's cached actor documents go too."""
+        with self._write():
+            removed = super().remove_domain(domain)
+            self._forget_cached_domain(domain)
+        return removed
 
 
 def open_store(path: Path) -> SQLiteStore:
