@@ -192,3 +192,53 @@ def test_inbox_subprocess_follow_accept_and_sigterm(tmp_path: Path, remote: Remo
         assert store.delivery_counts().get("delivered") == 1
     finally:
         store.close()
+
+
+def _requests_logged(tmp_path: Path, *flags: str) -> bytes:
+    """Start `fedipress inbox` with `flags`, GET /healthz once, stop it: what it logged
+    (uvicorn writes access lines to stdout, everything else to stderr)."""
+    tmp_path.mkdir()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/"
+    (tmp_path / "site.yaml").write_text(
+        f"title: Log\nbase_url: {base}\nauthor:\n  name: A\n  handle: author\n"
+    )
+    shutil.copy(KEYS / "blog-public.pem", tmp_path / "fedipress-public-key.pem")
+    state = tmp_path / ".fedipress"
+    state.mkdir(exist_ok=True)
+    shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
+    os.chmod(state / "private-key.pem", 0o600)
+    env_vars = {k: v for k, v in os.environ.items() if k != "FEDIPRESS_PRIVATE_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedipress.cli", "inbox", "--config", str(tmp_path / "site.yaml"),
+         "--port", str(port), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=env_vars, cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "inbox did not start"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err.decode()
+    assert b"inbox listening" in err  # our own log lines are still there
+    return out + err
+
+
+@pytest.mark.slow
+def test_access_log_is_off_by_default_and_on_with_the_flag(tmp_path: Path) -> None:
+    assert b"GET /healthz" not in _requests_logged(tmp_path / "quiet")
+    assert b"GET /healthz" in _requests_logged(tmp_path / "loud", "--access-log")

@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--site", metavar="DIR", help="also serve this built site")
+    p.add_argument("--access-log", action="store_true",
+                   help="log one line per HTTP request (off by default: the inbox logs its own "
+                        "refusals and what it stored)")
 
     p = _command(sub, "interactions", _cmd_interactions, "recent likes, boosts and replies",
                  "fedipress interactions --json")

@@ -74,12 +74,22 @@ async def serve_inbox(
     port: int,
     site_dir: Path | None,
     allow_private: bool,
+    access_log: bool = False,
 ) -> None:
-    """Run the service until SIGTERM/SIGINT (or until the server stops)."""
+    """Run the service until SIGTERM/SIGINT (or until the server stops). `access_log` turns
+    on uvicorn's line per request (off by default: overhead on every POST, and the inbox logs
+    its own refusals and what it stored)."""
     key = load_private_key(config)
     sock = listen_socket(host, port)
     try:
-        await _serve(config, sock, site_dir=site_dir, allow_private=allow_private, key=key)
+        await _serve(
+            config,
+            sock,
+            site_dir=site_dir,
+            allow_private=allow_private,
+            key=key,
+            access_log=access_log,
+        )
     finally:
         sock.close()
     log.info("inbox stopped")
@@ -92,6 +102,7 @@ async def _serve(
     site_dir: Path | None,
     allow_private: bool,
     key: RSAPrivateKey,
+    access_log: bool,
 ) -> None:
     store = open_store(default_store_path(config.state_dir))
     try:
@@ -121,6 +132,7 @@ async def _serve(
                     app,
                     lifespan="off",
                     log_level="info",
+                    access_log=access_log,
                     timeout_graceful_shutdown=GRACE_SECONDS,
                     proxy_headers=False,  # inbox.client_ip reads X-Forwarded-For itself
                     server_header=False,
@@ -153,7 +165,8 @@ async def _serve(
 
 
 def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_private: bool) -> int:
-    """`fedipress inbox [--host H] [--port P] [--site DIR] [--allow-private-addresses]`."""
+    """`fedipress inbox [--host H] [--port P] [--site DIR] [--allow-private-addresses]
+    [--access-log]`."""
     site_dir: Path | None = None
     if getattr(args, "site", None):
         site_dir = Path(args.site)
@@ -169,6 +182,7 @@ def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_privat
             port=args.port,
             site_dir=site_dir,
             allow_private=allow_private,
+            access_log=bool(getattr(args, "access_log", False)),
         )
     )
     return 0
