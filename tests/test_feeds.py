@@ -266,3 +266,57 @@ def test_any_text_gives_well_formed_feeds(title: str, body: str, tag_name: str) 
     )
     expected = allowed.replace("\r\n", "\n").replace("\r", "\n")  # XML end-of-line handling
     assert expected == (atom.findtext(f"{ATOM}entry/{ATOM}title") or "")
+
+
+def _warned_site(**changes: object) -> Site:
+    site = make_site(**changes)
+    warned = replace(site.posts[0], content_warning="spiders & <snakes>")
+    return replace(site, posts=(warned, *site.posts[1:]))
+
+
+WARNING_P = "<p>Content warning: spiders &amp; &lt;snakes&gt;</p>"
+
+
+def test_content_warning_comes_first_in_every_feed() -> None:
+    site = _warned_site()
+    atom = ET.fromstring(render(site, "feed.xml"))
+    entries = atom.findall(f"{ATOM}entry")
+    content = entries[0].findtext(f"{ATOM}content") or ""
+    assert content.startswith(WARNING_P) and "Body of p2" in content
+    assert entries[0].findtext(f"{ATOM}summary") == "Content warning: spiders & <snakes>"
+    assert "Content warning" not in (entries[1].findtext(f"{ATOM}content") or "")
+    assert entries[1].find(f"{ATOM}summary") is None
+
+    items = ET.fromstring(render(site, "rss.xml")).findall("channel/item")
+    encoded = items[0].findtext(f"{CONTENT}encoded") or ""
+    assert encoded.startswith(WARNING_P) and "Body of p2" in encoded
+    assert items[0].findtext("description") == WARNING_P + "\n<p>Summary of p2</p>"
+    assert items[1].findtext("description") == "<p>Summary of p1</p>"
+
+    feed = json.loads(render(site, "feed.json"))
+    first, second = feed["items"][:2]
+    assert first["content_html"].startswith(WARNING_P)
+    assert first["summary"] == "Content warning: spiders & <snakes>"
+    assert "summary" not in second and "Content warning" not in second["content_html"]
+
+
+def test_content_warning_leads_an_existing_summary_and_the_teaser_feeds() -> None:
+    site = _warned_site(feeds=FeedConfig(full_content=False))
+    first = replace(site.posts[0], summary="A short <summary>")
+    site = replace(site, posts=(first, *site.posts[1:]))
+    feed = json.loads(render(site, "feed.json"))
+    assert feed["items"][0]["summary"] == (
+        "Content warning: spiders & <snakes>\n\nA short <summary>"
+    )
+    assert feed["items"][0]["content_html"] == WARNING_P + "\n<p>Summary of p2</p>"
+    atom = ET.fromstring(render(site, "feed.xml"))
+    assert (atom.findtext(f"{ATOM}entry/{ATOM}summary") or "").startswith("Content warning:")
+    rss = ET.fromstring(render(site, "rss.xml"))
+    assert rss.findtext("channel/item/description") == WARNING_P + "\nA short &lt;summary&gt;"
+
+
+def test_content_warning_changes_the_fingerprint() -> None:
+    plain = by_path(plan_feeds(make_site(), fingerprint_salt="s"))
+    warned = by_path(plan_feeds(_warned_site(), fingerprint_salt="s"))
+    for path in ("feed.xml", "rss.xml", "feed.json"):
+        assert plain[path].fingerprint != warned[path].fingerprint

@@ -12,6 +12,7 @@ make a whole feed unparseable because one post contains a stray control characte
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +35,7 @@ __all__ = [
     "rfc822",
 ]
 
-_FEED_FORMAT_VERSION = "1"  # bump when this module's output changes for the same input
+_FEED_FORMAT_VERSION = "2"  # bump when this module's output changes for the same input
 
 # Characters allowed by XML 1.0 (§2.2). Anything else is dropped, never escaped: XML 1.0 has no
 # way to represent U+0000..U+001F (other than tab/newline/return) even as a character reference.
@@ -106,9 +107,26 @@ def absolutize_html(html: str, base: str) -> str:
     return _URL_ATTR.sub(fix, html)
 
 
+def _warning_html(post: Post) -> str:
+    """The post's content warning as a first paragraph ("" without one): feed readers have no
+    field for it, so it goes where every reader shows it, before the content."""
+    if not post.content_warning:
+        return ""
+    return f"<p>Content warning: {html.escape(post.content_warning, quote=False)}</p>\n"
+
+
+def _summary(post: Post) -> str | None:
+    """The plain-text summary, led by the content warning when there is one (readers that
+    list summaries show the warning before anything else)."""
+    if not post.content_warning:
+        return post.summary
+    warning = f"Content warning: {post.content_warning}"
+    return f"{warning}\n\n{post.summary}" if post.summary else warning
+
+
 def _content(post: Post, config: SiteConfig) -> str:
-    html = post.html if config.feeds.full_content else post.summary_html
-    return absolutize_html(html, post.url)
+    body = post.html if config.feeds.full_content else post.summary_html
+    return _warning_html(post) + absolutize_html(body, post.url)
 
 
 def _stand_in(part: object) -> object:
@@ -179,8 +197,9 @@ def render_atom(
         for t in post.tags:
             out.append(f'<category term="{_text(t.name)}" scheme="{_text(config.base_url)}tags/"'
                        f' label="{_text(t.name)}"/>')
-        if post.summary:
-            out.append(_el("summary", post.summary))
+        summary = _summary(post)
+        if summary:
+            out.append(_el("summary", summary))
         if post.image is not None:
             media = {"type": post.image.media_type} if post.image.media_type else {}
             out.append(f'<link rel="enclosure" href="{_text(post.image.url)}"{_attrs(media)}/>')
@@ -230,6 +249,10 @@ def render_rss(
             out.append(_el("category", t.name))
         # description is the teaser (escaped HTML is what RSS readers expect there).
         teaser = post.summary or absolutize_html(post.summary_html, post.url)
+        if post.content_warning:
+            # HTML from here on: the plain summary is escaped so it stays text.
+            shown = html.escape(post.summary, quote=False) if post.summary else teaser
+            teaser = _warning_html(post) + shown
         out.append(_el("description", teaser))
         if config.feeds.full_content:
             out.append(_el("content:encoded", _content(post, config)))
@@ -268,8 +291,9 @@ def render_json_feed(config: SiteConfig, posts: Sequence[Post], *, self_url: str
             "date_modified": rfc3339(_updated(post)),
             "language": post.lang or config.language,
         }
-        if post.summary:
-            item["summary"] = post.summary
+        summary = _summary(post)
+        if summary:
+            item["summary"] = summary
         if post.tags:
             item["tags"] = [t.name for t in post.tags]
         if post.image is not None:
