@@ -672,14 +672,14 @@ class Builder:
             groups.append(("markup",
                            [_bytes_output("theme/highlight.css", highlight_css().encode())]))
         generated = {out.path for _, outs in groups for out in outs}
-        groups = [(name, list(outs)) for name, outs in groups]
+        listed: list[tuple[str, Sequence[Output]]] = [(name, list(outs)) for name, outs in groups]
         # Theme static files give way to generated ones (highlight.css), never the reverse.
-        groups.append(("theme static", [
+        listed.append(("theme static", [
             _file_output(rel, src) for rel, src in themes.theme_static_files(config)
             if rel not in generated
         ]))
         user_files = [_file_output(rel, src) for rel, src in content.static_files(config, site)]
-        return _collect(groups, user_files)
+        return _collect(listed, user_files)
 
     def _write_federation_manifest(self, site: Site, public_key: bytes) -> None:
         try:
@@ -777,8 +777,8 @@ class Builder:
                     piece.release()
             objects.clear()
             pieces.clear()
-        for fp, (oid, piece, _) in list(fresh.items()):
-            fresh[fp] = (oid, offsets[piece], offsets[piece + 1])
+        for fp, (oid, number, _) in list(fresh.items()):
+            fresh[fp] = (oid, offsets[number], offsets[number + 1])
         self._objects, self._objects_sig = fresh, written
         write_atomic(index_file, marshal.dumps((_OBJECTS_FORMAT, __version__, written, fresh)))
         return True
