@@ -8,6 +8,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from fedipress.activitypub.site import federation_manifest
 from fedipress.build import Builder
 from fedipress.config import load_config
@@ -336,3 +338,33 @@ def test_markup_cache_edits_go_to_a_delta_file(tmp_path: Path) -> None:
     assert len(third) == len(second) == len(site.posts) + len(site.pages)
     assert load_site(config, now=NOW, cache=third).site == load_site(config, now=NOW).site
     assert third.misses == 0
+
+
+def test_parallel_cold_build_writes_the_same_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fedipress.build
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    serial = _site(tmp_path / "serial")
+    Builder(load_config(serial / "site.yaml"), log=lambda _line: None, workers=1).build(now=NOW)
+    monkeypatch.setattr(fedipress.build, "PARALLEL_RENDER_THRESHOLD", 5)
+    in_parent: list[Path] = []
+    real_write = fedipress.build.write_atomic
+
+    def write(path: Path, data: bytes) -> os.stat_result:
+        in_parent.append(path)  # a forked worker appends to its own copy of the list
+        return real_write(path, data)
+
+    monkeypatch.setattr(fedipress.build, "write_atomic", write)
+    parallel = _site(tmp_path / "parallel")
+    result = Builder(load_config(parallel / "site.yaml"), log=lambda _line: None,
+                     workers=2).build(now=NOW)
+    assert result.written > 5
+    # The pages were written by worker processes: the parent wrote only its caches.
+    assert not any((parallel / "public") in p.parents for p in in_parent)
+    assert fedipress.build._JOBS == []
+    assert tree(parallel / "public") == tree(serial / "public")
+    assert _manifest(parallel) == _manifest(serial) == _expected(parallel)
