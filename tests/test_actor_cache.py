@@ -265,3 +265,28 @@ def test_only_the_activitys_own_actor_is_cached_from_a_key_fetch(
     response = env.post(env.activity("Like", POST), key_id=remote.url("/users/bob#main-key"))
     assert response.status_code == 401
     assert env.store.get_actor(remote.url("/users/bob")) is None
+
+
+def test_fetch_key_returns_the_actor_document_it_fetched(remote: Remote) -> None:  # noqa: F811
+    import asyncio
+
+    from fedipress.remote import FetchPolicy, RemoteFetcher, RemoteKey
+
+    alice = remote.url("/users/alice")
+    doc = actor_doc(remote, "alice")
+    separate_key = {**doc["publicKey"], "id": remote.url("/keys/alice")}
+    remote.docs["/keys/alice"] = separate_key
+    remote.docs["/users/alice"] = {**doc, "publicKey": [doc["publicKey"], separate_key]}
+
+    async def main() -> tuple[RemoteKey, RemoteKey]:
+        async with RemoteFetcher(policy=FetchPolicy(allow_private=True), user_agent="t") as f:
+            return await f.fetch_key(alice + "#main-key"), await f.fetch_key(
+                remote.url("/keys/alice"))
+
+    in_actor, separate = asyncio.run(main())
+    assert in_actor.actor is not None and in_actor.actor.id == alice
+    assert in_actor.actor.inbox == alice + "/inbox"
+    # A key document's owner is fetched to confirm the key: that document comes back too.
+    assert separate.actor is not None and separate.actor.id == alice
+    # Equality of keys is about the key, not the document that came with it.
+    assert in_actor == RemoteKey(in_actor.key_id, in_actor.owner, in_actor.pem)
