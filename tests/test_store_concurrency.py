@@ -35,17 +35,22 @@ def _plan(path: Path, activities: int = 3, inboxes: int = ROWS // 3) -> None:
         store.close()
 
 
-def _claim_worker(path: str, owner: str, start: Barrier, out: str) -> None:
+def _claim_worker(path: str, owner: str, start: Barrier, first: Barrier, out: str) -> None:
     """Claim in small batches until the queue is empty; write the ids claimed to `out`."""
     store = open_store(Path(path))
     claimed: list[int] = []
     try:
         start.wait(60)  # every process is ready before any claims
-        while batch := store.claim_due(owner, NOW, 7, LEASE):
+        # Everyone claims once before anyone goes on, so on a loaded machine a process that
+        # is scheduled late still takes part (the first claims race each other as well).
+        batch = store.claim_due(owner, NOW, 7, LEASE)
+        first.wait(60)
+        while batch:
             for c in batch:
                 claimed.append(c.id)
                 if not store.mark_delivered(c.id, owner, NOW):
                     raise AssertionError(f"{owner} lost the lease on {c.id}")
+            batch = store.claim_due(owner, NOW, 7, LEASE)
     finally:
         store.close()
     Path(out).write_text("\n".join(map(str, claimed)))
@@ -86,10 +91,10 @@ def test_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     _plan(path)
     ctx = multiprocessing.get_context("spawn")  # no fork of a threaded pytest process
-    start = ctx.Barrier(4)
+    start, first = ctx.Barrier(4), ctx.Barrier(4)
     outs = [tmp_path / f"claimed-{i}.txt" for i in range(4)]
     procs = [
-        ctx.Process(target=_claim_worker, args=(str(path), f"proc{i}", start, str(out)))
+        ctx.Process(target=_claim_worker, args=(str(path), f"proc{i}", start, first, str(out)))
         for i, out in enumerate(outs)
     ]
     for p in procs:
