@@ -368,3 +368,20 @@ def test_parallel_cold_build_writes_the_same_tree(
     assert fedipress.build._JOBS == []
     assert tree(parallel / "public") == tree(serial / "public")
     assert _manifest(parallel) == _manifest(serial) == _expected(parallel)
+
+
+def test_manifest_entries_computed_by_workers_equal_the_plain_manifest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None, workers=2)
+    builder.build(now=NOW)
+    (root / ".fedipress" / "manifest.json").unlink()  # nothing to splice from
+    site = load_site(load_config(root / "site.yaml"), now=NOW).site
+    missing = [(p, builder._object_fps.get(p.path + "object.json")) for p in site.posts]
+    serial = builder._manifest_entries(site, missing)
+    monkeypatch.setattr("fedipress.build.PARALLEL_RENDER_THRESHOLD", 1)
+    many = missing * 400  # over the pool's threshold
+    parallel = builder._manifest_entries(site, many)
+    assert parallel == serial * 400
+    builder.build(now=NOW)
+    assert _manifest(root) == _expected(root)
