@@ -385,3 +385,24 @@ def test_manifest_entries_computed_by_workers_equal_the_plain_manifest(
     assert parallel == serial * 400
     builder.build(now=NOW)
     assert _manifest(root) == _expected(root)
+
+
+def test_activitypub_plan_memo_reuses_outputs_and_follows_counts(tmp_path: Path) -> None:
+    from fedipress.activitypub.documents import federated_posts
+    from fedipress.activitypub.site import plan_activitypub
+
+    root = _site(tmp_path / "blog")
+    site = load_site(load_config(root / "site.yaml"), now=NOW).site
+    pem = (root / "fedipress-public-key.pem").read_bytes()
+    memo: dict[tuple[object, ...], object] = {}
+    first = {o.path: o for o in plan_activitypub(site, pem, fingerprint_salt="s", memo=memo)}
+    post = federated_posts(site)[0]
+    counts = {post.url + "object.json": {"likes": 3}}
+    second = {o.path: o for o in plan_activitypub(site, pem, fingerprint_salt="s", memo=memo,
+                                                  interaction_counts=counts)}
+    changed = {p for p, o in second.items() if o.fingerprint != first[p].fingerprint}
+    assert changed == {post.path + "likes.json"}
+    assert b'"totalItems": 3' in second[post.path + "likes.json"].render()
+    other = federated_posts(site)[1]
+    assert second[other.path + "object.json"] is first[other.path + "object.json"]
+    assert json.loads(second[other.path + "object.json"].render())["id"].endswith("object.json")

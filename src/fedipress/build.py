@@ -150,7 +150,7 @@ def _save_manifest(path: Path, output_dir: Path, entries: dict[str, _Entry]) -> 
     files = dict(sorted(entries.items()))  # entries are tuples: JSON arrays
     data = {"format": _MANIFEST_FORMAT, "output_dir": str(output_dir), "files": files}
     # No indent: json.dumps with `indent` runs the pure-Python encoder (seconds at 50k files).
-    write_atomic(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))  # files sorted
 
 
 # --- planning -----------------------------------------------------------------------------------

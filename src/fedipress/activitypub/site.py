@@ -30,6 +30,12 @@ def _fingerprint(salt: str, path: str, *parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _counted(url_fp: str, path: str, build: Callable[[], dict[str, Any]], count: int) -> Output:
+    """A post's replies/likes/shares collection: its bytes depend on the post's URL (hashed
+    once for all three) and the count, so the fingerprint is that hash plus the count."""
+    return Output(path, f"{url_fp}:{path}:{count}", lambda: d.serialize(build()))
+
+
 def _digest(value: object) -> str:
     return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()
 
@@ -173,15 +179,18 @@ def plan_activitypub(
         if found is None:
             # A long-lived caller's memo turns an unchanged post into one dict lookup.
             base = post.path
+            # The three collections depend on the URL and their count only: one hash of the
+            # URL, the count appended (a fingerprint is any string that changes with its input).
+            url_fp = _fingerprint(salt, base + "collections", post.url)
             found = cache[key] = (
                 out(base + "object.json", partial(holder.object_of, post),
                     cfg, keys.post(post), resolved([post])),
-                out(base + "replies.json", partial(d.replies_document, post, replies),
-                    post.url, replies),
-                out(base + "likes.json", partial(d.likes_document, post, likes),
-                    post.url, likes),
-                out(base + "shares.json", partial(d.shares_document, post, shares),
-                    post.url, shares),
+                _counted(url_fp, base + "replies.json",
+                         partial(d.replies_document, post, replies), replies),
+                _counted(url_fp, base + "likes.json",
+                         partial(d.likes_document, post, likes), likes),
+                _counted(url_fp, base + "shares.json",
+                         partial(d.shares_document, post, shares), shares),
             )
         outputs += found
 
