@@ -406,3 +406,24 @@ def test_activitypub_plan_memo_reuses_outputs_and_follows_counts(tmp_path: Path)
     other = federated_posts(site)[1]
     assert second[other.path + "object.json"] is first[other.path + "object.json"]
     assert json.loads(second[other.path + "object.json"].render())["id"].endswith("object.json")
+
+
+def test_strays_are_found_in_folders_changed_since_the_last_walk(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+
+    def build() -> object:
+        return Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+
+    build()
+    build()  # a no-change build: folders unchanged since the last walk are not listed again
+    assert (root / ".fedipress" / "cache" / "build-dirs.marshal").is_file()
+    public = root / "public"
+    post_dir = next(p.parent for p in public.rglob("object.json"))
+    (post_dir / "stray.html").write_text("left by hand")
+    (post_dir / "junk").mkdir()
+    (post_dir / "junk" / "deeper.txt").write_text("x")
+    result = build()
+    assert result.removed == 2  # type: ignore[attr-defined]
+    assert not (post_dir / "stray.html").exists() and not (post_dir / "junk").exists()
+    # And the walk after that removal saw the folder as it is now: nothing left to remove.
+    assert build().removed == 0  # type: ignore[attr-defined]

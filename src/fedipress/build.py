@@ -354,7 +354,13 @@ def sync_outputs(
     for rel in sorted(old.keys() - produced):
         removed += remove_file(root, rel)
     scan = clean or not trust_files or previous is None
-    strays, empty_dirs = _strays(root, produced) if scan else ([], False)
+    dirs_file = manifest_file.with_name(_DIRS_FILE)
+    # Folders unchanged (same mtime) since the last walk are not listed again: only a trusted
+    # rebuild uses them, and they are saved only when the walk left no stray behind.
+    known_dirs = _load_dirs(dirs_file, root) if scan and trust else {}
+    seen_dirs: dict[str, tuple[int, tuple[str, ...]]] = {}
+    strays, empty_dirs = _strays(root, produced, known_dirs, seen_dirs) if scan \
+        else ([], False)
     # Stray files are only deleted from a folder this build already owns: on a first build
     # into a folder of someone else's files, leaving them is the safe mistake.
     if strays and (previous is not None or clean):
@@ -365,6 +371,11 @@ def sync_outputs(
             " (fedipress build --clean removes them)")
     if removed or empty_dirs:
         remove_empty_dirs(root)
+    if scan:
+        if strays and not (previous is not None or clean):
+            dirs_file.unlink(missing_ok=True)
+        elif seen_dirs != known_dirs:
+            _write_bytes_atomic(dirs_file, [marshal.dumps((_DIRS_FORMAT, str(root), seen_dirs))])
     # A targeted in-process rebuild keeps its manifest in memory only: a stale file on disk
     # costs the next fresh build a re-render of what changed since, never a wrong skip (the
     # skip needs fingerprint, size and mtime to match).
@@ -407,29 +418,66 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
         _JOBS = []
 
 
-def _strays(root: Path, produced: Collection[str]) -> tuple[list[str], bool]:
+_DIRS_FILE = "build-dirs.marshal"
+_DIRS_FORMAT = 1
+
+
+def _load_dirs(path: Path, root: Path) -> dict[str, tuple[int, tuple[str, ...]]]:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if isinstance(data, tuple) and len(data) == 3 and data[:2] == (_DIRS_FORMAT, str(root)) \
+            and isinstance(data[2], dict):
+        return data[2]
+    return {}
+
+
+def _strays(root: Path, produced: Collection[str],
+            known: Mapping[str, tuple[int, tuple[str, ...]]] | None = None,
+            seen: dict[str, tuple[int, tuple[str, ...]]] | None = None,
+            ) -> tuple[list[str], bool]:
     """Files under `root` no output claims, and whether any folder is empty; one scandir walk.
 
-    Symlinked folders are not followed: a link is one stray entry.
+    Symlinked folders are not followed: a link is one stray entry. `known` maps a folder
+    (relative, "" for root) to its (mtime_ns, subfolders) when last walked: a folder with the
+    same mtime has had no entry added or removed since, so it is not listed again (one stat
+    instead of a scandir; its files were all accounted for then). `seen` receives the same
+    for this walk.
     """
     strays: list[str] = []
     empty = False
+    known = known or {}
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            items = list(os.scandir(folder))
+            mtime = os.stat(folder).st_mtime_ns
         except OSError:
             continue
-        if not items:
-            empty = True
-        for item in items:
-            rel = prefix + item.name
-            if item.is_dir(follow_symlinks=False):
-                if not (prefix == "" and item.name in PROTECTED_NAMES):
-                    stack.append((item.path, rel + "/"))
-            elif rel not in produced:
-                strays.append(rel)
+        last = known.get(prefix)
+        if last is not None and last[0] == mtime:
+            subdirs = last[1]
+        else:
+            try:
+                items = list(os.scandir(folder))
+            except OSError:
+                continue
+            if not items:
+                empty = True
+            found: list[str] = []
+            for item in items:
+                rel = prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    if not (prefix == "" and item.name in PROTECTED_NAMES):
+                        found.append(item.name)
+                elif rel not in produced:
+                    strays.append(rel)
+            subdirs = tuple(found)
+        if seen is not None:
+            seen[prefix] = (mtime, subdirs)
+        for name in subdirs:
+            stack.append((os.path.join(folder, name), prefix + name + "/"))
     return sorted(strays), empty
 
 
