@@ -317,9 +317,9 @@ def test_full_build(site: Path, build: Build) -> None:
     if not _missing("markup"):
         assert (public / "theme" / "highlight.css").stat().st_size > 0
     # Build state stays out of the published folder.
-    assert not any(p.name in ("manifest.json", "build-manifest.json", "private-key.pem")
+    assert not any(p.name in ("manifest.json", "build-manifest.marshal", "private-key.pem")
                    for p in public.rglob("*"))
-    assert (site / ".fedipress" / "cache" / "build-manifest.json").is_file()
+    assert (site / ".fedipress" / "cache" / "build-manifest.marshal").is_file()
     if not _missing("keys", "activitypub.site"):
         assert (site / ".fedipress" / "manifest.json").is_file()
     assert set(result.phase_seconds) >= {"parse", "plan", "write"}

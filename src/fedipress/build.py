@@ -59,7 +59,7 @@ __all__ = [
 
 Log = Callable[[str], None]
 
-_MANIFEST_FORMAT = 2
+_MANIFEST_FORMAT = 3  # marshal: (format, output_dir, {rel: (fp, sha256, size, mtime_ns)})
 _OBJECTS_FORMAT = 3
 _ObjectIndex = dict[str, tuple[str, int, int]]
 # Rendering is spread over forked worker processes for at least this many outputs to render
@@ -120,16 +120,43 @@ def fingerprint_salt(config: SiteConfig, theme_fingerprint: str) -> str:
 
 
 def _manifest_path(config: SiteConfig) -> Path:
-    return config.state_dir / "cache" / "build-manifest.json"
+    return config.state_dir / "cache" / "build-manifest.marshal"
 
 
 def _load_manifest(path: Path, output_dir: Path) -> dict[str, _Entry] | None:
-    """The previous build's entries for `output_dir`, or None when there are none we trust."""
+    """The previous build's entries for `output_dir`, or None when there are none we trust.
+
+    Stored with marshal (~50,000 tuples load in a few tens of milliseconds, where JSON took
+    0.25 s at 10,000 posts); the older build-manifest.json beside it is still read once.
+    """
+    try:
+        data = marshal.loads(path.read_bytes())
+    except FileNotFoundError:
+        older = path.with_suffix(".json")
+        return _load_json_manifest(older, output_dir) if older != path else None
+    except (OSError, EOFError, ValueError, TypeError):
+        return None  # a damaged cache only costs a full rebuild
+    if not (isinstance(data, tuple) and len(data) == 3
+            and data[:2] == (_MANIFEST_FORMAT, str(output_dir)) and isinstance(data[2], dict)):
+        return None
+    try:
+        entries = {rel: _Entry(*e) for rel, e in data[2].items()}
+    except TypeError:
+        return None
+    if all(isinstance(rel, str) and isinstance(e.fingerprint, str) and isinstance(e.sha256, str)
+           and isinstance(e.size, int) and isinstance(e.mtime_ns, int)
+           for rel, e in entries.items()):
+        return entries
+    return None
+
+
+def _load_json_manifest(path: Path, output_dir: Path) -> dict[str, _Entry] | None:
+    """The JSON manifest of earlier versions (formats 1 and 2), read once after an upgrade."""
     try:
         data = json.loads(path.read_bytes())
         if data.get("output_dir") != str(output_dir):
             return None
-        if data.get("format") == _MANIFEST_FORMAT:  # rel: [fingerprint, sha256, size, mtime]
+        if data.get("format") == 2:  # rel: [fingerprint, sha256, size, mtime]
             entries = {rel: _Entry(*e) for rel, e in data["files"].items()}
             if all(len(e) == 4 and isinstance(e.size, int) and isinstance(e.mtime_ns, int)
                    for e in entries.values()):
@@ -147,10 +174,11 @@ def _load_manifest(path: Path, output_dir: Path) -> dict[str, _Entry] | None:
 
 
 def _save_manifest(path: Path, output_dir: Path, entries: dict[str, _Entry]) -> None:
-    files = dict(sorted(entries.items()))  # entries are tuples: JSON arrays
-    data = {"format": _MANIFEST_FORMAT, "output_dir": str(output_dir), "files": files}
-    # No indent: json.dumps with `indent` runs the pure-Python encoder (seconds at 50k files).
-    write_atomic(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))  # files sorted
+    # Plain tuples (marshal cannot write NamedTuples); order does not matter to a dict.
+    files = {rel: tuple(e) for rel, e in entries.items()}
+    write_atomic(path, marshal.dumps((_MANIFEST_FORMAT, str(output_dir), files)))
+    if path.suffix != ".json":
+        path.with_suffix(".json").unlink(missing_ok=True)  # the older format, now stale
 
 
 # --- planning -----------------------------------------------------------------------------------
