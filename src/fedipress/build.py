@@ -19,6 +19,7 @@ changed therefore renders nothing and writes nothing. The federation manifest
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import marshal
@@ -567,6 +568,22 @@ class Builder:
         now: datetime | None = None,
         clean: bool = False,
     ) -> BuildResult:
+        # The loaded site is most of this process's objects (~150,000 tracked ones at 10,000
+        # posts) and lives for the whole build: after parsing it is frozen out of the cyclic
+        # collector's reach, which otherwise rescans it again and again while planning and
+        # writing allocate (0.35 -> 0.16 s for the ActivityPub plan alone). Unfrozen after.
+        try:
+            return self._build(changed_paths, now=now, clean=clean)
+        finally:
+            gc.unfreeze()
+
+    def _build(
+        self,
+        changed_paths: Iterable[Path] | None,
+        *,
+        now: datetime | None,
+        clean: bool,
+    ) -> BuildResult:
         started = time.perf_counter()
         phases: dict[str, float] = {}
         mark = [started]
@@ -597,6 +614,7 @@ class Builder:
 
         targeted = changed_paths is not None and self._cache is not None and not clean
         site, problems = self._parse(now, clean, targeted, changed)
+        gc.freeze()
         lap("parse")
 
         outputs = self._plan(site, public_key)
@@ -668,11 +686,21 @@ class Builder:
             # content.load_site only starts a pool for enough cache misses; worker processes
             # are forked, which is only safe while this process has a single thread.
             workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
-        result = content.load_site(
-            self.config, now=now, drafts=self.drafts, future=self.future,
-            keep_going=self.keep_going, cache=self._cache, workers=workers,
-            sources=self._known_sources(changed) if targeted else None,
-        )
+        # A rebuild (Markdown mostly cached) loads tens of thousands of objects and makes
+        # few cycles: no collector passes over them while they pile up. A cold build keeps
+        # the collector, since Markdown rendered in this process does make garbage cycles.
+        pause = len(self._cache) > 0 and gc.isenabled()
+        if pause:
+            gc.disable()
+        try:
+            result = content.load_site(
+                self.config, now=now, drafts=self.drafts, future=self.future,
+                keep_going=self.keep_going, cache=self._cache, workers=workers,
+                sources=self._known_sources(changed) if targeted else None,
+            )
+        finally:
+            if pause:
+                gc.enable()
         if result.sources != self._sources:
             self._sources, self._source_paths = result.sources, None
         problems = tuple(result.problems)

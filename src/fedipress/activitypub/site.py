@@ -30,6 +30,19 @@ def _fingerprint(salt: str, path: str, *parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _fingerprinter(salt: str) -> Callable[..., str]:
+    """_fingerprint(salt, ...) with the salt's part of the hash computed once (same values):
+    a plan makes two per post."""
+    head = hashlib.sha256(("\0".join(map(repr, (salt, __version__))) + "\0").encode("utf-8"))
+
+    def fingerprint(path: str, *parts: object) -> str:
+        h = head.copy()
+        h.update("\0".join(map(repr, (path, *parts))).encode("utf-8"))
+        return h.hexdigest()
+
+    return fingerprint
+
+
 def _counted(url_fp: str, path: str, build: Callable[[], dict[str, Any]], count: int) -> Output:
     """A post's replies/likes/shares collection: its bytes depend on the post's URL (hashed
     once for all three) and the count, so the fingerprint is that hash plus the count."""
@@ -165,8 +178,10 @@ def plan_activitypub(
     holder: _Holder = cache.setdefault(("objects-holder",), _Holder())
     holder.objects = objects
 
+    fingerprint = _fingerprinter(salt)
+
     def out(path: str, build: Callable[[], dict[str, Any]], *parts: Hashable) -> Output:
-        return Output(path, _fingerprint(salt, path, *parts), lambda: d.serialize(build()))
+        return Output(path, fingerprint(path, *parts), lambda: d.serialize(build()))
 
     for post in posts:
         counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
@@ -181,7 +196,7 @@ def plan_activitypub(
             base = post.path
             # The three collections depend on the URL and their count only: one hash of the
             # URL, the count appended (a fingerprint is any string that changes with its input).
-            url_fp = _fingerprint(salt, base + "collections", post.url)
+            url_fp = fingerprint(base + "collections", post.url)
             found = cache[key] = (
                 out(base + "object.json", partial(holder.object_of, post),
                     cfg, keys.post(post), resolved([post])),
