@@ -420,6 +420,38 @@ def test_cache_hit_miss_and_drop_unused(tmp_path: Path) -> None:
     assert len(fourth) == 7
 
 
+def test_front_matter_cache_edit_goes_to_a_delta_file(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import fedipress.content as content_module
+
+    for i in range(5):
+        write(tmp_path, f"posts/2026-01-0{i + 1}-p{i}.md", f"---\ntitle: P{i}\n---\nbody {i}\n")
+    config = make_config(tmp_path)
+    cache = ParseCache(tmp_path / "cache")
+    cache.load()
+    load_site(config, now=NOW, cache=cache)
+    cache.save()
+    base = (tmp_path / "cache" / ParseCache.POSTS_FILE_NAME).read_bytes()
+    edited = write(tmp_path, "posts/2026-01-03-p2.md", "---\ntitle: P2 again\n---\nbody 2\n")
+    second = ParseCache(tmp_path / "cache")
+    second.load()
+    load_site(config, now=NOW, cache=second)
+    second.save()
+    # The edit went to the delta; the base file was not rewritten.
+    assert (tmp_path / "cache" / ParseCache.POSTS_FILE_NAME).read_bytes() == base
+    assert (tmp_path / "cache" / ParseCache.POSTS_DELTA_FILE_NAME).is_file()
+    parsed: list[object] = []
+    real_parse = content_module._parse
+    monkeypatch.setattr(content_module, "_parse",
+                        lambda *a: parsed.append(a[0]) or real_parse(*a))
+    third = ParseCache(tmp_path / "cache")
+    third.load()
+    result = load_site(config, now=NOW, cache=third)
+    assert parsed == []  # base + delta: every file's front matter came from the cache
+    assert "P2 again" in {p.title for p in result.site.posts}
+    assert edited.is_file()
+
+
 def test_long_lived_cache_keeps_only_the_last_builds_entries(tmp_path: Path) -> None:
     write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\n---\none\n")
     config = make_config(tmp_path)
