@@ -427,3 +427,32 @@ def test_strays_are_found_in_folders_changed_since_the_last_walk(tmp_path: Path)
     assert not (post_dir / "stray.html").exists() and not (post_dir / "junk").exists()
     # And the walk after that removal saw the folder as it is now: nothing left to remove.
     assert build().removed == 0  # type: ignore[attr-defined]
+
+
+def test_spliced_manifest_without_kernel_copy_equals_federation_manifest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # copy_file_range refused (another file system, an old kernel): ranges are copied from
+    # the map by hand, with the same bytes; and the index written then still splices right.
+    root = _site(tmp_path / "blog")
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+
+    def build() -> None:
+        Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+
+    build()
+
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    for text in ("\nOne.\n", "\nTwo.\n"):
+        with post.open("a", encoding="utf-8") as f:
+            f.write(text)
+        build()
+        assert _manifest(root) == _expected(root)
+    monkeypatch.undo()
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nThree.\n")
+    build()
+    assert "Three." in _manifest(root)
+    assert _manifest(root) == _expected(root)

@@ -830,53 +830,69 @@ class Builder:
         index_file = self.config.state_dir / "cache" / "federation-objects.marshal"
         sig, known = self._load_object_index(index_file)
         with contextlib.ExitStack() as stack:
-            old: memoryview | None = None
+            old: mmap.mmap | None = None
+            old_fd = -1
             try:
                 handle = stack.enter_context(target.open("rb"))
                 st = os.fstat(handle.fileno())
                 if (st.st_size, st.st_mtime_ns) == sig and st.st_size > 0:
-                    mapped = stack.enter_context(
+                    old = stack.enter_context(
                         mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-                    # Slices of a memoryview copy nothing; released before the map closes.
-                    old = stack.enter_context(memoryview(mapped))
+                    old_fd = handle.fileno()
             except (OSError, ValueError):
                 old = None
             if old is None:
                 known = {}
-            objects: dict[str, tuple[str | None, bytes | memoryview]] = {}
+            size = len(old) if old is not None else 0
+            objects: dict[str, tuple[str | None, bytes | tuple[int, int]]] = {}
             missing: list[tuple[Post, str | None]] = []
             for post in d.federated_posts(site):
                 fp = self._object_fps.get(post.path + "object.json")
                 hit = known.get(fp) if fp is not None else None
-                if hit is not None and old is not None and 0 <= hit[1] <= hit[2] <= len(old):
-                    objects[hit[0]] = (fp, old[hit[1]:hit[2]])
+                if hit is not None and 0 <= hit[1] <= hit[2] <= size:
+                    objects[hit[0]] = (fp, (hit[1], hit[2]))
                 else:
                     missing.append((post, fp))
             for fp, oid, entry in self._manifest_entries(site, missing):
                 objects[oid] = (fp, entry)
             actor = _nested_json(d.actor_document(site, public_key), 1)
             fresh: _ObjectIndex = {}
-            pieces: list[bytes | memoryview] = [
+            # Segments of the new file: bytes, or a (start, end) range of the old file. Runs
+            # of unchanged entries that sat side by side in the old file (the separators and
+            # keys between them the same bytes) become one range, copied by the kernel.
+            segments: list[bytes | tuple[int, int]] = [
                 ('{\n  "actor": ' + actor + ',\n  "objects": ').encode()]
+            pos = len(segments[0])
             if objects:
-                pieces.append(b"{\n")
+                segments.append(b"{\n")
+                pos += 2
                 for i, oid in enumerate(sorted(objects)):
-                    fp, text = objects[oid]
-                    pieces += [b",\n" if i else b"", f"    {_json_key(oid)}: ".encode(), text]
+                    fp, body = objects[oid]
+                    lead = (",\n" if i else "") + f"    {_json_key(oid)}: "
+                    head = lead.encode()
+                    pos += len(head)
+                    last = segments[-1]
+                    if isinstance(body, tuple):
+                        start, end = body
+                        if isinstance(last, tuple) and last[1] + len(head) == start \
+                                and old is not None and old[last[1]:start] == head:
+                            segments[-1] = (last[0], end)
+                        else:
+                            segments += [head, body]
+                        length = end - start
+                    else:
+                        segments += [head, body]
+                        length = len(body)
                     if fp is not None:
-                        fresh[fp] = (oid, len(pieces) - 1, 0)  # piece number, for now
-                pieces.append(b"\n  }")
+                        fresh[fp] = (oid, pos, pos + length)
+                    pos += length
+                segments.append(b"\n  }")
             else:
-                pieces.append(b"{}")
-            pieces.append(b"\n}\n")
-            offsets, written = _write_bytes_atomic(target, pieces)
-            for piece in pieces:
-                if isinstance(piece, memoryview):
-                    piece.release()
+                segments.append(b"{}")
+            segments.append(b"\n}\n")
+            written = _write_segments_atomic(target, segments, old_fd, old)
             objects.clear()
-            pieces.clear()
-        for fp, (oid, number, _) in list(fresh.items()):
-            fresh[fp] = (oid, offsets[number], offsets[number + 1])
+            segments.clear()
         self._objects, self._objects_sig = fresh, written
         write_atomic(index_file, marshal.dumps((_OBJECTS_FORMAT, __version__, written, fresh)))
         return True
@@ -983,6 +999,56 @@ def _write_bytes_atomic(path: Path, pieces: Sequence[bytes | memoryview],
         Path(tmp).unlink(missing_ok=True)
         raise
     return offsets, (st.st_size, st.st_mtime_ns)
+
+
+def _write_segments_atomic(path: Path, segments: Sequence[bytes | tuple[int, int]],
+                           src_fd: int, src: mmap.mmap | None) -> tuple[int, int]:
+    """write_atomic for a file made of bytes and (start, end) ranges of the open file
+    `src_fd` (mapped as `src`), copied in the kernel where it can (copy_file_range), else
+    from the map. Returns the new file's (size, mtime_ns)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    kernel_copy = hasattr(os, "copy_file_range")
+    try:
+        try:
+            pending: list[bytes] = []
+            for segment in segments:
+                if not isinstance(segment, tuple):
+                    pending.append(segment)
+                    continue
+                _write_all(fd, b"".join(pending))
+                pending.clear()
+                start, end = segment
+                if src is None:
+                    raise ValueError("a range of no file")
+                while start < end and kernel_copy:
+                    try:
+                        done = os.copy_file_range(src_fd, fd, end - start, start)
+                    except OSError:  # another file system, an old kernel: copy by hand
+                        done = 0
+                    if done <= 0:
+                        kernel_copy = False
+                        break
+                    start += done
+                if start < end:
+                    with memoryview(src) as view:
+                        _write_all(fd, view[start:end])
+            _write_all(fd, b"".join(pending))
+            os.fchmod(fd, 0o644)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return st.st_size, st.st_mtime_ns
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    with memoryview(data) as view:
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _write_text_atomic(path: Path, pieces: Iterable[str]) -> None:
