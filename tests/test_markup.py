@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from hypothesis import given, settings
@@ -387,7 +388,10 @@ def test_smart_punctuation(text: str, html: str) -> None:
 
 def test_smart_punctuation_not_in_code_blocks() -> None:
     html = render('```\nprint("don\'t -- stop")\n```\n').html
-    assert "print(&quot;don&#39;t -- stop&quot;)" in html
+    # Pygments escapes quotes in code or not, depending on its version: compare the text.
+    text = unescape(re.sub(r"<[^>]+>", "", html))
+    assert 'print("don\'t -- stop")' in text
+    assert not set("\u2018\u2019\u201c\u201d\u2013\u2014") & set(text)
 
 
 def test_heading_id_ignores_typographic_apostrophe() -> None:
