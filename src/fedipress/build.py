@@ -691,7 +691,14 @@ class Builder:
         if self._cache is None:
             self._cache = content.ParseCache.for_site(self.config)
             if not clean:
-                self._cache.load()
+                # Loading makes ~100,000 objects and no cycles: no collector passes meanwhile.
+                enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    self._cache.load()
+                finally:
+                    if enabled:
+                        gc.enable()
         workers = self.workers
         if workers is None:
             # content.load_site only starts a pool for enough cache misses; worker processes
