@@ -177,11 +177,11 @@ def test_write_atomic_leaves_no_temp_file_on_failure(tmp_path: Path,
 
 
 def test_parallel_render_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.build
+    import fedipress.outputsync
 
-    monkeypatch.setattr(fedipress.build, "PARALLEL_RENDER_THRESHOLD", 100)
+    monkeypatch.setattr(fedipress.outputsync, "PARALLEL_RENDER_THRESHOLD", 100)
     pids: list[int] = []
-    monkeypatch.setattr(fedipress.build, "write_atomic",
+    monkeypatch.setattr(fedipress.outputsync, "write_atomic",
                         lambda path, data: (pids.append(os.getpid()), write_atomic(path, data))[1])
     outs = [Plan().output(f"p/{i}/index.html", f"page {i}") for i in range(450)]
     parallel = sync_outputs(outs, tmp_path / "a", tmp_path / "a.json", workers=2,
@@ -507,7 +507,7 @@ def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None
 
 def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    import fedipress.build as b
+    import fedipress.outputsync as b
 
     clock = [100.0]
     monkeypatch.setattr(b.time, "monotonic", lambda: clock[0])

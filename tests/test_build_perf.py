@@ -342,7 +342,7 @@ def test_markup_cache_edits_go_to_a_delta_file(tmp_path: Path) -> None:
 
 def test_parallel_cold_build_writes_the_same_tree(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.build
+    import fedipress.outputsync
 
     def tree(root: Path) -> dict[str, bytes]:
         return {p.relative_to(root).as_posix(): p.read_bytes()
@@ -350,22 +350,22 @@ def test_parallel_cold_build_writes_the_same_tree(
 
     serial = _site(tmp_path / "serial")
     Builder(load_config(serial / "site.yaml"), log=lambda _line: None, workers=1).build(now=NOW)
-    monkeypatch.setattr(fedipress.build, "PARALLEL_RENDER_THRESHOLD", 5)
+    monkeypatch.setattr(fedipress.outputsync, "PARALLEL_RENDER_THRESHOLD", 5)
     in_parent: list[Path] = []
-    real_write = fedipress.build.write_atomic
+    real_write = fedipress.outputsync.write_atomic
 
     def write(path: Path, data: bytes) -> os.stat_result:
         in_parent.append(path)  # a forked worker appends to its own copy of the list
         return real_write(path, data)
 
-    monkeypatch.setattr(fedipress.build, "write_atomic", write)
+    monkeypatch.setattr(fedipress.outputsync, "write_atomic", write)
     parallel = _site(tmp_path / "parallel")
     result = Builder(load_config(parallel / "site.yaml"), log=lambda _line: None,
                      workers=2).build(now=NOW)
     assert result.written > 5
     # The pages were written by worker processes: the parent wrote only its caches.
     assert not any((parallel / "public") in p.parents for p in in_parent)
-    assert fedipress.build._JOBS == []
+    assert fedipress.outputsync._JOBS == []
     assert tree(parallel / "public") == tree(serial / "public")
     assert _manifest(parallel) == _manifest(serial) == _expected(parallel)
 
@@ -379,7 +379,7 @@ def test_manifest_entries_computed_by_workers_equal_the_plain_manifest(
     site = load_site(load_config(root / "site.yaml"), now=NOW).site
     missing = [(p, builder._object_fps.get(p.path + "object.json")) for p in site.posts]
     serial = builder._manifest_entries(site, missing)
-    monkeypatch.setattr("fedipress.build.PARALLEL_RENDER_THRESHOLD", 1)
+    monkeypatch.setattr("fedipress.outputsync.PARALLEL_RENDER_THRESHOLD", 1)
     many = missing * 400  # over the pool's threshold
     parallel = builder._manifest_entries(site, many)
     assert parallel == serial * 400
