@@ -1,0 +1,512 @@
+"""Front matter: one content file's text -> its checked Post fields, or Problems with lines.
+
+YAML (---) or TOML (+++) front matter is split from the Markdown body with each key's line
+remembered; `_Fields` reads typed values, collecting a `Problem` naming `content/...:LINE` per
+bad key; `_parse` maps the keys (Hugo and Jekyll spellings included) to Post fields. No
+Markdown is rendered here: `_Parsed.key` names the rendering (see parsecache.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import markdown
+import pygments  # type: ignore[import-untyped]
+import yaml
+
+from .config import SiteConfig
+from .errors import Problem
+from .markup import MARKUP_VERSION, absolute_url, media_type_of
+from .model import Image, Tag
+from .slug import slugify
+
+if TYPE_CHECKING:
+    from .content import SourceFile
+
+__all__: list[str] = []
+
+_DATED_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+# Keys fedipress understands; anything else lands in Post.extra for themes to use.
+_KNOWN_KEYS = frozenset(
+    """title date updated lastmod last_modified_at slug tags categories summary description
+    excerpt draft published lang image federate pinned content_warning in_reply_to aliases
+    redirect_from keywords layout permalink url""".split()
+)
+_IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
+# Bump when _parse changes what it makes of the same file: cached parses go stale.
+_PARSE_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Front matter
+
+
+class _Invalid(Exception):
+    """The whole file is unusable (bad encoding, bad YAML): one problem, nothing else."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _FrontMatter:
+    data: dict[str, Any]
+    lines: dict[str, int]  # key -> line in the file
+    body: str
+    present: bool  # the file has a front matter block at all
+
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    loader = _YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        if not isinstance(node, yaml.MappingNode):
+            raise _Invalid(node.start_mark.line + 2, "front matter must be `key: value` lines")
+        lines: dict[str, int] = {}
+        for key_node, _value in node.value:
+            key = key_node.value
+            if key in lines:
+                raise _Invalid(
+                    key_node.start_mark.line + 2,
+                    f"`{key}` appears twice in the front matter (first on line {lines[key]})",
+                )
+            lines[key] = key_node.start_mark.line + 2
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark is not None else 2
+        raise _Invalid(line, f"front matter is not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return (
+        {str(k): _without_controls(v) for k, v in data.items()},
+        {str(k): v for k, v in lines.items()},
+    )
+
+
+_TOML_KEY = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=")
+_TOML_AT = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def _toml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_AT.search(str(exc))
+        line = int(m.group(1)) + 1 if m else 2
+        message = _TOML_AT.sub("", str(exc)).strip()
+        raise _Invalid(line, f"front matter is not valid TOML: {message}") from None
+    lines: dict[str, int] = {}
+    for number, line_text in enumerate(text.split("\n"), start=2):
+        m = _TOML_KEY.match(line_text)
+        if m and m.group(1) not in lines:
+            lines[m.group(1)] = number
+    return {k: _without_controls(v) for k, v in data.items()}, lines
+
+
+def _without_controls(value: Any) -> Any:
+    """Front matter values with control characters dropped (YAML and TOML escapes such as
+    "\\x01" create them after the raw text was cleaned)."""
+    if isinstance(value, str):
+        return _CONTROL_CHARS.sub("", value)
+    if isinstance(value, list):
+        return [_without_controls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_controls(item) for key, item in value.items()}
+    return value
+
+
+def _split(text: str) -> _FrontMatter:
+    first, _, rest = text.partition("\n")
+    fence = first.rstrip()
+    if fence not in ("---", "+++"):
+        return _FrontMatter({}, {}, text, present=False)
+    lines = rest.split("\n")
+    closers = ("---", "...") if fence == "---" else ("+++",)
+    for index, line in enumerate(lines):
+        if line.rstrip() in closers:
+            head = "\n".join(lines[:index])
+            # Keep the body's line numbers equal to the file's, for anyone reporting them.
+            body = "\n" * (index + 2) + "\n".join(lines[index + 1 :])
+            parse = _yaml_mapping if fence == "---" else _toml_mapping
+            data, key_lines = parse(head)
+            return _FrontMatter(data, key_lines, body, present=True)
+    raise _Invalid(1, f"the front matter opened with {fence} on line 1 is never closed")
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+def _to_datetime(value: Any, tz: tzinfo) -> datetime | None:
+    """A front matter date in any usual form -> aware datetime; None if it is not a date."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=tz)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+        # Jekyll writes "2019-01-31 09:15:00 +0100".
+        for pattern in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z"):
+            try:
+                parsed = datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+def _display(config: SiteConfig, path: Path) -> str:
+    try:
+        return path.relative_to(config.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _output_path(value: str) -> str | None:
+    """A site path as written ("/a/b/", "a/b") -> output-relative "a/b/"; None if unsafe."""
+    path = value.strip().lstrip("/")
+    if not path or "\\" in path or any(part in ("..", ".") for part in path.split("/")):
+        return None
+    return path
+
+
+class _Fields:
+    """Typed access to one file's front matter, collecting a Problem per bad key."""
+
+    def __init__(self, fm: _FrontMatter, file: str) -> None:
+        self.data = fm.data
+        self.lines = fm.lines
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(key), f"`{key}`: {message}"))
+
+    def text(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.bad(key, f"expected text, got {_shown(value)}")
+            return None
+        return str(value).strip()
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.bad(key, f"expected true or false, got {_shown(value)}")
+            return None
+        return value
+
+    def when(self, key: str, tz: tzinfo) -> datetime | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        parsed = _to_datetime(value, tz)
+        if parsed is None:
+            self.bad(
+                key,
+                f"expected a date like 2026-01-31, 2026-01-31 09:15 or "
+                f"2026-01-31T09:15:00+01:00, got {_shown(value)}",
+            )
+        return parsed
+
+    def strings(self, key: str, *, comma: bool) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [s.strip() for s in (value.split(",") if comma else [value]) if s.strip()]
+        if isinstance(value, list) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+        ):
+            return [str(v).strip() for v in value if str(v).strip()]
+        what = "a list of text or a comma-separated text" if comma else "text or a list of text"
+        self.bad(key, f"expected {what}, got {_shown(value)}")
+        return []
+
+
+def _shown(value: Any) -> str:
+    kind = {dict: "a mapping", list: "a list", bool: "true/false"}.get(type(value))
+    if kind is not None:
+        return kind
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _tag_slug(name: str) -> str:
+    # A tag in a script slugify cannot transliterate still needs a stable, URL-safe slug.
+    return slugify(name) or "tag-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A content file with its front matter checked, before Markdown rendering."""
+
+    source: SourceFile
+    file: str  # as errors name it: content/posts/x.md
+    fields: dict[str, Any]  # Post keyword arguments except the rendered ones
+    body: str  # "" when the parse came from the post cache (`key` names its rendering)
+    path_line: int  # where to point when its output path collides
+    key: str  # _render_key of the body: names the Markdown rendering in the cache
+    fields_hash: str  # _fields_hash(fields): with `key`, the Post's identity
+
+
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Problem]:
+    file = _display(config, sf.path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [Problem(file, line, "not valid UTF-8 text; save the file as UTF-8")]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Control characters (a stray paste, an old export) are invalid in HTML and XML; every
+    # output would have to drop them, so they are dropped once, here.
+    text = _CONTROL_CHARS.sub("", text)
+    try:
+        fm = _split(text)
+    except _Invalid as exc:
+        return [Problem(file, exc.line, exc.message)]
+    if not fm.present:
+        return [
+            Problem(file, 1, "no front matter: start the file with a --- block with a `title:`")
+        ]
+
+    f = _Fields(fm, file)
+    tz = config.tz
+    stem = sf.path.parent.name if sf.path.name == "index.md" else sf.path.stem
+    dated = _DATED_NAME.fullmatch(stem)
+    name_date: datetime | None = None
+    if dated is not None:
+        try:
+            y, m, d = (int(g) for g in dated.groups()[:3])
+            name_date = datetime(y, m, d, tzinfo=tz)
+            stem = dated.group(4)
+        except ValueError:
+            name_date = None
+
+    title = f.text("title")
+    if fm.data.get("title") is None:
+        f.problems.append(Problem(file, 1, "missing `title:` in the front matter"))
+    elif title == "":
+        f.bad("title", "must not be empty")
+
+    when = f.when("date", tz)
+    if when is None and fm.data.get("date") is None:
+        if name_date is not None:
+            when = name_date
+        elif sf.kind == "page":
+            # Pages rarely carry dates; their file time is the honest "last changed".
+            when = datetime.fromtimestamp(int(sf.path.stat().st_mtime), tz=UTC)
+        else:
+            f.problems.append(
+                Problem(
+                    file,
+                    1,
+                    "no date: add `date: 2026-01-31` to the front matter "
+                    "or name the file 2026-01-31-slug.md",
+                )
+            )
+    updated = None
+    for key in ("updated", "lastmod", "last_modified_at"):
+        if key in fm.data:
+            updated = f.when(key, tz)
+            break
+
+    slug_text = f.text("slug")
+    slug = slugify(slug_text if slug_text is not None else stem)
+    if not slug and slug_text is not None:
+        f.bad("slug", f"{slug_text!r} has no letters or digits usable in a URL")
+    elif not slug:
+        f.problems.append(
+            Problem(file, 1, f"cannot make a URL slug from the file name {stem!r}; add `slug:`")
+        )
+
+    path_key = next((k for k in ("url", "permalink") if k in fm.data), None)
+    path: str | None = None
+    if path_key is not None:
+        written = f.text(path_key)
+        if written is not None:
+            if written.startswith(config.base_url):
+                written = written[len(config.base_url) :]
+            path = _output_path(written)
+            if path is None or "://" in written or ":" in written:
+                f.bad(
+                    path_key, f"expected a path on this site like /2019/01/name/, got {written!r}"
+                )
+                path = None
+            elif not path.endswith("/"):
+                f.bad(
+                    path_key,
+                    f"{written!r} must end with / (a folder); to keep an old address like "
+                    f"/name.html working, list it under `aliases:` instead",
+                )
+                path = None
+    if path is None and slug and when is not None:
+        if sf.kind == "page":
+            parent = PurePosixPath(sf.source).parent
+            parent = parent.parent if sf.path.name == "index.md" else parent
+            prefix = "/".join(parent.parts[1:])  # drop "pages"
+            path = f"{prefix}/{slug}/" if prefix else f"{slug}/"
+        else:
+            local = when.astimezone(tz)
+            path = (
+                config.permalink.replace("{slug}", slug)
+                .replace("{year}", f"{local.year:04d}")
+                .replace("{month}", f"{local.month:02d}")
+                .replace("{day}", f"{local.day:02d}")
+                .lstrip("/")
+            )
+            if not path.endswith("/"):
+                path += "/"
+    url = config.url(path) if path is not None else ""
+
+    tags: list[Tag] = []
+    seen: set[str] = set()
+    for name in f.strings("tags", comma=True) + f.strings("categories", comma=True):
+        tag_slug = _tag_slug(name)
+        if tag_slug not in seen:
+            seen.add(tag_slug)
+            tags.append(Tag(name, tag_slug, config.url(f"tags/{tag_slug}/")))
+
+    summary = None
+    for key in ("summary", "description", "excerpt"):
+        if key in fm.data:
+            summary = f.text(key) or None
+            break
+
+    draft = bool(f.flag("draft"))
+    if f.flag("published") is False:
+        draft = True
+
+    lang = f.text("lang") or config.language
+    if not _LANG.fullmatch(lang):
+        f.bad("lang", f"expected a language tag like en or pt-BR, got {lang!r}")
+
+    image = _image(f, url, config) if url else None
+
+    federate = f.flag("federate")
+    pinned = f.flag("pinned")
+    warning = f.text("content_warning") or None
+    reply_to = f.text("in_reply_to") or None
+    if reply_to is not None:
+        parts = urlsplit(reply_to)
+        if parts.scheme != "https" or not parts.netloc:
+            f.bad("in_reply_to", f"expected an absolute https:// URL, got {reply_to!r}")
+            reply_to = None
+
+    aliases: list[str] = []
+    for key in ("aliases", "redirect_from"):
+        for old in f.strings(key, comma=False):
+            if old.startswith(config.base_url):
+                old = old[len(config.base_url) :]
+            alias = _output_path(old)
+            if alias is None or "://" in old:
+                f.bad(key, f"expected an old path on this site like /2019/01/name/, got {old!r}")
+                continue
+            if not alias.endswith("/") and "." not in alias.rsplit("/", 1)[-1]:
+                alias += "/"
+            aliases.append(alias)
+
+    extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
+    if f.problems or path is None or when is None or not title:
+        return sorted(f.problems, key=lambda p: p.line or 0) or [
+            Problem(file, 1, "unusable front matter")
+        ]
+
+    fields: dict[str, Any] = dict(
+        source=sf.source,
+        kind=sf.kind,
+        slug=slug,
+        title=title,
+        date=when,
+        url=url,
+        path=path,
+        lang=lang,
+        updated=updated,
+        tags=tuple(tags),
+        summary=summary,
+        draft=draft,
+        image=image,
+        aliases=tuple(aliases),
+        federate=config.fediverse.federate if federate is None else federate,
+        pinned=bool(pinned),
+        content_warning=warning,
+        in_reply_to=reply_to,
+        bundle_files=sf.bundle_files,
+        content_hash=hashlib.sha256(raw).hexdigest(),
+        extra=MappingProxyType(extra),
+    )
+    path_line = fm.lines.get(path_key or "slug", 1)
+    key = _render_key(fm.body, url, config.base_url)
+    return _Parsed(sf, file, fields, fm.body, path_line, key, _fields_hash(fields))
+
+
+def _fields_hash(fields: Mapping[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(fields):
+        h.update(f"{name}\0{fields[name]!r}\0".encode())
+    return h.hexdigest()
+
+
+def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
+    value = f.data.get("image")
+    if value is None:
+        return None
+    alt = ""
+    if isinstance(value, Mapping):
+        src, alt = value.get("src"), value.get("alt", "")
+        if not isinstance(src, str) or not src.strip() or not isinstance(alt, str):
+            f.bad("image", "expected `src:` (text) and optional `alt:` (text)")
+            return None
+    elif isinstance(value, str) and value.strip():
+        src = value
+    else:
+        f.bad("image", f"expected a file name or {{src, alt}}, got {_shown(value)}")
+        return None
+    url = absolute_url(src.strip(), page_url, config.base_url)
+    return Image(url=url, alt=alt.strip(), media_type=media_type_of(url))
+
+
+def _render_key(body: str, page_url: str, site_url: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"{MARKUP_VERSION}\0{markdown.__version__}\0{pygments.__version__}\0".encode())
+    h.update(f"{page_url}\0{site_url}\0".encode())
+    h.update(body.encode())
+    return h.hexdigest()
