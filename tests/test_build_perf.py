@@ -378,10 +378,10 @@ def test_manifest_entries_computed_by_workers_equal_the_plain_manifest(
     (root / ".fedipress" / "manifest.json").unlink()  # nothing to splice from
     site = load_site(load_config(root / "site.yaml"), now=NOW).site
     missing = [(p, builder._object_fps.get(p.path + "object.json")) for p in site.posts]
-    serial = builder._manifest_entries(site, missing)
+    serial = builder._federation._manifest_entries(site, missing)
     monkeypatch.setattr("fedipress.outputsync.PARALLEL_RENDER_THRESHOLD", 1)
     many = missing * 400  # over the pool's threshold
-    parallel = builder._manifest_entries(site, many)
+    parallel = builder._federation._manifest_entries(site, many)
     assert parallel == serial * 400
     builder.build(now=NOW)
     assert _manifest(root) == _expected(root)

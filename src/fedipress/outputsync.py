@@ -406,7 +406,6 @@ def _strays(root: Path, produced: Collection[str],
     return sorted(strays), empty
 
 
-
 def _write_bytes_atomic(path: Path, pieces: Sequence[bytes | memoryview],
                         ) -> tuple[list[int], tuple[int, int]]:
     """write_atomic for bytes given in pieces (never joined). Returns where each piece
