@@ -3,6 +3,7 @@ free loopback port serving a fresh `fedipress init` site."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import select
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from fedipress.build import Builder
 from fedipress.cli import main
+from fedipress.config import load_config
 from fedipress.devserver import LiveState, inject_html, local_base_url, resolve_request
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -101,6 +104,7 @@ class Served:
     proc: subprocess.Popen[str]
     url: str
     site: Path
+    line: str = ""
 
     @property
     def port(self) -> int:
@@ -138,7 +142,7 @@ def _start(site: Path, *extra: str) -> Served:
         if ready:
             line = proc.stdout.readline()
             if line.startswith("Serving "):
-                return Served(proc, line.split()[1], site)
+                return Served(proc, line.split()[1], site, line)
         if proc.poll() is not None:
             break
     proc.kill()
@@ -177,7 +181,8 @@ def test_serves_pages_and_activitypub_like_production(served: Served) -> None:
     # links point at this server (base_url replaced), and the live-reload script is injected
     assert f'href="{served.url}posts/hello-world/object.json"'.encode() in body
     assert b"/__fedipress/livereload" in body
-    on_disk = (served.site / "public" / "posts" / "hello-world" / "index.html").read_bytes()
+    on_disk = (served.site / ".fedipress" / "serve" / "posts" / "hello-world" /
+               "index.html").read_bytes()
     assert b"livereload" not in on_disk and int(headers["content-length"]) == len(body)
 
     status, headers, body = served.get("/actor.json")
@@ -312,3 +317,75 @@ def test_explicit_base_url_and_no_reload(tmp_path: Path) -> None:
     assert code == 0 and "Traceback" not in err
     # the dev server never writes the federation manifest `publish` relies on
     assert not (server.site / ".fedipress" / "manifest.json").exists()
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _build_quietly(site: Path) -> tuple[int, int, int, int]:
+    builder = Builder(load_config(site / "site.yaml"), log=lambda line: None)
+    result = builder.build()
+    assert not result.problems
+    return result.written, result.removed, result.skipped_render, result.files
+
+
+def test_serve_leaves_the_output_folder_alone(tmp_path: Path) -> None:
+    site = _make_site(tmp_path / "blog")
+    written, _, _, files = _build_quietly(site)
+    assert written == files > 10
+    public = site / "public"
+    before = _hashes(public)
+    stat_before = {p: p.stat().st_mtime_ns for p in public.rglob("*")}
+    server = _start(site)
+    try:
+        assert ".fedipress/serve" in server.line, server.line
+        _, _, body = server.get("/posts/hello-world/")
+        assert f'href="{server.url}posts/hello-world/object.json"'.encode() in body
+        # a save rebuilds the preview, still not public/
+        post = site / "content" / "posts" / "hello-world.md"
+        post.write_text(post.read_text(encoding="utf-8") + "\nEdited while serving.\n",
+                        encoding="utf-8")
+        _until(lambda: b"Edited while serving." in server.get("/posts/hello-world/")[2],
+               "the edit to be served")
+    finally:
+        code, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+    assert ".fedipress/serve" in err and "left untouched" in err
+    assert _hashes(public) == before
+    assert {p: p.stat().st_mtime_ns for p in public.rglob("*")} == stat_before
+    preview = site / ".fedipress" / "serve" / "posts" / "hello-world" / "index.html"
+    assert server.url.encode() in preview.read_bytes()
+    assert server.url.encode() not in b"".join(p.read_bytes() for p in public.rglob("*")
+                                               if p.is_file())
+    # The edit changes the real build; undo it and the real build has nothing to do: the
+    # serve build neither replaced its manifest nor removed its files.
+    post.write_text(post.read_text(encoding="utf-8").replace("\nEdited while serving.\n", ""),
+                    encoding="utf-8")
+    written, removed, skipped, files = _build_quietly(site)
+    assert (written, removed) == (0, 0)
+    assert skipped == files  # not even rendered again: the manifest is still the real one
+    assert _hashes(public) == before
+    # ...and a second serve (another port: every page changes) still leaves public/ alone
+    server = _start(site, "--no-reload")
+    try:
+        assert server.get("/posts/hello-world/")[0] == 200
+    finally:
+        code, err = server.stop()
+    assert code == 0 and "0 removed" in err, err
+    assert _hashes(public) == before
+
+
+def test_serve_with_explicit_base_url_builds_into_the_output_folder(tmp_path: Path) -> None:
+    site = _make_site(tmp_path / "blog")
+    server = _start(site, "--base-url", "http://blog.test/", "--no-reload")
+    try:
+        assert server.get("/posts/hello-world/")[0] == 200
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert str(site / "public") in server.line or "/public" in server.line, server.line
+    page = site / "public" / "posts" / "hello-world" / "index.html"
+    assert b"http://blog.test/posts/hello-world/" in page.read_bytes()
+    assert not (site / ".fedipress" / "serve").exists()

@@ -35,7 +35,7 @@ from .config import SiteConfig
 from .errors import ContentError, Problem
 from .federation_manifest import FederationManifest
 from .model import Output, Site
-from .output import check_output_dir
+from .output import OutputDirError, check_output_dir
 from .outputsync import (
     SyncResult,
     _Entry,
@@ -156,8 +156,12 @@ class Builder:
         ci: bool = False,
         reload_config: Callable[[], SiteConfig] | None = None,
         federation_manifest: bool = True,
+        output_dir: Path | None = None,
     ) -> None:
         self.config = config
+        # A preview folder inside the state folder (the dev server's local-URL build) in place
+        # of config.output_dir, with build caches of its own (see _cache_dir).
+        self._output_override = output_dir
         # False for preview builds (a dev server's local base_url) that publish must never see.
         self.federation_manifest = federation_manifest
         self._reload_config = reload_config
@@ -181,6 +185,8 @@ class Builder:
 
     def _check_output_dir(self) -> Path:
         c = self.config
+        if self._output_override is not None:
+            return _check_preview_dir(self._output_override, c)
         return check_output_dir(c.output_dir, site_root=c.root, content_dir=c.content_dir,
                                 state_dir=c.state_dir, config_file=c.config_file)
 
@@ -258,10 +264,10 @@ class Builder:
         # process trusts its own manifest: no stat per output, no walk for strays.
         trust_files = self._manifest_loaded and changed_paths is not None and not clean
         if not self._manifest_loaded:
-            self._manifest = _load_manifest(_manifest_path(config), self.output_dir)
+            self._manifest = _load_manifest(self._manifest_file(), self.output_dir)
             self._manifest_loaded = True
         synced = sync_outputs(
-            outputs, self.output_dir, _manifest_path(config), previous=self._manifest,
+            outputs, self.output_dir, self._manifest_file(), previous=self._manifest,
             clean=clean, workers=self.workers, progress=self.progress, log=self.log,
             trust_files=trust_files, locality=_locality(site),
         )
@@ -284,6 +290,20 @@ class Builder:
             seconds=time.perf_counter() - started,
             phase_seconds=phases,
         )
+
+    def _cache_dir(self) -> Path | None:
+        """Where a preview build keeps its build manifest, strays walk and parse cache: its
+        own folder, so it and a real build never skip, delete or evict each other's work
+        (both caches keep only what their last build used). None: the usual state/cache."""
+        if self._output_override is None:
+            return None
+        key = hashlib.sha256(str(self.output_dir).encode()).hexdigest()[:12]
+        return self.config.state_dir / "cache" / f"preview-{key}"
+
+    def _manifest_file(self) -> Path:
+        cache_dir = self._cache_dir()
+        return _manifest_path(self.config) if cache_dir is None \
+            else cache_dir / "build-manifest.marshal"
 
     # -- phases --
 
@@ -319,7 +339,9 @@ class Builder:
         from . import content
 
         if self._cache is None:
-            self._cache = content.ParseCache.for_site(self.config)
+            cache_dir = self._cache_dir()
+            self._cache = content.ParseCache.for_site(self.config) if cache_dir is None \
+                else content.ParseCache(cache_dir)
             if not clean:
                 # Loading makes ~100,000 objects and no cycles: no collector passes meanwhile.
                 enabled = gc.isenabled()
@@ -455,6 +477,19 @@ def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
         return (place.get(folder + "/", rest), path)
 
     return key
+
+
+def _check_preview_dir(folder: Path, config: SiteConfig) -> Path:
+    """The resolved preview folder: a folder of its own directly inside the state folder
+    (never published), so the deletions of a build there cannot reach anything else."""
+    out = folder.resolve()
+    state = config.state_dir.resolve()
+    if out.parent != state or out.name in ("cache", "") or out.name.startswith("."):
+        raise OutputDirError(f"{config.config_file}: preview folder {str(folder)!r} must be a"
+                             f" folder of its own directly inside {state}")
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"{config.config_file}: preview folder {out} is not a folder")
+    return out
 
 
 def _ensure_dir(path: Path) -> Path:

@@ -39,6 +39,7 @@ from .errors import ConfigError, FedipressError
 
 __all__ = [
     "LIVERELOAD_PATH",
+    "PREVIEW_DIR_NAME",
     "DevServer",
     "LiveState",
     "inject_html",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 LIVERELOAD_PATH = "/__fedipress/livereload"
+# The folder inside the state folder (.fedipress/serve) a local-URL build goes to.
+PREVIEW_DIR_NAME = "serve"
 DEBOUNCE_SECONDS = 0.15
 KEEPALIVE_SECONDS = 15.0
 # Files a production host keeps private (its own configuration) are not served either.
@@ -480,6 +483,9 @@ class DevServer:
         self._watcher: _Watcher | None = None
         self._httpd: _Server | None = None
         self.builder: Builder | None = None
+        # Set by prepare_config when serving local URLs: the folder built and served instead
+        # of the output folder.
+        self.preview_dir: Path | None = None
         self.url = ""
 
     # -- lifecycle --
@@ -501,12 +507,19 @@ class DevServer:
         return self.url
 
     def prepare_config(self) -> None:
-        """Point base_url at this server unless the user chose one (--base-url)."""
+        """Point base_url at this server unless the user chose one (--base-url).
+
+        The local-URL site is then built into a preview folder inside the state folder
+        (never published), never into the output folder: deploying public/ after serving
+        must not ship links to 127.0.0.1. With --base-url the output folder is used, as
+        before (previews and tests rely on it)."""
         if self.base_url_override is not None:
             return
+        self.preview_dir = self.config.state_dir / PREVIEW_DIR_NAME
         if self.config.base_url != self.url:
             self.log(f"base_url {self.config.base_url} is replaced by {self.url} while serving,"
-                     " so links work locally (run `fedipress build` before you deploy)")
+                     f" so links work locally; the site is built into {self.preview_dir},"
+                     f" {self.config.output_dir} is left untouched")
             self.config = self._load_config()
 
     def _load_config(self) -> SiteConfig:
@@ -528,7 +541,7 @@ class DevServer:
         """The initial build, run before any thread starts (forked workers are then safe)."""
         self.builder = _DevBuilder(
             self.config, drafts=self.drafts, future=self.future, log=self.log,
-            reload_config=self._load_config,
+            reload_config=self._load_config, output_dir=self.preview_dir,
         )
         self._build(None)
         # Later rebuilds run beside the server threads: no forked workers there.
@@ -652,7 +665,7 @@ def serve(config: SiteConfig, args: Any) -> int:
             return 0
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        print(f"Serving {server.url} (Ctrl-C to stop)", flush=True)
+        print(f"Serving {server.url} from {server.output_dir} (Ctrl-C to stop)", flush=True)
         while not stop.wait(0.5):
             pass
         server.stop()
