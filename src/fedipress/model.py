@@ -92,12 +92,21 @@ class Site:
     pages: tuple[Post, ...]
 
     def tags(self) -> dict[str, tuple[Tag, tuple[Post, ...]]]:
-        """Tag slug -> (tag, its posts newest first), sorted by slug."""
+        """Tag slug -> (tag, its posts newest first), sorted by slug.
+
+        Computed once per Site (render and feeds ask up to three times per build; ~15 ms each
+        at 10,000 posts) and kept in the instance dict, which a frozen dataclass still has;
+        callers only read the mapping."""
+        cached = self.__dict__.get("_tags_cache")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         by_slug: dict[str, tuple[Tag, list[Post]]] = {}
         for post in self.posts:
             for tag in post.tags:
                 by_slug.setdefault(tag.slug, (tag, []))[1].append(post)
-        return {slug: (tag, tuple(ps)) for slug, (tag, ps) in sorted(by_slug.items())}
+        tags = {slug: (tag, tuple(ps)) for slug, (tag, ps) in sorted(by_slug.items())}
+        self.__dict__["_tags_cache"] = tags
+        return tags
 
 
 @dataclass(frozen=True)
