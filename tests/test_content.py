@@ -537,20 +537,3 @@ def test_workers_give_the_same_site(tmp_path: Path) -> None:
 
 def test_loading_is_deterministic(site_config: SiteConfig) -> None:
     assert load_site(site_config, now=NOW) == load_site(site_config, now=NOW)
-
-
-def test_new_post_builds_the_same_post_as_the_constructor() -> None:
-    from fedipress.content import _new_post
-
-    values = dict(source="posts/a.md", kind="post", slug="a", title="A",
-                  date=datetime(2024, 1, 2, tzinfo=UTC), url="https://x.example/a/", path="a/",
-                  html="<p>a</p>", summary_html="<p>a</p>", lang="en",
-                  tags=(Tag("T", "t", "https://x.example/tags/t/"),), word_count=1)
-    fast = _new_post(dict(values))
-    slow = Post(**values)  # type: ignore[arg-type]
-    assert fast == slow
-    assert list(vars(fast)) == list(vars(slow)) and vars(fast) == vars(slow)
-    with pytest.raises(TypeError, match="unknown"):
-        _new_post(dict(values, colour="red"))
-    with pytest.raises(TypeError, match="missing"):
-        _new_post({k: v for k, v in values.items() if k != "lang"})
