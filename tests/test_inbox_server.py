@@ -44,6 +44,20 @@ def _site_files(root: Path) -> Path:
     return public
 
 
+
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 20) -> None:
+    """Until the `fedipress inbox` subprocess answers /healthz; fails if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + "healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert time.monotonic() < deadline, "inbox did not start"
+        time.sleep(0.1)
+
 def test_site_dir_is_served_with_content_types(tmp_path: Path, remote: Remote) -> None:
     env: Env = make_env(tmp_path, remote)
     public = _site_files(tmp_path)
@@ -134,16 +148,7 @@ def test_inbox_subprocess_follow_accept_and_sigterm(tmp_path: Path, remote: Remo
         cwd=REPO,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(base + "healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "inbox did not start"
-            time.sleep(0.1)
+        wait_healthy(proc, base)
         assert (
             httpx.get(base + "actor.json")
             .headers["content-type"]
@@ -216,16 +221,7 @@ def _requests_logged(tmp_path: Path, *flags: str) -> bytes:
         env=env_vars, cwd=REPO,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(base + "healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "inbox did not start"
-            time.sleep(0.1)
+        wait_healthy(proc, base)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
