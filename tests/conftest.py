@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -33,3 +35,17 @@ def remote_private_pem() -> bytes:
 @pytest.fixture(scope="session")
 def remote_public_pem() -> bytes:
     return (FIXTURES / "keys" / "remote-public.pem").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def blog_key(blog_private_pem: bytes) -> rsa.RSAPrivateKey:
+    key = load_pem_private_key(blog_private_pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+@pytest.fixture(scope="session")
+def blog_pub(blog_public_pem: bytes) -> rsa.RSAPublicKey:
+    key = load_pem_public_key(blog_public_pem)
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key

@@ -60,20 +60,6 @@ AS2 = "application/activity+json"
 
 
 @pytest.fixture(scope="module")
-def blog_key(blog_private_pem: bytes) -> rsa.RSAPrivateKey:
-    key = load_pem_private_key(blog_private_pem, None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
-
-
-@pytest.fixture(scope="module")
-def blog_pub(blog_public_pem: bytes) -> rsa.RSAPublicKey:
-    key = load_pem_public_key(blog_public_pem)
-    assert isinstance(key, rsa.RSAPublicKey)
-    return key
-
-
-@pytest.fixture(scope="module")
 def remote_pub(remote_public_pem: bytes) -> rsa.RSAPublicKey:
     key = load_pem_public_key(remote_public_pem)
     assert isinstance(key, rsa.RSAPublicKey)

@@ -13,7 +13,6 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -27,20 +26,6 @@ ACTOR = "https://blog.example/actor.json"
 AS2 = "application/activity+json"
 BODY = b'{"type":"Create","id":"https://blog.example/activities/1"}'
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def blog_key(blog_private_pem: bytes) -> rsa.RSAPrivateKey:
-    key = load_pem_private_key(blog_private_pem, None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
-
-
-@pytest.fixture(scope="module")
-def blog_pub(blog_public_pem: bytes) -> rsa.RSAPublicKey:
-    key = load_pem_public_key(blog_public_pem)
-    assert isinstance(key, rsa.RSAPublicKey)
-    return key
 
 
 def verify_wire(request: httpx.Request, pub: rsa.RSAPublicKey) -> VerifiedSignature:
