@@ -8,9 +8,9 @@ actor id byte for byte: Mastodon checks both, on the handle domain and on the ac
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from xml.sax.saxutils import quoteattr
 
 from .. import __version__
 from ..config import SiteConfig
@@ -57,7 +57,7 @@ def host_meta(config: SiteConfig) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
-        f'  <Link rel="lrdd" type="application/jrd+json" template={quoteattr(template)}/>\n'
+        f'  <Link rel="lrdd" type="application/jrd+json" template="{escape(template)}"/>\n'
         "</XRD>\n"
     )
 
