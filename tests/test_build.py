@@ -491,18 +491,19 @@ def test_cli_broken_content_exits_2_with_one_line_per_file(tmp_path: Path) -> No
 @needs_site
 @pytest.mark.skipif(bool(_missing("keys", "activitypub.site")), reason="needs keys, activitypub")
 def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None:
-    import json
+
+    from fedipress.federation_manifest import read_federation_manifest
 
     build()
     manifest = site / ".fedipress" / "manifest.json"
-    first = json.loads(manifest.read_text())
+    first = read_federation_manifest(site / ".fedipress")
     assert len(first["objects"]) == 3
     stamp = manifest.stat().st_mtime_ns
     build()
     assert manifest.stat().st_mtime_ns == stamp  # nothing changed: not even recomputed
     (site / "content" / "posts" / "2026-09-14-hello.md").unlink()
     build()
-    assert len(json.loads(manifest.read_text())["objects"]) == 2
+    assert len(read_federation_manifest(site / ".fedipress")["objects"]) == 2
 
 
 def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,

@@ -14,6 +14,7 @@ from fedipress.activitypub.site import federation_manifest
 from fedipress.build import Builder
 from fedipress.config import load_config
 from fedipress.content import load_site
+from fedipress.federation_manifest import read_federation_manifest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -34,7 +35,10 @@ def _expected(root: Path) -> str:
 
 
 def _manifest(root: Path) -> str:
-    return (root / ".fedipress" / "manifest.json").read_text(encoding="utf-8")
+    """The federation manifest the build wrote (manifest.json and its object files), in the
+    form _expected gives."""
+    data = read_federation_manifest(root / ".fedipress")
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def test_cached_federation_objects_equal_federation_manifest(tmp_path: Path) -> None:
@@ -253,20 +257,6 @@ def test_indented_json_equals_json_dumps_with_indent() -> None:
                 assert indented_json(v, sort_keys=sort_keys, level=level) == expected
 
 
-def test_manifest_changed_by_hand_is_not_spliced_from(tmp_path: Path) -> None:
-    root = _site(tmp_path / "blog")
-    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
-    manifest = root / ".fedipress" / "manifest.json"
-    # Same length, other bytes: the index's byte ranges would now point at garbage.
-    text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace('"', "'"), encoding="utf-8")
-    post = root / "content" / "posts" / "2026-11-01-watching.md"
-    with post.open("a", encoding="utf-8") as f:
-        f.write("\nOne more line.\n")
-    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
-    assert _manifest(root) == _expected(root)
-
-
 def test_outputs_reused_between_in_process_builds_render_the_same_bytes(tmp_path: Path) -> None:
     root = _site(tmp_path / "blog")
     builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None)
@@ -429,30 +419,103 @@ def test_strays_are_found_in_folders_changed_since_the_last_walk(tmp_path: Path)
     assert build().removed == 0  # type: ignore[attr-defined]
 
 
-def test_spliced_manifest_without_kernel_copy_equals_federation_manifest(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # copy_file_range refused (another file system, an old kernel): ranges are copied from
-    # the map by hand, with the same bytes; and the index written then still splices right.
+def test_an_edit_rewrites_only_the_object_file_holding_the_post(tmp_path: Path) -> None:
+    from fedipress.federation_manifest import shard_of
+
     root = _site(tmp_path / "blog")
     post = root / "content" / "posts" / "2026-11-01-watching.md"
+    folder = root / ".fedipress" / "federation"
+
+    def build() -> None:
+        Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+    build()
+    before = files()
+    objects = read_federation_manifest(root / ".fedipress")["objects"]
+    assert len(before) == len({shard_of(oid) for oid in objects}) > 1
+    for name in before:  # each file is a plain JSON object of its share of the objects
+        text = (folder / name).read_text(encoding="utf-8")
+        part = json.loads(text)
+        assert text == json.dumps(part, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        assert {shard_of(oid) for oid in part} == {int(name.split("-")[1])}
+    edited = next(oid for oid in objects if "watching" in oid)
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nOne more paragraph.\n")
+    build()
+    after = files()
+    number = f"objects-{shard_of(edited):02d}-"
+    assert {n for n in before if not n.startswith(number)} \
+        == {n for n in after if not n.startswith(number)}
+    for name in after:
+        if not name.startswith(number):
+            assert after[name] == before[name]  # not even rewritten
+    (old_name,) = (n for n in before if n.startswith(number))
+    (new_name,) = (n for n in after if n.startswith(number))
+    assert old_name != new_name  # named by content; the old one is gone
+    assert "One more paragraph." in _manifest(root)
+    assert _manifest(root) == _expected(root)
+
+
+def test_object_file_changed_by_hand_is_computed_again(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    build = Builder(load_config(root / "site.yaml"), log=lambda _line: None).build
+    build(now=NOW)
+    folder = root / ".fedipress" / "federation"
+    for path in folder.iterdir():  # same length, other bytes: stale byte ranges
+        path.write_text(path.read_text(encoding="utf-8").replace('"', "'"), encoding="utf-8")
+    post = root / "content" / "posts" / "2026-11-01-watching.md"
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nOne more line.\n")
+    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    assert _manifest(root) == _expected(root)
+    (folder / "objects-99-0123456789abcdef.json").write_text("{}")  # left by an older build
+    with post.open("a", encoding="utf-8") as f:
+        f.write("\nAnd one more.\n")
+    Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    assert not (folder / "objects-99-0123456789abcdef.json").exists()
+    names = json.loads((root / ".fedipress" / "manifest.json").read_text())["object_files"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+def test_reading_the_manifest_checks_its_object_files(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "federation").mkdir(parents=True)
+    manifest = state / "manifest.json"
+    with pytest.raises(FileNotFoundError):
+        read_federation_manifest(state)
+    # An older build's manifest holds its objects inline: still read.
+    manifest.write_text(json.dumps({"actor": {"id": "a"}, "objects": {"x": {"hash": "h"}}}))
+    assert read_federation_manifest(state)["objects"] == {"x": {"hash": "h"}}
+    for files in (["../../etc/passwd"], ["objects-01-0123456789abcdef.json/.."], "x", [1]):
+        manifest.write_text(json.dumps({"actor": {}, "format": 2, "object_files": files}))
+        with pytest.raises(ValueError, match="object_files"):
+            read_federation_manifest(state)
+    name = "objects-01-0123456789abcdef.json"
+    manifest.write_text(json.dumps({"actor": {}, "format": 2, "object_files": [name]}))
+    with pytest.raises(FileNotFoundError):
+        read_federation_manifest(state)
+    (state / "federation" / name).write_text("[]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        read_federation_manifest(state)
+    (state / "federation" / name).write_text('{"y": {"hash": "z"}}')
+    assert read_federation_manifest(state) == {"actor": {}, "objects": {"y": {"hash": "z"}}}
+
+
+def test_removing_a_post_rewrites_the_file_it_shared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One object file for all: the removed post's neighbours are still there, unchanged.
+    monkeypatch.setattr("fedipress.federation_manifest.SHARDS", 1)
+    root = _site(tmp_path / "blog")
 
     def build() -> None:
         Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
 
     build()
-
-    def refuse(*_args: object, **_kwargs: object) -> int:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
-    for text in ("\nOne.\n", "\nTwo.\n"):
-        with post.open("a", encoding="utf-8") as f:
-            f.write(text)
-        build()
-        assert _manifest(root) == _expected(root)
-    monkeypatch.undo()
-    with post.open("a", encoding="utf-8") as f:
-        f.write("\nThree.\n")
+    assert len(list((root / ".fedipress" / "federation").iterdir())) == 1
+    (root / "content" / "posts" / "2026-09-14-hello.md").unlink()
     build()
-    assert "Three." in _manifest(root)
+    assert len(read_federation_manifest(root / ".fedipress")["objects"]) == 2
     assert _manifest(root) == _expected(root)

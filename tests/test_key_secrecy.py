@@ -115,9 +115,11 @@ def test_private_key_never_leaves_the_state_folder(
     assert len(published) > 20
     for path in published:
         assert_clean(str(path.relative_to(blog.root)), path.read_bytes(), fragments)
-    for name in ("manifest.json",):
-        assert_clean(f".fedipress/{name}", (blog.root / ".fedipress" / name).read_bytes(),
-                     fragments)
+    state_files = [blog.root / ".fedipress" / "manifest.json",
+                   *(blog.root / ".fedipress" / "federation").glob("*.json")]
+    assert len(state_files) > 1  # the manifest and its object files
+    for path in state_files:
+        assert_clean(str(path.relative_to(blog.root)), path.read_bytes(), fragments)
     # The activities and deliveries are stored with their bodies: none carries the key either.
     assert_clean("state.db", (blog.root / ".fedipress" / "state.db").read_bytes(), fragments)
     for post in sink.posts:

@@ -1,22 +1,24 @@
-"""The federation manifest: <state_dir>/manifest.json, what `publish` diffs against.
+"""The federation manifest: what `publish` diffs against, in <state_dir>.
 
-It holds the actor document and every federated post's object document (with its hash and
-published date), written as json.dumps(indent=2, sort_keys=True, ensure_ascii=False). A
-rebuild splices it: each unchanged object's entry is copied as a byte range from the previous
-file (indexed in cache/federation-objects.marshal) and only edited posts' entries are
-computed. It never goes into public/.
+`manifest.json` holds the actor document and the names of the object files beside it in
+`federation/`; together they hold every federated post's object document (with its hash and
+published date). Objects are spread over a fixed number of files by a hash of their id, so an
+edit rewrites one file of ~1/64 of the objects instead of the whole manifest (~170 MB at
+10,000 posts); unchanged files are kept as they are. Object files are named by their content
+and `manifest.json` is replaced last, so a reader always sees one build's complete set.
+read_federation_manifest() returns the whole {"actor", "objects"} mapping. Nothing here ever
+goes into public/.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import marshal
-import mmap
 import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import re
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +27,66 @@ from .model import Post, Site
 from .output import write_atomic
 from .outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
 
-__all__ = ["FederationManifest"]
+__all__ = ["MANIFEST_NAME", "FederationManifest", "read_federation_manifest"]
 
-_OBJECTS_FORMAT = 3
-_ObjectIndex = dict[str, tuple[str, int, int]]
+MANIFEST_NAME = "manifest.json"
+OBJECTS_DIR = "federation"
+# Objects per file is posts / 64: ~160 (~2.7 MB) at 10,000 posts, what an edit rewrites.
+SHARDS = 64
+_FORMAT = 2  # manifest.json's "format"; a manifest without it holds its objects inline
+_OBJECTS_FORMAT = 4
+_SHARD_NAME = re.compile(r"objects-[0-9]{2}-[0-9a-f]{16}\.json")
+
+# object.json fingerprint -> (object id, object file name, start, end of its entry there)
+_ObjectIndex = dict[str, tuple[str, str, int, int]]
+# object file name -> (size, mtime_ns) when the index was written
+_FileSigs = dict[str, tuple[int, int]]
+
+
+def shard_of(object_id: str) -> int:
+    """Which object file holds `object_id` (stable across builds, versions and machines)."""
+    return zlib.crc32(object_id.encode("utf-8")) % SHARDS
+
+
+def read_federation_manifest(state_dir: Path) -> dict[str, Any]:
+    """{"actor": ..., "objects": {id: {"hash", "published", "doc"}}} as the last build wrote
+    it. Raises FileNotFoundError when there is none, OSError or ValueError when it is damaged.
+    """
+    path = state_dir / MANIFEST_NAME
+    for attempt in range(3):
+        data = json.loads(path.read_bytes())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if "object_files" not in data:
+            return data  # an older build's manifest: the objects inline
+        files = data.pop("object_files")
+        data.pop("format", None)
+        if not isinstance(files, list) or not all(
+                isinstance(name, str) and _SHARD_NAME.fullmatch(name) for name in files):
+            raise ValueError('"object_files" is not a list of object file names')
+        objects: dict[str, Any] = {}
+        try:
+            for name in files:
+                part = json.loads((state_dir / OBJECTS_DIR / name).read_bytes())
+                if not isinstance(part, dict):
+                    raise ValueError(f"{OBJECTS_DIR}/{name}: not a JSON object")
+                objects.update(part)
+        except FileNotFoundError:
+            if attempt < 2:
+                continue  # a build replaced the manifest between the two reads: read it again
+            raise
+        data["objects"] = objects
+        return data
+    raise AssertionError("unreachable")
 
 
 class FederationManifest:
     """Writes the federation manifest, keeping the object index in memory between builds."""
 
     def __init__(self) -> None:
-        # object.json fingerprint -> (object id, start, end of its entry in manifest.json),
-        # valid for the manifest of `_objects_sig` (size, mtime_ns); None until loaded.
+        # None until loaded from cache/federation-objects.marshal.
         self._objects: _ObjectIndex | None = None
-        self._objects_sig: tuple[int, int] = (-1, -1)
+        self._file_sigs: _FileSigs = {}
         # The inputs of the latest write (forked entry workers read them from this object).
         self._state_dir = Path()
         self._key = ""
@@ -50,7 +98,7 @@ class FederationManifest:
 
     def forget(self, state_dir: Path) -> None:
         """Trust no cache for the next write (`build --clean`)."""
-        self._objects = {}
+        self._objects, self._file_sigs = {}, {}
         (state_dir / "cache" / "federation-manifest.key").unlink(missing_ok=True)
 
     def write(
@@ -66,8 +114,9 @@ class FederationManifest:
         output_dir: Path,
         workers: int | None,
     ) -> None:
-        """Write <state_dir>/manifest.json unless `key` (a hash of the fingerprints of the
-        actor and object documents it is made of) says the file on disk is current.
+        """Write <state_dir>/manifest.json and its object files unless `key` (a hash of the
+        fingerprints of the actor and object documents they are made of) says the files on
+        disk are current.
 
         `object_fps` maps a post's object.json output path to its fingerprint, `written` is
         the build manifest's entries for what this build wrote into `output_dir` (an
@@ -80,131 +129,118 @@ class FederationManifest:
 
     def _write(self, site: Site, public_key: bytes) -> None:
         try:
-            from .activitypub.site import federation_manifest
+            from .activitypub import documents as d
         except ImportError:
             return
-        target = self._state_dir / "manifest.json"
+        target = self._state_dir / MANIFEST_NAME
         key_file = self._state_dir / "cache" / "federation-manifest.key"
         try:
             if target.is_file() and key_file.read_text() == self._key:
                 return
         except OSError:
             pass
-        if not self._write_spliced_manifest(site, public_key, target):
-            data = federation_manifest(site, public_key, mentions=self._mentions)
-            _write_text_atomic(
-                target, [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"])
+        index_file = self._state_dir / "cache" / "federation-objects.marshal"
+        known, sigs = self._load_object_index(index_file)
+        folder = self._state_dir / OBJECTS_DIR
+        valid = _current_files(folder, sigs)
+
+        # Each object document depends on exactly what its object.json fingerprint hashes
+        # (config, theme, version, the post): an unchanged fingerprint, an unchanged entry.
+        shards: list[list[tuple[str, str | None, tuple[str, int, int] | bytes]]] = \
+            [[] for _ in range(SHARDS)]
+        missing: list[tuple[Post, str | None]] = []
+        for post in d.federated_posts(site):
+            fp = self._object_fps.get(post.path + "object.json")
+            hit = known.get(fp) if fp is not None else None
+            if hit is not None and hit[1] in valid:
+                oid, name, start, end = hit
+                shards[shard_of(oid)].append((oid, fp, (name, start, end)))
+            else:
+                missing.append((post, fp))
+        for fp, oid, entry in self._manifest_entries(site, missing):
+            shards[shard_of(oid)].append((oid, fp, entry))
+
+        names: list[str] = []
+        fresh: _ObjectIndex = {}
+        fresh_sigs: _FileSigs = {}
+        old_bytes: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
+        for _fp, (_oid, name, _s, _e) in known.items():
+            counts[name] = counts.get(name, 0) + 1
+        for number, entries in enumerate(shards):
+            if not entries:
+                continue
+            entries.sort(key=lambda e: e[0])
+            sources = {e[2][0] for e in entries if isinstance(e[2], tuple)}
+            if len(sources) == 1 and all(isinstance(e[2], tuple) for e in entries):
+                (name,) = sources
+                if counts.get(name) == len(entries) and name.startswith(f"objects-{number:02d}-"):
+                    # The same objects as the file already holds, in the same order: keep it.
+                    names.append(name)
+                    fresh_sigs[name] = sigs[name]
+                    for oid, fp, (_n, start, end) in entries:
+                        if fp is not None:
+                            fresh[fp] = (oid, name, start, end)
+                    continue
+            pieces: list[bytes] = [b"{\n"]
+            pos = 2
+            spans: list[tuple[str, str | None, int, int]] = []
+            for i, (oid, fp, body) in enumerate(entries):
+                head = ((",\n" if i else "") + f"  {_json_key(oid)}: ").encode()
+                if isinstance(body, tuple):
+                    source, start, end = body
+                    if source not in old_bytes:
+                        old_bytes[source] = (folder / source).read_bytes()
+                    body = old_bytes[source][start:end]
+                pieces += [head, body]
+                pos += len(head)
+                spans.append((oid, fp, pos, pos + len(body)))
+                pos += len(body)
+            pieces.append(b"\n}\n")
+            data = b"".join(pieces)
+            name = f"objects-{number:02d}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+            st = write_atomic(folder / name, data)
+            names.append(name)
+            fresh_sigs[name] = (st.st_size, st.st_mtime_ns)
+            for oid, fp, start, end in spans:
+                if fp is not None:
+                    fresh[fp] = (oid, name, start, end)
+        old_bytes.clear()
+
+        actor = _nested_json(d.actor_document(site, public_key), 1)
+        files = _nested_json(names, 1)
+        manifest = (f'{{\n  "actor": {actor},\n  "format": {_FORMAT},\n'
+                    f'  "object_files": {files}\n}}\n')
+        write_atomic(target, manifest.encode("utf-8"))
+        _remove_other_files(folder, set(names))
+        self._objects, self._file_sigs = fresh, fresh_sigs
+        write_atomic(index_file, marshal.dumps(
+            (_OBJECTS_FORMAT, __version__, fresh_sigs, fresh)))
         write_atomic(key_file, self._key.encode())
 
-    def _load_object_index(self, index_file: Path) -> tuple[tuple[int, int], _ObjectIndex]:
+    def _load_object_index(self, index_file: Path) -> tuple[_ObjectIndex, _FileSigs]:
         if self._objects is not None:
-            return self._objects_sig, self._objects
+            return self._objects, self._file_sigs
         try:
             loaded = marshal.loads(index_file.read_bytes())
             if isinstance(loaded, tuple) and len(loaded) == 4 \
                     and loaded[:2] == (_OBJECTS_FORMAT, __version__) \
-                    and isinstance(loaded[2], tuple) and isinstance(loaded[3], dict):
-                return loaded[2], loaded[3]
+                    and isinstance(loaded[2], dict) and isinstance(loaded[3], dict):
+                return loaded[3], loaded[2]
         except (OSError, EOFError, ValueError, TypeError):
             pass  # no index: every entry is computed
-        return (-1, -1), {}
-
-    def _write_spliced_manifest(self, site: Site, public_key: bytes, target: Path) -> bool:
-        """Write json.dumps(federation_manifest(...), indent=2, sort_keys=True,
-        ensure_ascii=False) + "\n" to `target`, byte for byte, copying each unchanged
-        object's entry from the previous manifest. False when the documents module is missing.
-
-        Each object document depends on exactly what its object.json fingerprint hashes
-        (config, theme, version, the post), so an unchanged fingerprint means an unchanged
-        entry. The index (`federation-objects.marshal`) maps a fingerprint to the object id
-        and the entry's byte range in the manifest file it was written with (checked by size
-        and mtime), so an edit at 10,000 posts copies ~150 MB of bytes instead of loading,
-        re-encoding and saving them. tests/test_build_perf.py checks the bytes.
-        """
-        try:
-            from .activitypub import documents as d
-        except ImportError:
-            return False
-        index_file = self._state_dir / "cache" / "federation-objects.marshal"
-        sig, known = self._load_object_index(index_file)
-        with contextlib.ExitStack() as stack:
-            old: mmap.mmap | None = None
-            old_fd = -1
-            try:
-                handle = stack.enter_context(target.open("rb"))
-                st = os.fstat(handle.fileno())
-                if (st.st_size, st.st_mtime_ns) == sig and st.st_size > 0:
-                    old = stack.enter_context(
-                        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-                    old_fd = handle.fileno()
-            except (OSError, ValueError):
-                old = None
-            if old is None:
-                known = {}
-            size = len(old) if old is not None else 0
-            objects: dict[str, tuple[str | None, bytes | tuple[int, int]]] = {}
-            missing: list[tuple[Post, str | None]] = []
-            for post in d.federated_posts(site):
-                fp = self._object_fps.get(post.path + "object.json")
-                hit = known.get(fp) if fp is not None else None
-                if hit is not None and 0 <= hit[1] <= hit[2] <= size:
-                    objects[hit[0]] = (fp, (hit[1], hit[2]))
-                else:
-                    missing.append((post, fp))
-            for fp, oid, entry in self._manifest_entries(site, missing):
-                objects[oid] = (fp, entry)
-            actor = _nested_json(d.actor_document(site, public_key), 1)
-            fresh: _ObjectIndex = {}
-            # Segments of the new file: bytes, or a (start, end) range of the old file. Runs
-            # of unchanged entries that sat side by side in the old file (the separators and
-            # keys between them the same bytes) become one range, copied by the kernel.
-            segments: list[bytes | tuple[int, int]] = [
-                ('{\n  "actor": ' + actor + ',\n  "objects": ').encode()]
-            pos = len(segments[0])
-            if objects:
-                segments.append(b"{\n")
-                pos += 2
-                for i, oid in enumerate(sorted(objects)):
-                    fp, body = objects[oid]
-                    lead = (",\n" if i else "") + f"    {_json_key(oid)}: "
-                    head = lead.encode()
-                    pos += len(head)
-                    last = segments[-1]
-                    if isinstance(body, tuple):
-                        start, end = body
-                        if isinstance(last, tuple) and last[1] + len(head) == start \
-                                and old is not None and old[last[1]:start] == head:
-                            segments[-1] = (last[0], end)
-                        else:
-                            segments += [head, body]
-                        length = end - start
-                    else:
-                        segments += [head, body]
-                        length = len(body)
-                    if fp is not None:
-                        fresh[fp] = (oid, pos, pos + length)
-                    pos += length
-                segments.append(b"\n  }")
-            else:
-                segments.append(b"{}")
-            segments.append(b"\n}\n")
-            written = _write_segments_atomic(target, segments, old_fd, old)
-            objects.clear()
-            segments.clear()
-        self._objects, self._objects_sig = fresh, written
-        write_atomic(index_file, marshal.dumps((_OBJECTS_FORMAT, __version__, written, fresh)))
-        return True
+        return {}, {}
 
     def _manifest_entry(self, site: Site, post: Post,
                         fp: str | None) -> tuple[str | None, str, bytes]:
-        """(fingerprint, object id, the entry's JSON as nested in the manifest)."""
+        """(fingerprint, object id, the entry's JSON as nested in an object file)."""
         from .activitypub import documents as d
 
         doc = self._written_document(post.path + "object.json", fp)
         if doc is None:
             doc = d.object_document(site, post, mentions=self._mentions)
         value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
-        return fp, doc["id"], _nested_json(value, 2).encode("utf-8")
+        return fp, doc["id"], _nested_json(value, 1).encode("utf-8")
 
     def _manifest_entries(self, site: Site, missing: list[tuple[Post, str | None]],
                           ) -> list[tuple[str | None, str, bytes]]:
@@ -254,77 +290,32 @@ def _entry_chunk(indices: range) -> list[tuple[str | None, str, bytes]]:
     return [writer._manifest_entry(site, *missing[i]) for i in indices]
 
 
-def _write_segments_atomic(path: Path, segments: Sequence[bytes | tuple[int, int]],
-                           src_fd: int, src: mmap.mmap | None) -> tuple[int, int]:
-    """write_atomic for a file made of bytes and (start, end) ranges of the open file
-    `src_fd` (mapped as `src`), copied in the kernel where it can (copy_file_range), else
-    from the map. Returns the new file's (size, mtime_ns)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    kernel_copy = hasattr(os, "copy_file_range")
-    try:
+def _current_files(folder: Path, sigs: _FileSigs) -> set[str]:
+    """The object files whose size and mtime are still what the index recorded: only their
+    byte ranges can be trusted (a file changed by hand is computed again)."""
+    valid: set[str] = set()
+    for name, sig in sigs.items():
         try:
-            # Small pieces are joined up to ~1 MiB per write (never all: a cold build's
-            # manifest is ~170 MB of pieces).
-            pending: list[bytes] = []
-            pending_size = 0
-            for segment in segments:
-                if not isinstance(segment, tuple):
-                    pending.append(segment)
-                    pending_size += len(segment)
-                    if pending_size >= 1 << 20:
-                        _write_all(fd, b"".join(pending))
-                        pending.clear()
-                        pending_size = 0
-                    continue
-                _write_all(fd, b"".join(pending))
-                pending.clear()
-                pending_size = 0
-                start, end = segment
-                if src is None:
-                    raise ValueError("a range of no file")
-                while start < end and kernel_copy:
-                    try:
-                        done = os.copy_file_range(src_fd, fd, end - start, start)
-                    except OSError:  # another file system, an old kernel: copy by hand
-                        done = 0
-                    if done <= 0:
-                        kernel_copy = False
-                        break
-                    start += done
-                if start < end:
-                    with memoryview(src) as view:
-                        _write_all(fd, view[start:end])
-            _write_all(fd, b"".join(pending))
-            os.fchmod(fd, 0o644)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return st.st_size, st.st_mtime_ns
+            st = os.stat(folder / name)
+        except OSError:
+            continue
+        if (st.st_size, st.st_mtime_ns) == tuple(sig):
+            valid.add(name)
+    return valid
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    with memoryview(data) as view:
-        while view:
-            view = view[os.write(fd, view):]
-
-
-def _write_text_atomic(path: Path, pieces: Iterable[str]) -> None:
-    """write_atomic for text given in pieces, encoded as it is written (never joined)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _remove_other_files(folder: Path, keep: set[str]) -> None:
+    """Object files of earlier builds are removed once manifest.json names the new set."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.writelines(pieces)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name not in keep and _SHARD_NAME.fullmatch(entry.name):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _nested_json(value: Any, level: int) -> str:

@@ -16,7 +16,6 @@ as received plus a strictly sanitised copy (nh3: p br a span, http/https links o
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +30,7 @@ import nh3
 from .activitypub.documents import accept_activity, serialize
 from .config import SiteConfig
 from .errors import FetchError, FetchUnavailable
+from .federation_manifest import read_federation_manifest
 from .model import Site
 from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
 from .store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
@@ -255,8 +255,7 @@ class OwnPosts:
         if stamp == self._stamp:
             return
         try:
-            data = json.loads(self._path.read_bytes())
-            objects = data.get("objects", {}) if isinstance(data, dict) else {}
+            objects = read_federation_manifest(self._path.parent).get("objects", {})
         except (OSError, ValueError):
             log.warning("%s: unreadable manifest; no post can be liked or replied to", self._path)
             objects = {}

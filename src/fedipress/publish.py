@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,6 +30,7 @@ from .activitypub import documents as d
 from .activitypub.audience import FollowerAddress, iter_inboxes
 from .config import SiteConfig
 from .errors import FedipressError
+from .federation_manifest import MANIFEST_NAME, read_federation_manifest
 from .mentions import (
     canonical_manifest,
     delete_inboxes,
@@ -282,14 +282,14 @@ def queue_plan(
 
 
 def manifest_path(config: SiteConfig) -> Path:
-    return config.state_dir / "manifest.json"
+    return config.state_dir / MANIFEST_NAME
 
 
 def load_manifest(config: SiteConfig) -> dict[str, Any]:
     """The last build's federation manifest; a FedipressError when there is none."""
     path = manifest_path(config)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_federation_manifest(config.state_dir)
     except FileNotFoundError:
         raise FedipressError(
             f"{path}: not found; run `fedipress build` first (or publish without --no-build)"
