@@ -519,3 +519,30 @@ def test_removing_a_post_rewrites_the_file_it_shared(
     build()
     assert len(read_federation_manifest(root / ".fedipress")["objects"]) == 2
     assert _manifest(root) == _expected(root)
+
+
+def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> None:
+    # A fresh `fedipress build` pays for every import at start-up (10,000 posts: a rebuild's
+    # budget is 1.5 s); what only publish and the inbox need must stay out of it.
+    import subprocess
+    import sys
+
+    root = _site(tmp_path / "blog")
+    for _ in range(2):  # the second build finds a cache folder to remember the checked key in
+        Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+    with (root / "content" / "posts" / "2026-11-01-watching.md").open("a") as f:
+        f.write("\nOne more paragraph.\n")
+    script = (
+        "import sys\n"
+        "from fedipress.build import Builder\n"
+        "from fedipress.config import load_config\n"
+        f"Builder(load_config({str(root / 'site.yaml')!r}), log=lambda _l: None).build()\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)
+    loaded = set(done.stdout.split())
+    assert "fedipress.build" in loaded and "fedipress.store.snapshot" in loaded
+    for unwanted in ("cryptography", "httpx", "fedipress.store.protocol",
+                     "fedipress.store.sqlite", "fedipress.signing", "fedipress.remote"):
+        assert unwanted not in loaded, unwanted

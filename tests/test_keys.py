@@ -143,6 +143,26 @@ def test_read_public_key(config: SiteConfig, blog_public_pem: bytes) -> None:
     assert public_key_fingerprint(pem).startswith("SHA256:")
 
 
+def test_checked_public_key_is_remembered_by_its_bytes(
+        config: SiteConfig, blog_public_pem: bytes) -> None:
+    checked = config.state_dir / "cache" / "public-key.checked"
+    # Not in canonical form (CRLF line ends): normalized, and not remembered.
+    public_key_path(config).write_bytes(blog_public_pem.replace(b"\n", b"\r\n"))
+    assert read_public_key_pem(config) == blog_public_pem
+    assert not checked.exists()
+    install(config, None, blog_public_pem)
+    assert read_public_key_pem(config) == blog_public_pem
+    assert not config.state_dir.exists()  # reading alone creates no folder
+    checked.parent.mkdir(parents=True)  # as a build does
+    assert read_public_key_pem(config) == blog_public_pem
+    assert checked.is_file()
+    assert read_public_key_pem(config) == blog_public_pem  # from the remembered check
+    # Other bytes under the same name are checked again, whatever was remembered.
+    public_key_path(config).write_text("not a key\n")
+    with pytest.raises(KeyPairError, match="is not a PEM public key"):
+        read_public_key_pem(config)
+
+
 def test_unparsable_public_key(config: SiteConfig) -> None:
     public_key_path(config).write_text("not a key\n")
     with pytest.raises(KeyPairError, match="fedipress-public-key.pem: is not a PEM public key"):

@@ -17,13 +17,16 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING
 
 from .config import SiteConfig
 from .errors import KeyPairError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography is imported where a key is parsed or made, not at start-up: a build whose
+# public key was checked before (see read_public_key_pem) never needs it (~13 ms).
 
 __all__ = [
     "ENV_VAR",
@@ -86,6 +89,8 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _public_pem(key: rsa.RSAPublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -112,6 +117,9 @@ def generate_keypair(config: SiteConfig, *, force: bool = False) -> tuple[Path, 
                 f"{_shown(existing[0], config)}: a key pair already exists; {_ROTATION_WARNING}."
                 " If you really mean it, run `fedipress keys generate --force`"
             )
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -128,6 +136,10 @@ def generate_keypair(config: SiteConfig, *, force: bool = False) -> tuple[Path, 
 
 
 def _parse_public(data: bytes, where: str) -> rsa.RSAPublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
@@ -150,11 +162,28 @@ def read_public_key_pem(config: SiteConfig) -> bytes | None:
         return None
     except OSError as error:
         raise KeyPairError(f"{_shown(path, config)}: cannot be read ({error.strerror})") from None
-    return _public_pem(_parse_public(data, _shown(path, config)))
+    # A key already in canonical form is remembered by its hash, so the next build returns
+    # it without parsing it again.
+    checked = config.state_dir / "cache" / "public-key.checked"
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        if checked.read_text(encoding="ascii") == digest:
+            return data
+    except (OSError, ValueError):
+        pass
+    pem = _public_pem(_parse_public(data, _shown(path, config)))
+    if pem == data and checked.parent.is_dir():  # only where a build keeps its caches
+        try:
+            _write_new(checked, digest.encode("ascii"), 0o644)
+        except OSError:
+            pass  # a read-only state folder: parse again next time
+    return pem
 
 
 def public_key_fingerprint(public_pem: bytes) -> str:
     """SHA-256 of the DER public key, as `SHA256:hex` (to compare keys at a glance)."""
+    from cryptography.hazmat.primitives import serialization
+
     der = serialization.load_pem_public_key(public_pem).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -241,6 +270,10 @@ def load_private_key(
             data = private_path.read_bytes()
         except OSError as error:
             raise KeyPairError(f"{shown}: cannot be read ({error.strerror})") from None
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
