@@ -398,7 +398,7 @@ def test_cache_hit_miss_and_drop_unused(tmp_path: Path) -> None:
     first = load_site(config, now=NOW, cache=cache)
     assert (cache.hits, cache.misses) == (0, 8)
     cache.save()
-    assert (root / ".fedipress" / "cache" / "markup.marshal").is_file()
+    assert (root / ".fedipress" / "cache" / ParseCache.FILE_NAME).is_file()
 
     again = ParseCache.for_site(config)
     again.load()
@@ -431,15 +431,15 @@ def test_front_matter_cache_edit_goes_to_a_delta_file(tmp_path: Path,
     cache.load()
     load_site(config, now=NOW, cache=cache)
     cache.save()
-    base = (tmp_path / "cache" / ParseCache.POSTS_FILE_NAME).read_bytes()
+    base = (tmp_path / "cache" / ParseCache.FILE_NAME).read_bytes()
     edited = write(tmp_path, "posts/2026-01-03-p2.md", "---\ntitle: P2 again\n---\nbody 2\n")
     second = ParseCache(tmp_path / "cache")
     second.load()
     load_site(config, now=NOW, cache=second)
     second.save()
     # The edit went to the delta; the base file was not rewritten.
-    assert (tmp_path / "cache" / ParseCache.POSTS_FILE_NAME).read_bytes() == base
-    assert (tmp_path / "cache" / ParseCache.POSTS_DELTA_FILE_NAME).is_file()
+    assert (tmp_path / "cache" / ParseCache.FILE_NAME).read_bytes() == base
+    assert (tmp_path / "cache" / ParseCache.DELTA_FILE_NAME).is_file()
     parsed: list[object] = []
     real_parse = content_module._parse
     monkeypatch.setattr(content_module, "_parse",
@@ -480,12 +480,12 @@ def test_cache_key_depends_on_the_page_url(tmp_path: Path) -> None:
 
 def test_corrupt_or_old_cache_is_ignored(tmp_path: Path) -> None:
     cache = ParseCache(tmp_path)
-    (tmp_path / ParseCache.FILE_NAME).write_bytes(b"not marshal at all")
+    (tmp_path / ParseCache.FILE_NAME).write_bytes(b"not a pickle at all")
     cache.load()
     assert len(cache) == 0
-    import marshal
+    import pickle
 
-    (tmp_path / ParseCache.FILE_NAME).write_bytes(marshal.dumps((0, {"k": ()})))
+    (tmp_path / ParseCache.FILE_NAME).write_bytes(pickle.dumps((2, "id", {"k": ()}, {})))
     cache.load()
     assert len(cache) == 0
 

@@ -25,6 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import markdown
+import pygments  # type: ignore[import-untyped]
+
 from .config import SiteConfig
 from .errors import ContentError, Problem
 from .frontmatter import (
@@ -47,6 +50,8 @@ __all__ = [
 ]
 
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
+# A Post taken whole from the parse cache: (post, file as errors name it, output path line).
+_Hit = tuple[Post, str, int]
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -146,26 +151,37 @@ def _render_all(jobs: list[tuple[str, str, str]], workers: int) -> list[Rendered
 
 
 def _settings(config: SiteConfig) -> str:
-    """What a file's checked front matter depends on besides the file: the post cache key."""
-    text = f"{_PARSE_VERSION}\0{MARKUP_VERSION}\0{config!r}"
+    """What a file's Post depends on besides the file: the post cache key. Python-Markdown's
+    and Pygments' versions are here (not only in the rendering key) because a cached Post
+    carries its rendering."""
+    text = (f"{_PARSE_VERSION}\0{MARKUP_VERSION}\0{markdown.__version__}\0"
+            f"{pygments.__version__}\0{config!r}")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _parse_all(
     config: SiteConfig, sources: Iterable[SourceFile], cache: ParseCache | None = None
-) -> tuple[list[_Parsed], list[Problem]]:
-    parsed: list[_Parsed] = []
+) -> tuple[list[_Parsed | _Hit], list[Problem]]:
+    """Each file's finished Post from the cache (a `_Hit`) when its stat is unchanged, else
+    its checked front matter (`_Parsed`, from the cache or the file)."""
+    parsed: list[_Parsed | _Hit] = []
     problems: list[Problem] = []
     settings = _settings(config) if cache is not None else ""
+    stat = os.stat
     for sf in sources:
         try:
             # Stat before reading: an edit in between leaves a stale stat in the cache, which
             # only means parsing the file again next time.
-            st = os.stat(sf.path)
-            hit = cache.parsed(sf, st, settings) if cache is not None else None
-            if hit is not None:
-                parsed.append(hit)
-                continue
+            st = stat(sf.path)
+            if cache is not None:
+                hit = cache.cached_post(sf, st, settings)
+                if hit is not None:
+                    parsed.append(hit)
+                    continue
+                checked = cache.parsed(sf, st, settings)
+                if checked is not None:
+                    parsed.append(checked)
+                    continue
             raw = sf.path.read_bytes()
         except OSError as exc:
             problems.append(Problem(_display(config, sf.path), None, f"cannot read: {exc}"))
@@ -202,95 +218,91 @@ def load_site(
     """
     if sources is None:
         sources = [sf for sf in discover(config) if sf.kind != "static"]
-    parsed, problems = _parse_all(config, sources, cache)
-    parsed = [
-        p
-        for p in parsed
-        if (drafts or not p.fields["draft"])
-        and (future or p.fields["kind"] == "page" or p.fields["date"] <= now)
-    ]
+    loaded, problems = _parse_all(config, sources, cache)
 
     # Two files, or a file and an alias, must not claim the same output folder.
     owners: dict[str, str] = {}
-    unique: list[_Parsed] = []
-    for p in parsed:
-        claimed = [p.fields["path"], *p.fields["aliases"]]
+    unique: list[_Parsed | _Hit] = []
+    for item in loaded:
+        if isinstance(item, tuple):  # a cached Post
+            post, file, path_line = item
+            draft, kind, date = post.draft, post.kind, post.date
+            claimed = [post.path, *post.aliases]
+        else:
+            fields, file, path_line = item.fields, item.file, item.path_line
+            draft, kind, date = fields["draft"], fields["kind"], fields["date"]
+            claimed = [fields["path"], *fields["aliases"]]
+        if (draft and not drafts) or (kind == "post" and date > now and not future):
+            continue
         clash = next((c for c in claimed if c in owners), None)
         if clash is not None:
             problems.append(
                 Problem(
-                    p.file,
-                    p.path_line,
+                    file,
+                    path_line,
                     f"output path {clash} is also used by {owners[clash]}; "
                     f"give one of them a different `slug:`",
                 )
             )
             continue
         for c in claimed:
-            owners[c] = p.file
-        unique.append(p)
+            owners[c] = file
+        unique.append(item)
 
     if problems and not keep_going:
         raise ContentError(problems)
 
+    # Files not taken whole from the cache: their rendering by key (cached when only the
+    # stat or the front matter changed), else Markdown now.
     site_url = config.base_url
-    rendered: list[Rendered | None] = []
-    missing: list[int] = []
-    keys: list[str] = []
-    kept: dict[int, Post] = {}
-    fingerprints: list[str] = []
-    for i, p in enumerate(unique):
-        key = p.key
-        keys.append(key)
-        # The fields and the rendering (named by its key) are all a Post is made of.
-        fingerprint = hashlib.sha256(f"{p.fields_hash}\0{key}".encode()).hexdigest()
-        fingerprints.append(fingerprint)
-        same = cache.post(fingerprint) if cache is not None else None
-        if same is not None and cache is not None and cache.touch(key):
-            kept[i] = same  # a long-lived builder's Post from the last build, reused as is
-            rendered.append(None)
-            continue
-        hit = cache.get(key) if cache is not None else None
-        rendered.append(hit)
+    fresh = [p for p in unique if not isinstance(p, tuple)]
+    rendered: dict[int, Rendered] = {}
+    missing: list[_Parsed] = []
+    for p in fresh:
+        hit = cache.get(p.key) if cache is not None else None
         if hit is None:
-            missing.append(i)
-    jobs = [(unique[i].body, unique[i].fields["url"], site_url) for i in missing]
-    for i, r in zip(missing, _render_all(jobs, workers), strict=True):
-        rendered[i] = r
-        if cache is not None:
-            cache.put(keys[i], r)
+            missing.append(p)
+        else:
+            rendered[id(p)] = hit
+    jobs = [(p.body, p.fields["url"], site_url) for p in missing]
+    for p, r in zip(missing, _render_all(jobs, workers), strict=True):
+        rendered[id(p)] = r
+    made: dict[int, Post] = {}
+    for p in fresh:
+        made[id(p)] = _make_post(p, rendered[id(p)], cache)
 
     posts: list[Post] = []
     pages: list[Post] = []
-    for i, (p, maybe) in enumerate(zip(unique, rendered, strict=True)):
-        if i in kept:
-            (posts if kept[i].kind == "post" else pages).append(kept[i])
-            continue
-        assert maybe is not None
-        r = maybe
-        fingerprint = fingerprints[i]
-        summary = p.fields["summary"]
-        post = Post(**dict(
-            p.fields,
-            html=r.html,
-            summary_html=f"<p>{_escape(summary)}</p>" if summary else r.summary_html,
-            images=r.images,
-            toc_html=r.toc_html,
-            word_count=r.word_count,
-            reading_minutes=r.reading_minutes,
-            mentions=r.mentions,
-            has_more=r.has_more,
-            fingerprint=fingerprint,
-        ))
-        if cache is not None:
-            cache.put_post(post)
+    for item in unique:
+        post = item[0] if isinstance(item, tuple) else made[id(item)]
         (posts if post.kind == "post" else pages).append(post)
-
     posts.sort(key=lambda post: post.slug)
     posts.sort(key=lambda post: post.date, reverse=True)
     pages.sort(key=lambda page: page.path)
     site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
     return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources))
+
+
+def _make_post(p: _Parsed, r: Rendered, cache: ParseCache | None) -> Post:
+    # The fields and the rendering (named by its key) are all a Post is made of.
+    fingerprint = hashlib.sha256(f"{p.fields_hash}\0{p.key}".encode()).hexdigest()
+    same = cache.same_post(p.key, fingerprint) if cache is not None else None
+    summary = p.fields["summary"]
+    post = same if same is not None else Post(**dict(
+        p.fields,
+        html=r.html,
+        summary_html=f"<p>{_escape(summary)}</p>" if summary else r.summary_html,
+        images=r.images,
+        toc_html=r.toc_html,
+        word_count=r.word_count,
+        reading_minutes=r.reading_minutes,
+        mentions=r.mentions,
+        has_more=r.has_more,
+        fingerprint=fingerprint,
+    ))
+    if cache is not None:
+        cache.put_post(post, r)
+    return post
 
 
 def _escape(text: str) -> str:
@@ -330,6 +342,8 @@ def static_files(config: SiteConfig, site: Site | None = None) -> list[tuple[str
     else:
         parsed, _problems = _parse_all(config, bundles)
         for p in parsed:
+            if isinstance(p, tuple):
+                continue  # (no cache here: every file is parsed)
             folder = p.source.path.parent
             out.extend((p.fields["path"] + rel, folder / rel) for rel in p.source.bundle_files)
     return sorted(out)
