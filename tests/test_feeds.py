@@ -229,6 +229,38 @@ def test_fingerprints_follow_content() -> None:
     assert all(salted[p] != before[p] for p in before)
 
 
+def test_sitemap_fingerprint_follows_what_it_shows() -> None:
+    """The sitemap is fingerprinted by its (URL, lastmod) pairs: any change to one of
+    them (a post's date or update, a URL, which posts a tag holds) must change it."""
+    site = make_site()
+
+    def sitemap_fp(s: Site) -> str:
+        return by_path(plan_feeds(s, fingerprint_salt="s"))["sitemap.xml"].fingerprint
+
+    def with_post(index: int, **changes: object) -> Site:
+        posts = list(site.posts)
+        posts[index] = replace(posts[index], **changes)  # type: ignore[arg-type]
+        return replace(site, posts=tuple(posts))
+
+    before, shown = sitemap_fp(site), render(site, "sitemap.xml")
+    oldest = site.posts[-1]
+    changed = [
+        with_post(-1, updated=oldest.date + timedelta(days=30)),  # lastmod of post and tags
+        with_post(-1, date=oldest.date + timedelta(minutes=1)),
+        with_post(-1, url=BASE + "posts/moved/"),
+        with_post(0, tags=()),  # the newest post leaves its tags: their lastmod moves
+    ]
+    for variant in changed:
+        assert render(variant, "sitemap.xml") != shown
+        assert sitemap_fp(variant) != before
+    # Nothing shown changes (an update older than the date is not shown; the oldest post
+    # leaving tags that hold newer posts): the fingerprint stays, so nothing is rendered.
+    for variant in (with_post(-1, updated=oldest.date - timedelta(days=1)),
+                    with_post(-1, tags=())):
+        assert render(variant, "sitemap.xml") == shown
+        assert sitemap_fp(variant) == before
+
+
 def test_rfc822_keeps_offset() -> None:
     assert rfc822(datetime(2026, 10, 2, 18, 30, tzinfo=CET)) == "Fri, 02 Oct 2026 18:30:00 +0200"
 

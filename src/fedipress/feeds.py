@@ -307,13 +307,19 @@ def render_json_feed(config: SiteConfig, posts: Sequence[Post], *, self_url: str
 # --- sitemap and robots ----------------------------------------------------------------------
 
 
-def render_sitemap(site: Site) -> str:
-    """sitemaps.org 0.9: home, posts, pages and tag pages with lastmod."""
-    config = site.config
-    entries: list[tuple[str, datetime | None]] = [(config.base_url, _newest(site.posts))]
+def _sitemap_entries(site: Site) -> list[tuple[str, datetime | None]]:
+    """(URL, lastmod) of every sitemap entry, duplicates included: what the sitemap shows,
+    and so what its fingerprint hashes."""
+    entries: list[tuple[str, datetime | None]] = [(site.config.base_url, _newest(site.posts))]
     entries += [(p.url, _updated(p)) for p in site.posts]
     entries += [(p.url, _updated(p)) for p in site.pages]
     entries += [(tag.url, _newest(posts)) for tag, posts in site.tags().values()]
+    return entries
+
+
+def render_sitemap(site: Site) -> str:
+    """sitemaps.org 0.9: home, posts, pages and tag pages with lastmod."""
+    entries = _sitemap_entries(site)
     seen: set[str] = set()
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -372,11 +378,11 @@ def plan_feeds(site: Site, *, fingerprint_salt: str) -> list[Output]:
                 _tag_rss(config, tagged, tag, title, config.url(base + "rss.xml")))
 
     # The sitemap depends only on URLs and dates, so fingerprint just those: editing a post's
-    # body then leaves sitemap.xml alone.
-    stamps = tuple((p.url, p.date, p.updated) for p in (*site.posts, *site.pages))
-    tags = tuple((t.url, tuple((p.date, p.updated) for p in ps))
-                 for t, ps in site.tags().values())
-    add("sitemap.xml", "sitemap", (config.base_url, stamps, tags), lambda: render_sitemap(site))
+    # body then leaves sitemap.xml alone. Exactly the (URL, lastmod) pairs it shows, as text
+    # (repr() of 35,000 datetimes at 10,000 posts cost ~0.03 s; isoformat is a third of it).
+    stamps = "\n".join(f"{url!r} {lastmod.isoformat() if lastmod else ''}"
+                        for url, lastmod in _sitemap_entries(site))
+    add("sitemap.xml", "sitemap-2", (config.base_url, stamps), lambda: render_sitemap(site))
     add("robots.txt", "robots", (config.base_url,), lambda: render_robots(config))
     return outputs
 

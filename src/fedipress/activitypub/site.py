@@ -183,13 +183,16 @@ def plan_activitypub(
     def out(path: str, build: Callable[[], dict[str, Any]], *parts: Hashable) -> Output:
         return Output(path, fingerprint(path, *parts), lambda: d.serialize(build()))
 
+    # Looked up once, not per post (a plan at 10,000 posts runs this loop 10,000 times).
+    object_of = holder.object_of
+    replies_doc, likes_doc, shares_doc = d.replies_document, d.likes_document, d.shares_document
     for post in posts:
         counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
             if interaction_counts else _NO_COUNTS
         replies, likes, shares = (counts.get("replies", 0), counts.get("likes", 0),
                                   counts.get("shares", 0))
-        key = (salt, "post-outputs", cfg, keys.post(post), resolved([post]), replies, likes,
-               shares)
+        post_key, post_mentions = keys.post(post), resolved([post])
+        key = (salt, "post-outputs", cfg, post_key, post_mentions, replies, likes, shares)
         found = cache.get(key)
         if found is None:
             # A long-lived caller's memo turns an unchanged post into one dict lookup.
@@ -198,14 +201,13 @@ def plan_activitypub(
             # URL, the count appended (a fingerprint is any string that changes with its input).
             url_fp = fingerprint(base + "collections", post.url)
             found = cache[key] = (
-                out(base + "object.json", partial(holder.object_of, post),
-                    cfg, keys.post(post), resolved([post])),
+                out(base + "object.json", partial(object_of, post),
+                    cfg, post_key, post_mentions),
                 _counted(url_fp, base + "replies.json",
-                         partial(d.replies_document, post, replies), replies),
-                _counted(url_fp, base + "likes.json",
-                         partial(d.likes_document, post, likes), likes),
+                         partial(replies_doc, post, replies), replies),
+                _counted(url_fp, base + "likes.json", partial(likes_doc, post, likes), likes),
                 _counted(url_fp, base + "shares.json",
-                         partial(d.shares_document, post, shares), shares),
+                         partial(shares_doc, post, shares), shares),
             )
         outputs += found
 
