@@ -13,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedipress.config import Author, FediverseConfig, FeedConfig, SiteConfig
-from fedipress.feeds import absolutize_html, plan_feeds, rfc822
+from fedipress.feeds import (
+    Contents,
+    absolutize_html,
+    plan_feeds,
+    render_atom,
+    render_json_feed,
+    render_rss,
+    rfc822,
+)
 from fedipress.model import Output, Post, Site, Tag
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -259,6 +267,31 @@ def test_sitemap_fingerprint_follows_what_it_shows() -> None:
                     with_post(-1, tags=())):
         assert render(variant, "sitemap.xml") == shown
         assert sitemap_fp(variant) == before
+
+
+def test_shared_contents_give_the_same_feeds() -> None:
+    """A Contents shared by a plan's feeds (each post's content made once) changes no byte,
+    and one made for another config is not used (full_content changes the content)."""
+    site = make_site(4)
+    c = site.config
+    planned = {path: o.render() for path, o in by_path(plan_feeds(site, fingerprint_salt="s"))
+               .items()}
+    alone = {
+        "feed.xml": render_atom(c, site.posts, self_url=c.url("feed.xml"), title=c.title,
+                                alternate_url=c.base_url),
+        "rss.xml": render_rss(c, site.posts, self_url=c.url("rss.xml"), title=c.title,
+                              link=c.base_url, description=c.description),
+        "feed.json": render_json_feed(c, site.posts, self_url=c.url("feed.json")),
+    }
+    for path, text in alone.items():
+        assert planned[path] == text.encode()
+    summaries = replace(c, feeds=replace(c.feeds, full_content=False))
+    shared = Contents(c)
+    render_atom(c, site.posts, self_url="u", title="t", alternate_url="a", contents=shared)
+    assert render_json_feed(summaries, site.posts, self_url="u", contents=shared) \
+        == render_json_feed(summaries, site.posts, self_url="u")
+    assert "Body of" not in render_json_feed(summaries, site.posts, self_url="u",
+                                             contents=shared)
 
 
 def test_rfc822_keeps_offset() -> None:
