@@ -22,13 +22,15 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urljoin
 from xml.etree import ElementTree as etree
 
 import markdown
 from markdown.extensions import Extension
-from markdown.inlinepatterns import InlineProcessor
+from markdown.inlinepatterns import InlineProcessor, Pattern
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
@@ -350,7 +352,7 @@ class _TypographyExtension(Extension):
 # regex itself (so a changed regex in a later release just loses its shortcut): `in` is a
 # memchr-speed scan, while regexes that start with a look-behind or an alternation are tried at
 # every position of every text node.
-_REQUIRED: dict[str, tuple[str, ...]] = {
+_REQUIRED: dict[str, tuple[str] | tuple[str, str]] = {
     r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)": ("`",),  # backtick
     r"\\(.)": ("\\",),  # escape
     r"\[\^([^\]]*)\]": ("[^",),  # footnote reference
@@ -372,16 +374,18 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 class _FastInline(InlineTreeprocessor):
     def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
         # The registry is read per run, as Python-Markdown does, in case it changed.
-        self._searches = [
-            (
-                pattern,
-                pattern.getCompiledRegExp().search,
-                _REQUIRED.get(pattern.getCompiledRegExp().pattern, ()),
-            )
-            if isinstance(pattern, InlineProcessor)
-            else (pattern, None, ())  # an old-style Pattern: always tried, as before
-            for pattern in self.inlinePatterns
-        ]
+        # Two required texts per pattern, "" where fewer ("" is in every string): plain `in`
+        # tests in the loop below, no generator per pattern per text node.
+        searches: list[tuple[Pattern, Callable[[str, int], object] | None, str, str]] = []
+        for pattern in self.inlinePatterns:
+            if isinstance(pattern, InlineProcessor):
+                regex = pattern.getCompiledRegExp()
+                first, second = (*_REQUIRED.get(regex.pattern, ()), "", "")[:2]
+                searches.append((pattern, regex.search, first, second))
+            else:
+                old_style = cast(Pattern, pattern)  # (typed as the registry's new-style class)
+                searches.append((old_style, None, "", ""))  # always tried, as before
+        self._searches = searches
         return super().run(tree, ancestors)
 
     def _InlineProcessor__handleInline(  # noqa: N802  # overrides the name-mangled method
@@ -396,9 +400,9 @@ class _FastInline(InlineTreeprocessor):
         start = 0
         count = len(searches)
         while patternIndex < count:
-            pattern, search, required = searches[patternIndex]
+            pattern, search, first, second = searches[patternIndex]
             if search is not None and (
-                any(text not in data for text in required) or search(data, start) is None
+                first not in data or second not in data or search(data, start) is None
             ):
                 patternIndex += 1
                 start = 0
