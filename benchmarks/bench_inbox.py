@@ -65,6 +65,7 @@ def _prepare(root: Path, port: int, senders: int) -> str:
 
     from fedipress.build import build_site
     from fedipress.config import load_config
+    from fedipress.publish import load_manifest
     from fedipress.store import CachedKey, open_store
 
     corpus.write_site(root, corpus.generate_posts(3), seed=1)
@@ -76,8 +77,7 @@ def _prepare(root: Path, port: int, senders: int) -> str:
     shutil.copyfile(KEYS / "blog-private.pem", key_file)
     key_file.chmod(0o600)
     build_site(config, log=lambda _line: None)
-    manifest = json.loads((config.state_dir / "manifest.json").read_text())
-    post_id = str(sorted(manifest["objects"])[0])
+    post_id = str(sorted(load_manifest(config)["objects"])[0])
     pem = (KEYS / "remote-public.pem").read_text()
     now = datetime.now(UTC)
     with open_store(config.state_dir / "state.db") as store:
