@@ -543,6 +543,7 @@ def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> N
                           check=True, timeout=120)
     loaded = set(done.stdout.split())
     assert "fedipress.build" in loaded and "fedipress.store.snapshot" in loaded
-    for unwanted in ("cryptography", "httpx", "fedipress.store.protocol",
+    for unwanted in ("cryptography", "httpx", "concurrent.futures.process",
+                     "multiprocessing", "fedipress.store.protocol",
                      "fedipress.store.sqlite", "fedipress.signing", "fedipress.remote"):
         assert unwanted not in loaded, unwanted
