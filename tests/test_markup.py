@@ -501,3 +501,17 @@ def test_fast_inline_shortcuts_are_for_the_regexes_in_use() -> None:
     md, _ = _new_markdown()
     in_use = {p.getCompiledRegExp().pattern for p in md.inlinePatterns}
     assert set(_REQUIRED) <= in_use
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(
+            list("ab Z09_'\u2019.-,;!?\n\t\xa0\u2028\u3000\x1c\xb2\xbd\u0663\u00e9\u4e2d\u200b")
+        )
+    )
+)
+def test_word_count_shortcut_equals_the_regex(text: str) -> None:
+    from fedipress.markup import _WORD, _count_matches_of_word
+
+    assert _count_matches_of_word(text) == len(_WORD.findall(text))

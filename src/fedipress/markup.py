@@ -24,6 +24,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import filterfalse
 from typing import cast
 from urllib.parse import urljoin
 from xml.etree import ElementTree as etree
@@ -579,7 +580,20 @@ def _count_words(body: str) -> int:
     # Prose only: code is skimmed, not read at 220 wpm; entities (smart quotes, the heading
     # permalink's &para;) must not count as words, so "don&rsquo;t" stays one word.
     text = _ENTITY.sub("", _TAGS.sub(" ", _PRE.sub(" ", body)))
-    return len(_WORD.findall(text))
+    return _count_matches_of_word(text)
+
+
+def _count_matches_of_word(text: str) -> int:
+    r"""len(_WORD.findall(text)), about twice as fast on prose.
+
+    A match never spans whitespace, and a whitespace-separated token made only of characters
+    for which str.isalnum() holds (exactly what `\w` matches, less "_") is one match: those
+    are counted in C, and only the other tokens (punctuation, "_", apostrophes) go through the
+    regex, joined by spaces.
+    """
+    tokens = text.split()
+    others = list(filterfalse(str.isalnum, tokens))
+    return len(tokens) - len(others) + len(_WORD.findall(" ".join(others)))
 
 
 def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
