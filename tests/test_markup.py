@@ -515,3 +515,24 @@ def test_word_count_shortcut_equals_the_regex(text: str) -> None:
     from fedipress.markup import _WORD, _count_matches_of_word
 
     assert _count_matches_of_word(text) == len(_WORD.findall(text))
+
+
+def test_reused_pygments_formatters_give_the_same_html() -> None:
+    from fedipress.markup import _new_markdown
+
+    text = (
+        "```python\ndef f(x):\n    return x * 2\n```\n\n"
+        '```{.python hl_lines="2"}\ndef f(x):\n    return x * 2\n```\n\n'
+        "```rust\nfn main() {}\n```\n\n"
+        "```\nplain <text> & more\n```\n\n"
+        "- item\n\n  ```js\n  let a = 1;\n  ```\n\n"
+        '```{.python linenums="1"}\nimport os\nprint(os.sep)\n```\n'
+    )
+    fast, _ = _new_markdown()
+    stock, _ = _new_markdown(stock=True)
+    for _round in range(2):  # the second round reuses the formatters of the first
+        fast.reset()
+        stock.reset()
+        fast_html = fast.convert(normalize_lists(text))
+        assert fast_html == stock.convert(normalize_lists(text))
+    assert 'class="hll"' in fast_html and "linenos" in fast_html
