@@ -547,3 +547,22 @@ def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> N
                      "multiprocessing", "fedipress.store.protocol",
                      "fedipress.store.sqlite", "fedipress.signing", "fedipress.remote"):
         assert unwanted not in loaded, unwanted
+
+
+def test_federation_manifest_follows_the_actor_and_skips_when_nothing_changed(
+        tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+
+    def build() -> None:
+        Builder(load_config(root / "site.yaml"), log=lambda _line: None).build(now=NOW)
+
+    build()
+    manifest = root / ".fedipress" / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns
+    build()
+    assert manifest.stat().st_mtime_ns == stamp  # the key says nothing changed
+    config = root / "site.yaml"
+    config.write_text(config.read_text().replace("bio: Writes fixtures.", "bio: Writes more."))
+    build()
+    assert "Writes more." in json.dumps(read_federation_manifest(root / ".fedipress")["actor"])
+    assert _manifest(root) == _expected(root)

@@ -430,9 +430,12 @@ class Builder:
                 self._object_fps = {o.path: o.fingerprint for o in ap
                                     if o.path.endswith("/object.json")}
                 # The federation manifest is made of the same actor and object documents, so
-                # their fingerprints say whether it needs computing again.
+                # their fingerprints (in plan order, which follows the site) say whether it
+                # needs computing again.
+                manifest_fps = [o.fingerprint for o in ap if o.path == "actor.json"]
+                manifest_fps += self._object_fps.values()
                 self._federation_key = hashlib.sha256(
-                    "\0".join(sorted(o.fingerprint for o in ap)).encode()).hexdigest()
+                    "\0".join(manifest_fps).encode()).hexdigest()
         try:
             from .hosting import plan_host_files
         except ImportError:
