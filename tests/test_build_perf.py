@@ -562,7 +562,8 @@ def test_federation_manifest_follows_the_actor_and_skips_when_nothing_changed(
     build()
     assert manifest.stat().st_mtime_ns == stamp  # the key says nothing changed
     config = root / "site.yaml"
-    config.write_text(config.read_text().replace("bio: Writes fixtures.", "bio: Writes more."))
+    config.write_text(config.read_text().replace("  display_name: Test Author",
+                                                 "  display_name: Renamed Author"))
     build()
-    assert "Writes more." in json.dumps(read_federation_manifest(root / ".fedipress")["actor"])
+    assert read_federation_manifest(root / ".fedipress")["actor"]["name"] == "Renamed Author"
     assert _manifest(root) == _expected(root)
