@@ -478,18 +478,30 @@ _INLINE_PIECES = [
     "\n\n[r]: /ref\n\n",
     "\n\n[^1]: note\n\n",
     "\n\n```\ncode * _ [x]\n```\n\n",
+    "[TOC]",
+    "\n\n[TOC]\n\n",
+    "[TO",
+    "C]",
+    "\x02",
+    "\x03",
+    "\\[TOC\\]",
+    "&#91;TOC&#93;",
+    "\n\n# Title\n\n",
+    "\n\n## Part *two*\n\n",
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(pieces=st.lists(st.sampled_from(_INLINE_PIECES), max_size=40))
-def test_fast_inline_pass_matches_python_markdown(pieces: list[str]) -> None:
-    from fedipress.markup import _new_markdown
+def test_fast_paths_match_python_markdown(pieces: list[str]) -> None:
+    from fedipress.markup import _new_markdown, _toc_marker_only_if_written
 
     text = "".join(pieces)
     fast, fast_mentions = _new_markdown()
     stock, stock_mentions = _new_markdown(stock=True)
+    _toc_marker_only_if_written(fast, text)
     assert fast.convert(text) == stock.convert(text)
+    assert getattr(fast, "toc", None) == getattr(stock, "toc", None)
     assert fast_mentions.found == stock_mentions.found
 
 
@@ -536,3 +548,16 @@ def test_reused_pygments_formatters_give_the_same_html() -> None:
         fast_html = fast.convert(normalize_lists(text))
         assert fast_html == stock.convert(normalize_lists(text))
     assert 'class="hll"' in fast_html and "linenos" in fast_html
+
+
+@pytest.mark.parametrize(
+    "marker", ["[TOC]", "  [TOC] ", "[TO\x02C]", "[\x03TOC]", "\\[TOC\\]", "&#91;TOC&#93;", "[toc]"]
+)
+def test_toc_marker_as_python_markdown_finds_it(marker: str) -> None:
+    from fedipress.markup import _new_markdown, _toc_marker_only_if_written
+
+    text = f"{marker}\n\n# One\n\n## Two\n\ntext {marker}\n"
+    fast, _ = _new_markdown()
+    stock, _ = _new_markdown(stock=True)
+    _toc_marker_only_if_written(fast, text)
+    assert fast.convert(text) == stock.convert(text)

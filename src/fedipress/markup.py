@@ -31,6 +31,7 @@ from xml.etree import ElementTree as etree
 
 import markdown
 from markdown.extensions import Extension
+from markdown.extensions.toc import TocTreeprocessor
 from markdown.inlinepatterns import InlineProcessor, Pattern
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
@@ -621,6 +622,22 @@ def _count_matches_of_word(text: str) -> int:
     return len(tokens) - len(others) + len(_WORD.findall(" ".join(others)))
 
 
+_TOC_MARKER = "[TOC]"
+
+
+def _toc_marker_only_if_written(md: markdown.Markdown, source: str) -> None:
+    """Let the toc extension look for its "[TOC]" marker only when the source has one.
+
+    Looking is a walk of the whole tree joining every element's text (~3% of a render), and a
+    paragraph reading "[TOC]" can only come from those characters in the source: escapes and
+    entities are still placeholders when the toc runs. Python-Markdown deletes STX/ETX from the
+    source first, so with either of those present the marker is looked for as before.
+    """
+    toc = cast(TocTreeprocessor, md.treeprocessors["toc"])
+    written = _TOC_MARKER in source or "\x02" in source or "\x03" in source
+    toc.marker = _TOC_MARKER if written else ""
+
+
 def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     """Render one Markdown body (front matter already removed).
 
@@ -631,7 +648,9 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     """
     md, mention_ext = _markdown()
     md.reset()
-    body = md.convert(normalize_lists(text))
+    source = normalize_lists(text)
+    _toc_marker_only_if_written(md, source)
+    body = md.convert(source)
     mentions = tuple(mention_ext.found)
     toc_tokens: list[object] = getattr(md, "toc_tokens", [])
     toc_html = "" if not toc_tokens else str(getattr(md, "toc", ""))
