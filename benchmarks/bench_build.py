@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 PELICAN_VERSION = "4.12.0"
@@ -57,7 +57,7 @@ def _edit(path: Path, tag: str) -> None:
         f.write(f"\nOne more paragraph, added by the benchmark ({tag}).\n")
 
 
-def _child(mode: str, site: Path, edit: Path | None) -> dict[str, Any]:
+def _child(mode: str, site: Path, edit: Path | None) -> NoReturn:
     from fedipress.build import Builder
     from fedipress.config import load_config
 
@@ -75,7 +75,7 @@ def _child(mode: str, site: Path, edit: Path | None) -> dict[str, Any]:
         result = builder.build(changed_paths=[edit])
     else:
         result = builder.build()
-    return {
+    measured = {
         "seconds": result.seconds,
         "phases": result.phase_seconds,
         "written": result.written,
@@ -86,6 +86,10 @@ def _child(mode: str, site: Path, edit: Path | None) -> dict[str, Any]:
         "rss_main_kib": _vmhwm_kib(),
         "rss_worker_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     }
+    # Ends the way the `fedipress build` console script does (build.run_build_command): with
+    # the builder still alive, no teardown of the loaded site.
+    print(json.dumps(measured), flush=True)
+    os._exit(0)
 
 
 # --- parent side ---------------------------------------------------------------------------------
@@ -183,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        print(json.dumps(_child(args.child, args.corpus, args.edit)))
-        return 0
+        _child(args.child, args.corpus, args.edit)
     if args.runs < 1 or args.posts < 1:
         parser.error("--posts and --runs must be at least 1")
 

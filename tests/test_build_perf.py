@@ -567,3 +567,26 @@ def test_federation_manifest_follows_the_actor_and_skips_when_nothing_changed(
     build()
     assert read_federation_manifest(root / ".fedipress")["actor"]["name"] == "Renamed Author"
     assert _manifest(root) == _expected(root)
+
+
+def test_console_build_ends_the_process_with_everything_written(tmp_path: Path) -> None:
+    # The console script ends `fedipress build` with os._exit (no teardown of the loaded
+    # site): the summary must still reach a pipe, and every cache and manifest be complete.
+    import subprocess
+    import sys
+
+    root = _site(tmp_path / "blog")
+    command = [sys.executable, "-c", "from fedipress.cli import run; run()", "build",
+               "--config", str(root / "site.yaml")]
+    # Buffered output, as usual for a pipe (this machine's environment may say otherwise).
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "CI": ""}
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("built ") and first.stdout.endswith(" s\n")
+    assert _manifest(root) == _expected(root)
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "(0 written," in again.stdout and " 0 removed)" in again.stdout
+    broken = subprocess.run([*command[:4], "--config", str(tmp_path / "missing.yaml")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert broken.returncode == 2 and broken.stderr.startswith("error: ")

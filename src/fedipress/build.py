@@ -536,19 +536,26 @@ def run_build_command(config: SiteConfig, args: Any) -> int:
         if not quiet:
             print(line, file=sys.stderr)
 
-    result = build_site(
+    builder = Builder(
         config,
         drafts=bool(getattr(args, "drafts", False)),
         future=bool(getattr(args, "future", False)),
         keep_going=bool(getattr(args, "keep_going", False)),
-        clean=bool(getattr(args, "clean", False)),
         log=log,
         progress=not quiet and not ci and sys.stderr.isatty(),
         ci=ci,
     )
+    result = builder.build(clean=bool(getattr(args, "clean", False)))
     if not quiet:
         print(result.summary())
         if ci:
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items())
             print(f"phases: {phases}")
+    if getattr(args, "exit_when_done", False):
+        # Everything is written and closed: what is left is freeing the loaded site object
+        # by object and the interpreter's teardown, ~0.09 s of a one-edit rebuild at 10,000
+        # posts, for memory the operating system takes back at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

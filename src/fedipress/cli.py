@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import FedipressError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -308,9 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> int:
+    """Run one command; its exit code. `exit_when_done` (the console script's) lets a command
+    that holds a large loaded site end the process itself once all is written (build)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.exit_when_done = exit_when_done
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -325,5 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `fedipress` console script."""
+    sys.exit(main(exit_when_done=True))
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
