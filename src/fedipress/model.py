@@ -96,6 +96,19 @@ class Site:
         """Tag slug -> (tag, its posts newest first), sorted by slug."""
         return self._tag_index
 
+    def federated(self) -> tuple[Post, ...]:
+        """Posts that federate (front matter `federate`, defaulted from config), newest first
+        by (date, url): what the outbox, the object documents and the federation manifest
+        list."""
+        return self._federated
+
+    @cached_property
+    def _federated(self) -> tuple[Post, ...]:
+        # Asked for by the ActivityPub plan, the outbox, the federation manifest and the
+        # build's render order (~18 ms a sort at 10,000 posts).
+        posts = [p for p in self.posts if p.kind == "post" and p.federate and not p.draft]
+        return tuple(sorted(posts, key=lambda p: (p.date, p.url), reverse=True))
+
     @cached_property
     def _tag_index(self) -> dict[str, tuple[Tag, tuple[Post, ...]]]:
         # Render and feeds ask for it up to three times per build (~15 ms each at 10,000

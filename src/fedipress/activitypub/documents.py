@@ -330,8 +330,7 @@ def _mention_href(handle: str, mentions: Mapping[str, str]) -> str:
 
 def federated_posts(site: Site) -> list[Post]:
     """Posts that federate (front matter `federate`, defaulted from config), newest first."""
-    posts = [p for p in site.posts if p.kind == "post" and p.federate and not p.draft]
-    return sorted(posts, key=lambda p: (p.date, p.url), reverse=True)
+    return list(site.federated())
 
 
 # --- actor ---------------------------------------------------------------------------------
