@@ -32,7 +32,14 @@ from xml.etree import ElementTree as etree
 import markdown
 from markdown.extensions import Extension
 from markdown.extensions.toc import TocTreeprocessor
-from markdown.inlinepatterns import InlineProcessor, Pattern
+from markdown.inlinepatterns import (
+    ImageReferenceInlineProcessor,
+    InlineProcessor,
+    Pattern,
+    ReferenceInlineProcessor,
+    ShortImageReferenceInlineProcessor,
+    ShortReferenceInlineProcessor,
+)
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
@@ -373,20 +380,42 @@ _REQUIRED: dict[str, tuple[str] | tuple[str, str]] = {
 }
 
 
+# Exactly these classes (a subclass may do more): their handleMatch returns no node for an
+# id that is not in md.references.
+_REFERENCE_PATTERNS = frozenset(
+    {
+        ReferenceInlineProcessor,
+        ShortReferenceInlineProcessor,
+        ImageReferenceInlineProcessor,
+        ShortImageReferenceInlineProcessor,
+    }
+)
+
+
+def _no_match(data: str, start: int) -> None:
+    return None
+
+
 class _FastInline(InlineTreeprocessor):
     def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
         # The registry is read per run, as Python-Markdown does, in case it changed.
         # Two required texts per pattern, "" where fewer ("" is in every string): plain `in`
         # tests in the loop below, no generator per pattern per text node.
+        # Without reference definitions ("[id]: url") in the document, the reference patterns
+        # cannot change the text: Python-Markdown's handlers leave an undefined "[text][id]"
+        # as it is (no node), so they are passed over like a pattern that does not occur.
+        no_references = not self.md.references
         searches: list[tuple[Pattern, Callable[[str, int], object] | None, str, str]] = []
-        for pattern in self.inlinePatterns:
-            if isinstance(pattern, InlineProcessor):
+        # (The registry is annotated with the tree processor's class; it holds Patterns.)
+        for pattern in cast("list[Pattern]", list(self.inlinePatterns)):
+            if no_references and type(pattern) in _REFERENCE_PATTERNS:
+                searches.append((pattern, _no_match, "", ""))
+            elif isinstance(pattern, InlineProcessor):
                 regex = pattern.getCompiledRegExp()
                 first, second = (*_REQUIRED.get(regex.pattern, ()), "", "")[:2]
                 searches.append((pattern, regex.search, first, second))
             else:
-                old_style = cast(Pattern, pattern)  # (typed as the registry's new-style class)
-                searches.append((old_style, None, "", ""))  # always tried, as before
+                searches.append((pattern, None, "", ""))  # old-style: always tried, as before
         self._searches = searches
         return super().run(tree, ancestors)
 
