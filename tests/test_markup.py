@@ -488,6 +488,16 @@ _INLINE_PIECES = [
     "&#91;TOC&#93;",
     "\n\n# Title\n\n",
     "\n\n## Part *two*\n\n",
+    "\n===\n",
+    "\n---\n",
+    "\n***\n",
+    "\n_ _ _\n",
+    "\n: a definition\n",
+    "\n\na | b\n--- | ---\n1 | 2\n\n",
+    "\n\n| x |\n|---|\n| y |\n\n",
+    "\n>> nested\n",
+    "## closed ##",
+    "\n\n*[ABBR]: An abbreviation\n\n",
 ]
 
 

@@ -24,12 +24,14 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import filterfalse
 from typing import cast
 from urllib.parse import urljoin
 from xml.etree import ElementTree as etree
 
 import markdown
+from markdown.blockparser import BlockParser
 from markdown.extensions import Extension
 from markdown.extensions.toc import TocTreeprocessor
 from markdown.inlinepatterns import (
@@ -451,6 +453,75 @@ class _FastInlineExtension(Extension):
 
 
 # --------------------------------------------------------------------------------------------
+# The block pass, same result with less work. For each block Python-Markdown asks every block
+# processor in turn whether it applies; most answer with a regex search over the block (or pop
+# it, search and put it back) and say no. A processor whose syntax needs a text the block does
+# not contain is passed over: its test would have said no, or its run would have put the block
+# back and returned False, with nothing else changed. Keyed by class and regex (as `_REQUIRED`):
+# (texts all required, texts of which one is required).
+_BLOCK_REQUIRED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    (
+        "HashHeaderProcessor",
+        r"(?:^|\n)(?P<level>#{1,6})(?P<header>(?:\\.|[^\\#]|#+(?=[^#\n]))*?)#*(?:\n|$)",
+    ): ("#", ()),
+    ("DefListProcessor", r"(^|\n)[ ]{0,3}:[ ]{1,3}(.*?)(\n|$)"): (":", ()),
+    ("BlockQuoteProcessor", r"(^|\n)[ ]{0,3}>[ ]?(.*)"): (">", ()),
+    ("SetextHeaderProcessor", r"^.*?\n(?:=+|-+)[ ]*(\n|$)"): ("\n", ("=", "-")),
+    (
+        "HRProcessor",
+        r"^[ ]{0,3}(?=(?P<atomicgroup>(-+[ ]{0,2}){3,}|(_+[ ]{0,2}){3,}|(\*+[ ]{0,2}){3,}))"
+        r"(?P=atomicgroup)[ ]*$",
+    ): ("", ("-", "_", "*")),
+    ("FootnoteBlockProcessor", r"^[ ]{0,3}\[\^([^\]]*)\]:[ ]*(.*)$"): ("[^", ()),
+    ("AbbrBlockprocessor", r"^[*]\[(?P<abbr>[^\\]*?)\][ ]?:[ ]*\n?[ ]*(?P<title>.*)$"): ("*[", ()),
+    (
+        "ReferenceProcessor",
+        r"^[ ]{0,3}\[([^\[\]]*)\]:[ ]*(?:\n[ ]*)?([^\s]+)[ ]*(?:\n[ ]*)?"
+        r"""((["\'])(.*)\4[ ]*|\((.*)\)[ ]*)?$""",
+    ): ("]:", ()),
+    # A table's header row is split on "|": without one it is a single cell and no table.
+    ("TableProcessor", ""): ("|", ()),
+}
+_BLOCK_MODULES = frozenset(
+    {
+        "markdown.blockprocessors",
+        "markdown.extensions.def_list",
+        "markdown.extensions.footnotes",
+        "markdown.extensions.abbr",
+        "markdown.extensions.tables",
+    }
+)
+
+
+def _block_requirement(processor: object) -> tuple[str, tuple[str, ...]]:
+    cls = type(processor)
+    if cls.__module__ not in _BLOCK_MODULES:
+        return "", ()  # not one of Python-Markdown's own: always asked
+    regex = getattr(processor, "SEARCH_RE", None) or getattr(processor, "RE", None)
+    key = (cls.__name__, getattr(regex, "pattern", ""))
+    return _BLOCK_REQUIRED.get(key, ("", ()))
+
+
+def _parse_blocks(parser: BlockParser, parent: etree.Element, blocks: list[str]) -> None:
+    """BlockParser.parseBlocks, passing over processors that cannot apply to the block."""
+    table = [(p, *_block_requirement(p)) for p in parser.blockprocessors]
+    while blocks:
+        for processor, need, one_of in table:
+            block = blocks[0]  # re-read like Python-Markdown, should a run change it and say no
+            if need not in block or (one_of and not any(text in block for text in one_of)):
+                continue
+            if processor.test(parent, block) and processor.run(parent, blocks) is not False:
+                break  # run returns True or None when it took the block
+
+
+class _FastBlocksExtension(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        # Block processors call parser.parseBlocks for nested content: the instance attribute
+        # serves those calls too.
+        setattr(md.parser, "parseBlocks", partial(_parse_blocks, md.parser))  # noqa: B010  (mypy: no assigning to a method)
+
+
+# --------------------------------------------------------------------------------------------
 # Pygments formatters, one per set of options. codehilite builds an HtmlFormatter per code
 # block (its style sheet table: ~0.13 ms each); a formatter holds nothing from one `format`
 # to the next, so the same one serves every block with the same options. Given as codehilite's
@@ -496,7 +567,7 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
         _TypographyExtension(),
     ]
     if not stock:
-        extensions.append(_FastInlineExtension())
+        extensions += [_FastInlineExtension(), _FastBlocksExtension()]
     codehilite: dict[str, object] = {"css_class": HIGHLIGHT_CLASS, "guess_lang": False}
     if not stock:
         codehilite["pygments_formatter"] = _Formatters()
