@@ -571,3 +571,11 @@ def test_toc_marker_as_python_markdown_finds_it(marker: str) -> None:
     stock, _ = _new_markdown(stock=True)
     _toc_marker_only_if_written(fast, text)
     assert fast.convert(text) == stock.convert(text)
+
+
+def test_block_shortcuts_are_for_the_processors_in_use() -> None:
+    from fedipress.markup import _BLOCK_REQUIRED, _block_requirement, _new_markdown
+
+    md, _ = _new_markdown()
+    found = [_block_requirement(p) for p in md.parser.blockprocessors]
+    assert sum(1 for need in found if need != ("", ())) == len(_BLOCK_REQUIRED)
