@@ -519,6 +519,28 @@ class _FastBlocksExtension(Extension):
         # Block processors call parser.parseBlocks for nested content: the instance attribute
         # serves those calls too.
         setattr(md.parser, "parseBlocks", partial(_parse_blocks, md.parser))  # noqa: B010  (mypy: no assigning to a method)
+        # attr_list's tree pass behind a gate, if its regexes are the ones that need a "{".
+        inner = md.treeprocessors["attr_list"]
+        regexes = [getattr(inner, name, None) for name in ("BLOCK_RE", "HEADER_RE", "INLINE_RE")]
+        if all(r"\{" in getattr(regex, "pattern", "") for regex in regexes):
+            md.treeprocessors.register(_AttrListGate(md, inner), "attr_list", 8)
+
+
+class _AttrListGate(Treeprocessor):
+    """attr_list's tree pass, run only when the source has a "{" (`_skip_absent_syntax`).
+
+    Every change it makes follows a match of one of its regexes, each of which needs a "{";
+    no text in the tree has one that the source did not (code, HTML and entities are stashed).
+    """
+
+    def __init__(self, md: markdown.Markdown, inner: Treeprocessor) -> None:
+        super().__init__(md)
+        self.inner = inner
+        self.active = True
+
+    def run(self, root: etree.Element) -> None:
+        if self.active:
+            self.inner.run(root)
 
 
 # --------------------------------------------------------------------------------------------
@@ -725,17 +747,21 @@ def _count_matches_of_word(text: str) -> int:
 _TOC_MARKER = "[TOC]"
 
 
-def _toc_marker_only_if_written(md: markdown.Markdown, source: str) -> None:
-    """Let the toc extension look for its "[TOC]" marker only when the source has one.
+def _skip_absent_syntax(md: markdown.Markdown, source: str) -> None:
+    """Tree passes that can find nothing in this source are told not to look.
 
-    Looking is a walk of the whole tree joining every element's text (~3% of a render), and a
-    paragraph reading "[TOC]" can only come from those characters in the source: escapes and
-    entities are still placeholders when the toc runs. Python-Markdown deletes STX/ETX from the
-    source first, so with either of those present the marker is looked for as before.
+    The toc extension looks for its "[TOC]" marker with a walk of the whole tree joining every
+    element's text (~3% of a render); a paragraph reading "[TOC]" can only come from those
+    characters in the source (escapes and entities are still placeholders when the toc runs),
+    but Python-Markdown deletes STX/ETX from the source first, so with either of those present
+    the marker is looked for as before. Attribute lists ("{: .class}") need a "{".
     """
     toc = cast(TocTreeprocessor, md.treeprocessors["toc"])
     written = _TOC_MARKER in source or "\x02" in source or "\x03" in source
     toc.marker = _TOC_MARKER if written else ""
+    attr_list = md.treeprocessors["attr_list"]
+    if isinstance(attr_list, _AttrListGate):
+        attr_list.active = "{" in source
 
 
 def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
@@ -749,7 +775,7 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     md, mention_ext = _markdown()
     md.reset()
     source = normalize_lists(text)
-    _toc_marker_only_if_written(md, source)
+    _skip_absent_syntax(md, source)
     body = md.convert(source)
     mentions = tuple(mention_ext.found)
     toc_tokens: list[object] = getattr(md, "toc_tokens", [])
