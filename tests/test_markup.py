@@ -583,3 +583,16 @@ def test_block_shortcuts_are_for_the_processors_in_use() -> None:
     md, _ = _new_markdown()
     found = [_block_requirement(p) for p in md.parser.blockprocessors]
     assert sum(1 for need in found if need != ("", ())) == len(_BLOCK_REQUIRED)
+
+
+def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from markdown.treeprocessors import InlineProcessor
+
+    from fedipress.markup import _FastInline, _new_markdown
+
+    assert isinstance(_new_markdown()[0].treeprocessors["inline"], _FastInline)
+    monkeypatch.delattr(InlineProcessor, "_InlineProcessor__applyPattern")
+    md, _ = _new_markdown()
+    assert not isinstance(md.treeprocessors["inline"], _FastInline)
+    assert "parseBlocks" not in vars(md.parser)  # the stock block pass too

@@ -588,7 +588,11 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
         mentions,
         _TypographyExtension(),
     ]
-    if not stock:
+    # The speed-ups stand on two Python-Markdown internals; a release without them gets the
+    # stock passes (same output, slower) rather than an error.
+    fast = not stock and hasattr(InlineTreeprocessor, "_InlineProcessor__applyPattern") \
+        and hasattr(BlockParser, "parseBlocks")
+    if fast:
         extensions += [_FastInlineExtension(), _FastBlocksExtension()]
     codehilite: dict[str, object] = {"css_class": HIGHLIGHT_CLASS, "guess_lang": False}
     if not stock:
