@@ -10,8 +10,8 @@ from pathlib import Path
 
 import markdown
 import pytest
+from tests.test_content import make_config, write
 
-from fedipress.config import Author, FediverseConfig, SiteConfig
 from fedipress.content import ParseCache, load_site
 from fedipress.model import Post
 from fedipress.parsecache import _dumps
@@ -19,30 +19,6 @@ from fedipress.parsecache import _dumps
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def make_config(root: Path) -> SiteConfig:
-    return SiteConfig(
-        root=root,
-        title="T",
-        base_url="https://alice.example/",
-        author=Author(name="Alice", handle="alice"),
-        fediverse=FediverseConfig(
-            username="alice",
-            handle_domain="alice.example",
-            display_name="Alice",
-            bio="",
-            inbox_url="https://alice.example/inbox",
-            shared_inbox_url="https://alice.example/inbox",
-        ),
-        timezone="Europe/Berlin",
-        content_dir=root / "content",
-    )
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / "content" / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def cached_load(root: Path, **kwargs: object) -> tuple[dict[str, Post], ParseCache]:
