@@ -54,6 +54,8 @@ def test_bench_build_runs_once(tmp_path: Path) -> None:
     runs = json.loads((tmp_path / "out.json").read_text())["runs"]
     assert runs["cold"][0]["posts"] == 20
     assert runs["cold"][0]["skipped_render"] == 0
+    assert runs["cold"][0]["written"] == runs["cold"][0]["files"]  # from a fresh folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "site"]  # trash emptied
     assert runs["no-change"][0]["written"] == 0
     assert runs["no-change"][0]["skipped_render"] == runs["no-change"][0]["files"]
     assert 0 < runs["edit"][0]["written"] < runs["edit"][0]["files"]
