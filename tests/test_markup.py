@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -596,3 +597,21 @@ def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
     md, _ = _new_markdown()
     assert not isinstance(md.treeprocessors["inline"], _FastInline)
     assert "parseBlocks" not in vars(md.parser)  # the stock block pass too
+
+
+def test_fast_paths_match_python_markdown_on_real_documents() -> None:
+    # Real prose, tables, code and lists: this repository's own docs and example blog.
+    from fedipress.markup import _new_markdown, _skip_absent_syntax
+
+    repo = Path(__file__).resolve().parent.parent
+    documents = sorted([*repo.glob("docs/*.md"), repo / "README.md",
+                        *(repo / "content").rglob("*.md")])
+    assert len(documents) > 15
+    for path in documents:
+        text = path.read_text(encoding="utf-8")
+        fast, fast_mentions = _new_markdown()
+        stock, stock_mentions = _new_markdown(stock=True)
+        _skip_absent_syntax(fast, text)
+        assert fast.convert(text) == stock.convert(text), path
+        assert getattr(fast, "toc", None) == getattr(stock, "toc", None), path
+        assert fast_mentions.found == stock_mentions.found, path
