@@ -371,7 +371,6 @@ class _Planner:
         self._post_head: Any = None  # hashlib's sha256 object of _shared
         self._render_post: Callable[[Post, Post | None, Post | None], bytes] = \
             self.holder.render_post
-        self.env = env
         # The theme's own hash goes in too, so a build that forgets it in the salt stays correct.
         self.fingerprint = _Fingerprinter(f"{salt}\0{getattr(env, 'theme_hash', '')}")
         self.view = self.pages.view
@@ -382,7 +381,7 @@ class _Planner:
         return self.pages.meta(heading, url, **kw)
 
     def add(self, path: str, template: str, context: dict[str, Any]) -> None:
-        self.outputs.append(Output(path, self.fingerprint(template, self._full(context)),
+        self.outputs.append(Output(path, self.fingerprint(template, self.pages.full(context)),
                                    partial(self.pages.render, template, context)))
         self.paths.add(path)
 
@@ -479,9 +478,6 @@ class _Planner:
                                             partial(self._render_post, post, newer, older))
         self.outputs.append(out)
         self.paths.add(out.path)
-
-    def _full(self, context: dict[str, Any]) -> dict[str, Any]:
-        return self.pages.full(context)
 
     def tag_pages(self) -> None:
         c = self.config
