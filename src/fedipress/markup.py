@@ -32,6 +32,7 @@ from xml.etree import ElementTree as etree
 
 import markdown
 from markdown.blockparser import BlockParser
+from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.extensions.toc import TocTreeprocessor
 from markdown.inlinepatterns import (
@@ -502,9 +503,18 @@ def _block_requirement(processor: object) -> tuple[str, tuple[str, ...]]:
     return _BLOCK_REQUIRED.get(key, ("", ()))
 
 
-def _parse_blocks(parser: BlockParser, parent: etree.Element, blocks: list[str]) -> None:
-    """BlockParser.parseBlocks, passing over processors that cannot apply to the block."""
-    table = [(p, *_block_requirement(p)) for p in parser.blockprocessors]
+_BlockTable = list[tuple[BlockProcessor, str, tuple[str, ...]]]
+
+
+def _parse_blocks(parser: BlockParser, table: _BlockTable, parent: etree.Element,
+                  blocks: list[str]) -> None:
+    """BlockParser.parseBlocks, passing over processors that cannot apply to the block.
+
+    `table` is each processor with what its syntax needs, filled on the first call (the
+    registry is complete once every extension is loaded) and kept: parseBlocks also runs
+    for every nested list item and quote."""
+    if not table:
+        table += [(p, *_block_requirement(p)) for p in parser.blockprocessors]
     while blocks:
         for processor, need, one_of in table:
             block = blocks[0]  # re-read like Python-Markdown, should a run change it and say no
@@ -518,7 +528,7 @@ class _FastBlocksExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
         # Block processors call parser.parseBlocks for nested content: the instance attribute
         # serves those calls too.
-        setattr(md.parser, "parseBlocks", partial(_parse_blocks, md.parser))  # noqa: B010  (mypy: no assigning to a method)
+        setattr(md.parser, "parseBlocks", partial(_parse_blocks, md.parser, []))  # noqa: B010  (mypy: no assigning to a method)
         # attr_list's tree pass behind a gate, if its regexes are the ones that need a "{".
         inner = md.treeprocessors["attr_list"]
         regexes = [getattr(inner, name, None) for name in ("BLOCK_RE", "HEADER_RE", "INLINE_RE")]
