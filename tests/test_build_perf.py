@@ -7,6 +7,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,11 @@ from fedipress.activitypub.site import federation_manifest
 from fedipress.build import Builder
 from fedipress.config import load_config
 from fedipress.content import load_site
-from fedipress.federation_manifest import read_federation_manifest
+from fedipress.federation_manifest import (
+    FederationManifest,
+    entry_from_object_json,
+    read_federation_manifest,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -349,13 +354,26 @@ def test_parallel_cold_build_writes_the_same_tree(
         return real_write(path, data)
 
     monkeypatch.setattr(fedipress.outputsync, "write_atomic", write)
+    in_parent_entries: list[str] = []
+    real_entry = FederationManifest._manifest_entry
+
+    def entry(self: FederationManifest, site: Any, post: Any,
+              fp: str | None) -> tuple[str | None, str, bytes]:
+        in_parent_entries.append(post.path)
+        return real_entry(self, site, post, fp)
+
+    monkeypatch.setattr(FederationManifest, "_manifest_entry", entry)
     parallel = _site(tmp_path / "parallel")
     result = Builder(load_config(parallel / "site.yaml"), log=lambda _line: None,
                      workers=2).build(now=NOW)
     assert result.written > 5
     # The pages were written by worker processes: the parent wrote only its caches.
     assert not any((parallel / "public") in p.parents for p in in_parent)
+    # ...and the workers also made the federation manifest's entries from the object
+    # documents they rendered: none was read back or built again here.
+    assert in_parent_entries == []
     assert fedipress.outputsync._JOBS == []
+    assert fedipress.outputsync._JOB_AFTER is None
     assert tree(parallel / "public") == tree(serial / "public")
     assert _manifest(parallel) == _manifest(serial) == _expected(parallel)
 
@@ -590,3 +608,67 @@ def test_console_build_ends_the_process_with_everything_written(tmp_path: Path) 
     broken = subprocess.run([*command[:4], "--config", str(tmp_path / "missing.yaml")],
                             capture_output=True, text=True, env=env, timeout=120)
     assert broken.returncode == 2 and broken.stderr.startswith("error: ")
+
+
+def test_object_json_bytes_give_the_entry_the_manifest_would_compute(tmp_path: Path) -> None:
+    root = _site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None, workers=1)
+    builder.build(now=NOW)
+    site = load_site(load_config(root / "site.yaml"), now=NOW).site
+    post = site.posts[0]
+    rel = post.path + "object.json"
+    data = (root / "public" / rel).read_bytes()
+    fp = builder._object_fps[rel]
+    assert entry_from_object_json(rel, data) == \
+        builder._federation._manifest_entry(site, post, fp)[1:]
+    # Only object documents, and only ones that read as one.
+    assert entry_from_object_json(post.path + "likes.json", data) is None
+    assert entry_from_object_json(rel, b"{not json") is None
+    assert entry_from_object_json(rel, b'{"type": "Note"}') is None
+
+
+def test_render_blocks_keep_groups_whole_and_hand_out_the_last_groups_first() -> None:
+    from fedipress.outputsync import _BLOCKS_PER_WORKER, _render_blocks
+
+    # 40 groups of 5 outputs (a post's files), then 60 outputs of one group each (lists).
+    paths = [f"g{g:02d}/{i}" for g in range(40) for i in range(5)]
+    paths += [f"z/{i:02d}" for i in range(60)]
+    paths.reverse()  # the given order does not matter, the key does
+
+    def key(path: str) -> tuple[int, str]:
+        head, _, tail = path.partition("/")
+        return (int(head[1:]), path) if head != "z" else (100 + int(tail), path)
+
+    blocks = _render_blocks(paths, 2, key)
+    assert sorted(i for b in blocks for i in b) == list(range(len(paths)))
+    size = -(-len(paths) // (2 * _BLOCKS_PER_WORKER))
+    for block in blocks:
+        groups = [key(paths[i])[0] for i in block]
+        assert groups == sorted(groups)
+        assert len(block) < size + 5  # a block ends at the first group boundary past size
+    owner: dict[int, int] = {}
+    for number, block in enumerate(blocks):
+        for i in block:
+            assert owner.setdefault(key(paths[i])[0], number) == number  # never split
+    # The list outputs (the last groups) are handed out first.
+    assert {key(paths[i])[0] >= 100 for i in blocks[0]} == {True}
+    assert {key(paths[i])[0] for i in blocks[-1]} <= set(range(40))
+
+
+def test_locality_keeps_each_outbox_page_with_the_posts_it_embeds(tmp_path: Path) -> None:
+    from fedipress.activitypub import documents as d
+    from fedipress.build import _locality
+
+    site = load_site(load_config(_site(tmp_path / "blog") / "site.yaml"), now=NOW).site
+    key = _locality(site)
+    posts = d.federated_posts(site)
+    assert posts
+    for number in range(1, d.outbox_page_count(site) + 1):
+        page = key(d.outbox_page_path(number))[0]
+        chunk = posts[(number - 1) * d.OUTBOX_PAGE_SIZE:number * d.OUTBOX_PAGE_SIZE]
+        for post in chunk:
+            assert key(post.path + "object.json")[0] == page
+            assert key(post.path + "index.html")[0] == page
+    groups = {key(p.path + "index.html")[0] for p in posts}
+    assert key("index.html")[0] > max(groups)
+    assert key("tags/index.html")[0] != key("index.html")[0]

@@ -24,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from typing import Any
 from . import __version__
 from .config import SiteConfig
 from .errors import ContentError, Problem
-from .federation_manifest import FederationManifest
+from .federation_manifest import FederationManifest, entry_from_object_json
 from .model import Output, Site
 from .output import OutputDirError, check_output_dir
 from .outputsync import (
@@ -266,17 +267,19 @@ class Builder:
         if not self._manifest_loaded:
             self._manifest = _load_manifest(self._manifest_file(), self.output_dir)
             self._manifest_loaded = True
+        federate = public_key is not None and self.federation_manifest
         synced = sync_outputs(
             outputs, self.output_dir, self._manifest_file(), previous=self._manifest,
             clean=clean, workers=self.workers, progress=self.progress, log=self.log,
             trust_files=trust_files, locality=_locality(site),
+            after_render=entry_from_object_json if federate else None,
         )
         self._manifest = synced.entries
         lap("write")
-        if public_key is not None and self.federation_manifest:
+        if public_key is not None and federate:  # (public_key again: for the type checker)
             if clean:
                 self._federation.forget(config.state_dir)  # --clean trusts no cache, this one
-            self._write_federation_manifest(site, public_key)
+            self._write_federation_manifest(site, public_key, synced.by_products)
         lap("federation")
 
         return BuildResult(
@@ -307,12 +310,13 @@ class Builder:
 
     # -- phases --
 
-    def _write_federation_manifest(self, site: Site, public_key: bytes) -> None:
+    def _write_federation_manifest(self, site: Site, public_key: bytes,
+                                   rendered: Mapping[str, object] | None = None) -> None:
         # A hook: devserver's preview builder overrides it to write nothing.
         self._federation.write(
             site, public_key, state_dir=self.config.state_dir, key=self._federation_key,
             object_fps=self._object_fps, mentions=self._mentions, written=self._manifest,
-            output_dir=self.output_dir, workers=self.workers,
+            output_dir=self.output_dir, workers=self.workers, rendered=rendered,
         )
 
     def _public_key(self) -> bytes | None:
@@ -460,24 +464,29 @@ class Builder:
         return _collect(listed, user_files)
 
 def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
-    """Sort key for splitting rendering over processes: each federated post's files at its
-    place in the outbox, each outbox page next to the posts it embeds (their object
-    documents are built once per process), everything else after them."""
+    """Sort key for splitting rendering over processes. Its first element is a group that
+    render blocks never split: each outbox page with the posts it embeds (their object
+    documents are then built once, in one process), in outbox order; every other output
+    (list pages, feeds) is a group of its own, after them."""
     try:
         from .activitypub import documents as d
     except ImportError:
         return lambda path: (0, path)
-    place = {post.path: i for i, post in enumerate(d.federated_posts(site))}
     size = d.OUTBOX_PAGE_SIZE
-    rest = len(place) + size
+    group = {post.path: i // size for i, post in enumerate(d.federated_posts(site))}
+    rest = len(group) // size + 1
 
     def key(path: str) -> tuple[int, str]:
         folder, _, name = path.rpartition("/")
         if folder == "outbox" and name.startswith("page-") and name.endswith(".json"):
             number = name[5:-5]
             if number.isdigit():
-                return ((int(number) - 1) * size, path)
-        return (place.get(folder + "/", rest), path)
+                return (int(number) - 1, path)
+        found = group.get(folder + "/")
+        if found is not None:
+            return (found, path)
+        # A stable number of its own (crc32 of the path; a clash only joins two groups).
+        return (rest + zlib.crc32(path.encode()), path)
 
     return key
 

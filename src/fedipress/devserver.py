@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -448,7 +448,8 @@ class _DevBuilder(Builder):
     """The Builder, minus the federation manifest: a dev build (with a local base_url) must
     never become what `publish --no-build` announces."""
 
-    def _write_federation_manifest(self, site: Any, public_key: bytes) -> None:
+    def _write_federation_manifest(self, site: Any, public_key: bytes,
+                                   rendered: Mapping[str, object] | None = None) -> None:
         return None
 
 
@@ -542,6 +543,7 @@ class DevServer:
         self.builder = _DevBuilder(
             self.config, drafts=self.drafts, future=self.future, log=self.log,
             reload_config=self._load_config, output_dir=self.preview_dir,
+            federation_manifest=False,
         )
         self._build(None)
         # Later rebuilds run beside the server threads: no forked workers there.

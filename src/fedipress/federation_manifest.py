@@ -95,6 +95,7 @@ class FederationManifest:
         self._written: Mapping[str, _Entry] | None = None
         self._output_dir = Path()
         self._workers: int | None = None
+        self._rendered: Mapping[str, object] = {}
 
     def forget(self, state_dir: Path) -> None:
         """Trust no cache for the next write (`build --clean`)."""
@@ -113,6 +114,7 @@ class FederationManifest:
         written: Mapping[str, _Entry] | None,
         output_dir: Path,
         workers: int | None,
+        rendered: Mapping[str, object] | None = None,
     ) -> None:
         """Write <state_dir>/manifest.json and its object files unless `key` (a hash of the
         fingerprints of the actor and object documents they are made of) says the files on
@@ -120,8 +122,11 @@ class FederationManifest:
 
         `object_fps` maps a post's object.json output path to its fingerprint, `written` is
         the build manifest's entries for what this build wrote into `output_dir` (an
-        object.json is read back instead of built again).
+        object.json is read back instead of built again). `rendered` maps the object.json
+        paths this build rendered to their entries (`entry_from_object_json`, computed where
+        they were rendered): those need neither.
         """
+        self._rendered = rendered or {}
         self._state_dir, self._key = state_dir, key
         self._object_fps, self._mentions = object_fps, mentions
         self._written, self._output_dir, self._workers = written, output_dir, workers
@@ -150,11 +155,17 @@ class FederationManifest:
             [[] for _ in range(SHARDS)]
         missing: list[tuple[Post, str | None]] = []
         for post in d.federated_posts(site):
-            fp = self._object_fps.get(post.path + "object.json")
+            rel = post.path + "object.json"
+            fp = self._object_fps.get(rel)
             hit = known.get(fp) if fp is not None else None
             if hit is not None and hit[1] in valid:
                 oid, name, start, end = hit
                 shards[shard_of(oid)].append((oid, fp, (name, start, end)))
+                continue
+            made = self._rendered.get(rel) if fp is not None else None
+            if isinstance(made, tuple):  # rendered by this build, for this fingerprint
+                oid, body = made
+                shards[shard_of(oid)].append((oid, fp, body))
             else:
                 missing.append((post, fp))
         for fp, oid, entry in self._manifest_entries(site, missing):
@@ -239,8 +250,7 @@ class FederationManifest:
         doc = self._written_document(post.path + "object.json", fp)
         if doc is None:
             doc = d.object_document(site, post, mentions=self._mentions)
-        value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
-        return fp, doc["id"], _nested_json(value, 1).encode("utf-8")
+        return (fp, *_entry_of(doc))
 
     def _manifest_entries(self, site: Site, missing: list[tuple[Post, str | None]],
                           ) -> list[tuple[str | None, str, bytes]]:
@@ -278,6 +288,32 @@ class FederationManifest:
         except (OSError, ValueError):
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+
+
+def entry_from_object_json(rel: str, data: bytes) -> tuple[str, bytes] | None:
+    """(object id, manifest entry) of an object.json output's bytes; None for other outputs.
+
+    Meant for the build's after-render hook: a cold build renders object documents in forked
+    workers, which then also make their manifest entries instead of this process reading
+    every file back afterwards.
+    """
+    if not rel.endswith("/object.json"):
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not (isinstance(doc, dict) and isinstance(doc.get("id"), str)):
+        return None
+    return _entry_of(doc)
+
+
+def _entry_of(doc: dict[str, Any]) -> tuple[str, bytes]:
+    """(object id, the entry's JSON as nested in an object file)."""
+    from .activitypub import documents as d
+
+    value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
+    return doc["id"], _nested_json(value, 1).encode("utf-8")
 
 
 # The federation manifest's entries to compute in forked workers (see _manifest_entries).

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -44,7 +44,7 @@ _MANIFEST_FORMAT = 3  # marshal: (format, output_dir, {rel: (fp, sha256, size, m
 # work (a post's object.json and the outbox page embedding it) mostly land in one worker.
 PARALLEL_RENDER_THRESHOLD = 2000
 PARALLEL_RENDER_MIN_CPUS = 2
-_BLOCKS_PER_WORKER = 8
+_BLOCKS_PER_WORKER = 16
 
 
 # What the previous build knows about one output file: (fingerprint, sha256, size, mtime_ns).
@@ -128,28 +128,34 @@ def _stat_matches(path: Path | str, entry: _Entry) -> bool:
     return st.st_size == entry[_SIZE] and st.st_mtime_ns == entry[_MTIME]
 
 
-# (status, entry): status is "skipped" (no render), "unchanged" (rendered, same bytes) or
-# "written".
-_Outcome = tuple[str, _Entry]
+# (status, entry, by-product): status is "skipped" (no render), "unchanged" (rendered, same
+# bytes) or "written"; the by-product is what `after_render` made of the bytes (or None).
+_Outcome = tuple[str, _Entry, object]
+# Called with (output path, rendered bytes) in the process that rendered them; a value other
+# than None is handed back in SyncResult.by_products (it must pickle: workers return it).
+AfterRender = Callable[[str, bytes], object]
 
 
 def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
-             checked: set[Path] | None = None) -> _Outcome:
+             checked: set[Path] | None = None,
+             after_render: AfterRender | None = None) -> _Outcome:
     path = target_path(root, out.path, checked)
     if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
             and _stat_matches(path, prev):
-        return "skipped", prev
+        return "skipped", prev, None
     data = out.render()
+    extra = after_render(out.path, data) if after_render is not None else None
     sha = hashlib.sha256(data).hexdigest()
     if trust_cache and prev is not None and prev[_SHA] == sha and _stat_matches(path, prev):
-        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME])
+        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra
     st = write_atomic(path, data)
-    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns)
+    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra
 
 
 # Forked render workers read their jobs from this module global, set just before the fork and
 # cleared after: Output.render closures cannot be pickled, but a forked child inherits them.
 _JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
+_JOB_AFTER: AfterRender | None = None
 _JOB_CHECKED: set[Path] = set()  # per worker process: folders already verified
 
 
@@ -157,7 +163,7 @@ def _process_block(indices: list[int]) -> list[_Outcome]:
     outcomes = []
     for index in indices:
         out, prev, root, trust = _JOBS[index]
-        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED))
+        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER))
     return outcomes
 
 
@@ -204,6 +210,8 @@ class SyncResult:
     skipped_render: int
     removed: int
     entries: dict[str, _Entry]
+    # after_render's values by output path, for the outputs rendered by this sync.
+    by_products: dict[str, object] = field(default_factory=dict)
 
 
 def sync_outputs(
@@ -218,6 +226,7 @@ def sync_outputs(
     log: Log = print,
     trust_files: bool = False,
     locality: Callable[[str], tuple[int, str]] | None = None,
+    after_render: AfterRender | None = None,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
@@ -228,7 +237,9 @@ def sync_outputs(
     `previous` this process wrote) believes that files with an unchanged fingerprint are still
     there as written: no stat per output and no walk of the folder for strays. `locality`
     maps an output path to a sort key that keeps outputs sharing lazy work together when
-    rendering is split over processes.
+    rendering is split over processes. `after_render` derives something from an output's
+    bytes where they were rendered (a forked worker, for a cold build), so the caller need
+    not read the file back; its values are returned in `by_products`.
     """
     root = output_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -263,16 +274,21 @@ def sync_outputs(
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
     bar = _Progress(progress, "rendering", len(todo))
     if _parallel_ok(len(todo), n_workers):
-        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality)
+        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
+                                   after_render)
     else:
         outcomes = []
         for i, out in enumerate(todo, 1):
-            outcomes.append(_process(out, old.get(out.path), root, trust, checked))
+            outcomes.append(_process(out, old.get(out.path), root, trust, checked,
+                                     after_render))
             bar.update(i)
     bar.close()
-    for out, (status, entry) in zip(todo, outcomes, strict=True):
+    by_products: dict[str, object] = {}
+    for out, (status, entry, extra) in zip(todo, outcomes, strict=True):
         counts[status] += 1
         entries[out.path] = entry
+        if extra is not None:
+            by_products[out.path] = extra
 
     produced = entries.keys()
     removed = 0
@@ -313,21 +329,49 @@ def sync_outputs(
         skipped_render=counts["skipped"],
         removed=removed,
         entries=entries,
+        by_products=by_products,
     )
+
+
+def _render_blocks(paths: Sequence[str], workers: int,
+                   locality: Callable[[str], tuple[int, str]] | None = None,
+                   ) -> list[list[int]]:
+    """Indices of `paths` in blocks for the workers, in the order they are handed out.
+
+    About _BLOCKS_PER_WORKER blocks per worker, cut only between locality groups (the key's
+    first element): outputs that share lazy work stay in one process. The last groups (list
+    pages and feeds, the costliest outputs) go first, so the phase ends on small blocks with
+    every worker busy rather than one finishing a long block alone.
+    """
+    order = list(range(len(paths)))
+    size = max(8, -(-len(order) // (workers * _BLOCKS_PER_WORKER)))
+    if locality is None:
+        return [order[i:i + size] for i in range(0, len(order), size)]
+    keys = [locality(path) for path in paths]
+    order.sort(key=keys.__getitem__)
+    blocks: list[list[int]] = []
+    block: list[int] = []
+    for index in order:
+        if len(block) >= size and keys[index][0] != keys[block[-1]][0]:
+            blocks.append(block)
+            block = []
+        block.append(index)
+    if block:
+        blocks.append(block)
+    blocks.reverse()
+    return blocks
 
 
 def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
                     workers: int, bar: _Progress,
-                    locality: Callable[[str], tuple[int, str]] | None = None) -> list[_Outcome]:
+                    locality: Callable[[str], tuple[int, str]] | None = None,
+                    after_render: AfterRender | None = None) -> list[_Outcome]:
     import multiprocessing
 
-    global _JOBS
+    global _JOBS, _JOB_AFTER
     _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
-    order = list(range(len(todo)))
-    if locality is not None:
-        order.sort(key=lambda i: locality(todo[i].path))
-    size = max(8, -(-len(order) // (workers * _BLOCKS_PER_WORKER)))
-    blocks = [order[i:i + size] for i in range(0, len(order), size)]
+    _JOB_AFTER = after_render
+    blocks = _render_blocks([out.path for out in todo], workers, locality)
     try:
         ctx = multiprocessing.get_context("fork")
         outcomes: list[_Outcome | None] = [None] * len(todo)
@@ -340,7 +384,7 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
                 bar.update(done)
         return [o for o in outcomes if o is not None]
     finally:
-        _JOBS = []
+        _JOBS, _JOB_AFTER = [], None
 
 
 _DIRS_FILE = "build-dirs.marshal"
