@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import markdown
 import pygments  # type: ignore[import-untyped]
@@ -140,16 +140,70 @@ def _render_chunk(jobs: list[tuple[str, str, str]]) -> list[Rendered]:
     return [render_markdown(body, page_url=u, site_url=s) for body, u, s in jobs]
 
 
-def _render_all(jobs: list[tuple[str, str, str]], workers: int) -> list[Rendered]:
-    if workers <= 1 or len(jobs) < 8 * workers:
-        return _render_chunk(jobs)  # a pool costs more than it saves for a few files
-    size = max(1, min(64, len(jobs) // (workers * 4)))
-    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    # Imported here: only a parse of many files uses it, and it costs a rebuild ~13 ms.
-    from concurrent.futures import ProcessPoolExecutor
+# Files rendered per job handed to a worker: small enough that the workers finish within a
+# few milliseconds of each other, large enough that passing jobs around stays cheap.
+_RENDER_BATCH = 32
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return [r for chunk in pool.map(_render_chunk, chunks) for r in chunk]
+
+class _Renderer:
+    """Renders the Markdown of files as their front matter is read (`add`), in worker
+    processes once there are enough of them: the workers start on the first batch while
+    this process still reads the rest, instead of after all front matter is parsed."""
+
+    def __init__(self, workers: int, site_url: str, cache: ParseCache | None,
+                 wanted: Callable[[_Parsed], bool]) -> None:
+        self.workers, self.site_url, self.cache = workers, site_url, cache
+        self.wanted = wanted
+        self._pending: list[_Parsed] = []
+        self._submitted: list[tuple[list[_Parsed], Any]] = []  # (files, their Future)
+        self._pool: Any = None
+
+    def add(self, parsed: _Parsed) -> None:
+        """Queue a freshly parsed file (one whose rendering may be in the cache) unless the
+        build leaves it out (a draft, a future post). One whose path clashes with another
+        file's is rendered for nothing: rare, and an error anyway."""
+        if not self.wanted(parsed):
+            return
+        if self.cache is not None and self.cache.get(parsed.key) is not None:
+            return
+        self._pending.append(parsed)
+        if self.workers > 1 and len(self._pending) >= _RENDER_BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._pool is None:
+            # Imported here: only a parse of many files uses it (~13 ms of a rebuild).
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        batch, self._pending = self._pending, []
+        jobs = [(p.body, p.fields["url"], self.site_url) for p in batch]
+        self._submitted.append((batch, self._pool.submit(_render_chunk, jobs)))
+
+    def results(self) -> dict[int, Rendered]:
+        """Every queued file's rendering by id() of its _Parsed; the rest of the queue is
+        rendered here unless a pool is already running."""
+        if self._pending and self._pool is not None:
+            self._submit()
+        done: dict[int, Rendered] = {}
+        try:
+            for batch, future in self._submitted:
+                for p, r in zip(batch, future.result(), strict=True):
+                    done[id(p)] = r
+        finally:
+            self.close()
+        for p, r in zip(self._pending, _render_chunk(
+                [(p.body, p.fields["url"], self.site_url) for p in self._pending]), strict=True):
+            done[id(p)] = r
+        self._pending = []
+        return done
+
+    def close(self) -> None:
+        """Stop the workers (also when loading fails: nothing waits for their work)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._submitted = []
 
 
 def _settings(config: SiteConfig) -> str:
@@ -162,10 +216,12 @@ def _settings(config: SiteConfig) -> str:
 
 
 def _parse_all(
-    config: SiteConfig, sources: Iterable[SourceFile], cache: ParseCache | None = None
+    config: SiteConfig, sources: Iterable[SourceFile], cache: ParseCache | None = None,
+    on_parsed: Callable[[_Parsed], None] | None = None,
 ) -> tuple[list[_Parsed | _Hit], list[Problem]]:
     """Each file's finished Post from the cache (a `_Hit`) when its stat is unchanged, else
-    its checked front matter (`_Parsed`, from the cache or the file)."""
+    its checked front matter (`_Parsed`, from the cache or the file), also handed to
+    `on_parsed` as soon as it is known."""
     parsed: list[_Parsed | _Hit] = []
     problems: list[Problem] = []
     settings = _settings(config) if cache is not None else ""
@@ -183,6 +239,8 @@ def _parse_all(
                 checked = cache.parsed(sf, st, settings)
                 if checked is not None:
                     parsed.append(checked)
+                    if on_parsed is not None:
+                        on_parsed(checked)
                     continue
             raw = sf.path.read_bytes()
         except OSError as exc:
@@ -193,6 +251,8 @@ def _parse_all(
             problems.extend(result)
         else:
             parsed.append(result)
+            if on_parsed is not None:
+                on_parsed(result)
             if cache is not None:
                 cache.put_parsed(result, st, settings)
     return parsed, problems
@@ -220,7 +280,30 @@ def load_site(
     """
     if sources is None:
         sources = [sf for sf in discover(config) if sf.kind != "static"]
-    loaded, problems = _parse_all(config, sources, cache)
+    def wanted(p: _Parsed) -> bool:
+        f = p.fields
+        return _published(f["draft"], f["kind"], f["date"], now=now, drafts=drafts,
+                          future=future)
+
+    renderer = _Renderer(workers, config.base_url, cache, wanted)
+    try:
+        return _load(config, sources, renderer, now=now, drafts=drafts, future=future,
+                     keep_going=keep_going, cache=cache)
+    finally:
+        renderer.close()
+
+
+def _published(draft: bool, kind: str, date: datetime, *, now: datetime, drafts: bool,
+               future: bool) -> bool:
+    """Whether this build includes a file: drafts only with `drafts`, posts dated after
+    `now` only with `future`."""
+    return (drafts or not draft) and (future or kind != "post" or date <= now)
+
+
+def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer, *,
+          now: datetime, drafts: bool, future: bool, keep_going: bool,
+          cache: ParseCache | None) -> LoadResult:
+    loaded, problems = _parse_all(config, sources, cache, renderer.add)
 
     # Two files, or a file and an alias, must not claim the same output folder.
     owners: dict[str, str] = {}
@@ -234,7 +317,7 @@ def load_site(
             fields, file, path_line = item.fields, item.file, item.path_line
             draft, kind, date = fields["draft"], fields["kind"], fields["date"]
             claimed = [fields["path"], *fields["aliases"]]
-        if (draft and not drafts) or (kind == "post" and date > now and not future):
+        if not _published(draft, kind, date, now=now, drafts=drafts, future=future):
             continue
         clash = next((c for c in claimed if c in owners), None)
         if clash is not None:
@@ -255,20 +338,17 @@ def load_site(
         raise ContentError(problems)
 
     # Files not taken whole from the cache: their rendering by key (cached when only the
-    # stat or the front matter changed), else Markdown now.
-    site_url = config.base_url
+    # stat or the front matter changed), else what the renderer made of them.
     fresh = [p for p in unique if not isinstance(p, tuple)]
+    made_now = renderer.results()
     rendered: dict[int, Rendered] = {}
-    missing: list[_Parsed] = []
     for p in fresh:
-        hit = cache.get(p.key) if cache is not None else None
-        if hit is None:
-            missing.append(p)
-        else:
-            rendered[id(p)] = hit
-    jobs = [(p.body, p.fields["url"], site_url) for p in missing]
-    for p, r in zip(missing, _render_all(jobs, workers), strict=True):
-        rendered[id(p)] = r
+        hit = made_now.get(id(p))
+        if hit is None:  # the renderer passed it over for its cached rendering
+            assert cache is not None
+            hit = cache.get(p.key)
+            assert hit is not None
+        rendered[id(p)] = hit
     made: dict[int, Post] = {}
     for p in fresh:
         made[id(p)] = _make_post(p, rendered[id(p)], cache)
