@@ -95,6 +95,11 @@ _TERMS: dict[str, Any] = {
     },
 }
 _PREFIXES = {"toot": _TOOT, "schema": _SCHEMA}
+# The prefixes each term's definition is written with ("toot:" in "toot:Emoji").
+_TERM_PREFIXES: dict[str, frozenset[str]] = {
+    term: frozenset(p for p in _PREFIXES if f"{p}:" in json.dumps(definition))
+    for term, definition in _TERMS.items()
+}
 
 _IMAGE_TYPES = {
     "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
@@ -177,12 +182,7 @@ def with_context(doc: Mapping[str, Any]) -> dict[str, Any]:
     used: set[str] = set()
     _used_terms(body, used)
     inline: dict[str, Any] = {}
-    needed_prefixes = {
-        prefix
-        for term in used
-        for prefix in _PREFIXES
-        if f"{prefix}:" in json.dumps(_TERMS[term])
-    }
+    needed_prefixes = {prefix for term in used for prefix in _TERM_PREFIXES[term]}
     for prefix in _PREFIXES:  # fixed order
         if prefix in needed_prefixes:
             inline[prefix] = _PREFIXES[prefix]
