@@ -260,6 +260,23 @@ def test_indented_json_equals_json_dumps_with_indent() -> None:
                 expected = json.dumps(v, ensure_ascii=False, indent=2, sort_keys=sort_keys)
                 expected = expected.replace("\n", "\n" + "  " * level)
                 assert indented_json(v, sort_keys=sort_keys, level=level) == expected
+    # What the direct writer hands to the general path: floats that are not finite, tuples,
+    # keys that are not strings, subclasses of str, dict and int.
+
+    class Text(str):
+        pass
+
+    class Table(dict):  # type: ignore[type-arg]
+        pass
+
+    unusual: list[object] = [
+        float("nan"), float("inf"), -0.0, (1, "a"), {1: "x", 2: [True]}, {True: None},
+        Text("t"), Table(b=1, a=2), [{"k": (3.5, None)}], {"a": {"b": [1, 2.0]}},
+    ]
+    for v in unusual:
+        for sort_keys in (False, True):
+            expected = json.dumps(v, ensure_ascii=False, indent=2, sort_keys=sort_keys)
+            assert indented_json(v, sort_keys=sort_keys) == expected
 
 
 def test_outputs_reused_between_in_process_builds_render_the_same_bytes(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -205,14 +206,80 @@ def serialize(doc: Mapping[str, Any]) -> bytes:
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],:]|[^"{}\[\],:]+')
 
 
+class _Unusual(Exception):
+    """A value the direct writer leaves to the general path (a float, a tuple, a subclass,
+    a key that is not a string)."""
+
+
 def indented_json(value: Any, *, sort_keys: bool = False, level: int = 0) -> str:
     """json.dumps(value, ensure_ascii=False, indent=2, sort_keys=sort_keys), byte for byte,
     with every line after the first indented `level` more steps (a value nested that deep).
 
-    json.dumps with `indent` runs the pure-Python encoder (about a millisecond per post
-    object); this lets the C encoder write compact JSON and only re-spaces its few structural
-    tokens (a post's whole content is one string token).
+    json.dumps with `indent` runs CPython's pure-Python encoder (about a millisecond per
+    post object). Documents are plain dicts, lists, strings, ints, booleans and None: those
+    are written here directly, each string by the C string encoder json.dumps itself uses
+    (~2x faster than re-spacing a compact dump); anything else takes that general path.
     """
+    out: list[str] = []
+    try:
+        _write_plain(value, "\n" + "  " * level, sort_keys, out)
+    except _Unusual:
+        return _respaced_json(value, sort_keys=sort_keys, level=level)
+    return "".join(out)
+
+
+def _write_plain(value: Any, newline: str, sort_keys: bool, out: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_string(value))
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        opener = "{" + inner
+        between = "," + inner
+        items = value.items()
+        if sort_keys:
+            if any(type(k) is not str for k in value):
+                raise _Unusual
+            items = sorted(items, key=_first)
+        for i, (key, item) in enumerate(items):
+            if type(key) is not str:
+                raise _Unusual
+            out.append((between if i else opener) + _encode_string(key) + ": ")
+            _write_plain(item, inner, sort_keys, out)
+        out.append(newline + "}")
+    elif kind is list:
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        opener = "[" + inner
+        between = "," + inner
+        for i, item in enumerate(value):
+            out.append(between if i else opener)
+            _write_plain(item, inner, sort_keys, out)
+        out.append(newline + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    else:
+        raise _Unusual
+
+
+def _first(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
+def _respaced_json(value: Any, *, sort_keys: bool = False, level: int = 0) -> str:
+    """indented_json for any value: the C encoder writes compact JSON and only its few
+    structural tokens are re-spaced."""
     compact = json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, separators=(",", ":"))
     tokens = _JSON_TOKEN.findall(compact)
     out: list[str] = []
