@@ -380,6 +380,8 @@ def _hashtags(post: Post) -> list[tuple[str, str]]:
 
 def post_mentions(post: Post) -> tuple[str, ...]:
     """Distinct "user@server" mentions written in the post's text, in order of appearance."""
+    if "@" not in post.html:
+        return ()  # most posts: no need to strip code and tags from all of the HTML
     # Code is not text: "@a@b.example" in a snippet mentions nobody (markup agrees).
     text = _TAG_RE.sub(" ", _CODE_RE.sub(" ", post.html))
     seen: dict[str, None] = {}
