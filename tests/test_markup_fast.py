@@ -1,0 +1,252 @@
+"""markup.py's speed-ups give Python-Markdown's own bytes: serializer, tree passes, corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from xml.etree import ElementTree as etree
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown.serializers import to_html_string
+
+from fedipress import markup
+from fedipress.markup import _html_serializer, _new_markdown, _skip_absent_syntax, normalize_lists
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = "https://alice.example/"
+PAGE = "https://alice.example/posts/tomatoes/"
+
+
+def _fast_serializer():  # type: ignore[no-untyped-def]
+    serializer = _html_serializer()
+    assert serializer is not None  # Python-Markdown's writer is the one it was written from
+    return serializer
+
+
+# --- the serializer ----------------------------------------------------------------------------
+
+
+def _tree(build: str) -> etree.Element:
+    """A tree from a few lines of Python, so each case reads as what it builds."""
+    root = etree.Element("div")
+    exec(build, {"etree": etree, "root": root})  # noqa: S102  (test data written here)
+    return root
+
+
+SERIALIZER_CASES = [
+    "root.text = 'a & b &amp; &#38; &#x26; &nbsp; &bogus < > \" \\' \\n'",
+    "p = etree.SubElement(root, 'p'); p.text = 'x'; p.tail = 'tail & <t>'",
+    "a = etree.SubElement(root, 'a', {'title': 'q\"<&>&amp;\\n', 'href': '/x?a=1&b=2'})",
+    "etree.SubElement(root, 'input', {'checked': 'checked', 'disabled': 'disabled', 'x': 'x'})",
+    "etree.SubElement(root, 'input', {'download': 'download', 'Checked': 'Checked'})",
+    "etree.SubElement(root, 'details', {'open': None, 'b': '', 'a': 'A'})",
+    "br = etree.SubElement(root, 'br'); br.tail = 'after'",
+    "hr = etree.SubElement(root, 'HR'); hr.text = 'odd'; etree.SubElement(hr, 'i').text = 'in'",
+    "img = etree.SubElement(root, 'img', {'src': 'a.png', 'alt': 'A & B'}); img.text = 't'",
+    "s = etree.SubElement(root, 'script'); s.text = 'if (a < b && c > d) {}'",
+    "s = etree.SubElement(root, 'STYLE'); s.text = 'a > b { x: \"&\" }'; s.tail = '<'",
+    "c = etree.Comment(' a & b < c '); root.append(c); c.tail = 'ct&'",
+    "c = etree.Comment('x'); root.append(c); etree.SubElement(c, 'b').text = 'lost'",
+    "pi = etree.ProcessingInstruction('php', 'echo 1 > 0'); root.append(pi); pi.tail = 'x'",
+    "n = etree.Element(None); n.text = 't<'; n.tail = 'tail>'; root.append(n); "
+    "etree.SubElement(n, 'b').text = 'in'",
+    "root.tag = None; root.text = 'top'",
+    "q = etree.SubElement(root, etree.QName('{urn:x}tag')); q.text = 'ns'",
+    "etree.SubElement(root, 'a', {etree.QName('{urn:x}k'): 'v'})",
+    "etree.SubElement(root, 'a', {'k': etree.QName('v')})",
+    "etree.SubElement(root, 'pre').text = '  code <x> &amp; & \\n'",
+    "d = root\nfor _ in range(3000):\n    d = etree.SubElement(d, 'div')\nd.text = 'deep'",
+    "p = etree.SubElement(root, 'p'); p.text = ''; p.tail = ''",
+    "c = etree.Comment(None); root.append(c)",
+    "p = etree.SubElement(root, 'p'); p.set('n', 5)",
+]
+
+
+@pytest.mark.parametrize("build", SERIALIZER_CASES)
+def test_serializer_writes_what_python_markdown_writes(build: str) -> None:
+    fast = _fast_serializer()
+    tree = _tree(build)
+    try:
+        expected = to_html_string(tree)
+    except Exception as error:  # noqa: BLE001
+        with pytest.raises(type(error)):
+            fast(tree)
+        return
+    assert fast(tree) == expected
+
+
+_TAGS = st.sampled_from(["p", "a", "em", "br", "img", "hr", "pre", "code", "script", "input",
+                         "div", "span", "H2", "sup"])
+_TEXT = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab &;#<>\"'\nx0")),
+                                     max_size=12))
+_ATTRS = st.dictionaries(
+    st.sampled_from(["href", "checked", "open", "title", "id", "class", "hidden"]),
+    st.one_of(st.none(), st.sampled_from(["checked", "open", "hidden", "", "a&b", "<\">",
+                                          "&amp;", "x\ny"])),
+    max_size=3,
+)
+
+
+@st.composite
+def _elements(draw: st.DrawFn, depth: int = 0) -> etree.Element:
+    kind = draw(st.sampled_from(["tag"] * 6 + ["comment", "pi", "none"]))
+    if kind == "comment":
+        el = etree.Comment(draw(st.text(alphabet="a<&>- ", max_size=6)))
+    elif kind == "pi":
+        el = etree.ProcessingInstruction("x", draw(st.text(alphabet="a<&>? ", max_size=6)))
+    else:
+        el = etree.Element(None if kind == "none" else draw(_TAGS), draw(_ATTRS))
+        el.text = draw(_TEXT)
+        if depth < 3:
+            el.extend(draw(st.lists(_elements(depth + 1), max_size=3)))
+    el.tail = draw(_TEXT)
+    return el
+
+
+@settings(max_examples=300, deadline=None)
+@given(root=_elements())
+def test_serializer_on_random_trees(root: etree.Element) -> None:
+    assert _fast_serializer()(root) == to_html_string(root)
+
+
+def test_parsers_use_it_and_stock_ones_do_not() -> None:
+    fast, _ = _new_markdown()
+    stock, _ = _new_markdown(stock=True)
+    assert fast.serializer is not to_html_string
+    assert stock.serializer is to_html_string
+
+
+def test_without_the_stock_writer_it_copies_the_stock_one_is_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from markdown import serializers
+
+    monkeypatch.delattr(serializers, "_serialize_html")
+    assert _html_serializer() is None
+    assert _new_markdown()[0].serializer is to_html_string
+
+
+# --- whole documents ---------------------------------------------------------------------------
+
+FEATURES = """\
+Title with [TOC] later
+======================
+
+[TOC]
+
+Text with *em*, **strong**, `code <x> & y`, a [link](/a "T & <q>"), ![img](i.png "t"),
+an entity &copy; &#169; &amp; & a bare ampersand, <b class="x">raw *inline*</b>,
+escapes \\* \\_ \\[, a mention @bob@social.example and the HTML abbreviation. Line break{BR}
+here. A footnote[^1] and another[^n].
+
+## Second "heading" with `code` & <i>html</i> {: #custom .cls }
+
+<!-- a comment & <b> -->
+
+<div markdown="1">
+Markdown *inside* HTML, with a [link](x.html).
+</div>
+
+<div class="raw">
+  <p>raw block &amp; <script>if (a < b) {}</script></p>
+</div>
+
+<?php echo 1; ?>
+
+| a | b & c |
+|:--|------:|
+| `1` | *2* |
+
+Term
+:   Definition with **bold**.
+
+```python
+def f(x):
+    return x < 2 and "&"
+```
+
+    indented <code> & block
+
+> quote with - list
+> - item
+>     - nested
+
+1. one
+2. two
+    * three
+
+<details open>
+<summary>More</summary>
+Hidden *text*.
+</details>
+
+### Third ### {#third}
+
+#### Fourth \\#4 with &lt;entity&gt;
+
+*[HTML]: Hyper Text Markup Language
+
+[^1]: The note, with a [link](/n).
+[^n]: Another, `code`.
+""".replace("{BR}", "  ")
+
+
+def _assert_same(text: str) -> None:
+    fast, fast_mentions = _new_markdown()
+    stock, stock_mentions = _new_markdown(stock=True)
+    _skip_absent_syntax(fast, text)
+    assert fast.convert(text) == stock.convert(text)
+    assert getattr(fast, "toc", None) == getattr(stock, "toc", None)
+    assert getattr(fast, "toc_tokens", None) == getattr(stock, "toc_tokens", None)
+    assert fast_mentions.found == stock_mentions.found
+
+
+@pytest.mark.parametrize("variant", ["as is", "no backslashes", "no headings", "no code"])
+def test_a_document_with_every_feature(variant: str) -> None:
+    text = FEATURES
+    if variant == "no backslashes":
+        text = text.replace("\\", "")
+    elif variant == "no headings":
+        text = "\n".join(line for line in text.split("\n") if not line.startswith(("#", "==")))
+    elif variant == "no code":
+        text = text.replace("`", "")
+    _assert_same(normalize_lists(text))
+
+
+def _corpus_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_h31_corpus", REPO / "benchmarks/corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclass-free, but keep it importable while it runs
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus_bodies() -> Iterator[list[str]]:
+    yield [post.body for post in _corpus_module().generate_posts(300)]
+
+
+def _render_all(bodies: list[str]) -> list[markup.Rendered]:
+    return [markup.render_markdown(body, page_url=PAGE, site_url=SITE) for body in bodies]
+
+
+def test_300_corpus_posts_render_as_with_the_stock_parser(corpus_bodies: list[str]) -> None:
+    fast = _render_all(corpus_bodies)
+    box: list[list[markup.Rendered]] = []
+
+    def stock_run() -> None:
+        markup._local.md = _new_markdown(stock=True)  # this thread only
+        box.append(_render_all(corpus_bodies))
+
+    thread = threading.Thread(target=stock_run)
+    thread.start()
+    thread.join()
+    assert len(fast) == len(box[0]) == 300
+    for index, (mine, theirs) in enumerate(zip(fast, box[0], strict=True)):
+        assert mine == theirs, index
