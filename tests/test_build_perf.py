@@ -687,3 +687,57 @@ def test_locality_keeps_each_outbox_page_with_the_posts_it_embeds(tmp_path: Path
     groups = {key(p.path + "index.html")[0] for p in posts}
     assert key("index.html")[0] > max(groups)
     assert key("tags/index.html")[0] != key("index.html")[0]
+
+
+def _many_posts_site(dest: Path, count: int = 40) -> Path:
+    root = _site(dest)
+    for i in range(count):
+        (root / "content" / "posts" / f"2026-08-{i % 28 + 1:02d}-extra-{i}.md").write_text(
+            f"---\ntitle: Extra {i}\n---\nBody of extra post {i}, with *emphasis*.\n")
+    return root
+
+
+def test_templates_are_compiled_while_workers_render_markdown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    real = Builder._environment
+
+    def environment(self: Builder) -> tuple[Any, str]:
+        made.append("env")
+        return real(self)
+
+    monkeypatch.setattr(Builder, "_environment", environment)
+    root = _many_posts_site(tmp_path / "blog")
+    builder = Builder(load_config(root / "site.yaml"), log=lambda _line: None, workers=2)
+    builder.build(now=NOW)
+    # Made once, while the Markdown workers ran, and taken by the plan (not made again).
+    assert made == ["env"]
+    assert builder._prepared is None
+    compiled = list((root / ".fedipress" / "cache" / "templates").iterdir())
+    assert len(compiled) >= 10  # every template of the theme, not only the ones rendered
+
+    serial = _many_posts_site(tmp_path / "serial")
+    Builder(load_config(serial / "site.yaml"), log=lambda _line: None, workers=1).build(now=NOW)
+    assert made == ["env", "env"]  # no workers: the plan makes its own
+    for rel in ("index.html", "posts/extra-3/index.html", "feed.xml"):
+        assert (root / "public" / rel).read_bytes() == (serial / "public" / rel).read_bytes()
+
+
+def test_a_broken_template_is_reported_where_it_is_used_not_while_compiling_ahead(
+        tmp_path: Path) -> None:
+    from fedipress.errors import ThemeError
+
+    root = _many_posts_site(tmp_path / "blog")
+    theme = root / "themes" / "mine"
+    (theme / "templates").mkdir(parents=True)
+    (theme / "theme.yaml").write_text("extends: default\n")
+    (theme / "templates" / "unused.html").write_text("{% if %}\n")  # never rendered
+    config_file = root / "site.yaml"
+    config_file.write_text(config_file.read_text() + "theme: mine\n")
+    Builder(load_config(config_file), log=lambda _line: None, workers=2).build(now=NOW)
+    assert (root / "public" / "index.html").is_file()
+
+    (theme / "templates" / "post.html").write_text("{% extends 'base.html' %}\n{% if %}\n")
+    with pytest.raises(ThemeError, match=r"themes/mine/templates/post\.html:2"):
+        Builder(load_config(config_file), log=lambda _line: None, workers=2).build(
+            now=NOW, clean=True)

@@ -182,6 +182,9 @@ class Builder:
         self._sources: tuple[Any, ...] = ()  # content.SourceFile of the last build
         self._source_paths: set[str] | None = None
         self._ap_memo: dict[tuple[object, ...], Any] = {}
+        # The plan's Jinja environment and fingerprint salt, when made while the Markdown of
+        # a cold build was rendered by workers (see _prepare_while_rendering).
+        self._prepared: tuple[Any, str] | None = None
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -371,6 +374,7 @@ class Builder:
                 self.config, now=now, drafts=self.drafts, future=self.future,
                 keep_going=self.keep_going, cache=self._cache, workers=workers,
                 sources=self._known_sources(changed) if targeted else None,
+                while_rendering=self._prepare_while_rendering,
             )
         finally:
             if pause:
@@ -388,18 +392,44 @@ class Builder:
             print(f"warning: {problem}", file=sys.stderr)
         return result.site, problems
 
-    def _plan(self, site: Site, public_key: bytes | None) -> list[Output]:
-        from . import content, feeds, render, themes
+    def _environment(self) -> tuple[Any, str]:
+        """The plan's Jinja environment and the fingerprint salt of config and theme."""
+        from . import themes
 
-        config = self.config
-        env = themes.make_environment(config)
+        env = themes.make_environment(self.config)
         # Compiled templates kept between processes (keyed by name, checked against the
         # source): a fresh process rendering a few pages spent ~0.06 s compiling them.
         import jinja2
 
         env.bytecode_cache = jinja2.FileSystemBytecodeCache(
-            str(_ensure_dir(config.state_dir / "cache" / "templates")))
-        salt = fingerprint_salt(config, themes.theme_fingerprint(env))
+            str(_ensure_dir(self.config.state_dir / "cache" / "templates")))
+        return env, fingerprint_salt(self.config, themes.theme_fingerprint(env))
+
+    def _prepare_while_rendering(self) -> None:
+        """While workers render a cold build's Markdown, this process would only wait: it
+        imports what the plan needs and compiles every template now. The render workers
+        forked later inherit the compiled templates instead of each compiling its own."""
+        self._prepared = None
+        try:
+            from . import feeds, render  # noqa: F401 - for the plan, imported while idle
+            from .activitypub import site  # noqa: F401
+
+            env, salt = self._environment()
+        except Exception:  # noqa: BLE001 - the plan does this again and reports any error
+            return
+        for name in env.list_templates():
+            try:
+                env.get_template(name)
+            except Exception:  # noqa: BLE001 - a broken template fails where it is used,
+                continue  # with its file and line (themes.render_template)
+        self._prepared = (env, salt)
+
+    def _plan(self, site: Site, public_key: bytes | None) -> list[Output]:
+        from . import content, feeds, render, themes
+
+        config = self.config
+        prepared, self._prepared = self._prepared, None
+        env, salt = prepared if prepared is not None else self._environment()
         # Fingerprints by their inputs, kept between this builder's builds: an unchanged post
         # costs a dict lookup per output. Cleared when it outgrows the site (old versions).
         limit = 8 * (len(site.posts) + len(site.pages)) + 1000

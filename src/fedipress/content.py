@@ -151,9 +151,10 @@ class _Renderer:
     this process still reads the rest, instead of after all front matter is parsed."""
 
     def __init__(self, workers: int, site_url: str, cache: ParseCache | None,
-                 wanted: Callable[[_Parsed], bool]) -> None:
+                 wanted: Callable[[_Parsed], bool],
+                 while_rendering: Callable[[], None] | None = None) -> None:
         self.workers, self.site_url, self.cache = workers, site_url, cache
-        self.wanted = wanted
+        self.wanted, self.while_rendering = wanted, while_rendering
         self._pending: list[_Parsed] = []
         self._submitted: list[tuple[list[_Parsed], Any]] = []  # (files, their Future)
         self._pool: Any = None
@@ -185,6 +186,8 @@ class _Renderer:
         rendered here unless a pool is already running."""
         if self._pending and self._pool is not None:
             self._submit()
+        if self._pool is not None and self.while_rendering is not None:
+            self.while_rendering()  # this process would only wait for the workers
         done: dict[int, Rendered] = {}
         try:
             for batch, future in self._submitted:
@@ -268,11 +271,14 @@ def load_site(
     cache: ParseCache | None = None,
     workers: int = 1,
     sources: Sequence[SourceFile] | None = None,
+    while_rendering: Callable[[], None] | None = None,
 ) -> LoadResult:
     """Read every post and page and render its Markdown.
 
     `sources` (the previous result's, when the caller knows no file was added, removed or
     moved since) saves walking the content folder; each file is still stat'ed.
+    `while_rendering` is called once all front matter is read while worker processes still
+    render Markdown (only when they do): work the caller needs next can run then.
 
     Drafts are included only with `drafts`, posts dated after `now` only with `future`.
     Every broken file becomes a Problem; unless `keep_going`, any problem raises
@@ -285,7 +291,7 @@ def load_site(
         return _published(f["draft"], f["kind"], f["date"], now=now, drafts=drafts,
                           future=future)
 
-    renderer = _Renderer(workers, config.base_url, cache, wanted)
+    renderer = _Renderer(workers, config.base_url, cache, wanted, while_rendering)
     try:
         return _load(config, sources, renderer, now=now, drafts=drafts, future=future,
                      keep_going=keep_going, cache=cache)
