@@ -250,3 +250,41 @@ def test_300_corpus_posts_render_as_with_the_stock_parser(corpus_bodies: list[st
     assert len(fast) == len(box[0]) == 300
     for index, (mine, theirs) in enumerate(zip(fast, box[0], strict=True)):
         assert mine == theirs, index
+
+
+# --- smaller passes ----------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet=st.sampled_from(list(" \t\r\nx\x02\x03")), max_size=8),
+                      max_size=8))
+def test_whitespace_preprocessor_as_python_markdown(lines: list[str]) -> None:
+    from markdown.preprocessors import NormalizeWhitespace
+
+    fast, _ = _new_markdown()
+    stock, _ = _new_markdown(stock=True)
+    assert type(stock.preprocessors["normalize_whitespace"]) is NormalizeWhitespace
+    assert type(fast.preprocessors["normalize_whitespace"]) is not NormalizeWhitespace
+    assert fast.preprocessors["normalize_whitespace"].run(list(lines)) == \
+        stock.preprocessors["normalize_whitespace"].run(list(lines))
+
+
+@pytest.mark.parametrize("text", ["a \\* b", "\\\\", "`\\``", "[a\\]](/b\\))", "no escapes",
+                                  "x\x02" + "92\x03y", "<b title='\\*'>\\_</b>"])
+def test_unescape_pass_runs_when_there_can_be_escapes(text: str) -> None:
+    _assert_same(text)
+    _assert_same(f"# {text}\n\n{text} {{: title='{text}' }}\n")
+
+
+def test_block_level_answers_follow_changes_to_the_list() -> None:
+    fast, _ = _new_markdown()
+    stock, _ = _new_markdown(stock=True)
+    text = "<custom>\n*x*\n</custom>\n\n<p>a</p>\n\npara <custom>y</custom>\n"
+    for md in (fast, stock):
+        md.convert(text)  # remembered answers for "custom" made
+        md.block_level_elements.append("custom")
+        md.reset()
+    _skip_absent_syntax(fast, text)
+    assert fast.convert(text) == stock.convert(text)
+    assert fast.is_block_level("custom") and fast.is_block_level("CUSTOM/")
+    assert not fast.is_block_level(etree.Comment) and not fast.is_block_level("span")

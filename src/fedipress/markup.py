@@ -43,9 +43,10 @@ from markdown.inlinepatterns import (
     ShortImageReferenceInlineProcessor,
     ShortReferenceInlineProcessor,
 )
+from markdown.preprocessors import NormalizeWhitespace, Preprocessor
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
-from markdown.treeprocessors import Treeprocessor
-from markdown.util import AtomicString
+from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
+from markdown.util import ETX, STX, AtomicString
 
 from .model import Image
 
@@ -554,6 +555,86 @@ class _AttrListGate(Treeprocessor):
 
 
 # --------------------------------------------------------------------------------------------
+# Smaller passes, same result.
+
+
+class _Whitespace(Preprocessor):
+    """NormalizeWhitespace with its blank-line regex turned round.
+
+    `(?<=\n) +\n` is tried at every position of the source (the look-behind gives the regex
+    engine no character to skip to); `\n +(?=\n)` starts with one, and removes the same spaces:
+    a run of spaces between two newlines, the newlines kept.
+    """
+
+    def run(self, lines: list[str]) -> list[str]:
+        source = "\n".join(lines)
+        source = source.replace(STX, "").replace(ETX, "")
+        source = source.replace("\r\n", "\n").replace("\r", "\n") + "\n\n"
+        source = source.expandtabs(self.md.tab_length)
+        if "\n " in source:
+            source = _BLANK_WITH_SPACES.sub("\n", source)
+        return source.split("\n")
+
+
+_BLANK_WITH_SPACES = re.compile(r"\n +(?=\n)")
+
+
+class _GatedUnescape(UnescapeTreeprocessor):
+    """The unescape pass, run only when the source has a backslash (`_skip_absent_syntax`).
+
+    (A subclass, not a wrapper: inline patterns read this processor's `RE`.)"""
+
+    active = True
+
+    def run(self, root: etree.Element) -> None:
+        if self.active:
+            super().run(root)
+
+
+def _remembering_is_block_level(md: markdown.Markdown) -> Callable[[object], bool]:
+    """md.is_block_level with its answer kept per tag name.
+
+    The stock method lowercases the tag and scans the list `md.block_level_elements` on each of
+    ~130 calls a post. The answers are forgotten whenever that list differs from the copy they
+    were made with (checked per render, in `_skip_absent_syntax`).
+    """
+    known: dict[str, bool] = {}
+    stock = markdown.Markdown.is_block_level
+
+    def is_block_level(tag: object) -> bool:
+        if type(tag) is not str:
+            return stock(md, tag)
+        answer = known.get(tag)
+        if answer is None:
+            answer = known[tag] = stock(md, tag)
+        return answer
+
+    is_block_level.known = known  # type: ignore[attr-defined]
+    is_block_level.names = list(md.block_level_elements)  # type: ignore[attr-defined]
+    return is_block_level
+
+
+class _FastPassesExtension(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        whitespace = md.preprocessors["normalize_whitespace"]
+        if type(whitespace) is NormalizeWhitespace:
+            md.preprocessors.register(_Whitespace(md), "normalize_whitespace", 30)
+        # The unescape pass behind a gate (`_skip_absent_syntax`), if its regex is the one for
+        # the placeholders of backslash escapes.
+        unescape = md.treeprocessors["unescape"]
+        if (
+            type(unescape) is UnescapeTreeprocessor
+            and getattr(getattr(unescape, "RE", None), "pattern", "") == "\x02(\\d+)\x03"
+        ):
+            md.treeprocessors.register(_GatedUnescape(md), "unescape", 0)
+        if (
+            type(md).is_block_level is markdown.Markdown.is_block_level
+            and isinstance(getattr(md, "block_level_elements", None), list)
+        ):
+            setattr(md, "is_block_level", _remembering_is_block_level(md))  # noqa: B010  (mypy: no assigning to a method)
+
+
+# --------------------------------------------------------------------------------------------
 # The serializer, same bytes with less interpreter work. Python-Markdown's html writer pushes
 # every element, end tag and tail through a deque and calls an escape function per string; it
 # runs for the whole document and, through the toc, once more per heading. This writes the
@@ -711,7 +792,7 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
     fast = not stock and hasattr(InlineTreeprocessor, "_InlineProcessor__applyPattern") \
         and hasattr(BlockParser, "parseBlocks")
     if fast:
-        extensions += [_FastInlineExtension(), _FastBlocksExtension()]
+        extensions += [_FastInlineExtension(), _FastBlocksExtension(), _FastPassesExtension()]
     codehilite: dict[str, object] = {"css_class": HIGHLIGHT_CLASS, "guess_lang": False}
     if not stock:
         codehilite["pygments_formatter"] = _Formatters()
@@ -887,6 +968,15 @@ def _skip_absent_syntax(md: markdown.Markdown, source: str) -> None:
     attr_list = md.treeprocessors["attr_list"]
     if isinstance(attr_list, _AttrListGate):
         attr_list.active = "{" in source
+    # Escape placeholders ("\x02" digits "\x03") come only from backslash escapes.
+    unescape = md.treeprocessors["unescape"]
+    if isinstance(unescape, _GatedUnescape):
+        unescape.active = "\\" in source or written
+    is_block_level = md.is_block_level
+    names = getattr(is_block_level, "names", None)
+    if names is not None and names != md.block_level_elements:
+        is_block_level.known.clear()  # type: ignore[attr-defined]
+        names[:] = md.block_level_elements
 
 
 def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
