@@ -288,3 +288,15 @@ def test_block_level_answers_follow_changes_to_the_list() -> None:
     assert fast.convert(text) == stock.convert(text)
     assert fast.is_block_level("custom") and fast.is_block_level("CUSTOM/")
     assert not fast.is_block_level(etree.Comment) and not fast.is_block_level("span")
+
+
+def test_inline_trigger_search_covers_every_pattern_in_use() -> None:
+    # None would mean a pattern with no known required text: correct, but every text node
+    # then goes through the whole pattern loop again.
+    fast, _ = _new_markdown()
+    fast.convert("a *b* [c](/d)")
+    triggers = fast.treeprocessors["inline"]._triggers  # type: ignore[attr-defined]
+    assert triggers is not None
+    assert triggers("plain words only") is None
+    for text in ["*", "_", "`", "\\", "[", "![", "&;", "<>", "@", "a://b>", "  \n"]:
+        assert triggers(text) is not None, text

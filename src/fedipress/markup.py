@@ -36,6 +36,7 @@ from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.extensions.toc import TocTreeprocessor
 from markdown.inlinepatterns import (
+    DelimiterProcessor,
     ImageReferenceInlineProcessor,
     InlineProcessor,
     Pattern,
@@ -46,7 +47,13 @@ from markdown.inlinepatterns import (
 from markdown.preprocessors import NormalizeWhitespace, Preprocessor
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
-from markdown.util import ETX, STX, AtomicString
+from markdown.util import (
+    ETX,
+    INLINE_PLACEHOLDER,
+    INLINE_PLACEHOLDER_PREFIX,
+    STX,
+    AtomicString,
+)
 
 from .model import Image
 
@@ -421,6 +428,7 @@ class _FastInline(InlineTreeprocessor):
             else:
                 searches.append((pattern, None, "", ""))  # old-style: always tried, as before
         self._searches = searches
+        self._triggers = _triggers(searches)
         return super().run(tree, ancestors)
 
     def _InlineProcessor__handleInline(  # noqa: N802  # overrides the name-mangled method
@@ -430,8 +438,11 @@ class _FastInline(InlineTreeprocessor):
     ) -> str:
         if isinstance(data, AtomicString):
             return data
+        triggers = self._triggers
+        if triggers is not None and triggers(data) is None:
+            return data  # no pattern's required text occurs: each would be passed over below
         searches = self._searches
-        apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
+        apply = self._InlineProcessor__applyPattern
         start = 0
         count = len(searches)
         while patternIndex < count:
@@ -446,6 +457,96 @@ class _FastInline(InlineTreeprocessor):
             if not matched:
                 patternIndex += 1
         return data
+
+    def _InlineProcessor__applyPattern(  # noqa: N802  # overrides the name-mangled method
+        self,
+        pattern: Pattern,
+        data: str,
+        patternIndex: int,  # noqa: N803
+        startIndex: int = 0,  # noqa: N803
+    ) -> tuple[str, bool, int]:
+        """Python-Markdown's __applyPattern for InlineProcessors, with its helpers inlined."""
+        if not isinstance(pattern, InlineProcessor):
+            return _STOCK_APPLY(self, pattern, data, patternIndex, startIndex)  # type: ignore[no-any-return,misc]
+        for exclude in pattern.ANCESTOR_EXCLUDES:
+            if exclude.lower() in self.ancestors:
+                return data, False, 0
+        match = None
+        # handleMatch may reject a match: the next one is tried, as in Python-Markdown.
+        for match in pattern.getCompiledRegExp().finditer(data, startIndex):
+            node, start, end = pattern.handleMatch(match, data)
+            if start is None or end is None:
+                startIndex += match.end(0)
+                match = None
+                continue
+            break
+        if not match:
+            return data, False, 0
+        end = cast(int, end)
+        if node is None:
+            return data, True, end
+        start = cast(int, start)
+        if not isinstance(node, str) and not isinstance(node.text, AtomicString):
+            handle = self._InlineProcessor__handleInline
+            for child in [node, *node]:
+                if child.text:
+                    self.ancestors.append(child.tag.lower())
+                    child.text = handle(child.text, patternIndex + 1)
+                    self.ancestors.pop()
+                if child.tail:
+                    child.tail = handle(child.tail, patternIndex)
+        stashed = self.stashed_nodes
+        key = f"{len(stashed):04d}"
+        placeholder = _PLACEHOLDER % key
+        stashed[key] = node
+        return data[:start] + placeholder + data[end:], True, start + len(placeholder)
+
+    def _InlineProcessor__processElementText(  # noqa: N802  # overrides the name-mangled method
+        self, node: etree.Element, subnode: etree.Element, isText: bool = True  # noqa: N803
+    ) -> None:
+        # Without a placeholder in it, Python-Markdown's version puts the same text back.
+        text = subnode.text if isText else subnode.tail
+        if text is not None and _PLACEHOLDER_PREFIX not in text:
+            return
+        _STOCK_PROCESS_TEXT(self, node, subnode, isText)  # type: ignore[misc]  # (see `fast`)
+
+
+_STOCK_APPLY = getattr(InlineTreeprocessor, "_InlineProcessor__applyPattern", None)
+_STOCK_PROCESS_TEXT = getattr(InlineTreeprocessor, "_InlineProcessor__processElementText", None)
+_PLACEHOLDER = INLINE_PLACEHOLDER
+_PLACEHOLDER_PREFIX = INLINE_PLACEHOLDER_PREFIX
+
+
+def _triggers(
+    searches: list[tuple[Pattern, Callable[[str, int], object] | None, str, str]],
+) -> Callable[[str], object] | None:
+    """A search for any text some pattern needs, or None when one pattern needs none we know.
+
+    Most text nodes handled are short (an emphasis's or a link's text) and hold none: one C
+    search then replaces the loop over every pattern.
+    """
+    needed: list[str] = []
+    for pattern, search, first, _second in searches:
+        if search is _no_match:
+            continue
+        if search is not None and first:
+            needed.append(first)
+        elif (
+            search is not None
+            and type(pattern) is DelimiterProcessor
+            and pattern.compiled_re.pattern == "|".join(map(re.escape, pattern.tokens))
+        ):
+            needed += pattern.tokens  # the emphasis processor: its regex is just its tokens
+        else:
+            return None
+    key = tuple(needed)
+    found = _TRIGGERS.get(key)
+    if found is None:
+        found = _TRIGGERS[key] = re.compile("|".join(map(re.escape, needed))).search
+    return found
+
+
+_TRIGGERS: dict[tuple[str, ...], Callable[[str], object]] = {}
 
 
 class _FastInlineExtension(Extension):
@@ -787,9 +888,10 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
         mentions,
         _TypographyExtension(),
     ]
-    # The speed-ups stand on two Python-Markdown internals; a release without them gets the
+    # The speed-ups stand on three Python-Markdown internals; a release without them gets the
     # stock passes (same output, slower) rather than an error.
     fast = not stock and hasattr(InlineTreeprocessor, "_InlineProcessor__applyPattern") \
+        and hasattr(InlineTreeprocessor, "_InlineProcessor__processElementText") \
         and hasattr(BlockParser, "parseBlocks")
     if fast:
         extensions += [_FastInlineExtension(), _FastBlocksExtension(), _FastPassesExtension()]
