@@ -300,3 +300,27 @@ def test_inline_trigger_search_covers_every_pattern_in_use() -> None:
     assert triggers("plain words only") is None
     for text in ["*", "_", "`", "\\", "[", "![", "&;", "<>", "@", "a://b>", "  \n"]:
         assert triggers(text) is not None, text
+
+
+_LINK_PIECES = ["[", "]", "(", ")", "![", '"', "'", "<", ">", " ", "a", "b c", "\\", "\n",
+                "&amp;", "*", "`", "[a]", "(/u)", '(/u "t")', "(<u v>)", "]("]
+
+
+_LINK_TEXT = st.lists(st.sampled_from(_LINK_PIECES), max_size=5).map("".join)
+_LINKS = st.builds("{}[{}]({}){}".format, st.sampled_from(["", "!", "\\", "["]), _LINK_TEXT,
+                   _LINK_TEXT, st.sampled_from(["", ")", "]", " x"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(pieces=st.lists(st.one_of(st.sampled_from(_LINK_PIECES), _LINKS), max_size=8))
+def test_links_and_images_read_as_python_markdown_reads_them(pieces: list[str]) -> None:
+    _assert_same("".join(pieces))
+
+
+@pytest.mark.parametrize("text", [
+    "~~~\ncode\n~~~\n", "```python\nx = 1\n```\n", "text ``` not a fence\n", "  ```\n  x\n  ```\n",
+    "> ```\n> quoted\n> ```\n", "no fence at all\n", "~~ ~\nx\n~~~\n", "````\n```\n````\n",
+])
+def test_fenced_code_as_python_markdown_reads_it(text: str) -> None:
+    _assert_same(text)
+    _assert_same(normalize_lists(text))

@@ -37,8 +37,10 @@ from markdown.extensions import Extension
 from markdown.extensions.toc import TocTreeprocessor
 from markdown.inlinepatterns import (
     DelimiterProcessor,
+    ImageInlineProcessor,
     ImageReferenceInlineProcessor,
     InlineProcessor,
+    LinkInlineProcessor,
     Pattern,
     ReferenceInlineProcessor,
     ShortImageReferenceInlineProcessor,
@@ -346,7 +348,8 @@ class _Typography(Treeprocessor):
             if child.tag not in _NO_TYPOGRAPHY:
                 if child.text and not isinstance(child.text, AtomicString):
                     child.text = _smarten(child.text, True)
-                self._walk(child)
+                if len(child):  # (most elements are leaves: no call for those)
+                    self._walk(child)
             if child.tail and not isinstance(child.tail, AtomicString):
                 child.tail = _smarten(child.tail, False)
 
@@ -553,6 +556,43 @@ class _FastInlineExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
         # Replaces the stock "inline" tree processor at its own priority.
         md.treeprocessors.register(_FastInline(md), "inline", 20)
+        for pattern in md.inlinePatterns:
+            if type(pattern) in (LinkInlineProcessor, ImageInlineProcessor) and getattr(
+                getattr(pattern, "RE_LINK", None), "pattern", ""
+            ) == _RE_LINK:
+                link = cast(LinkInlineProcessor, pattern)
+                setattr(link, "getText", partial(_get_text, link.getText))  # noqa: B010
+                setattr(link, "getLink", partial(_get_link, link, link.getLink))  # noqa: B010
+
+
+# Links: Python-Markdown reads "[text](url)" a character at a time in Python, tracking nested
+# brackets, parentheses and quotes. The common cases are read with one search each, and
+# whatever else goes to its own method.
+_RE_LINK = r"""\(\s*(?:(<[^<>]*>)\s*(?:('[^']*'|"[^"]*")\s*)?\))?"""
+_PLAIN_URL_END = re.compile(r"""[^()'"]*\)""")
+
+
+def _get_text(stock: Callable[[str, int], tuple[str, int, bool]], data: str,
+              index: int) -> tuple[str, int, bool]:
+    """getText: with no "[" before the first "]", the text is all up to that "]"."""
+    end = data.find("]", index)
+    if end != -1 and data.find("[", index, end) == -1:
+        return data[index:end], end + 1, True
+    return stock(data, index)
+
+
+def _get_link(link: LinkInlineProcessor,
+              stock: Callable[[str, int], tuple[str, str | None, int, bool]], data: str,
+              index: int) -> tuple[str, str | None, int, bool]:
+    """getLink: a "(url)" with no "<url>", parenthesis or quote ends at the first ")".
+
+    Python-Markdown's scan then meets only that ")", which closes the link with no title."""
+    m = link.RE_LINK.match(data, index)
+    if m is not None and not m.group(1):
+        end = _PLAIN_URL_END.match(data, m.end())
+        if end is not None:
+            return link.unescape(data[m.end() : end.end() - 1]).strip(), None, end.end(), True
+    return stock(data, index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,8 +755,27 @@ def _remembering_is_block_level(md: markdown.Markdown) -> Callable[[object], boo
     return is_block_level
 
 
+def _fenced_if_any(stock: Callable[[list[str]], list[str]], lines: list[str]) -> list[str]:
+    """The fenced code preprocessor, asked only when a fence can be there: its regex needs
+    "```" or "~~~", and a search for it over a document without one costs ~25 us."""
+    text = "\n".join(lines)
+    if "```" not in text and "~~~" not in text:
+        return lines
+    return stock(lines)
+
+
+_FENCE_START = "(?P<fence>^(?:~{3,}|`{3,}))"
+
+
 class _FastPassesExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        if "fenced_code_block" in md.preprocessors:
+            fenced = md.preprocessors["fenced_code_block"]
+            regex = getattr(fenced, "FENCED_BLOCK_RE", None)
+            if type(fenced).__name__ == "FencedBlockPreprocessor" and _FENCE_START in getattr(
+                regex, "pattern", ""
+            ):
+                setattr(fenced, "run", partial(_fenced_if_any, fenced.run))  # noqa: B010
         whitespace = md.preprocessors["normalize_whitespace"]
         if type(whitespace) is NormalizeWhitespace:
             md.preprocessors.register(_Whitespace(md), "normalize_whitespace", 30)
@@ -823,14 +882,17 @@ def _html_serializer() -> Callable[[etree.Element], str] | None:
             out("<" + name + ">")
         lower = name.lower()
         if text:
-            out(text if lower == "script" or lower == "style" else escape(text))
+            if ("&" in text or "<" in text or ">" in text) and lower != "script" \
+                    and lower != "style":
+                text = escape(text)
+            out(text)
         for child in el:
             write(child, out)
         if lower not in empty:
             out("</" + name + ">")
         tail = el.tail
         if tail:
-            out(escape(tail))
+            out(escape(tail) if "&" in tail or "<" in tail or ">" in tail else tail)
 
     def to_html(element: etree.Element) -> str:
         parts: list[str] = []
