@@ -324,3 +324,23 @@ def test_links_and_images_read_as_python_markdown_reads_them(pieces: list[str]) 
 def test_fenced_code_as_python_markdown_reads_it(text: str) -> None:
     _assert_same(text)
     _assert_same(normalize_lists(text))
+
+
+_EMPHASIS_PIECES = ["*", "**", "***", "_", "__", "___", "a", "bc", " ", "\n", "\n\n", "`x`",
+                    "[a](/b)", "\\*", "\\_", "<b>", "</b>", "x_y", "'", "(", ")", ".", "!",
+                    "\u00e9", "1", "- ", "# ", "*a*", "**b**", "_c_", "__d__", "**e*", "*f**"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_EMPHASIS_PIECES), max_size=16))
+def test_emphasis_as_python_markdown_pairs_it(pieces: list[str]) -> None:
+    _assert_same("".join(pieces))
+
+
+def test_emphasis_shortcut_is_used() -> None:
+    from markdown.inlinepatterns import DelimiterProcessor
+
+    fast, _ = _new_markdown()
+    (emphasis,) = [p for p in fast.inlinePatterns if type(p) is DelimiterProcessor]
+    assert "handleMatch" in vars(emphasis)  # the shortcut is installed on this instance
+    assert fast.convert("a *b* __c__ d") == "<p>a <em>b</em> <strong>c</strong> d</p>"

@@ -563,6 +563,71 @@ class _FastInlineExtension(Extension):
                 link = cast(LinkInlineProcessor, pattern)
                 setattr(link, "getText", partial(_get_text, link.getText))  # noqa: B010
                 setattr(link, "getLink", partial(_get_link, link, link.getLink))  # noqa: B010
+            elif type(pattern) is DelimiterProcessor and _simple_pairs_readable(pattern):
+                setattr(pattern, "handleMatch",  # noqa: B010
+                        partial(_emphasis, pattern, pattern.handleMatch))
+
+
+# Emphasis: Python-Markdown's delimiter processor pairs "*" and "_" runs with a stack machine
+# that, from the run it is called at, reads on until every opened run is closed, and caches the
+# regions it found. Its most common input is the simplest: a run of one or two that can only
+# open ("*word", by its own boundary regex), followed by the next delimiter character of all,
+# a run of the same character and length that can only close ("word*"). The machine then
+# pairs those two, finds every stack empty and stops, leaving itself reset: the result is one
+# <em> (or <strong>) holding the text between. That case is answered directly, from the
+# processor's own regexes; anything else goes to its handleMatch.
+
+
+def _simple_pairs_readable(processor: DelimiterProcessor) -> bool:
+    """Whether the processor has the internals `_emphasis` reads, as it had when written."""
+    delimiters = getattr(processor, "delimiters", None)
+    return (
+        isinstance(delimiters, dict)
+        and all(isinstance(token, str) and len(token) == 1 for token in delimiters)
+        and all(hasattr(processor, name) for name in ("regions", "stack", "get_match"))
+        and all(
+            all(hasattr(d, name) for name in ("boundary", "tags", "tag_count", "double", "stack"))
+            for d in delimiters.values()
+        )
+    )
+
+
+def _emphasis(processor: DelimiterProcessor,
+              stock: Callable[[re.Match[str], str], tuple[etree.Element | None, int | None,
+                                                          int | None]],
+              m: re.Match[str], data: str) -> tuple[etree.Element | None, int | None, int | None]:
+    delimiters = processor.delimiters
+    first = m.start(0)
+    delim = delimiters.get(data[first])
+    if (
+        delim is not None
+        and delim.tag_count == 2
+        and not delim.double
+        and not processor.regions
+        and not processor.stack
+        and not any(d.stack for d in delimiters.values())
+    ):
+        opening = processor.get_match(data, first)
+        if opening is not None and opening.lastgroup == "start":
+            size = opening.end(0) - first
+            after = first + size
+            if size <= 2:
+                second = -1  # the next delimiter character of any kind
+                for token in delimiters:
+                    found = data.find(token, after)
+                    if found != -1 and (second == -1 or found < second):
+                        second = found
+                if second != -1 and data[second] == data[first]:
+                    closing = delim.boundary.match(data, second)
+                    if (
+                        closing is not None
+                        and closing.lastgroup == "end"
+                        and closing.end(0) - second == size
+                    ):
+                        el = etree.Element(delim.tags[0] if size == 2 else delim.tags[1])
+                        el.text = data[after:second]
+                        return el, first, second + size
+    return stock(m, data)
 
 
 # Links: Python-Markdown reads "[text](url)" a character at a time in Python, tracking nested
