@@ -311,7 +311,7 @@ _LINKS = st.builds("{}[{}]({}){}".format, st.sampled_from(["", "!", "\\", "["]),
                    _LINK_TEXT, st.sampled_from(["", ")", "]", " x"]))
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(pieces=st.lists(st.one_of(st.sampled_from(_LINK_PIECES), _LINKS), max_size=8))
 def test_links_and_images_read_as_python_markdown_reads_them(pieces: list[str]) -> None:
     _assert_same("".join(pieces))
@@ -331,7 +331,7 @@ _EMPHASIS_PIECES = ["*", "**", "***", "_", "__", "___", "a", "bc", " ", "\n", "\
                     "\u00e9", "1", "- ", "# ", "*a*", "**b**", "_c_", "__d__", "**e*", "*f**"]
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(pieces=st.lists(st.sampled_from(_EMPHASIS_PIECES), max_size=16))
 def test_emphasis_as_python_markdown_pairs_it(pieces: list[str]) -> None:
     _assert_same("".join(pieces))
