@@ -509,12 +509,13 @@ _INLINE_PIECES = [
 @settings(max_examples=500, deadline=None)
 @given(pieces=st.lists(st.sampled_from(_INLINE_PIECES), max_size=40))
 def test_fast_paths_match_python_markdown(pieces: list[str]) -> None:
-    from fedipress.markup import _new_markdown, _skip_absent_syntax
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import skip_absent_syntax
 
     text = "".join(pieces)
     fast, fast_mentions = _new_markdown()
     stock, stock_mentions = _new_markdown(stock=True)
-    _skip_absent_syntax(fast, text)
+    skip_absent_syntax(fast, text)
     assert fast.convert(text) == stock.convert(text)
     assert getattr(fast, "toc", None) == getattr(stock, "toc", None)
     assert fast_mentions.found == stock_mentions.found
@@ -523,7 +524,8 @@ def test_fast_paths_match_python_markdown(pieces: list[str]) -> None:
 def test_fast_inline_shortcuts_are_for_the_regexes_in_use() -> None:
     # A key that no longer matches a registered regex (a Python-Markdown upgrade changed it)
     # stays correct but loses its shortcut: this says so.
-    from fedipress.markup import _REQUIRED, _new_markdown
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import _REQUIRED
 
     md, _ = _new_markdown()
     in_use = {p.getCompiledRegExp().pattern for p in md.inlinePatterns}
@@ -569,17 +571,19 @@ def test_reused_pygments_formatters_give_the_same_html() -> None:
     "marker", ["[TOC]", "  [TOC] ", "[TO\x02C]", "[\x03TOC]", "\\[TOC\\]", "&#91;TOC&#93;", "[toc]"]
 )
 def test_toc_marker_as_python_markdown_finds_it(marker: str) -> None:
-    from fedipress.markup import _new_markdown, _skip_absent_syntax
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import skip_absent_syntax
 
     text = f"{marker}\n\n# One\n\n## Two\n\ntext {marker}\n"
     fast, _ = _new_markdown()
     stock, _ = _new_markdown(stock=True)
-    _skip_absent_syntax(fast, text)
+    skip_absent_syntax(fast, text)
     assert fast.convert(text) == stock.convert(text)
 
 
 def test_block_shortcuts_are_for_the_processors_in_use() -> None:
-    from fedipress.markup import _BLOCK_REQUIRED, _block_requirement, _new_markdown
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import _BLOCK_REQUIRED, _block_requirement
 
     md, _ = _new_markdown()
     found = [_block_requirement(p) for p in md.parser.blockprocessors]
@@ -590,7 +594,8 @@ def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from markdown.treeprocessors import InlineProcessor
 
-    from fedipress.markup import _FastInline, _new_markdown
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import _FastInline
 
     assert isinstance(_new_markdown()[0].treeprocessors["inline"], _FastInline)
     monkeypatch.delattr(InlineProcessor, "_InlineProcessor__applyPattern")
@@ -601,7 +606,8 @@ def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
 
 def test_fast_paths_match_python_markdown_on_real_documents() -> None:
     # Real prose, tables, code and lists: this repository's own docs and example blog.
-    from fedipress.markup import _new_markdown, _skip_absent_syntax
+    from fedipress.markup import _new_markdown
+    from fedipress.markup_speedups import skip_absent_syntax
 
     repo = Path(__file__).resolve().parent.parent
     documents = sorted([*repo.glob("docs/*.md"), repo / "README.md",
@@ -611,7 +617,7 @@ def test_fast_paths_match_python_markdown_on_real_documents() -> None:
         text = path.read_text(encoding="utf-8")
         fast, fast_mentions = _new_markdown()
         stock, stock_mentions = _new_markdown(stock=True)
-        _skip_absent_syntax(fast, text)
+        skip_absent_syntax(fast, text)
         assert fast.convert(text) == stock.convert(text), path
         assert getattr(fast, "toc", None) == getattr(stock, "toc", None), path
         assert fast_mentions.found == stock_mentions.found, path

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from markdown.serializers import to_html_string
 
 from fedipress import markup
-from fedipress.markup import _html_serializer, _new_markdown, _skip_absent_syntax, normalize_lists
+from fedipress.markup import _new_markdown, normalize_lists
+from fedipress.markup_speedups import html_serializer, skip_absent_syntax
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = "https://alice.example/"
@@ -24,7 +25,7 @@ PAGE = "https://alice.example/posts/tomatoes/"
 
 
 def _fast_serializer():  # type: ignore[no-untyped-def]
-    serializer = _html_serializer()
+    serializer = html_serializer()
     assert serializer is not None  # Python-Markdown's writer is the one it was written from
     return serializer
 
@@ -127,7 +128,7 @@ def test_without_the_stock_writer_it_copies_the_stock_one_is_used(
     from markdown import serializers
 
     monkeypatch.delattr(serializers, "_serialize_html")
-    assert _html_serializer() is None
+    assert html_serializer() is None
     assert _new_markdown()[0].serializer is to_html_string
 
 
@@ -199,7 +200,7 @@ Hidden *text*.
 def _assert_same(text: str) -> None:
     fast, fast_mentions = _new_markdown()
     stock, stock_mentions = _new_markdown(stock=True)
-    _skip_absent_syntax(fast, text)
+    skip_absent_syntax(fast, text)
     assert fast.convert(text) == stock.convert(text)
     assert getattr(fast, "toc", None) == getattr(stock, "toc", None)
     assert getattr(fast, "toc_tokens", None) == getattr(stock, "toc_tokens", None)
@@ -284,7 +285,7 @@ def test_block_level_answers_follow_changes_to_the_list() -> None:
         md.convert(text)  # remembered answers for "custom" made
         md.block_level_elements.append("custom")
         md.reset()
-    _skip_absent_syntax(fast, text)
+    skip_absent_syntax(fast, text)
     assert fast.convert(text) == stock.convert(text)
     assert fast.is_block_level("custom") and fast.is_block_level("CUSTOM/")
     assert not fast.is_block_level(etree.Comment) and not fast.is_block_level("span")
