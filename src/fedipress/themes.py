@@ -14,7 +14,7 @@ receives the finished environment.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,9 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 import jinja2
+import jinja2.meta
 import yaml
+from jinja2 import nodes
 
 from .config import SiteConfig
 from .errors import ThemeError
@@ -137,6 +139,9 @@ class _ThemeLoader(jinja2.BaseLoader):
 
     def __init__(self, dirs: tuple[ThemeDir, ...]) -> None:
         self.dirs = dirs
+        # The source get_source() last returned per name, for load() to analyse (_memoize).
+        self._sources: dict[str, str] = {}
+        self._loading: set[str] = set()  # names being loaded now (an include cycle guard)
 
     def _candidates(self, template: str) -> Iterator[Path]:
         parts = template.split("/")
@@ -161,8 +166,27 @@ class _ThemeLoader(jinja2.BaseLoader):
             if path.is_file():
                 source = path.read_text(encoding="utf-8")
                 mtime = path.stat().st_mtime
+                self._sources[template] = source
                 return source, str(path), lambda p=path, m=mtime: p.stat().st_mtime == m
         raise jinja2.TemplateNotFound(template)
+
+    def load(
+        self,
+        environment: jinja2.Environment,
+        name: str,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        """The template, its output remembered per input when it is a pure partial
+        (_memoize). Called once per name and environment (Jinja caches the result)."""
+        self._loading.add(name)
+        try:
+            template = super().load(environment, name, globals)
+            source = self._sources.pop(name, None)
+            if source is not None:
+                _memoize(environment, template, source, self._loading)
+        finally:
+            self._loading.discard(name)
+        return template
 
     def list_templates(self) -> list[str]:
         found: set[str] = set()
@@ -171,6 +195,98 @@ class _ThemeLoader(jinja2.BaseLoader):
             if base.is_dir():
                 found |= {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
         return sorted(found)
+
+
+# --- partials rendered once per input -------------------------------------------------------
+
+# Context names whose values are the same objects on every page of a plan (render.py's site
+# view, config and nav; each post's Post), plus Jinja's pure default globals. A template that
+# reads nothing else makes the same text for the same objects: a post's summary on the home
+# page and on each of its tags' pages, its meta line there and on its own page, the footer's
+# profile on every page.
+_STABLE_NAMES = frozenset({
+    "post", "site", "config", "nav", "theme_version",
+    "range", "dict", "namespace", "cycler", "joiner",
+})
+# Filters whose output is not a function of their input (`lipsum` is a global, not stable).
+_IMPURE_FILTERS = frozenset({"random", "shuffle"})
+# Whole-memo bounds per template: a cold build at 10,000 posts keeps ~10,000 summaries
+# (~15 MB); past either bound the memo starts again rather than grow without end.
+_MEMO_ENTRIES = 50_000
+_MEMO_CHARS = 64_000_000
+
+
+def _stable_inputs(
+    env: jinja2.Environment, source: str, name: str, loading: set[str]
+) -> tuple[str, ...] | None:
+    """The context names `source`'s output depends on (its includes' too), or None when it
+    could depend on anything else: a name outside _STABLE_NAMES, an impure filter, an
+    extends, import or dynamic include, an include that fails to load."""
+    try:
+        ast = env.parse(source, name)
+        names = set(jinja2.meta.find_undeclared_variables(ast))
+    except Exception:  # noqa: BLE001 - a broken template fails where it is rendered
+        return None
+    if not names <= _STABLE_NAMES:
+        return None
+    if any(f.name in _IMPURE_FILTERS for f in ast.find_all(nodes.Filter)):
+        return None
+    if any(True for _ in ast.find_all((nodes.Extends, nodes.Import, nodes.FromImport))):
+        return None
+    for include in ast.find_all(nodes.Include):
+        target = include.template
+        if not isinstance(target, nodes.Const) or not isinstance(target.value, str):
+            return None
+        if target.value in loading:
+            return None  # an include cycle: rendering reports it, as without the memo
+        try:
+            inner = env.get_template(target.value, name)
+        except Exception:  # noqa: BLE001 - as above
+            return None
+        inner_names: tuple[str, ...] | None = getattr(inner, "_fedipress_inputs", None)
+        if inner_names is None:
+            return None
+        names.update(inner_names)
+    return tuple(sorted(names))
+
+
+def _memoize(
+    env: jinja2.Environment, template: jinja2.Template, source: str, loading: set[str]
+) -> None:
+    """Make `template` render once per set of input objects when its output can depend on
+    nothing but the _STABLE_NAMES it reads (see _stable_inputs).
+
+    Jinja renders an `{% include %}` by calling the template's root_render_func with a new
+    context, so this wraps that function: the key is the identity of each input's value
+    (the values are kept with the text, so an id is never reused while remembered). A site
+    theme's override of the partial is a different template with its own memo, and the
+    memo lives as long as the environment, which a build makes for each plan.
+    """
+    inputs = _stable_inputs(env, source, template.name or "", loading)
+    template._fedipress_inputs = inputs  # type: ignore[attr-defined]
+    if inputs is None:
+        return
+    render = template.root_render_func
+    memo: dict[tuple[int, ...], tuple[tuple[object, ...], str]] = {}
+    size = [0]
+
+    def root(context: jinja2.runtime.Context) -> Iterator[str]:
+        resolve = context.resolve_or_missing
+        values = tuple([resolve(n) for n in inputs])
+        key = tuple(map(id, values))
+        hit = memo.get(key)
+        if hit is not None:
+            yield hit[1]
+            return
+        text = "".join(render(context))
+        if len(memo) >= _MEMO_ENTRIES or size[0] >= _MEMO_CHARS:
+            memo.clear()
+            size[0] = 0
+        memo[key] = (values, text)
+        size[0] += len(text)
+        yield text
+
+    template.root_render_func = root
 
 
 def format_date(value: datetime, tz: Any) -> str:
