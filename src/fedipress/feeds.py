@@ -52,8 +52,17 @@ _URL_ATTR = re.compile(
 # --- small helpers ----------------------------------------------------------------------------
 
 
+# Anything _text would change: most titles, URLs and dates have none of it, and one search
+# costs less than the substitution and four replaces.
+_XML_SPECIAL = re.compile(
+    '[&<>"]|[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]'
+)
+
+
 def _text(value: str) -> str:
     """Escape text for XML element content or a double-quoted attribute value."""
+    if _XML_SPECIAL.search(value) is None:
+        return value
     value = _INVALID_XML.sub("", value)
     return (
         value.replace("&", "&amp;")
@@ -141,6 +150,8 @@ class Contents:
         # id(post) -> (post, value): the post is kept so its id stays its own.
         self._html: dict[int, tuple[Post, str]] = {}
         self._xml: dict[int, tuple[Post, str]] = {}
+        self._atom: dict[int, tuple[Post, str]] = {}
+        self._rss: dict[int, tuple[Post, str]] = {}
 
     def html(self, post: Post) -> str:
         hit = self._html.get(id(post))
@@ -157,6 +168,24 @@ class Contents:
             return hit[1]
         value = _text(self.html(post))
         self._xml[id(post)] = (post, value)
+        return value
+
+    def atom_entry(self, post: Post) -> str:
+        """The post's `<entry>` lines: the same in the site's feed and each of its tags'."""
+        hit = self._atom.get(id(post))
+        if hit is not None and hit[0] is post:
+            return hit[1]
+        value = _atom_entry(self.config, post, self)
+        self._atom[id(post)] = (post, value)
+        return value
+
+    def rss_item(self, post: Post) -> str:
+        """The post's `<item>` lines, likewise shared by the feeds it is in."""
+        hit = self._rss.get(id(post))
+        if hit is not None and hit[0] is post:
+            return hit[1]
+        value = _rss_item(self.config, post, self)
+        self._rss[id(post)] = (post, value)
         return value
 
 
@@ -224,27 +253,32 @@ def render_atom(
     ]
     if author.avatar:
         out.append(_el("icon", urljoin(config.base_url, author.avatar)))
-    for post in posts:
-        out.append(f'<entry xml:lang="{_text(post.lang or config.language)}">')
-        # The post URL is the id: stable across rebuilds and what readers de-duplicate on.
-        out.append(_el("id", post.url))
-        out.append(_el("title", post.title))
-        out.append(f'<link rel="alternate" type="text/html" href="{_text(post.url)}"/>')
-        out.append(_el("published", rfc3339(post.date)))
-        out.append(_el("updated", rfc3339(_updated(post))))
-        for t in post.tags:
-            out.append(f'<category term="{_text(t.name)}" scheme="{_text(config.base_url)}tags/"'
-                       f' label="{_text(t.name)}"/>')
-        summary = _summary(post)
-        if summary:
-            out.append(_el("summary", summary))
-        if post.image is not None:
-            media = {"type": post.image.media_type} if post.image.media_type else {}
-            out.append(f'<link rel="enclosure" href="{_text(post.image.url)}"{_attrs(media)}/>')
-        out.append(f'<content type="html">{contents.xml(post)}</content>')  # _el, escaped once
-        out.append("</entry>")
+    out += map(contents.atom_entry, posts)
     out.append("</feed>")
     return "\n".join(out) + "\n"
+
+
+def _atom_entry(config: SiteConfig, post: Post, contents: Contents) -> str:
+    """One post's Atom `<entry>`, its lines joined by newlines like the rest of the feed."""
+    out = [f'<entry xml:lang="{_text(post.lang or config.language)}">']
+    # The post URL is the id: stable across rebuilds and what readers de-duplicate on.
+    out.append(_el("id", post.url))
+    out.append(_el("title", post.title))
+    out.append(f'<link rel="alternate" type="text/html" href="{_text(post.url)}"/>')
+    out.append(_el("published", rfc3339(post.date)))
+    out.append(_el("updated", rfc3339(_updated(post))))
+    for t in post.tags:
+        out.append(f'<category term="{_text(t.name)}" scheme="{_text(config.base_url)}tags/"'
+                   f' label="{_text(t.name)}"/>')
+    summary = _summary(post)
+    if summary:
+        out.append(_el("summary", summary))
+    if post.image is not None:
+        media = {"type": post.image.media_type} if post.image.media_type else {}
+        out.append(f'<link rel="enclosure" href="{_text(post.image.url)}"{_attrs(media)}/>')
+    out.append(f'<content type="html">{contents.xml(post)}</content>')  # _el, escaped once
+    out.append("</entry>")
+    return "\n".join(out)
 
 
 # --- RSS 2.0 ----------------------------------------------------------------------------------
@@ -278,27 +312,32 @@ def render_rss(
         _el("lastBuildDate", rfc822(updated)),
         _el("generator", "fedipress"),
     ]
-    for post in posts:
-        out.append("<item>")
-        out.append(_el("title", post.title))
-        out.append(_el("link", post.url))
-        out.append(_el("guid", post.url, isPermaLink="true"))
-        out.append(_el("pubDate", rfc822(post.date)))
-        out.append(_el("dc:creator", config.author.name))
-        for t in post.tags:
-            out.append(_el("category", t.name))
-        # description is the teaser (escaped HTML is what RSS readers expect there).
-        teaser = post.summary or absolutize_html(post.summary_html, post.url)
-        if post.content_warning:
-            # HTML from here on: the plain summary is escaped so it stays text.
-            shown = html.escape(post.summary, quote=False) if post.summary else teaser
-            teaser = _warning_html(post) + shown
-        out.append(_el("description", teaser))
-        if config.feeds.full_content:
-            out.append(f"<content:encoded>{contents.xml(post)}</content:encoded>")  # _el
-        out.append("</item>")
+    out += map(contents.rss_item, posts)
     out += ["</channel>", "</rss>"]
     return "\n".join(out) + "\n"
+
+
+def _rss_item(config: SiteConfig, post: Post, contents: Contents) -> str:
+    """One post's RSS `<item>`, its lines joined by newlines like the rest of the channel."""
+    out = ["<item>"]
+    out.append(_el("title", post.title))
+    out.append(_el("link", post.url))
+    out.append(_el("guid", post.url, isPermaLink="true"))
+    out.append(_el("pubDate", rfc822(post.date)))
+    out.append(_el("dc:creator", config.author.name))
+    for t in post.tags:
+        out.append(_el("category", t.name))
+    # description is the teaser (escaped HTML is what RSS readers expect there).
+    teaser = post.summary or absolutize_html(post.summary_html, post.url)
+    if post.content_warning:
+        # HTML from here on: the plain summary is escaped so it stays text.
+        shown = html.escape(post.summary, quote=False) if post.summary else teaser
+        teaser = _warning_html(post) + shown
+    out.append(_el("description", teaser))
+    if config.feeds.full_content:
+        out.append(f"<content:encoded>{contents.xml(post)}</content:encoded>")  # _el
+    out.append("</item>")
+    return "\n".join(out)
 
 
 # --- JSON Feed 1.1 ----------------------------------------------------------------------------
