@@ -107,3 +107,10 @@ def test_memoized_partial_gives_each_post_its_own_text(tmp_path: Path) -> None:
     again = {o.path: o.render() for o in outputs}
     assert first == again
     assert {p: b.decode() for p, b in first.items()} == pages
+
+
+def test_loaded_templates_are_kept_in_a_plain_dict(tmp_path: Path) -> None:
+    # Every include looks its template up again; the default LRU takes a lock per lookup.
+    env = make_environment(make_site(tmp_path).config)
+    env.get_template("partials/post_meta.html")
+    assert type(env.cache) is dict and len(env.cache) == 1
