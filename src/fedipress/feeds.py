@@ -48,6 +48,8 @@ _URL_ATTR = re.compile(
     r"""(\s(?:href|src|poster)\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL
 )
 
+_URL_NAMES = ("href", "src", "poster")  # _URL_ATTR's attribute names, lower case
+
 
 # --- small helpers ----------------------------------------------------------------------------
 
@@ -114,7 +116,39 @@ def absolutize_html(html: str, base: str) -> str:
         # Values are HTML-escaped in the source ("&amp;"); urljoin leaves escapes alone.
         return f"{match.group(1)}{match.group(2)}{urljoin(base, value)}{match.group(2)}"
 
-    return _URL_ATTR.sub(fix, html)
+    if not html.isascii():
+        # Case-insensitive matching folds some non-ASCII letters onto these names (U+017F
+        # matches "s") and lower() can change the length of non-ASCII text: the plain scan.
+        return _URL_ATTR.sub(fix, html)
+    # The same matches as _URL_ATTR.sub, found faster: every match is a whitespace character
+    # followed by one of the names, so only the places where a name occurs (str.find over
+    # the lowered text) are tried, left to right, each no earlier than the last match's end.
+    # The regex scan tried its alternation at every whitespace of the text (~80 us a post).
+    lower = html.lower()
+    starts: list[int] = []
+    for name in _URL_NAMES:
+        i = lower.find(name, 1)
+        while i >= 0:
+            starts.append(i - 1)
+            i = lower.find(name, i + 1)
+    if not starts:
+        return html
+    starts.sort()
+    out: list[str] = []
+    pos = 0
+    match = _URL_ATTR.match
+    for start in starts:
+        if start < pos:
+            continue
+        found = match(html, start)
+        if found is not None:
+            out.append(html[pos:start])
+            out.append(fix(found))
+            pos = found.end()
+    if not out:
+        return html
+    out.append(html[pos:])
+    return "".join(out)
 
 
 def _warning_html(post: Post) -> str:
