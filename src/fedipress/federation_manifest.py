@@ -299,6 +299,12 @@ def entry_from_object_json(rel: str, data: bytes) -> tuple[str, bytes] | None:
     """
     if not rel.endswith("/object.json"):
         return None
+    made = getattr(data, "document", None)  # documents.DocumentBytes: no need to parse
+    if isinstance(made, dict) and isinstance(made.get("id"), str):
+        from .activitypub import documents as d
+
+        text = d.manifest_entry_json(made, level=1, strings=getattr(data, "strings", None))
+        return made["id"], text.encode("utf-8")
     try:
         doc = json.loads(data)
     except ValueError:
@@ -312,8 +318,8 @@ def _entry_of(doc: dict[str, Any]) -> tuple[str, bytes]:
     """(object id, the entry's JSON as nested in an object file)."""
     from .activitypub import documents as d
 
-    value = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
-    return doc["id"], _nested_json(value, 1).encode("utf-8")
+    # = _nested_json({"hash": object_hash(doc), "published": ..., "doc": doc}, 1)
+    return doc["id"], d.manifest_entry_json(doc, level=1).encode("utf-8")
 
 
 # The federation manifest's entries to compute in forked workers (see _manifest_entries).

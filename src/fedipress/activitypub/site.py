@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -80,11 +80,21 @@ class _Keys:
 class _Holder:
     """Points at the current plan's _Objects (see plan_activitypub's memo)."""
 
-    objects: Callable[[Post], dict[str, Any]] | None = None
+    objects: _Objects | None = None
 
     def object_of(self, post: Post) -> dict[str, Any]:
         assert self.objects is not None
         return self.objects(post)
+
+    def object_json(self, post: Post) -> bytes:
+        """serialize(object_of(post)), carrying the document (d.DocumentBytes) for the
+        federation manifest's entry."""
+        assert isinstance(self.objects, _Objects)
+        return self.objects.prepared(post).serialized()
+
+
+# Prepared object texts kept waiting for their second user (~25 KB each with the encodings).
+_PREPARED_MAX = 1024
 
 
 class _Objects:
@@ -94,6 +104,7 @@ class _Objects:
     def __init__(self, site: Site, mentions: Mapping[str, str]) -> None:
         self.site, self.mentions = site, mentions
         self._docs: dict[int, tuple[Post, dict[str, Any]]] = {}
+        self._prepared: dict[int, tuple[Post, d.PreparedObject]] = {}
 
     def __call__(self, post: Post) -> dict[str, Any]:
         hit = self._docs.get(id(post))
@@ -102,6 +113,21 @@ class _Objects:
         doc = d.object_document(self.site, post, mentions=self.mentions)
         self._docs[id(post)] = (post, doc)
         return doc
+
+    def prepared(self, post: Post) -> d.PreparedObject:
+        """The post's document with its JSON text, shared by its object.json and its outbox
+        page. Each is the other's only user, so it is dropped once both have it: a forked
+        worker renders a page and then its posts, holding ~20; a single process renders every
+        page first and holds up to _PREPARED_MAX (a miss just writes the text again)."""
+        hit = self._prepared.get(id(post))
+        if hit is not None and hit[0] is post:
+            del self._prepared[id(post)]
+            return hit[1]
+        made = d.PreparedObject(self(post))
+        if len(self._prepared) >= _PREPARED_MAX:
+            del self._prepared[next(iter(self._prepared))]  # the oldest
+        self._prepared[id(post)] = (post, made)
+        return made
 
 
 def _json_output(
@@ -162,15 +188,14 @@ def plan_activitypub(
     pages = max(1, -(-len(posts) // page_size))  # d.outbox_page_count, without re-sorting
     for number in range(1, pages + 1):
         chunk: Sequence[Post] = posts[(number - 1) * page_size : number * page_size]
-        outputs.append(
-            _json_output(
-                salt,
-                d.outbox_page_path(number),
-                partial(d.outbox_page, site, number, page_size=page_size, mentions=mentions,
-                        posts=posts, objects=objects),
-                cfg, len(posts), pages, keys.posts(chunk), resolved(chunk),
-            )
-        )
+        path = d.outbox_page_path(number)
+        outputs.append(Output(
+            path,
+            _fingerprint(salt, path, cfg, len(posts), pages, keys.posts(chunk), resolved(chunk)),
+            # = serialize(outbox_page(...)), each object's text shared with its object.json
+            partial(d.serialize_outbox_page, site, number, page_size=page_size, posts=posts,
+                    objects=objects.prepared),
+        ))
 
     cache: MutableMapping[tuple[object, ...], Any] = memo if memo is not None else {}
     # Outputs reused from an earlier plan render through this plan's object documents (the
@@ -180,11 +205,8 @@ def plan_activitypub(
 
     fingerprint = _fingerprinter(salt)
 
-    def out(path: str, build: Callable[[], dict[str, Any]], *parts: Hashable) -> Output:
-        return Output(path, fingerprint(path, *parts), lambda: d.serialize(build()))
-
     # Looked up once, not per post (a plan at 10,000 posts runs this loop 10,000 times).
-    object_of = holder.object_of
+    object_json = holder.object_json
     replies_doc, likes_doc, shares_doc = d.replies_document, d.likes_document, d.shares_document
     for post in posts:
         counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
@@ -201,8 +223,9 @@ def plan_activitypub(
             # URL, the count appended (a fingerprint is any string that changes with its input).
             url_fp = fingerprint(base + "collections", post.url)
             found = cache[key] = (
-                out(base + "object.json", partial(object_of, post),
-                    cfg, post_key, post_mentions),
+                Output(base + "object.json",
+                       fingerprint(base + "object.json", cfg, post_key, post_mentions),
+                       partial(object_json, post)),
                 _counted(url_fp, base + "replies.json",
                          partial(replies_doc, post, replies), replies),
                 _counted(url_fp, base + "likes.json", partial(likes_doc, post, likes), likes),
