@@ -114,3 +114,13 @@ def test_loaded_templates_are_kept_in_a_plain_dict(tmp_path: Path) -> None:
     env = make_environment(make_site(tmp_path).config)
     env.get_template("partials/post_meta.html")
     assert type(env.cache) is dict and len(env.cache) == 1
+
+
+def test_template_globals_are_a_plain_copy_with_every_global(tmp_path: Path) -> None:
+    env = make_environment(make_site(tmp_path).config)
+    template = env.get_template("partials/scripts.html")
+    assert type(template.globals) is dict
+    assert template.globals["theme_version"] == env.globals["theme_version"]
+    assert set(env.globals) <= set(template.globals)
+    assert env.from_string("{{ theme_version }} {{ range(2)|list }}").render() \
+        == f"{env.globals['theme_version']} [0, 1]"

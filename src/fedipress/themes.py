@@ -65,6 +65,13 @@ class ThemeEnvironment(jinja2.Environment):
     theme_dirs: tuple[ThemeDir, ...] = ()
     theme_hash: str = ""  # theme_fingerprint() at creation; pages' fingerprints include it
 
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as a plain dict copied when it loads, not Jinja's ChainMap
+        over the environment's: every context a render makes (one per include) takes the
+        set of their keys, and iterating a ChainMap costs several times a dict. The copy
+        misses globals set after the template loaded: make_environment sets them all first."""
+        return {**self.globals, **(d or {})}
+
 
 def available_themes(root: Path) -> list[str]:
     """Names of packaged themes and of the site's `themes/` directories, sorted."""
