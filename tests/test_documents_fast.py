@@ -231,3 +231,30 @@ def test_outbox_page_trusts_an_object_context_as_with_context_wrote_it() -> None
     page = json.loads(d.serialize_outbox_page(site, 1, posts=[post],
                                               objects=lambda _p: d.PreparedObject(liar)))
     assert page["@context"] == [d.AS_CONTEXT, d.SEC_CONTEXT]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=12), st.integers(-5, 10**12))
+def test_collections_written_from_their_shape_equal_the_plain_documents(
+    slug: str, count: int
+) -> None:
+    post = make_post("x", 1)
+    post = replace(post, url=f"{BASE}posts/{slug}\"é\\/")
+    plain = {"replies": d.replies_document, "likes": d.likes_document,
+             "shares": d.shares_document}
+    for kind, build in plain.items():
+        assert d.serialize_collection(post, kind, count) == d.serialize(build(post, count))
+        assert d.serialize_collection(post, kind) == d.serialize(build(post))
+    assert d.serialize_collection(post, "likes", True) == d.serialize(d.likes_document(post, True))
+
+
+def test_object_documents_equal_object_document() -> None:
+    mentions = {"carol@example.org": "https://example.org/users/carol"}
+    for fediverse in ({}, {"post_type": "article"}, {"note_content": "summary"}):
+        site = _site(**fediverse)
+        build = d.object_documents(site, mentions=mentions)
+        for post in site.federated():
+            doc = build(post)
+            assert doc == d.object_document(site, post, mentions=mentions)
+            assert doc == _plain_with_context(doc)  # its own @context, as with_context writes
+            assert d._context_terms(doc) is not None

@@ -43,10 +43,12 @@ def _fingerprinter(salt: str) -> Callable[..., str]:
     return fingerprint
 
 
-def _counted(url_fp: str, path: str, build: Callable[[], dict[str, Any]], count: int) -> Output:
+def _counted(url_fp: str, post: Post, kind: str, count: int) -> Output:
     """A post's replies/likes/shares collection: its bytes depend on the post's URL (hashed
     once for all three) and the count, so the fingerprint is that hash plus the count."""
-    return Output(path, f"{url_fp}:{path}:{count}", lambda: d.serialize(build()))
+    path = f"{post.path}{kind}.json"
+    return Output(path, f"{url_fp}:{path}:{count}",
+                  partial(d.serialize_collection, post, kind, count))
 
 
 def _digest(value: object) -> str:
@@ -103,6 +105,7 @@ class _Objects:
 
     def __init__(self, site: Site, mentions: Mapping[str, str]) -> None:
         self.site, self.mentions = site, mentions
+        self._build = d.object_documents(site, mentions=mentions)
         self._docs: dict[int, tuple[Post, dict[str, Any]]] = {}
         self._prepared: dict[int, tuple[Post, d.PreparedObject]] = {}
 
@@ -110,7 +113,7 @@ class _Objects:
         hit = self._docs.get(id(post))
         if hit is not None and hit[0] is post:
             return hit[1]
-        doc = d.object_document(self.site, post, mentions=self.mentions)
+        doc = self._build(post)
         self._docs[id(post)] = (post, doc)
         return doc
 
@@ -207,7 +210,6 @@ def plan_activitypub(
 
     # Looked up once, not per post (a plan at 10,000 posts runs this loop 10,000 times).
     object_json = holder.object_json
-    replies_doc, likes_doc, shares_doc = d.replies_document, d.likes_document, d.shares_document
     for post in posts:
         counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
             if interaction_counts else _NO_COUNTS
@@ -226,11 +228,9 @@ def plan_activitypub(
                 Output(base + "object.json",
                        fingerprint(base + "object.json", cfg, post_key, post_mentions),
                        partial(object_json, post)),
-                _counted(url_fp, base + "replies.json",
-                         partial(replies_doc, post, replies), replies),
-                _counted(url_fp, base + "likes.json", partial(likes_doc, post, likes), likes),
-                _counted(url_fp, base + "shares.json",
-                         partial(shares_doc, post, shares), shares),
+                _counted(url_fp, post, "replies", replies),
+                _counted(url_fp, post, "likes", likes),
+                _counted(url_fp, post, "shares", shares),
             )
         outputs += found
 
