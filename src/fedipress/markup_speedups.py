@@ -47,6 +47,8 @@ from markdown.util import (
     AtomicString,
 )
 
+__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions"]
+
 # --------------------------------------------------------------------------------------------
 # The inline pass, same result with less interpreter work. Python-Markdown tries each of its ~17
 # inline patterns on every text node through a method call that re-sorts the pattern registry,
