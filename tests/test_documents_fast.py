@@ -258,3 +258,14 @@ def test_object_documents_equal_object_document() -> None:
             assert doc == d.object_document(site, post, mentions=mentions)
             assert doc == _plain_with_context(doc)  # its own @context, as with_context writes
             assert d._context_terms(doc) is not None
+
+
+def test_manifest_entry_with_keys_that_are_not_strings() -> None:
+    import pytest
+
+    for nested in ({1: "a", 2: "b"}, {"a": {3: 1}}):
+        doc: dict[Any, Any] = {"id": "x", "published": "p", "n": nested}
+        assert d.manifest_entry_json(doc) == _plain_entry(doc)
+    mixed: dict[Any, Any] = {"id": "x", "published": "p", "n": {1: "a", "b": 2}}
+    with pytest.raises(TypeError):  # as json.dumps(sort_keys=True) itself
+        d.manifest_entry_json(mixed)

@@ -121,6 +121,8 @@ _MENTION_RE = re.compile(
     r"((?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+(?::\d{1,5})?|localhost(?::\d{1,5})?)"
 )
 _TAG_RE = re.compile(r"<[^>]*>")
+_WORD_RE = re.compile(r"\w+")
+_LETTER_RE = re.compile(r"[^\W\d]")
 _CODE_RE = re.compile(r"<(pre|code)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
 
 
@@ -166,12 +168,20 @@ def _used_terms(node: Any, found: set[str]) -> None:
                     if isinstance(t, str) and t in _TERMS:
                         found.add(t)
             # contentMap etc. have language keys, not terms; values are plain strings.
-            if isinstance(value, (Mapping, list)):  # (a string holds no terms: no call)
+            if _is_container(value):  # (a string holds no terms: no call)
                 _used_terms(value, found)
     elif isinstance(node, list):
         for item in node:
-            if isinstance(item, (Mapping, list)):
+            if _is_container(item):
                 _used_terms(item, found)
+
+
+def _is_container(value: Any) -> bool:
+    """isinstance(value, (Mapping, list)), the plain types answered without the ABC check."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        return True
+    return kind is not str and isinstance(value, (Mapping, list))
 
 
 def _stripped(node: Any, found: set[str]) -> Any:
@@ -535,7 +545,7 @@ def manifest_entry_json(doc: Mapping[str, Any], *, level: int = 1,
         compact.append("}" if compact else "{}")
         published: list[str] = []
         _write_plain(doc["published"], pad + "  ", True, published, memo)
-    except _Unusual:
+    except (_Unusual, TypeError):
         return indented_json({"hash": object_hash(doc), "published": doc["published"],
                               "doc": doc}, sort_keys=True, level=level)
     digest = hashlib.sha256("".join(compact).encode("utf-8")).hexdigest()
@@ -557,10 +567,12 @@ def _write_both(value: Any, newline: str, out: list[str], compact: list[str],
             out.append("{}")
             compact.append("{}")
             return
-        if any(type(k) is not str for k in value):
-            raise _Unusual
         inner = newline + "  "
+        # (Keys of mixed types fail the sort with a TypeError, all ints fail the check below:
+        # the caller then writes the whole entry the general way.)
         for i, (key, item) in enumerate(sorted(value.items(), key=_first)):
+            if type(key) is not str:
+                raise _Unusual
             name = _encode_string(key)
             out.append(("," if i else "{") + inner + name + ": ")
             compact.append(("," if i else "{") + name + ":")
@@ -641,14 +653,14 @@ def hashtag_name(name: str) -> str | None:
     Several words become CamelCase ("static sites" -> "StaticSites"); a single word keeps its
     case. None when nothing valid remains (Mastodon needs at least one non-digit).
     """
-    words: list[str] = re.findall(r"\w+", name)
+    words: list[str] = _WORD_RE.findall(name)
     if not words:
         return None
     if len(words) == 1:
         joined = words[0]
     else:
         joined = "".join(w[:1].upper() + w[1:] for w in words)
-    if not re.search(r"[^\W\d]", joined):
+    if not _LETTER_RE.search(joined):
         return None
     return joined
 
