@@ -124,3 +124,16 @@ def test_template_globals_are_a_plain_copy_with_every_global(tmp_path: Path) -> 
     assert set(env.globals) <= set(template.globals)
     assert env.from_string("{{ theme_version }} {{ range(2)|list }}").render() \
         == f"{env.globals['theme_version']} [0, 1]"
+
+
+def test_an_edited_partial_is_analysed_again(tmp_path: Path) -> None:
+    # What a source reads is remembered by (name, source) across environments (one per
+    # build): the dev server's next build after an edit must see the new source's inputs.
+    write(tmp_path / PARTIALS / "post_summary.html", "<i>{{ post.slug }}</i>\n")
+    config = make_site(tmp_path).config
+    assert inputs(make_environment(config), "partials/post_summary.html") == ("post",)
+    assert inputs(make_environment(config), "partials/post_summary.html") == ("post",)
+    write(tmp_path / PARTIALS / "post_summary.html", "<i>{{ post.slug }}{{ meta.url }}</i>\n")
+    assert inputs(make_environment(config), "partials/post_summary.html") is None
+    write(tmp_path / PARTIALS / "post_summary.html", "<i>{{ post.slug }}</i>\n")
+    assert inputs(make_environment(config), "partials/post_summary.html") == ("post",)

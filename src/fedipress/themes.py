@@ -229,9 +229,51 @@ def _stable_inputs(
     """The context names `source`'s output depends on (its includes' too), or None when it
     could depend on anything else: a name outside _STABLE_NAMES, an impure filter, an
     extends, import or dynamic include, an include that fails to load."""
+    facts = _source_facts(env, source, name)
+    if facts is None:
+        return None
+    own, includes = facts
+    names = set(own)
+    for target in includes:
+        if target in loading:
+            return None  # an include cycle: rendering reports it, as without the memo
+        try:
+            inner = env.get_template(target, name)
+        except Exception:  # noqa: BLE001 - a broken template fails where it is rendered
+            return None
+        inner_names: tuple[str, ...] | None = getattr(inner, "_fedipress_inputs", None)
+        if inner_names is None:
+            return None
+        names.update(inner_names)
+    return tuple(sorted(names))
+
+
+# What each template source reads and includes, by (name, source): parsing a template again
+# for every environment (one per build, so every dev-server rebuild) cost ~2 ms a template.
+# Bounded: a theme has a few dozen templates; edits in the dev server add versions.
+_FACTS: dict[tuple[str, str], tuple[frozenset[str], tuple[str, ...]] | None] = {}
+_FACTS_LIMIT = 512
+
+
+def _source_facts(env: jinja2.Environment, source: str, name: str,
+                  ) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """(names `source` reads, templates it includes) when those are all that decide its
+    output apart from its includes, else None (see _stable_inputs)."""
+    key = (name, source)
+    if key in _FACTS:
+        return _FACTS[key]
+    facts = _parse_facts(env, source, name)
+    if len(_FACTS) >= _FACTS_LIMIT:
+        _FACTS.clear()
+    _FACTS[key] = facts
+    return facts
+
+
+def _parse_facts(env: jinja2.Environment, source: str, name: str,
+                 ) -> tuple[frozenset[str], tuple[str, ...]] | None:
     try:
         ast = env.parse(source, name)
-        names = set(jinja2.meta.find_undeclared_variables(ast))
+        names = frozenset(jinja2.meta.find_undeclared_variables(ast))
     except Exception:  # noqa: BLE001 - a broken template fails where it is rendered
         return None
     if not names <= _STABLE_NAMES:
@@ -240,21 +282,13 @@ def _stable_inputs(
         return None
     if any(True for _ in ast.find_all((nodes.Extends, nodes.Import, nodes.FromImport))):
         return None
+    includes: list[str] = []
     for include in ast.find_all(nodes.Include):
         target = include.template
         if not isinstance(target, nodes.Const) or not isinstance(target.value, str):
             return None
-        if target.value in loading:
-            return None  # an include cycle: rendering reports it, as without the memo
-        try:
-            inner = env.get_template(target.value, name)
-        except Exception:  # noqa: BLE001 - as above
-            return None
-        inner_names: tuple[str, ...] | None = getattr(inner, "_fedipress_inputs", None)
-        if inner_names is None:
-            return None
-        names.update(inner_names)
-    return tuple(sorted(names))
+        includes.append(target.value)
+    return names, tuple(includes)
 
 
 def _memoize(
