@@ -468,7 +468,6 @@ def serialize_outbox_page(
     the page's terms are those of its objects' own @context: the Create and page around them
     add none. Nothing is walked or copied again (the plain way walked each object 3 times).
     """
-    config = site.config
     pages = max(1, -(-len(posts) // page_size))
     if not 1 <= number <= pages:
         raise ValueError(f"outbox page {number} out of range 1..{pages}")
@@ -499,17 +498,8 @@ def serialize_outbox_page(
         }
         _used_terms({k: v for k, v in create.items() if k != "object"}, used)
         items.append(create)
-    doc: dict[str, Any] = {
-        "@context": _context(used),
-        "id": config.url(outbox_page_path(number)),
-        "type": "OrderedCollectionPage",
-        "partOf": config.url("outbox.json"),
-        "totalItems": len(posts),
-    }
-    if number < pages:
-        doc["next"] = config.url(outbox_page_path(number + 1))
-    if number > 1:
-        doc["prev"] = config.url(outbox_page_path(number - 1))
+    doc: dict[str, Any] = {"@context": _context(used),
+                           **_outbox_page_head(site, number, pages, len(posts))}
     doc["orderedItems"] = items
     out: list[str] = []
     _write_plain(doc, "\n", False, out, {})  # only plain values and fragments: no _Unusual
@@ -1033,7 +1023,6 @@ def outbox_page(
     `objects` (post -> its object_document, computed once per post per build): each object
     costs an HTML reduction, and every post is also in its own object.json.
     """
-    config = site.config
     if posts is None:
         posts = federated_posts(site)
     pages = max(1, -(-len(posts) // page_size))
@@ -1044,18 +1033,25 @@ def outbox_page(
         def objects(p: Post) -> Mapping[str, Any]:
             return object_document(site, p, mentions=mentions)
     items = [_without_context(create_activity(site, objects(p))) for p in chunk]
-    doc: dict[str, Any] = {
+    doc = _outbox_page_head(site, number, pages, len(posts))
+    doc["orderedItems"] = items
+    return with_context(doc)
+
+
+def _outbox_page_head(site: Site, number: int, pages: int, total: int) -> dict[str, Any]:
+    """An outbox page's members before its items (shared by the two ways it is written)."""
+    config = site.config
+    head: dict[str, Any] = {
         "id": config.url(outbox_page_path(number)),
         "type": "OrderedCollectionPage",
         "partOf": config.url("outbox.json"),
-        "totalItems": len(posts),
+        "totalItems": total,
     }
     if number < pages:
-        doc["next"] = config.url(outbox_page_path(number + 1))
+        head["next"] = config.url(outbox_page_path(number + 1))
     if number > 1:
-        doc["prev"] = config.url(outbox_page_path(number - 1))
-    doc["orderedItems"] = items
-    return with_context(doc)
+        head["prev"] = config.url(outbox_page_path(number - 1))
+    return head
 
 
 def outbox_pages(

@@ -246,18 +246,8 @@ def _fast_tokens(source: str) -> list[_Token] | None:
             tag = name.lower()
             if tag in _RAW_TEXT:
                 return None
-            attrs: list[tuple[str, str | None]] = []
             raw = m.group("attrs")
-            if raw:
-                for a in _ATTR.finditer(raw):
-                    value = a.group(2)
-                    if value is None:
-                        value = a.group(3)
-                    if value is None:
-                        value = a.group(4)
-                    if value and "&" in value:
-                        value = unescape(value)
-                    attrs.append((a.group(1).lower(), value))
+            attrs = _attributes(raw) if raw else []
             tokens.append((2 if m.group("close") else 1, tag, attrs))
         elif m.group("end") is not None:
             tokens.append((3, m.group("end").lower(), None))
@@ -336,7 +326,7 @@ class _NotOnePass(Exception):
 
 
 def _attributes(raw: str) -> list[tuple[str, str | None]]:
-    # Exactly as _fast_tokens reads them.
+    # A tag's attributes as both fast paths read them (html.parser's names and values).
     attrs: list[tuple[str, str | None]] = []
     for a in _ATTR.finditer(raw):
         value = a.group(2)
