@@ -161,12 +161,7 @@ def _used_terms(node: Any, found: set[str]) -> None:
         for key, value in node.items():
             if key == "@context":
                 continue
-            if key in _TERMS:
-                found.add(key)
-            if key == "type":
-                for t in value if isinstance(value, list) else [value]:
-                    if isinstance(t, str) and t in _TERMS:
-                        found.add(t)
+            _note_terms(key, value, found)
             # contentMap etc. have language keys, not terms; values are plain strings.
             if _is_container(value):  # (a string holds no terms: no call)
                 _used_terms(value, found)
@@ -174,6 +169,16 @@ def _used_terms(node: Any, found: set[str]) -> None:
         for item in node:
             if _is_container(item):
                 _used_terms(item, found)
+
+
+def _note_terms(key: Any, value: Any, found: set[str]) -> None:
+    """The extension terms one member uses: its key, and for "type" its value(s)."""
+    if key in _TERMS:
+        found.add(key)
+    if key == "type":
+        for t in value if isinstance(value, list) else [value]:
+            if isinstance(t, str) and t in _TERMS:
+                found.add(t)
 
 
 def _is_container(value: Any) -> bool:
@@ -192,12 +197,7 @@ def _stripped(node: Any, found: set[str]) -> Any:
         for key, value in node.items():
             if key == "@context":
                 continue
-            if key in _TERMS:
-                found.add(key)
-            if key == "type":
-                for t in value if isinstance(value, list) else [value]:
-                    if isinstance(t, str) and t in _TERMS:
-                        found.add(t)
+            _note_terms(key, value, found)
             out[key] = _stripped(value, found) if isinstance(value, (Mapping, list)) else value
         return out
     if isinstance(node, list):
