@@ -527,6 +527,29 @@ def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().err == ""
 
 
+def test_a_long_parse_shows_its_own_progress_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import fedipress.outputsync as b
+
+    root = copy_site("basic", tmp_path / "blog")
+    for i in range(40):
+        (root / "content" / "posts" / f"2026-08-{i % 28 + 1:02d}-more-{i}.md").write_text(
+            f"---\ntitle: More {i}\n---\nBody {i}.\n")
+    clock = [100.0]
+
+    def tick() -> float:  # every look at the clock is half a second later
+        clock[0] += 0.5
+        return clock[0]
+
+    monkeypatch.setattr(b.time, "monotonic", tick)
+    Builder(load(root), log=lambda _l: None, workers=2, progress=True).build(now=NOW)
+    err = capsys.readouterr().err
+    assert "\rparsing " in err and "\rrendering " in err
+    assert err.index("\rparsing ") < err.index("\rrendering ")
+    assert err.endswith("\r\033[K")  # the line is cleared at the end
+
+
 @needs_site
 def test_preview_builds_leave_the_federation_manifest_alone(site: Path) -> None:
     Builder(load(site), log=lambda _l: None, federation_manifest=False).build(now=NOW)

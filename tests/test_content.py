@@ -590,3 +590,22 @@ def test_markdown_is_rendered_by_workers_while_front_matter_is_read(
 
 def test_loading_is_deterministic(site_config: SiteConfig) -> None:
     assert load_site(site_config, now=NOW) == load_site(site_config, now=NOW)
+
+
+def test_parse_progress_counts_what_the_workers_rendered(tmp_path: Path) -> None:
+    for i in range(70):
+        write(tmp_path, f"posts/2026-01-{i % 28 + 1:02d}-p{i}.md",
+              f"---\ntitle: P{i}\n---\nText {i}\n")
+    write(tmp_path, "posts/2026-02-01-draft.md", "---\ntitle: D\ndraft: true\n---\nDraft\n")
+    config = make_config(tmp_path)
+    heard: list[tuple[int, int]] = []
+    site = load_site(config, now=NOW, workers=2,
+                     progress=lambda done, files: heard.append((done, files))).site
+    assert len(site.posts) == 70
+    assert heard and {files for _, files in heard} == {71}  # every file found, the draft too
+    counts = [done for done, _ in heard]
+    assert counts == sorted(counts) and counts[-1] == 70  # the draft is never rendered
+    # No workers (a few files, or workers=1): loading is quick and reports nothing.
+    heard.clear()
+    load_site(config, now=NOW, workers=1, progress=lambda done, files: heard.append((done, files)))
+    assert heard == []

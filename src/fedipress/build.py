@@ -42,6 +42,7 @@ from .outputsync import (
     _Entry,
     _load_manifest,
     _manifest_path,
+    _Progress,
     sync_outputs,
 )
 
@@ -369,14 +370,24 @@ class Builder:
         pause = len(self._cache) > 0 and gc.isenabled()
         if pause:
             gc.disable()
+        bars: list[_Progress] = []
+
+        def progress(rendered: int, files: int) -> None:
+            if not bars:  # the phase's start: the line shows once it has run for a second
+                bars.append(_Progress(self.progress, "parsing", files))
+            bars[0].update(rendered)
+
         try:
             result = content.load_site(
                 self.config, now=now, drafts=self.drafts, future=self.future,
                 keep_going=self.keep_going, cache=self._cache, workers=workers,
                 sources=self._known_sources(changed) if targeted else None,
                 while_rendering=self._prepare_while_rendering,
+                progress=progress if self.progress else None,
             )
         finally:
+            for bar in bars:
+                bar.close()
             if pause:
                 gc.enable()
         if result.sources != self._sources:

@@ -152,9 +152,11 @@ class _Renderer:
 
     def __init__(self, workers: int, site_url: str, cache: ParseCache | None,
                  wanted: Callable[[_Parsed], bool],
-                 while_rendering: Callable[[], None] | None = None) -> None:
+                 while_rendering: Callable[[], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.workers, self.site_url, self.cache = workers, site_url, cache
         self.wanted, self.while_rendering = wanted, while_rendering
+        self.progress = progress
         self._pending: list[_Parsed] = []
         self._submitted: list[tuple[list[_Parsed], Any]] = []  # (files, their Future)
         self._pool: Any = None
@@ -180,6 +182,8 @@ class _Renderer:
         batch, self._pending = self._pending, []
         jobs = [(p.body, p.fields["url"], self.site_url) for p in batch]
         self._submitted.append((batch, self._pool.submit(_render_chunk, jobs)))
+        if self.progress is not None:
+            self.progress(sum(len(b) for b, future in self._submitted if future.done()))
 
     def results(self) -> dict[int, Rendered]:
         """Every queued file's rendering by id() of its _Parsed; the rest of the queue is
@@ -193,6 +197,8 @@ class _Renderer:
             for batch, future in self._submitted:
                 for p, r in zip(batch, future.result(), strict=True):
                     done[id(p)] = r
+                if self.progress is not None:
+                    self.progress(len(done))
         finally:
             self.close()
         for p, r in zip(self._pending, _render_chunk(
@@ -272,6 +278,7 @@ def load_site(
     workers: int = 1,
     sources: Sequence[SourceFile] | None = None,
     while_rendering: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> LoadResult:
     """Read every post and page and render its Markdown.
 
@@ -279,6 +286,8 @@ def load_site(
     moved since) saves walking the content folder; each file is still stat'ed.
     `while_rendering` is called once all front matter is read while worker processes still
     render Markdown (only when they do): work the caller needs next can run then.
+    `progress(rendered, files)` hears how many files the workers have rendered, of all the
+    posts and pages found (only when workers render: otherwise loading is quick).
 
     Drafts are included only with `drafts`, posts dated after `now` only with `future`.
     Every broken file becomes a Problem; unless `keep_going`, any problem raises
@@ -291,7 +300,9 @@ def load_site(
         return _published(f["draft"], f["kind"], f["date"], now=now, drafts=drafts,
                           future=future)
 
-    renderer = _Renderer(workers, config.base_url, cache, wanted, while_rendering)
+    count = len(sources)
+    renderer = _Renderer(workers, config.base_url, cache, wanted, while_rendering,
+                         None if progress is None else lambda done: progress(done, count))
     try:
         return _load(config, sources, renderer, now=now, drafts=drafts, future=future,
                      keep_going=keep_going, cache=cache)
