@@ -43,7 +43,6 @@ from markdown.util import (
     ETX,
     INLINE_PLACEHOLDER,
     INLINE_PLACEHOLDER_PREFIX,
-    INLINE_PLACEHOLDER_RE,
     STX,
     AtomicString,
 )
@@ -197,76 +196,6 @@ class _FastInline(InlineTreeprocessor):
         stashed[key] = node
         return data[:start] + placeholder + data[end:], True, start + len(placeholder)
 
-    def _InlineProcessor__processPlaceholders(  # noqa: N802  # overrides the name-mangled method
-        self, data: str | None, parent: etree.Element, isText: bool = True  # noqa: N803
-    ) -> list[tuple[etree.Element, list[str]]]:
-        """Python-Markdown's __processPlaceholders with its helpers inlined (a third of the
-        inline pass's own time was its method calls), same steps in the same order."""
-        result: list[tuple[etree.Element, list[str]]] = []
-        if not data:
-            return result
-        prefix = _PLACEHOLDER_PREFIX
-        stashed = self.stashed_nodes
-        search = _PLACEHOLDER_RE.search
-        process_text = self._InlineProcessor__processElementText
-
-        def link_text(text: str) -> None:  # the stock linkText
-            if text:
-                if result:
-                    last = result[-1][0]
-                    if last.tail:
-                        last.tail += text
-                    else:
-                        last.tail = text
-                elif not isText:
-                    if parent.tail:
-                        parent.tail += text
-                    else:
-                        parent.tail = text
-                elif parent.text:
-                    parent.text += text
-                else:
-                    parent.text = text
-
-        start = 0
-        while True:
-            index = data.find(prefix, start)
-            if index == -1:
-                text = data[start:]
-                if isinstance(data, AtomicString):
-                    text = AtomicString(text)  # (slicing loses the class)
-                link_text(text)
-                return result
-            m = search(data, index)
-            if m is not None:
-                key: str | None = m.group(1)
-                end = m.end()
-            else:
-                key, end = None, index + 1
-            if key in stashed:
-                node = stashed[key]
-                if index > 0:
-                    link_text(data[start:index])
-                if isinstance(node, str):
-                    link_text(node)
-                    start = end
-                    continue
-                for child in [node, *node]:
-                    # (The stock test and then __processElementText's: only text holding a
-                    # placeholder changes.)
-                    tail = child.tail
-                    if tail and prefix in tail and tail.strip():
-                        process_text(node, child, False)
-                    text = child.text
-                    if text and prefix in text and text.strip():
-                        process_text(child, child)
-                start = end
-                result.append((node, self.ancestors[:]))
-            else:  # not a placeholder after all
-                end = index + len(prefix)
-                link_text(data[start:end])
-                start = end
-
     def _InlineProcessor__processElementText(  # noqa: N802  # overrides the name-mangled method
         self, node: etree.Element, subnode: etree.Element, isText: bool = True  # noqa: N803
     ) -> None:
@@ -281,7 +210,6 @@ _STOCK_APPLY = getattr(InlineTreeprocessor, "_InlineProcessor__applyPattern", No
 _STOCK_PROCESS_TEXT = getattr(InlineTreeprocessor, "_InlineProcessor__processElementText", None)
 _PLACEHOLDER = INLINE_PLACEHOLDER
 _PLACEHOLDER_PREFIX = INLINE_PLACEHOLDER_PREFIX
-_PLACEHOLDER_RE = INLINE_PLACEHOLDER_RE
 
 
 def _triggers(
