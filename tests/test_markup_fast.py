@@ -345,3 +345,23 @@ def test_emphasis_shortcut_is_used() -> None:
     (emphasis,) = [p for p in fast.inlinePatterns if type(p) is DelimiterProcessor]
     assert "handleMatch" in vars(emphasis)  # the shortcut is installed on this instance
     assert fast.convert("a *b* __c__ d") == "<p>a <em>b</em> <strong>c</strong> d</p>"
+
+
+# Nested inline nodes, tails and text with placeholders, string nodes (inline HTML, entities),
+# atomic text (code, autolinks): the fast inline pass against the stock one.
+_NESTED_PIECES = ["*", "**", "_", "[", "](/u)", "![", "`c`", "<b>", "</b>", "&amp;", "&copy;",
+                  "<https://x.example/a>", "<m@x.example>", "@bob@social.example", "a", " b ",
+                  "\\*", "  \n", "'", "--", "\n", "[^1]", "\n\n[^1]: note *x*\n",
+                  "***a* _b_**", "**a *b* `c` d**", "__e _f_ [g](/h) i__"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_NESTED_PIECES), max_size=14))
+def test_nested_inline_nodes_as_python_markdown_builds_them(pieces: list[str]) -> None:
+    _assert_same("".join(pieces))
+
+
+def test_nested_inline_examples_as_python_markdown_builds_them() -> None:
+    _assert_same("x *a [b `c` **d** <i>e</i>](/u \"t\") f* &amp; <https://x.example/> "
+                 "@bob@social.example")
+    _assert_same("**a *b* `c` d** and __e _f_ [g](/h) i__")  # a tail holding a placeholder
