@@ -604,8 +604,19 @@ def test_parse_progress_counts_what_the_workers_rendered(tmp_path: Path) -> None
     assert len(site.posts) == 70
     assert heard and {files for _, files in heard} == {71}  # every file found, the draft too
     counts = [done for done, _ in heard]
-    assert counts == sorted(counts) and counts[-1] == 70  # the draft is never rendered
+    # Never backwards (batches finish out of order), never repeated; the draft is not rendered.
+    assert counts == sorted(set(counts)) and counts[-1] == 70
     # No workers (a few files, or workers=1): loading is quick and reports nothing.
     heard.clear()
     load_site(config, now=NOW, workers=1, progress=lambda done, files: heard.append((done, files)))
     assert heard == []
+
+
+def test_parse_progress_never_goes_back() -> None:
+    from fedipress.content import _Renderer
+
+    heard: list[int] = []
+    renderer = _Renderer(2, "https://a.example/", None, lambda _p: True, progress=heard.append)
+    for count in (0, 64, 32, 64, 70):  # batches finished (64) before those collected (32)
+        renderer._report(count)
+    assert heard == [64, 70]

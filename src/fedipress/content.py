@@ -157,6 +157,7 @@ class _Renderer:
         self.workers, self.site_url, self.cache = workers, site_url, cache
         self.wanted, self.while_rendering = wanted, while_rendering
         self.progress = progress
+        self._reported = 0
         self._pending: list[_Parsed] = []
         self._submitted: list[tuple[list[_Parsed], Any]] = []  # (files, their Future)
         self._pool: Any = None
@@ -182,8 +183,7 @@ class _Renderer:
         batch, self._pending = self._pending, []
         jobs = [(p.body, p.fields["url"], self.site_url) for p in batch]
         self._submitted.append((batch, self._pool.submit(_render_chunk, jobs)))
-        if self.progress is not None:
-            self.progress(sum(len(b) for b, future in self._submitted if future.done()))
+        self._report(sum(len(b) for b, future in self._submitted if future.done()))
 
     def results(self) -> dict[int, Rendered]:
         """Every queued file's rendering by id() of its _Parsed; the rest of the queue is
@@ -197,8 +197,7 @@ class _Renderer:
             for batch, future in self._submitted:
                 for p, r in zip(batch, future.result(), strict=True):
                     done[id(p)] = r
-                if self.progress is not None:
-                    self.progress(len(done))
+                self._report(len(done))
         finally:
             self.close()
         for p, r in zip(self._pending, _render_chunk(
@@ -206,6 +205,13 @@ class _Renderer:
             done[id(p)] = r
         self._pending = []
         return done
+
+    def _report(self, rendered: int) -> None:
+        # Batches finish out of order: the count of those collected so far can be below an
+        # earlier count of those finished. What is shown never goes back.
+        if self.progress is not None and rendered > self._reported:
+            self._reported = rendered
+            self.progress(rendered)
 
     def close(self) -> None:
         """Stop the workers (also when loading fails: nothing waits for their work)."""
