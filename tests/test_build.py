@@ -525,6 +525,15 @@ def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
     quiet.update(150)
     quiet.close()
     assert capsys.readouterr().err == ""
+    # A phase starting after the build has already run for a second shows at once: a
+    # 1.6 s build of 0.8 s parsing and 0.8 s writing shows a line too.
+    late = b._Progress(True, "rendering", 200, since=clock[0] - 1.2)
+    late.update(20)
+    late.close()
+    assert "\rrendering 20/200 (10%)" in capsys.readouterr().err
+    early = b._Progress(True, "rendering", 200, since=clock[0] - 0.5)
+    early.update(20)
+    assert capsys.readouterr().err == ""
 
 
 def test_a_long_parse_shows_its_own_progress_line(

@@ -186,6 +186,7 @@ class Builder:
         # The plan's Jinja environment and fingerprint salt, when made while the Markdown of
         # a cold build was rendered by workers (see _prepare_while_rendering).
         self._prepared: tuple[Any, str] | None = None
+        self._progress_since = time.monotonic()  # set again when each build starts
         self.output_dir = self._check_output_dir()
 
     def _check_output_dir(self) -> Path:
@@ -226,6 +227,7 @@ class Builder:
         collect: bool,
     ) -> BuildResult:
         started = time.perf_counter()
+        self._progress_since = time.monotonic()  # progress lines show after a second of build
         phases: dict[str, float] = {}
         mark = [started]
 
@@ -277,6 +279,7 @@ class Builder:
             clean=clean, workers=self.workers, progress=self.progress, log=self.log,
             trust_files=trust_files, locality=_locality(site),
             after_render=entry_from_object_json if federate else None,
+            progress_since=self._progress_since,
         )
         self._manifest = synced.entries
         lap("write")
@@ -373,8 +376,9 @@ class Builder:
         bars: list[_Progress] = []
 
         def progress(rendered: int, files: int) -> None:
-            if not bars:  # the phase's start: the line shows once it has run for a second
-                bars.append(_Progress(self.progress, "parsing", files))
+            if not bars:  # (the line shows once the build has run for a second)
+                bars.append(_Progress(self.progress, "parsing", files,
+                                      self._progress_since))
             bars[0].update(rendered)
 
         try:

@@ -179,12 +179,15 @@ def _parallel_ok(count: int, workers: int) -> bool:
 
 
 class _Progress:
-    """A `\\r` progress line on a terminal once a phase runs for over a second."""
+    """A `\\r` progress line on a terminal once the build has run for over a second
+    (`since`, a time.monotonic() reading; default: when this phase started)."""
 
-    def __init__(self, enabled: bool, label: str, total: int) -> None:
+    def __init__(self, enabled: bool, label: str, total: int,
+                 since: float | None = None) -> None:
         self.enabled = enabled and total > 0
         self.label, self.total = label, total
-        self.start = self.last = time.monotonic()
+        self.start = time.monotonic() if since is None else since
+        self.last = float("-inf")  # when the line was last drawn
         self.shown = False
 
     def update(self, done: int) -> None:
@@ -227,6 +230,7 @@ def sync_outputs(
     trust_files: bool = False,
     locality: Callable[[str], tuple[int, str]] | None = None,
     after_render: AfterRender | None = None,
+    progress_since: float | None = None,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
@@ -239,7 +243,9 @@ def sync_outputs(
     maps an output path to a sort key that keeps outputs sharing lazy work together when
     rendering is split over processes. `after_render` derives something from an output's
     bytes where they were rendered (a forked worker, for a cold build), so the caller need
-    not read the file back; its values are returned in `by_products`.
+    not read the file back; its values are returned in `by_products`. `progress_since`
+    (a time.monotonic() reading) is when the caller's work began: the progress line shows
+    once that is over a second ago.
     """
     root = output_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -272,7 +278,7 @@ def sync_outputs(
     else:
         cpus = os.cpu_count() or 1
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
-    bar = _Progress(progress, "rendering", len(todo))
+    bar = _Progress(progress, "rendering", len(todo), progress_since)
     if _parallel_ok(len(todo), n_workers):
         outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
                                    after_render)
