@@ -299,27 +299,24 @@ def entry_from_object_json(rel: str, data: bytes) -> tuple[str, bytes] | None:
     """
     if not rel.endswith("/object.json"):
         return None
-    made = getattr(data, "document", None)  # documents.DocumentBytes: no need to parse
-    if isinstance(made, dict) and isinstance(made.get("id"), str):
-        from .activitypub import documents as d
-
-        text = d.manifest_entry_json(made, level=1, strings=getattr(data, "strings", None))
-        return made["id"], text.encode("utf-8")
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return None
+    doc = getattr(data, "document", None)  # documents.DocumentBytes: no need to parse
+    if doc is None:
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
     if not (isinstance(doc, dict) and isinstance(doc.get("id"), str)):
         return None
-    return _entry_of(doc)
+    return _entry_of(doc, getattr(data, "strings", None))
 
 
-def _entry_of(doc: dict[str, Any]) -> tuple[str, bytes]:
-    """(object id, the entry's JSON as nested in an object file)."""
+def _entry_of(doc: dict[str, Any], strings: Any = None) -> tuple[str, bytes]:
+    """(object id, the entry's JSON as nested in an object file); `strings`: the JSON
+    encodings of the document's long strings, when it was just serialized."""
     from .activitypub import documents as d
 
     # = _nested_json({"hash": object_hash(doc), "published": ..., "doc": doc}, 1)
-    return doc["id"], d.manifest_entry_json(doc, level=1).encode("utf-8")
+    return doc["id"], d.manifest_entry_json(doc, level=1, strings=strings).encode("utf-8")
 
 
 # The federation manifest's entries to compute in forked workers (see _manifest_entries).
