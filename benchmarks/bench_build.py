@@ -19,7 +19,11 @@ memory is the child's VmHWM (main process) and ru_maxrss of its children (the la
 worker). The corpus is benchmarks/.corpus/bench-<posts>-<seed> (generated when missing).
 
 --pelican builds the Pelican copy of the same corpus with Pelican 4.12 installed into
-benchmarks/.venv-pelican (a throwaway venv, never a fedipress dependency) for a ratio.
+benchmarks/.venv-pelican (a throwaway venv, never a fedipress dependency) for a ratio, twice
+per run, alternating: with pelicanconf.py, which asks Pelican for what fedipress makes of the
+corpus (the same Markdown extensions, among them a table of contents with heading permalinks
+and smart punctuation, and the same feeds), and with pelicanconf-defaults.py (Pelican's
+default Markdown extensions, one Atom feed), which does less than fedipress does.
 
 Both programs import from bytecode, as after a normal `pip install`: the fedipress package
 and Pelican's venv are byte-compiled (compileall) before timing. Where PYTHONDONTWRITEBYTECODE
@@ -43,6 +47,11 @@ from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 PELICAN_VERSION = "4.12.0"
+# name -> (settings file written by corpus.py, what it asks of Pelican)
+PELICAN_SETTINGS = {
+    "pelican": ("pelicanconf.py", "the same Markdown extensions and feeds as fedipress"),
+    "pel-default": ("pelicanconf-defaults.py", "its default Markdown extensions, one feed"),
+}
 
 
 # --- child side ----------------------------------------------------------------------------------
@@ -122,12 +131,14 @@ def _ensure_corpus(args: argparse.Namespace) -> tuple[Path, Path | None]:
 
     site: Path = args.corpus or HERE / ".corpus" / f"bench-{args.posts}-{args.seed}"
     pelican = site.with_name(site.name + "-pelican") if args.pelican else None
-    if not (site / "site.yaml").exists() or (pelican and not (pelican / "pelicanconf.py").exists()):
+    if not (site / "site.yaml").exists() or (pelican and not (pelican / "content").exists()):
         posts = corpus.generate_posts(args.posts, args.seed)
         if not (site / "site.yaml").exists():
             corpus.write_site(site, posts, seed=args.seed)
-        if pelican is not None and not (pelican / "pelicanconf.py").exists():
+        if pelican is not None and not (pelican / "content").exists():
             corpus.write_pelican(pelican, posts)
+    if pelican is not None:
+        corpus.write_pelican_confs(pelican)  # a corpus made earlier gets the current settings
     return site, pelican
 
 
@@ -181,10 +192,10 @@ def _byte_compile(python: Path | str, *folders: Path) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def _time_pelican(binary: Path, folder: Path) -> float:
+def _time_pelican(binary: Path, folder: Path, settings: str) -> float:
     _set_aside(folder, ("output",))  # as fedipress's output: a fresh folder each run
     started = time.perf_counter()
-    subprocess.run([str(binary), "content", "-s", "pelicanconf.py", "-o", "output", "-q"],
+    subprocess.run([str(binary), "content", "-s", settings, "-o", "output", "-q"],
                    cwd=folder, check=True, capture_output=True, timeout=3600)
     return time.perf_counter() - started
 
@@ -271,12 +282,18 @@ def _report_all(args: argparse.Namespace, site: Path, pelican: Path | None,
     out: dict[str, Any] = {"posts": args.posts, "seed": args.seed, "runs": results}
     if pelican is not None:
         binary = _pelican_bin()
-        times = [_time_pelican(binary, pelican) for _ in range(args.runs)]
-        median = _median(times)
         cold = _median([r["process"] for r in results["cold"]])
-        print(f"pelican     process {median:7.2f} s  {args.posts / median:8.1f} posts/s"
-              f"  (Pelican {PELICAN_VERSION}; runs {', '.join(f'{t:.2f}' for t in times)})")
-        print(f"ratio       fedipress cold is {median / cold:.2f}x faster than Pelican")
+        # Alternated, so a noisy moment on a shared machine falls on both settings alike.
+        times: dict[str, list[float]] = {name: [] for name in PELICAN_SETTINGS}
+        for _ in range(args.runs):
+            for name, (settings, _label) in PELICAN_SETTINGS.items():
+                times[name].append(_time_pelican(binary, pelican, settings))
+        for name, (settings, label) in PELICAN_SETTINGS.items():
+            median = _median(times[name])
+            print(f"{name:<11} process {median:7.2f} s  {args.posts / median:8.1f} posts/s"
+                  f"  (Pelican {PELICAN_VERSION}, {settings}: {label};"
+                  f" runs {', '.join(f'{t:.2f}' for t in times[name])})")
+            print(f"{'':<11} fedipress cold is {median / cold:.2f}x faster")
         out["pelican"] = times
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

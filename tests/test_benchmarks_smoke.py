@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,52 @@ def test_bench_inbox_gets_verified_posts_accepted() -> None:
     step = next(x for x in proc.stdout.splitlines() if x.startswith("concurrency   2"))
     # Every signed Like was verified and accepted: no other status, no error.
     assert "non-2xx 0  errors 0" in step
+
+
+def _processors(md: object) -> dict[str, set[str]]:
+    """Every registered processor of a Markdown instance, as module:name per stage."""
+    stages = {"pre": "preprocessors", "block": "parser.blockprocessors",
+              "inline": "inlinePatterns", "tree": "treeprocessors", "post": "postprocessors"}
+    found: dict[str, set[str]] = {}
+    for stage, path in stages.items():
+        registry = md
+        for part in path.split("."):
+            registry = getattr(registry, part)
+        found[stage] = {f"{type(registry[item.name]).__module__}:{item.name}"  # type: ignore[index]
+                        for item in registry._priority}  # type: ignore[attr-defined]
+    return found
+
+
+def test_pelican_settings_ask_for_what_fedipress_does() -> None:
+    """The ratio compares equal work: Pelican's parser has every processor of fedipress's
+    (smart punctuation by smarty; Pelican's metadata reader aside; mentions are fedipress's
+    own), and its feeds are the corpus's feeds."""
+    import markdown
+
+    from fedipress import markup
+
+    spec = importlib.util.spec_from_file_location("_bench_corpus", BENCH / "corpus.py")
+    assert spec is not None and spec.loader is not None
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+
+    settings: dict[str, object] = {}
+    exec(corpus.PELICAN_CONF, settings)  # a settings file is plain Python
+    configs = settings["MARKDOWN"]["extension_configs"]  # type: ignore[index]
+    pelican = _processors(markdown.Markdown(extensions=list(configs), extension_configs=configs))
+    fedipress = _processors(markup._new_markdown(stock=True)[0])
+    assert pelican["tree"] - fedipress["tree"] == {"markdown.treeprocessors:smarty"}
+    assert fedipress["tree"] - pelican["tree"] == {"fedipress.markup:fedipress_typography"}
+    assert fedipress["inline"] - pelican["inline"] == {"fedipress.markup:fedipress_mention"}
+    assert pelican["pre"] - fedipress["pre"] == {"markdown.extensions.meta:meta"}
+    for stage in ("block", "post"):
+        assert pelican[stage] == fedipress[stage], stage
+    assert configs["markdown.extensions.toc"] == {"permalink": True}
+    items = int(corpus.SITE_YAML.split("items: ")[1].split()[0])
+    assert settings["FEED_MAX_ITEMS"] == items
+    assert "full_content: true" in corpus.SITE_YAML and settings["RSS_FEED_SUMMARY_ONLY"] is False
+    assert settings["FEED_ALL_ATOM"] and settings["FEED_ALL_RSS"]
+    assert settings["TAG_FEED_ATOM"] and settings["TAG_FEED_RSS"]
+    defaults: dict[str, object] = {}
+    exec(corpus.PELICAN_CONF_DEFAULTS, defaults)
+    assert "MARKDOWN" not in defaults  # Pelican's own defaults, for the earlier comparison
