@@ -506,32 +506,34 @@ def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None
     assert len(read_federation_manifest(site / ".fedipress")["objects"]) == 2
 
 
-def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     import fedipress.outputsync as b
+    import fedipress.progress
 
     clock = [100.0]
-    monkeypatch.setattr(b.time, "monotonic", lambda: clock[0])
-    bar = b._Progress(True, "rendering", 200)
+    monkeypatch.setattr(fedipress.progress.time, "monotonic", lambda: clock[0])
+    bar = b.build_progress(True, "rendering", 200)
     bar.update(10)
     assert capsys.readouterr().err == ""  # under a second: silent
     clock[0] += 1.5
     bar.update(100)
     bar.close()
     err = capsys.readouterr().err
-    assert "\rrendering 100/200 (50%)" in err and err.endswith("\r\033[K")
-    quiet = b._Progress(False, "rendering", 200)
+    assert f"\rrendering [{'#' * 15}{'.' * 15}] 100/200 (50%)" in err
+    assert err.endswith("\r\033[K")  # cleared: the build's summary line follows
+    quiet = b.build_progress(False, "rendering", 200)
     clock[0] += 5
     quiet.update(150)
     quiet.close()
     assert capsys.readouterr().err == ""
     # A phase starting after the build has already run for a second shows at once: a
-    # 1.6 s build of 0.8 s parsing and 0.8 s writing shows a line too.
-    late = b._Progress(True, "rendering", 200, since=clock[0] - 1.2)
+    # 1.6 s build of 0.8 s parsing and 0.8 s writing shows a bar too.
+    late = b.build_progress(True, "rendering", 200, since=clock[0] - 1.2)
     late.update(20)
     late.close()
-    assert "\rrendering 20/200 (10%)" in capsys.readouterr().err
-    early = b._Progress(True, "rendering", 200, since=clock[0] - 0.5)
+    assert "\rrendering [###" + "." * 27 + "] 20/200 (10%)" in capsys.readouterr().err
+    early = b.build_progress(True, "rendering", 200, since=clock[0] - 0.5)
     early.update(20)
     assert capsys.readouterr().err == ""
 
@@ -539,7 +541,7 @@ def test_progress_line_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
 def test_a_long_parse_shows_its_own_progress_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import fedipress.outputsync as b
+    import fedipress.progress
 
     root = copy_site("basic", tmp_path / "blog")
     for i in range(40):
@@ -551,7 +553,7 @@ def test_a_long_parse_shows_its_own_progress_line(
         clock[0] += 0.5
         return clock[0]
 
-    monkeypatch.setattr(b.time, "monotonic", tick)
+    monkeypatch.setattr(fedipress.progress.time, "monotonic", tick)  # also build's clock
     Builder(load(root), log=lambda _l: None, workers=2, progress=True).build(now=NOW)
     err = capsys.readouterr().err
     assert "\rparsing " in err and "\rrendering " in err

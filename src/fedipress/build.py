@@ -42,9 +42,10 @@ from .outputsync import (
     _Entry,
     _load_manifest,
     _manifest_path,
-    _Progress,
+    build_progress,
     sync_outputs,
 )
+from .progress import Progress
 
 __all__ = [
     "BuildResult",
@@ -227,7 +228,7 @@ class Builder:
         collect: bool,
     ) -> BuildResult:
         started = time.perf_counter()
-        self._progress_since = time.monotonic()  # progress lines show after a second of build
+        self._progress_since = time.monotonic()  # progress bars show after a second of build
         phases: dict[str, float] = {}
         mark = [started]
 
@@ -373,12 +374,12 @@ class Builder:
         pause = len(self._cache) > 0 and gc.isenabled()
         if pause:
             gc.disable()
-        bars: list[_Progress] = []
+        bars: list[Progress] = []
 
         def progress(rendered: int, files: int) -> None:
             if not bars:  # (the line shows once the build has run for a second)
-                bars.append(_Progress(self.progress, "parsing", files,
-                                      self._progress_since))
+                bars.append(build_progress(self.progress, "parsing", files,
+                                           self._progress_since))
             bars[0].update(rendered)
 
         try:

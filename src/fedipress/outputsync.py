@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Final
 from .config import SiteConfig
 from .model import Output
 from .output import PROTECTED_NAMES, remove_empty_dirs, remove_file, target_path, write_atomic
+from .progress import Progress
 
 __all__ = [
     "PARALLEL_RENDER_MIN_CPUS",
@@ -178,32 +178,12 @@ def _parallel_ok(count: int, workers: int) -> bool:
     )
 
 
-class _Progress:
-    """A `\\r` progress line on a terminal once the build has run for over a second
-    (`since`, a time.monotonic() reading; default: when this phase started)."""
-
-    def __init__(self, enabled: bool, label: str, total: int,
-                 since: float | None = None) -> None:
-        self.enabled = enabled and total > 0
-        self.label, self.total = label, total
-        self.start = time.monotonic() if since is None else since
-        self.last = float("-inf")  # when the line was last drawn
-        self.shown = False
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.start < 1.0 or (now - self.last < 0.1 and done < self.total):
-            return
-        self.last, self.shown = now, True
-        sys.stderr.write(f"\r{self.label} {done:,}/{self.total:,} ({100 * done // self.total}%)")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+def build_progress(enabled: bool, label: str, total: int,
+                   since: float | None = None) -> Progress:
+    """A build phase's bar: on a terminal once the build has run for over a second (`since`,
+    a time.monotonic() reading; default: now), cleared when the phase ends."""
+    return Progress(total, enabled=enabled, label=label, show_after=1.0, since=since,
+                    erase=True)
 
 
 @dataclass(frozen=True)
@@ -244,7 +224,7 @@ def sync_outputs(
     rendering is split over processes. `after_render` derives something from an output's
     bytes where they were rendered (a forked worker, for a cold build), so the caller need
     not read the file back; its values are returned in `by_products`. `progress_since`
-    (a time.monotonic() reading) is when the caller's work began: the progress line shows
+    (a time.monotonic() reading) is when the caller's work began: the progress bar shows
     once that is over a second ago.
     """
     root = output_dir
@@ -278,7 +258,7 @@ def sync_outputs(
     else:
         cpus = os.cpu_count() or 1
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
-    bar = _Progress(progress, "rendering", len(todo), progress_since)
+    bar = build_progress(progress, "rendering", len(todo), progress_since)
     if _parallel_ok(len(todo), n_workers):
         outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
                                    after_render)
@@ -369,7 +349,7 @@ def _render_blocks(paths: Sequence[str], workers: int,
 
 
 def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
-                    workers: int, bar: _Progress,
+                    workers: int, bar: Progress,
                     locality: Callable[[str], tuple[int, str]] | None = None,
                     after_render: AfterRender | None = None) -> list[_Outcome]:
     import multiprocessing
