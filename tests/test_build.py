@@ -415,6 +415,7 @@ def test_broken_content_lists_every_file(tmp_path: Path) -> None:
         build_site(load(site), now=NOW, log=lambda _l: None)
     message = str(info.value)
     assert "2026-09-02-bad-yaml.md" in message and "2026-09-03-bad-date.md" in message
+    assert "2026-09-04-impossible-date.md:3: `date`: 2026-02-30 is not a real date" in message
     assert not (site / "public").exists()
 
 
@@ -422,10 +423,10 @@ def test_broken_content_lists_every_file(tmp_path: Path) -> None:
 def test_keep_going_builds_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     site = copy_site("broken", tmp_path / "blog")
     result = build_site(load(site), now=NOW, keep_going=True, log=lambda _l: None)
-    assert len(result.problems) == 2 and result.posts == 1
+    assert len(result.problems) == 3 and result.posts == 1
     assert feed_titles(site / "public") == ["A good post"]
     err = capsys.readouterr().err
-    assert err.count("warning: ") == 2 and "bad-yaml.md" in err
+    assert err.count("warning: ") == 3 and "bad-yaml.md" in err
 
 
 @needs_site
@@ -483,9 +484,11 @@ def test_cli_broken_content_exits_2_with_one_line_per_file(tmp_path: Path) -> No
     assert len(errors) >= 2
     assert any("bad-yaml.md" in line for line in errors)
     assert any("bad-date.md" in line for line in errors)
+    assert any("impossible-date.md:3: `date`: 2026-02-30 is not a real date" in line
+               for line in errors)
     kept = _cli(site, "--keep-going")
     assert kept.returncode == 0 and "Traceback" not in kept.stderr
-    assert kept.stderr.count("warning: ") == 2
+    assert kept.stderr.count("warning: ") == 3
 
 
 @needs_site

@@ -290,6 +290,19 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
         ("---\ntitle: A\nslug: '!!!'\n---\n", "3: `slug`: '!!!' has no letters"),
         ("---\ntitle: A\nupdated: someday\n---\n", "3: `updated`: expected a date"),
         ("---\ntitle: A\n  bad: indent\n---\n", "3: front matter is not valid YAML"),
+        # An unclosed bracket is found only at the block's end: named on its own line.
+        ("---\ntitle: A\ntags: [a, b\n---\n", "3: front matter is not valid YAML: did not"),
+        # Date-shaped but impossible: YAML reads them as timestamps, which then fail.
+        ("---\ntitle: A\ndate: 2026-02-30\n---\n",
+         "3: `date`: 2026-02-30 is not a real date or time (day is out of range for month)"),
+        ("---\ntitle: A\nupdated: 2026-13-45\n---\n",
+         "3: `updated`: 2026-13-45 is not a real date or time (month must be in 1..12)"),
+        ("---\ntitle: A\ndate: 2026-01-31T25:00:00+00:00\n---\n",
+         "3: `date`: 2026-01-31T25:00:00+00:00 is not a real date or time (hour must be"),
+        ("---\ntitle: A\ndate: 2026-01-31T09:15:00+99:00\n---\n",
+         "3: `date`: 2026-01-31T09:15:00+99:00 is not a real date or time (its UTC offset"),
+        ("---\ntitle: A\nextra:\n  seen: [2026-01-01, 2026-02-30]\n---\n",
+         "4: `extra`: 2026-02-30 is not a real date or time"),
         ("---\ntitle: A\ntitle: B\n---\n", "3: `title` appears twice in the front matter"),
         ("---\n- a\n- b\n---\n", "2: front matter must be `key: value` lines"),
         ("---\ntitle: A\n", "1: the front matter opened with --- on line 1 is never closed"),
@@ -357,7 +370,7 @@ def test_all_problems_of_all_files_are_reported_at_once(tmp_path: Path) -> None:
     assert [p.split(": ")[0] for p in problems] == [
         "content/posts/2026-01-01-a.md:3",
         "content/posts/2026-01-01-a.md:4",
-        "content/posts/2026-01-02-b.md:3",
+        "content/posts/2026-01-02-b.md:2",
     ]
 
 

@@ -127,6 +127,15 @@ def test_bad_theme_yaml_names_file_and_line(tmp_path: Path) -> None:
         theme_search_path(with_theme(make_site(tmp_path), "mine").config)
 
 
+def test_unreadable_theme_yaml_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    write(tmp_path / "themes/mine/theme.yaml", "extends: default\nsince: 2026-02-30\n")
+    with pytest.raises(ThemeError, match=r"^themes/mine/theme.yaml: cannot be read: day is out"):
+        theme_search_path(with_theme(make_site(tmp_path), "mine").config)
+    (tmp_path / "themes/mine/theme.yaml").write_bytes(b"extends: d\xe9fault\n")
+    with pytest.raises(ThemeError, match=r"^themes/mine/theme.yaml: cannot be read: 'utf-8'"):
+        theme_search_path(with_theme(make_site(tmp_path), "mine").config)
+
+
 # --- errors name the template file and line ----------------------------------------------
 
 

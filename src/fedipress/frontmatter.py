@@ -88,11 +88,20 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
                     f"`{key}` appears twice in the front matter (first on line {lines[key]})",
                 )
             lines[key] = key_node.start_mark.line + 2
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, OverflowError) as exc:
+            raise _impossible_timestamp(node, exc) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark is not None else 2
-        raise _Invalid(line, f"front matter is not valid YAML: {exc.problem}") from None
+        if mark is not None and mark.column == 0 and mark.line > 0:
+            # Found at the start of a line (or at the end of the block): what is missing,
+            # such as an unclosed `[`, belongs to the line before.
+            line -= 1
+        raise _Invalid(line, f"front matter is not valid YAML: {exc.problem}; check the"
+                             " indentation, colons, brackets and quotes on this line and the"
+                             " one before") from None
     except yaml.YAMLError as exc:
         raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
     finally:
@@ -101,6 +110,35 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
         {str(k): _without_controls(v) for k, v in data.items()},
         {str(k): v for k, v in lines.items()},
     )
+
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+def _impossible_timestamp(root: yaml.Node, exc: Exception) -> _Invalid:
+    """YAML reads date-shaped text (`2026-02-30`, `09:15:00+99:00`) as a timestamp and only
+    then finds it impossible: name the value and its line instead of failing on it."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack: list[tuple[str | None, yaml.Node]] = [(None, root)]
+    while stack:
+        key, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((key if key is not None else str(k.value), v)
+                         for k, v in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((key, item) for item in reversed(node.value))
+        elif isinstance(node, yaml.ScalarNode) and node.tag == _TIMESTAMP_TAG:
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except (ValueError, OverflowError) as problem:
+                where = f"`{key}`: " if key is not None else ""
+                # (Python's own wording for an offset names timedelta reprs)
+                why = ("its UTC offset is not under 24 hours" if "offset" in str(problem)
+                       else str(problem))
+                return _Invalid(node.start_mark.line + 2,
+                                f"{where}{node.value} is not a real date or time ({why});"
+                                " write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS+HH:MM")
+    return _Invalid(root.start_mark.line + 2, f"front matter has a value YAML cannot read: {exc}")
 
 
 _TOML_KEY = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=")

@@ -89,6 +89,8 @@ def _read_extends(theme_yaml: Path, label: str) -> str | None:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ThemeError(f"{label}/theme.yaml{line}: not valid YAML") from None
+    except ValueError as exc:  # not UTF-8, or a date-shaped value that is no real date
+        raise ThemeError(f"{label}/theme.yaml: cannot be read: {exc}") from None
     if data is None:
         return None
     if not isinstance(data, dict):
