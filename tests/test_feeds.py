@@ -21,6 +21,7 @@ from fedipress.feeds import (
     render_json_feed,
     render_rss,
     rfc822,
+    rfc3339,
 )
 from fedipress.model import Output, Post, Site, Tag
 
@@ -117,10 +118,12 @@ def test_atom_has_required_elements() -> None:
     assert [c.get("term") for c in first.findall(f"{ATOM}category")] == ["Garden", "Code"]
     content = first.find(f"{ATOM}content")
     assert content is not None and content.get("type") == "html"
-    # Full content with absolute URLs; fragments and absolute links untouched.
+    # Full content with absolute URLs, fragments too (a reader would resolve "#fn" against
+    # the feed); absolute links untouched.
     assert f'src="{BASE}posts/p2/pic.png"' in (content.text or "")
     assert f'href="{BASE}about/"' in (content.text or "")
-    assert 'href="#fn"' in (content.text or "")
+    assert f'href="{BASE}posts/p2/#fn"' in (content.text or "")
+    assert 'href="#' not in (content.text or "")
     assert 'href="https://other.example/x"' in (content.text or "")
 
 
@@ -220,6 +223,21 @@ def test_sitemap_and_robots() -> None:
     assert "Sitemap: https://alice.example/sitemap.xml\n" in robots
 
 
+def test_sitemap_leaves_out_an_undated_pages_file_time() -> None:
+    site = make_site()
+    (about,) = site.pages
+
+    def lastmod(page: Post) -> str | None:
+        root = ET.fromstring(render(replace(site, pages=(page,)), "sitemap.xml"))
+        (url,) = [u for u in root.findall(f"{SM}url") if u.findtext(f"{SM}loc") == page.url]
+        return url.findtext(f"{SM}lastmod")
+
+    assert lastmod(replace(about, dated=True)) == rfc3339(about.date)
+    assert lastmod(replace(about, dated=False)) is None  # a checkout's time: left out
+    edited = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    assert lastmod(replace(about, dated=False, updated=edited)) == "2026-11-02T08:00:00+00:00"
+
+
 def test_fingerprints_follow_content() -> None:
     site = make_site()
     before = {o.path: o.fingerprint for o in plan_feeds(site, fingerprint_salt="s")}
@@ -299,10 +317,11 @@ def test_rfc822_keeps_offset() -> None:
 
 
 def test_absolutize_leaves_special_urls() -> None:
-    html = '<a href="mailto:a@b">m</a><img src="data:image/png;base64,xx"><a href="x/y">r</a>'
+    html = ('<a href="mailto:a@b">m</a><img src="data:image/png;base64,xx"><a href="x/y">r</a>'
+            '<a href="#fn:1">1</a>')
     assert absolutize_html(html, BASE + "posts/a/") == (
         '<a href="mailto:a@b">m</a><img src="data:image/png;base64,xx">'
-        f'<a href="{BASE}posts/a/x/y">r</a>'
+        f'<a href="{BASE}posts/a/x/y">r</a><a href="{BASE}posts/a/#fn:1">1</a>'
     )
 
 

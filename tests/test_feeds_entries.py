@@ -84,7 +84,7 @@ def reference_absolutize(html: str, base: str) -> str:
 
     def fix(match: re.Match[str]) -> str:
         value = match.group(3)
-        if not value or value.startswith(("#", "data:", "mailto:", "tel:")) or "://" in value:
+        if not value or value.startswith(("data:", "mailto:", "tel:")) or "://" in value:
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}{urljoin(base, value)}{match.group(2)}"
 

@@ -36,7 +36,7 @@ __all__ = [
     "rfc822",
 ]
 
-_FEED_FORMAT_VERSION = "2"  # bump when this module's output changes for the same input
+_FEED_FORMAT_VERSION = "3"  # bump when this module's output changes for the same input
 
 # Characters allowed by XML 1.0 (§2.2). Anything else is dropped, never escaped: XML 1.0 has no
 # way to represent U+0000..U+001F (other than tab/newline/return) even as a character reference.
@@ -107,11 +107,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def absolutize_html(html: str, base: str) -> str:
-    """Resolve relative href/src/poster URLs in `html` against `base` (the post's URL)."""
+    """Resolve relative href/src/poster URLs in `html` (fragments too) against `base` (the
+    post's URL)."""
 
     def fix(match: re.Match[str]) -> str:
         value = match.group(3)
-        if not value or value.startswith(("#", "data:", "mailto:", "tel:")) or "://" in value:
+        # A fragment ("#fn:1", a heading's anchor) is made absolute too: a reader resolves
+        # it against the feed, which does not hold that anchor.
+        if not value or value.startswith(("data:", "mailto:", "tel:")) or "://" in value:
             return match.group(0)
         # Values are HTML-escaped in the source ("&amp;"); urljoin leaves escapes alone.
         return f"{match.group(1)}{match.group(2)}{urljoin(base, value)}{match.group(2)}"
@@ -427,7 +430,9 @@ def _sitemap_entries(site: Site) -> list[tuple[str, datetime | None]]:
     and so what its fingerprint hashes."""
     entries: list[tuple[str, datetime | None]] = [(site.config.base_url, _newest(site.posts))]
     entries += [(p.url, _updated(p)) for p in site.posts]
-    entries += [(p.url, _updated(p)) for p in site.pages]
+    # An undated page's date is its file's time, which a fresh checkout resets: no lastmod
+    # (it is optional) rather than one that changes with every clone.
+    entries += [(p.url, p.updated if not p.dated else _updated(p)) for p in site.pages]
     entries += [(tag.url, _newest(posts)) for tag, posts in site.tags().values()]
     return entries
 

@@ -366,12 +366,15 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         f.bad("title", "must not be empty")
 
     when = f.when("date", tz)
+    has_date = True
     if when is None and fm.data.get("date") is None:
         if name_date is not None:
             when = name_date
         elif sf.kind == "page":
-            # Pages rarely carry dates; their file time is the honest "last changed".
+            # Pages rarely carry dates; their file time is the honest "last changed" on
+            # this machine (but not across checkouts: see Post.dated).
             when = datetime.fromtimestamp(int(sf.path.stat().st_mtime), tz=UTC)
+            has_date = False
         else:
             f.problems.append(
                 Problem(
@@ -494,6 +497,7 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         slug=slug,
         title=title,
         date=when,
+        dated=has_date,
         url=url,
         path=path,
         lang=lang,

@@ -79,6 +79,10 @@ class Post:
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # other front matter
     mentions: tuple[str, ...] = ()  # "user@server.tld" written as @user@server.tld in the body
     has_more: bool = False  # the body has a <!--more--> marker (summary_html is the part before)
+    # False for a page with no date in its front matter or file name: `date` is then the
+    # file's modification time, which a fresh checkout resets, so no output may depend on it
+    # being stable (the sitemap leaves such a page's lastmod out).
+    dated: bool = True
     # A hash of every field above, set by content.py (cached with the parse) so that output
     # fingerprints hash 64 characters instead of the whole post; "" when not computed.
     fingerprint: str = ""
