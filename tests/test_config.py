@@ -459,8 +459,8 @@ def test_cli_prints_problems_and_exits_2(
     assert main(["new", "Hello"]) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        "error: site.yaml:5: posts_per_page: expected a number, got 'ten'",
-        "error: site.yaml:6: timezone: unknown time zone 'Nowhere/City'; use a name such as"
+        "site.yaml:5: posts_per_page: expected a number, got 'ten'",
+        "site.yaml:6: timezone: unknown time zone 'Nowhere/City'; use a name such as"
         " 'Europe/Berlin' or 'UTC'",
     ]
     assert "Traceback" not in err

@@ -405,7 +405,7 @@ class Builder:
         # and stat, so the older file on disk is never wrong, only less complete.
         self._cache.save(write=not targeted)
         for problem in problems:
-            print(f"warning: {problem}", file=sys.stderr)
+            print(problem.as_warning(), file=sys.stderr)
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:

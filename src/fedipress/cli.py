@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import FedipressError
+from .errors import FedipressError, Problem
 
 __all__ = ["main", "build_parser", "run"]
 
@@ -321,8 +321,15 @@ def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> 
     try:
         return handler(args)
     except FedipressError as error:
-        for line in str(error).splitlines() or [type(error).__name__]:
-            print(f"error: {line}", file=sys.stderr)
+        problems: tuple[Problem, ...] = getattr(error, "problems", ())
+        if problems:
+            # Located mistakes as `file:LINE: message`, one a line, as compilers write
+            # them (editors jump to them); anything else as `error: message`.
+            for problem in problems:
+                print(problem, file=sys.stderr)
+        else:
+            for line in str(error).splitlines() or [type(error).__name__]:
+                print(f"error: {line}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

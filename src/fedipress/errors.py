@@ -48,9 +48,16 @@ class Problem:
     line: int | None
     message: str
 
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.message}"
+        return f"{self.where}: {self.message}"
+
+    def as_warning(self) -> str:
+        """`file:line: warning: message`, as compilers write what they do not stop for."""
+        return f"{self.where}: warning: {self.message}"
 
 
 class FedipressError(Exception):
