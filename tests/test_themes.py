@@ -108,9 +108,19 @@ def test_unknown_theme_lists_the_available_ones(tmp_path: Path) -> None:
     assert available_themes(tmp_path) == ["default", "mine"]
 
 
+def test_unknown_theme_names_the_line_of_site_yaml(tmp_path: Path) -> None:
+    from fedipress.config import load_config
+
+    write(tmp_path / "site.yaml", "title: T\nbase_url: https://a.example/\nauthor:\n"
+          "  name: A\n  handle: a\ntheme: nope  # a typo\n")
+    with pytest.raises(ThemeError) as info:
+        theme_search_path(load_config(tmp_path / "site.yaml"))
+    assert str(info.value) == "site.yaml:6: unknown theme 'nope'; available themes: default"
+
+
 def test_unknown_parent_theme(tmp_path: Path) -> None:
-    write(tmp_path / "themes/mine/theme.yaml", "extends: ghost\n")
-    with pytest.raises(ThemeError, match="unknown theme 'ghost'"):
+    write(tmp_path / "themes/mine/theme.yaml", "# mine\nextends: ghost\n")
+    with pytest.raises(ThemeError, match=r"^themes/mine/theme.yaml:2: unknown theme 'ghost'"):
         theme_search_path(with_theme(make_site(tmp_path), "mine").config)
 
 

@@ -14,6 +14,7 @@ receives the finished environment.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,16 @@ def available_themes(root: Path) -> list[str]:
     return sorted(names)
 
 
+def _key_location(file: Path, key: str, label: str) -> str:
+    """`label:LINE` of the top-level `key:` in a YAML file (just `label` if not found)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return label
+    found = re.search(rf"^{key}\s*:", text, re.MULTILINE)
+    return f"{label}:{text.count(chr(10), 0, found.start()) + 1}" if found else label
+
+
 def _read_extends(theme_yaml: Path, label: str) -> str | None:
     try:
         data = yaml.safe_load(theme_yaml.read_text(encoding="utf-8"))
@@ -113,6 +124,7 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
     chain: list[ThemeDir] = []
     seen: list[str] = []
     name: str | None = config.theme
+    named_in = _key_location(config.config_file, "theme", config.config_file.name)
     while name is not None:
         if name in seen:
             cycle = " -> ".join([*seen, name])
@@ -122,9 +134,7 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
         packaged = PACKAGED_THEMES / name
         if not site_dir.is_dir() and not packaged.is_dir():
             choices = ", ".join(available_themes(config.root))
-            raise ThemeError(
-                f"{config.config_file.name}: unknown theme {name!r}; available themes: {choices}"
-            )
+            raise ThemeError(f"{named_in}: unknown theme {name!r}; available themes: {choices}")
         parent: str | None = None
         if site_dir.is_dir():
             label = f"themes/{name}"
@@ -132,11 +142,13 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
             theme_yaml = site_dir / "theme.yaml"
             if theme_yaml.is_file():
                 parent = _read_extends(theme_yaml, label)
+                named_in = _key_location(theme_yaml, "extends", f"{label}/theme.yaml")
         if packaged.is_dir():
             chain.append(ThemeDir(name, packaged, f"fedipress/themes/{name}"))
             theme_yaml = packaged / "theme.yaml"
             if parent is None and theme_yaml.is_file():
                 parent = _read_extends(theme_yaml, f"fedipress/themes/{name}")
+                named_in = f"fedipress/themes/{name}/theme.yaml"
         if parent is None and name != "default":
             parent = "default"  # every theme falls back to the default for what it lacks
         name = parent
