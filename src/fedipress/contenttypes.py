@@ -35,6 +35,8 @@ _AP_ROOT_FILES = frozenset(
     {"actor.json", "outbox.json", "followers.json", "following.json", "featured.json"}
 )
 _OUTBOX_PAGE_RE = re.compile(r"^outbox/page-\d+\.json$")
+# A tag's own feeds (feeds.py), served as the site-wide ones are.
+_TAG_FEED_RE = re.compile(r"^tags/[^/]+/(feed\.xml|rss\.xml)$")
 
 # Read cross-origin by browser-based clients and "follow me" widgets.
 CORS_PATHS = (".well-known/webfinger", ".well-known/host-meta", ".well-known/nodeinfo",
@@ -106,6 +108,9 @@ def content_type_for(path: str) -> str:
     p = _normalise(path)
     if p in _SPECIAL:
         return _SPECIAL[p]
+    tag_feed = _TAG_FEED_RE.match(p)
+    if tag_feed is not None:
+        return _SPECIAL[tag_feed.group(1)]
     if is_activitypub_path(p):
         return ACTIVITY_JSON
     name = basename(p)
