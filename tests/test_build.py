@@ -123,10 +123,23 @@ def test_first_build_into_a_full_folder_keeps_foreign_files(tmp_path: Path) -> N
     sync_outputs([Plan().output("a.txt", "a")], public, tmp_path / "m.json", log=notes.append)
     assert (public / "precious.txt").read_text() == "mine"
     assert any("precious" in n or "1 file" in n for n in notes)
+    # Later builds (the folder now has a manifest) keep them too, and say so each time;
+    # a stray that appears after the first build is the build's to remove.
+    (public / "later.txt").write_text("left by a hand edit")
+    notes.clear()
+    result = sync_outputs([Plan().output("a.txt", "a")], public, tmp_path / "m.json",
+                          log=notes.append)
+    assert tree(public) == {"a.txt": b"a", "precious.txt": b"mine"} and result.removed == 1
+    assert any("left 1 file" in n for n in notes)
+    sync_outputs([Plan().output("b.txt", "b")], public, tmp_path / "m.json", log=notes.append)
+    assert tree(public) == {"b.txt": b"b", "precious.txt": b"mine"}
     # --clean means: make the folder exactly the build.
     result = sync_outputs([Plan().output("a.txt", "a")], public, tmp_path / "m.json",
                           clean=True, log=notes.append)
-    assert tree(public) == {"a.txt": b"a"} and result.removed == 1
+    assert tree(public) == {"a.txt": b"a"} and result.removed == 2
+    (public / "new.txt").write_text("?")  # the folder is the build's now
+    sync_outputs([Plan().output("a.txt", "a")], public, tmp_path / "m.json", log=notes.append)
+    assert tree(public) == {"a.txt": b"a"}
 
 
 def test_symlink_in_output_never_leads_outside(tmp_path: Path) -> None:

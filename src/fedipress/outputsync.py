@@ -288,18 +288,34 @@ def sync_outputs(
     seen_dirs: dict[str, tuple[int, tuple[str, ...]]] = {}
     strays, empty_dirs = _strays(root, produced, known_dirs, seen_dirs) if scan \
         else ([], False)
-    # Stray files are only deleted from a folder this build already owns: on a first build
-    # into a folder of someone else's files, leaving them is the safe mistake.
-    if strays and (previous is not None or clean):
+    # Files that were in the folder before fedipress's first build into it are someone
+    # else's: they are kept (and named in a note) on every build until --clean takes the
+    # folder over. Other strays in a folder a build already owns are deleted.
+    kept_file = manifest_file.with_name(_KEPT_FILE)
+    left: list[str] = []
+    if strays and not clean:
+        foreign = set(strays) if previous is None else _load_kept(kept_file, root)
+        left = [rel for rel in strays if rel in foreign]
+        for rel in strays:
+            if rel not in foreign:
+                removed += remove_file(root, rel)
+    elif strays:
         for rel in strays:
             removed += remove_file(root, rel)
-    elif strays:
-        log(f"note: left {len(strays):,} file(s) in {root} that this build does not produce"
-            " (fedipress build --clean removes them)")
+    if left:
+        log(f"note: left {len(left):,} file(s) in {root} that were there before its first"
+            " build and that this build does not produce (fedipress build --clean removes"
+            " them)")
+    if scan and not trust_files:
+        if left:
+            _write_bytes_atomic(kept_file, [marshal.dumps((_KEPT_FORMAT, str(root),
+                                                           sorted(left)))])
+        else:
+            kept_file.unlink(missing_ok=True)
     if removed or empty_dirs:
         remove_empty_dirs(root)
     if scan:
-        if strays and not (previous is not None or clean):
+        if left:
             dirs_file.unlink(missing_ok=True)
         elif seen_dirs != known_dirs:
             _write_bytes_atomic(dirs_file, [marshal.dumps((_DIRS_FORMAT, str(root), seen_dirs))])
@@ -375,6 +391,22 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
 
 _DIRS_FILE = "build-dirs.marshal"
 _DIRS_FORMAT = 1
+
+
+# The files found in the output folder by the first build into it (see sync_outputs).
+_KEPT_FILE = "kept-files.marshal"
+_KEPT_FORMAT = 1
+
+
+def _load_kept(path: Path, root: Path) -> set[str]:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return set()
+    if isinstance(data, tuple) and len(data) == 3 and data[:2] == (_KEPT_FORMAT, str(root)) \
+            and isinstance(data[2], list):
+        return {rel for rel in data[2] if isinstance(rel, str)}
+    return set()
 
 
 def _load_dirs(path: Path, root: Path) -> dict[str, tuple[int, tuple[str, ...]]]:
