@@ -98,15 +98,84 @@ def _now(now: datetime | None, config: SiteConfig | None) -> datetime:
     return now.replace(microsecond=0)
 
 
-def _create(path: Path, text: str) -> None:
+def _blocker(path: Path) -> Path | None:
+    """The nearest of `path` and its parents that exists but is not a folder (a file, or a
+    symbolic link to nowhere), which stops a folder being made there; None if there is none."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _folder_error(folder: Path, error: OSError) -> FedipressError:
+    blocker = _blocker(folder)
+    if blocker is not None:
+        if blocker.is_symlink():
+            what = f"is a symbolic link to {os.readlink(blocker)}, which does not exist"
+        else:
+            what = "is a file, not a folder"
+        return FedipressError(f"{blocker}: {what}; move it out of the way or choose another"
+                              " place")
+    reason = error.strerror or type(error).__name__
+    return FedipressError(f"{folder}: cannot create this folder ({reason.lower()}); choose a"
+                          " place you can write to")
+
+
+class _Undo:
+    """What a scaffold command made so far, so a failure halfway leaves nothing behind (an
+    empty post file would break the next build)."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.folders: list[Path] = []
+
+    def folder(self, folder: Path) -> None:
+        """Make `folder` and its missing parents, remembering each one made."""
+        missing = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
+        try:
+            for path in reversed(missing):
+                path.mkdir()
+                self.folders.append(path)
+        except OSError as error:
+            raise _folder_error(folder, error) from None
+        if not folder.is_dir():
+            raise _folder_error(folder, NotADirectoryError())
+
+    def rollback(self) -> None:
+        for path in reversed(self.files):
+            path.unlink(missing_ok=True)
+        for path in reversed(self.folders):
+            try:
+                path.rmdir()
+            except OSError:
+                pass  # someone put something there meanwhile: theirs to keep
+
+
+def _create(path: Path, text: str, undo: _Undo) -> None:
     """Write a new file; fail if anything is already there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Encoded before the file exists: a text that cannot be written leaves no empty file.
+    data = text.encode("utf-8")
+    undo.folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         raise FedipressError(f"{path}: already exists; not overwriting it") from None
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
+    except OSError as error:
+        raise FedipressError(f"{path}: cannot create this file ({error.strerror or error});"
+                             " check the folder's permissions") from None
+    undo.files.append(path)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _text(value: str) -> str | None:
+    """`value` if it is writable UTF-8; None if it holds undecodable bytes (a non-UTF-8
+    command-line argument or file name arrives as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
@@ -119,7 +188,8 @@ def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
                 f"{target}: folder is not empty; `fedipress init` only fills a new or empty"
                 " folder, so pick another name"
             )
-    title = target.resolve().name.replace("-", " ").replace("_", " ").strip() or "My Blog"
+    name = _text(target.resolve().name) or ""
+    title = name.replace("-", " ").replace("_", " ").strip() or "My Blog"
     files = {
         "site.yaml": _SITE_YAML.format(title=json.dumps(title[:1].upper() + title[1:],
                                                         ensure_ascii=False)),
@@ -128,12 +198,14 @@ def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
         "content/pages/about.md": _ABOUT,
         "content/static/.gitkeep": "",
     }
-    created: list[Path] = []
-    for relative, text in files.items():
-        path = target / relative
-        _create(path, text)
-        created.append(path)
-    return created
+    undo = _Undo()
+    try:
+        for relative, text in files.items():
+            _create(target / relative, text, undo)
+    except BaseException:
+        undo.rollback()
+        raise
+    return list(undo.files)
 
 
 def front_matter(title: str, date: datetime, *, page: bool = False) -> str:
@@ -152,6 +224,9 @@ def new_post(
     """Write content/posts/<slug>.md (or content/pages/<slug>.md) and return its path."""
     if not title.strip():
         raise FedipressError('the title is empty; try `fedipress new "My first post"`')
+    if _text(title) is None:
+        raise FedipressError(f"the title {title!r} is not UTF-8 text; set your terminal to"
+                             " UTF-8 (e.g. LANG=C.UTF-8) and type it again")
     moment = _now(now, config)
     kind = "page" if page else "post"
     # A title with no Latin letters or digits still needs a file name; the date is unique enough
@@ -164,5 +239,10 @@ def new_post(
         raise FedipressError(f"{bundle}: already exists with the slug {slug!r}; choose another"
                              " title or edit that file")
     body = "Write your page here.\n" if page else "Write your post here.\n\n<!--more-->\n"
-    _create(path, front_matter(title.strip(), moment, page=page) + body)
+    undo = _Undo()
+    try:
+        _create(path, front_matter(title.strip(), moment, page=page) + body, undo)
+    except BaseException:
+        undo.rollback()
+        raise
     return path
