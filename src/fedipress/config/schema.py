@@ -11,12 +11,13 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Problem
+from .values import split_url
 
 __all__ = ["Checker", "Entry", "Section", "describe", "is_null", "node_line"]
 
@@ -213,9 +214,16 @@ class Checker:
         if value is None:
             return None
         value = value.strip()
-        parts = urlsplit(value)
+        parts = split_url(value)
+        if parts is None:
+            self.add(
+                section.line_of(key),
+                f"{section.name(key)}: cannot be read as a URL, got {value!r}; close the"
+                " [ ] around an IPv6 address and keep the port a number up to 65535",
+            )
+            return None
         if parts.scheme:
-            if parts.scheme not in schemes or (parts.scheme != "mailto" and not parts.netloc):
+            if parts.scheme not in schemes or (parts.scheme != "mailto" and not parts.hostname):
                 self.add(
                     section.line_of(key),
                     f"{section.name(key)}: expected an https:// URL"

@@ -11,7 +11,7 @@ import re
 import string
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "check_permalink",
     "check_timezone",
     "normalise_permalink",
+    "split_url",
     "under",
 ]
 
@@ -34,13 +35,27 @@ HOST_PORT = re.compile(rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?")
 _PERMALINK_FIELDS = ("slug", "year", "month", "day")
 
 
+def split_url(value: str) -> SplitResult | None:
+    """`value` split into its parts, or None when urlsplit cannot read it at all.
+
+    urlsplit raises ValueError on an unclosed IPv6 bracket ("http://[::1/x") and on a netloc
+    that changes under NFKC normalisation; `.port` raises on a port that is not a number in
+    0-65535. Asking for the port here means no later reader of the URL trips on it.
+    """
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - evaluated only for the ValueError it may raise
+    except ValueError:
+        return None
+    return parts
+
+
 def check_base_url(value: str) -> tuple[str | None, str | None]:
     example = "such as https://example.com/ or http://127.0.0.1:8000/"
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port  # raises ValueError on a bad port
-    except ValueError:
+    parts = split_url(value.strip())
+    if parts is None:
         return None, f"must be an absolute http(s) URL {example}, got {value!r}"
+    port = parts.port
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None, f"must be an absolute http(s) URL {example}, got {value!r}"
     if parts.query or parts.fragment or parts.username or parts.password:
@@ -52,8 +67,8 @@ def check_base_url(value: str) -> tuple[str | None, str | None]:
 
 
 def check_absolute_url(value: str) -> tuple[str, str | None]:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = split_url(value.strip())
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return value, f"expected an absolute https:// URL, got {value!r}"
     return value.strip(), None
 

@@ -1,0 +1,110 @@
+"""site.yaml written to break the loader: each mistake is a located problem, never a traceback."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fedipress.cli import main
+from fedipress.config import SiteConfig, load_config
+from fedipress.errors import ConfigError
+
+MINIMAL = """\
+title: My Blog
+base_url: https://blog.example
+author:
+  name: Zoë Müller
+"""
+
+
+def write(site: Path, text: str) -> Path:
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "content").mkdir(exist_ok=True)
+    path = site / "site.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load(site: Path, text: str, **kwargs: str) -> SiteConfig:
+    return load_config(write(site, text), **kwargs)
+
+
+def problems(site: Path, text: str, **kwargs: str) -> list[tuple[int | None, str]]:
+    with pytest.raises(ConfigError) as info:
+        load(site, text, **kwargs)
+    return [(p.line, p.message) for p in info.value.problems]
+
+
+def only_problem(site: Path, text: str, **kwargs: str) -> tuple[int | None, str]:
+    found = problems(site, text, **kwargs)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- URLs that urlsplit cannot read -----------------------------------------------------------
+
+BROKEN_URL = '"http://[::1/x.png"'
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "line", "key"),
+    [
+        (f"  avatar: {BROKEN_URL}\n", 5, "author.avatar"),
+        (f"  links:\n    - name: Code\n      url: {BROKEN_URL}\n", 7, "author.links[1].url"),
+        (f"fediverse:\n  avatar: {BROKEN_URL}\n", 6, "fediverse.avatar"),
+        (f"fediverse:\n  header: {BROKEN_URL}\n", 6, "fediverse.header"),
+        (f"fediverse:\n  inbox_url: {BROKEN_URL}\n", 6, "fediverse.inbox_url"),
+        (f"fediverse:\n  shared_inbox_url: {BROKEN_URL}\n", 6, "fediverse.shared_inbox_url"),
+        ("fediverse:\n  inbox_url: 'https://blog.example:99999/inbox'\n", 6, "fediverse.inbox_url"),
+        ("fediverse:\n  avatar: 'https://blog.example:port/a.png'\n", 6, "fediverse.avatar"),
+    ],
+)
+def test_unreadable_url_is_a_located_problem(
+    tmp_path: Path, yaml_text: str, line: int, key: str
+) -> None:
+    found_line, message = only_problem(tmp_path, MINIMAL + yaml_text)
+    assert found_line == line
+    assert message.startswith(f"{key}: cannot be read as a URL, got '")
+    assert "IPv6" in message and "65535" in message
+
+
+@pytest.mark.parametrize("key", ["also_known_as", "blocked"])
+def test_unreadable_url_in_a_list_is_a_located_problem(tmp_path: Path, key: str) -> None:
+    text = (
+        MINIMAL
+        + f'fediverse:\n  {key}:\n    - https://ok.example/users/a\n    - "https://[::1/x"\n'
+    )
+    line, message = only_problem(tmp_path, text)
+    assert line == 8
+    assert message == f"fediverse.{key}: expected an absolute https:// URL, got 'https://[::1/x'"
+
+
+def test_url_without_a_host_is_refused(tmp_path: Path) -> None:
+    line, message = only_problem(tmp_path, MINIMAL + "  avatar: 'https://:443/a.png'\n")
+    assert line == 5 and message.startswith("author.avatar: expected an https:// URL")
+
+
+def test_unreadable_base_url_in_file_and_on_the_command_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace("https://blog.example", '"http://[::1/x"')
+    line, message = only_problem(tmp_path, text)
+    assert line == 2 and message.startswith("base_url: must be an absolute http(s) URL")
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, MINIMAL, base_url="http://[::1/x")
+    [problem] = info.value.problems
+    assert problem.file == "--base-url" and "must be an absolute http(s) URL" in problem.message
+
+
+def test_cli_prints_one_line_and_exits_2_for_a_broken_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, MINIMAL + f"  avatar: {BROKEN_URL}\n")
+    assert main(["build", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.endswith(
+        "site.yaml:5: author.avatar: cannot be read as a URL, got 'http://[::1/x.png';"
+        " close the [ ] around an IPv6 address and keep the port a number up to 65535"
+    )
