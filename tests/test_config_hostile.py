@@ -108,3 +108,41 @@ def test_cli_prints_one_line_and_exits_2_for_a_broken_url(
         "site.yaml:5: author.avatar: cannot be read as a URL, got 'http://[::1/x.png';"
         " close the [ ] around an IPv6 address and keep the port a number up to 65535"
     )
+
+
+# --- NUL characters and symlink loops in paths ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "line", "key"),
+    [
+        ('output_dir: "pub\\0lic"\n', 5, "output_dir"),
+        ('content_dir: "con\\0tent"\n', 5, "content_dir"),
+        ('theme: "de\\0fault"\n', 5, "theme"),
+        ('fediverse:\n  public_key_file: "a\\0b"\n', 6, "fediverse.public_key_file"),
+        ('fediverse:\n  blocked: ["spam\\0.example"]\n', 6, "fediverse.blocked"),
+        ('description: "a\\0b"\n', 5, "description"),
+    ],
+)
+def test_nul_character_is_a_located_problem(
+    tmp_path: Path, yaml_text: str, line: int, key: str
+) -> None:
+    assert only_problem(tmp_path, MINIMAL + yaml_text) == (
+        line,
+        f"{key}: contains a NUL character (\\0); remove it",
+    )
+
+
+def test_nul_in_a_required_value_is_one_problem(tmp_path: Path) -> None:
+    text = MINIMAL.replace("title: My Blog", 'title: "My\\0Blog"')
+    assert only_problem(tmp_path, text) == (1, "title: contains a NUL character (\\0); remove it")
+
+
+def test_symlink_loop_as_output_dir_or_key_file_does_not_crash(tmp_path: Path) -> None:
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    config = load(
+        tmp_path, MINIMAL + "output_dir: loop-a\nfediverse:\n  public_key_file: loop-b/key.pem\n"
+    )
+    assert config.output_dir == tmp_path / "loop-a"
+    assert config.fediverse.public_key_file == "loop-b/key.pem"

@@ -65,6 +65,12 @@ def describe(node: Node) -> str:
     return repr(cast(str, node.value))
 
 
+def _nul_message(name: str) -> str:
+    # A "\0" escape in a quoted value: no setting has a use for it, file names cannot hold
+    # it (the OS refuses them with a ValueError) and XML feeds cannot carry it.
+    return f"{name}: contains a NUL character (\\0); remove it"
+
+
 class Checker:
     """Reads typed values out of YAML nodes and collects every problem with its line."""
 
@@ -147,6 +153,9 @@ class Checker:
         # The source text, not the YAML 1.1 reading: `language: no` is Norwegian, not False,
         # and `title: 1984` is a title.
         value = cast(str, entry.value.value)
+        if "\0" in value:
+            self.add(node_line(entry.key), _nul_message(section.name(key)))
+            return None
         if required and not value.strip():
             self.add(
                 node_line(entry.key),
@@ -256,7 +265,9 @@ class Checker:
     def list_of_text(self, section: Section, key: str) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
         for node in self._sequence(section, key):
-            if isinstance(node, ScalarNode) and not is_null(node):
+            if isinstance(node, ScalarNode) and "\0" in cast(str, node.value):
+                self.add(node_line(node), _nul_message(section.name(key)))
+            elif isinstance(node, ScalarNode) and not is_null(node):
                 out.append((node_line(node), cast(str, node.value)))
             else:
                 self.add(

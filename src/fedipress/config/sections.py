@@ -26,6 +26,7 @@ from .values import (
     check_permalink,
     check_timezone,
     normalise_permalink,
+    real,
     under,
 )
 
@@ -259,7 +260,7 @@ def _read_fediverse(
                 "fediverse.public_key_file: expected a file name such as"
                 " 'fedipress-public-key.pem'",
             )
-        elif key_path.resolve().is_relative_to(output_dir.resolve()):
+        elif real(key_path).is_relative_to(real(output_dir)):
             check.add(
                 section.line_of("public_key_file"),
                 "fediverse.public_key_file: must not be inside the output directory (the"

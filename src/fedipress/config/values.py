@@ -24,6 +24,7 @@ __all__ = [
     "check_permalink",
     "check_timezone",
     "normalise_permalink",
+    "real",
     "split_url",
     "under",
 ]
@@ -108,16 +109,25 @@ def normalise_permalink(pattern: str) -> str:
     return pattern if pattern.startswith("/") else "/" + pattern
 
 
+def real(path: Path) -> Path:
+    """`path` with symlinks resolved as far as they go.
+
+    os.path.realpath, not Path.resolve: on Python 3.11 resolve raises RuntimeError on a
+    symlink loop, which a user's folder may well be.
+    """
+    return Path(os.path.realpath(path))
+
+
 def check_output_dir(root: Path, output_dir: Path, content_dir: Path) -> str | None:
-    out = output_dir.resolve()
-    site = root.resolve()
+    out = real(output_dir)
+    site = real(root)
     why = "the build deletes stale files in it; use a folder of its own such as 'public'"
     if out == site or site.is_relative_to(out):
         return f"must not be the site folder or one of its parents ({why})"
-    content = content_dir.resolve()
+    content = real(content_dir)
     if out == content or content.is_relative_to(out) or out.is_relative_to(content):
         return f"must not be, contain or be inside the content folder ({why})"
-    state = (root / ".fedipress").resolve()
+    state = real(root / ".fedipress")
     if state.is_relative_to(out) or out.is_relative_to(state):
         return f"must not contain or be inside .fedipress/, which holds the private key ({why})"
     return None
