@@ -143,3 +143,72 @@ def test_init_non_utf8_folder_name(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert b'title: "My Blog"' in (tmp_path / name / "site.yaml").read_bytes()
+
+
+# --- the key pair and .fedipress ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["build", "-q"], ["keys", "show"], ["publish", "--dry-run"],
+                                     ["followers"], ["interactions"]])
+def test_state_folder_that_is_a_file(blog: Path, capsys: pytest.CaptureFixture[str],
+                                     command: list[str]) -> None:
+    (blog / ".fedipress").write_text("x")
+    line = one_error(*run_cli(command, capsys))
+    assert f"{blog / '.fedipress'}: is a file, not a folder" in line
+    assert (blog / ".fedipress").read_text() == "x"
+
+
+def test_generate_keypair_with_state_folder_a_file(tmp_path: Path) -> None:
+    from fedipress.config import load_config
+    from fedipress.errors import KeyPairError
+    from fedipress.keys import generate_keypair
+
+    init_site(tmp_path / "b")
+    (tmp_path / "b/.fedipress").write_text("x")
+    config = load_config(tmp_path / "b/site.yaml")
+    with pytest.raises(KeyPairError, match=r"^\.fedipress: is a file, not a folder"):
+        generate_keypair(config)
+    assert not (tmp_path / "b/fedipress-public-key.pem").exists()
+
+
+def test_private_key_that_is_a_folder(blog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["keys", "generate"], capsys)[0] == 0
+    capsys.readouterr()
+    key = blog / ".fedipress/private-key.pem"
+    key.unlink()
+    key.mkdir()
+    line = one_error(*run_cli(["keys", "show"], capsys))
+    assert "private-key.pem: is a folder, not the private key file" in line
+    assert "readable by other users" not in line and "chmod" not in line
+    line = one_error(*run_cli(["keys", "generate", "--force"], capsys))
+    assert "private-key.pem: is a folder, not a key file" in line
+    assert key.is_dir() and not any(key.iterdir())
+
+
+def test_public_key_file_outside_the_site_is_never_to_be_deleted(
+    blog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "someone-elses.txt"
+    outside.write_text("not a key\n")
+    site = blog / "site.yaml"
+    site.write_text(site.read_text().replace(
+        "  post_type: note", f"  public_key_file: {outside}\n  post_type: note"))
+    line = one_error(*run_cli(["build", "-q"], capsys))
+    assert f"{outside}: is not a PEM public key" in line
+    assert "delete" not in line and "move it aside" not in line
+    assert "fediverse.public_key_file" in line
+    # One inside the site is the blog's own: moving it aside is fair advice, deleting is not.
+    (blog / "k.pem").write_text("not a key\n")
+    site.write_text(site.read_text().replace(str(outside), "k.pem"))
+    line = one_error(*run_cli(["build", "-q"], capsys))
+    assert "k.pem: is not a PEM public key" in line and "move it aside" in line
+    assert "delete" not in line
+
+
+def test_public_key_file_that_is_a_folder(blog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = blog / "site.yaml"
+    site.write_text(site.read_text().replace(
+        "  post_type: note", "  public_key_file: keys\n  post_type: note"))
+    (blog / "keys").mkdir()
+    line = one_error(*run_cli(["build", "-q"], capsys))
+    assert "keys: is a folder, not a key file" in line

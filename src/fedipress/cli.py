@@ -34,7 +34,16 @@ def _allow_private(args: argparse.Namespace) -> bool:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .config import load_config
 
-    return load_config(Path(args.config), base_url=getattr(args, "base_url", None))
+    config = load_config(Path(args.config), base_url=getattr(args, "base_url", None))
+    state = config.state_dir
+    # Every command but init keeps state there (key, caches, database); a file in its place
+    # would otherwise surface as an OSError deep inside whichever module touches it first.
+    if os.path.lexists(state) and not state.is_dir():
+        raise FedipressError(
+            f"{state}: is a file, not a folder; fedipress keeps the blog's private key, caches"
+            " and database there, so move that file elsewhere"
+        )
+    return config
 
 
 # --- command handlers -------------------------------------------------------------------------

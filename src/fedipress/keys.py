@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,6 +89,34 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
+def _make_folder(folder: Path, config: SiteConfig, mode: int = 0o777) -> None:
+    """Make `folder` (and its parents), or say plainly what stands in the way."""
+    try:
+        folder.mkdir(mode=mode, parents=True, exist_ok=True)
+    except OSError as error:
+        # mkdir reports a file in the way as FileExistsError (the folder itself) or
+        # NotADirectoryError (a parent); name the file, not the errno.
+        for place in (folder, *folder.parents):
+            if os.path.lexists(place):
+                if not place.is_dir():
+                    raise KeyPairError(
+                        f"{_shown(place, config)}: is a file, not a folder; fedipress keeps the"
+                        " key pair and its state there, so move that file elsewhere"
+                    ) from None
+                break
+        raise KeyPairError(f"{_shown(folder, config)}: cannot create this folder"
+                           f" ({error.strerror or type(error).__name__})") from None
+
+
+def _write_key_file(path: Path, data: bytes, mode: int, config: SiteConfig) -> None:
+    try:
+        _write_new(path, data, mode)
+    except OSError as error:
+        what = "is a folder, not a key file; move that folder aside" if path.is_dir() else (
+            f"cannot be written ({error.strerror or type(error).__name__})")
+        raise KeyPairError(f"{_shown(path, config)}: {what}") from None
+
+
 def _public_pem(key: rsa.RSAPublicKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -126,16 +155,16 @@ def generate_keypair(config: SiteConfig, *, force: bool = False) -> tuple[Path, 
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_folder(config.state_dir, config, 0o700)
     # Private first: if we stop in between, load_private_key reports the mismatch loudly
     # instead of a published key having no private half anywhere.
-    _write_new(private_path, private_pem, 0o600)
-    public_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_new(public_path, _public_pem(key.public_key()), 0o644)
+    _write_key_file(private_path, private_pem, 0o600, config)
+    _make_folder(public_path.parent, config)
+    _write_key_file(public_path, _public_pem(key.public_key()), 0o644, config)
     return private_path, public_path
 
 
-def _parse_public(data: bytes, where: str) -> rsa.RSAPublicKey:
+def _parse_public(data: bytes, where: str, *, in_site: bool = True) -> rsa.RSAPublicKey:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -143,10 +172,18 @@ def _parse_public(data: bytes, where: str) -> rsa.RSAPublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
+        # Only a file of the site's own may be moved aside; one outside it (public_key_file:
+        # /etc/passwd) is someone else's, so point at the setting instead.
+        fix = (
+            "restore it from git, or move it aside and run `fedipress keys show` to recreate it"
+            " from the private key"
+            if in_site
+            else "set fediverse.public_key_file in site.yaml to the blog's public key file"
+            " (default fedipress-public-key.pem, beside site.yaml)"
+        )
         raise KeyPairError(
             f"{where}: is not a PEM public key (it should start with -----BEGIN PUBLIC KEY-----);"
-            " restore it from git, or delete it and run `fedipress keys show` to recreate it"
-            " from the private key"
+            f" {fix}"
         ) from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise KeyPairError(f"{where}: is not an RSA key; fediverse servers expect RSA")
@@ -160,6 +197,11 @@ def read_public_key_pem(config: SiteConfig) -> bytes | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise KeyPairError(
+            f"{_shown(path, config)}: is a folder, not a key file; set"
+            " fediverse.public_key_file in site.yaml to a file name"
+        ) from None
     except OSError as error:
         raise KeyPairError(f"{_shown(path, config)}: cannot be read ({error.strerror})") from None
     # A key already in canonical form is remembered by its hash, so the next build returns
@@ -171,7 +213,8 @@ def read_public_key_pem(config: SiteConfig) -> bytes | None:
             return data
     except (OSError, ValueError):
         pass
-    pem = _public_pem(_parse_public(data, _shown(path, config)))
+    pem = _public_pem(_parse_public(data, _shown(path, config),
+                                    in_site=_inside(path, config.root)))
     if pem == data and checked.parent.is_dir():  # only where a build keeps its caches
         try:
             _write_new(checked, digest.encode("ascii"), 0o644)
@@ -210,7 +253,7 @@ def ensure_public_key(config: SiteConfig, *, ci: bool, log: Callable[[str], None
         # The public half was deleted but the private key is here: restore it, keep the identity.
         key = load_private_key(config, environ={}, check_published=False)
         pem = _public_pem(key.public_key())
-        _write_new(public_key_path(config), pem, 0o644)
+        _write_key_file(public_key_path(config), pem, 0o644, config)
         log(f"restored {public_file} from {_shown(private_path, config)}")
         return pem
     if ci:
@@ -261,6 +304,15 @@ def load_private_key(
                 f"{shown}: not found and {ENV_VAR} is not set; run `fedipress keys generate`,"
                 f" or set {ENV_VAR} to the private key (PEM) in CI"
             ) from None
+        except OSError as error:  # .fedipress is a file, say (ENOTDIR)
+            raise KeyPairError(f"{shown}: cannot be read ({error.strerror})") from None
+        if not stat.S_ISREG(status.st_mode):
+            what = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+            raise KeyPairError(
+                f"{shown}: is {what}, not the private key file; put the blog's private key"
+                " there (PEM, mode 0600), or create a new pair with"
+                " `fedipress keys generate --force`"
+            )
         if os.name == "posix" and status.st_mode & 0o077:
             raise KeyPairError(
                 f"{shown}: is readable by other users (mode {status.st_mode & 0o777:04o}); a"
@@ -321,7 +373,7 @@ def run_keys_command(config: SiteConfig, args: argparse.Namespace) -> int:
     if pem is None:
         if private_path.exists():
             pem = _public_pem(load_private_key(config, check_published=False).public_key())
-            _write_new(public_key_path(config), pem, 0o644)
+            _write_key_file(public_key_path(config), pem, 0o644, config)
             print(f"restored {_shown(public_key_path(config), config)} from the private key")
         else:
             raise KeyPairError("no key pair yet; run `fedipress keys generate`")
