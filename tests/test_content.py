@@ -12,7 +12,7 @@ import pytest
 from fedipress.config import Author, FediverseConfig, SiteConfig
 from fedipress.content import ParseCache, discover, load_site, static_files
 from fedipress.errors import ContentError, Problem
-from fedipress.markup import render_markdown
+from fedipress.markup import TOO_DEEP, render_markdown
 from fedipress.model import Image, Post, Tag
 
 FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "content" / "site"
@@ -303,6 +303,17 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
          "3: `date`: 2026-01-31T09:15:00+99:00 is not a real date or time (its UTC offset"),
         ("---\ntitle: A\nextra:\n  seen: [2026-01-01, 2026-02-30]\n---\n",
          "4: `extra`: 2026-02-30 is not a real date or time"),
+        # Hostile YAML: keys that are collections, a value that contains itself, dates
+        # that overflow when converted, a broken IPv6 host.
+        ("---\ntitle: A\n[a]: x\n---\n", "3: a front matter key must be a plain name"),
+        ("---\ntitle: A\n? {a: 1}\n: x\n---\n", "3: a front matter key must be a plain"),
+        ("---\ntitle: A\na: &a [*a]\n---\n", "2: front matter has a value that contains"),
+        ("---\ntitle: A\ndate: 9999-12-31T23:59:59-12:00\n---\n",
+         "3: `date`: 9999-12-31T23:59:59-12:00 is outside the years 1000-9998"),
+        ("---\ntitle: A\nupdated: 0001-01-01T00:00:00+14:00\n---\n",
+         "3: `updated`: 0001-01-01T00:00:00+14:00 is outside the years"),
+        ("---\ntitle: A\nin_reply_to: 'https://[::1/x'\n---\n",
+         "3: `in_reply_to`: expected an absolute https"),
         ("---\ntitle: A\ntitle: B\n---\n", "3: `title` appears twice in the front matter"),
         ("---\n- a\n- b\n---\n", "2: front matter must be `key: value` lines"),
         ("---\ntitle: A\n", "1: the front matter opened with --- on line 1 is never closed"),
@@ -633,3 +644,38 @@ def test_parse_progress_never_goes_back() -> None:
     for count in (0, 64, 32, 64, 70):  # batches finished (64) before those collected (32)
         renderer._report(count)
     assert heard == [64, 70]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("posts/2026-02-30-x.md", "1: the date in the file name, 2026-02-30, is not a real date"),
+    ("posts/0001-01-01-x.md", "1: the date in the file name, 0001-01-01, is outside the years"),
+])
+def test_impossible_date_in_the_file_name_is_named(tmp_path: Path, name: str,
+                                                   expected: str) -> None:
+    write(tmp_path, name, "---\ntitle: A\n---\n")
+    (problem,) = problems_of(tmp_path)
+    assert problem.startswith(f"content/{name}:{expected}")
+
+
+@pytest.mark.parametrize("body", [
+    "\n".join("  " * i + "- x" for i in range(500)),  # 500 nested list levels
+    "*" * 20000 + "x" + "*" * 20000,  # emphasis nested 10,000 deep
+], ids=["lists", "emphasis"])
+def test_markdown_too_deep_to_render_is_a_problem_of_its_file(tmp_path: Path,
+                                                              body: str) -> None:
+    write(tmp_path, "posts/2026-01-01-deep.md", "---\ntitle: Deep\n---\n" + body + "\n")
+    write(tmp_path, "posts/2026-01-02-ok.md", "---\ntitle: Fine\n---\nok\n")
+    assert problems_of(tmp_path) == [
+        f"content/posts/2026-01-01-deep.md: {TOO_DEEP}"]
+    result = load_site(make_config(tmp_path), now=NOW, keep_going=True)
+    assert [p.slug for p in result.site.posts] == ["ok"]
+    # The parser of this thread still renders the next file correctly.
+    assert render_markdown("*a*", page_url="https://a.example/x/",
+                           site_url="https://a.example/").html == "<p><em>a</em></p>"
+
+
+def test_broken_ipv6_links_are_left_as_written(tmp_path: Path) -> None:
+    body = "[x](https://[::1/) and ![y](http://[fe80::1%25eth0/y.png) <a href=\"//[::1\">z</a>"
+    write(tmp_path, "posts/2026-01-01-v6.md", "---\ntitle: V6\n---\n" + body + "\n")
+    (post,) = load_site(make_config(tmp_path), now=NOW).site.posts
+    assert 'href="https://[::1/"' in post.html

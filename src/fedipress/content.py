@@ -372,6 +372,15 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
             hit = cache.get(p.key)
             assert hit is not None
         rendered[id(p)] = hit
+    unrenderable = {id(p) for p in fresh if rendered[id(p)].problem}
+    if unrenderable:
+        for p in fresh:
+            if id(p) in unrenderable:
+                problems.append(Problem(p.file, None, rendered[id(p)].problem))
+        if not keep_going:
+            raise ContentError(problems)
+        unique = [item for item in unique if id(item) not in unrenderable]
+        fresh = [p for p in fresh if id(p) not in unrenderable]
     made: dict[int, Post] = {}
     for p in fresh:
         made[id(p)] = _make_post(p, rendered[id(p)], cache)

@@ -117,7 +117,11 @@ def absolutize_html(html: str, base: str) -> str:
         if not value or value.startswith(("data:", "mailto:", "tel:")) or "://" in value:
             return match.group(0)
         # Values are HTML-escaped in the source ("&amp;"); urljoin leaves escapes alone.
-        return f"{match.group(1)}{match.group(2)}{urljoin(base, value)}{match.group(2)}"
+        try:
+            joined = urljoin(base, value)
+        except ValueError:  # a broken IPv6 host ("//[::1"): left as the author wrote it
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}{joined}{match.group(2)}"
 
     if not html.isascii():
         # Case-insensitive matching folds some non-ASCII letters onto these names (U+017F

@@ -81,6 +81,10 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
             raise _Invalid(node.start_mark.line + 2, "front matter must be `key: value` lines")
         lines: dict[str, int] = {}
         for key_node, _value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Invalid(key_node.start_mark.line + 2,
+                               "a front matter key must be a plain name such as `title:`,"
+                               " not a list or a mapping")
             key = key_node.value
             if key in lines:
                 raise _Invalid(
@@ -106,10 +110,12 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
         raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
     finally:
         loader.dispose()
-    return (
-        {str(k): _without_controls(v) for k, v in data.items()},
-        {str(k): v for k, v in lines.items()},
-    )
+    try:
+        cleaned = {str(k): _without_controls(v) for k, v in data.items()}
+    except RecursionError:  # `a: &a [*a]`: a value that contains itself
+        raise _Invalid(2, "front matter has a value that contains itself (a YAML anchor"
+                          " used inside its own value); write the value out") from None
+    return cleaned, {str(k): v for k, v in lines.items()}
 
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -279,6 +285,10 @@ class _Fields:
                 f"expected a date like 2026-01-31, 2026-01-31 09:15 or "
                 f"2026-01-31T09:15:00+01:00, got {_shown(value)}",
             )
+        elif not _in_range(parsed, tz):
+            shown = value.isoformat() if isinstance(value, date) else _shown(value)
+            self.bad(key, f"{shown} is outside the years {_YEARS[0]}-{_YEARS[1]}")
+            return None
         return parsed
 
     def strings(self, key: str, *, comma: bool) -> list[str]:
@@ -294,6 +304,19 @@ class _Fields:
         what = "a list of text or a comma-separated text" if comma else "text or a list of text"
         self.bad(key, f"expected {what}, got {_shown(value)}")
         return []
+
+
+# Dates every output can write: feeds and ActivityPub need four-digit years, and converting
+# between time zones near year 1 or 9999 overflows.
+_YEARS = (1000, 9998)
+
+
+def _in_range(moment: datetime, tz: tzinfo) -> bool:
+    try:
+        years = (moment.year, moment.astimezone(UTC).year, moment.astimezone(tz).year)
+    except OverflowError:
+        return False
+    return all(_YEARS[0] <= year <= _YEARS[1] for year in years)
 
 
 def _shown(value: Any) -> str:
@@ -351,12 +374,18 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
     stem = sf.path.parent.name if sf.path.name == "index.md" else sf.path.stem
     dated = _DATED_NAME.fullmatch(stem)
     name_date: datetime | None = None
+    name_problem: str | None = None
     if dated is not None:
+        shown = "-".join(dated.groups()[:3])
         try:
             y, m, d = (int(g) for g in dated.groups()[:3])
             name_date = datetime(y, m, d, tzinfo=tz)
             stem = dated.group(4)
-        except ValueError:
+        except ValueError as exc:
+            name_problem = f"the date in the file name, {shown}, is not a real date ({exc})"
+        if name_date is not None and not _in_range(name_date, tz):
+            name_problem = (f"the date in the file name, {shown}, is outside the years"
+                            f" {_YEARS[0]}-{_YEARS[1]}")
             name_date = None
 
     title = f.text("title")
@@ -370,6 +399,9 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
     if when is None and fm.data.get("date") is None:
         if name_date is not None:
             when = name_date
+        elif name_problem is not None:
+            f.problems.append(Problem(file, 1, f"{name_problem}: rename the file or add"
+                                                " `date: 2026-01-31` to the front matter"))
         elif sf.kind == "page":
             # Pages rarely carry dates; their file time is the honest "last changed" on
             # this machine (but not across checkouts: see Post.dated).
@@ -467,7 +499,10 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
     warning = f.text("content_warning") or None
     reply_to = f.text("in_reply_to") or None
     if reply_to is not None:
-        parts = urlsplit(reply_to)
+        try:
+            parts = urlsplit(reply_to)
+        except ValueError:  # "https://[::1/x": a broken IPv6 host
+            parts = urlsplit("")
         if parts.scheme != "https" or not parts.netloc:
             f.bad("in_reply_to", f"expected an absolute https:// URL, got {reply_to!r}")
             reply_to = None

@@ -68,6 +68,13 @@ class Rendered:
     images: tuple[Image, ...]  # inline images (absolute url, alt), in order
     mentions: tuple[str, ...]  # "user@server.tld", first occurrence order, no duplicates
     has_more: bool
+    # Why the body could not be rendered ("" when it was): the file is then a content
+    # problem, reported like bad front matter, never a crash.
+    problem: str = ""
+
+
+TOO_DEEP = ("the Markdown nests too deeply to render (lists, quotes, emphasis or HTML blocks"
+            " inside each other hundreds of levels deep); flatten it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,7 +440,10 @@ def absolute_url(url: str, page_url: str, site_url: str) -> str:
         return url  # http:, https:, mailto:, data:, tel: ... are already absolute
     if stripped[0] == "/":
         return site_url + stripped[1:]
-    return urljoin(page_url, stripped)
+    try:
+        return urljoin(page_url, stripped)
+    except ValueError:  # a broken IPv6 host: left as the author wrote it
+        return url
 
 
 def _rewrite_urls(body: str, page_url: str, site_url: str) -> tuple[str, tuple[Image, ...]]:
@@ -531,14 +541,20 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     """
     md, mention_ext = _markdown()
     md.reset()
-    source = normalize_lists(text)
-    skip_absent_syntax(md, source)
-    body = md.convert(source)
-    mentions = tuple(mention_ext.found)
-    toc_tokens: list[object] = getattr(md, "toc_tokens", [])
-    toc_html = "" if not toc_tokens else str(getattr(md, "toc", ""))
-
-    body, images = _rewrite_urls(body, page_url, site_url)
+    try:
+        source = normalize_lists(text)
+        skip_absent_syntax(md, source)
+        body = md.convert(source)
+        mentions = tuple(mention_ext.found)
+        toc_tokens: list[object] = getattr(md, "toc_tokens", [])
+        toc_html = "" if not toc_tokens else str(getattr(md, "toc", ""))
+        body, images = _rewrite_urls(body, page_url, site_url)
+    except RecursionError:
+        # The parser's state is left half-way (stashes, gated passes): a new one next time.
+        _local.md = None
+        return Rendered(html="", summary_html="", toc_html="", word_count=0,
+                        reading_minutes=1, images=(), mentions=(), has_more=False,
+                        problem=TOO_DEEP)
 
     has_more = MORE_MARKER in body
     if has_more:

@@ -129,7 +129,7 @@ class ParseCache:
     only the entries this build used.
     """
 
-    VERSION = 4  # 4: Post.dated
+    VERSION = 5  # 4: Post.dated; 5: Rendered.problem
     FILE_NAME = "parse.pickle"
     DELTA_FILE_NAME = "parse-delta.pickle"
     # Earlier formats' files (a Markdown marshal and a front matter pickle): removed when a

@@ -123,7 +123,10 @@ class _Reducer(HTMLParser):
             if self._page is None:
                 self._page = urljoin(self.base_url, "#x")[:-2]
             return self._page + url
-        return urljoin(self.base_url, url)
+        try:
+            return urljoin(self.base_url, url)
+        except ValueError:  # a broken IPv6 host ("https://[::1/"): left as the author wrote it
+            return url
 
     # -- parser callbacks ------------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -393,7 +396,10 @@ def _scheme(url: str) -> str:
         return "https"
     if url.startswith("http://"):
         return "http"
-    return urlsplit(url).scheme
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def _tables(scheme: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
