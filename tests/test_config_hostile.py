@@ -146,3 +146,40 @@ def test_symlink_loop_as_output_dir_or_key_file_does_not_crash(tmp_path: Path) -
     )
     assert config.output_dir == tmp_path / "loop-a"
     assert config.fediverse.public_key_file == "loop-b/key.pem"
+
+
+# --- numbers too large for int() --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("9" * 5000, "999999999999… (5000 characters)"),
+        ("100001", "100001"),
+        ("0x" + "f" * 5000, "0xffffffffff… (5002 characters)"),
+        ("1" + ":59" * 200, "1:59:59:59:5… (601 characters)"),
+    ],
+)
+def test_huge_number_is_too_large_with_the_range(tmp_path: Path, value: str, shown: str) -> None:
+    assert only_problem(tmp_path, MINIMAL + f"posts_per_page: {value}\n") == (
+        5,
+        f"posts_per_page: too large; use a number from 1 to 100000, got {shown}",
+    )
+    assert only_problem(tmp_path, MINIMAL + f"feeds:\n  items: {value}\n") == (
+        6,
+        f"feeds.items: too large; use a number from 1 to 100000, got {shown}",
+    )
+
+
+def test_hugely_negative_number_is_below_the_minimum(tmp_path: Path) -> None:
+    line, message = only_problem(tmp_path, MINIMAL + "posts_per_page: -" + "9" * 5000 + "\n")
+    assert (line, message) == (
+        5,
+        "posts_per_page: must be at least 1, got -99999999999… (5001 characters)",
+    )
+
+
+def test_largest_allowed_number_and_leading_zeros(tmp_path: Path) -> None:
+    assert load(tmp_path, MINIMAL + "posts_per_page: 100_000\n").posts_per_page == 100_000
+    # YAML 1.1 reads a leading 0 as octal; thousands of zeros are still a small number.
+    assert load(tmp_path, MINIMAL + "posts_per_page: " + "0" * 5000 + "17\n").posts_per_page == 15

@@ -71,6 +71,21 @@ def _nul_message(name: str) -> str:
     return f"{name}: contains a NUL character (\\0); remove it"
 
 
+def _small_int(node: ScalarNode) -> int | None:
+    """The YAML int in `node`, or None when it has too many digits to be a sensible setting.
+
+    int() refuses strings over 4300 digits with a ValueError, and a long sexagesimal
+    (1:2:3:…) would take long to build; no setting needs more than a few digits.
+    """
+    digits = cast(str, node.value).strip().lstrip("+-").replace("_", "").lstrip("0")
+    if len(digits) > 100:
+        return None
+    try:
+        return int(yaml.constructor.SafeConstructor().construct_yaml_int(node))
+    except ValueError:
+        return None
+
+
 class Checker:
     """Reads typed values out of YAML nodes and collects every problem with its line."""
 
@@ -164,7 +179,7 @@ class Checker:
             return None
         return value
 
-    def integer(self, section: Section, key: str, *, minimum: int) -> int | None:
+    def integer(self, section: Section, key: str, *, minimum: int, maximum: int) -> int | None:
         entry = self._scalar(section, key, None)
         if entry is None:
             return None
@@ -175,11 +190,21 @@ class Checker:
                 f"{section.name(key)}: expected a number, got {describe(node)}",
             )
             return None
-        number = yaml.constructor.SafeConstructor().construct_yaml_int(node)
-        if number < minimum:
+        source = cast(str, node.value)
+        number = _small_int(node)
+        negative = source.lstrip().startswith("-")
+        shown = source if len(source) <= 24 else f"{source[:12]}… ({len(source)} characters)"
+        if (number is None and negative) or (number is not None and number < minimum):
             self.add(
                 node_line(entry.key),
-                f"{section.name(key)}: must be at least {minimum}, got {number}",
+                f"{section.name(key)}: must be at least {minimum}, got {shown}",
+            )
+            return None
+        if number is None or number > maximum:
+            self.add(
+                node_line(entry.key),
+                f"{section.name(key)}: too large; use a number from {minimum} to {maximum},"
+                f" got {shown}",
             )
             return None
         return number

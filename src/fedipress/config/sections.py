@@ -52,6 +52,9 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 # A placeholder URL used only to keep resolving when base_url itself is broken; a config
 # with a broken base_url is never returned, so this value never escapes.
 _UNUSABLE_BASE = "https://base-url.invalid/"
+# The most posts on a page or entries in a feed: far above any real use, and it keeps a
+# mistyped 5000-digit number from reaching int() (which refuses over 4300 digits).
+_MAX_COUNT = 100_000
 
 
 def read_site(
@@ -91,7 +94,7 @@ def read_site(
         error = check_permalink(permalink)
         if error:
             check.add(top.line_of("permalink"), f"permalink: {error}")
-    posts_per_page = check.integer(top, "posts_per_page", minimum=1)
+    posts_per_page = check.integer(top, "posts_per_page", minimum=1, maximum=_MAX_COUNT)
     theme = check.text(top, "theme")
     if theme is not None and not theme.strip():
         check.add(top.line_of("theme"), "theme: must not be empty; remove it to use 'default'")
@@ -187,7 +190,7 @@ def _read_feeds(check: Checker, top: Section) -> FeedConfig:
     default = FeedConfig()
     if section is None:
         return default
-    items = check.integer(section, "items", minimum=1)
+    items = check.integer(section, "items", minimum=1, maximum=_MAX_COUNT)
 
     def flag(key: str, fallback: bool) -> bool:
         value = check.boolean(section, key)
