@@ -183,3 +183,91 @@ def test_largest_allowed_number_and_leading_zeros(tmp_path: Path) -> None:
     assert load(tmp_path, MINIMAL + "posts_per_page: 100_000\n").posts_per_page == 100_000
     # YAML 1.1 reads a leading 0 as octal; thousands of zeros are still a small number.
     assert load(tmp_path, MINIMAL + "posts_per_page: " + "0" * 5000 + "17\n").posts_per_page == 15
+
+
+# --- YAML the reader refuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "line", "message"),
+    [
+        (
+            "title: !!python/name:os.system\n",
+            1,
+            "title: the YAML tag !!python/name:os.system is not allowed",
+        ),
+        (
+            "title: !!python/object/apply:os.system ['ls']\n",
+            1,
+            "title: the YAML tag !!python/object/apply:os.system is not allowed",
+        ),
+        ("title: !secret blog-title\n", 1, "title: the YAML tag !secret is not allowed"),
+        (
+            "title: T\nfediverse:\n  blocked:\n    - a.example\n    - !!python/str b.example\n",
+            5,
+            "fediverse.blocked[2]: the YAML tag !!python/str is not allowed",
+        ),
+        ("title: T\n!!python/name:x key: 1\n", 2, "key: the YAML tag !!python/name:x is"),
+    ],
+)
+def test_foreign_yaml_tag_is_named(tmp_path: Path, yaml_text: str, line: int, message: str) -> None:
+    text = yaml_text + MINIMAL.replace("title: My Blog\n", "")
+    found_line, found = only_problem(tmp_path, text)
+    assert found_line == line
+    assert found.startswith(message)
+    assert found.endswith("is not allowed in site.yaml; remove it and write the plain value")
+
+
+def test_every_foreign_tag_is_reported(tmp_path: Path) -> None:
+    text = MINIMAL + "description: !x a\nlanguage: !y en\n"
+    assert [line for line, _ in problems(tmp_path, text)] == [5, 6]
+
+
+def test_yaml_own_tags_and_aliases_are_fine(tmp_path: Path) -> None:
+    text = (
+        "title: !!str 1984\nbase_url: https://blog.example\nauthor: &me\n  name: Zoë\n"
+        "posts_per_page: !!int 5\nfediverse:\n  blocked: &b [a.example, b.example]\n"
+    )
+    config = load(tmp_path, text)
+    assert (config.title, config.posts_per_page) == ("1984", 5)
+    assert config.fediverse.blocked == ("a.example", "b.example")
+
+
+def test_recursive_and_exponential_aliases_load_quickly(tmp_path: Path) -> None:
+    laughs = "".join(
+        f"  - &l{i} [*l{i - 1}, *l{i - 1}, *l{i - 1}, *l{i - 1}]\n" for i in range(1, 30)
+    )
+    text = MINIMAL + "x: &loop [*loop]\nlaughs:\n  - &l0 [a]\n" + laughs
+    found = problems(tmp_path, text)
+    assert [message.split(";")[0] for _, message in found] == [
+        "unknown key 'x'",
+        "unknown key 'laughs'",
+    ]
+
+
+@pytest.mark.parametrize(("char", "code"), [("\0", "0000"), ("\x07", "0007"), ("\ufffe", "FFFE")])
+def test_forbidden_character_names_its_line(tmp_path: Path, char: str, code: str) -> None:
+    text = MINIMAL + f"description: a{char}b\n"
+    assert only_problem(tmp_path, text) == (
+        5,
+        f"contains the character U+{code}, which YAML does not allow; delete it"
+        " (an editor may show it as ^@, a box or nothing at all)",
+    )
+
+
+def test_cli_prints_a_nul_byte_problem_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, MINIMAL.replace("title: My Blog", "title: My\0Blog"))
+    assert main(["build", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.endswith(
+        "site.yaml:1: contains the character U+0000, which YAML does not allow;"
+        " delete it (an editor may show it as ^@, a box or nothing at all)"
+    )
+
+
+def test_deep_nesting_is_a_problem_not_a_recursion_error(tmp_path: Path) -> None:
+    [(line, message)] = problems(tmp_path, MINIMAL + "x: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert line is None and message.startswith("YAML nesting is too deep")

@@ -63,8 +63,36 @@ def parse_config(text: str, *, file: str, root: Path, base_url: str | None = Non
                 )
             ]
         ) from None
+    except yaml.reader.ReaderError as error:
+        # A character YAML refuses anywhere (NUL, other control characters); pyyaml names
+        # its offset in the text, not its line.
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        line = text.count("\n", 0, error.position) + 1
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    line,
+                    f"contains the character U+{code:04X}, which YAML does not allow; delete it"
+                    " (an editor may show it as ^@, a box or nothing at all)",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as error:
-        raise ConfigError([Problem(file, None, f"YAML syntax error: {error}")]) from None
+        what = " ".join(str(error).split())
+        raise ConfigError([Problem(file, None, f"YAML syntax error: {what}")]) from None
+    except RecursionError:
+        # pyyaml composes nested [ and { recursively; a few thousand levels exhaust the stack.
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    None,
+                    "YAML nesting is too deep (thousands of [ or { inside each other);"
+                    " site.yaml needs only a few levels",
+                )
+            ]
+        ) from None
     if document is None or is_null(document):
         raise ConfigError(
             [
@@ -87,6 +115,8 @@ def parse_config(text: str, *, file: str, root: Path, base_url: str | None = Non
                 )
             ]
         )
+    if check.refuse_tags(document):
+        raise ConfigError(sorted(check.problems, key=lambda p: p.line or 0))
     config = read_site(check, document, root, base_url)
     if check.problems or config is None:
         raise ConfigError(sorted(check.problems, key=lambda p: p.line or 0))

@@ -24,6 +24,17 @@ __all__ = ["Checker", "Entry", "Section", "describe", "is_null", "node_line"]
 _NULL = "tag:yaml.org,2002:null"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
+_YAML_TAG = "tag:yaml.org,2002:"
+# The tags yaml.SafeLoader itself knows (and `<<` merge keys). Any other tag is either a
+# python/... tag meant to run code, which SafeLoader would refuse anyway, or a local !tag of
+# another tool; either way its value would be read as something it is not.
+_PLAIN_TAGS = frozenset(
+    _YAML_TAG + name
+    for name in (
+        "null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str",
+        "seq", "map", "merge", "value",
+    )
+)  # fmt: skip
 
 
 class Entry(NamedTuple):
@@ -95,6 +106,40 @@ class Checker:
 
     def add(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
+
+    def refuse_tags(self, document: Node) -> bool:
+        """Record a problem for each node with a tag other than YAML's own; True if any.
+
+        Walks iteratively and visits each node once: an alias (`*a`) shares its node, so a
+        "billion laughs" document stays small, and `&a [*a]` makes a cycle.
+        """
+        found = False
+        seen: set[int] = set()
+        todo: list[tuple[Node, str]] = [(document, "")]
+        while todo:
+            node, path = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.tag not in _PLAIN_TAGS:
+                tag = cast(str, node.tag)
+                shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+                where = f"{path}: " if path else ""
+                self.add(
+                    node_line(node),
+                    f"{where}the YAML tag {shown} is not allowed in site.yaml; remove it and"
+                    " write the plain value",
+                )
+                found = True
+            if isinstance(node, MappingNode):
+                for key, value in cast(list[tuple[Node, Node]], node.value):
+                    name = cast(str, key.value) if isinstance(key, ScalarNode) else "?"
+                    todo.append((key, path or name))
+                    todo.append((value, f"{path}.{name}" if path else name))
+            elif isinstance(node, SequenceNode):
+                for index, item in enumerate(cast(list[Node], node.value)):
+                    todo.append((item, f"{path}[{index + 1}]"))
+        return found
 
     def section(self, node: Node, path: str, line: int, known: Sequence[str]) -> Section:
         entries: dict[str, Entry] = {}
