@@ -122,7 +122,7 @@ class Checker:
                 continue
             seen.add(id(node))
             if node.tag not in _PLAIN_TAGS:
-                tag = cast(str, node.tag)
+                tag = node.tag
                 shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
                 where = f"{path}: " if path else ""
                 self.add(
