@@ -212,3 +212,51 @@ def test_public_key_file_that_is_a_folder(blog: Path, capsys: pytest.CaptureFixt
     (blog / "keys").mkdir()
     line = one_error(*run_cli(["build", "-q"], capsys))
     assert "keys: is a folder, not a key file" in line
+
+
+# --- text arguments and block targets --------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["block", "\udcff"],
+    ["block", "https://\udcff.example/users/bob"],
+    ["followers", "add", "\udcff"],
+    ["followers", "remove", "https://a.example/\udcff"],
+    ["doctor", "\udcff"],
+    ["build", "--base-url", "http://\udcff/"],
+])
+def test_non_utf8_text_arguments(blog: Path, capsys: pytest.CaptureFixture[str],
+                                 argv: list[str]) -> None:
+    before = tree(blog)
+    line = one_error(*run_cli(argv, capsys))
+    assert "is not UTF-8 text" in line
+    assert tree(blog) == before
+
+
+def test_non_utf8_config_path_is_a_path_not_text(blog: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_error(*run_cli(["build", "--config", "\udcff"], capsys))
+    assert "not found" in line
+
+
+@pytest.mark.parametrize("target", ["http://[::1", "https://", "http://[zz]/users/x"])
+def test_block_unparsable_url(blog: Path, capsys: pytest.CaptureFixture[str],
+                              target: str) -> None:
+    line = one_error(*run_cli(["block", target], capsys))
+    assert line.startswith(f"error: cannot block {target!r}: not an actor URL; give a domain")
+
+
+def test_store_refuses_non_utf8_block_and_tolerates_bad_urls(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from fedipress.errors import StoreError
+    from fedipress.store import open_store
+
+    store = open_store(tmp_path / "state.sqlite3")
+    try:
+        with pytest.raises(StoreError, match="not UTF-8 text"):
+            store.add_block("spam\udcff.example", datetime.now(UTC))
+        assert store.is_blocked("http://[::1") is False
+        assert store.list_blocks() == []
+    finally:
+        store.close()

@@ -317,6 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that name files: any bytes the file system allows are fine there. Every other
+# string (a title, an actor, a URL) is text that ends up in UTF-8 files, URLs or the database.
+_PATH_ARGUMENTS = frozenset({"directory", "config", "site"})
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    for name, value in vars(args).items():
+        if not isinstance(value, str) or name in _PATH_ARGUMENTS:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # A non-UTF-8 byte on the command line reaches Python as a lone surrogate.
+            raise FedipressError(
+                f"the {name.replace('_', ' ').replace('url', 'URL')} {value!r} is not UTF-8"
+                " text; set your terminal to UTF-8 (e.g. LANG=C.UTF-8) and type it again"
+            ) from None
+
+
+def _printable(line: str) -> str:
+    """`line` with undecodable file-name bytes (lone surrogates) shown as escapes, so reporting
+    a mistake about such a name cannot itself fail on a strict stream."""
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> int:
     """Run one command; its exit code. `exit_when_done` (the console script's) lets a command
     that holds a large loaded site end the process itself once all is written (build)."""
@@ -328,6 +353,7 @@ def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> 
         parser.print_help()
         return 2
     try:
+        _check_text_arguments(args)
         return handler(args)
     except FedipressError as error:
         problems: tuple[Problem, ...] = getattr(error, "problems", ())
@@ -335,10 +361,10 @@ def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> 
             # Located mistakes as `file:LINE: message`, one a line, as compilers write
             # them (editors jump to them); anything else as `error: message`.
             for problem in problems:
-                print(problem, file=sys.stderr)
+                print(_printable(str(problem)), file=sys.stderr)
         else:
             for line in str(error).splitlines() or [type(error).__name__]:
-                print(f"error: {line}", file=sys.stderr)
+                print(_printable(f"error: {line}"), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

@@ -56,7 +56,11 @@ def _opt_dt(text: str | None) -> datetime | None:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    """The URL's host, lower-cased; "" when it has none or cannot be parsed (`http://[::1`)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _chunks(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:

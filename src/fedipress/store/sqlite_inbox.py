@@ -57,9 +57,15 @@ def _interaction(row: Row) -> Interaction:
 def _block_target(target: str) -> str:
     """Normalise a block: an actor id stays as is; a domain is lower-cased, '*.' stripped."""
     target = target.strip()
+    try:
+        target.encode("utf-8")
+    except UnicodeEncodeError:  # a non-UTF-8 command-line argument arrives as lone surrogates
+        raise StoreError(f"cannot block {target!r}: not UTF-8 text; set your terminal to UTF-8"
+                         " and type it again") from None
     if "://" in target:
         if not _host(target):
-            raise StoreError(f"cannot block {target!r}: not an actor URL")
+            raise StoreError(f"cannot block {target!r}: not an actor URL; give a domain"
+                             " (spam.example) or an actor URL (https://spam.example/users/bob)")
         return target
     domain = target.lower().removeprefix("*.").strip(".")
     if not domain or "/" in domain or "@" in domain or " " in domain:
