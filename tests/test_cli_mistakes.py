@@ -260,3 +260,56 @@ def test_store_refuses_non_utf8_block_and_tolerates_bad_urls(tmp_path: Path) -> 
         assert store.list_blocks() == []
     finally:
         store.close()
+
+
+# --- numbers checked by the parser -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (["serve", "--port", "99999"], "--port"),
+    (["serve", "--port", "-1"], "--port"),
+    (["serve", "--port", "http"], "--port"),
+    (["inbox", "--port", "65536"], "--port"),
+    (["interactions", "--limit", "99999999999999999999999"], "--limit"),
+    (["interactions", "--limit", "0"], "--limit"),
+    (["interactions", "--limit", "-5"], "--limit"),
+    (["publish", "--wait", "nan"], "--wait"),
+    (["publish", "--wait", "inf"], "--wait"),
+    (["publish", "--wait=-inf"], "--wait"),
+    (["publish", "--wait", "-1"], "--wait"),
+    (["publish", "--wait", "1e400"], "--wait"),
+    (["publish", "--wait", "soon"], "--wait"),
+    (["publish", "--backfill", "-3"], "--backfill"),
+    (["publish", "--backfill", "99999999999999999999999"], "--backfill"),
+])
+def test_parser_refuses_numbers_out_of_range(blog: Path, capsys: pytest.CaptureFixture[str],
+                                             argv: list[str], option: str) -> None:
+    before = tree(blog)
+    code, err = run_cli(argv, capsys)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"fedipress {argv[0]}: error: argument {option}: "), err
+    assert "give a" in last  # says what to type instead
+    assert tree(blog) == before
+
+
+@pytest.mark.parametrize(("argv", "name", "value"), [
+    (["serve", "--port", "0"], "port", 0),
+    (["serve", "--port", "65535"], "port", 65535),
+    (["inbox", "--port", "1"], "port", 1),
+    (["interactions", "--limit", "1"], "limit", 1),
+    (["interactions", "--limit", "100000"], "limit", 100000),
+    (["publish", "--wait", "0"], "wait", 0.0),
+    (["publish", "--wait", "2.5"], "wait", 2.5),
+    (["publish", "--backfill", "0"], "backfill", 0),
+])
+def test_parser_accepts_numbers_in_range(argv: list[str], name: str, value: object) -> None:
+    from fedipress.cli import build_parser
+
+    assert getattr(build_parser().parse_args(argv), name) == value
+
+
+def test_interactions_with_the_largest_limit_runs(blog: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run_cli(["interactions", "--limit", "100000", "--json"], capsys)
+    assert code == 0

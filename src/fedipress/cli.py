@@ -8,6 +8,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -136,6 +137,53 @@ def _cmd_block(args: argparse.Namespace) -> int:
     return run_block_command(_load(args), args)
 
 
+# --- argument types ---------------------------------------------------------------------------
+# Numbers are checked as they are parsed: out of range they would fail far away (a port in the
+# socket layer, a limit in SQLite's 64-bit integers) as tracebacks. argparse prints the message
+# as `fedipress CMD: error: argument --X: ...` and exits 2.
+
+_MAX_LIMIT = 100_000  # --limit: more rows than anyone reads on a terminal, far below SQLite's cap
+_MAX_BACKFILL = 100_000
+_MAX_WAIT = 7 * 24 * 3600.0  # --wait: a week; longer is surely a typo (ms for s)
+
+
+def _integer(text: str, low: int, high: int, hint: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; {hint}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; {hint}")
+    return value
+
+
+def _port_number(text: str) -> int:
+    """--port: 0..65535 (0 lets the system pick a free port)."""
+    return _integer(text, 0, 65535, "give a port from 1 to 65535 (or 0 for any free port)")
+
+
+def _row_limit(text: str) -> int:
+    """--limit: 1.._MAX_LIMIT rows."""
+    return _integer(text, 1, _MAX_LIMIT, f"give a number from 1 to {_MAX_LIMIT}")
+
+
+def _backfill_count(text: str) -> int:
+    """--backfill: 0.._MAX_BACKFILL posts."""
+    return _integer(text, 0, _MAX_BACKFILL, f"give a number of posts from 0 to {_MAX_BACKFILL}")
+
+
+def _seconds(text: str) -> float:
+    """--wait: a finite number of seconds, 0.._MAX_WAIT (nan and inf are refused)."""
+    hint = f"give a number of seconds from 0 to {_MAX_WAIT:.0f}, e.g. 60"
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; {hint}") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"{text.strip()} is out of range; {hint}")
+    return value
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -224,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "fedipress serve --port 8000")
     _site_options(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port_number, default=8000)
     p.add_argument("--drafts", action="store_true", help="include drafts")
     p.add_argument("--future", action="store_true", help="include future-dated posts")
     p.add_argument("--no-reload", action="store_true", help="do not watch or live-reload")
@@ -254,9 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "fedipress publish --dry-run")
     _site_options(p)
     p.add_argument("--dry-run", action="store_true", help="print activities and recipients only")
-    p.add_argument("--backfill", type=int, default=0, metavar="N",
+    p.add_argument("--backfill", type=_backfill_count, default=0, metavar="N",
                    help="on the first publish, announce the newest N posts")
-    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to keep retrying within this run (default 60)")
     p.add_argument("--no-build", action="store_true", help="use the last build's manifest")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request")
@@ -297,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     _site_options(p)
     _private_option(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port_number, default=8080)
     p.add_argument("--site", metavar="DIR", help="also serve this built site")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per HTTP request (off by default: the inbox logs its own "
@@ -307,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "fedipress interactions --json")
     _site_options(p, base_url=False)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_row_limit, default=50, metavar="N",
+                   help=f"show the newest N (1 to {_MAX_LIMIT}; default 50)")
 
     p = _command(sub, "block", _cmd_block, "block a domain or an actor",
                  "fedipress block spam.example")
