@@ -313,3 +313,31 @@ def test_interactions_with_the_largest_limit_runs(blog: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = run_cli(["interactions", "--limit", "100000", "--json"], capsys)
     assert code == 0
+
+
+# --- fedipress doctor ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["http://[::1"], "error: http://[::1: not a valid URL"),
+    (["https://blog.example:-1/"], "error: https://blog.example:-1/: -1 is not a port number"),
+    (["--allow-private-addresses", "http://127.0.0.1:99999/"],
+     "error: http://127.0.0.1:99999/: 99999 is not a port number"),
+    (["alice@[::1"], "error: alice@[::1: [::1 is not a valid domain"),
+    (["https://"], "error: https://: URL has no host"),
+])
+def test_doctor_mistyped_target(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                expected: str) -> None:
+    line = one_error(*run_cli(["doctor", *argv], capsys))
+    assert line.startswith(expected)
+    assert line.endswith("give the blog's address (https://alice.example/) or its handle"
+                         " (alice@alice.example)")
+    assert "--allow-private-addresses" not in line  # a typo, not a policy refusal
+
+
+def test_doctor_private_refusal_names_the_opt_in_only_when_it_is_off(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", raising=False)
+    line = one_error(*run_cli(["doctor", "https://127.0.0.1/"], capsys))
+    assert "not a public address" in line and "add --allow-private-addresses" in line

@@ -330,3 +330,27 @@ def test_system_resolver_resolves_localhost_and_the_guard_refuses_it() -> None:
     backend = GuardedNetworkBackend(connector=RecordingConnector())
     with pytest.raises(UnsafeURLError):
         asyncio.run(backend.resolve_checked("localhost", 443))
+
+
+# --- ports out of range (httpx parses any integer; the socket layer raised OverflowError) -------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "https://remote.example:-1/",
+                                 "https://remote.example:0/", "https://remote.example:65536/"])
+def test_check_url_refuses_ports_out_of_range(url: str) -> None:
+    with pytest.raises(UnsafeURLError, match="is not a port number"):
+        check_url(url, allow_private=True)
+
+
+def test_check_url_accepts_the_highest_port() -> None:
+    assert check_url("https://remote.example:65535/", allow_private=False).port == 65535
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536, 10**20])
+def test_backend_refuses_ports_out_of_range_before_connecting(port: int) -> None:
+    connector = RecordingConnector({"10.0.0.1": [http_response()]})
+    backend = GuardedNetworkBackend(allow_private=True, resolver=FakeResolver(
+        {"lan.example": ["10.0.0.1"]}), connector=connector)
+    with pytest.raises(UnsafeURLError, match="is not a port number"):
+        asyncio.run(backend.connect_tcp("lan.example", port))
+    assert connector.calls == []

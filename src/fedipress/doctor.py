@@ -326,9 +326,10 @@ class _Doctor:
     async def run_from_url(self, url: str) -> None:
         if "://" not in url:
             url = "https://" + url
-        if not url.endswith("/") and httpx.URL(url).path in ("", "/"):
+        # check_url parses first: a malformed URL is refused, not raised as httpx.InvalidURL.
+        parsed = check_url(url, allow_private=self.policy.allow_private)
+        if not url.endswith("/") and parsed.path in ("", "/"):
             url += "/"
-        check_url(url, allow_private=self.policy.allow_private)
         actor_url = str(httpx.URL(url).join("/actor.json"))
         home = await self.fetch(
             "home page",
@@ -501,13 +502,32 @@ def format_report(report: DoctorReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_target(target: str) -> None:
+    """Refuse a mistyped target (`http://[::1`, a port of 99999) as the typo it is, before
+    the policy could blame it on private addresses."""
+    handle = _HANDLE_RE.match(target)
+    if handle:
+        url = f"https://{handle.group(2)}/"
+    else:
+        url = target if "://" in target else "https://" + target
+    try:
+        check_url(url, allow_private=True)  # the URL's form only; the policy comes later
+    except UnsafeURLError as exc:
+        what = f"{target}: {handle.group(2)} is not a valid domain" if handle else str(exc)
+        raise FedipressError(
+            f"{what}; give the blog's address (https://alice.example/) or its handle"
+            " (alice@alice.example)") from None
+
+
 def run_doctor_command(args: Any, *, allow_private: bool) -> int:
     policy = FetchPolicy.from_options(allow_private, os.environ)
+    target = str(args.url).strip()
+    _check_target(target)
     try:
-        report = asyncio.run(diagnose(str(args.url), policy=policy))
+        report = asyncio.run(diagnose(target, policy=policy))
     except UnsafeURLError as exc:
-        raise FedipressError(
-            f"{exc} (to check a blog on this machine or your network, add"
-            " --allow-private-addresses)") from None
+        hint = "" if policy.allow_private else (
+            " (to check a blog on this machine or your network, add --allow-private-addresses)")
+        raise FedipressError(f"{exc}{hint}") from None
     print(format_report(report), end="")
     return 0 if report.ok else 1

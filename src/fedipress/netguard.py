@@ -133,6 +133,10 @@ def _is_local_name(host: str) -> bool:
     return name == "localhost" or name.endswith(_LOCAL_SUFFIXES)
 
 
+def _port_ok(port: int) -> bool:
+    return 1 <= port <= 65535
+
+
 def check_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
     """Refuse a URL before any connection: bad scheme, no host, credentials, or a host that is
     non-public without a DNS lookup (an IP literal or a `localhost`-style name).
@@ -154,6 +158,10 @@ def check_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
         raise UnsafeURLError(f"{shown}: only https URLs are fetched{hint}")
     if not parsed.host:
         raise UnsafeURLError(f"{shown}: URL has no host")
+    # httpx parses any integer as a port (-1, 99999); the socket layer then fails with an
+    # OverflowError that no caller expects from a fetch.
+    if parsed.port is not None and not _port_ok(parsed.port):
+        raise UnsafeURLError(f"{shown}: {parsed.port} is not a port number (1-65535)")
     if parsed.userinfo:
         raise UnsafeURLError(f"{shown}: URLs with user:password@ are refused")
     host = parsed.host.lower().rstrip(".")
@@ -295,6 +303,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if not _port_ok(port):  # check_url refuses these first; this guards other callers
+            raise UnsafeURLError(f"{host}:{port}: {port} is not a port number (1-65535)")
         addresses = await self.resolve_checked(host, port)
         last_error: Exception | None = None
         for ip in addresses:
