@@ -271,3 +271,39 @@ def test_cli_prints_a_nul_byte_problem_on_one_line(
 def test_deep_nesting_is_a_problem_not_a_recursion_error(tmp_path: Path) -> None:
     [(line, message)] = problems(tmp_path, MINIMAL + "x: " + "[" * 5000 + "]" * 5000 + "\n")
     assert line is None and message.startswith("YAML nesting is too deep")
+
+
+# --- output_dir and the site's themes/ ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["themes", "themes/", "./themes", "themes/public", "themes/x/y"])
+def test_output_dir_in_or_at_themes_is_refused(tmp_path: Path, value: str) -> None:
+    (tmp_path / "themes" / "mine").mkdir(parents=True)
+    assert only_problem(tmp_path, MINIMAL + f"output_dir: '{value}'\n") == (
+        5,
+        "output_dir: must not be, contain or be inside themes/, which holds your themes (the"
+        " build deletes stale files in it; use a folder of its own such as 'public')",
+    )
+
+
+def test_output_dir_containing_a_symlinked_themes_folder_is_refused(tmp_path: Path) -> None:
+    site, shared = tmp_path / "site", tmp_path / "shared"
+    (shared / "themes").mkdir(parents=True)
+    site.mkdir()
+    (site / "themes").symlink_to(shared / "themes")
+    line, message = only_problem(site, MINIMAL + "output_dir: ../shared\n")
+    assert line == 5 and "themes/" in message
+
+
+def test_default_output_dir_symlinked_into_themes_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "themes" / "mine").mkdir(parents=True)
+    (tmp_path / "public").symlink_to(tmp_path / "themes" / "mine")
+    line, message = only_problem(tmp_path, MINIMAL)
+    assert line == 1
+    assert message.startswith("output_dir (public/ by default): must not be, contain or be inside")
+
+
+def test_output_dir_beside_themes_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "themes").mkdir()
+    config = load(tmp_path, MINIMAL + "output_dir: themes-out\n")
+    assert config.output_dir == tmp_path / "themes-out"

@@ -103,13 +103,13 @@ def read_site(
     content_text = check.text(top, "content_dir")
     output_dir = under(root, output_text or "public")
     content_dir = under(root, content_text or "content")
-    if output_text is not None or content_text is not None:
-        error = check_output_dir(root, output_dir, content_dir)
-        if error:
-            check.add(
-                top.line_of("output_dir" if output_text is not None else "content_dir"),
-                f"output_dir: {error}",
-            )
+    # Checked with the defaults too: `public` or `themes` may be a symlink into a source folder.
+    error = check_output_dir(root, output_dir, content_dir)
+    if error:
+        check.add(
+            top.line_of("output_dir" if output_text is not None else "content_dir"),
+            f"output_dir{'' if output_text is not None else ' (public/ by default)'}: {error}",
+        )
 
     author = _read_author(check, top, resolve_base)
     feeds = _read_feeds(check, top)

@@ -130,6 +130,9 @@ def check_output_dir(root: Path, output_dir: Path, content_dir: Path) -> str | N
     state = real(root / ".fedipress")
     if state.is_relative_to(out) or out.is_relative_to(state):
         return f"must not contain or be inside .fedipress/, which holds the private key ({why})"
+    themes = real(root / "themes")
+    if themes.is_relative_to(out) or out.is_relative_to(themes):
+        return f"must not be, contain or be inside themes/, which holds your themes ({why})"
     return None
 
 
