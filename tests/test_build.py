@@ -196,7 +196,8 @@ def test_parallel_render_matches_serial(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(fedipress.outputsync, "PARALLEL_RENDER_THRESHOLD", 100)
     pids: list[int] = []
     monkeypatch.setattr(fedipress.outputsync, "write_atomic",
-                        lambda path, data: (pids.append(os.getpid()), write_atomic(path, data))[1])
+                        lambda path, data, **kw: (pids.append(os.getpid()),
+                                                  write_atomic(path, data, **kw))[1])
     outs = [Plan().output(f"p/{i}/index.html", f"page {i}") for i in range(450)]
     parallel = sync_outputs(outs, tmp_path / "a", tmp_path / "a.json", workers=2,
                             log=lambda _l: None)
@@ -591,3 +592,64 @@ def test_preview_builds_leave_the_federation_manifest_alone(site: Path) -> None:
     Builder(load(site), log=lambda _l: None, federation_manifest=False).build(now=NOW)
     assert (site / "public" / "index.html").is_file()
     assert not (site / ".fedipress" / "manifest.json").exists()
+
+
+# --- hostile content trees and hand edits (an adversarial run found each as a traceback) ----
+
+
+@needs_site
+@pytest.mark.parametrize(("file", "text", "expected"), [
+    ("pages/tags.md", "---\ntitle: Tags\n---\nx\n",
+     "content/pages/tags.md: its URL makes 'tags/index.html', which is also another output's"),
+    ("pages/a.md", "---\ntitle: A\nurl: /actor.json/\n---\nx\n",
+     "content/pages/a.md: its URL needs 'actor.json' as a folder, but that is another"),
+    ("pages/b.md", "---\ntitle: B\naliases: [/feed.xml]\n---\nx\n",
+     "content/pages/b.md: its alias needs 'feed.xml' as a folder"),
+    ("static/posts", "a file where the posts' folder goes\n",
+     "content/static/posts: this file makes 'posts', which is also the folder of other"),
+], ids=["page-on-tags", "url-on-actor", "alias-on-feed", "static-on-posts"])
+def test_an_output_path_fedipress_makes_itself_is_a_content_error(
+        tmp_path: Path, file: str, text: str, expected: str) -> None:
+    site = copy_site("basic", tmp_path / "blog")
+    target = site / "content" / file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    done = _cli(site)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(expected), done.stderr
+
+
+@needs_site
+def test_hand_edits_that_swap_files_and_folders_are_repaired(tmp_path: Path) -> None:
+    site = copy_site("basic", tmp_path / "blog")
+    build_site(load(site), now=NOW, log=lambda _l: None)
+    public = site / "public"
+    expected = tree(public)
+    shutil.rmtree(public / "posts")
+    (public / "posts").write_text("a file where a folder was")
+    (public / "index.html").unlink()
+    (public / "index.html" / "sub").mkdir(parents=True)
+    build_site(load(site), now=NOW, log=lambda _l: None)
+    assert tree(public) == expected
+
+
+@needs_site
+def test_odd_files_in_the_content_tree_are_passed_over(tmp_path: Path) -> None:
+    import socket as socket_module
+
+    site = copy_site("basic", tmp_path / "blog")
+    build_site(load(site), now=NOW, log=lambda _l: None)
+    expected = tree(site / "public")
+    posts, static = site / "content" / "posts", site / "content" / "static"
+    static.mkdir(exist_ok=True)
+    os.mkfifo(posts / "2026-01-01-fifo.md")  # reading it would block forever
+    os.mkfifo(static / "pipe")
+    (posts / "2026-01-02-gone.md").symlink_to(tmp_path / "nowhere.md")
+    (static / os.fsdecode(b"f\xff.txt")).write_text("a name no URL can carry")
+    sock = socket_module.socket(socket_module.AF_UNIX)
+    try:
+        sock.bind(str(static / "sock"))
+        build_site(load(site), now=NOW, log=lambda _l: None)
+    finally:
+        sock.close()
+    assert tree(site / "public") == expected

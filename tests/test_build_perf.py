@@ -364,9 +364,9 @@ def test_parallel_cold_build_writes_the_same_tree(
     in_parent: list[Path] = []
     real_write = fedipress.outputsync.write_atomic
 
-    def write(path: Path, data: bytes) -> os.stat_result:
+    def write(path: Path, data: bytes, *, clear_way: bool = False) -> os.stat_result:
         in_parent.append(path)  # a forked worker appends to its own copy of the list
-        return real_write(path, data)
+        return real_write(path, data, clear_way=clear_way)
 
     monkeypatch.setattr(fedipress.outputsync, "write_atomic", write)
     in_parent_entries: list[str] = []

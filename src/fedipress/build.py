@@ -110,14 +110,17 @@ def _bytes_output(rel: str, data: bytes) -> Output:
 
 
 def _collect(groups: Sequence[tuple[str, Sequence[Output]]],
-             overrides: Iterable[Output]) -> list[Output]:
-    """Merge generator outputs; two generators claiming one path is a bug in fedipress.
+             overrides: Iterable[Output], site: Site | None = None) -> list[Output]:
+    """Merge generator outputs; a path claimed twice, or a file where another output needs a
+    folder, is a content problem (a post's or page's URL is one fedipress makes itself, such
+    as /tags/ or /actor.json/), named by the file that asks for it when there is one.
 
     `overrides` (the site's own content/static files) replace generated files of the same
     path on purpose: a hand-written robots.txt wins over the generated one.
     """
     chosen: dict[str, Output] = {}
     sources: dict[str, str] = {}
+    clashes: list[tuple[str, str]] = []  # (path, what else claims it)
     for source, outputs in groups:
         before = len(chosen)
         chosen.update((out.path, out) for out in outputs)
@@ -125,13 +128,57 @@ def _collect(groups: Sequence[tuple[str, Sequence[Output]]],
             seen = dict(sources)
             for out in outputs:
                 if out.path in seen:
-                    raise RuntimeError(
-                        f"two generators produce {out.path!r}: {seen[out.path]} and {source}")
+                    clashes.append((out.path, "another output's file"))
                 seen[out.path] = source
         sources.update(dict.fromkeys((out.path for out in outputs), source))
     for out in overrides:
         chosen[out.path] = out
+    # A file on a path another output writes into ("actor.json" and "actor.json/index.html").
+    folders: set[str] = set()
+    for path in chosen:
+        cut = path.rfind("/")
+        while cut > 0 and (folder := path[:cut]) not in folders:
+            folders.add(folder)
+            cut = path.rfind("/", 0, cut)
+    clashes += [(path, "the folder of other outputs") for path in folders & chosen.keys()]
+    if clashes:
+        raise ContentError(_clash_problems(clashes, site))
     return [chosen[path] for path in sorted(chosen)]
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _clash_problems(clashes: list[tuple[str, str]], site: Site | None) -> list[Problem]:
+    # output path -> (file, how it claims it, whether the path is its folder)
+    owners: dict[str, tuple[str, str, bool]] = {}
+    if site is not None:
+        content_dir = site.config.content_dir
+        for post in (*site.posts, *site.pages):
+            file = _shown_path(content_dir / post.source, site.config.root)
+            for path, how in ((post.path, "its URL"),
+                              *((alias, "its alias") for alias in post.aliases)):
+                owners.setdefault(path + "index.html", (file, how, False))
+                owners.setdefault(path.rstrip("/"), (file, how, True))
+    problems: list[Problem] = []
+    for path, other in sorted(set(clashes)):
+        file, how, folder = owners.get(path, ("content/static", "a file", False))
+        if path not in owners and site is not None:
+            static = site.config.content_dir / "static" / path
+            if static.is_file():
+                file, how = _shown_path(static, site.config.root), "this file"
+        if folder:
+            what = f"{how} needs {path!r} as a folder, but that is another output's file"
+        else:
+            what = f"{how} makes {path!r}, which is also {other}"
+        problems.append(Problem(file, None, (
+            f"{what}; give it another `slug:`, `url:` or alias (fedipress makes /tags/,"
+            " /archive/, /page/N/, the feeds and the ActivityPub files itself)")))
+    return problems
 
 
 # --- the builder --------------------------------------------------------------------------------
@@ -507,7 +554,7 @@ class Builder:
             if rel not in generated
         ]))
         user_files = [_file_output(rel, src) for rel, src in content.static_files(config, site)]
-        return _collect(listed, user_files)
+        return _collect(listed, user_files, site)
 
 def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
     """Sort key for splitting rendering over processes. Its first element is a group that

@@ -83,9 +83,46 @@ def _hidden(name: str) -> bool:
 
 
 def _walk(top: Path) -> Iterable[tuple[Path, list[str], list[str]]]:
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
-        yield Path(dirpath), dirnames, sorted(f for f in filenames if not _hidden(f))
+    """os.walk's top-down (folder, subfolders, files), sorted, without hidden names. Files are
+    regular files (through symlinks) with UTF-8 names: a dangling link, a socket or a FIFO
+    (which would block a read forever) is passed over, and so is a name no URL can carry.
+    Symlinked folders are not followed, as os.walk does not."""
+    pending = [str(top)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = [e for e in listing if not _hidden(e.name) and _utf8(e.name)]
+        except OSError:
+            continue
+        dirnames = sorted(e.name for e in entries if _is_dir(e))
+        filenames = sorted(e.name for e in entries if _is_file(e))
+        yield Path(folder), dirnames, filenames
+        # (a caller may prune dirnames in place, as with os.walk)
+        pending.extend(os.path.join(folder, d) for d in reversed(dirnames)
+                       if not os.path.islink(os.path.join(folder, d)))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # follows a symlink; False for sockets, FIFOs, devices
+    except OSError:
+        return False
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[SourceFile]:

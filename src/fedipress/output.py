@@ -9,6 +9,7 @@ written or deleted, so neither a `../` in a slug nor a symlink can reach outside
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,8 +40,11 @@ def check_output_dir(output_dir: Path, *, site_root: Path, content_dir: Path,
     The build deletes whatever it did not produce, so the output directory must not be, or
     contain, the site's sources, its state, the user's home or the filesystem root.
     """
-    out = output_dir.resolve()
     where = f"{config_file}: output_dir {str(output_dir)!r}"
+    try:
+        out = output_dir.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop
+        raise OutputDirError(f"{where} cannot be resolved ({exc})") from None
     home = Path.home().resolve()
     if out == Path(out.anchor):
         raise OutputDirError(f"{where} is the filesystem root; use a folder such as public/")
@@ -48,7 +52,11 @@ def check_output_dir(output_dir: Path, *, site_root: Path, content_dir: Path,
         raise OutputDirError(f"{where} is your home folder; use a folder such as public/")
     for name, protected in (("the site folder", site_root), ("the content folder", content_dir),
                             ("the state folder", state_dir)):
-        p = protected.resolve()
+        try:
+            p = protected.resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop
+            raise OutputDirError(f"{config_file}: {name} {str(protected)!r} cannot be"
+                                 f" resolved ({exc})") from None
         if out == p or out in p.parents:
             raise OutputDirError(
                 f"{where} would contain {name} ({p}); the build deletes files it did not"
@@ -100,16 +108,19 @@ def _open_temp(path: Path) -> tuple[int, str]:
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def write_atomic(path: Path, data: bytes) -> os.stat_result:
+def write_atomic(path: Path, data: bytes, *, clear_way: bool = False) -> os.stat_result:
     """Write `data` to `path` atomically; returns the new file's stat (size, mtime).
 
     The bytes go to a temporary file that is renamed over `path`; a symlink at `path` is
-    replaced itself (rename never follows it), never written through.
+    replaced itself (rename never follows it), never written through. `clear_way` (for a
+    build's own output folder, whose paths were checked by target_path) removes a file where
+    a folder must be, or a folder where the file must be: a hand edit of public/ is repaired
+    like any other.
     """
     try:
         fd, tmp = _open_temp(path)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileNotFoundError, NotADirectoryError):
+        _make_folder(path.parent, clear_way)
         fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -119,7 +130,13 @@ def write_atomic(path: Path, data: bytes) -> os.stat_result:
             # world-readable.
             os.fchmod(handle.fileno(), 0o644)
             st = os.fstat(handle.fileno())  # the rename keeps size and mtime
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            if not clear_way:
+                raise
+            shutil.rmtree(path)
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -127,6 +144,20 @@ def write_atomic(path: Path, data: bytes) -> os.stat_result:
             pass
         raise
     return st
+
+
+def _make_folder(folder: Path, clear_way: bool) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError):
+        if not clear_way:
+            raise
+    for ancestor in (*reversed(folder.parents), folder):  # from the top: the first in the way
+        if (ancestor.exists() or ancestor.is_symlink()) and not ancestor.is_dir():
+            ancestor.unlink()
+            break
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 def remove_file(root: Path, rel: str) -> bool:

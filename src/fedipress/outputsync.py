@@ -148,7 +148,7 @@ def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
     sha = hashlib.sha256(data).hexdigest()
     if trust_cache and prev is not None and prev[_SHA] == sha and _stat_matches(path, prev):
         return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra
-    st = write_atomic(path, data)
+    st = write_atomic(path, data, clear_way=True)
     return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra
 
 

@@ -386,8 +386,18 @@ def make_environment(config: SiteConfig) -> ThemeEnvironment:
 
 
 def _files(root: Path) -> Iterator[Path]:
+    # Regular files only (a socket or FIFO would fail or block a read), with names a URL can
+    # carry (a name that is not UTF-8 cannot be published).
     if root.is_dir():
-        yield from sorted(p for p in root.rglob("*") if p.is_file())
+        yield from sorted(p for p in root.rglob("*") if p.is_file() and _utf8(p.name))
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def theme_fingerprint(env: jinja2.Environment) -> str:
