@@ -395,7 +395,12 @@ def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> 
     """Run one command; its exit code. `exit_when_done` (the console script's) lets a command
     that holds a large loaded site end the process itself once all is written (build)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        # --help, --version and usage errors (a --port out of range...) end here too: callers
+        # of main() get an exit code for every outcome, never an exception.
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None) * 2
     args.exit_when_done = exit_when_done
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
