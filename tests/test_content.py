@@ -278,6 +278,10 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
         ("---\ntitle: A\npublished: 0\n---\n", "3: `published`: expected true or false"),
         ("---\ntitle: A\nimage: {alt: x}\n---\n", "3: `image`: expected `src:`"),
         ("---\ntitle: A\nimage: 3\n---\n", "3: `image`: expected a file name"),
+        ("---\ntitle: A\nimage: 'javascript:alert(1)'\n---\n",
+         "3: `image`: expected a file beside the post or an http(s) URL, got 'javascript:"),
+        ("---\ntitle: A\nimage: {src: 'data:image/png;base64,AA', alt: x}\n---\n",
+         "3: `image`: expected a file beside the post or an http(s) URL"),
         ("---\ntitle: A\nin_reply_to: /x\n---\n", "3: `in_reply_to`: expected an absolute https"),
         (
             "---\ntitle: A\nin_reply_to: http://x.example/1\n---\n",

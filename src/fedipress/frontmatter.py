@@ -578,6 +578,11 @@ def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
         f.bad("image", f"expected a file name or {{src, alt}}, got {_shown(value)}")
         return None
     url = absolute_url(src.strip(), page_url, config.base_url)
+    # The cover goes into <img src>, og:image and the ActivityPub attachment: only a web
+    # address will do there (not javascript:, data: or mailto:).
+    if not url.lower().startswith(("https://", "http://")):
+        f.bad("image", f"expected a file beside the post or an http(s) URL, got {src.strip()!r}")
+        return None
     return Image(url=url, alt=alt.strip(), media_type=media_type_of(url))
 
 
