@@ -272,6 +272,12 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
     [
         ("---\ntitle: A\ndate: soon\n---\n", "3: `date`: expected a date like"),
         ("---\ntitle: A\ntags: 5\n---\n", "3: `tags`: expected a list of text or a comma"),
+        ("---\ntitle: A\ntags: [a, null]\n---\n", "3: `tags`: expected a list of text or a"
+         " comma-separated text; item 2 is empty"),
+        ("---\ntitle: A\ntags: [[x]]\n---\n", "3: `tags`: expected a list of text or a"
+         " comma-separated text; item 1 is a list"),
+        ("---\ntitle: A\naliases: [/a/, true]\n---\n", "3: `aliases`: expected text or a list"
+         " of text; item 2 is true/false"),
         ("---\ndate: 2026-01-01\n---\n", "1: missing `title:` in the front matter"),
         ("---\ntitle: [a, b]\n---\n", "2: `title`: expected text, got a list"),
         ("---\ntitle: A\n\ndraft: maybe\n---\n", "4: `draft`: expected true or false"),

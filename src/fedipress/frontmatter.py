@@ -302,6 +302,12 @@ class _Fields:
         ):
             return [str(v).strip() for v in value if str(v).strip()]
         what = "a list of text or a comma-separated text" if comma else "text or a list of text"
+        if isinstance(value, list):
+            n, item = next((n, v) for n, v in enumerate(value, 1)
+                           if not isinstance(v, str | int | float) or isinstance(v, bool))
+            shown = "empty" if item is None else _shown(item)
+            self.bad(key, f"expected {what}; item {n} is {shown}")
+            return []
         self.bad(key, f"expected {what}, got {_shown(value)}")
         return []
 
