@@ -113,6 +113,7 @@ def test_unknown_theme_names_the_line_of_site_yaml(tmp_path: Path) -> None:
 
     write(tmp_path / "site.yaml", "title: T\nbase_url: https://a.example/\nauthor:\n"
           "  name: A\n  handle: a\ntheme: nope  # a typo\n")
+    (tmp_path / "content").mkdir()
     with pytest.raises(ThemeError) as info:
         theme_search_path(load_config(tmp_path / "site.yaml"))
     assert str(info.value) == "site.yaml:6: unknown theme 'nope'; available themes: default"
