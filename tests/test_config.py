@@ -455,6 +455,7 @@ def test_cli_prints_problems_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(tmp_path, MINIMAL + "posts_per_page: ten\ntimezone: Nowhere/City\n")
+    (tmp_path / "content").mkdir()  # `new` needs it (test_config_hostile.py)
     monkeypatch.chdir(tmp_path)
     assert main(["new", "Hello"]) == 2
     err = capsys.readouterr().err
@@ -464,7 +465,7 @@ def test_cli_prints_problems_and_exits_2(
         " 'Europe/Berlin' or 'UTC'",
     ]
     assert "Traceback" not in err
-    assert not os.path.exists(tmp_path / "content")
+    assert os.listdir(tmp_path / "content") == []
 
 
 # --- documentation ----------------------------------------------------------------------------

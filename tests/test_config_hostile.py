@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,17 +28,17 @@ def write(site: Path, text: str) -> Path:
     return path
 
 
-def load(site: Path, text: str, **kwargs: str) -> SiteConfig:
+def load(site: Path, text: str, **kwargs: Any) -> SiteConfig:
     return load_config(write(site, text), **kwargs)
 
 
-def problems(site: Path, text: str, **kwargs: str) -> list[tuple[int | None, str]]:
+def problems(site: Path, text: str, **kwargs: Any) -> list[tuple[int | None, str]]:
     with pytest.raises(ConfigError) as info:
         load(site, text, **kwargs)
     return [(p.line, p.message) for p in info.value.problems]
 
 
-def only_problem(site: Path, text: str, **kwargs: str) -> tuple[int | None, str]:
+def only_problem(site: Path, text: str, **kwargs: Any) -> tuple[int | None, str]:
     found = problems(site, text, **kwargs)
     assert len(found) == 1, found
     return found[0]
@@ -307,3 +308,82 @@ def test_output_dir_beside_themes_is_fine(tmp_path: Path) -> None:
     (tmp_path / "themes").mkdir()
     config = load(tmp_path, MINIMAL + "output_dir: themes-out\n")
     assert config.output_dir == tmp_path / "themes-out"
+
+
+# --- a content folder that is not there -------------------------------------------------------
+
+
+def test_misspelt_content_dir_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    text = MINIMAL + "content_dir: contnet\n"
+    assert load(tmp_path, text).content_dir == tmp_path / "contnet"  # not asked to check
+    assert only_problem(tmp_path, text, require_content=True) == (
+        5,
+        "content_dir: 'contnet' is not a folder (it does not exist); did you mean 'content'?",
+    )
+
+
+def test_content_dir_that_is_a_file_or_a_dangling_symlink(tmp_path: Path) -> None:
+    write(tmp_path, MINIMAL)
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    assert only_problem(tmp_path, MINIMAL + "content_dir: notes.txt\n", require_content=True) == (
+        5,
+        "content_dir: 'notes.txt' is not a folder (it is a file); create it or correct the name",
+    )
+    line, message = only_problem(tmp_path, MINIMAL + "content_dir: gone\n", require_content=True)
+    assert line == 5 and "(a symlink to something that is not there)" in message
+
+
+def test_missing_default_content_folder_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "content").rmdir()
+    with pytest.raises(ConfigError) as info:
+        load_config(path, require_content=True)
+    [problem] = info.value.problems
+    assert (problem.line, problem.message) == (
+        None,
+        "no content/ folder next to it; create content/posts/ for your posts, or set"
+        " `content_dir:` to the folder that holds them",
+    )
+
+
+def test_dangling_content_symlink_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "content").rmdir()
+    (tmp_path / "content").symlink_to(tmp_path / "moved-away")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, require_content=True)
+    assert [p.message.split(";")[0] for p in info.value.problems] == [
+        "no content/ folder next to it"
+    ]
+
+
+def test_build_with_a_missing_content_dir_keeps_the_built_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "blog"
+    assert main(["init", str(site)]) == 0
+    assert main(["build", "--config", str(site / "site.yaml")]) == 0
+    built = sorted(p.relative_to(site) for p in (site / "public").rglob("*"))
+    assert any("hello-world" in str(p) for p in built)
+    yaml_path = site / "site.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text(encoding="utf-8") + "content_dir: contnet\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert main(["build", "--config", str(yaml_path)]) == 2
+    assert "content_dir: 'contnet' is not a folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(site) for p in (site / "public").rglob("*")) == built
+
+
+def test_commands_that_read_content_refuse_a_missing_folder_and_others_do_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "content").rmdir()
+    for command in (["build"], ["serve"], ["new", "Hello"], ["publish", "--dry-run"]):
+        assert main([*command, "--config", str(path)]) == 2, command
+        assert "site.yaml: no content/ folder next to it" in capsys.readouterr().err
+    assert not (tmp_path / "content").exists()
+    # The inbox, keys and follower commands may run on a server that holds only site.yaml.
+    assert main(["interactions", "--config", str(path)]) == 0

@@ -32,10 +32,15 @@ def _allow_private(args: argparse.Namespace) -> bool:
     )
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, *, require_content: bool = False):  # type: ignore[no-untyped-def]
     from .config import load_config
 
-    config = load_config(Path(args.config), base_url=getattr(args, "base_url", None))
+    # require_content: commands that read content/ refuse a missing one (see load_config).
+    config = load_config(
+        Path(args.config),
+        base_url=getattr(args, "base_url", None),
+        require_content=require_content,
+    )
     state = config.state_dir
     # Every command but init keeps state there (key, caches, database); a file in its place
     # would otherwise surface as an OSError deep inside whichever module touches it first.
@@ -65,7 +70,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_new(args: argparse.Namespace) -> int:
     from .scaffold import new_post
 
-    path = new_post(_load(args), args.title, page=args.page)
+    path = new_post(_load(args, require_content=True), args.title, page=args.page)
     print(f"created {path}")
     return 0
 
@@ -73,13 +78,13 @@ def _cmd_new(args: argparse.Namespace) -> int:
 def _cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build_command
 
-    return run_build_command(_load(args), args)
+    return run_build_command(_load(args, require_content=True), args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .devserver import serve
 
-    return serve(_load(args), args)
+    return serve(_load(args, require_content=True), args)
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -104,7 +109,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from .publish import run_publish_command
 
-    return run_publish_command(_load(args), args, allow_private=_allow_private(args))
+    return run_publish_command(
+        _load(args, require_content=True), args, allow_private=_allow_private(args)
+    )
 
 
 def _cmd_followers(args: argparse.Namespace) -> int:

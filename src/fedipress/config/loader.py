@@ -1,6 +1,7 @@
 """site.yaml -> SiteConfig: read the file, parse the YAML, report every problem at once.
 
-`load_config` is the only file read in configuration; `parse_config` does the rest from text.
+`load_config` is the only file read in configuration; `parse_config` does the rest from text
+(and, asked to, checks that the content folder exists).
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from .settings import SiteConfig
 __all__ = ["load_config", "parse_config"]
 
 
-def load_config(path: Path | str = "site.yaml", *, base_url: str | None = None) -> SiteConfig:
+def load_config(
+    path: Path | str = "site.yaml", *, base_url: str | None = None, require_content: bool = False
+) -> SiteConfig:
     """Read and validate site.yaml; `base_url` overrides the file's for one run.
+
+    `require_content` (for build, serve, publish and new) makes a missing content folder a
+    problem: a build from it would have no posts, delete every built post page and have
+    publish announce a Delete for each. Commands that never read content (inbox, keys, …)
+    leave it off, so a server holding only site.yaml and the key still runs them.
 
     Raises ConfigError listing every problem, each as `site.yaml:LINE: message`, or a
     FedipressError when the file does not exist.
@@ -42,11 +50,21 @@ def load_config(path: Path | str = "site.yaml", *, base_url: str | None = None) 
     except OSError as error:
         raise FedipressError(f"{given}: cannot be read ({error.strerror})") from None
     root = Path(os.path.abspath(file)).parent
-    return parse_config(text, file=given, root=root, base_url=base_url)
+    return parse_config(
+        text, file=given, root=root, base_url=base_url, require_content=require_content
+    )
 
 
-def parse_config(text: str, *, file: str, root: Path, base_url: str | None = None) -> SiteConfig:
-    """Validate site.yaml's text; `file` is how problems name it, `root` the site directory."""
+def parse_config(
+    text: str,
+    *,
+    file: str,
+    root: Path,
+    base_url: str | None = None,
+    require_content: bool = False,
+) -> SiteConfig:
+    """Validate site.yaml's text; `file` is how problems name it, `root` the site directory
+    (with `require_content`, checked to hold the content folder; see load_config)."""
     check = Checker(file)
     try:
         document = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -117,7 +135,7 @@ def parse_config(text: str, *, file: str, root: Path, base_url: str | None = Non
         )
     if check.refuse_tags(document):
         raise ConfigError(sorted(check.problems, key=lambda p: p.line or 0))
-    config = read_site(check, document, root, base_url)
+    config = read_site(check, document, root, base_url, require_content=require_content)
     if check.problems or config is None:
         raise ConfigError(sorted(check.problems, key=lambda p: p.line or 0))
     return config

@@ -6,6 +6,8 @@ with its line, and returns the dataclass, or None when a required part is missin
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -58,7 +60,12 @@ _MAX_COUNT = 100_000
 
 
 def read_site(
-    check: Checker, document: MappingNode, root: Path, override: str | None
+    check: Checker,
+    document: MappingNode,
+    root: Path,
+    override: str | None,
+    *,
+    require_content: bool = False,
 ) -> SiteConfig | None:
     top = check.section(document, "", node_line(document), TOP_KEYS)
 
@@ -111,6 +118,9 @@ def read_site(
             f"output_dir{'' if output_text is not None else ' (public/ by default)'}: {error}",
         )
 
+    if require_content:
+        _check_content_dir(check, top, root, content_dir, content_text)
+
     author = _read_author(check, top, resolve_base)
     feeds = _read_feeds(check, top)
     fediverse = _read_fediverse(check, top, author, resolve_base, root, output_dir, timezone)
@@ -134,6 +144,38 @@ def read_site(
         content_dir=content_dir,
         feeds=feeds,
         config_file=root / Path(check.file).name,
+    )
+
+
+def _check_content_dir(
+    check: Checker, top: Section, root: Path, content_dir: Path, content_text: str | None
+) -> None:
+    """The content folder must exist: built from a missing one, the site would have no posts,
+    the build would delete the pages of all of them and publish would announce Deletes."""
+    if content_dir.is_dir():
+        return
+    if content_text is None:
+        check.add(
+            None,
+            "no content/ folder next to it; create content/posts/ for your posts, or set"
+            " `content_dir:` to the folder that holds them",
+        )
+        return
+    if content_dir.is_symlink():
+        why = "a symlink to something that is not there"
+    elif content_dir.exists():
+        why = "it is a file"
+    else:
+        why = "it does not exist"
+    try:
+        folders = [entry.name for entry in os.scandir(root) if entry.is_dir()]
+    except OSError:
+        folders = []
+    close = difflib.get_close_matches(content_text.strip().strip("/"), folders, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "create it or correct the name"
+    check.add(
+        top.line_of("content_dir"),
+        f"content_dir: {content_text!r} is not a folder ({why}); {hint}",
     )
 
 
