@@ -38,6 +38,7 @@ from .frontmatter import (
 from .markup import MARKUP_VERSION, Rendered, render_markdown
 from .model import Post, Site
 from .parsecache import ParseCache
+from .slug import publishable_name
 
 __all__ = [
     "LoadResult",
@@ -92,7 +93,7 @@ def _walk(top: Path) -> Iterable[tuple[Path, list[str], list[str]]]:
         folder = pending.pop()
         try:
             with os.scandir(folder) as listing:
-                entries = [e for e in listing if not _hidden(e.name) and _utf8(e.name)]
+                entries = [e for e in listing if not _hidden(e.name) and publishable_name(e.name)]
         except OSError:
             continue
         dirnames = sorted(e.name for e in entries if _is_dir(e))
@@ -116,13 +117,6 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
     except OSError:
         return False
 
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[SourceFile]:

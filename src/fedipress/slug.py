@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["slugify"]
+__all__ = ["publishable_name", "slugify"]
 
 # Letters NFKD does not decompose into ASCII plus a combining mark; without this table
 # "Straße" would become "strae" and "Ørsted" "rsted".
@@ -57,3 +57,13 @@ def slugify(text: str) -> str:
         slug = cut.rsplit("-", 1)[0] if "-" in cut else cut[:_MAX_LENGTH]
         slug = slug.strip("-")
     return slug
+
+
+def publishable_name(name: str) -> bool:
+    """Whether a file name can be published under a URL: a name that is not UTF-8 (read
+    from disk as surrogate escapes) has no URL and no place in the manifest."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

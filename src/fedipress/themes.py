@@ -29,6 +29,7 @@ from jinja2 import nodes
 
 from .config import SiteConfig
 from .errors import ThemeError
+from .slug import publishable_name
 
 __all__ = [
     "PACKAGED_THEMES",
@@ -389,15 +390,7 @@ def _files(root: Path) -> Iterator[Path]:
     # Regular files only (a socket or FIFO would fail or block a read), with names a URL can
     # carry (a name that is not UTF-8 cannot be published).
     if root.is_dir():
-        yield from sorted(p for p in root.rglob("*") if p.is_file() and _utf8(p.name))
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+        yield from sorted(p for p in root.rglob("*") if p.is_file() and publishable_name(p.name))
 
 
 def theme_fingerprint(env: jinja2.Environment) -> str:
