@@ -653,3 +653,22 @@ def test_odd_files_in_the_content_tree_are_passed_over(tmp_path: Path) -> None:
     finally:
         sock.close()
     assert tree(site / "public") == expected
+
+
+@needs_site
+def test_a_copied_file_over_a_federation_document_is_warned_about(tmp_path: Path) -> None:
+    site = copy_site("basic", tmp_path / "blog")
+    static = site / "content" / "static"
+    static.mkdir(exist_ok=True)
+    (static / "actor.json").write_text("{}")
+    (static / "outbox.json").write_text("{}")
+    (static / "robots.txt").write_text("User-agent: *\n")  # a documented, quiet override
+    lines: list[str] = []
+    build_site(load(site), now=NOW, log=lines.append)
+    warned = sorted(line for line in lines if ": warning: " in line)
+    assert warned == [
+        f"content/static/{name}: warning: replaces the generated {name}, which other servers"
+        " read to follow the blog; remove it unless you mean to"
+        for name in ("actor.json", "outbox.json")
+    ]
+    assert (site / "public" / "actor.json").read_text() == "{}"  # still the user's choice

@@ -553,8 +553,24 @@ class Builder:
             _file_output(rel, src) for rel, src in themes.theme_static_files(config)
             if rel not in generated
         ]))
-        user_files = [_file_output(rel, src) for rel, src in content.static_files(config, site)]
+        static = content.static_files(config, site)
+        self._warn_federation_overrides(static, generated)
+        user_files = [_file_output(rel, src) for rel, src in static]
         return _collect(listed, user_files, site)
+
+    def _warn_federation_overrides(self, static: list[tuple[str, Path]],
+                                   generated: set[str]) -> None:
+        """A copied file wins over a generated one of the same path, on purpose (a
+        hand-written robots.txt). For what other servers read to follow the blog, that is
+        almost always a mistake (a bundle's object.json, a stray actor.json): say so."""
+        from .contenttypes import is_activitypub_path
+
+        for rel, source in static:
+            if rel in generated and (is_activitypub_path(rel) or rel.startswith(".well-known/")
+                                     or rel.startswith("nodeinfo/")):
+                shown = _shown_path(source, self.config.root)
+                self.log(f"{shown}: warning: replaces the generated {rel}, which other servers"
+                         " read to follow the blog; remove it unless you mean to")
 
 def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
     """Sort key for splitting rendering over processes. Its first element is a group that
