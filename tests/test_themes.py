@@ -138,6 +138,14 @@ def test_bad_theme_yaml_names_file_and_line(tmp_path: Path) -> None:
         theme_search_path(with_theme(make_site(tmp_path), "mine").config)
 
 
+def test_unknown_key_in_theme_yaml_is_named(tmp_path: Path) -> None:
+    write(tmp_path / "themes/mine/theme.yaml", "# mine\nextnds: default\n")
+    with pytest.raises(ThemeError) as info:
+        theme_search_path(with_theme(make_site(tmp_path), "mine").config)
+    assert str(info.value) == ("themes/mine/theme.yaml:2: unknown key 'extnds'; theme.yaml has"
+                               " only `extends:`; did you mean 'extends'?")
+
+
 def test_unreadable_theme_yaml_is_an_error_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path / "themes/mine/theme.yaml", "extends: default\nsince: 2026-02-30\n")
     with pytest.raises(ThemeError, match=r"^themes/mine/theme.yaml: cannot be read: day is out"):

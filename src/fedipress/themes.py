@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import get_close_matches
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -107,6 +108,13 @@ def _read_extends(theme_yaml: Path, label: str) -> str | None:
         return None
     if not isinstance(data, dict):
         raise ThemeError(f"{label}/theme.yaml:1: expected a mapping like `extends: default`")
+    for key in data:
+        if key != "extends":  # a misspelt `extends:` would silently mean the default theme
+            where = _key_location(theme_yaml, re.escape(str(key)), f"{label}/theme.yaml")
+            hint = "; did you mean 'extends'?" if get_close_matches(str(key), ["extends"]) \
+                else ""
+            raise ThemeError(f"{where}: unknown key {str(key)!r}; theme.yaml has only"
+                             f" `extends:`{hint}")
     extends = data.get("extends")
     if extends is None:
         return None
