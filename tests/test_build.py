@@ -672,3 +672,21 @@ def test_a_copied_file_over_a_federation_document_is_warned_about(tmp_path: Path
         for name in ("actor.json", "outbox.json")
     ]
     assert (site / "public" / "actor.json").read_text() == "{}"  # still the user's choice
+
+
+@needs_site
+def test_an_image_the_site_does_not_provide_is_warned_about(tmp_path: Path) -> None:
+    site = copy_site("basic", tmp_path / "blog")
+    (site / "content" / "posts" / "2026-09-20-pics.md").write_text(
+        "---\ntitle: Pics\nimage: cover.jpg\n---\n"
+        "![here](/img/here.png) ![gone](/img/gone%20too.png) ![far](https://o.example/f.png)\n")
+    (site / "content" / "static" / "img").mkdir(parents=True)
+    (site / "content" / "static" / "img" / "here.png").write_bytes(b"\x89PNG")
+    lines: list[str] = []
+    build_site(load(site), now=NOW, log=lines.append)
+    base = load(site).base_url
+    assert sorted(line for line in lines if ": warning: image" in line) == [
+        f"content/posts/2026-09-20-pics.md: warning: image {base}{rel} is not part of the"
+        " site; put the file beside the post (a bundle) or under content/static/"
+        for rel in ("img/gone%20too.png", "posts/pics/cover.jpg")
+    ]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from . import __version__
 from .config import SiteConfig
@@ -556,7 +557,27 @@ class Builder:
         static = content.static_files(config, site)
         self._warn_federation_overrides(static, generated)
         user_files = [_file_output(rel, src) for rel, src in static]
-        return _collect(listed, user_files, site)
+        outputs = _collect(listed, user_files, site)
+        self._warn_missing_images(site, outputs)
+        return outputs
+
+    def _warn_missing_images(self, site: Site, outputs: list[Output]) -> None:
+        """An image of the site's own (a cover or inline) that no output provides is a
+        broken image on the page, in the feeds and in the ActivityPub attachment."""
+        base = self.config.base_url
+        paths: set[str] | None = None
+        for post in (*site.posts, *site.pages):
+            for image in ((post.image,) if post.image else ()) + post.images:
+                if not image.url.startswith(base):
+                    continue
+                rel = unquote(image.url[len(base):].split("#", 1)[0].split("?", 1)[0])
+                if paths is None:
+                    paths = {out.path for out in outputs}
+                if rel not in paths and rel + "index.html" not in paths:
+                    shown = _shown_path(self.config.content_dir / post.source, self.config.root)
+                    self.log(f"{shown}: warning: image {image.url} is not part of the site;"
+                             " put the file beside the post (a bundle) or under"
+                             " content/static/")
 
     def _warn_federation_overrides(self, static: list[tuple[str, Path]],
                                    generated: set[str]) -> None:
