@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,22 +27,25 @@ author:
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    """site.yaml with `text`, beside a content/ folder (as `fedipress init` makes it)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "content").mkdir(exist_ok=True)
     path = tmp_path / "site.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
 
 
-def load(tmp_path: Path, text: str, **kwargs: str) -> SiteConfig:
+def load(tmp_path: Path, text: str, **kwargs: Any) -> SiteConfig:
     return load_config(write(tmp_path, text), **kwargs)
 
 
-def problems(tmp_path: Path, text: str, **kwargs: str) -> list[tuple[int | None, str]]:
+def problems(tmp_path: Path, text: str, **kwargs: Any) -> list[tuple[int | None, str]]:
     with pytest.raises(ConfigError) as info:
         load(tmp_path, text, **kwargs)
     return [(p.line, p.message) for p in info.value.problems]
 
 
-def only_problem(tmp_path: Path, text: str, **kwargs: str) -> tuple[int | None, str]:
+def only_problem(tmp_path: Path, text: str, **kwargs: Any) -> tuple[int | None, str]:
     found = problems(tmp_path, text, **kwargs)
     assert len(found) == 1, found
     return found[0]
@@ -455,7 +459,6 @@ def test_cli_prints_problems_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(tmp_path, MINIMAL + "posts_per_page: ten\ntimezone: Nowhere/City\n")
-    (tmp_path / "content").mkdir()  # `new` needs it (test_config_hostile.py)
     monkeypatch.chdir(tmp_path)
     assert main(["new", "Hello"]) == 2
     err = capsys.readouterr().err

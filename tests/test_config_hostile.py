@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.test_config import MINIMAL, load, only_problem, problems, write
 
 from fedipress.cli import main
-from fedipress.config import SiteConfig, load_config
+from fedipress.config import load_config
 from fedipress.errors import ConfigError
-
-MINIMAL = """\
-title: My Blog
-base_url: https://blog.example
-author:
-  name: Zoë Müller
-"""
-
-
-def write(site: Path, text: str) -> Path:
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "content").mkdir(exist_ok=True)
-    path = site / "site.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def load(site: Path, text: str, **kwargs: Any) -> SiteConfig:
-    return load_config(write(site, text), **kwargs)
-
-
-def problems(site: Path, text: str, **kwargs: Any) -> list[tuple[int | None, str]]:
-    with pytest.raises(ConfigError) as info:
-        load(site, text, **kwargs)
-    return [(p.line, p.message) for p in info.value.problems]
-
-
-def only_problem(site: Path, text: str, **kwargs: Any) -> tuple[int | None, str]:
-    found = problems(site, text, **kwargs)
-    assert len(found) == 1, found
-    return found[0]
-
 
 # --- URLs that urlsplit cannot read -----------------------------------------------------------
 
