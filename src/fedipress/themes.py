@@ -133,7 +133,8 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
     chain: list[ThemeDir] = []
     seen: list[str] = []
     name: str | None = config.theme
-    named_in = _key_location(config.config_file, "theme", config.config_file.name)
+    # Where the current name was asked for (file, key, label); read only to name an error.
+    named_in: tuple[Path, str, str] = (config.config_file, "theme", config.config_file.name)
     while name is not None:
         if name in seen:
             cycle = " -> ".join([*seen, name])
@@ -143,7 +144,8 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
         packaged = PACKAGED_THEMES / name
         if not site_dir.is_dir() and not packaged.is_dir():
             choices = ", ".join(available_themes(config.root))
-            raise ThemeError(f"{named_in}: unknown theme {name!r}; available themes: {choices}")
+            raise ThemeError(f"{_key_location(*named_in)}: unknown theme {name!r}; available"
+                             f" themes: {choices}")
         parent: str | None = None
         if site_dir.is_dir():
             label = f"themes/{name}"
@@ -151,13 +153,13 @@ def theme_search_path(config: SiteConfig) -> tuple[ThemeDir, ...]:
             theme_yaml = site_dir / "theme.yaml"
             if theme_yaml.is_file():
                 parent = _read_extends(theme_yaml, label)
-                named_in = _key_location(theme_yaml, "extends", f"{label}/theme.yaml")
+                named_in = (theme_yaml, "extends", f"{label}/theme.yaml")
         if packaged.is_dir():
             chain.append(ThemeDir(name, packaged, f"fedipress/themes/{name}"))
             theme_yaml = packaged / "theme.yaml"
             if parent is None and theme_yaml.is_file():
                 parent = _read_extends(theme_yaml, f"fedipress/themes/{name}")
-                named_in = f"fedipress/themes/{name}/theme.yaml"
+                named_in = (theme_yaml, "extends", f"fedipress/themes/{name}/theme.yaml")
         if parent is None and name != "default":
             parent = "default"  # every theme falls back to the default for what it lacks
         name = parent
