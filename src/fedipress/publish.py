@@ -78,6 +78,8 @@ class Plan:
     activities: tuple[PlannedActivity, ...]
     ledger_updates: tuple[LedgerEntry, ...]
     changes: tuple[Change, ...] = field(default=())
+    # What was shortened to keep an activity under documents.MAX_ACTIVITY_BYTES, one a line.
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
@@ -113,9 +115,27 @@ def _profile_hash(actor: Mapping[str, Any]) -> str:
     return d.object_hash({k: v for k, v in actor.items() if k != "published"})
 
 
-def _activity(doc: Mapping[str, Any], kind: str, object_id: str | None) -> PlannedActivity:
+class ActivityTooLargeError(FedipressError):
+    """An activity over documents.MAX_ACTIVITY_BYTES even after shortening: servers would
+    refuse it (Misskey at 64 KiB), so it is not sent at all."""
+
+
+def _activity(doc: Mapping[str, Any], kind: str, object_id: str | None,
+              notes: list[str] | None = None) -> PlannedActivity:
+    fitted, cut = d.fit_activity(doc)
+    body = d.serialize(fitted)
+    if len(body) > d.MAX_ACTIVITY_BYTES:
+        what = "the profile (shorten its bio or fields)" if kind == "Update(actor)" \
+            else f"{object_id} (it mentions too many accounts: split it)"
+        raise ActivityTooLargeError(
+            f"{kind} of {what} is {len(body) / 1024:.0f} KiB even shortened, over the"
+            f" {d.MAX_ACTIVITY_BYTES // 1024} KiB that every server accepts; nothing was sent"
+        )
+    if cut and notes is not None:
+        notes.append(f"{kind} of {object_id}: " + "; ".join(cut)
+                     + " (servers refuse bodies over 64 KiB)")
     return PlannedActivity(
-        activity_id=str(doc["id"]), object_id=object_id, kind=kind, body=d.serialize(doc)
+        activity_id=str(fitted["id"]), object_id=object_id, kind=kind, body=body
     )
 
 
@@ -155,6 +175,7 @@ def plan_changes(
     deletes: list[PlannedActivity] = []
     entries: list[LedgerEntry] = []
     changes: list[Change] = []
+    notes: list[str] = []
 
     newest = sorted(
         objects,
@@ -185,7 +206,7 @@ def plan_changes(
             doc = d.create_activity(site, obj)
             if old is not None:  # re-published after a Delete: Create#id must be new
                 doc["id"] = f"{oid}#create-{_revision(new_hash, old.last_activity_id)}"
-            activity = _activity(doc, "Create", oid)
+            activity = _activity(doc, "Create", oid, notes)
             creates.append((published, activity))
             entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
             changes.append(Change("Create", oid, "new" if old is None else "restored",
@@ -195,7 +216,7 @@ def plan_changes(
             doc = d.update_activity(
                 site, obj, revision=_revision(new_hash, old.last_activity_id or old.content_hash)
             )
-            activity = _activity(doc, "Update", oid)
+            activity = _activity(doc, "Update", oid, notes)
             updates.append(activity)
             entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
             changes.append(Change("Update", oid, "content changed", activity.activity_id))
@@ -227,7 +248,7 @@ def plan_changes(
             revision=_revision(profile_hash, old_profile.last_activity_id or
                                old_profile.content_hash),
         )
-        activity = _activity(doc, "Update(actor)", str(actor["id"]))
+        activity = _activity(doc, "Update(actor)", str(actor["id"]), notes)
         activities.append(activity)
         entries.append(LedgerEntry(profile_id, profile_hash, now, old_profile.published_at,
                                    "live", activity.activity_id))
@@ -236,7 +257,7 @@ def plan_changes(
 
     creates.sort(key=lambda pair: (pair[0], pair[1].activity_id))
     activities += [a for _, a in creates] + updates + deletes
-    return Plan(tuple(activities), tuple(entries), tuple(changes))
+    return Plan(tuple(activities), tuple(entries), tuple(changes), tuple(notes))
 
 
 def recipients(store: Store) -> Iterator[str]:
