@@ -38,7 +38,9 @@ __all__ = [
     "private_key_path",
     "public_key_fingerprint",
     "public_key_path",
+    "public_pem_of",
     "read_public_key_pem",
+    "same_public_key",
     "run_keys_command",
 ]
 
@@ -190,8 +192,10 @@ def _parse_public(data: bytes, where: str, *, in_site: bool = True) -> rsa.RSAPu
     return key
 
 
-def read_public_key_pem(config: SiteConfig) -> bytes | None:
-    """The published public key as SPKI PEM, or None when there is none yet."""
+def read_public_key_pem(config: SiteConfig, *, remember: bool = True) -> bytes | None:
+    """The published public key as SPKI PEM, or None when there is none yet.
+
+    `remember=False` (a dry run) writes nothing, not even the note that the key was checked."""
     path = public_key_path(config)
     try:
         data = path.read_bytes()
@@ -215,12 +219,35 @@ def read_public_key_pem(config: SiteConfig) -> bytes | None:
         pass
     pem = _public_pem(_parse_public(data, _shown(path, config),
                                     in_site=_inside(path, config.root)))
-    if pem == data and checked.parent.is_dir():  # only where a build keeps its caches
+    if remember and pem == data and checked.parent.is_dir():  # only where a build caches
         try:
             _write_new(checked, digest.encode("ascii"), 0o644)
         except OSError:
             pass  # a read-only state folder: parse again next time
     return pem
+
+
+def public_pem_of(private_key: rsa.RSAPrivateKey) -> bytes:
+    """The SPKI PEM of `private_key`'s public half (what the actor document must publish)."""
+    return _public_pem(private_key.public_key())
+
+
+def same_public_key(one: bytes | str, other: bytes | str) -> bool:
+    """Whether two PEM texts hold the same public key (line breaks and headers aside); a text
+    that is no public key matches nothing."""
+    from cryptography.hazmat.primitives import serialization
+
+    def der(pem: bytes | str) -> bytes | None:
+        try:
+            key = serialization.load_pem_public_key(
+                pem.encode("utf-8") if isinstance(pem, str) else pem)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return None
+        return key.public_bytes(serialization.Encoding.DER,
+                                serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    first = der(one)
+    return first is not None and first == der(other)
 
 
 def public_key_fingerprint(public_pem: bytes) -> str:

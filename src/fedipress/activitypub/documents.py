@@ -1030,10 +1030,10 @@ def fit_activity(
     from the last. Mentions are never dropped: when even that does not fit, the result is
     still too long, which the caller checks with `serialize` and refuses.
     """
-    doc = with_context(activity)
+    doc = dict(activity)
     size = len(serialize(doc))
     if size <= limit:
-        return doc, ()
+        return doc, ()  # the very bytes it would have had: no id or hash moves
     obj = doc.get("object")
     if not isinstance(obj, Mapping) or obj.get("type") not in ("Note", "Article") \
             or not isinstance(obj.get("url"), str):
