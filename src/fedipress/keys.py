@@ -365,7 +365,9 @@ def load_private_key(
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyPairError(f"{source}: is not an RSA private key; fediverse servers expect RSA")
     if check_published:
-        published = read_public_key_pem(config)
+        # (remember=False: whatever signs parses keys anyway, and a refused publish must
+        # leave the state folder as it found it)
+        published = read_public_key_pem(config, remember=False)
         public_file = _shown(public_key_path(config), config)
         if published is None:
             raise KeyPairError(
@@ -392,7 +394,8 @@ def run_keys_command(config: SiteConfig, args: argparse.Namespace) -> int:
               " commit it)")
         print(f"public key:  {_shown(public_path, config)} (commit it with site.yaml)")
         print(f"fingerprint: {public_key_fingerprint(pem)}")
-        print(f"For CI, store the private key file's content as the {ENV_VAR} secret.")
+        print(f"Where the file cannot be kept (a container's secret store), {ENV_VAR} can carry"
+              " its content.")
         return 0
     # show
     pem = read_public_key_pem(config)
