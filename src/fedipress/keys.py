@@ -1,7 +1,8 @@
 """The blog actor's RSA key pair: generate, publish the public half, load the private half.
 
 - The private key lives in `.fedipress/private-key.pem` (PKCS#8 PEM, mode 0600 from the moment
-  it is created) or comes from the `FEDIPRESS_PRIVATE_KEY` environment variable (a CI secret).
+  it is created) or comes from the `FEDIPRESS_PRIVATE_KEY` environment variable (a secret
+  store's, where a file cannot be kept).
 - The public key (SPKI PEM) lives beside site.yaml in `fediverse.public_key_file` and is meant to
   be committed, so a CI build needs no secret: the build reads only the public key.
 - Whatever signs calls `load_private_key`, which refuses a key that does not match the published
@@ -286,8 +287,9 @@ def ensure_public_key(config: SiteConfig, *, ci: bool, log: Callable[[str], None
     if ci:
         raise KeyPairError(
             f"{public_file}: not found and this is a CI build, so no key pair is created here;"
-            " run `fedipress keys generate` on your machine, commit"
-            f" {public_file} and store {_shown(private_path, config)} as the {ENV_VAR} secret"
+            " run `fedipress keys generate` on your machine and commit"
+            f" {public_file} (a build needs nothing else; {_shown(private_path, config)} stays"
+            " on the machine that publishes, where the inbox runs)"
         )
     private_path, public_path = generate_keypair(config)
     log(f"generated the blog's key pair: commit {_shown(public_path, config)}, keep"
