@@ -190,3 +190,28 @@ def test_the_signed_body_a_follower_receives_fits_misskeys_inbox(
     assert received.verified_ours and received.verified_independent
     assert len(received.body) < LIMIT < MISSKEY_LIMIT
     check_fits(received.body, BLOG + "posts/long/", article=False, tags=300)
+
+
+def test_an_accept_of_a_bloated_follow_fits_too(tmp_path: Path) -> None:
+    """The inbox takes bodies up to 1 MiB; the Accept (or Reject) echoing a Follow must not
+    grow with whatever extra members the Follow carried."""
+    root = make_root(tmp_path, "note")
+    site = Site(config=load_config(root / "site.yaml"), posts=(), pages=())
+    follow = {"@context": "https://www.w3.org/ns/activitystreams",
+              "id": "https://social.example/follows/1", "type": "Follow",
+              "actor": {"id": "https://social.example/users/bob", "type": "Person",
+                        "summary": "x" * 300_000},
+              "object": BLOG + "actor.json", "padding": ["y" * 1000] * 300}
+    answers = (d.accept_activity(site, follow, accept_id=BLOG + "#accept"),
+               d.reject_activity(site, follow, reject_id=BLOG + "#reject"))
+    for doc in answers:
+        body = d.serialize(doc)
+        assert len(body) < LIMIT
+        obj = json.loads(body)["object"]
+        assert obj == {"id": "https://social.example/follows/1", "type": "Follow",
+                       "actor": "https://social.example/users/bob", "object": BLOG + "actor.json"}
+    # An ordinary Follow is still echoed exactly as received.
+    small = {k: v for k, v in follow.items() if k != "padding"}
+    small["actor"] = "https://social.example/users/bob"
+    echoed = json.loads(d.serialize(d.accept_activity(site, small, accept_id=BLOG + "#a")))
+    assert echoed["object"] == {k: v for k, v in small.items() if k != "@context"}

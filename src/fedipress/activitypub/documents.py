@@ -1085,7 +1085,7 @@ def fit_activity(
 
 def _answer(site: Site, kind: str, follow: Mapping[str, Any], answer_id: str) -> dict[str, Any]:
     follower = _id_of(follow.get("actor", ""))
-    return with_context(
+    doc = with_context(
         {
             "id": answer_id,
             "type": kind,
@@ -1096,6 +1096,13 @@ def _answer(site: Site, kind: str, follow: Mapping[str, Any], answer_id: str) ->
             "object": _without_context(follow),
         }
     )
+    if len(serialize(doc)) <= MAX_ACTIVITY_BYTES:
+        return doc
+    # A Follow can arrive with up to the inbox's body limit of extra members; echoing them all
+    # would make an answer no inbox takes. What matching needs is its id, actor and object.
+    slim: dict[str, Any] = {"id": follow.get("id"), "type": follow.get("type", "Follow"),
+                            "actor": follower, "object": _id_of(follow.get("object", ""))}
+    return with_context({**doc, "object": slim})
 
 
 def accept_activity(site: Site, follow: Mapping[str, Any], *, accept_id: str) -> dict[str, Any]:
