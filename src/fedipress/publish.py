@@ -22,6 +22,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -600,7 +601,10 @@ def _computed_manifest(config: SiteConfig, public_pem: bytes, store_copy: Path,
 
     cache = ParseCache.for_site(config)
     cache.load()
-    site = content.load_site(config, now=now, cache=cache, workers=1).site
+    # Markdown the cache misses is rendered by forked workers, as the build does (forking is
+    # only safe while this process has a single thread).
+    workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
+    site = content.load_site(config, now=now, cache=cache, workers=workers).site
     mentions = read_build_state(store_copy).mentions
     return federation_manifest(site, public_pem, mentions=mentions)
 
