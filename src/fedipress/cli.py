@@ -308,9 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
                  "announce new, edited and removed posts to followers",
                  "fedipress publish --dry-run")
     _site_options(p)
-    p.add_argument("--dry-run", action="store_true", help="print activities and recipients only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the activities and recipients a publish would make now (from the"
+                        " content as it is); write, store and send nothing")
+    p.add_argument("--first-publish", action="store_true",
+                   help="confirm that this store (no ledger, no followers yet) is the blog's own"
+                        " and this is its first publish: record the existing posts as already"
+                        " announced (default: refuse an empty store; always refused under CI)")
     p.add_argument("--backfill", type=_backfill_count, default=0, metavar="N",
-                   help="on the first publish, announce the newest N posts")
+                   help="on the first publish, announce the newest N posts (default 0)")
     p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to keep retrying within this run (default 60)")
     p.add_argument("--no-build", action="store_true", help="use the last build's manifest")

@@ -1,7 +1,8 @@
 """The blog actor's RSA key pair: generate, publish the public half, load the private half.
 
 - The private key lives in `.fedipress/private-key.pem` (PKCS#8 PEM, mode 0600 from the moment
-  it is created) or comes from the `FEDIPRESS_PRIVATE_KEY` environment variable (a CI secret).
+  it is created) or comes from the `FEDIPRESS_PRIVATE_KEY` environment variable (a secret
+  store's, where a file cannot be kept).
 - The public key (SPKI PEM) lives beside site.yaml in `fediverse.public_key_file` and is meant to
   be committed, so a CI build needs no secret: the build reads only the public key.
 - Whatever signs calls `load_private_key`, which refuses a key that does not match the published
@@ -38,7 +39,9 @@ __all__ = [
     "private_key_path",
     "public_key_fingerprint",
     "public_key_path",
+    "public_pem_of",
     "read_public_key_pem",
+    "same_public_key",
     "run_keys_command",
 ]
 
@@ -190,8 +193,10 @@ def _parse_public(data: bytes, where: str, *, in_site: bool = True) -> rsa.RSAPu
     return key
 
 
-def read_public_key_pem(config: SiteConfig) -> bytes | None:
-    """The published public key as SPKI PEM, or None when there is none yet."""
+def read_public_key_pem(config: SiteConfig, *, remember: bool = True) -> bytes | None:
+    """The published public key as SPKI PEM, or None when there is none yet.
+
+    `remember=False` (a dry run) writes nothing, not even the note that the key was checked."""
     path = public_key_path(config)
     try:
         data = path.read_bytes()
@@ -215,12 +220,35 @@ def read_public_key_pem(config: SiteConfig) -> bytes | None:
         pass
     pem = _public_pem(_parse_public(data, _shown(path, config),
                                     in_site=_inside(path, config.root)))
-    if pem == data and checked.parent.is_dir():  # only where a build keeps its caches
+    if remember and pem == data and checked.parent.is_dir():  # only where a build caches
         try:
             _write_new(checked, digest.encode("ascii"), 0o644)
         except OSError:
             pass  # a read-only state folder: parse again next time
     return pem
+
+
+def public_pem_of(private_key: rsa.RSAPrivateKey) -> bytes:
+    """The SPKI PEM of `private_key`'s public half (what the actor document must publish)."""
+    return _public_pem(private_key.public_key())
+
+
+def same_public_key(one: bytes | str, other: bytes | str) -> bool:
+    """Whether two PEM texts hold the same public key (line breaks and headers aside); a text
+    that is no public key matches nothing."""
+    from cryptography.hazmat.primitives import serialization
+
+    def der(pem: bytes | str) -> bytes | None:
+        try:
+            key = serialization.load_pem_public_key(
+                pem.encode("utf-8") if isinstance(pem, str) else pem)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return None
+        return key.public_bytes(serialization.Encoding.DER,
+                                serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    first = der(one)
+    return first is not None and first == der(other)
 
 
 def public_key_fingerprint(public_pem: bytes) -> str:
@@ -259,8 +287,9 @@ def ensure_public_key(config: SiteConfig, *, ci: bool, log: Callable[[str], None
     if ci:
         raise KeyPairError(
             f"{public_file}: not found and this is a CI build, so no key pair is created here;"
-            " run `fedipress keys generate` on your machine, commit"
-            f" {public_file} and store {_shown(private_path, config)} as the {ENV_VAR} secret"
+            " run `fedipress keys generate` on your machine and commit"
+            f" {public_file} (a build needs nothing else; {_shown(private_path, config)} stays"
+            " on the machine that publishes, where the inbox runs)"
         )
     private_path, public_path = generate_keypair(config)
     log(f"generated the blog's key pair: commit {_shown(public_path, config)}, keep"
@@ -338,7 +367,9 @@ def load_private_key(
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyPairError(f"{source}: is not an RSA private key; fediverse servers expect RSA")
     if check_published:
-        published = read_public_key_pem(config)
+        # (remember=False: whatever signs parses keys anyway, and a refused publish must
+        # leave the state folder as it found it)
+        published = read_public_key_pem(config, remember=False)
         public_file = _shown(public_key_path(config), config)
         if published is None:
             raise KeyPairError(
@@ -365,7 +396,8 @@ def run_keys_command(config: SiteConfig, args: argparse.Namespace) -> int:
               " commit it)")
         print(f"public key:  {_shown(public_path, config)} (commit it with site.yaml)")
         print(f"fingerprint: {public_key_fingerprint(pem)}")
-        print(f"For CI, store the private key file's content as the {ENV_VAR} secret.")
+        print(f"Where the file cannot be kept (a container's secret store), {ENV_VAR} can carry"
+              " its content.")
         return 0
     # show
     pem = read_public_key_pem(config)

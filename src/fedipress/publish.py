@@ -17,19 +17,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
+import sqlite3
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .activitypub import documents as d
 from .activitypub.audience import FollowerAddress, iter_inboxes
 from .config import SiteConfig
-from .errors import FedipressError
+from .errors import FedipressError, StoreError
 from .federation_manifest import MANIFEST_NAME, read_federation_manifest
 from .mentions import (
     canonical_manifest,
@@ -44,12 +50,19 @@ from .store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, St
 
 __all__ = [
     "OLD_POST_AGE",
+    "ActivityTooLargeError",
     "Change",
+    "FirstPublishError",
+    "IdentityMismatchError",
     "Plan",
+    "StoreState",
     "actor_ledger_id",
+    "check_identity",
+    "first_publish_problem",
     "load_manifest",
     "plan_changes",
     "queue_plan",
+    "read_store_state",
     "recipients",
     "run_publish_command",
 ]
@@ -78,6 +91,8 @@ class Plan:
     activities: tuple[PlannedActivity, ...]
     ledger_updates: tuple[LedgerEntry, ...]
     changes: tuple[Change, ...] = field(default=())
+    # What was shortened to keep an activity under documents.MAX_ACTIVITY_BYTES, one a line.
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
@@ -113,9 +128,27 @@ def _profile_hash(actor: Mapping[str, Any]) -> str:
     return d.object_hash({k: v for k, v in actor.items() if k != "published"})
 
 
-def _activity(doc: Mapping[str, Any], kind: str, object_id: str | None) -> PlannedActivity:
+class ActivityTooLargeError(FedipressError):
+    """An activity over documents.MAX_ACTIVITY_BYTES even after shortening: servers would
+    refuse it (Misskey at 64 KiB), so it is not sent at all."""
+
+
+def _activity(doc: Mapping[str, Any], kind: str, object_id: str | None,
+              notes: list[str] | None = None) -> PlannedActivity:
+    fitted, cut = d.fit_activity(doc)
+    body = d.serialize(fitted)
+    if len(body) > d.MAX_ACTIVITY_BYTES:
+        what = "the profile (shorten its bio or fields)" if kind == "Update(actor)" \
+            else f"{object_id} (it mentions too many accounts: split it)"
+        raise ActivityTooLargeError(
+            f"{kind} of {what} is {len(body) / 1024:.0f} KiB even shortened, over the"
+            f" {d.MAX_ACTIVITY_BYTES // 1024} KiB that every server accepts; nothing was sent"
+        )
+    if cut and notes is not None:
+        notes.append(f"{kind} of {object_id}: " + "; ".join(cut)
+                     + " (servers refuse bodies over 64 KiB)")
     return PlannedActivity(
-        activity_id=str(doc["id"]), object_id=object_id, kind=kind, body=d.serialize(doc)
+        activity_id=str(fitted["id"]), object_id=object_id, kind=kind, body=body
     )
 
 
@@ -155,6 +188,7 @@ def plan_changes(
     deletes: list[PlannedActivity] = []
     entries: list[LedgerEntry] = []
     changes: list[Change] = []
+    notes: list[str] = []
 
     newest = sorted(
         objects,
@@ -185,7 +219,7 @@ def plan_changes(
             doc = d.create_activity(site, obj)
             if old is not None:  # re-published after a Delete: Create#id must be new
                 doc["id"] = f"{oid}#create-{_revision(new_hash, old.last_activity_id)}"
-            activity = _activity(doc, "Create", oid)
+            activity = _activity(doc, "Create", oid, notes)
             creates.append((published, activity))
             entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
             changes.append(Change("Create", oid, "new" if old is None else "restored",
@@ -195,7 +229,7 @@ def plan_changes(
             doc = d.update_activity(
                 site, obj, revision=_revision(new_hash, old.last_activity_id or old.content_hash)
             )
-            activity = _activity(doc, "Update", oid)
+            activity = _activity(doc, "Update", oid, notes)
             updates.append(activity)
             entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
             changes.append(Change("Update", oid, "content changed", activity.activity_id))
@@ -227,7 +261,7 @@ def plan_changes(
             revision=_revision(profile_hash, old_profile.last_activity_id or
                                old_profile.content_hash),
         )
-        activity = _activity(doc, "Update(actor)", str(actor["id"]))
+        activity = _activity(doc, "Update(actor)", str(actor["id"]), notes)
         activities.append(activity)
         entries.append(LedgerEntry(profile_id, profile_hash, now, old_profile.published_at,
                                    "live", activity.activity_id))
@@ -236,7 +270,7 @@ def plan_changes(
 
     creates.sort(key=lambda pair: (pair[0], pair[1].activity_id))
     activities += [a for _, a in creates] + updates + deletes
-    return Plan(tuple(activities), tuple(entries), tuple(changes))
+    return Plan(tuple(activities), tuple(entries), tuple(changes), tuple(notes))
 
 
 def recipients(store: Store) -> Iterator[str]:
@@ -363,13 +397,297 @@ def _resolve_mentions(
     return found, learned
 
 
+# --- what publish checks before it plans ---------------------------------------------------
+
+
+class FirstPublishError(FedipressError):
+    """A publish against a store that has never announced anything and has no followers."""
+
+
+class IdentityMismatchError(FedipressError):
+    """The actor publish would sign and announce as is not the one the built site serves."""
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """What the store holds, read without creating, migrating or locking it."""
+
+    exists: bool
+    announced: int  # ledger rows (posts and the profile)
+    followers: int  # follower rows in any state: the inbox has run on this store
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    # mode=ro still creates -wal and -shm files beside a WAL database that nobody has open. When
+    # there are none nobody is writing, and immutable=1 reads the file as it is, creating none.
+    in_use = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if in_use else "&immutable=1")
+    return sqlite3.connect(uri, uri=True, timeout=30.0)
+
+
+def read_store_state(path: Path) -> StoreState:
+    """How many ledger rows and followers the database at `path` has; nothing is written."""
+    if not path.is_file():
+        return StoreState(False, 0, 0)
+
+    def count(conn: sqlite3.Connection, table: str) -> int:
+        try:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return 0  # an empty file, or a database made before that table existed
+            raise
+
+    try:
+        conn = _connect_read_only(path)
+        try:
+            return StoreState(True, count(conn, "ledger"), count(conn, "followers"))
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise StoreError(f"{_shown(path)}: cannot read the state database: {error}") from None
+
+
+def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
+                          ci: bool) -> str | None:
+    """Why a publish against `state` must not go ahead, or None.
+
+    An empty store (no ledger, no followers) is what a fresh clone or a CI runner has: the
+    first-publish baseline would record every post as announced and send nothing to anyone,
+    and the real store (where the inbox records followers) would later announce them again.
+    So it needs --first-publish on a workstation and is refused outright under CI."""
+    shown = _shown(path)
+    if state.announced == 0 and state.followers == 0:
+        what = (f"{shown} has no ledger and no followers" if state.exists
+                else f"{shown} does not exist (no ledger, no followers)")
+        if ci:
+            return (f"{what}: this CI runner does not have the blog's store, so publish would"
+                    " record every post as already announced and send nothing to anyone; run"
+                    " `fedipress publish` on the machine where `fedipress inbox` runs and keeps"
+                    " that store (publishing from CI through the inbox service is not"
+                    " supported yet)")
+        if not first_publish:
+            return (f"{what}, so publish would record every post as already announced and send"
+                    " nothing; if this is the blog's store and its first publish, run"
+                    " `fedipress publish --first-publish` (with --backfill N to announce the"
+                    " newest N posts), otherwise publish on the machine where `fedipress inbox`"
+                    " keeps the store")
+    elif first_publish and state.announced:
+        return (f"--first-publish: {shown} already records {state.announced:,} announced"
+                f" document{'s' * (state.announced != 1)}, so this is not the first publish;"
+                " run publish without --first-publish")
+    return None
+
+
+def _base_of(actor_url: str) -> str:
+    return actor_url[: -len("actor.json")] if actor_url.endswith("/actor.json") else actor_url
+
+
+def check_identity(
+    config: SiteConfig,
+    actor: Any,
+    where: str,
+    *,
+    public_pem: bytes | None,
+    base_url_option: str | None,
+) -> None:
+    """Refuse when the actor document `actor` (read from `where`) is not the identity publish
+    signs and announces as: the actor id of `config` and, given `public_pem`, that key.
+
+    Followers' servers fetch the served actor to verify every signature and resolve every
+    id; a difference means deliveries that fail to verify or posts attributed to an actor that
+    does not exist, so nothing is sent."""
+    from .keys import public_key_fingerprint, same_public_key
+
+    expected = config.url("actor.json")
+    source = "--base-url" if base_url_option else f"{config.config_file.name}'s base_url"
+    build = f"fedipress build --base-url {_base_of(expected)}" if base_url_option \
+        else "fedipress build"
+    found = actor.get("id") if isinstance(actor, Mapping) else None
+    if found != expected:
+        shown = found if isinstance(found, str) else "no actor id"
+        raise IdentityMismatchError(
+            f"{where} is the actor {shown}, but publish would announce {expected} (from"
+            f" {source}): run `{build}` (and deploy it) before publishing, or pass"
+            f" --base-url {_base_of(str(found))} to publish as the site was built"
+        )
+    if public_pem is None:
+        return
+    key = actor.get("publicKey")
+    key_id = key.get("id") if isinstance(key, Mapping) else None
+    pem = key.get("publicKeyPem") if isinstance(key, Mapping) else None
+    if key_id != expected + "#main-key" or not isinstance(pem, str) \
+            or not same_public_key(pem, public_pem):
+        raise IdentityMismatchError(
+            f"{where} publishes another public key than the one publish signs with"
+            f" ({public_key_fingerprint(public_pem)}), so no server could verify the"
+            f" deliveries: run `{build}` (and deploy it) before publishing"
+        )
+
+
+def _served_actor(config: SiteConfig, *, required: bool) -> tuple[str, Any] | None:
+    """(where, document) of the actor the built site serves, or None when there is none."""
+    path = config.output_dir / "actor.json"
+    where = _shown(path)
+    try:
+        return where, json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        if not required:
+            return None  # the build about to run writes it again
+        raise FedipressError(f"{where}: cannot be read ({error}); run `fedipress build`"
+                             ) from None
+
+
+def _check_built_site(config: SiteConfig, manifest: Mapping[str, Any] | None,
+                      public_pem: bytes | None, base_url_option: str | None) -> None:
+    """The served actor.json (when public/ has one) and the build's manifest, checked."""
+    served = _served_actor(config, required=manifest is not None)
+    if served is not None:
+        check_identity(config, served[1], served[0], public_pem=public_pem,
+                       base_url_option=base_url_option)
+    if manifest is not None:
+        check_identity(config, manifest.get("actor"),
+                       f"the last build ({_shown(manifest_path(config))})",
+                       public_pem=public_pem, base_url_option=base_url_option)
+
+
+# --- dry run --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _store_copy(path: Path) -> Iterator[Path]:
+    """A throw-away copy of the database at `path` (an empty folder's path when there is
+    none), in a temporary folder: a dry run may run every step on it, none reaches `path`."""
+    with tempfile.TemporaryDirectory(prefix="fedipress-dry-run-") as folder:
+        copy = Path(folder) / path.name
+        if path.is_file():
+            try:
+                source = _connect_read_only(path)
+                try:
+                    target = sqlite3.connect(copy)
+                    try:
+                        source.backup(target)
+                    finally:
+                        target.close()
+                finally:
+                    source.close()
+            except sqlite3.Error as error:
+                raise StoreError(f"{_shown(path)}: cannot read the state database: {error}"
+                                 ) from None
+        yield copy
+
+
+def _computed_manifest(config: SiteConfig, public_pem: bytes, store_copy: Path,
+                       now: datetime) -> dict[str, Any]:
+    """The federation manifest a build would write now, computed in memory: the content is
+    read (the parse cache too, to be quick) and nothing is written."""
+    from . import content
+    from .activitypub.site import federation_manifest
+    from .parsecache import ParseCache
+    from .store.snapshot import read_build_state
+
+    cache = ParseCache.for_site(config)
+    cache.load()
+    # Markdown the cache misses is rendered by forked workers, as the build does (forking is
+    # only safe while this process has a single thread).
+    workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
+    site = content.load_site(config, now=now, cache=cache, workers=workers).site
+    mentions = read_build_state(store_copy).mentions
+    return federation_manifest(site, public_pem, mentions=mentions)
+
+
+def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: bool,
+             backfill: int, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    """`publish --dry-run`: the plan a real publish would make now, from the content as it is
+    (not the last build), against a copy of the store; nothing is written anywhere."""
+    from .keys import public_key_path, read_public_key_pem
+    from .store import default_store_path, open_store
+
+    base_url_option = getattr(args, "base_url", None)
+    public_pem = read_public_key_pem(config, remember=False)
+    if public_pem is None:
+        raise FedipressError(
+            f"{_shown(public_key_path(config))}: not found, so there is no actor to publish"
+            " as; run `fedipress keys generate` (a dry run creates nothing)"
+        )
+    store_path = default_store_path(config.state_dir)
+    state = read_store_state(store_path)
+    now = datetime.now(UTC)
+    site = Site(config=config, posts=(), pages=())
+    with _store_copy(store_path) as copy:
+        if getattr(args, "no_build", False):
+            last = load_manifest(config)
+            _check_built_site(config, last, public_pem, base_url_option)
+            manifest = canonical_manifest(last)
+        else:
+            _check_built_site(config, None, None, base_url_option)
+            manifest = canonical_manifest(_computed_manifest(config, public_pem, copy, now))
+        try:
+            store = open_store(copy)
+        except StoreError as error:
+            raise StoreError(str(error).replace(str(copy), _shown(store_path))) from None
+        try:
+            if config.fediverse.blocked:
+                from .interactions import purge_blocked
+
+                purge_blocked(store, config.fediverse.blocked)  # as the real run would
+            ledger = store.get_ledger()
+            plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
+            resolved, _learned = _resolve_mentions(
+                config, store, plan, manifest, now, private_key=None,
+                allow_private=allow_private, warn=err,
+            )
+            if resolved:
+                plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
+                                    mentions={h: m.actor_id for h, m in resolved.items()})
+            extra = mention_inboxes(plan.activities, resolved)
+            extra.update(delete_inboxes(plan.activities, ledger, store))
+            inboxes = list(recipients(store)) if plan.activities else []
+        finally:
+            store.close()
+    inboxes += [i for v in extra.values() for i in v if i not in inboxes]
+    _print_plan(plan, inboxes, out)
+    for note in plan.notes:
+        err(f"note: {note}")
+    _note_backfill(state, backfill, err)
+    problem = first_publish_problem(
+        store_path, state, first_publish=bool(getattr(args, "first_publish", False)), ci=_ci())
+    if problem:
+        err(f"note: a real publish would stop here: {problem}")
+    out("dry run: nothing stored or sent")
+    return 0
+
+
+def _note_backfill(state: StoreState, backfill: int, err: Callable[[str], None]) -> None:
+    if backfill and state.announced:
+        err(f"note: --backfill {backfill} ignored: it applies to the first publish only, and"
+            f" the ledger already records {state.announced:,} announced"
+            f" document{'s' * (state.announced != 1)}")
+
+
+# --- the real run ---------------------------------------------------------------------------------
+
+
 def run_publish_command(
     config: SiteConfig, args: argparse.Namespace, *, allow_private: bool
 ) -> int:
     """`fedipress publish`: exit 0 (all delivered or scheduled), 1 (some failed permanently),
     2 (user error, raised as FedipressError)."""
     from .delivery import DeliveryWorker, owner_id, recover_dead_leases
-    from .keys import load_private_key
+    from .keys import load_private_key, public_pem_of
     from .progress import Progress
     from .store import default_store_path, open_store
 
@@ -377,6 +695,7 @@ def run_publish_command(
     dry_run = bool(getattr(args, "dry_run", False))
     wait = float(getattr(args, "wait", 60.0))
     backfill = int(getattr(args, "backfill", 0) or 0)
+    base_url_option = getattr(args, "base_url", None)
     if backfill < 0:
         raise FedipressError("--backfill: must be 0 or more")
     if wait < 0:
@@ -388,20 +707,37 @@ def run_publish_command(
     def err(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if dry_run:
+        return _run_dry(config, args, allow_private=allow_private, backfill=backfill,
+                        out=out, err=err)
+    ci = _ci()
     # The key is checked before anything else: a publish that cannot sign must not plan.
-    private_key = None if dry_run else load_private_key(config)
+    private_key = load_private_key(config)
+    signing_pem = public_pem_of(private_key)
+    # Then the store, before anything is built or created: an empty one is refused as it is.
+    store_path = default_store_path(config.state_dir)
+    state = read_store_state(store_path)
+    problem = first_publish_problem(
+        store_path, state, first_publish=bool(getattr(args, "first_publish", False)), ci=ci)
+    if problem:
+        raise FirstPublishError(problem)
+    _note_backfill(state, backfill, err)
     built = not getattr(args, "no_build", False)
     if built:
         from .build import build_site
 
-        result = build_site(config, log=err if verbose else (lambda _l: None))
+        # public/ built for another address (a preview) is not silently rebuilt for this one.
+        _check_built_site(config, None, None, base_url_option)
+        result = build_site(config, log=err if verbose else (lambda _l: None), ci=ci)
         err(result.summary())
-    manifest = canonical_manifest(load_manifest(config))
+    last = load_manifest(config)
+    _check_built_site(config, last, signing_pem, base_url_option)
+    manifest = canonical_manifest(last)
     site = Site(config=config, posts=(), pages=())
     now = datetime.now(UTC)
-    store = open_store(default_store_path(config.state_dir))
+    store = open_store(store_path)
     try:
-        if config.fediverse.blocked and not dry_run:
+        if config.fediverse.blocked:
             from .interactions import purge_blocked
 
             purge_blocked(store, config.fediverse.blocked)  # blocked followers get nothing
@@ -414,21 +750,17 @@ def run_publish_command(
         if resolved:
             plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
                                 mentions={h: m.actor_id for h, m in resolved.items()})
+        for note in plan.notes:
+            err(f"note: {note}")
         extra = mention_inboxes(plan.activities, resolved)
         extra.update(delete_inboxes(plan.activities, ledger, store))
-        if dry_run:
-            inboxes = list(recipients(store)) if plan.activities else []
-            inboxes += [i for v in extra.values() for i in v if i not in inboxes]
-            _print_plan(plan, inboxes, out)
-            out("dry run: nothing stored or sent")
-            return 0
         if learned:
             # object.json must show the actor ids the activities carry: rebuild (only the
             # posts naming these accounts change), or tell the user when they skipped the build.
             if built:
                 from .build import build_site
 
-                build_site(config, log=lambda _l: None)
+                build_site(config, log=lambda _l: None, ci=ci)
             else:
                 err("note: newly resolved mentions; run `fedipress build` so object.json "
                     "names the same accounts")
@@ -442,8 +774,6 @@ def run_publish_command(
         released = recover_dead_leases(store)
         if released and verbose:
             err(f"requeued {released} deliveries left in flight by a killed run")
-        assert private_key is not None
-        ci = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
         progress = Progress(
             total=sum(store.delivery_counts()[s] for s in ("pending", "in_flight")),
             enabled=not ci and sys.stderr.isatty(), label="delivering",
