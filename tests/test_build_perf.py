@@ -622,7 +622,7 @@ def test_console_build_ends_the_process_with_everything_written(tmp_path: Path) 
     assert "(0 written," in again.stdout and " 0 removed)" in again.stdout
     broken = subprocess.run([*command[:4], "--config", str(tmp_path / "missing.yaml")],
                             capture_output=True, text=True, env=env, timeout=120)
-    assert broken.returncode == 2 and broken.stderr.startswith("error: ")
+    assert broken.returncode == 2 and broken.stderr.startswith("fedipress: error: ")
 
 
 def test_object_json_bytes_give_the_entry_the_manifest_would_compute(tmp_path: Path) -> None:
