@@ -378,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fedipress {__version__}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
-                                help="what to do; `fedipress COMMAND --help` describes each")
+                                help="what to do; `fedipress COMMAND --help` describes each"
+                                " (default: print this help)")
 
     p = _command(sub, "init", _cmd_init, "create a new blog", "fedipress init myblog")
     p.add_argument("directory", help="folder to create (must be empty or absent)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -150,8 +151,8 @@ def run_unblock_command(
         echo(f"unblocked {target}; followers and interactions removed by the block stay removed"
              " (they can follow again)")
         if in_config:
-            echo(f"{config.config_file}: warning: fediverse.blocked still lists {target}; remove"
-                 " it there too, or it stays blocked")
+            print(f"{config.config_file}: warning: fediverse.blocked still lists {target};"
+                  " remove it there too, or it stays blocked", file=sys.stderr)
         return 0
     if in_config:
         raise FedipressError(
