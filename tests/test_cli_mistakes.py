@@ -1,5 +1,5 @@
-"""Command-line mistakes end in one `fedipress: error: ...` line and exit 2, never a traceback, and leave
-nothing behind. Each case here once crashed (an adversarial run found them)."""
+"""Command-line mistakes end in one `fedipress: error: ...` line and exit 2, never a traceback,
+and leave nothing behind. Each case here once crashed (an adversarial run found them)."""
 
 from __future__ import annotations
 
@@ -249,7 +249,9 @@ def test_non_utf8_config_path_is_a_path_not_text(blog: Path,
 def test_block_unparsable_url(blog: Path, capsys: pytest.CaptureFixture[str],
                               target: str) -> None:
     line = one_error(*run_cli(["block", target], capsys))
-    assert line.startswith(f"fedipress: error: cannot block {target!r}: not an actor URL; give a domain")
+    assert line.startswith(
+        f"fedipress: error: cannot block {target!r}: not an actor URL; give a domain"
+    )
 
 
 def test_store_refuses_non_utf8_block_and_tolerates_bad_urls(tmp_path: Path) -> None:
@@ -334,7 +336,8 @@ def test_interactions_with_the_largest_limit_runs(blog: Path,
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["http://[::1"], "fedipress: error: http://[::1: not a valid URL"),
-    (["https://blog.example:-1/"], "fedipress: error: https://blog.example:-1/: -1 is not a port number"),
+    (["https://blog.example:-1/"],
+     "fedipress: error: https://blog.example:-1/: -1 is not a port number"),
     (["--allow-private-addresses", "http://127.0.0.1:99999/"],
      "fedipress: error: http://127.0.0.1:99999/: 99999 is not a port number"),
     (["alice@[::1"], "fedipress: error: alice@[::1: [::1 is not a valid domain"),
