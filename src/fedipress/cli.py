@@ -12,14 +12,18 @@ import argparse
 import copy
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from .errors import FedipressError, Problem
+
+if TYPE_CHECKING:
+    from .config import SiteConfig
 
 __all__ = ["ERROR_PREFIX", "main", "build_parser", "run"]
 
@@ -86,10 +90,39 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_placeholder_base_url(config: SiteConfig, args: argparse.Namespace, what: str) -> None:
+    """Warn (as `site.yaml:LINE: warning: ...`) while base_url is still the address `fedipress
+    init` wrote: the actor, its key and every post id would name a host that is not the blog."""
+    from urllib.parse import urlsplit
+
+    from .scaffold import PLACEHOLDER_BASE_URL
+
+    placeholder = urlsplit(PLACEHOLDER_BASE_URL).hostname
+    if urlsplit(config.base_url).hostname not in {placeholder, f"www.{placeholder}"}:
+        return
+    given = Path(args.config)
+    shown = given / "site.yaml" if given.is_dir() else given
+    try:
+        text = config.config_file.read_text(encoding="utf-8")
+        found = re.search(r"^base_url\s*:", text, re.MULTILINE)
+        line = text.count("\n", 0, found.start()) + 1 if found else None
+    except (OSError, ValueError):
+        line = None
+    where = f"{shown}:{line}" if line is not None else str(shown)
+    print(_printable(
+        f"{where}: warning: base_url is still the placeholder {config.base_url} that"
+        f" `fedipress init` wrote; {what} set it to the blog's public address (it becomes"
+        " the fediverse handle's domain), or pass --base-url for a local test"
+    ), file=sys.stderr)
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build_command
 
-    return run_build_command(_load(args, require_content=True), args)
+    config = _load(args, require_content=True)
+    _warn_placeholder_base_url(config, args, "links, feeds and the fediverse actor point"
+                               " there:")
+    return run_build_command(config, args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -120,9 +153,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from .publish import run_publish_command
 
-    return run_publish_command(
-        _load(args, require_content=True), args, allow_private=_allow_private(args)
-    )
+    config = _load(args, require_content=True)
+    _warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
+                               " or posts there, so nothing published reaches them:")
+    return run_publish_command(config, args, allow_private=_allow_private(args))
 
 
 def _cmd_followers(args: argparse.Namespace) -> int:
