@@ -97,10 +97,10 @@ class BuildResult:
 
     def summary(self) -> str:
         """One line, e.g. `built 1,204 files (12 written, 1,190 unchanged, 2 removed) from …`."""
-        pages = f" and {self.pages:,} page{'s' * (self.pages != 1)}" if self.pages else ""
+        pages = f" and {plural(self.pages, 'page')}" if self.pages else ""
         return (
-            f"built {self.files:,} files ({self.written:,} written, {self.unchanged:,} unchanged,"
-            f" {self.removed:,} removed) from {self.posts:,} post{'s' * (self.posts != 1)}"
+            f"built {plural(self.files, 'file')} ({self.written:,} written, {self.unchanged:,}"
+            f" unchanged, {self.removed:,} removed) from {plural(self.posts, 'post')}"
             f"{pages} in {self.seconds:.2f} s"
         )
 
