@@ -261,3 +261,13 @@ def test_slugify_output_is_url_safe(text: str) -> None:
     assert all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in slug)
     assert not slug.startswith("-") and not slug.endswith("-") and "--" not in slug
     assert slugify(slug) == slug
+
+
+def test_init_links_the_published_docs(tmp_path: Path) -> None:
+    # A pip-installed fedipress has no docs/ folder: the starter site links the published page.
+    from fedipress.wording import docs_url
+
+    init_site(tmp_path / "b")
+    text = (tmp_path / "b" / "site.yaml").read_text()
+    assert docs_url("configuration") in text
+    assert "docs/configuration.md" not in text.replace(docs_url("configuration"), "")
