@@ -66,7 +66,7 @@ def test_build_warns_while_base_url_is_the_placeholder(
 ) -> None:
     lines = (blog / "site.yaml").read_text().splitlines()
     line = lines.index(f"base_url: {PLACEHOLDER_BASE_URL}") + 1
-    _, err = build(capsys, "-q")
+    _, err = build(capsys)
     warnings = [w for w in err.splitlines() if "placeholder" in w]
     assert warnings == [
         f"site.yaml:{line}: warning: base_url is still the placeholder {PLACEHOLDER_BASE_URL}"
@@ -74,12 +74,15 @@ def test_build_warns_while_base_url_is_the_placeholder(
         " to the blog's public address (it becomes the fediverse handle's domain), or pass"
         " --base-url for a local test"
     ]
-    # Not with a base URL for this run, nor once site.yaml has the real address.
-    _, err = build(capsys, "-q", "--base-url", "http://127.0.0.1:8000/")
+    # Not with --quiet (errors only), not with a base URL for this run, nor once site.yaml has
+    # the real address.
+    _, err = build(capsys, "-q")
+    assert "placeholder" not in err
+    _, err = build(capsys, "--base-url", "http://127.0.0.1:8000/")
     assert "placeholder" not in err
     (blog / "site.yaml").write_text((blog / "site.yaml").read_text().replace(
         PLACEHOLDER_BASE_URL, "https://blog.example.org/"))
-    _, err = build(capsys, "-q")
+    _, err = build(capsys)
     assert "placeholder" not in err
 
 

@@ -271,3 +271,24 @@ def test_init_links_the_published_docs(tmp_path: Path) -> None:
     text = (tmp_path / "b" / "site.yaml").read_text()
     assert docs_url("configuration") in text
     assert "docs/configuration.md" not in text.replace(docs_url("configuration"), "")
+
+
+def test_new_page_with_tags_is_refused(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(site.rglob("*"))
+    assert main(["new", "About", "--page", "--tags", "x", "--config",
+                 str(site / "site.yaml")]) == 2
+    assert capsys.readouterr().err == (
+        "fedipress: error: --tags is for posts: pages are not listed under tags; leave out"
+        " --tags or --page\n"
+    )
+    assert sorted(site.rglob("*")) == before
+
+
+def test_new_non_utf8_tag_is_one_error_line(site: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(site.rglob("*"))
+    assert main(["new", "Title", "--tags", "ok,\udcff", "--config",
+                 str(site / "site.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fedipress: error: the tags '\\udcff' is not UTF-8 text"), err
+    assert sorted(site.rglob("*")) == before

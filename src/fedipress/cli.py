@@ -81,6 +81,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_new(args: argparse.Namespace) -> int:
     from .scaffold import describe_new, new_post
 
+    if args.page and args.tags:
+        # front_matter() writes no tags for a page: refused rather than dropped unseen.
+        raise FedipressError("--tags is for posts: pages are not listed under tags; leave out"
+                             " --tags or --page")
     config = _load(args, require_content=True)
     path = new_post(config, args.title, page=args.page, draft=args.draft, date=args.date,
                     tags=args.tags, slug=args.slug)
@@ -120,8 +124,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build_command
 
     config = _load(args, require_content=True)
-    _warn_placeholder_base_url(config, args, "links, feeds and the fediverse actor point"
-                               " there:")
+    if not args.quiet:  # --quiet: errors only
+        _warn_placeholder_base_url(config, args, "links, feeds and the fediverse actor point"
+                                   " there:")
     return run_build_command(config, args)
 
 
@@ -578,17 +583,22 @@ _PATH_ARGUMENTS = frozenset({"directory", "config", "site"})
 
 
 def _check_text_arguments(args: argparse.Namespace) -> None:
-    for name, value in vars(args).items():
-        if not isinstance(value, str) or name in _PATH_ARGUMENTS:
+    for name, given in vars(args).items():
+        if name in _PATH_ARGUMENTS:
             continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            # A non-UTF-8 byte on the command line reaches Python as a lone surrogate.
-            raise FedipressError(
-                f"the {name.replace('_', ' ').replace('url', 'URL')} {value!r} is not UTF-8"
-                " text; set your terminal to UTF-8 (e.g. LANG=C.UTF-8) and type it again"
-            ) from None
+        # A list option (--tags) holds one string per item.
+        values = given if isinstance(given, list) else [given]
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # A non-UTF-8 byte on the command line reaches Python as a lone surrogate.
+                raise FedipressError(
+                    f"the {name.replace('_', ' ').replace('url', 'URL')} {value!r} is not UTF-8"
+                    " text; set your terminal to UTF-8 (e.g. LANG=C.UTF-8) and type it again"
+                ) from None
 
 
 def _printable(line: str) -> str:
