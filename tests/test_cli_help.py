@@ -149,19 +149,23 @@ def test_every_group_option_is_shared_with_every_action() -> None:
 # --- usage errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["serve", "--port", "http"], "argument --port: 'http' is not a whole number"),
-    (["hosting", "iis"], "argument host_kind: invalid choice: 'iis'"),
-    (["followers", "add"], "the following arguments are required: actor"),
-    (["keys"], "the following arguments are required: ACTION"),
-    (["build", "--nope"], "unrecognized arguments: --nope"),
+@pytest.mark.parametrize(("argv", "message", "command"), [
+    (["serve", "--port", "http"], "argument --port: 'http' is not a whole number", "serve"),
+    (["hosting", "iis"], "argument host_kind: invalid choice: 'iis'", "hosting"),
+    (["followers", "add"], "the following arguments are required: actor", "followers add"),
+    (["keys"], "the following arguments are required: ACTION", "keys"),
+    (["build", "--nope"], "unrecognized arguments: --nope", "build"),
+    (["followers", "add", "https://a.example/u", "--nope"], "unrecognized arguments: --nope",
+     "followers add"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'", ""),
 ])
 def test_usage_errors_end_in_one_fedipress_error_line(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str, command: str
 ) -> None:
     assert main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0].startswith("usage: fedipress"), lines
     assert lines[-1].startswith(f"fedipress: error: {message}"), lines
-    assert lines[-1].endswith("--help`)"), lines
+    # It names the --help of the command the mistake was typed for.
+    assert lines[-1].endswith(f"(see `{' '.join(['fedipress', command]).strip()} --help`)"), lines
     assert sum("error" in line for line in lines) == 1, lines

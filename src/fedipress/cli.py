@@ -607,12 +607,27 @@ def _printable(line: str) -> str:
     return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _innermost(parser: argparse.ArgumentParser,
+               args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser that `args` were parsed by: `fedipress followers add`'s for
+    `followers add URL --nope`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _innermost(chosen, args)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None, *, exit_when_done: bool = False) -> int:
     """Run one command; its exit code. `exit_when_done` (the console script's) lets a command
     that holds a large loaded site end the process itself once all is written (build)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # Refused by the command they were typed for, so the message names its --help.
+            _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     except SystemExit as stop:
         # --help, --version and usage errors (a --port out of range...) end here too: callers
         # of main() get an exit code for every outcome, never an exception.
