@@ -355,6 +355,8 @@ def test_package_metadata_names_the_project_urls() -> None:
     urls = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
     assert set(urls) == {"Homepage", "Documentation", "Source", "Issues"}
     assert all(url.startswith(PROJECT_URL) for url in urls.values())
+    assert urls["Documentation"] == f"{PROJECT_URL}/tree/main/docs"
     from fedipress.wording import DOCS_BASE
+    from fedipress.wording import PROJECT_URL as package_url
 
-    assert urls["Documentation"] == DOCS_BASE
+    assert package_url == PROJECT_URL and DOCS_BASE == f"{PROJECT_URL}/blob/main/docs/"
