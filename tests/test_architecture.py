@@ -85,7 +85,7 @@ LAYERS: dict[str, int] = {
     # 0: the core: data, errors, configuration schema and the pure document builders
     "": 0, "errors": 0, "slug": 0, "config": 0, "model": 0, "contenttypes": 0, "markup": 0,
     "markup_speedups": 0,
-    "feeds": 0, "ratelimit": 0, "activitypub": 0,
+    "feeds": 0, "ratelimit": 0, "activitypub": 0, "wording": 0,
     # 1: services: one kind of I/O or rendering each
     "content": 1, "themes": 1, "render": 1, "output": 1, "keys": 1, "store": 1, "netguard": 1,
     "remote": 1, "signing": 1, "delivery": 1, "hosting": 1, "progress": 1, "mentions": 1,

@@ -487,7 +487,11 @@ def test_cli_build_prints_one_summary_line(site: Path) -> None:
     done = _cli(site)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("built ") and " from 3 posts" in lines[0]
+    assert lines[0].startswith("built ") and " from 3 posts" in lines[0]
+    # The example's draft and future post: what was left out, and the flags that include it.
+    assert lines[1:] == [
+        "left out 1 draft and 1 future-dated post (--drafts --future to include them)"
+    ]
     assert "Traceback" not in done.stderr
     quiet = _cli(site, "--quiet")
     assert quiet.returncode == 0 and quiet.stdout == ""

@@ -615,14 +615,16 @@ def test_console_build_ends_the_process_with_everything_written(tmp_path: Path) 
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "CI": ""}
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("built ") and first.stdout.endswith(" s\n")
+    assert first.stdout.startswith("built ") and first.stdout.endswith(
+        " s\nleft out 1 draft and 1 future-dated post (--drafts --future to include them)\n"
+    )
     assert _manifest(root) == _expected(root)
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "(0 written," in again.stdout and " 0 removed)" in again.stdout
     broken = subprocess.run([*command[:4], "--config", str(tmp_path / "missing.yaml")],
                             capture_output=True, text=True, env=env, timeout=120)
-    assert broken.returncode == 2 and broken.stderr.startswith("error: ")
+    assert broken.returncode == 2 and broken.stderr.startswith("fedipress: error: ")
 
 
 def test_object_json_bytes_give_the_entry_the_manifest_would_compute(tmp_path: Path) -> None:

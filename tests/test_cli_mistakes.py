@@ -1,5 +1,5 @@
-"""Command-line mistakes end in one `error: ...` line and exit 2, never a traceback, and leave
-nothing behind. Each case here once crashed (an adversarial run found them)."""
+"""Command-line mistakes end in one `fedipress: error: ...` line and exit 2, never a traceback,
+and leave nothing behind. Each case here once crashed (an adversarial run found them)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def one_error(code: int, err: str) -> str:
     assert code == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert len(lines) == 1 and lines[0].startswith("fedipress: error: "), err
     return lines[0]
 
 
@@ -108,7 +108,7 @@ def test_new_failing_write_removes_the_folders_it_made(
 @pytest.mark.parametrize("where", ["site.yaml/x", "site.yaml/x/y"])
 def test_init_under_a_file(blog: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
     line = one_error(*run_cli(["init", where], capsys))
-    assert line.startswith("error: site.yaml: is a file, not a folder;")
+    assert line.startswith("fedipress: error: site.yaml: is a file, not a folder;")
 
 
 def test_init_dangling_symlink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -124,7 +124,7 @@ def test_init_where_folders_cannot_be_made(capsys: pytest.CaptureFixture[str]) -
     if not Path("/proc/self").exists():
         pytest.skip("needs Linux /proc")
     line = one_error(*run_cli(["init", "/proc/h38x"], capsys))
-    assert line.startswith("error: /proc/h38x: cannot create this folder")
+    assert line.startswith("fedipress: error: /proc/h38x: cannot create this folder")
 
 
 @pytest.mark.parametrize("existing", [False, True])
@@ -249,7 +249,9 @@ def test_non_utf8_config_path_is_a_path_not_text(blog: Path,
 def test_block_unparsable_url(blog: Path, capsys: pytest.CaptureFixture[str],
                               target: str) -> None:
     line = one_error(*run_cli(["block", target], capsys))
-    assert line.startswith(f"error: cannot block {target!r}: not an actor URL; give a domain")
+    assert line.startswith(
+        f"fedipress: error: cannot block {target!r}: not an actor URL; give a domain"
+    )
 
 
 def test_store_refuses_non_utf8_block_and_tolerates_bad_urls(tmp_path: Path) -> None:
@@ -294,7 +296,8 @@ def test_parser_refuses_numbers_out_of_range(blog: Path, capsys: pytest.CaptureF
     code, err = run_cli(argv, capsys)
     assert code == 2
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"fedipress {argv[0]}: error: argument {option}: "), err
+    assert last.startswith(f"fedipress: error: argument {option}: "), err
+    assert last.endswith(f"(see `fedipress {argv[0]} --help`)"), err
     assert "give a" in last  # says what to type instead
     assert tree(blog) == before
 
@@ -332,12 +335,13 @@ def test_interactions_with_the_largest_limit_runs(blog: Path,
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["http://[::1"], "error: http://[::1: not a valid URL"),
-    (["https://blog.example:-1/"], "error: https://blog.example:-1/: -1 is not a port number"),
+    (["http://[::1"], "fedipress: error: http://[::1: not a valid URL"),
+    (["https://blog.example:-1/"],
+     "fedipress: error: https://blog.example:-1/: -1 is not a port number"),
     (["--allow-private-addresses", "http://127.0.0.1:99999/"],
-     "error: http://127.0.0.1:99999/: 99999 is not a port number"),
-    (["alice@[::1"], "error: alice@[::1: [::1 is not a valid domain"),
-    (["https://"], "error: https://: URL has no host"),
+     "fedipress: error: http://127.0.0.1:99999/: 99999 is not a port number"),
+    (["alice@[::1"], "fedipress: error: alice@[::1: [::1 is not a valid domain"),
+    (["https://"], "fedipress: error: https://: URL has no host"),
 ])
 def test_doctor_mistyped_target(capsys: pytest.CaptureFixture[str], argv: list[str],
                                 expected: str) -> None:

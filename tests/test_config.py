@@ -209,9 +209,11 @@ def test_top_level_not_a_mapping(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_line(tmp_path: Path) -> None:
+    # The line of the mistake, where the [ was opened, not where YAML gave up.
     line, message = only_problem(tmp_path, "title: ok\nbase_url: x\nauthor: [a\nnext: 1\n")
-    assert line == 4
-    assert message.startswith("YAML syntax error: expected ',' or ']'")
+    assert line == 3
+    assert message.startswith("YAML syntax error: the [ opened on this line is not closed with ]"
+                              " (YAML stopped on line 4: expected ',' or ']'")
 
 
 def test_tab_indentation_is_a_syntax_error(tmp_path: Path) -> None:

@@ -122,9 +122,9 @@ def test_symlink_loop_as_output_dir_or_key_file_does_not_crash(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        ("9" * 5000, "999999999999… (5000 characters)"),
+        ("9" * 5000, "999999999999… (5,000 characters)"),
         ("100001", "100001"),
-        ("0x" + "f" * 5000, "0xffffffffff… (5002 characters)"),
+        ("0x" + "f" * 5000, "0xffffffffff… (5,002 characters)"),
         ("1" + ":59" * 200, "1:59:59:59:5… (601 characters)"),
     ],
 )
@@ -143,7 +143,7 @@ def test_hugely_negative_number_is_below_the_minimum(tmp_path: Path) -> None:
     line, message = only_problem(tmp_path, MINIMAL + "posts_per_page: -" + "9" * 5000 + "\n")
     assert (line, message) == (
         5,
-        "posts_per_page: must be at least 1, got -99999999999… (5001 characters)",
+        "posts_per_page: must be at least 1, got -99999999999… (5,001 characters)",
     )
 
 

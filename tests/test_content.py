@@ -301,7 +301,8 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
         ("---\ntitle: A\nupdated: someday\n---\n", "3: `updated`: expected a date"),
         ("---\ntitle: A\n  bad: indent\n---\n", "3: front matter is not valid YAML"),
         # An unclosed bracket is found only at the block's end: named on its own line.
-        ("---\ntitle: A\ntags: [a, b\n---\n", "3: front matter is not valid YAML: did not"),
+        ("---\ntitle: A\ntags: [a, b\n---\n",
+         "3: front matter is not valid YAML: the [ opened on this line is not closed with ]"),
         # Date-shaped but impossible: YAML reads them as timestamps, which then fail.
         ("---\ntitle: A\ndate: 2026-02-30\n---\n",
          "3: `date`: 2026-02-30 is not a real date or time (day is out of range for month)"),

@@ -244,7 +244,7 @@ def test_user_errors_exit_2(blog: Blog, capsys: pytest.CaptureFixture[str]) -> N
     (blog.root / ".fedipress" / "private-key.pem").unlink()
     code, _, err = publish(blog, capsys)
     assert code == 2
-    assert err.startswith("error: ") and "Traceback" not in err
+    assert err.startswith("fedipress: error: ") and "Traceback" not in err
     code, _, err = publish(blog, capsys, "--backfill", "-1", "--dry-run")
     assert code == 2 and "--backfill" in err
 

@@ -276,3 +276,87 @@ def test_check_links_flags_missing_files_and_headings(tmp_path: Path) -> None:
         "README.md:2: link to docs/gone.md: no such file",
         "README.md:2: link to docs/real.md#nope: no such heading",
     ]
+
+
+# --- docs a pip user can reach ------------------------------------------------------------------
+
+PROJECT_URL = "https://github.com/fedipress/fedipress"
+_DOCS_PATH = re.compile(r"(?<![\w/.-])docs/[\w./-]*")
+
+
+def bare_docs_paths(root: Path) -> list[str]:
+    """Mentions of `docs/...` in the package that are not part of a full URL: an installed
+    package has no docs/ folder, so a reader cannot follow them."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix not in {".py", ".html", ".xml", ".yaml", ".txt"}:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            without_urls = re.sub(r"https?://\S+", "", line)
+            for match in _DOCS_PATH.finditer(without_urls):
+                if match.group() in {"docs/", "docs/NAME.md"}:
+                    continue  # wording.py describing the helper itself
+                found.append(f"{path.relative_to(root)}:{number}: {match.group()}")
+    return found
+
+
+def test_package_mentions_docs_only_by_full_url() -> None:
+    found = bare_docs_paths(REPO / "src" / "fedipress")
+    assert not found, "use fedipress.wording.docs_url():\n" + "\n".join(found)
+
+
+def test_bare_docs_path_check_finds_them(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(
+        '"see docs/keys.md"\n'
+        f'"see {PROJECT_URL}/blob/main/docs/keys.md"\n'
+        "# documented in docs/signatures.md\n"
+    )
+    (tmp_path / "b.html").write_text("{# See docs/themes.md #}\n")
+    assert bare_docs_paths(tmp_path) == [
+        "a.py:1: docs/keys.md", "a.py:3: docs/signatures.md", "b.html:1: docs/themes.md"
+    ]
+
+
+def outside_links(readme: Path) -> list[str]:
+    """Links and path mentions in a README that lead outside its repository."""
+    text = readme.read_text(encoding="utf-8")
+    prose = _FENCE.sub("", text)
+    found = []
+    for target in _LINK.findall(prose):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            if not target.startswith(PROJECT_URL):
+                found.append(f"link to {target}")
+            continue
+        linked = (readme.parent / target.partition("#")[0]).resolve()
+        if not linked.is_relative_to(readme.parent.resolve()):
+            found.append(f"link to {target}")
+    for mention in re.findall(r"`([^`\n]*\.\./[^`\n]*)`", prose):
+        found.append(f"path {mention}")
+    return found
+
+
+def test_readme_links_nothing_outside_the_repository() -> None:
+    assert outside_links(REPO / "README.md") == []
+
+
+def test_outside_links_check_finds_them(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text(
+        "See `../shared/DESIGN.md`, [design](../DESIGN.md), [x](https://elsewhere.example/)"
+        f" and [ok]({PROJECT_URL}/issues), [docs](docs/a.md).\n"
+    )
+    assert outside_links(tmp_path / "README.md") == [
+        "link to ../DESIGN.md", "link to https://elsewhere.example/", "path ../shared/DESIGN.md"
+    ]
+
+
+def test_package_metadata_names_the_project_urls() -> None:
+    import tomllib
+
+    urls = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues"}
+    assert all(url.startswith(PROJECT_URL) for url in urls.values())
+    assert urls["Documentation"] == f"{PROJECT_URL}/tree/main/docs"
+    from fedipress.wording import DOCS_BASE
+    from fedipress.wording import PROJECT_URL as package_url
+
+    assert package_url == PROJECT_URL and DOCS_BASE == f"{PROJECT_URL}/blob/main/docs/"

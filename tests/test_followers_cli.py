@@ -113,3 +113,21 @@ def test_requests_approve_reject(blog: Blog, capsys: pytest.CaptureFixture[str])
         assert len(store.list_deliveries(["pending"])) == 2
     finally:
         store.close()
+
+
+def test_group_options_after_the_action(blog: Blog, sink: InboxSink,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # As people type it: the group's options after the action (and its argument).
+    actor = sink.url("/users/zoe")
+    capsys.readouterr()
+    code = main(["followers", "add", actor, "--allow-private-addresses", "--config", blog.config])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "added" in out
+    code = main(["followers", "list", "--json", "--config", blog.config])
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out.splitlines()[0])["actor"] == actor
+    # A flag given before the action is not reset by the action's own parser.
+    code = main(["followers", "--json", "--config", blog.config, "list"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out.splitlines()[0])["actor"] == actor

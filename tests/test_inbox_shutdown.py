@@ -537,9 +537,9 @@ def _one_error_line(result: subprocess.CompletedProcess[str], *expected: str) ->
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
-    # `error: message`, or a located mistake as `file:LINE: message`.
+    # `fedipress: error: message`, or a located mistake as `file:LINE: message`.
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") or re.match(r"\S+:\d+: \S", lines[0]), lines[0]
+    assert lines[0].startswith("fedipress: error: ") or re.match(r"\S+:\d+: \S", lines[0]), lines[0]
     for text in expected:
         assert text in lines[0], lines[0]
     return lines[0]

@@ -356,7 +356,7 @@ def test_keys_command(
 
     assert main(["keys", "--config", site, "generate"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: .fedipress/private-key.pem: a key pair already exists")
+    assert err.startswith("fedipress: error: .fedipress/private-key.pem: a key pair already exists")
     assert "refollow" in err
 
     assert main(["keys", "--config", site, "show"]) == 0

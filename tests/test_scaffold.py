@@ -101,7 +101,7 @@ def test_new_post_front_matter_in_site_timezone(site: Path) -> None:
         "title": 'Grüße aus Köln: "Teil 1"',
         "date": datetime(2024, 3, 31, 0, 30, 15, tzinfo=UTC),
         "tags": [],
-        "draft": False,
+        "draft": True,  # a draft, as `hugo new` writes: never announced half-written
     }
     # 00:30 UTC is still winter time in Berlin (CEST starts at 01:00 UTC that day).
     assert "date: 2024-03-31T01:30:15+01:00\n" in path.read_text()
@@ -113,7 +113,7 @@ def test_new_page(site: Path) -> None:
     config = load_config(site / "site.yaml")
     path = new_post(config, "Colophon", page=True, now=NOW)
     assert path == site / "content/pages/colophon.md"
-    assert read_front_matter(path)["draft"] is False
+    assert read_front_matter(path)["draft"] is True
 
 
 def test_new_naive_now_is_site_local(site: Path) -> None:
@@ -162,7 +162,72 @@ def test_new_empty_title(site: Path) -> None:
 
 def test_new_cli(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["new", "From the CLI", "--config", str(site / "site.yaml")]) == 0
-    assert capsys.readouterr().out == f"created {site / 'content/posts/from-the-cli.md'}\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"created {site / 'content/posts/from-the-cli.md'}"
+    # It says the post is a draft, what that means and how to see it.
+    assert out[1].startswith("it is a draft: build, serve and publish leave it out until you"
+                             " set `draft: false` in from-the-cli.md")
+    assert "fedipress serve --drafts" in out[1]
+    assert read_front_matter(site / "content/posts/from-the-cli.md")["draft"] is True
+
+
+def test_new_cli_options(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (site / "site.yaml").write_text(
+        (site / "site.yaml").read_text().replace("timezone: UTC", "timezone: Europe/Berlin")
+    )
+    argv = ["new", "Trip report", "--no-draft", "--date", "2024-05-01T09:30",
+            "--tags", "travel, food,Ünïcode", "--slug", "my-trip", "--config",
+            str(site / "site.yaml")]
+    assert main(argv) == 0
+    path = site / "content/posts/my-trip.md"
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"created {path}", "it is not a draft: the next build shows it and the next"
+                   " publish announces it to followers"]
+    meta = read_front_matter(path)
+    assert meta["draft"] is False
+    assert meta["tags"] == ["travel", "food", "Ünïcode"]
+    # A time without an offset is wall-clock time in the site's zone.
+    assert meta["date"] == datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
+    assert "date: 2024-05-01T09:30:00+02:00\n" in path.read_text()
+    # The written post builds: date, tags and slug are what the build reads.
+    assert main(["build", "-q", "--config", str(site / "site.yaml")]) == 0
+    assert (site / "public/posts/my-trip/index.html").is_file()
+    assert (site / "public/tags/food/index.html").is_file()
+
+
+def test_new_cli_future_date_is_explained(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new", "Later", "--date", "2999-01-01", "--config",
+                 str(site / "site.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "its date 2999-01-01T00:00:00+00:00 is in the future" in out
+    assert "fedipress serve --future" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--date", "yesterday"], "argument --date: 'yesterday' is not a date; give YYYY-MM-DD"),
+    (["--date", "2024-13-01"], "argument --date: '2024-13-01' is not a date"),
+    (["--tags", "a,,b"], "argument --tags: 'a,,b' has an empty tag; separate tags with single"),
+    (["--tags", ""], "argument --tags: '' has an empty tag"),
+    (["--slug", "My Trip"], "argument --slug: 'My Trip' is not a slug; use lower-case letters,"
+                            " digits and single hyphens, e.g. my-trip"),
+    (["--slug", "--"], "argument --slug: expected one argument"),
+    (["--slug", "a--b"], "argument --slug: 'a--b' is not a slug"),
+    (["--slug", "日本"], "argument --slug: '日本' is not a slug; use lower-case letters, digits"
+                       " and single hyphens ("),
+])
+def test_new_cli_refuses_bad_options_in_one_line(
+    site: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    before = sorted(site.rglob("*"))
+    assert main(["new", "Title", *argv, "--config", str(site / "site.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"fedipress: error: {message}"), err
+    assert sorted(site.rglob("*")) == before
+
+
+def test_new_post_refuses_a_bad_slug(site: Path) -> None:
+    with pytest.raises(FedipressError, match="the slug 'A B' is not a slug"):
+        new_post(load_config(site / "site.yaml"), "x", slug="A B")
 
 
 # --- slugify ----------------------------------------------------------------------------------
@@ -196,3 +261,34 @@ def test_slugify_output_is_url_safe(text: str) -> None:
     assert all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in slug)
     assert not slug.startswith("-") and not slug.endswith("-") and "--" not in slug
     assert slugify(slug) == slug
+
+
+def test_init_links_the_published_docs(tmp_path: Path) -> None:
+    # A pip-installed fedipress has no docs/ folder: the starter site links the published page.
+    from fedipress.wording import docs_url
+
+    init_site(tmp_path / "b")
+    text = (tmp_path / "b" / "site.yaml").read_text()
+    assert docs_url("configuration") in text
+    assert "docs/configuration.md" not in text.replace(docs_url("configuration"), "")
+
+
+def test_new_page_with_tags_is_refused(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(site.rglob("*"))
+    assert main(["new", "About", "--page", "--tags", "x", "--config",
+                 str(site / "site.yaml")]) == 2
+    assert capsys.readouterr().err == (
+        "fedipress: error: --tags is for posts: pages are not listed under tags; leave out"
+        " --tags or --page\n"
+    )
+    assert sorted(site.rglob("*")) == before
+
+
+def test_new_non_utf8_tag_is_one_error_line(site: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(site.rglob("*"))
+    assert main(["new", "Title", "--tags", "ok,\udcff", "--config",
+                 str(site / "site.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fedipress: error: the tags '\\udcff' is not UTF-8 text"), err
+    assert sorted(site.rglob("*")) == before

@@ -47,6 +47,7 @@ from .outputsync import (
     sync_outputs,
 )
 from .progress import Progress
+from .wording import plural
 
 __all__ = [
     "BuildResult",
@@ -72,17 +73,34 @@ class BuildResult:
     problems: tuple[Problem, ...]
     seconds: float
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    drafts_left_out: int = 0  # drafts not built (built with --drafts)
+    future_left_out: int = 0  # posts dated in the future not built (built with --future)
 
     @property
     def files(self) -> int:
         return self.written + self.unchanged
 
+    def left_out(self) -> str | None:
+        """`left out 2 drafts and 1 future-dated post (--drafts --future include them)`, or
+        None when the build left nothing out."""
+        parts, flags = [], []
+        if self.drafts_left_out:
+            parts.append(plural(self.drafts_left_out, "draft"))
+            flags.append("--drafts")
+        if self.future_left_out:
+            parts.append(plural(self.future_left_out, "future-dated post"))
+            flags.append("--future")
+        if not parts:
+            return None
+        them = "them" if self.drafts_left_out + self.future_left_out > 1 else "it"
+        return f"left out {' and '.join(parts)} ({' '.join(flags)} to include {them})"
+
     def summary(self) -> str:
         """One line, e.g. `built 1,204 files (12 written, 1,190 unchanged, 2 removed) from …`."""
-        pages = f" and {self.pages:,} page{'s' * (self.pages != 1)}" if self.pages else ""
+        pages = f" and {plural(self.pages, 'page')}" if self.pages else ""
         return (
-            f"built {self.files:,} files ({self.written:,} written, {self.unchanged:,} unchanged,"
-            f" {self.removed:,} removed) from {self.posts:,} post{'s' * (self.posts != 1)}"
+            f"built {plural(self.files, 'file')} ({self.written:,} written, {self.unchanged:,}"
+            f" unchanged, {self.removed:,} removed) from {plural(self.posts, 'post')}"
             f"{pages} in {self.seconds:.2f} s"
         )
 
@@ -235,6 +253,7 @@ class Builder:
         # The plan's Jinja environment and fingerprint salt, when made while the Markdown of
         # a cold build was rendered by workers (see _prepare_while_rendering).
         self._prepared: tuple[Any, str] | None = None
+        self._left_out = (0, 0)  # the last parse's drafts and future posts not built
         self._progress_since = time.monotonic()  # set again when each build starts
         self.output_dir = self._check_output_dir()
 
@@ -306,6 +325,7 @@ class Builder:
 
         targeted = changed_paths is not None and self._cache is not None and not clean
         site, problems = self._parse(now, clean, targeted, changed)
+        left_out = self._left_out
         gc.freeze()
         lap("parse")
 
@@ -348,6 +368,8 @@ class Builder:
             problems=problems,
             seconds=time.perf_counter() - started,
             phase_seconds=phases,
+            drafts_left_out=left_out[0],
+            future_left_out=left_out[1],
         )
 
     def _cache_dir(self) -> Path | None:
@@ -445,6 +467,7 @@ class Builder:
                 gc.enable()
         if result.sources != self._sources:
             self._sources, self._source_paths = result.sources, None
+        self._left_out = (result.drafts_left_out, result.future_left_out)
         problems = tuple(result.problems)
         if problems and not self.keep_going:
             raise ContentError(problems)
@@ -687,6 +710,9 @@ def run_build_command(config: SiteConfig, args: Any) -> int:
     result = builder.build(clean=bool(getattr(args, "clean", False)))
     if not quiet:
         print(result.summary())
+        left_out = result.left_out()
+        if left_out is not None:
+            print(left_out)
         if ci:
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items())
             print(f"phases: {phases}")

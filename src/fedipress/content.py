@@ -68,6 +68,8 @@ class LoadResult:
     site: Site
     problems: tuple[Problem, ...]  # broken files skipped (only non-empty with keep_going)
     sources: tuple[SourceFile, ...] = ()  # the posts and pages found (for `sources=` next time)
+    drafts_left_out: int = 0  # drafts not built (no `drafts`), so the build can say so
+    future_left_out: int = 0  # posts dated after `now` not built (no `future`)
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,6 +364,7 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     # Two files, or a file and an alias, must not claim the same output folder.
     owners: dict[str, str] = {}
     unique: list[_Parsed | _Hit] = []
+    drafts_left_out = future_left_out = 0
     for item in loaded:
         if isinstance(item, tuple):  # a cached Post
             post, file, path_line = item
@@ -372,6 +375,10 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
             draft, kind, date = fields["draft"], fields["kind"], fields["date"]
             claimed = [fields["path"], *fields["aliases"]]
         if not _published(draft, kind, date, now=now, drafts=drafts, future=future):
+            if draft and not drafts:
+                drafts_left_out += 1
+            else:
+                future_left_out += 1
             continue
         clash = next((c for c in claimed if c in owners), None)
         if clash is not None:
@@ -425,7 +432,8 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     posts.sort(key=lambda post: post.date, reverse=True)
     pages.sort(key=lambda page: page.path)
     site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
-    return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources))
+    return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources),
+                      drafts_left_out=drafts_left_out, future_left_out=future_left_out)
 
 
 def _make_post(p: _Parsed, r: Rendered, cache: ParseCache | None) -> Post:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from .config import SiteConfig
 from .store import Delivery, default_store_path, open_store
+from .wording import plural
 
 __all__ = ["format_delivery", "run_deliveries_command"]
 
@@ -29,7 +30,7 @@ def run_deliveries_command(config: SiteConfig, args: argparse.Namespace) -> int:
     try:
         if action == "retry":
             count = store.requeue_failed(datetime.now(UTC))
-            print(f"requeued {count:,} failed deliver{'y' if count == 1 else 'ies'};"
+            print(f"requeued {plural(count, 'failed delivery', 'failed deliveries')};"
                   " `fedipress publish` (or the inbox service) sends them")
             return 0
         counts = store.delivery_counts()

@@ -37,6 +37,7 @@ from .netguard import GuardedTransport
 from .remote import user_agent as make_user_agent
 from .signing import SigningAuth, utc_now
 from .store import ClaimedDelivery, Store
+from .wording import plural
 
 __all__ = [
     "AS2_CONTENT_TYPE",
@@ -125,8 +126,7 @@ def summary_line(s: DeliverySummary) -> str:
     """`sent 1,204, retrying 3, failed 1 (410 gone: 1 follower removed)`."""
     text = f"sent {s.sent:,}, retrying {s.retrying:,}, failed {s.failed:,}"
     if s.gone:
-        plural = "s" * (s.followers_removed != 1)
-        text += f" (410 gone: {s.followers_removed:,} follower{plural} removed)"
+        text += f" (410 gone: {plural(s.followers_removed, 'follower')} removed)"
     return text
 
 

@@ -44,6 +44,7 @@ from .remote import (
     parse_actor,
     user_agent,
 )
+from .wording import docs_url
 
 __all__ = ["Check", "DoctorReport", "diagnose", "format_report", "run_doctor_command"]
 
@@ -319,7 +320,8 @@ class _Doctor:
         if actor_url is None:
             self.add("WebFinger", "fail", f"{url} does not lead to an actor",
                      "Fix: serve .well-known/webfinger on the handle's domain — see"
-                     " `fedipress hosting` (and docs/hosting.md for handle domains).")
+                     f" `fedipress hosting` (and {docs_url('hosting')} for handle"
+                     " domains).")
             return
         await self.check_actor_and_rest(actor_url, given_handle=f"{user}@{domain}")
 

@@ -20,6 +20,7 @@ from .config import SiteConfig
 from .errors import FedipressError, KeyPairError
 from .model import Site
 from .store import Follower, PlannedActivity, Store, default_store_path, open_store
+from .wording import plural
 
 __all__ = [
     "add_follower",
@@ -141,8 +142,7 @@ def run_followers_command(
             if not as_json:
                 total = store.count_followers()
                 hosts = store.followers_by_host()
-                print(f"{total:,} follower{'s' * (total != 1)} on {len(hosts):,} server"
-                      f"{'s' * (len(hosts) != 1)}")
+                print(f"{plural(total, 'follower')} on {plural(len(hosts), 'server')}")
                 for host, count in hosts:
                     print(f"  {count:>6,}  {host}")
             return 0

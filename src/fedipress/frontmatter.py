@@ -24,6 +24,7 @@ import pygments  # type: ignore[import-untyped]
 import yaml
 
 from .config import SiteConfig
+from .config.loader import yaml_syntax_error
 from .errors import Problem
 from .markup import MARKUP_VERSION, absolute_url, media_type_of
 from .model import Image, Tag
@@ -97,15 +98,10 @@ def _yaml_mapping(text: str) -> tuple[dict[str, Any], dict[str, int]]:
         except (ValueError, OverflowError) as exc:
             raise _impossible_timestamp(node, exc) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 2 if mark is not None else 2
-        if mark is not None and mark.column == 0 and mark.line > 0:
-            # Found at the start of a line (or at the end of the block): what is missing,
-            # such as an unclosed `[`, belongs to the line before.
-            line -= 1
-        raise _Invalid(line, f"front matter is not valid YAML: {exc.problem}; check the"
-                             " indentation, colons, brackets and quotes on this line and the"
-                             " one before") from None
+        # The line of the mistake (an unclosed quote or bracket is found far below it); the
+        # block's first line is the file's second, after `---`.
+        where, message = yaml_syntax_error(exc, text)
+        raise _Invalid((where or 1) + 1, f"front matter is not valid YAML: {message}") from None
     except yaml.YAMLError as exc:
         raise _Invalid(2, f"front matter is not valid YAML: {exc}") from None
     finally:

@@ -3,17 +3,21 @@
     fedipress interactions            # a table for people
     fedipress interactions --json     # one JSON object per line, for scripts
     fedipress block spam.example      # or an actor URL; stored, applied by the inbox at once
+    fedipress unblock spam.example    # lift it
+    fedipress blocks                  # what is blocked: these and site.yaml's fediverse.blocked
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from .config import SiteConfig
+from .errors import FedipressError
 from .store import Interaction, Store, default_store_path, open_store
 
 __all__ = [
@@ -21,6 +25,8 @@ __all__ = [
     "interaction_record",
     "purge_blocked",
     "run_block_command",
+    "run_blocks_command",
+    "run_unblock_command",
     "run_interactions_command",
 ]
 
@@ -118,4 +124,67 @@ def run_block_command(
     finally:
         store.close()
     echo(f"blocked {args.target}" if added else f"{args.target} was already blocked")
+    return 0
+
+
+def _configured_blocks(config: SiteConfig) -> list[str]:
+    return [b.strip() for b in config.fediverse.blocked if b.strip()]
+
+
+def run_unblock_command(
+    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
+) -> int:
+    """`fedipress unblock TARGET`: lift a block made with `fedipress block`. A target that is
+    not blocked is refused rather than ignored: it is most likely mistyped."""
+    target = args.target.strip()
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        with store.transaction():
+            removed = store.remove_block(target)
+        stored = store.list_blocks()
+    finally:
+        store.close()
+    in_config = target.lower().removeprefix("*.") in {
+        b.lower().removeprefix("*.") for b in _configured_blocks(config)
+    }
+    if removed:
+        echo(f"unblocked {target}; followers and interactions removed by the block stay removed"
+             " (they can follow again)")
+        if in_config:
+            print(f"{config.config_file}: warning: fediverse.blocked still lists {target};"
+                  " remove it there too, or it stays blocked", file=sys.stderr)
+        return 0
+    if in_config:
+        raise FedipressError(
+            f"{target} is blocked by fediverse.blocked in {config.config_file}, not by"
+            " `fedipress block`; remove it from that list to unblock it"
+        )
+    listed = ", ".join(stored) if stored else "nothing"
+    raise FedipressError(f"{target} is not blocked (blocked with `fedipress block`: {listed})")
+
+
+def run_blocks_command(
+    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
+) -> int:
+    """`fedipress blocks`: every blocked domain and actor and where the block comes from."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        stored = store.list_blocks()
+    finally:
+        store.close()
+    rows = [(target, "fedipress block") for target in stored]
+    rows += [(target, f"{config.config_file} fediverse.blocked")
+             for target in _configured_blocks(config)]
+    if getattr(args, "json", False):
+        for target, source in rows:
+            echo(json.dumps({"target": target,
+                             "source": "store" if source == "fedipress block" else "config"},
+                            ensure_ascii=False))
+        return 0
+    if not rows:
+        echo("nothing is blocked")
+        return 0
+    width = max(len(target) for target, _ in rows)
+    for target, source in rows:
+        echo(f"{target:<{width}}  {source}")
     return 0

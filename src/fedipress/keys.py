@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .config import SiteConfig
 from .errors import KeyPairError
+from .wording import docs_url
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -293,7 +294,7 @@ def ensure_public_key(config: SiteConfig, *, ci: bool, log: Callable[[str], None
         )
     private_path, public_path = generate_keypair(config)
     log(f"generated the blog's key pair: commit {_shown(public_path, config)}, keep"
-        f" {_shown(private_path, config)} secret (see docs/keys.md)")
+        f" {_shown(private_path, config)} secret (see {docs_url('keys')})")
     public = read_public_key_pem(config)
     assert public is not None  # just written
     return public

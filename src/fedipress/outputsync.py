@@ -27,6 +27,7 @@ from .config import SiteConfig
 from .model import Output
 from .output import PROTECTED_NAMES, remove_empty_dirs, remove_file, target_path, write_atomic
 from .progress import Progress
+from .wording import plural
 
 __all__ = [
     "PARALLEL_RENDER_MIN_CPUS",
@@ -303,7 +304,7 @@ def sync_outputs(
         for rel in strays:
             removed += remove_file(root, rel)
     if left:
-        log(f"note: left {len(left):,} file(s) in {root} that were there before its first"
+        log(f"note: left {plural(len(left), 'file')} in {root} that were there before its first"
             " build and that this build does not produce (fedipress build --clean removes"
             " them)")
     if scan and not trust_files:

@@ -47,6 +47,7 @@ from .mentions import (
 )
 from .model import Site
 from .store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
+from .wording import plural
 
 __all__ = [
     "OLD_POST_AGE",
@@ -341,8 +342,7 @@ def _print_plan(plan: Plan, inboxes: list[str], out: Callable[[str], None]) -> N
             out(f"  {change.action:<13} {change.object_id} ({change.reason})")
         else:
             out(f"  {change.action:<13} {change.object_id} -> {change.activity_id}")
-    out(f"{len(plan.activities)} activit{'y' if len(plan.activities) == 1 else 'ies'} to "
-        f"{len(inboxes):,} inbox{'es' * (len(inboxes) != 1)}")
+    out(f"{plural(len(plan.activities), 'activity')} to {plural(len(inboxes), 'inbox')}")
     for inbox in inboxes:
         out(f"  -> {inbox}")
 
@@ -767,13 +767,12 @@ def run_publish_command(
         if not plan.empty:
             stored = queue_plan(store, plan, now, extra)
             # Printed (and flushed) only after the commit: from here on nothing can be lost.
-            out(f"queued {stored.deliveries:,} deliveries for "
-                f"{len(stored.new_activities)} new activit"
-                f"{'y' if len(stored.new_activities) == 1 else 'ies'}")
+            out(f"queued {plural(stored.deliveries, 'delivery')} for"
+                f" {plural(len(stored.new_activities), 'new activity', 'new activities')}")
         owner = owner_id("publish")
         released = recover_dead_leases(store)
         if released and verbose:
-            err(f"requeued {released} deliveries left in flight by a killed run")
+            err(f"requeued {plural(released, 'delivery')} left in flight by a killed run")
         progress = Progress(
             total=sum(store.delivery_counts()[s] for s in ("pending", "in_flight")),
             enabled=not ci and sys.stderr.isatty(), label="delivering",

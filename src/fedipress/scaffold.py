@@ -7,24 +7,30 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import SiteConfig
 from .errors import FedipressError
 from .slug import slugify
+from .wording import docs_url
 
-__all__ = ["init_site", "new_post", "front_matter"]
+__all__ = ["PLACEHOLDER_BASE_URL", "describe_new", "front_matter", "init_site", "new_post"]
+
+# The base_url `fedipress init` writes; build and publish warn while it is still there.
+PLACEHOLDER_BASE_URL = "https://example.com/"
 
 _SITE_YAML = """\
-# Your blog. Every key is described in docs/configuration.md; a mistake here is reported as
-# site.yaml:LINE with what to change, so feel free to experiment.
+# Your blog. Every key is described in
+# {configuration_docs}
+# A mistake here is reported as site.yaml:LINE with what to change, so feel free to experiment.
 
 title: {title}
 # The public address of the blog. CHANGE THIS before you publish: it becomes the identity of
 # your fediverse account (@handle@host). For local testing, `fedipress serve` and
 # `--base-url http://127.0.0.1:8000/` override it for one run.
-base_url: https://example.com/
+base_url: {placeholder}
 description: A blog you can follow from Mastodon and the rest of the fediverse.
 language: en
 timezone: UTC          # e.g. Europe/Berlin; dates without an offset are read in this zone
@@ -191,8 +197,11 @@ def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
     name = _text(target.resolve().name) or ""
     title = name.replace("-", " ").replace("_", " ").strip() or "My Blog"
     files = {
-        "site.yaml": _SITE_YAML.format(title=json.dumps(title[:1].upper() + title[1:],
-                                                        ensure_ascii=False)),
+        "site.yaml": _SITE_YAML.format(
+            title=json.dumps(title[:1].upper() + title[1:], ensure_ascii=False),
+            configuration_docs=docs_url("configuration"),
+            placeholder=PLACEHOLDER_BASE_URL,
+        ),
         ".gitignore": _GITIGNORE,
         "content/posts/hello-world.md": _HELLO_WORLD.format(date=_now(now, None).isoformat()),
         "content/pages/about.md": _ABOUT,
@@ -208,41 +217,92 @@ def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
     return list(undo.files)
 
 
-def front_matter(title: str, date: datetime, *, page: bool = False) -> str:
+def front_matter(
+    title: str,
+    date: datetime,
+    *,
+    page: bool = False,
+    draft: bool = True,
+    tags: Sequence[str] = (),
+) -> str:
     """The front matter block `fedipress new` writes, ending with the closing `---`."""
-    # A JSON string is a valid YAML double-quoted scalar, so any title round-trips.
+    # A JSON string is a valid YAML double-quoted scalar, so any title (and tag) round-trips.
     lines = ["---", f"title: {json.dumps(title, ensure_ascii=False)}", f"date: {date.isoformat()}"]
     if not page:
-        lines.append("tags: []")
-    lines += ["draft: false", "---"]
+        lines.append(f"tags: {json.dumps(list(tags), ensure_ascii=False)}")
+    lines += [f"draft: {'true' if draft else 'false'}", "---"]
     return "\n".join(lines) + "\n"
 
 
 def new_post(
-    config: SiteConfig, title: str, *, page: bool = False, now: datetime | None = None
+    config: SiteConfig,
+    title: str,
+    *,
+    page: bool = False,
+    now: datetime | None = None,
+    draft: bool = True,
+    date: datetime | None = None,
+    tags: Sequence[str] = (),
+    slug: str | None = None,
 ) -> Path:
-    """Write content/posts/<slug>.md (or content/pages/<slug>.md) and return its path."""
+    """Write content/posts/<slug>.md (or content/pages/<slug>.md) and return its path.
+
+    A draft by default, as Hugo's `hugo new` writes: build, serve and publish leave it out
+    until its front matter says `draft: false`, so a half-written post is never announced to
+    followers. `date` (default `now`) without an offset is wall-clock time in the site's zone;
+    `slug` (default: from the title) names the file."""
     if not title.strip():
         raise FedipressError('the title is empty; try `fedipress new "My first post"`')
     if _text(title) is None:
         raise FedipressError(f"the title {title!r} is not UTF-8 text; set your terminal to"
                              " UTF-8 (e.g. LANG=C.UTF-8) and type it again")
-    moment = _now(now, config)
+    if slug is not None and (not slug or slugify(slug) != slug):
+        raise FedipressError(f"the slug {slug!r} is not a slug; use lower-case letters, digits"
+                             " and single hyphens, e.g. my-first-post")
+    moment = _now(date if date is not None else now, config)
     kind = "page" if page else "post"
     # A title with no Latin letters or digits still needs a file name; the date is unique enough
     # and the title stays as written in the front matter.
-    slug = slugify(title) or f"{kind}-{moment:%Y%m%d-%H%M%S}"
+    slug = slug or slugify(title) or f"{kind}-{moment:%Y%m%d-%H%M%S}"
     folder = config.content_dir / ("pages" if page else "posts")
     path = folder / f"{slug}.md"
     bundle = folder / slug / "index.md"
     if bundle.exists():
         raise FedipressError(f"{bundle}: already exists with the slug {slug!r}; choose another"
-                             " title or edit that file")
+                             " title (or --slug) or edit that file")
     body = "Write your page here.\n" if page else "Write your post here.\n\n<!--more-->\n"
+    text = front_matter(title.strip(), moment, page=page, draft=draft, tags=tags) + body
     undo = _Undo()
     try:
-        _create(path, front_matter(title.strip(), moment, page=page) + body, undo)
+        _create(path, text, undo)
     except BaseException:
         undo.rollback()
         raise
     return path
+
+
+def describe_new(
+    config: SiteConfig,
+    path: Path,
+    *,
+    page: bool = False,
+    draft: bool = True,
+    date: datetime | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """What `fedipress new` says after `created PATH`: whether the new file will be built and
+    published, and how to change that."""
+    lines = []
+    if draft:
+        lines.append(f"it is a draft: build, serve and publish leave it out until you set"
+                     f" `draft: false` in {path.name} (preview it with"
+                     f" `fedipress serve --drafts`)")
+    else:
+        lines.append("it is not a draft: the next build shows it and the next publish announces"
+                     " it to followers")
+    current = _now(now, config)
+    if not page and date is not None and _now(date, config) > current:
+        lines.append(f"its date {_now(date, config).isoformat()} is in the future: build and"
+                     " publish leave it out until then (preview it with"
+                     " `fedipress serve --future`)")
+    return lines

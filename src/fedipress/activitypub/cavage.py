@@ -3,7 +3,8 @@
 Pure: `sign_cavage` returns the headers to add; `parse_cavage` checks everything that needs
 no key (syntax, coverage, digest, time window, algorithm) and returns the claim that
 `httpsig.verify_claim` finishes. The policy follows Mastodon (app/lib/signed_request.rb) and
-fedify (sig/http.ts); see docs/signatures.md.
+fedify (sig/http.ts); see
+https://github.com/fedipress/fedipress/blob/main/docs/signatures.md.
 """
 
 from __future__ import annotations

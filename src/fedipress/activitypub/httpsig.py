@@ -12,7 +12,8 @@ verification is split in two so the inbox can look the key up between the steps:
 coverage, digest against the body, time window, allowed algorithm) and builds the exact bytes
 that were signed. Every failure raises `SignatureError` whose `reason` is short and safe to
 return to the sender. The policy follows Mastodon (app/lib/signed_request.rb) and fedify
-(sig/http.ts); see docs/signatures.md.
+(sig/http.ts); see
+https://github.com/fedipress/fedipress/blob/main/docs/signatures.md.
 
 This module is the public facade; the work lives beside it: `signed_request.py` (shared
 types, time and key helpers), `cavage.py` (draft-cavage-12), `rfc9421.py` (RFC 9421) and

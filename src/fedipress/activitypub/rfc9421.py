@@ -160,7 +160,8 @@ def parse_rfc9421(
     )
     if not inputs:
         fail("malformed Signature-Input header")
-    # Several signatures: we check the first one only (documented in docs/signatures.md).
+    # Several signatures: we check the first one only (documented in
+    # https://github.com/fedipress/fedipress/blob/main/docs/signatures.md).
     label, inner = next(iter(inputs.items()))
     if not isinstance(inner, InnerList):
         fail("malformed Signature-Input header")

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # The key lists under their old private names: tests/test_config.py checks that
-# docs/configuration.md documents every key.
+# https://github.com/fedipress/fedipress/blob/main/docs/configuration.md documents every key.
 _TOP_KEYS = _sections.TOP_KEYS
 _AUTHOR_KEYS = _sections.AUTHOR_KEYS
 _FEED_KEYS = _sections.FEED_KEYS

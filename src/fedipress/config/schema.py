@@ -17,6 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import Problem
+from ..wording import plural
 from .values import split_url
 
 __all__ = ["Checker", "Entry", "Section", "describe", "is_null", "node_line"]
@@ -238,7 +239,9 @@ class Checker:
         source = cast(str, node.value)
         number = _small_int(node)
         negative = source.lstrip().startswith("-")
-        shown = source if len(source) <= 24 else f"{source[:12]}… ({len(source)} characters)"
+        shown = source
+        if len(source) > 24:
+            shown = f"{source[:12]}… ({plural(len(source), 'character')})"
         if (number is None and negative) or (number is not None and number < minimum):
             self.add(
                 node_line(entry.key),

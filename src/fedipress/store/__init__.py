@@ -3,7 +3,8 @@ interactions, the remote-key cache and blocks, behind the `Store` protocol.
 
     store = open_store(config.state_dir / "state.db")
 
-See docs/store.md for the schema, the transaction rules and the durability choices.
+See https://github.com/fedipress/fedipress/blob/main/docs/store.md for the schema, the
+transaction rules and the durability choices.
 """
 
 from __future__ import annotations
