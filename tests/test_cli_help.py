@@ -69,7 +69,7 @@ def test_help_output_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["publish", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "how long to keep retrying within this run (default: 60.0)" in out
-    assert "print activities and recipients only (default: off)" in out
+    assert "write, store and send nothing (default: off)" in out
     assert "(default: site.yaml)" in out and "(default: site.yaml's base_url)" in out
     # An action shows its group's options with the group's defaults.
     assert main(["followers", "add", "--help"]) == 0

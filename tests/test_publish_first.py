@@ -62,7 +62,7 @@ def test_a_fresh_ci_runner_cannot_publish_into_the_void(blog: Blog) -> None:
         result = blog.fedipress("publish", "--allow-private-addresses", *extra, expect=2)
         line = result.stderr.strip()
         assert len(line.splitlines()) == 1, line
-        assert line.startswith("error: .fedipress/state.db does not exist")
+        assert line.startswith("fedipress: error: .fedipress/state.db does not exist")
         assert "no ledger, no followers" in line
         assert "where `fedipress inbox` runs" in line
         assert "sent" not in result.stdout and "first publish" not in result.stdout

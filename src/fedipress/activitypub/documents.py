@@ -1060,7 +1060,7 @@ def fit_activity(
         ]
         if cut != attachments:
             short = {**short, "attachment": cut}
-            notes.append(f"image descriptions cut to {_ALT_CHARS:,} characters")
+            notes.append(f"image descriptions cut to {_ALT_CHARS:,}-character excerpts")
             done = fits(short)
     tags = short.get("tag")
     if done is None and isinstance(tags, list):
@@ -1079,7 +1079,8 @@ def fit_activity(
         if hashtags:
             short = {**short, "tag": hashtags[:low] + others}
             done = best
-            notes.append(f"{len(hashtags) - low:,} of {len(hashtags):,} hashtags left out")
+            # Never a single one: `high + 1` tags did not fit and `low` is below it.
+            notes.append(f"hashtags left out: {len(hashtags) - low:,} of {len(hashtags):,}")
     return (done if done is not None else with_context({**doc, "object": short})), tuple(notes)
 
 
