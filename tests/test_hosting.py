@@ -10,6 +10,7 @@ import pytest
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.cli import main
 from fedipress.contenttypes import content_type_for, is_activitypub_path, needs_cors
+from fedipress.errors import FedipressError
 from fedipress.hosting import HOST_KINDS, hosting_config, plan_host_files
 from test_documents import make_config, make_site
 
@@ -144,10 +145,18 @@ def test_htaccess() -> None:
     text = _files(make_config())[".htaccess"]
     assert "ForceType application/activity+json" in text
     assert '<Files "webfinger">\n  ForceType application/jrd+json' in text
-    assert 'Header set Access-Control-Allow-Origin "*"' in text
+    assert 'Header always set Access-Control-Allow-Origin "*"' in text  # on 400/404 too
+    assert "ProxyPreserveHost On" in text  # the Host the sender signed, port included
     assert "ProxyPass        /inbox http://127.0.0.1:8080/inbox" in text
     # the proxy is a note: a RewriteRule [P] without mod_proxy would break the whole site
-    assert all(line.startswith("#") for line in text.splitlines() if "RewriteRule" in line)
+    assert all(line.startswith("#") for line in text.splitlines() if "[P" in line)
+    # the WebFinger rules only where mod_rewrite is loaded
+    block = text[text.index("<IfModule mod_rewrite.c>"):]
+    block = block[:block.index("</IfModule>")]
+    rules = [line for line in text.splitlines() if line.lstrip().startswith("Rewrite")
+             and not line.startswith("#")]
+    assert rules and all(line in block for line in rules)
+    assert block.count("[R=400,L]") == 3 and block.count("[R=404,L]") == 1
 
 
 def test_plan_host_files_fingerprints_are_stable() -> None:
@@ -180,7 +189,9 @@ def test_nginx_specifics() -> None:
     assert "types { } default_type application/activity+json;" in text
     assert "location = /.well-known/webfinger {" in text
     assert "proxy_pass http://127.0.0.1:8080;" in text
-    assert "proxy_set_header Host $host;" in text
+    # $host would drop a non-default port from the Host the sender signed
+    assert "proxy_set_header Host $http_host;" in text and "$host;" not in text
+    assert "listen 443 ssl;" in text
     assert text.count("{") == text.count("}")
     redirect = hosting_config(make_config(handle_domain="alice.example"), "nginx")
     assert "server_name alice.example;" in redirect
@@ -213,3 +224,109 @@ def test_cli_prints_config(capsys: pytest.CaptureFixture[str], fixtures_dir: Pat
     out = capsys.readouterr().out
     assert out.startswith("# nginx configuration for ")
     assert "default_type application/activity+json" in out
+
+
+def test_listen_and_upstream_options() -> None:
+    local_url = "http://127.0.0.1:8123/"
+    local = replace(make_config(handle_domain="127.0.0.1:8123", inbox_url=local_url + "inbox",
+                                shared_inbox_url=local_url + "inbox"), base_url=local_url)
+    text = hosting_config(local, "nginx")
+    assert "    listen 8123;" in text  # base_url's port by default
+    text = hosting_config(local, "nginx", listen="127.0.0.1:9000", upstream="127.0.0.1:9001")
+    assert "    listen 127.0.0.1:9000;" in text and "proxy_pass http://127.0.0.1:9001;" in text
+    caddy = hosting_config(local, "caddy", listen="127.0.0.1:9000", upstream="[::1]:9001")
+    assert "http://127.0.0.1:9000 {" in caddy and "    bind 127.0.0.1" in caddy
+    assert "reverse_proxy /inbox [::1]:9001" in caddy
+    assert "http://127.0.0.1:8123 {" in hosting_config(local, "caddy")  # scheme kept: no TLS
+    assert "ProxyPass        /inbox http://10.0.0.2:81/inbox" in hosting_config(
+        make_config(), "apache", upstream="10.0.0.2:81")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("upstream", "8080"), ("upstream", "host:"), ("upstream", "h:99999"), ("upstream", ":80"),
+     ("upstream", "a b:80"), ("upstream", "::1:80"), ("listen", "x"), ("listen", "h;x:80")],
+)
+def test_bad_addresses_are_one_line_errors(option: str, value: str) -> None:
+    with pytest.raises(FedipressError, match=f"--{option} '"):
+        hosting_config(make_config(), "nginx", **{option: value})
+
+
+def test_cli_bad_address(capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
+    site_yaml = fixtures_dir / "sites" / "basic" / "site.yaml"
+    assert main(["hosting", "caddy", "--upstream", "nope", "--config", str(site_yaml)]) == 2
+    err = capsys.readouterr().err
+    assert "--upstream 'nope': expected HOST:PORT" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["netlify", "cloudflare"])
+def test_static_hosts_say_what_they_cannot_do(kind: str) -> None:
+    text = hosting_config(make_config(), kind)
+    assert "_headers cannot look at the query string" in text  # WebFinger answers everything
+    assert "set fediverse.inbox_url" in text
+    assert "Do not proxy it through this host" in text  # a proxy would change the signed Host
+    assert "200!" not in text
+
+
+# --- the WebFinger rules of nginx and Apache, on the raw query string -------------------------
+# tests/test_hosting_real.py runs nginx and Caddy; Apache is not installed here, so its rules
+# (the same regular expressions as nginx's) are replayed in Python on the raw query string and
+# compared with what the service answers.
+
+
+def _raw_rules(config: object, query: str) -> int:
+    """nginx's `if` sequence / Apache's RewriteCond chain, in order."""
+    import re
+
+    from fedipress import hosting
+
+    text = hosting_config(config, "nginx")  # type: ignore[arg-type]
+    assert hosting._REPEATED_RE in text and hosting._RAW_URI_RE in text
+    own = hosting._own_resource_re(config, raw=True)  # type: ignore[arg-type]
+    assert own in text and own in hosting_config(config, "apache")  # type: ignore[arg-type]
+    if not re.search(r"(^|&)resource=[^&]", query):
+        return 400
+    if re.search(hosting._REPEATED_RE, query):
+        return 400
+    value = re.search(r"(?:^|&)resource=([^&]*)", query)
+    assert value is not None
+    if not re.search(hosting._RAW_URI_RE, value.group(1)):
+        return 400
+    if not re.search(own, value.group(1)):
+        return 404
+    return 200
+
+
+RAW_CASES = [
+    "", "rel=self", "resource", "resource=", "resource=acct:alice@blog.example",
+    "resource=acct%3Aalice%40blog.example", "resource=acct%3aALICE%40Blog.Example",
+    "resource=https%3A%2F%2Fblog.example%2Factor.json", "resource=https://blog.example/",
+    "resource=https://blog.example", "resource==acct:alice@blog.example",
+    "resource=alice@blog.example", "resource=you@blog.example",
+    "resource=acct%253Aalice%2540blog.example", "resource=acct:a%20b@blog.example",
+    "resource=acct:alice@blog.example&resource=acct:alice@blog.example",
+    "resource=acct:alice@blog.example&resource", "resource&resource=acct:alice@blog.example",
+    "resource=acct:no-such-account@blog.example", "resource=mailto:abc@def.com",
+    "resource=mailto%3Aabc%40def.com", "resource=acct:alice@other.example",
+    "resource=https://other.example/actor.json", "resource=https://blog.example/ACTOR.json",
+    "resource=acct:alice@blog.example+", "resource=tel:%2B1-555", "resource=%FF",
+    "x=1&resource=acct:alice@blog.example&y=2", "resource=acct:alice@blog.example%0A",
+    "resource=acct:%E2%9C%93@blog.example", "resource=HTTPS://BLOG.EXAMPLE/actor.json",
+]
+
+
+@pytest.mark.parametrize("query", RAW_CASES)
+def test_nginx_and_apache_rules_answer_as_the_service(query: str) -> None:
+    from fedipress.activitypub.webfinger import webfinger_answer
+
+    config = make_config()
+    assert _raw_rules(config, query) == webfinger_answer(config, query).status
+
+
+def test_nginx_and_apache_rules_for_a_handle_on_another_domain() -> None:
+    from fedipress.activitypub.webfinger import webfinger_answer
+
+    config = make_config(handle_domain="alice.example")
+    for query in ("resource=acct:alice@alice.example", "resource=acct:alice@blog.example",
+                  "resource=acct%3Aalice%40alice.example", "resource=acct:alice@evil.example"):
+        assert _raw_rules(config, query) == webfinger_answer(config, query).status, query
