@@ -1,4 +1,4 @@
-"""The GENERATED nginx and Caddy configurations, run for real in front of a real
+"""The GENERATED nginx, Caddy and Apache configurations, run for real in front of a real
 `fedipress inbox --site public` on loopback.
 
 For each server: build the fixture blog for http://127.0.0.1:PROXY/, start the inbox service on
@@ -9,7 +9,8 @@ prefix, pid and logs), then through the server:
   `$host` used to drop the port, and the signature failed with 401);
 - WebFinger answers as the service does (RFC 7033): 200 with the JRD for the blog's account
   only, 400 for a missing, empty, repeated or malformed resource, 404 for anything else.
-Skipped, saying why, where the server's binary is not installed.
+Apache serves the build's public/.htaccess, with the proxy lines `fedipress hosting apache`
+prints. Skipped, saying why, where the server's binary is not installed.
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ from test_inbox import AS2, REMOTE_KEY, Remote, actor_doc
 
 NGINX = Path("/usr/sbin/nginx")
 CADDY = Path("/usr/bin/caddy")
+# Apache's binary; its modules are looked for in ../lib/apache2/modules beside it (Debian's
+# layout), so an unpacked apache2-bin package works too (FEDIPRESS_TEST_APACHE2=path).
+APACHE = Path(os.environ.get("FEDIPRESS_TEST_APACHE2", "/usr/sbin/apache2"))
 START_TIMEOUT = 20.0
+_PACKAGES = {"nginx": "nginx", "caddy": "caddy", "apache": "apache2-bin"}
 
 
 def _binary(kind: str) -> Path:
-    path = {"nginx": NGINX, "caddy": CADDY}[kind]
-    found = path if path.is_file() else (Path(w) if (w := shutil.which(kind)) else None)
+    path = {"nginx": NGINX, "caddy": CADDY, "apache": APACHE}[kind]
+    found = path if path.is_file() else None
+    if found is None and kind != "apache":
+        found = Path(w) if (w := shutil.which(kind)) else None
     if found is None:
-        pytest.skip(f"{kind} is not installed ({path} missing; Debian package `{kind}`):"
-                    f" the generated {kind} configuration is not run for real")
+        pytest.skip(f"{kind} is not installed ({path} missing; Debian package"
+                    f" `{_PACKAGES[kind]}`): the generated {kind} configuration is not run"
+                    " for real")
     return found
 
 
@@ -141,6 +149,64 @@ def _start_caddy(binary: Path, work: Path, site_conf: Path, port: int
     return process
 
 
+def _start_apache(binary: Path, work: Path, generated: Path, port: int, public: Path
+                  ) -> subprocess.Popen[bytes]:
+    """Apache serving `public` (with the .htaccess the build wrote there) and proxying /inbox
+    with the lines the generated configuration gives, uncommented."""
+    prefix = work / "apache"
+    prefix.mkdir()
+    modules = binary.resolve().parent.parent / "lib" / "apache2" / "modules"
+    proxy = [line.removeprefix("#").strip() for line in generated.read_text().splitlines()
+             if line.startswith(("#   ProxyPreserveHost", "#   ProxyPass "))]
+    assert proxy, "the generated Apache configuration says nothing about proxying /inbox"
+    root_user = os.geteuid() == 0
+    if root_user:
+        # Apache will not serve as root: its children run as nobody, who must read the site.
+        for folder in [public, *public.parents]:
+            if folder == Path("/"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o005)
+    load = "\n".join(f"LoadModule {name}_module {modules}/mod_{name}.so" for name in (
+        "mpm_event", "authz_core", "mime", "headers", "rewrite", "alias", "dir", "proxy",
+        "proxy_http"))
+    conf = prefix / "httpd.conf"
+    conf.write_text(f"""ServerRoot {prefix}
+{load}
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+PidFile {prefix}/httpd.pid
+ErrorLog {prefix}/error.log
+LogLevel warn
+{"User nobody" if root_user else ""}
+{"Group nogroup" if root_user else ""}
+TypesConfig /etc/mime.types
+DocumentRoot {public}
+DirectoryIndex index.html
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory {public}>
+    # No FollowSymLinks: the .htaccess must not need it (mod_rewrite rules would make
+    # Apache refuse the whole folder with 403).
+    Options None
+    AllowOverride All
+    Require all granted
+</Directory>
+{chr(10).join(proxy)}
+""", encoding="utf-8")
+    argv = [str(binary), "-d", str(prefix), "-f", str(conf), "-DFOREGROUND"]
+    check = subprocess.run([*argv[:-1], "-t"], capture_output=True, text=True, timeout=30,
+                           check=False)
+    assert check.returncode == 0, f"apache2 -t refused the configuration:\n{check.stderr}"
+    log = prefix / "stderr.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    _wait_port(port, process, log, "apache2")
+    return process
+
+
 class Stack:
     """The blog, its inbox service on UPSTREAM and the web server on PROXY."""
 
@@ -180,6 +246,10 @@ class Stack:
             "--upstream", f"127.0.0.1:{self.upstream_port}").stdout
         site_conf = self.tmp / f"generated-{self.kind}.conf"
         site_conf.write_text(generated, encoding="utf-8")
+        if self.kind == "apache":
+            self.processes.append(_start_apache(self.binary, self.tmp, site_conf,
+                                                self.proxy_port, self.blog.root / "public"))
+            return
         start = _start_nginx if self.kind == "nginx" else _start_caddy
         self.processes.append(start(self.binary, self.tmp, site_conf, self.proxy_port))
 
@@ -197,7 +267,7 @@ def remote_actors() -> Iterator[Remote]:
         yield server
 
 
-@pytest.fixture(params=["nginx", "caddy"])
+@pytest.fixture(params=["nginx", "caddy", "apache"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     running = Stack(request.param, tmp_path)
     try:

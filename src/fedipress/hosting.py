@@ -194,6 +194,30 @@ def _headers_file(config: SiteConfig) -> str:
 # --- Apache ---------------------------------------------------------------------------------
 
 
+def _apache_webfinger(config: SiteConfig) -> str:
+    """<If> sections (Apache 2.4) and mod_alias, not mod_rewrite: rewrite rules in .htaccess
+    make Apache refuse the whole folder (403) where Options FollowSymLinks is off."""
+    path = re.escape(_base_path(config) + ".well-known/webfinger")
+    here = f"%{{REQUEST_URI}} =~ m#^{path}$#"
+    uri = _RAW_URI_RE.removeprefix("^").removesuffix("$")
+    own = _own_resource_re(config, raw=True).removeprefix("^").removesuffix("$")
+    missing = "%{QUERY_STRING} !~ m#(^|&)resource=[^&]#"
+    repeated = f"%{{QUERY_STRING}} =~ m#{_REPEATED_RE}#"
+    return f"""# WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:
+# 400 for a missing, empty, repeated or malformed resource, 404 for any other account or
+# scheme (mailto:, ...). rel= is not filtered (RFC 7033 4.3 lets a server ignore it).
+<If "{here} && ({missing} || {repeated})">
+  Redirect 400
+</If>
+<ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={uri}(&|$)#">
+  Redirect 400
+</ElseIf>
+<ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={own}(&|$)#">
+  Redirect 404
+</ElseIf>
+"""
+
+
 def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
     same_host, inbox_path = _inbox(config)
     ap_names = "|".join(re.escape(n.removesuffix(".json")) for n in
@@ -213,23 +237,7 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
   </IfModule>
 </Files>
 
-# WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it (needs
-# mod_rewrite): 400 for a missing, empty, repeated or malformed resource, 404 for any other
-# account or scheme (mailto:, ...). rel= is not filtered (RFC 7033 4.3 lets a server ignore it).
-<IfModule mod_rewrite.c>
-  RewriteEngine On
-  RewriteCond %{{QUERY_STRING}} !(^|&)resource=[^&]
-  RewriteRule ^/?\\.well-known/webfinger$ - [R=400,L]
-  RewriteCond %{{QUERY_STRING}} {_REPEATED_RE}
-  RewriteRule ^/?\\.well-known/webfinger$ - [R=400,L]
-  RewriteCond %{{QUERY_STRING}} (?:^|&)resource=([^&]*)
-  RewriteCond %1 !{_RAW_URI_RE}
-  RewriteRule ^/?\\.well-known/webfinger$ - [R=400,L]
-  RewriteCond %{{QUERY_STRING}} (?:^|&)resource=([^&]*)
-  RewriteCond %1 !{_own_resource_re(config, raw=True)}
-  RewriteRule ^/?\\.well-known/webfinger$ - [R=404,L]
-</IfModule>
-
+{_apache_webfinger(config)}
 <Files "host-meta">
   ForceType {XRD_XML}
   <IfModule mod_headers.c>
