@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -330,3 +331,34 @@ def test_nginx_and_apache_rules_for_a_handle_on_another_domain() -> None:
     for query in ("resource=acct:alice@alice.example", "resource=acct:alice@blog.example",
                   "resource=acct%3Aalice%40alice.example", "resource=acct:alice@evil.example"):
         assert _raw_rules(config, query) == webfinger_answer(config, query).status, query
+
+
+# --- every configuration file the docs name is generated (and run by test_hosting_real) -------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+# A web server configuration file as the docs name it: a *.conf, a Caddyfile, or one of the
+# static hosts' files inside public/ (bare `_redirects` etc. are only talked about).
+_CONFIG_NAME = re.compile(
+    r"(?<![\w./-])(/?(?:[\w.-]+/)*(?:[\w.-]+\.conf|Caddyfile)"
+    r"|public/(?:_headers|_redirects|\.htaccess|[\w.-]+\.conf))(?![\w-])")
+_HOSTING_REDIRECT = re.compile(r"fedipress hosting (\w+)(?: [^>\n`]*)? > ([^\s`]+)")
+
+
+def test_every_config_file_the_docs_name_is_generated() -> None:
+    built = {f"public/{o.path}" for o in plan_host_files(make_config())}
+    printed: dict[str, str] = {}  # file -> the `fedipress hosting KIND` that writes it
+    texts = {path.name: path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.md"))}
+    for text in texts.values():
+        for kind, target in _HOSTING_REDIRECT.findall(text):
+            assert kind in HOST_KINDS, f"docs: `fedipress hosting {kind}` does not exist"
+            printed[target] = kind
+    named = {(name, file) for file, text in texts.items() for name in _CONFIG_NAME.findall(text)}
+    assert any(name.endswith(".conf") for name, _ in named)  # the scan finds what it looks for
+    for name, file in sorted(named):
+        assert name in built or name in printed, (
+            f"docs/{file} names {name}, which neither `fedipress build` nor a documented"
+            " `fedipress hosting KIND > FILE` writes")
+    # what the docs tell people to run in front of the inbox is what the real-server test runs
+    real = (Path(__file__).parent / "test_hosting_real.py").read_text(encoding="utf-8")
+    for kind in set(printed.values()):
+        assert f'"{kind}"' in real.split("@pytest.fixture(params=")[1].split(")")[0], kind
