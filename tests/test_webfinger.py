@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -267,3 +272,76 @@ def test_webfinger_answer_never_crashes(query: str) -> None:
     answer = _answer(query)
     assert answer.status in (200, 400, 404)
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# --- `fedipress serve` and `fedipress inbox --site` answer alike, over HTTP ------------------
+
+
+def _http_cases(host: str, user: str) -> list[tuple[str, int]]:
+    own = f"acct:{user}@{host}"
+    base = f"http://{host}/"
+    return [
+        ("", 400),
+        ("resource=", 400),
+        (f"resource={own}", 200),
+        (f"resource={quote(own, safe='')}", 200),
+        (f"resource={own.upper()}", 200),
+        (f"resource={quote(base + 'actor.json', safe='')}", 200),
+        (f"resource={base}", 200),
+        (f"resource={own}&rel=self", 200),
+        (f"resource=={own}", 400),
+        (f"resource=you-too@{host}", 400),  # bare user@host
+        (f"resource={user}@{host}", 400),
+        (f"resource={own}&resource={own}", 400),
+        (f"resource={quote(quote(own, safe=''), safe='')}", 400),
+        (f"resource=acct:no-such-account@{host}", 404),
+        ("resource=mailto:abc@def.com", 404),
+        (f"resource=acct:{user}@other.example", 404),
+    ]
+
+
+def test_serve_and_inbox_answer_webfinger_alike(tmp_path: Path) -> None:
+    from fedipress.config import load_config
+    from fedipress.inbox import create_app
+    from fedipress.remote import FetchPolicy, RemoteFetcher
+    from fedipress.store import open_store
+    from test_devserver import _make_site, _start
+
+    site = _make_site(tmp_path / "blog")
+    served = _start(site)
+    try:
+        host = served.url.removeprefix("http://").rstrip("/")
+        config = load_config(site / "site.yaml", base_url=served.url)
+        user = config.fediverse.username
+        store = open_store(tmp_path / "state.db")
+
+        async def inbox_answers() -> list[httpx.Response]:
+            async with RemoteFetcher(policy=FetchPolicy(allow_private=True),
+                                     user_agent="t") as fetcher:
+                app = create_app(config, store, fetcher, clock=lambda: datetime.now(UTC),
+                                 site_dir=site / ".fedipress" / "serve")
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                             base_url=served.url) as client:
+                    return [await client.get(f"/.well-known/webfinger?{query}")
+                            for query, _ in _http_cases(host, user)]
+
+        from_inbox = asyncio.run(inbox_answers())
+        store.close()
+        for (query, expected), inbox in zip(_http_cases(host, user), from_inbox, strict=True):
+            status, headers, body = served.get(f"/.well-known/webfinger?{query}")
+            assert (status, inbox.status_code) == (expected, expected), (query, body)
+            assert headers["access-control-allow-origin"] == "*", query
+            assert inbox.headers["access-control-allow-origin"] == "*", query
+            if expected == 200:
+                assert headers["content-type"] == "application/jrd+json", query
+                assert inbox.headers["content-type"].startswith("application/jrd+json"), query
+                assert json.loads(body) == inbox.json(), query
+                assert inbox.json()["subject"] == f"acct:{user}@{host}"
+            else:
+                assert b"subject" not in body and "subject" not in inbox.text, query
+        filtered = json.loads(served.get(
+            f"/.well-known/webfinger?resource=acct:{user}@{host}&rel=self")[2])
+        assert [link["rel"] for link in filtered["links"]] == ["self"]
+    finally:
+        code, err = served.stop()
+        assert code == 0, err

@@ -81,9 +81,11 @@ def _handle_note(config: SiteConfig, comment: str) -> str:
     return "".join(f"{comment} {line}\n" for line in lines)
 
 
-def _fingerprint(config: SiteConfig, name: str) -> str:
+def _fingerprint(config: SiteConfig, name: str, content: bytes) -> str:
+    # The content too: a changed rule must reach public/ without a version bump.
     parts = (__version__, name, config.base_url, config.permalink, config.fediverse.inbox_url,
-             config.fediverse.handle_domain, config.fediverse.username)
+             config.fediverse.handle_domain, config.fediverse.username,
+             hashlib.sha256(content).hexdigest())
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -274,8 +276,8 @@ def plan_host_files(config: SiteConfig) -> list[Output]:
     headers = _headers_file(config).encode("utf-8")
     htaccess = _htaccess(config).encode("utf-8")
     return [
-        Output("_headers", _fingerprint(config, "_headers"), lambda: headers),
-        Output(".htaccess", _fingerprint(config, ".htaccess"), lambda: htaccess),
+        Output("_headers", _fingerprint(config, "_headers", headers), lambda: headers),
+        Output(".htaccess", _fingerprint(config, ".htaccess", htaccess), lambda: htaccess),
     ]
 
 
