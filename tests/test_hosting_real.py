@@ -267,9 +267,11 @@ def remote_actors() -> Iterator[Remote]:
         yield server
 
 
-@pytest.fixture(params=["nginx", "caddy", "apache"])
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(request.param, tmp_path)
+# One stack per server for both tests (a build and three processes each).
+@pytest.fixture(scope="module", params=["nginx", "caddy", "apache"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Stack]:
+    running = Stack(request.param, tmp_path_factory.mktemp(request.param))
     try:
         running.start()
         yield running
