@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.cli import main
@@ -154,8 +156,8 @@ def test_htaccess() -> None:
     # WebFinger rules as <If> + Redirect: mod_rewrite in .htaccess would make Apache answer
     # 403 for the whole site where Options FollowSymLinks is off
     assert "RewriteEngine On\n" not in text.replace("#   RewriteEngine On\n", "")
-    assert text.count("Redirect 400") == 2 and text.count("Redirect 404") == 1
-    assert text.count("<If ") == 1 and text.count("<ElseIf ") == 2
+    assert text.count("Redirect 400") == 3 and text.count("Redirect 404") == 1
+    assert text.count("<If ") == 1 and text.count("<ElseIf ") == 3
 
 
 def test_plan_host_files_fingerprints_are_stable() -> None:
@@ -293,6 +295,12 @@ def _raw_rules(config: object, query: str) -> int:
     assert value is not None
     if not re.search(hosting._RAW_URI_RE, value.group(1)):
         return 400
+    bad_acct = bool(re.search(hosting._RAW_BAD_ACCT_RE, value.group(1)))  # nginx: the value
+    assert hosting._RAW_BAD_ACCT_RE in text
+    # Apache matches on the whole query string: the same answer
+    assert bad_acct == bool(re.search("(^|&)resource=" + hosting._RAW_BAD_ACCT_RE[1:], query))
+    if bad_acct:
+        return 400
     if not re.search(own, value.group(1)):
         return 404
     return 200
@@ -313,6 +321,9 @@ RAW_CASES = [
     "resource=acct:alice@blog.example+", "resource=tel:%2B1-555", "resource=%FF",
     "x=1&resource=acct:alice@blog.example&y=2", "resource=acct:alice@blog.example%0A",
     "resource=acct:%E2%9C%93@blog.example", "resource=HTTPS://BLOG.EXAMPLE/actor.json",
+    "resource=acct:alice", "resource=acct:@blog.example", "resource=acct:alice@",
+    "resource=acct:alice%40", "resource=acct:alice@blog.example@", "resource=acct:a@b@c",
+    "resource=acct:alice&x=a@b", "resource=acct%3Aalice%40blog.example%40x",
 ]
 
 
@@ -360,5 +371,28 @@ def test_every_config_file_the_docs_name_is_generated() -> None:
             " `fedipress hosting KIND > FILE` writes")
     # what the docs tell people to run in front of the inbox is what the real-server test runs
     real = (Path(__file__).parent / "test_hosting_real.py").read_text(encoding="utf-8")
+    run = re.search(r"@pytest\.fixture\([^)]*params=\[([^\]]*)\]", real)
+    assert run is not None
     for kind in set(printed.values()):
-        assert f'"{kind}"' in real.split("@pytest.fixture(params=")[1].split(")")[0], kind
+        assert f'"{kind}"' in run.group(1), f"`fedipress hosting {kind}` is not run for real"
+
+
+_PIECES = ["resource=", "resource", "rel=self", "&", "=", "acct", ":", "%3A", "%3a", "alice",
+           "ALICE", "bob", "@", "%40", "blog.example", "Blog.Example", "other.example", "https",
+           "//", "%2F%2F", "/", "actor.json", "mailto", "%20", "+", "%2B", "x", "%FF", "%0A",
+           "?", "%23",  # (a raw # ends the URL: no server sees one in a query)
+           "'", "(", ")", "~", "%7E",
+           # whole resources, so that near-misses of the blog's own are common
+           "resource=acct:alice@blog.example", "resource=acct%3Aalice%40blog.example",
+           "resource=https://blog.example/actor.json", "resource=https%3A%2F%2Fblog.example%2F",
+           "resource=https://blog.example"]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8))
+def test_nginx_and_apache_rules_agree_with_the_service_on_any_query(pieces: list[str]) -> None:
+    from fedipress.activitypub.webfinger import webfinger_answer
+
+    query = "".join(pieces)
+    config = make_config()
+    assert _raw_rules(config, query) == webfinger_answer(config, query).status, query

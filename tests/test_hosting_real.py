@@ -331,6 +331,10 @@ def _webfinger_cases(port: int) -> list[tuple[str, int]]:
         (f"resource=you@{host}", 400),
         (f"resource={quote(quote(own, safe=''), safe='')}", 400),  # encoded twice
         (f"resource=acct:te%20ster@{host}", 400),  # a space is no URI character
+        ("resource=acct:tester", 400),  # acct: without exactly one '@' (RFC 7565)
+        (f"resource=acct:@{host}", 400),
+        ("resource=acct:tester@", 400),
+        (f"resource={own}@", 400),
         (f"resource={own}&resource={own}", 400),  # repeated
         (f"resource={own}&resource=acct:other@{host}", 400),
         (f"resource=acct:no-such-account@{host}", 404),

@@ -125,6 +125,10 @@ _HEX = "[0-9A-Fa-f]"
 # A URI (RFC 3986) once decoded; a raw value that decodes to one.
 _URI_RE = rf"^[A-Za-z][A-Za-z0-9+.-]*:(?:{_URI_CHAR}|%{_HEX}{_HEX})*$"
 _RAW_URI_RE = rf"^[A-Za-z](?:[A-Za-z0-9.-]|%2[Bb])*(?::|%3[Aa])(?:{_RAW_URI_CHAR}|{_RAW_PCT})*$"
+# An acct: URI without exactly one '@' between a user and a host (RFC 7565): malformed.
+_BAD_ACCT_RE = r"^(?i:acct):(?:[^@]*|[^@]*@[^@]*@.*|@.*|.*@)$"
+_RAW_BAD_ACCT_RE = (r"^(?i:acct)(?::|%3[Aa])"
+                    r"(?!(?:(?!@|%40)[^&])+(?:@|%40)(?:(?!@|%40)[^&])+(?:&|$))")
 # Any `resource` parameter given twice (a bare `resource` without '=' counts, as it does for
 # the service).
 _REPEATED_RE = r"(^|&)resource(=[^&]*)?&(.*&)?resource(=|&|$)"
@@ -202,6 +206,7 @@ def _apache_webfinger(config: SiteConfig) -> str:
     path = re.escape(_base_path(config) + ".well-known/webfinger")
     here = f"%{{REQUEST_URI}} =~ m#^{path}$#"
     uri = _RAW_URI_RE.removeprefix("^").removesuffix("$")
+    bad_acct = _RAW_BAD_ACCT_RE.removeprefix("^")  # anchored by resource= and its lookahead
     own = _own_resource_re(config, raw=True).removeprefix("^").removesuffix("$")
     missing = "%{QUERY_STRING} !~ m#(^|&)resource=[^&]#"
     repeated = f"%{{QUERY_STRING}} =~ m#{_REPEATED_RE}#"
@@ -212,6 +217,9 @@ def _apache_webfinger(config: SiteConfig) -> str:
   Redirect 400
 </If>
 <ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={uri}(&|$)#">
+  Redirect 400
+</ElseIf>
+<ElseIf "{here} && %{{QUERY_STRING}} =~ m#(^|&)resource={bad_acct}#">
   Redirect 400
 </ElseIf>
 <ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={own}(&|$)#">
@@ -300,6 +308,7 @@ def _nginx_webfinger(config: SiteConfig, path: str) -> list[str]:
         '        if ($args !~ "(^|&)resource=[^&]") { return 400; }',
         f'        if ($args ~ "{_REPEATED_RE}") {{ return 400; }}',
         f'        if ($arg_resource !~ "{_RAW_URI_RE}") {{ return 400; }}',
+        f'        if ($arg_resource ~ "{_RAW_BAD_ACCT_RE}") {{ return 400; }}',
         f'        if ($arg_resource !~ "{_own_resource_re(config, raw=True)}") {{ return 404; }}',
         "    }",
         "    location @webfinger_400 {",
@@ -414,6 +423,8 @@ def _caddy_webfinger(config: SiteConfig, path: str) -> list[str]:
         f'        respond @webfinger_repeated "{bad}" 400',
         f"        @webfinger_malformed not vars_regexp {{query.resource}} {_URI_RE}",
         f'        respond @webfinger_malformed "{bad}" 400',
+        f"        @webfinger_bad_acct vars_regexp {{query.resource}} {_BAD_ACCT_RE}",
+        f'        respond @webfinger_bad_acct "{bad}" 400',
         "        @webfinger_other not vars_regexp {query.resource} "
         f"{_own_resource_re(config, raw=False)}",
         f'        respond @webfinger_other "{missing}" 404',

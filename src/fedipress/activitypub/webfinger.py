@@ -117,11 +117,16 @@ _URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:"
 
 
 def _same_url(a: str, b: str) -> bool:
-    """URL equality with the scheme and host compared case-insensitively (RFC 3986 6.2.2.1)."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme.lower(), pa.netloc.lower(), pa.path, pa.query) == (
-        pb.scheme.lower(), pb.netloc.lower(), pb.path, pb.query) and not (pa.fragment
-                                                                       or pb.fragment)
+    """URL equality with only the scheme and host compared case-insensitively (RFC 3986
+    6.2.2.1); the rest byte for byte, so `actor.json?` is not `actor.json`."""
+    def norm(url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            return url
+        host, slash, path = rest.partition("/")
+        return f"{scheme.lower()}://{host.lower()}{slash}{path}"
+
+    return norm(a) == norm(b)
 
 
 def _own_resource(config: SiteConfig, resource: str) -> bool | None:
@@ -132,9 +137,9 @@ def _own_resource(config: SiteConfig, resource: str) -> bool | None:
     scheme, _, rest = resource.partition(":")
     scheme = scheme.lower()
     if scheme == "acct":
-        # RFC 7565: acct:userpart@host, the userpart may itself be percent-encoded.
-        user, at, host = rest.rpartition("@")
-        if not at or not user or not host:
+        # RFC 7565: acct:userpart@host, one '@' (the userpart may hold a percent-encoded one).
+        user, at, host = rest.partition("@")
+        if not at or not user or not host or "@" in host:
             return None
         domains = {config.fediverse.handle_domain.lower(), config.host.lower()}
         return (unquote(user).lower() == config.fediverse.username.lower()
