@@ -388,6 +388,38 @@ _PIECES = ["resource=", "resource", "rel=self", "&", "=", "acct", ":", "%3A", "%
            "resource=https://blog.example"]
 
 
+def _caddy_rules(config: object, query: str) -> int:
+    """The Caddy route's matchers, in order, on the decoded first `resource` (Caddy's
+    {query.resource}) and the raw query ({query})."""
+    import re
+    from urllib.parse import parse_qs
+
+    from fedipress import hosting
+
+    text = hosting_config(config, "caddy")  # type: ignore[arg-type]
+    own = hosting._own_resource_re(config, raw=False)  # type: ignore[arg-type]
+    for pattern in (hosting._REPEATED_RE, hosting._URI_RE, hosting._BAD_ACCT_RE, own):
+        assert pattern in text
+    def search(pattern: str, text: str) -> bool:
+        # RE2's $ is the end of the text; Python's would also match before a final newline
+        return re.search(pattern.replace("$", r"\Z"), text) is not None
+
+    first = (parse_qs(query, keep_blank_values=True).get("resource") or [""])[0]
+    if first == "" or search(hosting._REPEATED_RE, query):
+        return 400
+    if not search(hosting._URI_RE, first) or search(hosting._BAD_ACCT_RE, first):
+        return 400
+    return 200 if search(own, first) else 404
+
+
+@pytest.mark.parametrize("query", RAW_CASES)
+def test_caddy_rules_answer_as_the_service(query: str) -> None:
+    from fedipress.activitypub.webfinger import webfinger_answer
+
+    config = make_config()
+    assert _caddy_rules(config, query) == webfinger_answer(config, query).status
+
+
 @settings(max_examples=500)
 @given(st.lists(st.sampled_from(_PIECES), max_size=8))
 def test_nginx_and_apache_rules_agree_with_the_service_on_any_query(pieces: list[str]) -> None:
@@ -395,4 +427,6 @@ def test_nginx_and_apache_rules_agree_with_the_service_on_any_query(pieces: list
 
     query = "".join(pieces)
     config = make_config()
-    assert _raw_rules(config, query) == webfinger_answer(config, query).status, query
+    expected = webfinger_answer(config, query).status
+    assert _raw_rules(config, query) == expected, query
+    assert _caddy_rules(config, query) == expected, query

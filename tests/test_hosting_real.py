@@ -331,6 +331,7 @@ def _webfinger_cases(port: int) -> list[tuple[str, int]]:
         (f"resource=you@{host}", 400),
         (f"resource={quote(quote(own, safe=''), safe='')}", 400),  # encoded twice
         (f"resource=acct:te%20ster@{host}", 400),  # a space is no URI character
+        (f"resource={own}%0A", 400),  # nor a newline, even at the end
         ("resource=acct:tester", 400),  # acct: without exactly one '@' (RFC 7565)
         (f"resource=acct:@{host}", 400),
         ("resource=acct:tester@", 400),
