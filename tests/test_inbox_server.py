@@ -74,6 +74,7 @@ def test_site_dir_is_served_with_content_types(tmp_path: Path, remote: Remote) -
                     "/posts/hello",
                     "/actor.json",
                     "/posts/hello/object.json",
+                    "/.well-known/webfinger?resource=acct:author@blog.example",
                     "/.well-known/webfinger?resource=acct:a@b",
                     "/style.css",
                     "/nope",
@@ -95,7 +96,9 @@ def test_site_dir_is_served_with_content_types(tmp_path: Path, remote: Remote) -
         .headers["content-type"]
         .startswith("application/activity+json")
     )
-    webfinger = r["/.well-known/webfinger?resource=acct:a@b"]
+    # only the blog's own account gets the JRD (RFC 7033; tests/test_webfinger.py has the rest)
+    assert r["/.well-known/webfinger?resource=acct:a@b"].status_code == 404
+    webfinger = r["/.well-known/webfinger?resource=acct:author@blog.example"]
     assert webfinger.headers["content-type"].startswith("application/jrd+json")
     assert webfinger.headers.get("access-control-allow-origin") == "*"
     assert r["/style.css"].headers["content-type"].startswith("text/css")

@@ -145,7 +145,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 def _cmd_hosting(args: argparse.Namespace) -> int:
     from .hosting import hosting_config
 
-    print(hosting_config(_load(args), args.host_kind), end="")
+    print(hosting_config(_load(args), args.host_kind, listen=args.listen,
+                         upstream=args.upstream), end="")
     return 0
 
 
@@ -479,7 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "hosting", _cmd_hosting, "print web server configuration for this blog",
                  "fedipress hosting nginx")
     p.add_argument("host_kind", choices=["nginx", "caddy", "apache", "netlify", "cloudflare"],
-                   help="the web server or host to configure")
+                   help="the web server or static host to configure")
+    p.add_argument("--listen", metavar="[HOST:]PORT",
+                   help="where nginx or Caddy listen (default: the port of base_url, 80 or 443)")
+    p.add_argument("--upstream", metavar="HOST:PORT", default="127.0.0.1:8080",
+                   help="where `fedipress inbox` listens, for the /inbox proxy"
+                   " (default: 127.0.0.1:8080, the inbox's default)")
     _site_options(p)
 
     p = _command(sub, "doctor", _cmd_doctor, "check a deployed blog the way Mastodon would",

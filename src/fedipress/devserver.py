@@ -29,13 +29,16 @@ from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .build import Builder
 from .config import SiteConfig, load_config
 from .contenttypes import content_type_for, needs_cors
 from .errors import ConfigError, FedipressError
+
+if TYPE_CHECKING:
+    from .activitypub.webfinger import WebfingerAnswer
 
 __all__ = [
     "LIVERELOAD_PATH",
@@ -263,15 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(301, f"moved to {location}\n", head=head, extra={"Location": location})
             return
         if found.rel == ".well-known/webfinger" and found.file is not None:
-            resources = parse_qs(parts.query).get("resource", [])
-            if not resources or not resources[0].strip():
-                self._plain(400, "400 Bad Request: the resource parameter is required, e.g."
-                            " ?resource=acct:user@host\n", head=head,
-                            extra={"Access-Control-Allow-Origin": "*"})
-                return
-            if not dev.is_own_resource(resources[0]):
-                self._plain(404, f"404 Not Found: no account {resources[0]!r} here\n",
-                            head=head, extra={"Access-Control-Allow-Origin": "*"})
+            answer = dev.webfinger(found.file, parts.query)
+            if answer is not None:
+                self._bytes(answer.status, answer.body, answer.content_type, head=head,
+                            extra=dict(answer.headers))
                 return
         if found.file is None or not self._send_file(found.file, found.rel, 200, head=head):
             page = dev.output_dir / "404.html"
@@ -532,11 +530,17 @@ class DevServer:
         assert self.builder is not None
         return self.builder.output_dir
 
-    def is_own_resource(self, resource: str) -> bool:
-        from .activitypub.webfinger import is_own_resource
+    def webfinger(self, file: Path, query: str) -> WebfingerAnswer | None:
+        """The RFC 7033 answer for the built WebFinger `file`; None when it vanished meanwhile
+        (a rebuild removed it) so the request gets the usual 404."""
+        from .activitypub.webfinger import webfinger_answer
 
         assert self.builder is not None
-        return is_own_resource(self.builder.config, resource)
+        try:
+            built = file.read_bytes()
+        except OSError:
+            return None
+        return webfinger_answer(self.builder.config, query, built)
 
     def first_build(self) -> None:
         """The initial build, run before any thread starts (forked workers are then safe)."""

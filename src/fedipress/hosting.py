@@ -5,6 +5,14 @@ hosts send `application/json` for `.json` files. `plan_host_files` writes the tw
 static host reads from the site itself (`_headers` for Netlify and Cloudflare Pages,
 `.htaccess` for Apache); `hosting_config` prints a ready, commented configuration for
 `fedipress hosting nginx|caddy|apache|netlify|cloudflare`. Pure: config in, text out.
+
+Two things every proxying configuration must get right, because remote servers depend on them:
+- the inbox service must see the Host header the sender signed, port included (nginx's `$host`
+  drops a non-default port; `$http_host` is the header as sent);
+- WebFinger answers for the blog's account only (RFC 7033), as `fedipress serve` and
+  `fedipress inbox --site` do (activitypub/webfinger.py): 400 for a missing, empty, repeated or
+  malformed `resource`, 404 for anything else that is not the blog. nginx, Caddy and Apache can
+  match the query string and do the same; Netlify / Cloudflare Pages `_headers` cannot.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from urllib.parse import urlsplit
 from . import __version__
 from .config import SiteConfig
 from .contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
+from .errors import FedipressError
 from .model import Output
 
-__all__ = ["HOST_KINDS", "INBOX_SERVICE", "hosting_config", "plan_host_files"]
+__all__ = ["HOST_KINDS", "INBOX_SERVICE", "hosting_config", "parse_address", "plan_host_files"]
 
 HOST_KINDS = ("nginx", "caddy", "apache", "netlify", "cloudflare")
 INBOX_SERVICE = "127.0.0.1:8080"  # where `fedipress inbox` listens by default
@@ -72,10 +81,98 @@ def _handle_note(config: SiteConfig, comment: str) -> str:
     return "".join(f"{comment} {line}\n" for line in lines)
 
 
-def _fingerprint(config: SiteConfig, name: str) -> str:
+def _fingerprint(config: SiteConfig, name: str, content: bytes) -> str:
+    # The content too: a changed rule must reach public/ without a version bump.
     parts = (__version__, name, config.base_url, config.permalink, config.fediverse.inbox_url,
-             config.fediverse.handle_domain, config.fediverse.username)
+             config.fediverse.handle_domain, config.fediverse.username,
+             hashlib.sha256(content).hexdigest())
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def parse_address(value: str, what: str, *, port_only: bool = False) -> tuple[str, int]:
+    """(host, port) from "HOST:PORT", "[::1]:PORT" or, with `port_only`, "PORT" (host "").
+    A FedipressError naming `what` (the option) for anything else."""
+    text = value.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+        if not port_only:
+            raise FedipressError(f"{what} {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit() or not 0 < int(port_text) <= 65535 or (sep and not host) or (
+            ":" in host and not text.startswith("[")) or any(c in host for c in " ;{}#'\"\\"):
+        example = "8443 or 127.0.0.1:8443" if port_only else "127.0.0.1:8080"
+        shape = "[HOST:]PORT" if port_only else "HOST:PORT"
+        raise FedipressError(f"{what} {value!r}: expected {shape}, e.g. {example}")
+    return host, int(port_text)
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# WebFinger query checks, shared by nginx, Caddy and Apache. Regular expressions in the common
+# subset of PCRE (nginx, Apache) and RE2 (Caddy); '#' and '$' inside classes are written \x23
+# and \x24 so that no configuration syntax reads them as a comment or a variable.
+_URI_CHAR = r"[A-Za-z0-9._~:/?\x23\[\]@!\x24&'()*+,;=-]"
+# The same characters as they may appear, undecoded, in a query string value: no '&' (ends
+# the value), '+' (a space) or '#'; and only the %XX escapes that decode to a URI character.
+_RAW_URI_CHAR = r"[A-Za-z0-9._~:/?\[\]@!\x24'()*,;=-]"
+_RAW_PCT = (r"%(?:2[1346-9A-Fa-f]|3[0-9ABDFabdf]|4[0-9A-Fa-f]|5[0-9ABDFabdf]|6[1-9A-Fa-f]"
+            r"|7[0-9AEae])")
+_HEX = "[0-9A-Fa-f]"
+# A URI (RFC 3986) once decoded; a raw value that decodes to one.
+_URI_RE = rf"^[A-Za-z][A-Za-z0-9+.-]*:(?:{_URI_CHAR}|%{_HEX}{_HEX})*$"
+_RAW_URI_RE = rf"^[A-Za-z](?:[A-Za-z0-9.-]|%2[Bb])*(?::|%3[Aa])(?:{_RAW_URI_CHAR}|{_RAW_PCT})*$"
+# An acct: URI without exactly one '@' between a user and a host (RFC 7565): malformed.
+_BAD_ACCT_RE = r"^(?i:acct):(?:[^@]*|[^@]*@[^@]*@.*|@.*|.*@)$"
+_RAW_BAD_ACCT_RE = (r"^(?i:acct)(?::|%3[Aa])"
+                    r"(?!(?:(?!@|%40)[^&])+(?:@|%40)(?:(?!@|%40)[^&])+(?:&|$))")
+# Any `resource` parameter given twice (a bare `resource` without '=' counts, as it does for
+# the service).
+_REPEATED_RE = r"(^|&)resource(=[^&]*)?&(.*&)?resource(=|&|$)"
+
+
+def _literal(text: str, *, raw: bool) -> str:
+    """`text` as a regex; with `raw`, each reserved character also as its %XX escape (clients
+    encode ':', '@' and '/' in a query value, or not)."""
+    out = []
+    for char in text:
+        if char.isalnum() or char in "-._~":
+            out.append(re.escape(char))
+        elif raw:
+            code = f"{ord(char):02X}"
+            out.append(f"(?:{re.escape(char)}|%{code[0]}[{code[1]}{code[1].lower()}])"
+                       if code[1].isalpha() else f"(?:{re.escape(char)}|%{code})")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+def _own_resource_re(config: SiteConfig, *, raw: bool) -> str:
+    """The resources that name the blog (as activitypub.webfinger.is_own_resource decides):
+    acct:USER@HOST on the handle domain or the site host (scheme, user and host in any case),
+    the actor URL and the blog URL (scheme and host in any case)."""
+    def lit(text: str) -> str:
+        return _literal(text, raw=raw)
+
+    hosts = sorted({config.fediverse.handle_domain.lower(), config.host.lower()})
+    acct = (f"(?i:acct){lit(':')}(?i:{lit(config.fediverse.username)}){lit('@')}"
+            f"(?i:{'|'.join(lit(h) for h in hosts)})")
+    urls = []
+    for url in dict.fromkeys((config.url("actor.json"), config.base_url,
+                              config.base_url.rstrip("/"))):
+        parts = urlsplit(url)
+        urls.append(f"(?i:{lit(parts.scheme + '://' + parts.netloc)}){lit(parts.path)}")
+    return f"^(?:{acct}|{'|'.join(urls)})$"
+
+
+def _webfinger_messages(config: SiteConfig) -> tuple[str, str]:
+    """The plain-text 400 and 404 bodies (no JRD), as the service words them."""
+    example = f"?resource=acct:{config.fediverse.username}@{config.fediverse.handle_domain}"
+    return (f"400 Bad Request: give one resource parameter that is a URI, e.g. {example}",
+            f"404 Not Found: no such account here; this blog is acct:{config.handle}")
 
 
 # --- _headers (Netlify, Cloudflare Pages) ---------------------------------------------------
@@ -103,7 +200,35 @@ def _headers_file(config: SiteConfig) -> str:
 # --- Apache ---------------------------------------------------------------------------------
 
 
-def _htaccess(config: SiteConfig) -> str:
+def _apache_webfinger(config: SiteConfig) -> str:
+    """<If> sections (Apache 2.4) and mod_alias, not mod_rewrite: rewrite rules in .htaccess
+    make Apache refuse the whole folder (403) where Options FollowSymLinks is off."""
+    path = re.escape(_base_path(config) + ".well-known/webfinger")
+    here = f"%{{REQUEST_URI}} =~ m#^{path}$#"
+    uri = _RAW_URI_RE.removeprefix("^").removesuffix("$")
+    bad_acct = _RAW_BAD_ACCT_RE.removeprefix("^")  # anchored by resource= and its lookahead
+    own = _own_resource_re(config, raw=True).removeprefix("^").removesuffix("$")
+    missing = "%{QUERY_STRING} !~ m#(^|&)resource=[^&]#"
+    repeated = f"%{{QUERY_STRING}} =~ m#{_REPEATED_RE}#"
+    return f"""# WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:
+# 400 for a missing, empty, repeated or malformed resource, 404 for any other account or
+# scheme (mailto:, ...). rel= is not filtered (RFC 7033 4.3 lets a server ignore it).
+<If "{here} && ({missing} || {repeated})">
+  Redirect 400
+</If>
+<ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={uri}(&|$)#">
+  Redirect 400
+</ElseIf>
+<ElseIf "{here} && %{{QUERY_STRING}} =~ m#(^|&)resource={bad_acct}#">
+  Redirect 400
+</ElseIf>
+<ElseIf "{here} && %{{QUERY_STRING}} !~ m#(^|&)resource={own}(&|$)#">
+  Redirect 404
+</ElseIf>
+"""
+
+
+def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
     same_host, inbox_path = _inbox(config)
     ap_names = "|".join(re.escape(n.removesuffix(".json")) for n in
                         (*_ROOT_AP_FILES, *_POST_AP_FILES))
@@ -118,10 +243,11 @@ def _htaccess(config: SiteConfig) -> str:
 <Files "webfinger">
   ForceType {JRD_JSON}
   <IfModule mod_headers.c>
-    Header set Access-Control-Allow-Origin "*"
+    Header always set Access-Control-Allow-Origin "*"
   </IfModule>
 </Files>
 
+{_apache_webfinger(config)}
 <Files "host-meta">
   ForceType {XRD_XML}
   <IfModule mod_headers.c>
@@ -139,14 +265,15 @@ def _htaccess(config: SiteConfig) -> str:
     if same_host:
         text += f"""
 # The inbox ({config.fediverse.inbox_url}) is the `fedipress inbox` service, not a file.
-# Proxy it in the VirtualHost (mod_proxy + mod_proxy_http; keep the Host header so HTTP
-# signatures still verify):
+# Proxy it in the VirtualHost (mod_proxy + mod_proxy_http; ProxyPreserveHost passes the Host
+# header as the sender sent it, port included, so HTTP signatures still verify):
 #   ProxyPreserveHost On
-#   ProxyPass        {inbox_path} http://{INBOX_SERVICE}{inbox_path}
-#   ProxyPassReverse {inbox_path} http://{INBOX_SERVICE}{inbox_path}
-# or, where only .htaccess is allowed and mod_proxy is loaded, uncomment:
+#   ProxyPass        {inbox_path} http://{upstream}{inbox_path}
+#   ProxyPassReverse {inbox_path} http://{upstream}{inbox_path}
+# or, where only .htaccess is allowed and mod_proxy is loaded, uncomment (a [P] rule keeps
+# the Host header only with ProxyPreserveHost On in the server configuration):
 #   RewriteEngine On
-#   RewriteRule ^{inbox_path.lstrip("/")}$ http://{INBOX_SERVICE}{inbox_path} [P,L]
+#   RewriteRule ^{inbox_path.lstrip("/")}$ http://{upstream}{inbox_path} [P,L]
 """
     note = _handle_note(config, "#")
     return text + (("\n" + note) if note else "")
@@ -157,15 +284,59 @@ def plan_host_files(config: SiteConfig) -> list[Output]:
     headers = _headers_file(config).encode("utf-8")
     htaccess = _htaccess(config).encode("utf-8")
     return [
-        Output("_headers", _fingerprint(config, "_headers"), lambda: headers),
-        Output(".htaccess", _fingerprint(config, ".htaccess"), lambda: htaccess),
+        Output("_headers", _fingerprint(config, "_headers", headers), lambda: headers),
+        Output(".htaccess", _fingerprint(config, ".htaccess", htaccess), lambda: htaccess),
     ]
 
 
 # --- printed configurations -----------------------------------------------------------------
 
 
-def _nginx(config: SiteConfig) -> str:
+def _nginx_webfinger(config: SiteConfig, path: str) -> list[str]:
+    bad, missing = _webfinger_messages(config)
+    return [
+        "",
+        "    # WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:",
+        "    # 400 for a missing, empty, repeated or malformed resource, 404 for any other account",
+        "    # or scheme (mailto:, ...), both without the document. rel= is not filtered here (RFC",
+        "    # 7033 4.3 lets a server ignore it); the whole document is sent.",
+        f"    location = {path} {{",
+        f"        types {{ }} default_type {JRD_JSON};",
+        '        add_header Access-Control-Allow-Origin "*" always;',
+        "        error_page 400 @webfinger_400;",
+        "        error_page 404 @webfinger_404;",
+        '        if ($args !~ "(^|&)resource=[^&]") { return 400; }',
+        f'        if ($args ~ "{_REPEATED_RE}") {{ return 400; }}',
+        f'        if ($arg_resource !~ "{_RAW_URI_RE}") {{ return 400; }}',
+        f'        if ($arg_resource ~ "{_RAW_BAD_ACCT_RE}") {{ return 400; }}',
+        f'        if ($arg_resource !~ "{_own_resource_re(config, raw=True)}") {{ return 404; }}',
+        "    }",
+        "    location @webfinger_400 {",
+        "        default_type text/plain;",
+        '        add_header Access-Control-Allow-Origin "*" always;',
+        f'        return 400 "{bad}\\n";',
+        "    }",
+        "    location @webfinger_404 {",
+        "        default_type text/plain;",
+        '        add_header Access-Control-Allow-Origin "*" always;',
+        f'        return 404 "{missing}\\n";',
+        "    }",
+    ]
+
+
+def _nginx_listen(config: SiteConfig, listen: str | None) -> list[str]:
+    parts = urlsplit(config.base_url)
+    if listen is not None:
+        host, port = parse_address(listen, "--listen", port_only=True)
+        return [f"    listen {_join(host, port) if host else port};"]
+    if parts.scheme == "https":
+        return [f"    listen {parts.port or 443} ssl;",
+                f"    ssl_certificate     /etc/letsencrypt/live/{parts.hostname}/fullchain.pem;",
+                f"    ssl_certificate_key /etc/letsencrypt/live/{parts.hostname}/privkey.pem;"]
+    return [f"    listen {parts.port or 80};"]
+
+
+def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
     base = _base_path(config)
     same_host, inbox_path = _inbox(config)
     root = str(config.output_dir)
@@ -174,10 +345,11 @@ def _nginx(config: SiteConfig) -> str:
     host = urlsplit(config.base_url).hostname or config.host
     lines = [
         f"# nginx configuration for {config.base_url} (generated by `fedipress hosting nginx`).",
-        "# Put it in your server block (or use this one) and reload nginx.",
+        "# Save it as a site (e.g. `fedipress hosting nginx > /etc/nginx/sites-enabled/blog`),",
+        "# check the certificate paths, then `nginx -t` and reload nginx.",
         "server {",
+        *_nginx_listen(config, listen),
         f"    server_name {host};",
-        "    # listen 443 ssl; ssl_certificate ...; ssl_certificate_key ...;",
         f"    root {root};",
         "    index index.html;",
         "",
@@ -192,10 +364,13 @@ def _nginx(config: SiteConfig) -> str:
         f"    location ~ /({ap_post})$ {{",
         f"        types {{ }} default_type {ACTIVITY_JSON};",
         "    }",
+        *_nginx_webfinger(config, f"{base}.well-known/webfinger"),
         "",
-        "    # WebFinger, host-meta and NodeInfo: static files, readable cross-origin.",
+        "    # host-meta and NodeInfo: static files, readable cross-origin.",
     ]
     for path, ctype in _WELL_KNOWN:
+        if path == ".well-known/webfinger":
+            continue
         lines += [
             f"    location = {base}{path} {{",
             f"        types {{ }} default_type {ctype};",
@@ -205,11 +380,12 @@ def _nginx(config: SiteConfig) -> str:
     if same_host:
         lines += [
             "",
-            "    # The inbox is the `fedipress inbox` service. Keep Host and the path unchanged:",
-            "    # HTTP signatures cover both.",
+            "    # The inbox is the `fedipress inbox` service. Pass the Host header exactly as",
+            "    # the sender sent it ($http_host keeps a non-default port, $host would drop it)",
+            "    # and the path unchanged: HTTP signatures cover both.",
             f"    location = {inbox_path} {{",
-            f"        proxy_pass http://{INBOX_SERVICE};",
-            "        proxy_set_header Host $host;",
+            f"        proxy_pass http://{upstream};",
+            "        proxy_set_header Host $http_host;",
             "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
             "        proxy_set_header X-Forwarded-Proto $scheme;",
             "        client_max_body_size 1m;",
@@ -231,14 +407,51 @@ def _nginx(config: SiteConfig) -> str:
     return text
 
 
-def _caddy(config: SiteConfig) -> str:
+def _caddy_webfinger(config: SiteConfig, path: str) -> list[str]:
+    bad, missing = _webfinger_messages(config)
+    return [
+        "",
+        "    # WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:",
+        "    # 400 for a missing, empty, repeated or malformed resource, 404 for any other account",
+        "    # or scheme (mailto:, ...), both without the document. rel= is not filtered here (RFC",
+        "    # 7033 4.3 lets a server ignore it); the whole document is sent.",
+        f"    route {path} {{",
+        '        header Access-Control-Allow-Origin "*"',
+        '        @webfinger_missing vars {query.resource} ""',
+        f'        respond @webfinger_missing "{bad}" 400',
+        f"        @webfinger_repeated vars_regexp {{query}} {_REPEATED_RE}",
+        f'        respond @webfinger_repeated "{bad}" 400',
+        f"        @webfinger_malformed not vars_regexp {{query.resource}} {_URI_RE}",
+        f'        respond @webfinger_malformed "{bad}" 400',
+        f"        @webfinger_bad_acct vars_regexp {{query.resource}} {_BAD_ACCT_RE}",
+        f'        respond @webfinger_bad_acct "{bad}" 400',
+        "        @webfinger_other not vars_regexp {query.resource} "
+        f"{_own_resource_re(config, raw=False)}",
+        f'        respond @webfinger_other "{missing}" 404',
+        "        header {",
+        f"            Content-Type {JRD_JSON}",
+        "            defer",
+        "        }",
+        "    }",
+    ]
+
+
+def _caddy(config: SiteConfig, listen: str | None, upstream: str) -> str:
     base = _base_path(config)
     same_host, inbox_path = _inbox(config)
     ap_root = "|".join(re.escape(n) for n in _ROOT_AP_FILES)
     ap_post = "|".join(re.escape(n) for n in _POST_AP_FILES)
+    parts = urlsplit(config.base_url)
+    address, bind = f"{parts.scheme}://{config.host}", []
+    if listen is not None:
+        host, port = parse_address(listen, "--listen", port_only=True)
+        address = f"{parts.scheme}://{_join(parts.hostname or config.host, port)}"
+        bind = [f"    bind {host}"] if host else []
     lines = [
         f"# Caddyfile for {config.base_url} (generated by `fedipress hosting caddy`).",
-        f"{config.host} {{",
+        "# Save it as your Caddyfile (or paste the site block into it) and reload Caddy.",
+        f"{address} {{",
+        *bind,
         f"    root * {config.output_dir}",
         "",
         "    # ActivityPub documents: Mastodon ignores them unless served as",
@@ -249,10 +462,13 @@ def _caddy(config: SiteConfig) -> str:
         f"        Content-Type {ACTIVITY_JSON}",
         "        defer",
         "    }",
+        *_caddy_webfinger(config, f"{base}.well-known/webfinger"),
         "",
-        "    # WebFinger, host-meta and NodeInfo: static files, readable cross-origin.",
+        "    # host-meta and NodeInfo: static files, readable cross-origin.",
     ]
     for i, (path, ctype) in enumerate(_WELL_KNOWN):
+        if path == ".well-known/webfinger":
+            continue
         lines += [
             f"    @wk{i} path {base}{path}",
             f"    header @wk{i} {{",
@@ -264,8 +480,10 @@ def _caddy(config: SiteConfig) -> str:
     if same_host:
         lines += [
             "",
-            "    # The inbox is the `fedipress inbox` service (Caddy keeps Host and the path).",
-            f"    reverse_proxy {inbox_path} {INBOX_SERVICE}",
+            "    # The inbox is the `fedipress inbox` service. Caddy passes the Host header as",
+            "    # the sender sent it (port included) and the path unchanged: HTTP signatures",
+            "    # cover both.",
+            f"    reverse_proxy {inbox_path} {upstream}",
         ]
     lines += ["", "    file_server", "}"]
     text = "\n".join(lines) + "\n"
@@ -279,49 +497,65 @@ def _caddy(config: SiteConfig) -> str:
     return text
 
 
-def _apache(config: SiteConfig) -> str:
+def _apache(config: SiteConfig, listen: str | None, upstream: str) -> str:
     return (
         f"# Apache configuration for {config.base_url} (generated by `fedipress hosting apache`).\n"
         "# `fedipress build` also writes this as public/.htaccess; put it in the VirtualHost\n"
-        "# (or a <Directory> block) if .htaccess files are disabled.\n\n" + _htaccess(config)
+        "# (or a <Directory> block) if .htaccess files are disabled.\n\n"
+        + _htaccess(config, upstream)
     )
 
 
-def _netlify(config: SiteConfig) -> str:
+_STATIC_WEBFINGER_NOTE = (
+    "# WebFinger: _headers cannot look at the query string, so this host sends the blog's\n"
+    "# document (200) for every resource=, also for other accounts or none at all, where\n"
+    "# RFC 7033 wants 400 or 404. Mastodon is not misled (it checks the subject it gets);\n"
+    "# for exact answers serve the blog with nginx, Caddy, Apache or `fedipress inbox --site`.\n"
+)
+
+
+def _inbox_elsewhere_note(host: str, inbox_path: str) -> str:
+    return (
+        f"\n# The inbox must reach the `fedipress inbox` service, which {host} cannot run. Run it\n"
+        "# on a server you control and set fediverse.inbox_url (and shared_inbox_url) in\n"
+        "# site.yaml to its own URL, e.g. https://inbox.example/inbox: followers' servers then\n"
+        "# post there directly. Do not proxy it through this host: a proxy to another host does\n"
+        "# not pass on the Host header the sender signed, so no signature would verify.\n"
+        f"# (Until then, POSTs to {inbox_path} here get an error and nobody can follow.)\n"
+    )
+
+
+def _netlify(config: SiteConfig, listen: str | None, upstream: str) -> str:
     same_host, inbox_path = _inbox(config)
     text = (
         "# Netlify (generated by `fedipress hosting netlify`).\n"
         "# `fedipress build` writes this as public/_headers; Netlify reads it on deploy.\n\n"
-        + _headers_file(config)
+        + _headers_file(config) + "\n" + _STATIC_WEBFINGER_NOTE
     )
     if same_host:
-        text += (
-            "\n# The inbox must reach the `fedipress inbox` service, which Netlify cannot run.\n"
-            "# Run it on a server you control and proxy to it with public/_redirects:\n"
-            f"#   {inbox_path}  https://INBOX-HOST{inbox_path}  200!\n"
-            "# (or set fediverse.inbox_url in site.yaml to the service's own URL).\n"
-        )
+        text += _inbox_elsewhere_note("Netlify", inbox_path)
     return text
 
 
-def _cloudflare(config: SiteConfig) -> str:
+def _cloudflare(config: SiteConfig, listen: str | None, upstream: str) -> str:
     same_host, inbox_path = _inbox(config)
     text = (
         "# Cloudflare Pages (generated by `fedipress hosting cloudflare`).\n"
         "# `fedipress build` writes this as public/_headers; Pages reads it on deploy.\n\n"
-        + _headers_file(config)
+        + _headers_file(config) + "\n" + _STATIC_WEBFINGER_NOTE
     )
     if same_host:
-        text += (
-            "\n# The inbox must reach the `fedipress inbox` service. Pages' _redirects cannot\n"
-            "# proxy to another host: set fediverse.inbox_url in site.yaml to the service's\n"
-            f"# own URL, or route {inbox_path} to it with a Worker / Pages Function.\n"
-        )
+        text += _inbox_elsewhere_note("Cloudflare Pages", inbox_path)
     return text
 
 
-def hosting_config(config: SiteConfig, kind: str) -> str:
-    """A ready, commented configuration for `kind` (one of HOST_KINDS)."""
+def hosting_config(config: SiteConfig, kind: str, *, listen: str | None = None,
+                   upstream: str = INBOX_SERVICE) -> str:
+    """A ready, commented configuration for `kind` (one of HOST_KINDS).
+
+    `listen` ("PORT" or "HOST:PORT") is where nginx / Caddy listen (default: base_url's port,
+    80 or 443); `upstream` ("HOST:PORT") is where `fedipress inbox` listens. FedipressError
+    for a malformed address."""
     printers = {
         "nginx": _nginx,
         "caddy": _caddy,
@@ -331,4 +565,7 @@ def hosting_config(config: SiteConfig, kind: str) -> str:
     }
     if kind not in printers:
         raise ValueError(f"unknown host kind {kind!r}; choose one of {', '.join(HOST_KINDS)}")
-    return printers[kind](config)
+    host, port = parse_address(upstream, "--upstream")
+    if listen is not None:
+        parse_address(listen, "--listen", port_only=True)
+    return printers[kind](config, listen, _join(host, port))

@@ -517,6 +517,25 @@ def _static(site_dir: Path) -> Callable[[Request], Any]:
     return serve
 
 
+def _webfinger(config: SiteConfig, site_dir: Path) -> Callable[[Request], Any]:
+    """RFC 7033: the built JRD for the blog's own account only; 400/404 for anything else
+    (webfinger.webfinger_answer decides, as it does for `fedipress serve`)."""
+    from .activitypub.webfinger import webfinger_answer
+
+    path = site_dir / ".well-known" / "webfinger"
+
+    async def answer(request: Request) -> Response:
+        try:
+            built = path.read_bytes()
+        except OSError:
+            return Response("not found\n", 404, media_type="text/plain")
+        found = webfinger_answer(config, request.url.query, built)
+        return Response(found.body, found.status, headers=dict(found.headers),
+                        media_type=found.content_type)
+
+    return answer
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "temporarily unavailable"}, 503, headers={"Retry-After": "60"})
 
@@ -567,6 +586,8 @@ def create_app(
         routes.append(Route(path, inbox_get, methods=["GET", "HEAD"]))
     if site_dir is not None:
         serve = _static(site_dir)
+        routes.append(Route("/.well-known/webfinger", _webfinger(config, site_dir),
+                            methods=["GET", "HEAD"]))
         routes.append(Route("/", serve, methods=["GET", "HEAD"]))
         routes.append(Route("/{path:path}", serve, methods=["GET", "HEAD"]))
     # Starlette's own error middleware answers 500 before re-raising; this handler makes that
