@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from .cavage import cavage_signing_string, parse_cavage, sign_cavage
 from .rfc9421 import parse_rfc9421, rfc9421_signature_base, sign_rfc9421
 from .signed_request import (
@@ -43,6 +45,7 @@ from .signed_request import (
 
 __all__ = [
     "DEFAULT_MAX_SKEW",
+    "MIN_RSA_BITS",
     "HeaderInput",
     "PrivateKey",
     "PublicKey",
@@ -59,7 +62,22 @@ __all__ = [
     "sign_rfc9421",
     "verify_claim",
     "verify_request",
+    "weak_key_reason",
 ]
+
+# RSA keys shorter than this are refused when verifying: 1024-bit RSA is within reach of a
+# well-funded attacker (NIST retired it in 2013), and every fediverse server makes 2048 or more.
+MIN_RSA_BITS = 2048
+
+
+def weak_key_reason(public_key: PublicKey) -> str | None:
+    """Why `public_key` is too weak to trust a signature from, or None."""
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+        return (
+            f"signing key is RSA-{public_key.key_size}, too weak"
+            f" (at least RSA-{MIN_RSA_BITS} is required)"
+        )
+    return None
 
 
 def parse_signature_request(
@@ -93,7 +111,11 @@ def parse_signature_request(
 
 
 def verify_claim(claim: SignatureClaim, public_key: PublicKey) -> VerifiedSignature:
-    """Verify a claim with the sender's public key; raises SignatureError when it fails."""
+    """Verify a claim with the sender's public key; raises SignatureError when it fails,
+    and for a key weaker than RSA-2048 whatever it signed."""
+    weak = weak_key_reason(public_key)
+    if weak is not None:
+        fail(weak)
     if not any(verify_bytes(public_key, claim.algorithm, b, claim.signature) for b in claim.bases):
         fail("signature does not verify")
     return VerifiedSignature(claim.key_id, claim.scheme, claim.covered, claim.created)
