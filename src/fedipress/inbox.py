@@ -290,7 +290,10 @@ class _Inbox:
             raise _Refused(400, "body is not valid UTF-8") from None
         try:
             data = json.loads(
-                text, object_pairs_hook=_unique_keys, parse_constant=_no_constant
+                text,
+                object_pairs_hook=_unique_keys,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
             )
         except _BadJSON as bad:
             raise _Refused(400, bad.reason) from None
@@ -564,6 +567,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise _BadJSON(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 parses as infinity, which json.dumps would write back as the non-JSON Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadJSON(f"number {text[:40]} is out of range")
+    return value
 
 
 def _has_lone_surrogate(value: Any) -> bool:
