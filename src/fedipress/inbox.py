@@ -44,7 +44,7 @@ import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -272,11 +272,16 @@ class _Inbox:
                 raise _Refused(413, "body larger than 1 MiB")
         chunks: list[bytes] = []
         total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise _Refused(413, "body larger than 1 MiB")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise _Refused(413, "body larger than 1 MiB")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # The sender hung up mid-body, or the server refused its framing (bad chunk sizes)
+            # and closed: the sender's doing, logged as such, never a traceback.
+            raise _Refused(400, "connection closed before the whole body arrived") from None
         return b"".join(chunks)
 
     def _parse(self, body: bytes) -> dict[str, Any]:
