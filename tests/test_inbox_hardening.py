@@ -267,3 +267,11 @@ def test_hostile_headers_are_never_5xx(world: World, name: str) -> None:
     # 4xx, or 202 where the oddity is harmless (an X-Forwarded-For from outside is not used).
     assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.1 202 ")), answer[:300]
     world.blog.assert_inbox_healthy()  # nor a traceback in the log (a 503 behind the scenes)
+
+
+def test_a_large_body_still_reaches_the_inbox(world: World) -> None:
+    # The 16 KiB limit is on headers only: a 600 KB activity (a long reply, say) streams
+    # through the server and is parsed, verified and handled.
+    body = world.follow_body(extra=', "summary": "' + "x" * 600_000 + '"')
+    response = world.post(body)
+    assert response.status_code == 202, response.text
