@@ -113,13 +113,15 @@ def served_identity(
         f" with --base-url {served_base}" if served_base != _file_base(config) else ""
     )
     for what, served, expected in (
+        ("actor id", actor_id, config.url("actor.json")),  # base_url as site.yaml spells it
         ("inbox", doc.get("inbox"), fed.inbox_url),
         ("shared inbox", shared, fed.shared_inbox_url),
         ("key id", key_id, actor_id + "#main-key"),
     ):
         if served != expected:
             raise FedipressError(
-                f"{path}: its {what} is {str(served)[:200]} but site.yaml makes it {expected};"
+                f"{path}: its {what} is {str(served)[:200]} but the configuration makes it"
+                f" {expected};"
                 f" {rebuild}"
             )
     if not _same_key(key.get("publicKeyPem") if isinstance(key, dict) else None, private_key):
@@ -297,8 +299,8 @@ async def _serve(
 
 
 def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_private: bool) -> int:
-    """`fedipress inbox [--host H] [--port P] [--site DIR] [--allow-private-addresses]
-    [--access-log]`."""
+    """`fedipress inbox [--host H] [--port P] [--site DIR] [--base-url URL]
+    [--allow-private-addresses] [--access-log]`."""
     site_dir: Path | None = None
     if getattr(args, "site", None):
         site_dir = Path(args.site)
