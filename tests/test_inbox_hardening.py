@@ -198,6 +198,8 @@ def test_headers_over_16_kib_in_one_piece_are_431(world: World) -> None:
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     many = [f"X-H{i}: {'b' * 20}" for i in range(800)]  # many small lines add up too
     assert _raw(port, [_request(port, many)]).startswith(b"HTTP/1.1 431 ")
+    long_target = _request(port, [], path="/inbox?" + "q" * 17_000)
+    assert _raw(port, [long_target]).startswith(b"HTTP/1.1 431 ")
     # A signed POST to the inbox with padding is refused before anything reads it.
     body = world.follow_body()
     headers = {"Content-Type": AS2, "Host": f"127.0.0.1:{port}", "X-Padding": "c" * 17_000}

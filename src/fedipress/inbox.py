@@ -160,8 +160,10 @@ class _CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Name, ": ", value and CRLF of each line, as on the wire.
+        # Name, ": ", value and CRLF of each line, as on the wire, and the request target:
+        # what h11 counts while the head is still incomplete.
         size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+        size += len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         if size > self.max_header_bytes:
             log.info(
                 "inbox 431 from %s: request headers of %d bytes (limit %d)",
