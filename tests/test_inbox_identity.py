@@ -185,6 +185,7 @@ def test_without_site_a_local_build_for_another_actor_is_warned_about(built: Blo
             publicKeyPem=(FIXTURE_KEYS / "remote-public.pem").read_text()), "public key"),
         (lambda d: d.update(id="https://blog.example/people/me"), "is not <base_url>actor.json"),
         (lambda d: d.clear(), "has no actor id"),
+        (lambda d: d.update(id="ftp://blog.example/actor.json"), "not a usable base URL"),
     ],
 )
 def test_a_served_actor_the_inbox_cannot_stand_behind_is_refused(
@@ -199,8 +200,11 @@ def test_a_served_actor_the_inbox_cannot_stand_behind_is_refused(
                            explicit_base_url=False).base_url == built.base
     change(doc)
     path.write_text(json.dumps(doc))
-    with pytest.raises(FedipressError, match=message):
+    with pytest.raises(FedipressError, match=message) as refused:
         served_identity(config, built.root / "public", key, explicit_base_url=False)
+    assert "\n" not in str(refused.value)
+    if "its" in message or "public key" in message:  # says how to rebuild for this address
+        assert f"fedipress build --base-url {built.base}` again" in str(refused.value)
 
 
 def test_a_site_without_actor_json_is_refused(tmp_path: Path) -> None:

@@ -103,15 +103,24 @@ def served_identity(
             "answering for %s as %s was built for it (site.yaml's base_url is %s)",
             actor_id, path, config.base_url,
         )
-        config = load_config(config.config_file, base_url=served_base)
+        try:
+            config = load_config(config.config_file, base_url=served_base)
+        except FedipressError:
+            raise FedipressError(
+                f"{path}: built for {served_base[:200]}, which is not a usable base URL;"
+                " run `fedipress build` again"
+            ) from None
     fed = config.fediverse
     endpoints = doc.get("endpoints")
     shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
     key = doc.get("publicKey")
     key_id = key.get("id") if isinstance(key, dict) else None
-    rebuild = "run `fedipress build` again" + (
-        f" with --base-url {served_base}" if served_base != _file_base(config) else ""
-    )
+
+    def rebuild() -> str:
+        if served_base == _file_base(config):
+            return "run `fedipress build` again"
+        return f"run `fedipress build --base-url {served_base}` again"
+
     for what, served, expected in (
         ("actor id", actor_id, config.url("actor.json")),  # base_url as site.yaml spells it
         ("inbox", doc.get("inbox"), fed.inbox_url),
@@ -121,13 +130,12 @@ def served_identity(
         if served != expected:
             raise FedipressError(
                 f"{path}: its {what} is {str(served)[:200]} but the configuration makes it"
-                f" {expected};"
-                f" {rebuild}"
+                f" {expected}; {rebuild()}"
             )
     if not _same_key(key.get("publicKeyPem") if isinstance(key, dict) else None, private_key):
         raise FedipressError(
             f"{path}: publishes a public key that does not match this blog's private key"
-            f" (followers could not verify what the inbox sends); {rebuild}"
+            f" (followers could not verify what the inbox sends); {rebuild()}"
         )
     return config
 
