@@ -277,3 +277,12 @@ def test_a_large_body_still_reaches_the_inbox(world: World) -> None:
     body = world.follow_body(extra=', "summary": "' + "x" * 600_000 + '"')
     response = world.post(body)
     assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize("path", ["/" + "a" * 300, "/" + "a/" * 3000, "/" + "b" * 300 + "/"])
+def test_a_path_too_long_for_the_file_system_is_404(world: World, path: str) -> None:
+    # The site is served from disk (--site): a name over the file system's limit (ENAMETOOLONG)
+    # is simply not there.
+    response = httpx.get(world.blog.base.rstrip("/") + path, timeout=10)
+    assert response.status_code == 404
+    world.blog.assert_inbox_healthy()

@@ -603,6 +603,15 @@ def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:
     ) == actor
 
 
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    # A requested path too long for the file system (ENAMETOOLONG) is a path that is not
+    # there, not an error: Path.is_dir/is_file raise it instead of answering False.
+    try:
+        return test(path)
+    except OSError:
+        return False
+
+
 def _static(site_dir: Path) -> Callable[[Request], Any]:
     root = site_dir.resolve()
 
@@ -615,12 +624,12 @@ def _static(site_dir: Path) -> Callable[[Request], Any]:
             candidate.relative_to(root)
         except ValueError:
             return Response("not found\n", 404, media_type="text/plain")
-        if candidate.is_dir():
+        if _is(candidate, Path.is_dir):
             if rel and not rel.endswith("/"):
                 return Response(status_code=301, headers={"Location": f"/{rel}/"})
             candidate = candidate / "index.html"
             rel = rel + "index.html"
-        if not candidate.is_file():
+        if not _is(candidate, Path.is_file):
             missing = root / "404.html"
             if missing.is_file():
                 return FileResponse(missing, 404, media_type="text/html; charset=utf-8")
