@@ -10,6 +10,7 @@ the reason.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -285,4 +286,19 @@ def test_a_path_too_long_for_the_file_system_is_404(world: World, path: str) -> 
     # is simply not there.
     response = httpx.get(world.blog.base.rstrip("/") + path, timeout=10)
     assert response.status_code == 404
+    world.blog.assert_inbox_healthy()
+
+
+@pytest.mark.parametrize("host", ["xn--", "xn--a", "a..b", "%ff"])
+def test_a_malformed_keyid_host_is_401(world: World, host: str) -> None:
+    # "xn--" is no valid IDNA label: the URL parses, and asking for its host raised.
+    actor = f"http://{host}/users/x"
+    body = json.dumps({"id": actor + "/1", "type": "Follow", "actor": actor,
+                       "object": world.blog.actor_id}).encode()
+    url = world.blog.base + "inbox"
+    headers = {"Content-Type": AS2, "Host": f"127.0.0.1:{world.blog.port}"}
+    headers |= sign_cavage("POST", url, headers, body, key_id=actor + "#main-key",
+                           private_key=world.keys["bob"], now=datetime.now(UTC))
+    response = httpx.post(url, content=body, headers=headers, timeout=10)
+    assert response.status_code == 401, response.text
     world.blog.assert_inbox_healthy()
