@@ -193,9 +193,12 @@ def test_cavage_appendix_c_signatures_verify(case: dict[str, Any]) -> None:
         bases=(base,),
         signature=base64.b64decode(case["signature"]),
     )
-    assert verify_claim(claim, pub).key_id == "Test"
+    # The draft's test key is RSA-1024, which the default policy refuses (see below).
+    assert verify_claim(claim, pub, min_rsa_bits=1024).key_id == "Test"
     with pytest.raises(SignatureError):  # and the same signature over other bytes fails
-        verify_claim(replace(claim, bases=(base + b" ",)), pub)
+        verify_claim(replace(claim, bases=(base + b" ",)), pub, min_rsa_bits=1024)
+    with pytest.raises(SignatureError, match="RSA-1024, too weak"):
+        verify_claim(claim, pub)
 
 
 def test_cavage_appendix_c3_passes_the_full_policy() -> None:
@@ -206,7 +209,8 @@ def test_cavage_appendix_c3_passes_the_full_policy() -> None:
         f'signature="{case["signature"]}"'
     )
     got = verify_request(
-        "POST", CAVAGE["request"]["target"], headers, body, public_key=pub, now=when
+        "POST", CAVAGE["request"]["target"], headers, body, public_key=pub, now=when,
+        min_rsa_bits=1024,  # the draft's test key; the default refuses it
     )
     assert got.scheme == "cavage"
     assert got.covered == tuple(case["headers"])

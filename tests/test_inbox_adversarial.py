@@ -254,10 +254,24 @@ _json_values = st.recursive(
 )
 
 
+# JSON-shaped bodies with the pieces a parser or an encoder downstream may choke on: lone
+# surrogate escapes, raw bytes that are not UTF-8, NaN, numbers out of range, repeated keys.
+_hostile_json = st.lists(
+    st.sampled_from([
+        b'{"id": "https://a.example/1", "type": "Follow", "actor": "https://a.example/u", ',
+        b'"object": "', b'"summary": "', b'\\ud800', b'\\udfff', b'\\ud83d\\ude00', b'\xff',
+        b'\xed\xa0\x80', b'", ', b'"', b'NaN', b'-Infinity', b'1e99999', b'9' * 5000,
+        b'"type": "Like", ', b'[', b']', b'{', b'}', b'\x00', b'\\u0000',
+    ]),
+    max_size=12,
+).map(b"".join)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     body=st.one_of(
         st.binary(max_size=300),
+        _hostile_json,
         _json_values.map(lambda v: json.dumps(v).encode()),
         st.fixed_dictionaries(
             {

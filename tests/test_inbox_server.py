@@ -30,12 +30,23 @@ KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _site_files(root: Path) -> Path:
+def actor_json(base: str) -> str:
+    """The parts of a built actor.json the inbox checks against its configuration."""
+    actor = base + "actor.json"
+    return json.dumps({
+        "id": actor, "type": "Person", "inbox": base + "inbox",
+        "endpoints": {"sharedInbox": base + "inbox"},
+        "publicKey": {"id": actor + "#main-key", "owner": actor,
+                      "publicKeyPem": (KEYS / "blog-public.pem").read_text()},
+    })
+
+
+def _site_files(root: Path, base: str = "https://blog.example/") -> Path:
     public = root / "public"
     (public / "posts" / "hello").mkdir(parents=True)
     (public / ".well-known").mkdir()
     (public / "index.html").write_text("<h1>home</h1>")
-    (public / "actor.json").write_text('{"id": "x"}')
+    (public / "actor.json").write_text(actor_json(base))
     (public / "posts" / "hello" / "index.html").write_text("<p>hello</p>")
     (public / "posts" / "hello" / "object.json").write_text("{}")
     (public / ".well-known" / "webfinger").write_text("{}")
@@ -126,7 +137,7 @@ def test_inbox_subprocess_follow_accept_and_sigterm(tmp_path: Path, remote: Remo
     state.mkdir()
     shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
     os.chmod(state / "private-key.pem", 0o600)
-    public = _site_files(tmp_path)
+    public = _site_files(tmp_path, base)
     remote.docs["/users/alice"] = actor_doc(remote, "alice")
     alice = remote.url("/users/alice")
 

@@ -7,11 +7,18 @@ Everything is injected (store, fetcher with its signing auth and SSRF policy, cl
 delivery loop's wake-up), so tests run the same app through httpx.ASGITransport and uvicorn.
 Checks run cheapest first and stop at the first failure, each logged with its reason:
 
-    415 content type · 413 body over 1 MiB (read with a hard cap) · 400 JSON / depth / shape
+    431 request headers over 16 KiB (before anything else reads them)
+    415 content type · 413 body over 1 MiB (read with a hard cap) · 400 JSON (UTF-8, no lone
+    surrogate, NaN or duplicate key) / depth / shape
     429 per client IP · 401 signature syntax, digest, date (no network) · 429 per keyId host
     401 keyId on our own host · 403 blocked domain or actor · key (cache, else signed GET;
-    a cached key that fails is refetched once) · 401 verify · 401 key owner != actor
-    202 duplicate (same activity id: nothing stored again) · handle · 202
+    a cached key that fails is refetched once) · 401 verify (keys under RSA-2048 refused)
+    401 key owner != actor · 202 duplicate (same activity id: nothing stored again) · handle
+    202
+
+Every 202 that stores nothing (a duplicate, a Follow of another actor, a Like of something
+that is not our post...) is logged at info level with its reason: accepted and ignored must
+never mean silent.
 
 No request from outside produces a 500: an unexpected error is logged with its traceback and
 answered 503 (the sender retries later).
@@ -23,6 +30,7 @@ import functools
 import json
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -36,7 +44,7 @@ import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,7 +79,7 @@ from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth
 from .store import CachedActor, CachedKey, Store
 
-__all__ = ["InboxSettings", "create_app", "client_ip"]
+__all__ = ["MAX_HEADER_BYTES", "InboxSettings", "create_app", "client_ip"]
 
 log = logging.getLogger("fedipress.inbox")
 
@@ -79,6 +87,10 @@ T = TypeVar("T")
 _AP_TYPES = ("application/activity+json", "application/ld+json")
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 RETRY_AFTER = "60"  # seconds, on 503 answers: the sender retries with its own backoff anyway
+# All request header lines together; nginx's default buffers stop at 8-32 KiB and a signed
+# activity needs a few hundred bytes. The server (h11) refuses a longer header block that
+# arrives in pieces; one that arrives in one read is refused here, before any route runs.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class InboxSettings:
     host_burst: int = 100
     key_refetch_interval: float = 60.0  # seconds between refetches of one key (forgery floods)
     recent_ids: int = 10_000  # in-memory replay filter in front of the store's dedupe
+    max_header_bytes: int = MAX_HEADER_BYTES
 
 
 class _KeyGone(Exception):
@@ -136,14 +149,31 @@ def _load_key(pem: str) -> PublicKey:
 
 
 class _CatchAll:
-    """Outermost ASGI wrapper: an exception that escapes becomes a logged 503, never a 500."""
+    """Outermost ASGI wrapper: headers over the limit are a 431 before anything reads them,
+    and an exception that escapes becomes a logged 503, never a 500."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        # Name, ": ", value and CRLF of each line, as on the wire, and the request target:
+        # what h11 counts while the head is still incomplete.
+        size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+        size += len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if size > self.max_header_bytes:
+            log.info(
+                "inbox 431 from %s: request headers of %d bytes (limit %d)",
+                client_ip(scope), size, self.max_header_bytes,
+            )
+            too_large = JSONResponse(
+                {"error": f"request headers larger than {self.max_header_bytes // 1024} KiB"},
+                431, headers={"Connection": "close"},
+            )
+            await too_large(scope, receive, send)
             return
         started = False
 
@@ -228,8 +258,8 @@ class _Inbox:
         try:
             return await self._handle(request, ip)
         except _Refused as refused:
-            level = logging.DEBUG if refused.status == 202 else logging.INFO
-            log.log(level, "inbox %s from %s: %s", refused.status, ip, refused.reason)
+            # A 202 here stored nothing: logged like every refusal, with what it was about.
+            log.info("inbox %s from %s: %s", refused.status, ip, refused.reason)
             if refused.status == 202:
                 return Response(status_code=202)
             return JSONResponse({"error": refused.reason}, refused.status, headers=refused.headers)
@@ -244,20 +274,42 @@ class _Inbox:
                 raise _Refused(413, "body larger than 1 MiB")
         chunks: list[bytes] = []
         total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise _Refused(413, "body larger than 1 MiB")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise _Refused(413, "body larger than 1 MiB")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # The sender hung up mid-body, or the server refused its framing (bad chunk sizes)
+            # and closed: the sender's doing, logged as such, never a traceback.
+            raise _Refused(400, "connection closed before the whole body arrived") from None
         return b"".join(chunks)
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         if not check_json_depth(body):
             raise _Refused(400, "JSON nested too deeply")
         try:
-            data = json.loads(body)
+            # JSON between systems is UTF-8 (RFC 8259 §8.1); json.loads would also guess
+            # UTF-16/32 and let UTF-8-encoded surrogates through.
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refused(400, "body is not valid UTF-8") from None
+        try:
+            data = json.loads(
+                text,
+                object_pairs_hook=_unique_keys,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+            )
+        except _BadJSON as bad:
+            raise _Refused(400, bad.reason) from None
         except (ValueError, RecursionError):
             raise _Refused(400, "body is not valid JSON") from None
+        if "\\u" in text and _has_lone_surrogate(data):
+            # "\ud800" is valid JSON syntax but no Unicode text: it would fail later, wherever
+            # the string is encoded (the store, a log line, an Accept).
+            raise _Refused(400, "JSON string with a lone surrogate (\\ud800-\\udfff)")
         if not isinstance(data, dict):
             raise _Refused(400, "activity is not a JSON object")
         kind = data.get("type")
@@ -325,7 +377,9 @@ class _Inbox:
         ):
             # An account deletion is sent to every server the account's server knows; one we
             # never heard of needs no key fetch (the key is usually gone already) and no row.
-            raise _Refused(202, f"Delete of an unknown actor {actor[:200]}")
+            raise _Refused(
+                202, f"ignored Delete of {actor[:200]}: an actor this blog never heard of"
+            )
         try:
             owner = await self._verify(claim, activity, actor, cached)
         except _KeyGone:
@@ -336,33 +390,41 @@ class _Inbox:
             if owner != actor:
                 raise _Refused(401, "the signing key does not belong to the activity's actor")
             if activity_id in self.recent:
-                raise _Refused(202, f"duplicate {activity_id[:200]}")
+                raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
             try:
                 plan = await self.handler.prepare(activity, body, actor)
             except Rejected as rejected:
                 headers = {"Retry-After": RETRY_AFTER} if rejected.status == 503 else None
                 raise _Refused(rejected.status, rejected.reason, headers) from None
-        stored = await self.db(self._apply, activity_id, actor, body, plan, self.clock())
+        stored, unchanged = await self.db(
+            self._apply, activity_id, actor, body, plan, self.clock()
+        )
         self._remember(activity_id)
         if not stored:
-            raise _Refused(202, f"duplicate {activity_id[:200]}")
-        level = logging.DEBUG if plan.kind == "ignored" else logging.INFO
-        log.log(level, "inbox %s %s from %s: %s", plan.kind, activity_id[:200], actor, plan.detail)
+            raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
+        # Ignored activities too: a 202 that changes nothing must say why in the log.
+        kind, detail = ("ignored", unchanged) if unchanged is not None else (plan.kind, plan.detail)
+        log.info("inbox %s %s from %s: %s", kind, activity_id[:200], actor[:200], detail)
         if plan.wake and self.wake is not None:
             self.wake()
         return Response(status_code=202)
 
-    def _apply(self, activity_id: str, actor: str, body: bytes, plan: Plan, now: datetime) -> bool:
-        """Dedupe, keep the raw activity and make the plan's writes: one transaction."""
+    def _apply(
+        self, activity_id: str, actor: str, body: bytes, plan: Plan, now: datetime
+    ) -> tuple[bool, str | None]:
+        """Dedupe, keep the raw activity and make the plan's writes: one transaction. Whether
+        it was new, and why nothing changed when the plan ignored it or its write found
+        nothing to do."""
         store = self.store
         with store.transaction():
             if not store.seen_activity(activity_id, now):
-                return False
+                return False, None
             record = store.log_inbox(activity_id, actor, body, now)
+            unchanged = plan.detail if plan.kind == "ignored" else None
             if plan.write is not None:
-                plan.write(store, now)
-            store.mark_inbox_processed(record, now, None if plan.kind != "ignored" else plan.detail)
-        return True
+                unchanged = plan.write(store, now) or unchanged
+            store.mark_inbox_processed(record, now, unchanged)
+        return True, unchanged
 
     def _remember(self, activity_id: str) -> None:
         self.recent[activity_id] = None
@@ -391,7 +453,9 @@ class _Inbox:
             else:
                 raise _Refused(401, "signing key is gone (410) but the actor is not")
         if not await self.db(self.store.knows_actor, actor):
-            raise _Refused(202, f"Delete of an unknown, gone actor {actor[:200]}")
+            raise _Refused(
+                202, f"ignored Delete of {actor[:200]} (gone): an actor this blog never heard of"
+            )
 
         def forget(store: Store, now: datetime) -> None:
             store.remove_actor(actor)
@@ -434,12 +498,15 @@ class _Inbox:
         doc = None if remote.actor is None else cached_actor(remote.actor, now)
         return CachedKey(key_id, remote.owner, remote.pem, now), doc
 
-    def _check(self, claim: SignatureClaim, key: CachedKey) -> bool:
+    def _check(self, claim: SignatureClaim, key: CachedKey) -> str | None:
+        """None when `key` verifies the claim, else the reason (a weak key says so)."""
         try:
             verify_claim(claim, _load_key(key.public_key_pem))
-        except (SignatureError, ValueError, TypeError):
-            return False
-        return True
+        except SignatureError as exc:
+            return exc.reason
+        except (ValueError, TypeError):
+            return "signature does not verify"
+        return None
 
     def _blocked_and_key(self, key_id: str, actor: str) -> tuple[bool, CachedKey | None]:
         """Whether the store blocks the keyId or the actor, and the cached key (one thread hop)."""
@@ -458,16 +525,18 @@ class _Inbox:
         """The verified key's owner. `cached` (the store's copy of the key, read just before)
         first; a failing cached key is refetched once."""
         if cached is not None:
-            if self._check(claim, cached):
+            failure = self._check(claim, cached)
+            if failure is None:
                 return cached.owner
             if not self._may_refetch(claim.key_id):
-                raise _Refused(401, "signature does not verify")
+                raise _Refused(401, failure)
         elif _host_of(claim.key_id) != _host_of(actor):
             # A key on another host can never belong to this actor: no fetch needed.
             raise _Refused(401, "the signing key does not belong to the activity's actor")
         fresh, doc = await self._fetch_key(claim.key_id)
-        if not self._check(claim, fresh):
-            raise _Refused(401, "signature does not verify")
+        failure = self._check(claim, fresh)
+        if failure is not None:
+            raise _Refused(401, failure)
         # The key fetch fetched the actor document too: cache it with the key, so the handler
         # (a like's author, a Follow's inbox) does not fetch it again.
         doc = doc if doc is not None and doc.actor_id == actor else None
@@ -482,11 +551,65 @@ class _Inbox:
             self.store.put_actor(actor)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _BadJSON(ValueError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one key would let a check read one and the handler the other.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJSON(f"duplicate key {key[:40]!r} in a JSON object")
+            seen.add(key)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJSON(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 parses as infinity, which json.dumps would write back as the non-JSON Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadJSON(f"number {text[:40]} is out of range")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a surrogate code point; the
+    nesting is bounded by check_json_depth, so recursion is safe."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:
     kind = activity.get("type")
     return (kind == "Delete" or (isinstance(kind, list) and "Delete" in kind)) and id_of(
         activity.get("object")
     ) == actor
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    # A requested path too long for the file system (ENAMETOOLONG) is a path that is not
+    # there, not an error: Path.is_dir/is_file raise it instead of answering False.
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 def _static(site_dir: Path) -> Callable[[Request], Any]:
@@ -501,12 +624,12 @@ def _static(site_dir: Path) -> Callable[[Request], Any]:
             candidate.relative_to(root)
         except ValueError:
             return Response("not found\n", 404, media_type="text/plain")
-        if candidate.is_dir():
+        if _is(candidate, Path.is_dir):
             if rel and not rel.endswith("/"):
                 return Response(status_code=301, headers={"Location": f"/{rel}/"})
             candidate = candidate / "index.html"
             rel = rel + "index.html"
-        if not candidate.is_file():
+        if not _is(candidate, Path.is_file):
             missing = root / "404.html"
             if missing.is_file():
                 return FileResponse(missing, 404, media_type="text/html; charset=utf-8")
@@ -592,4 +715,7 @@ def create_app(
         routes.append(Route("/{path:path}", serve, methods=["GET", "HEAD"]))
     # Starlette's own error middleware answers 500 before re-raising; this handler makes that
     # answer a 503, and _CatchAll logs the exception and stops it there.
-    return _CatchAll(Starlette(routes=routes, exception_handlers={Exception: _unavailable}))
+    return _CatchAll(
+        Starlette(routes=routes, exception_handlers={Exception: _unavailable}),
+        settings.max_header_bytes,
+    )

@@ -8,7 +8,9 @@ Handling is split in two so that no network call happens inside a store transact
 
 `prepare` raises `Rejected(status, reason)` for activities that must be refused (for example an
 embedded object from another origin that cannot be fetched from its own). Anything we do not
-handle becomes a plan that writes nothing (`kind == "ignored"`), answered with 202.
+handle becomes a plan that writes nothing (`kind == "ignored"`), answered with 202, and a write
+that finds nothing to change (an Undo of a like never stored) returns why; the inbox logs both
+at info level, naming the actor or object, so an accepted activity is never dropped silently.
 Remote data is capped everywhere (names 200 characters, content 100 KB) and reply HTML is kept
 as received plus a strictly sanitised copy (nh3: p br a span, http/https links only).
 """
@@ -63,7 +65,8 @@ _REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
 _SAFE_TAGS = {"p", "br", "a", "span"}
 
 T = TypeVar("T")
-WriteFn = Callable[[Store, datetime], None]
+# A plan's store writes; a string it returns says why nothing changed (logged as ignored).
+WriteFn = Callable[[Store, datetime], "str | None"]
 
 
 class Rejected(Exception):
@@ -305,7 +308,11 @@ class ActivityHandler:
         kind = _type_of(activity) or ""
         method = getattr(self, f"_on_{kind.lower()}", None) if kind.isalpha() else None
         if method is None:
-            return Plan("ignored", f"{kind[:40] or 'untyped'} activities are not handled")
+            return Plan(
+                "ignored",
+                f"{kind[:40] or 'untyped'} activities are not handled"
+                f" (object {_ref(activity.get('object'))})",
+            )
         result: Plan | _Ignore = await method(activity, raw, actor)
         if isinstance(result, _Ignore):
             return Plan("ignored", result.reason)
@@ -372,8 +379,11 @@ class ActivityHandler:
     async def _on_follow(
         self, activity: Mapping[str, Any], raw: bytes, actor: str
     ) -> Plan | _Ignore:
-        if id_of(activity.get("object")) != self.actor_id:
-            return _Ignore("Follow of another actor")
+        followed = id_of(activity.get("object"))
+        if followed != self.actor_id:
+            return _Ignore(
+                f"Follow of {_ref(followed)}, not of this blog's actor {self.actor_id}"
+            )
         try:
             remote = await self._actor(actor, stale_ok=False)
         except FetchError as exc:
@@ -416,27 +426,39 @@ class ActivityHandler:
             raise Rejected(400, "Undo has no object")
         inner_type = _type_of(inner)
         if isinstance(inner, Mapping) and id_of(inner.get("actor")) not in (None, actor):
-            return _Ignore("Undo of another actor's activity")
+            return _Ignore(
+                f"Undo of {_ref(inner_id)}, an activity of {_ref(inner.get('actor'))}"
+                f" rather than of {actor[:200]}"
+            )
         target = (
             self.own_posts.resolve(id_of(inner.get("object")))
             if isinstance(inner, Mapping)
             else None
         )
 
-        def write(store: Store, now: datetime) -> None:
+        def write(store: Store, now: datetime) -> str | None:
+            removed = False
             if inner_type in (None, "Follow"):
                 follower = store.get_follower(actor)
                 if follower is not None and (
                     inner_type == "Follow" or follower.follow_activity_id == inner_id
                 ):
-                    store.remove_follower(actor)
+                    removed = store.remove_follower(actor) or removed
             if inner_type in (None, "Like", "Announce"):
-                if not store.remove_interaction_by_activity(inner_id, actor) and target:
-                    store.remove_interaction(
+                if store.remove_interaction_by_activity(inner_id, actor):
+                    removed = True
+                elif target:
+                    removed = store.remove_interaction(
                         "like" if inner_type == "Like" else "announce", actor, target
-                    )
+                    ) or removed
+            if removed:
+                return None
+            return (
+                f"Undo {inner_type or 'by id'} of {inner_id[:200]}: nothing of"
+                f" {actor[:200]} matched it"
+            )
 
-        return Plan("undo", f"Undo {inner_type or 'by id'}", write)
+        return Plan("undo", f"Undo {inner_type or 'by id'} of {inner_id[:200]}", write)
 
     async def _on_delete(
         self, activity: Mapping[str, Any], raw: bytes, actor: str
@@ -451,50 +473,56 @@ class ActivityHandler:
 
             return Plan("delete-actor", "actor and everything it left removed", forget)
 
-        def delete(store: Store, now: datetime) -> None:
-            store.delete_reply(obj_id, actor)  # only the author's own reply matches
+        def delete(store: Store, now: datetime) -> str | None:
+            if store.delete_reply(obj_id, actor):  # only the author's own reply matches
+                return None
+            return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} stored here"
 
-        return Plan("delete", "reply removed if stored", delete)
+        return Plan("delete", f"reply {obj_id[:200]} removed", delete)
 
     async def _on_move(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
         if id_of(activity.get("object")) != actor:
-            return _Ignore("Move of another account")
+            return _Ignore(f"Move of {_ref(activity.get('object'))}, not of {actor[:200]}")
         target = id_of(activity.get("target"))
         if target is None or not target.startswith(("https://", "http://")) or not _netloc(target):
             raise Rejected(400, "Move has no target")
         old = await self._db(self.store.get_follower, actor)
         if old is None:
-            return _Ignore("Move from an account that does not follow")
+            return _Ignore(f"Move of {actor[:200]}, which does not follow this blog")
         if await self.is_blocked(target):
-            return _Ignore("Move to a blocked account")
+            return _Ignore(f"Move to {target[:200]}, which is blocked")
         try:
             new = await self._fetch_actor(target)  # never the cache: alsoKnownAs must be current
         except FetchError as exc:
             log.info("Move target %s not fetched: %s", target[:200], exc)
             raise _fetch_failed(exc, "Move target could not be fetched") from None
         if actor not in new.also_known_as:
-            return _Ignore("Move target does not list the old account in alsoKnownAs")
+            return _Ignore(
+                f"Move to {new.id[:200]}, which does not list {actor[:200]} in alsoKnownAs"
+            )
 
-        def write(store: Store, now: datetime) -> None:
+        def write(store: Store, now: datetime) -> str | None:
             follower = self._follower(new, None, old.followed_at)
-            store.move_follower(actor, replace(follower, state=old.state))
+            moved = store.move_follower(actor, replace(follower, state=old.state))
             store.delete_actor(actor)  # the old account's document now says it moved
+            return None if moved else f"Move of {actor[:200]}: it unfollowed meanwhile"
 
         return Plan("move", f"follower moved to {new.id[:200]}", write)
 
     # -- Like, Announce --
 
     async def _reaction(self, activity: Mapping[str, Any], actor: str, kind: str) -> Plan | _Ignore:
-        target = self.own_posts.resolve(id_of(activity.get("object")))
+        liked = id_of(activity.get("object"))
+        target = self.own_posts.resolve(liked)
         if target is None:
-            return _Ignore(f"{kind} of something that is not one of our posts")
+            return _Ignore(f"{kind} of {_ref(liked)}, which is not one of this blog's posts")
         activity_id = id_of(activity)
         if activity_id is None:
             raise Rejected(400, "activity has no id")
         author = await self._author(actor)
 
-        def write(store: Store, now: datetime) -> None:
-            store.add_interaction(
+        def write(store: Store, now: datetime) -> str | None:
+            added = store.add_interaction(
                 _received(
                     author,
                     activity_id=activity_id,
@@ -505,6 +533,7 @@ class ActivityHandler:
                     now=now,
                 )
             )
+            return None if added else f"{kind} of {target} by {actor[:200]}: already stored"
 
         return Plan(kind.lower(), target, write)
 
@@ -542,22 +571,27 @@ class ActivityHandler:
             isinstance(activity.get("object"), Mapping)
             and await self._reply_root(in_reply_to) is None
         ):
-            return _Ignore("Create of something that is not a reply to us")
+            return _Ignore(_not_a_reply(activity.get("object"), in_reply_to))
         obj = await self._object(activity, actor)
         if _type_of(obj) not in _REPLY_TYPES:
-            return _Ignore("Create of a non-note object")
+            return _Ignore(
+                f"Create of {_ref(obj)}, a {_type_of(obj) or 'typeless'} object, not a note"
+            )
         if id_of(obj.get("attributedTo")) != actor:
-            return _Ignore("Create of an object attributed to someone else")
+            return _Ignore(
+                f"Create of {_ref(obj)}, attributed to {_ref(obj.get('attributedTo'))}"
+                f" rather than to {actor[:200]}"
+            )
         in_reply_to = id_of(obj.get("inReplyTo"))
         root = await self._reply_root(in_reply_to)
         if root is None:
-            return _Ignore("Create of something that is not a reply to us")
+            return _Ignore(_not_a_reply(obj, in_reply_to))
         obj_id = id_of(obj)
         assert obj_id is not None  # _object guarantees an id
         content = _content_of(obj)
         author = await self._author(actor)
 
-        def write(store: Store, now: datetime) -> None:
+        def write(store: Store, now: datetime) -> str | None:
             received = _received(
                 author,
                 activity_id=activity_id,
@@ -567,7 +601,7 @@ class ActivityHandler:
                 published=obj.get("published"),
                 now=now,
             )
-            store.add_interaction(
+            added = store.add_interaction(
                 replace(
                     received,
                     content_html=content,
@@ -577,6 +611,7 @@ class ActivityHandler:
                     reply_object_id=obj_id[:MAX_URL],
                 )
             )
+            return None if added else f"reply {obj_id[:200]} to {root}: already stored"
 
         return Plan("reply", root, write)
 
@@ -584,12 +619,15 @@ class ActivityHandler:
         """A follower's (or cached actor's) own profile changed: refresh where we deliver, how
         we name it, and the actor cache."""
         if await self._db(self._follows_or_cached, actor) is False:
-            return _Ignore("profile update of an account that does not follow")
+            return _Ignore(f"profile update of {actor[:200]}, which does not follow this blog")
         obj = activity.get("object")
         if isinstance(obj, Mapping) and obj.get("type") is not None:
             # The actor signed it and it is the actor's own document: no fetch needed.
             if _type_of(obj) not in ACTOR_TYPES:
-                return _Ignore("Update of the actor id with a non-actor object")
+                return _Ignore(
+                    f"Update of {actor[:200]} with a {_type_of(obj) or 'typeless'} object,"
+                    " not an actor"
+                )
             try:
                 remote = parse_actor(obj, where=actor[:200])
             except FetchError as exc:
@@ -631,19 +669,37 @@ class ActivityHandler:
             return await self._actor_update(activity, actor)
         existing = await self._db(self.store.get_reply, obj_id)
         if existing is None or existing.actor_id != actor:
-            return _Ignore("Update of something we do not store")
+            return _Ignore(f"Update of {obj_id[:200]}: not a reply of {actor[:200]} stored here")
         obj = await self._object(activity, actor)
         if id_of(obj.get("attributedTo")) != actor:
-            return _Ignore("Update of an object attributed to someone else")
+            return _Ignore(
+                f"Update of {obj_id[:200]}, attributed to {_ref(obj.get('attributedTo'))}"
+                f" rather than to {actor[:200]}"
+            )
         content = _content_of(obj)
 
-        def write(store: Store, now: datetime) -> None:
+        def write(store: Store, now: datetime) -> str | None:
             updated = _parse_time(obj.get("updated"), now)
-            store.update_reply(
+            if store.update_reply(
                 obj_id, actor, content, min(updated, now), sanitize_reply_html(content)
-            )
+            ):
+                return None
+            return f"Update of {obj_id[:200]}: the reply was removed meanwhile"
 
         return Plan("update", obj_id, write)
+
+
+def _ref(value: Any) -> str:
+    """An AS2 reference for a log line: its id, capped, or what it lacks."""
+    ref = id_of(value)
+    if ref is not None:
+        return ref[:200]
+    return "an object without id" if value is not None else "nothing"
+
+
+def _not_a_reply(obj: Any, in_reply_to: str | None) -> str:
+    target = f"in reply to {in_reply_to[:200]}" if in_reply_to else "not a reply"
+    return f"Create of {_ref(obj)} ({target}): not a reply to this blog's posts or their replies"
 
 
 def _received(

@@ -13,28 +13,157 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import json
 import logging
 import signal
 import socket
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .config import SiteConfig
+from .config import SiteConfig, load_config
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .errors import FedipressError
-from .inbox import create_app
+from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 from .store import default_store_path, open_store
 
-__all__ = ["listen_socket", "run_inbox_command", "serve_inbox"]
+__all__ = ["listen_socket", "run_inbox_command", "serve_inbox", "served_identity"]
 
 log = logging.getLogger("fedipress.inbox")
 GRACE_SECONDS = 10
+
+
+def _actor_document(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise FedipressError(
+            f"{path}: not found; the inbox answers for the actor of the site it serves,"
+            " so run `fedipress build` first"
+        ) from None
+    except OSError as exc:
+        raise FedipressError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError:
+        raise FedipressError(f"{path}: not valid JSON; run `fedipress build` again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise FedipressError(f"{path}: has no actor id; run `fedipress build` again")
+    return data
+
+
+def _same_key(pem: Any, private_key: RSAPrivateKey) -> bool:
+    if not isinstance(pem, str):
+        return False
+    try:
+        published = load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, TypeError, UnicodeError):
+        return False
+    return isinstance(published, RSAPublicKey) and (
+        published.public_numbers() == private_key.public_key().public_numbers()
+    )
+
+
+def served_identity(
+    config: SiteConfig,
+    site_dir: Path,
+    private_key: RSAPrivateKey,
+    *,
+    explicit_base_url: bool,
+) -> SiteConfig:
+    """The configuration whose actor is the one `site_dir/actor.json` publishes.
+
+    A Follow names the actor id the follower fetched, so an inbox answering for another id
+    (site.yaml's base_url while the site was built with --base-url, say) would accept it with
+    202 and drop it. The served document therefore decides: site.yaml's base_url gives way to
+    the one the site was built for (with a log line), an explicit --base-url that disagrees is
+    refused, and so is a document whose inbox or key this service could not stand behind."""
+    path = site_dir / "actor.json"
+    doc = _actor_document(path)
+    actor_id: str = doc["id"]
+    if not actor_id.endswith("/actor.json"):
+        raise FedipressError(
+            f"{path}: actor id {actor_id[:200]} is not <base_url>actor.json;"
+            " run `fedipress build` again"
+        )
+    served_base = actor_id.removesuffix("actor.json")
+    if served_base != config.base_url:
+        if explicit_base_url:
+            raise FedipressError(
+                f"--base-url {config.base_url} but {path} was built for {served_base}:"
+                f" start the inbox with --base-url {served_base} (or without --base-url),"
+                f" or rebuild with `fedipress build --base-url {config.base_url}`"
+            )
+        log.info(
+            "answering for %s as %s was built for it (site.yaml's base_url is %s)",
+            actor_id, path, config.base_url,
+        )
+        try:
+            config = load_config(config.config_file, base_url=served_base)
+        except FedipressError:
+            raise FedipressError(
+                f"{path}: built for {served_base[:200]}, which is not a usable base URL;"
+                " run `fedipress build` again"
+            ) from None
+    fed = config.fediverse
+    endpoints = doc.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    key = doc.get("publicKey")
+    key_id = key.get("id") if isinstance(key, dict) else None
+
+    def rebuild() -> str:
+        if served_base == _file_base(config):
+            return "run `fedipress build` again"
+        return f"run `fedipress build --base-url {served_base}` again"
+
+    for what, served, expected in (
+        ("actor id", actor_id, config.url("actor.json")),  # base_url as site.yaml spells it
+        ("inbox", doc.get("inbox"), fed.inbox_url),
+        ("shared inbox", shared, fed.shared_inbox_url),
+        ("key id", key_id, actor_id + "#main-key"),
+    ):
+        if served != expected:
+            raise FedipressError(
+                f"{path}: its {what} is {str(served)[:200]} but the configuration makes it"
+                f" {expected}; {rebuild()}"
+            )
+    if not _same_key(key.get("publicKeyPem") if isinstance(key, dict) else None, private_key):
+        raise FedipressError(
+            f"{path}: publishes a public key that does not match this blog's private key"
+            f" (followers could not verify what the inbox sends); {rebuild()}"
+        )
+    return config
+
+
+def _file_base(config: SiteConfig) -> str | None:
+    """site.yaml's own base_url, to tell whether a rebuild needs --base-url."""
+    try:
+        return load_config(config.config_file).base_url
+    except FedipressError:
+        return None
+
+
+def _warn_if_built_for_another(config: SiteConfig) -> None:
+    """Without --site the actor is served elsewhere, but a local build that names another
+    actor means Follows of that actor would be ignored: say so once, at start."""
+    path = config.output_dir / "actor.json"
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return
+    served = data.get("id") if isinstance(data, dict) else None
+    expected = config.url("actor.json")
+    if isinstance(served, str) and served != expected:
+        log.warning(
+            "%s names the actor %s but this inbox answers for %s: Follows of the other will"
+            " be ignored; start with --site %s or --base-url %s",
+            path, served[:200], expected, config.output_dir, served.removesuffix("actor.json"),
+        )
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -75,11 +204,18 @@ async def serve_inbox(
     site_dir: Path | None,
     allow_private: bool,
     access_log: bool = False,
+    explicit_base_url: bool = False,
 ) -> None:
     """Run the service until SIGTERM/SIGINT (or until the server stops). `access_log` turns
     on uvicorn's line per request (off by default: overhead on every POST, and the inbox logs
-    its own refusals and what it stored)."""
+    its own refusals and what it stored). With `site_dir`, the served actor.json decides the
+    blog's identity (see served_identity); `explicit_base_url` says config's came from
+    --base-url rather than site.yaml."""
     key = load_private_key(config)
+    if site_dir is not None:
+        config = served_identity(config, site_dir, key, explicit_base_url=explicit_base_url)
+    else:
+        _warn_if_built_for_another(config)
     sock = listen_socket(host, port)
     try:
         await _serve(
@@ -136,6 +272,11 @@ async def _serve(
                     timeout_graceful_shutdown=GRACE_SECONDS,
                     proxy_headers=False,  # inbox.client_ip reads X-Forwarded-For itself
                     server_header=False,
+                    # h11 whatever else is installed ("auto" would pick httptools, which has
+                    # other limits): it refuses a header block still incomplete past this
+                    # size with 400, and the app refuses a complete one over it with 431.
+                    http="h11",
+                    h11_max_incomplete_event_size=MAX_HEADER_BYTES,
                 )
             )
 
@@ -151,6 +292,7 @@ async def _serve(
             # uvicorn logs no address for a socket it is handed.
             bound_host, bound_port = sock.getsockname()[:2]
             log.info("inbox listening on %s port %d", bound_host, bound_port)
+            log.info("inbox for %s at %s", actor, config.fediverse.inbox_url)
             try:
                 await server.serve(sockets=[sock])
             finally:
@@ -165,8 +307,8 @@ async def _serve(
 
 
 def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_private: bool) -> int:
-    """`fedipress inbox [--host H] [--port P] [--site DIR] [--allow-private-addresses]
-    [--access-log]`."""
+    """`fedipress inbox [--host H] [--port P] [--site DIR] [--base-url URL]
+    [--allow-private-addresses] [--access-log]`."""
     site_dir: Path | None = None
     if getattr(args, "site", None):
         site_dir = Path(args.site)
@@ -183,6 +325,7 @@ def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_privat
             site_dir=site_dir,
             allow_private=allow_private,
             access_log=bool(getattr(args, "access_log", False)),
+            explicit_base_url=bool(getattr(args, "base_url", None)),
         )
     )
     return 0

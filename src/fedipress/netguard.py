@@ -156,7 +156,11 @@ def check_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
             else ""
         )
         raise UnsafeURLError(f"{shown}: only https URLs are fetched{hint}")
-    if not parsed.host:
+    try:
+        named_host = parsed.host
+    except UnicodeError:  # idna decodes a malformed "xn--" label only when asked, and raises
+        raise UnsafeURLError(f"{shown}: not a valid host name") from None
+    if not named_host:
         raise UnsafeURLError(f"{shown}: URL has no host")
     # httpx parses any integer as a port (-1, 99999); the socket layer then fails with an
     # OverflowError that no caller expects from a fetch.
@@ -164,7 +168,7 @@ def check_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
         raise UnsafeURLError(f"{shown}: {parsed.port} is not a port number (1-65535)")
     if parsed.userinfo:
         raise UnsafeURLError(f"{shown}: URLs with user:password@ are refused")
-    host = parsed.host.lower().rstrip(".")
+    host = named_host.lower().rstrip(".")
     if host.endswith(_UNREACHABLE_SUFFIXES):
         raise UnsafeURLError(f"{shown}: .onion and .i2p hosts cannot be reached")
     if not allow_private:

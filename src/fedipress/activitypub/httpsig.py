@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from .cavage import cavage_signing_string, parse_cavage, sign_cavage
 from .rfc9421 import parse_rfc9421, rfc9421_signature_base, sign_rfc9421
 from .signed_request import (
@@ -44,6 +46,7 @@ from .signed_request import (
 
 __all__ = [
     "DEFAULT_MAX_SKEW",
+    "MIN_RSA_BITS",
     "HeaderInput",
     "PrivateKey",
     "PublicKey",
@@ -60,7 +63,22 @@ __all__ = [
     "sign_rfc9421",
     "verify_claim",
     "verify_request",
+    "weak_key_reason",
 ]
+
+# RSA keys shorter than this are refused when verifying: 1024-bit RSA is within reach of a
+# well-funded attacker (NIST retired it in 2013), and every fediverse server makes 2048 or more.
+MIN_RSA_BITS = 2048
+
+
+def weak_key_reason(public_key: PublicKey, min_rsa_bits: int = MIN_RSA_BITS) -> str | None:
+    """Why `public_key` is too weak to trust a signature from, or None."""
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < min_rsa_bits:
+        return (
+            f"signing key is RSA-{public_key.key_size}, too weak"
+            f" (at least RSA-{min_rsa_bits} is required)"
+        )
+    return None
 
 
 def parse_signature_request(
@@ -93,8 +111,15 @@ def parse_signature_request(
     fail("missing Signature header")
 
 
-def verify_claim(claim: SignatureClaim, public_key: PublicKey) -> VerifiedSignature:
-    """Verify a claim with the sender's public key; raises SignatureError when it fails."""
+def verify_claim(
+    claim: SignatureClaim, public_key: PublicKey, *, min_rsa_bits: int = MIN_RSA_BITS
+) -> VerifiedSignature:
+    """Verify a claim with the sender's public key; raises SignatureError when it fails,
+    and for an RSA key shorter than `min_rsa_bits` whatever it signed (lower it only for
+    published test vectors, which use RSA-1024)."""
+    weak = weak_key_reason(public_key, min_rsa_bits)
+    if weak is not None:
+        fail(weak)
     if not any(verify_bytes(public_key, claim.algorithm, b, claim.signature) for b in claim.bases):
         fail("signature does not verify")
     return VerifiedSignature(claim.key_id, claim.scheme, claim.covered, claim.created)
@@ -110,9 +135,10 @@ def verify_request(
     now: datetime,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     scheme: str = "https",
+    min_rsa_bits: int = MIN_RSA_BITS,
 ) -> VerifiedSignature:
     """`parse_signature_request` then `verify_claim`, for callers that already hold the key."""
     claim = parse_signature_request(
         method, target, headers, body, now=now, max_skew=max_skew, scheme=scheme
     )
-    return verify_claim(claim, public_key)
+    return verify_claim(claim, public_key, min_rsa_bits=min_rsa_bits)
