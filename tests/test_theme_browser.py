@@ -10,6 +10,7 @@ $FEDIPRESS_SCREENSHOTS when that is set, for a human to look at.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import http.server
 import json
@@ -18,12 +19,16 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fedipress.markup import render_markdown
+from fedipress.model import Site
 from fedipress.render import plan_pages
+from fedipress.slug import slugify
 from fedipress.themes import make_environment, theme_static_files
 from test_render import make_site
 
@@ -107,10 +112,10 @@ class DevTools:
                 return result
             self.events.append(reply)
 
-    def open(self, url: str, width: int, dark: bool) -> None:
+    def open(self, url: str, width: int, dark: bool, height: int = 800) -> None:
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            width=width, height=800, deviceScaleFactor=1, mobile=width < 800,
+            width=width, height=height, deviceScaleFactor=1, mobile=width < 800,
         )  # fmt: skip
         scheme = "dark" if dark else "light"
         self.call(
@@ -149,15 +154,47 @@ class DevTools:
         os.close(self._write)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    out = tmp_path_factory.mktemp("public")
-    handler = functools.partial(_QuietHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    site = make_site(tmp_path_factory.mktemp("root"), base_url=base)
+# Nine pages: enough to show how the header copes with a long navigation on a phone.
+PAGE_TITLES = ("About", "Now", "Projects", "Uses", "Contact", "Colophon", "Reading list",
+               "Talks", "Garden log")
+# A post rendered by the real Markdown pipeline: footnotes, heading anchors, and an address
+# long enough to wrap in the reply box on a phone.
+NOTES_SLUG = "notes-on-footnotes-and-rather-long-addresses"
+NOTES_MD = """Tomatoes need warmth.[^1] They also need water, but not too much of it, and a
+gardener who checks them every morning before work, whatever the weather says.[^2]
+
+## Watering
+
+Water at the base, never on the leaves, and water deeply rather than often. A plant that
+has to reach for water grows the roots that carry it through a dry week.[^3]
+
+[^1]: At least 10 °C at night.
+[^2]: The weather is usually wrong.
+[^3]: Mulch helps too.
+"""
+
+
+def build_site(root: Path, out: Path, base: str) -> Site:
+    """The browser tests' site, rendered into `out` with the theme's static files."""
+    site = make_site(root, base_url=base)
+    about = site.pages[0]
+    pages = [about] + [
+        dataclasses.replace(
+            about, source=f"pages/{slugify(t)}.md", slug=slugify(t), title=t,
+            url=f"{base}{slugify(t)}/", path=f"{slugify(t)}/", aliases=(),
+            content_hash=slugify(t),
+        )
+        for t in PAGE_TITLES[1:]
+    ]
+    url = f"{base}posts/{NOTES_SLUG}/"
+    rendered = render_markdown(NOTES_MD, page_url=url, site_url=base)
+    notes = dataclasses.replace(
+        site.posts[-1], source=f"posts/{NOTES_SLUG}.md", slug=NOTES_SLUG,
+        title="Notes on footnotes", url=url, path=f"posts/{NOTES_SLUG}/", html=rendered.html,
+        summary_html=rendered.summary_html, toc_html=rendered.toc_html, aliases=(),
+        date=site.posts[-1].date - timedelta(days=1), content_hash="notes",
+    )
+    site = dataclasses.replace(site, posts=(*site.posts, notes), pages=tuple(pages))
     env = make_environment(site.config)
     for output in plan_pages(site, env, fingerprint_salt="browser"):
         path = out / output.path
@@ -180,6 +217,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         '<circle cx="460" cy="330" r="150" fill="#e53935"/>'
         '<circle cx="760" cy="300" r="130" fill="#d32f2f"/></svg>'
     )
+    return site
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    out = tmp_path_factory.mktemp("public")
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    build_site(tmp_path_factory.mktemp("root"), out, base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
