@@ -293,7 +293,7 @@ def test_every_page_has_the_common_head(pages: dict[str, str], path: str) -> Non
         assert tag in head.tags
     assert 'class="skip-link" href="#main"' in html and '<main id="main"' in html
     # The fediverse profile with copy button, follow form and its no-JS hint.
-    assert '<code class="handle">@alice@alice.example</code>' in html
+    assert '<code class="handle">@alice<wbr>@alice.example</code>' in html
     assert 'data-copy="@alice@alice.example"' in html
     assert 'data-acct="alice@alice.example"' in html
     assert '<input type="hidden" name="uri" value="acct:alice@alice.example">' in html

@@ -40,7 +40,7 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _KNOWN_KEYS = frozenset(
     """title date updated lastmod last_modified_at slug tags categories summary description
     excerpt draft published lang image federate pinned content_warning in_reply_to aliases
-    redirect_from keywords layout permalink url weight menu""".split()
+    redirect_from keywords layout permalink url""".split()
 )
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
@@ -526,14 +526,10 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
                 alias += "/"
             aliases.append(alias)
 
+    # Checked and used for menus, and still in `extra` as before they were (a theme may
+    # order its own lists by a post's weight, as Hugo's do).
     weight = _weight(f)
     menus = _menus(f)
-    if weight is not None and not menus and (sf.kind == "post" or menus == ()):
-        # `weight` only orders menus: on something in none it would do nothing.
-        where = ("has `menu: false`" if menus == () else
-                 "is in no menu (posts are listed by date)")
-        f.bad("weight", f"orders the navigation, but this {sf.kind} {where}; remove `weight`"
-                        f"{' or add `menu: main`' if menus is None else ''}")
 
     extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
     if f.problems or path is None or when is None or not title:
