@@ -455,7 +455,9 @@ def test_every_link_of_a_scrolling_navigation_is_reachable_by_keyboard(
 
 def test_links_are_ordered_by_title_without_weights(served: str, browser: DevTools) -> None:
     browser.open(served, 1280, dark=False)
-    texts = browser.evaluate("[...document.querySelectorAll('.site-nav a')].map(a => a.textContent)")
+    texts = browser.evaluate(
+        "[...document.querySelectorAll('.site-nav a')].map(a => a.textContent)"
+    )
     assert texts == [*sorted(PAGE_TITLES), "Archive", "Tags", "Follow"]
 
 
