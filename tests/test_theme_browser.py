@@ -453,6 +453,21 @@ def test_every_link_of_a_scrolling_navigation_is_reachable_by_keyboard(
     assert 0 <= left and right <= width, last  # scrolled into view when focused
 
 
+@pytest.mark.parametrize("page", ["uses/", "about/", "talks/"])
+def test_a_scrolling_navigation_shows_the_current_page(
+    served: str, browser: DevTools, page: str
+) -> None:
+    browser.open(served + page, 375, dark=False)
+    box = browser.evaluate(
+        "(() => { const a = document.querySelector('.site-nav [aria-current]');"
+        " const r = a.getBoundingClientRect(); return [r.left, r.right, innerWidth, scrollY,"
+        " a.textContent]; })()"
+    )
+    left, right, width, scrolled, text = box
+    assert text.lower() == page.strip("/") and 0 <= left and right <= width, box
+    assert scrolled == 0  # the page itself stays where it was
+
+
 def test_links_are_ordered_by_title_without_weights(served: str, browser: DevTools) -> None:
     browser.open(served, 1280, dark=False)
     texts = browser.evaluate(
