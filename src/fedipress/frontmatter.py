@@ -526,8 +526,8 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
                 alias += "/"
             aliases.append(alias)
 
-    # Checked and used for menus, and still in `extra` as before they were (a theme may
-    # order its own lists by a post's weight, as Hugo's do).
+    # Checked here for the navigation, and left in `extra` too, where themes found them
+    # before (a theme may order its own lists by a post's weight, as Hugo's do).
     weight = _weight(f)
     menus = _menus(f)
 
