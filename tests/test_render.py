@@ -293,7 +293,7 @@ def test_every_page_has_the_common_head(pages: dict[str, str], path: str) -> Non
         assert tag in head.tags
     assert 'class="skip-link" href="#main"' in html and '<main id="main"' in html
     # The fediverse profile with copy button, follow form and its no-JS hint.
-    assert '<code class="handle">@alice@alice.example</code>' in html
+    assert '<code class="handle">@alice<wbr>@alice.example</code>' in html
     assert 'data-copy="@alice@alice.example"' in html
     assert 'data-acct="alice@alice.example"' in html
     assert '<input type="hidden" name="uri" value="acct:alice@alice.example">' in html
@@ -399,6 +399,20 @@ def test_content_warning_hides_body(tmp_path: Path) -> None:
     assert "Content warning: spoilers" in pages["index.html"]
 
 
+def test_reply_box_address_breaks_after_each_slash_only(pages: dict[str, str]) -> None:
+    html = pages["posts/post-7/index.html"]
+    assert ('<code class="post-address">https://<wbr>' not in html)  # never inside "://"
+    assert ('<code class="post-address">https://alice.example/<wbr>posts/<wbr>post-7/<wbr>'
+            '</code>') in html
+    assert f'data-copy="{BASE}posts/post-7/"' in html  # what the Copy button copies
+
+
+def test_reply_box_address_is_escaped(tmp_path: Path) -> None:
+    post = make_post(BASE, 1, url=f"{BASE}posts/a&b<c/", path="posts/a-b-c/")
+    html = render_all(Site(make_config(tmp_path), (post,), ()))["posts/a-b-c/index.html"]
+    assert "https://alice.example/<wbr>posts/<wbr>a&amp;b&lt;c/<wbr>" in html
+
+
 # --- tags, archive, 404, aliases -------------------------------------------------------------
 
 
@@ -412,6 +426,15 @@ def test_tag_pages(pages: dict[str, str]) -> None:
         "post-7", "post-5", "post-3",
     ]  # fmt: skip
     assert parse(pages["tags/code/page/2/index.html"]).link("prev") == [f"{BASE}tags/code/"]
+    # Every entry of a tag's page has that tag: its chip is left out there, the others stay.
+    chips = re.compile(r'class="p-category" href="[^"]*" rel="tag">#(\w+)<')
+    assert chips.findall(code) == ["garden"] * 3
+    assert chips.findall(pages["tags/garden/index.html"]) == ["Code", "Code"]  # post-7, post-5
+    assert chips.findall(pages["index.html"]) == ["garden", "Code", "garden", "garden", "Code"]
+    assert chips.findall(pages["posts/post-7/index.html"]) == ["garden", "Code"]
+    # A post whose only tag is the page's has no empty list left behind (post-4 and post-2
+    # on this page; post-3 has #Code too).
+    assert pages["tags/garden/page/2/index.html"].count('<ul class="tag-list"') == 1
     index = pages["tags/index.html"]
     assert re.findall(r'rel="tag">#(\w+)</a> <span class="count">(\d+) posts?', index) == [
         ("Code", "4"), ("garden", "7"),

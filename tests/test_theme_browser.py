@@ -10,6 +10,7 @@ $FEDIPRESS_SCREENSHOTS when that is set, for a human to look at.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import http.server
 import json
@@ -18,12 +19,16 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fedipress.markup import render_markdown
+from fedipress.model import Site
 from fedipress.render import plan_pages
+from fedipress.slug import slugify
 from fedipress.themes import make_environment, theme_static_files
 from test_render import make_site
 
@@ -33,12 +38,13 @@ CHROMIUM = "/usr/bin/chromium"
 PAGES = ["index.html", "posts/post-7/", "archive/", "tags/", "tags/code/", "about/", "404.html"]
 
 # Every visible element that reaches past the viewport, except inside the boxes that are meant
-# to scroll sideways (code and tables).
+# to scroll sideways (code, tables, and the header navigation on a phone).
 OVERFLOW_JS = """(() => {
   const wide = [];
   for (const el of document.querySelectorAll("body *")) {
     const r = el.getBoundingClientRect();
-    if (r.width > 0 && (r.right > innerWidth + 0.5 || r.left < -0.5) && !el.closest("pre, table"))
+    if (r.width > 0 && (r.right > innerWidth + 0.5 || r.left < -0.5)
+        && !el.closest("pre, table, .site-nav li"))
       wide.push(el.tagName.toLowerCase() + "." + el.className + " " + Math.round(r.right));
   }
   return {scrollWidth: document.documentElement.scrollWidth, innerWidth, wide};
@@ -64,6 +70,10 @@ class DevTools:
                 "--hide-scrollbars",
                 "--remote-debugging-pipe",
                 f"--user-data-dir={profile}",
+                # A mouse, as on a desktop (headless Chromium has no pointer and would match
+                # `(hover: none)` everywhere); open() emulates a touch screen on phones.
+                "--blink-settings=primaryHoverType=2,availableHoverTypes=2,"
+                "primaryPointerType=4,availablePointerTypes=4",
                 "about:blank",
             ],
             pass_fds=(3, 4),
@@ -107,11 +117,18 @@ class DevTools:
                 return result
             self.events.append(reply)
 
-    def open(self, url: str, width: int, dark: bool) -> None:
+    def open(self, url: str, width: int, dark: bool, height: int = 800) -> None:
+        """Load `url` in a window `width` px wide: below 800 px a phone (touch, no hover),
+        else a desktop with a mouse; light or dark preference."""
+        phone = width < 800
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            width=width, height=800, deviceScaleFactor=1, mobile=width < 800,
+            width=width, height=height, deviceScaleFactor=1, mobile=phone,
         )  # fmt: skip
+        if phone:
+            self.call("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+        else:
+            self.call("Emulation.setTouchEmulationEnabled", enabled=False)
         scheme = "dark" if dark else "light"
         self.call(
             "Emulation.setEmulatedMedia",
@@ -149,15 +166,47 @@ class DevTools:
         os.close(self._write)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    out = tmp_path_factory.mktemp("public")
-    handler = functools.partial(_QuietHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    site = make_site(tmp_path_factory.mktemp("root"), base_url=base)
+# Nine pages: enough to show how the header copes with a long navigation on a phone.
+PAGE_TITLES = ("About", "Now", "Projects", "Uses", "Contact", "Colophon", "Reading list",
+               "Talks", "Garden log")
+# A post rendered by the real Markdown pipeline: footnotes, heading anchors, and an address
+# long enough to wrap in the reply box on a phone.
+NOTES_SLUG = "notes-on-footnotes-and-rather-long-addresses"
+NOTES_MD = """Tomatoes need warmth.[^1] They also need water, but not too much of it, and a
+gardener who checks them every morning before work, whatever the weather says.[^2]
+
+## Watering
+
+Water at the base, never on the leaves, and water deeply rather than often. A plant that
+has to reach for water grows the roots that carry it through a dry week.[^3]
+
+[^1]: At least 10 °C at night.
+[^2]: The weather is usually wrong.
+[^3]: Mulch helps too.
+"""
+
+
+def build_site(root: Path, out: Path, base: str) -> Site:
+    """The browser tests' site, rendered into `out` with the theme's static files."""
+    site = make_site(root, base_url=base)
+    about = site.pages[0]
+    pages = [about] + [
+        dataclasses.replace(
+            about, source=f"pages/{slugify(t)}.md", slug=slugify(t), title=t,
+            url=f"{base}{slugify(t)}/", path=f"{slugify(t)}/", aliases=(),
+            content_hash=slugify(t),
+        )
+        for t in PAGE_TITLES[1:]
+    ]
+    url = f"{base}posts/{NOTES_SLUG}/"
+    rendered = render_markdown(NOTES_MD, page_url=url, site_url=base)
+    notes = dataclasses.replace(
+        site.posts[-1], source=f"posts/{NOTES_SLUG}.md", slug=NOTES_SLUG,
+        title="Notes on footnotes", url=url, path=f"posts/{NOTES_SLUG}/", html=rendered.html,
+        summary_html=rendered.summary_html, toc_html=rendered.toc_html, aliases=(),
+        date=site.posts[-1].date - timedelta(days=1), content_hash="notes",
+    )
+    site = dataclasses.replace(site, posts=(*site.posts, notes), pages=tuple(pages))
     env = make_environment(site.config)
     for output in plan_pages(site, env, fingerprint_salt="browser"):
         path = out / output.path
@@ -180,6 +229,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         '<circle cx="460" cy="330" r="150" fill="#e53935"/>'
         '<circle cx="760" cy="300" r="130" fill="#d32f2f"/></svg>'
     )
+    return site
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    out = tmp_path_factory.mktemp("public")
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    build_site(tmp_path_factory.mktemp("root"), out, base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -307,3 +368,265 @@ def test_screenshots(
     browser.screenshot(shot, width)
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000  # a real, non-blank image
+
+
+# --- theme polish: each of these failed before the fix it names -------------------------------
+
+BOTH = pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+WIDTHS = pytest.mark.parametrize("width", [375, 1280])
+NOTES = f"posts/{NOTES_SLUG}/"
+
+
+@BOTH
+@WIDTHS
+def test_footer_reaches_the_bottom_of_a_short_page(
+    served: str, browser: DevTools, width: int, dark: bool
+) -> None:
+    # 1,400 px tall: the 404 page's content and footer take far less.
+    browser.open(served + "404.html", width, dark, height=1400)
+    box = browser.evaluate(
+        "(() => { const f = document.querySelector('.site-footer').getBoundingClientRect();"
+        " const m = document.querySelector('main').getBoundingClientRect();"
+        " return {bottom: f.bottom, top: f.top, main: m.bottom,"
+        " scroll: document.documentElement.scrollHeight}; })()"
+    )
+    assert abs(box["bottom"] - 1400) <= 1, box
+    assert box["scroll"] <= 1400, box  # and no scrolling to get there
+    assert box["top"] >= box["main"], box
+
+
+@BOTH
+@WIDTHS
+def test_footer_follows_the_content_of_a_long_page(
+    served: str, browser: DevTools, width: int, dark: bool
+) -> None:
+    browser.open(served + "posts/post-7/", width, dark)
+    box = browser.evaluate(
+        "(() => { const f = document.querySelector('.site-footer').getBoundingClientRect();"
+        " const m = document.querySelector('main').getBoundingClientRect();"
+        " return [f.top, m.bottom, f.bottom + scrollY,"
+        " document.documentElement.scrollHeight]; })()"
+    )
+    footer_top, main_bottom, footer_bottom, height = box
+    assert footer_top >= main_bottom and abs(footer_bottom - height) <= 1, box
+
+
+NAV_JS = """(() => {
+  const nav = document.querySelector(".site-nav");
+  const ul = nav.querySelector("ul");
+  const links = [...nav.querySelectorAll("a")];
+  const row = links[0].getBoundingClientRect().height;
+  return {height: nav.getBoundingClientRect().height, row, count: links.length,
+          scrollable: ul.scrollWidth > ul.clientWidth, overflow: getComputedStyle(ul).overflowX,
+          header: document.querySelector(".site-header").getBoundingClientRect().height};
+})()"""
+
+
+@BOTH
+@WIDTHS
+def test_nine_pages_keep_the_navigation_to_two_rows(
+    served: str, browser: DevTools, width: int, dark: bool
+) -> None:
+    browser.open(served, width, dark)
+    nav = browser.evaluate(NAV_JS)
+    assert nav["count"] == len(PAGE_TITLES) + 3  # the pages, Archive, Tags, Follow
+    assert nav["height"] <= 2 * nav["row"] + 4, nav
+    if width == 375:
+        # One row that scrolls sideways rather than four rows of links.
+        assert nav["height"] <= nav["row"] + 1 and nav["scrollable"], nav
+        assert nav["overflow"] == "auto"
+
+
+def test_every_link_of_a_scrolling_navigation_is_reachable_by_keyboard(
+    served: str, browser: DevTools
+) -> None:
+    browser.open(served, 375, dark=False)
+    last = browser.evaluate(
+        "(() => { const a = [...document.querySelectorAll('.site-nav a')].at(-2);"
+        " const before = a.getBoundingClientRect().right; a.focus();"
+        " const r = a.getBoundingClientRect();"
+        " return [before, r.left, r.right, innerWidth, a.textContent]; })()"
+    )
+    before, left, right, width, text = last
+    assert text == "Tags"
+    assert before > width  # out of sight at first,
+    assert 0 <= left and right <= width, last  # scrolled into view when focused
+
+
+@pytest.mark.parametrize("page", ["uses/", "about/", "talks/"])
+def test_a_scrolling_navigation_shows_the_current_page(
+    served: str, browser: DevTools, page: str
+) -> None:
+    browser.open(served + page, 375, dark=False)
+    box = browser.evaluate(
+        "(() => { const a = document.querySelector('.site-nav [aria-current]');"
+        " const r = a.getBoundingClientRect(); return [r.left, r.right, innerWidth, scrollY,"
+        " a.textContent]; })()"
+    )
+    left, right, width, scrolled, text = box
+    assert text.lower() == page.strip("/") and 0 <= left and right <= width, box
+    assert scrolled == 0  # the page itself stays where it was
+
+
+def test_links_are_ordered_by_title_without_weights(served: str, browser: DevTools) -> None:
+    browser.open(served, 1280, dark=False)
+    texts = browser.evaluate(
+        "[...document.querySelectorAll('.site-nav a')].map(a => a.textContent)"
+    )
+    assert texts == [*sorted(PAGE_TITLES), "Archive", "Tags", "Follow"]
+
+
+LINES_JS = """(() => {
+  // The lines of the first paragraph with a footnote marker: each text fragment's box, by
+  // line, outside the markers.
+  const p = [...document.querySelectorAll(".prose p")].find(p => p.querySelector("sup"));
+  const tops = new Set();
+  const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest("sup")) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+  }
+  const sup = p.querySelector("sup").getBoundingClientRect();
+  const before = p.querySelector("sup").previousSibling;
+  const range = document.createRange();
+  range.selectNodeContents(before);
+  const text = [...range.getClientRects()].at(-1);
+  return {lines: [...tops].sort((a, b) => a - b), height: p.getBoundingClientRect().height,
+          lineHeight: parseFloat(getComputedStyle(p).lineHeight),
+          supTop: sup.top, textTop: text.top, supBottom: sup.bottom, textBottom: text.bottom};
+})()"""
+
+
+@BOTH
+@WIDTHS
+def test_footnote_markers_do_not_push_lines_apart(
+    served: str, browser: DevTools, width: int, dark: bool
+) -> None:
+    browser.open(served + NOTES, width, dark)
+    m = browser.evaluate(LINES_JS)
+    lines = m["lines"]
+    assert len(lines) >= 2, m  # the paragraph wraps: its lines can be compared
+    gaps = [b - a for a, b in zip(lines, lines[1:], strict=False)]
+    assert all(abs(gap - m["lineHeight"]) <= 1 for gap in gaps), m  # each line as tall as the rest
+    assert abs(m["height"] - len(lines) * m["lineHeight"]) <= 1, m
+    assert m["supTop"] < m["textTop"] and m["supBottom"] < m["textBottom"], m  # still raised
+
+
+ANCHOR_JS = """(() => {
+  const a = document.querySelector(".prose h2 a.headerlink");
+  const r = a.closest("h2").getBoundingClientRect();
+  return {opacity: getComputedStyle(a).opacity, x: r.left + 10, y: r.top + r.height / 2,
+          tabbable: a.tabIndex >= 0 && getComputedStyle(a).visibility === "visible"
+            && getComputedStyle(a).display !== "none"};
+})()"""
+
+
+def _opacity(browser: DevTools) -> float:
+    return float(browser.evaluate(
+        "getComputedStyle(document.querySelector('.prose h2 a.headerlink')).opacity"
+    ))
+
+
+@BOTH
+def test_heading_anchor_shows_on_hover_and_keyboard_focus_only(
+    served: str, browser: DevTools, dark: bool
+) -> None:
+    browser.open(served + NOTES, 1280, dark)
+    assert browser.evaluate("matchMedia('(hover: hover)').matches") is True
+    anchor = browser.evaluate(ANCHOR_JS)
+    assert float(anchor["opacity"]) == 0 and anchor["tabbable"], anchor
+    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=anchor["x"], y=anchor["y"])
+    assert _opacity(browser) == 1
+    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=5, y=5)
+    assert _opacity(browser) == 0
+    browser.evaluate("document.querySelector('.prose h2 a.headerlink').focus()")
+    assert _opacity(browser) == 1
+    browser.evaluate("document.activeElement.blur()")
+    assert _opacity(browser) == 0
+
+
+def test_heading_anchor_stays_faintly_visible_on_touch_screens(
+    served: str, browser: DevTools
+) -> None:
+    browser.open(served + NOTES, 375, dark=False)
+    assert browser.evaluate("matchMedia('(hover: none)').matches") is True
+    assert 0.4 <= _opacity(browser) < 1
+
+
+BREAKS_JS = """(() => {
+  // Where the reply box's address wraps: the characters on either side of each line break.
+  const code = document.querySelector(".replies .post-address");
+  const chars = [];
+  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      chars.push([node.data[i], range.getBoundingClientRect().top]);
+    }
+  }
+  const breaks = [];
+  for (let i = 1; i < chars.length; i++)
+    if (chars[i][1] > chars[i - 1][1] + 2) breaks.push(chars[i - 1][0] + chars[i][0]);
+  const box = code.getBoundingClientRect();
+  return {text: code.textContent, breaks, right: box.right, inner: innerWidth};
+})()"""
+
+
+@BOTH
+@pytest.mark.parametrize("width", [320, 375])
+def test_reply_address_wraps_between_its_parts_not_mid_word(
+    served: str, browser: DevTools, width: int, dark: bool
+) -> None:
+    browser.open(served + NOTES, width, dark)
+    found = browser.evaluate(BREAKS_JS)
+    assert found["text"] == f"{served}{NOTES}"  # <wbr> adds nothing to what is copied
+    assert found["breaks"], found  # long enough to wrap here
+    for pair in found["breaks"]:
+        assert pair[0] in "/-", found  # after a "/" or a hyphen, never inside a word
+    assert found["right"] <= found["inner"]
+
+
+ROWS_JS = """((selector) => {
+  const row = document.querySelector(selector);
+  const button = row.querySelector("button.copy");
+  const field = row.querySelector("code");
+  const b = button.getBoundingClientRect(), f = field.getBoundingClientRect();
+  return {hidden: button.hidden, field: [f.top, f.height, f.right],
+          button: [b.top, b.height, b.left]};
+})"""
+
+
+@BOTH
+@WIDTHS
+@pytest.mark.parametrize("row", [".site-footer .handle-row", ".replies .handle-row"])
+def test_copy_button_is_as_tall_as_its_field(
+    served: str, browser: DevTools, width: int, dark: bool, row: str
+) -> None:
+    browser.open(served + NOTES, width, dark)
+    box = browser.evaluate(f"{ROWS_JS}({json.dumps(row)})")
+    assert box["hidden"] is False  # the clipboard is there (127.0.0.1 is a secure context)
+    (f_top, f_height, f_right), (b_top, b_height, b_left) = box["field"], box["button"]
+    if row.startswith(".replies") and width < 800:
+        # A long address takes the whole width on a phone; its button goes below it.
+        assert b_top >= f_top + f_height, box
+        return
+    assert abs(b_top - f_top) <= 1 and b_left > f_right, box  # side by side
+    assert abs(b_height - f_height) <= 1, box
+
+
+@WIDTHS
+def test_a_tag_page_leaves_out_its_own_tag_chip(
+    served: str, browser: DevTools, width: int
+) -> None:
+    chips_js = ("[...document.querySelectorAll('.post-list .summary')].map(s =>"
+                " [...s.querySelectorAll('.tag-list a')].map(a => a.textContent))")
+    browser.open(served + "tags/code/", width, dark=False)
+    on_tag_page = browser.evaluate(chips_js)
+    assert on_tag_page and all(chips == ["#garden"] for chips in on_tag_page), on_tag_page
+    browser.open(served, width, dark=False)
+    on_home = browser.evaluate(chips_js)
+    assert ["#garden", "#Code"] in on_home  # elsewhere every tag is shown

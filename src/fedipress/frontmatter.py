@@ -27,7 +27,7 @@ from .config import SiteConfig
 from .config.loader import yaml_syntax_error
 from .errors import Problem
 from .markup import MARKUP_VERSION, absolute_url, media_type_of
-from .model import Image, Tag
+from .model import Image, MenuEntry, Tag
 from .slug import slugify
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ _KNOWN_KEYS = frozenset(
 )
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 1
+_PARSE_VERSION = 2  # 2: weight and menu
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,6 +522,11 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
                 alias += "/"
             aliases.append(alias)
 
+    # Checked here for the navigation, and left in `extra` too, where themes found them
+    # before (a theme may order its own lists by a post's weight, as Hugo's do).
+    weight = _weight(f)
+    menus = _menus(f)
+
     extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
     if f.problems or path is None or when is None or not title:
         return sorted(f.problems, key=lambda p: p.line or 0) or [
@@ -551,6 +556,8 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         bundle_files=sf.bundle_files,
         content_hash=hashlib.sha256(raw).hexdigest(),
         extra=MappingProxyType(extra),
+        weight=weight,
+        menus=menus,
     )
     path_line = fm.lines.get(path_key or "slug", 1)
     key = _render_key(fm.body, url, config.base_url)
@@ -586,6 +593,72 @@ def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
         f.bad("image", f"expected a file beside the post or an http(s) URL, got {src.strip()!r}")
         return None
     return Image(url=url, alt=alt.strip(), media_type=media_type_of(url))
+
+
+def _weight(f: _Fields) -> int | None:
+    value = f.data.get("weight")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        f.bad("weight", f"expected a whole number such as 10 (lower comes first in the"
+                        f" navigation), got {_shown(value)}")
+        return None
+    return value
+
+
+_MENU_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_MENU_EXPECTED = ("expected a menu name such as main, a list of names such as [main, footer],"
+                  " or false")
+
+
+def _menus(f: _Fields) -> tuple[MenuEntry, ...] | None:
+    """`menu:` as Hugo writes it: `main`, `[main, footer]`, `false`, or a mapping of menu
+    names to `{weight, name}` (`menu: {main: {weight: 10}}`). None when not written."""
+    value = f.data.get("menu")
+    if value is None:
+        return None
+    if value is False:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            f.bad("menu", f"{_MENU_EXPECTED}; got a list holding"
+                          f" {_shown(next(v for v in value if not isinstance(v, str)))}")
+            return None
+        value = dict.fromkeys(value)
+    if not isinstance(value, dict):
+        f.bad("menu", f"{_MENU_EXPECTED}, got {_shown(value)}")
+        return None
+    entries: dict[str, MenuEntry] = {}
+    for raw_name, options in value.items():
+        name = str(raw_name).strip()
+        if not _MENU_NAME.fullmatch(name):
+            f.bad("menu", f"{name!r} is not a menu name: use letters, digits, - and _"
+                          " (the header navigation is `main`)")
+            return None
+        if options is None:
+            entries.setdefault(name, MenuEntry(name))
+            continue
+        if not isinstance(options, dict):
+            f.bad("menu", f"under `{name}` expected `weight:` and `name:`, got {_shown(options)}")
+            return None
+        unknown = sorted(str(k) for k in options if k not in ("weight", "name"))
+        if unknown:
+            f.bad("menu", f"`{unknown[0]}` under `{name}` is not understood: a menu entry takes"
+                          " only `weight:` (a whole number) and `name:` (the link's text);"
+                          " menus have one level")
+            return None
+        weight, title = options.get("weight"), options.get("name")
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int)):
+            f.bad("menu", f"`weight` under `{name}` must be a whole number such as 10,"
+                          f" got {_shown(weight)}")
+            return None
+        if title is not None and (not isinstance(title, str) or not title.strip()):
+            f.bad("menu", f"`name` under `{name}` must be the link's text, got {_shown(title)}")
+            return None
+        entries[name] = MenuEntry(name, weight, title.strip() if title is not None else None)
+    return tuple(entries.values())
 
 
 def _render_key(body: str, page_url: str, site_url: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from .config import SiteConfig
 
-__all__ = ["Image", "Output", "Post", "Site", "Tag"]
+__all__ = ["Image", "MenuEntry", "Output", "Post", "Site", "Tag"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -39,6 +39,17 @@ class Tag:
     name: str
     slug: str
     url: str
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """A post or page's place in one menu (front matter `menu:`): the menu's `menu` name
+    (`main` is the header navigation), and optionally a `weight` and a `name` (the link's
+    text) that apply to this menu only."""
+
+    menu: str
+    weight: int | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,10 @@ class Post:
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # other front matter
     mentions: tuple[str, ...] = ()  # "user@server.tld" written as @user@server.tld in the body
     has_more: bool = False  # the body has a <!--more--> marker (summary_html is the part before)
+    weight: int | None = None  # front matter `weight`: lower comes first in menus
+    # Front matter `menu`: None when not written (a page is then in the navigation unless
+    # some page names `main`), () for `menu: false` (in no menu).
+    menus: tuple[MenuEntry, ...] | None = None
     # False for a page with no date in its front matter or file name: `date` is then the
     # file's modification time, which a fresh checkout resets, so no output may depend on it
     # being stable (the sitemap leaves such a page's lastmod out).

@@ -17,11 +17,12 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from functools import partial
 from operator import attrgetter
 from pathlib import PurePath
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -41,13 +42,14 @@ __all__ = [
     "SiteView",
     "TagCount",
     "YearGroup",
+    "menus_of",
     "page_count",
     "plan_pages",
     "plain_text",
 ]
 
 # Bump when this module changes what it passes to templates, so old fingerprints go stale.
-RENDER_VERSION = "render-2"
+RENDER_VERSION = "render-3"  # 3: site.menus, weighted navigation
 TOC_MIN_WORDS = 400  # below this a table of contents is clutter (front matter `toc:` overrides)
 DESCRIPTION_CHARS = 200
 
@@ -91,11 +93,13 @@ class SiteView:
     avatar: str | None
     handle: str  # user@domain, no leading @
     display_name: str
-    nav: tuple[Link, ...]  # the site's pages, in order
+    nav: tuple[Link, ...]  # the header navigation: menus["main"] (see menus_of)
     feeds: tuple[Alternate, ...]
     home_url: str
     tags_url: str
     archive_url: str
+    # Every menu named in front matter (`menu:`), by name, each in order; "main" always.
+    menus: Mapping[str, tuple[Link, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,32 @@ def page_count(items: int, per_page: int) -> int:
     """Pages needed for `items` at `per_page` each; an empty list still has one page."""
     per_page = max(1, per_page)
     return max(1, -(-items // per_page))
+
+
+def menus_of(site: Site) -> dict[str, tuple[Link, ...]]:
+    """Each menu named in front matter (`menu:`) -> its links, lowest weight first, then
+    those without a weight, each group by title. Hugo's rule for the header menu, "main":
+    once any page or post names it, it holds exactly those; until then it holds every page
+    that does not say `menu:` (so a site without menus keeps all its pages in the header)."""
+    named: dict[str, list[tuple[tuple[bool, int, str, str], Link]]] = {}
+    unnamed: list[tuple[tuple[bool, int, str, str], Link]] = []
+
+    def order(weight: int | None, title: str, url: str) -> tuple[bool, int, str, str]:
+        return (weight is None, weight or 0, title.casefold(), url)
+
+    for item in site.pages:
+        if item.menus is None:
+            unnamed.append((order(item.weight, item.title, item.url), Link(item.title, item.url)))
+    for item in (*site.pages, *site.posts):
+        for entry in item.menus or ():
+            weight = entry.weight if entry.weight is not None else item.weight
+            title = entry.name or item.title
+            named.setdefault(entry.menu, []).append((order(weight, title, item.url),
+                                                     Link(title, item.url)))
+    if "main" not in named:
+        named["main"] = unnamed
+    return {name: tuple(link for _, link in sorted(links, key=lambda e: e[0]))
+            for name, links in sorted(named.items())}
 
 
 def _index_path(path: str) -> str:
@@ -276,6 +306,7 @@ class _Pages:
             for key, mime, label, name in FEED_TYPES
             if getattr(c.feeds, key)
         )
+        menus = menus_of(site)
         return SiteView(
             title=c.title,
             description=c.description,
@@ -286,11 +317,12 @@ class _Pages:
             avatar=c.author.avatar or c.fediverse.avatar,
             handle=c.handle,
             display_name=c.fediverse.display_name or c.author.name,
-            nav=tuple(Link(p.title, p.url) for p in site.pages),
+            nav=menus["main"],
             feeds=feeds,
             home_url=c.base_url,
             tags_url=c.url("tags/"),
             archive_url=c.url("archive/"),
+            menus=MappingProxyType(menus),
         )
 
     def title(self, heading: str) -> str:

@@ -232,12 +232,13 @@ class _ThemeLoader(jinja2.BaseLoader):
 # --- partials rendered once per input -------------------------------------------------------
 
 # Context names whose values are the same objects on every page of a plan (render.py's site
-# view, config and nav; each post's Post), plus Jinja's pure default globals. A template that
-# reads nothing else makes the same text for the same objects: a post's summary on the home
-# page and on each of its tags' pages, its meta line there and on its own page, the footer's
-# profile on every page.
+# view, config and nav; each post's Post; a tag page's Tag, missing elsewhere), plus Jinja's
+# pure default globals. A template that reads nothing else makes the same text for the same
+# objects: a post's meta line on the home page and on its own page, the footer's profile on
+# every page. (The default post_meta.html reads `tag` to leave a tag page's own tag out, so a
+# summary there is rendered once per tag page rather than once per post.)
 _STABLE_NAMES = frozenset({
-    "post", "site", "config", "nav", "theme_version",
+    "post", "site", "config", "nav", "theme_version", "tag",
     "range", "dict", "namespace", "cycler", "joiner",
 })
 # Filters whose output is not a function of their input (`lipsum` is a global, not stable).
