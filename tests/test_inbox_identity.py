@@ -161,7 +161,7 @@ def test_a_disagreeing_base_url_is_refused_in_one_line(built: Blog) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    [line] = [x for x in result.stderr.splitlines() if x.startswith("error")]
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("fedipress: error")]
     assert other in line and built.base in line and "--base-url" in line
     with pytest.raises(httpx.TransportError):  # it never started listening
         httpx.get(built.base + "healthz", timeout=1)

@@ -175,6 +175,10 @@ def _refuse(status: int, reason: str) -> WebfingerAnswer:
                            f"{status} {phrase}: {reason}\n".encode())
 
 
+def _not_utf8(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
 def webfinger_answer(config: SiteConfig, query: str, built: bytes | None = None
                      ) -> WebfingerAnswer:
     """The answer to GET /.well-known/webfinger?`query` (the raw query string), per RFC 7033.
@@ -188,15 +192,21 @@ def webfinger_answer(config: SiteConfig, query: str, built: bytes | None = None
       (RFC 7033 4.3: subject and aliases stay; a JRD that is not a JSON object is sent whole).
     Every answer carries Access-Control-Allow-Origin: * (RFC 7033 5)."""
     try:
-        pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=100)
-    except (UnicodeDecodeError, ValueError):
-        return _refuse(400, "the query string is not valid UTF-8 form data")
+        # surrogateescape: a parameter this answer does not read may hold any bytes, as it may
+        # for a static host's rules; only `resource` and `rel` must be UTF-8 (checked below).
+        pairs = parse_qsl(
+            query, keep_blank_values=True, errors="surrogateescape", max_num_fields=100
+        )
+    except ValueError:
+        return _refuse(400, "the query string has too many parameters")
+    if any(_not_utf8(value) for key, value in pairs if key in ("resource", "rel")):
+        return _refuse(400, "the resource and rel parameters are not valid UTF-8")
     resources = [value for key, value in pairs if key == "resource"]
     example = f"?resource=acct:{config.fediverse.username}@{config.fediverse.handle_domain}"
     if not resources:
         return _refuse(400, f"the resource parameter is required, e.g. {example}")
     if len(resources) > 1:
-        return _refuse(400, f"give the resource parameter once, not {len(resources)} times")
+        return _refuse(400, "give the resource parameter once, not more")
     resource = resources[0]
     if not resource:
         return _refuse(400, f"the resource parameter is empty; use e.g. {example}")
