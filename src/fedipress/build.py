@@ -454,6 +454,8 @@ class Builder:
         self._cache.save(write=not targeted)
         for problem in problems:
             print(problem.as_warning(), file=sys.stderr)
+        for warning in result.warnings:  # built, but not as written (see content.LoadResult)
+            self.log(warning.as_warning())
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:

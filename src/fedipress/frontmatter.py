@@ -26,6 +26,7 @@ import yaml
 from .config import SiteConfig
 from .errors import Problem
 from .markup import MARKUP_VERSION, absolute_url, media_type_of
+from .migration_syntax import SYNTAX_VERSION
 from .model import Image, Tag
 from .slug import slugify
 
@@ -44,7 +45,7 @@ _KNOWN_KEYS = frozenset(
 )
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 1
+_PARSE_VERSION = 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,11 +293,17 @@ class _Fields:
         return parsed
 
     def strings(self, key: str, *, comma: bool) -> list[str]:
+        """A list, or text: with `comma`, text is split at commas (`garden, food`), or, with
+        none, at spaces as Jekyll and Hugo split `tags: jekyll ruby`."""
         value = self.data.get(key)
         if value is None:
             return []
         if isinstance(value, str):
-            return [s.strip() for s in (value.split(",") if comma else [value]) if s.strip()]
+            if not comma:
+                parts = [value]
+            else:
+                parts = value.split(",") if "," in value else value.split()
+            return [s.strip() for s in parts if s.strip()]
         if isinstance(value, list) and all(
             isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
         ):
@@ -594,7 +601,8 @@ def _image(f: _Fields, page_url: str, config: SiteConfig) -> Image | None:
 
 def _render_key(body: str, page_url: str, site_url: str) -> str:
     h = hashlib.sha256()
-    h.update(f"{MARKUP_VERSION}\0{markdown.__version__}\0{pygments.__version__}\0".encode())
+    h.update(f"{MARKUP_VERSION}\0{SYNTAX_VERSION}\0{markdown.__version__}\0"
+             f"{pygments.__version__}\0".encode())
     h.update(f"{page_url}\0{site_url}\0".encode())
     h.update(body.encode())
     return h.hexdigest()

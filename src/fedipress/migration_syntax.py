@@ -38,9 +38,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["MARKER", "Note", "preprocess", "resolve"]
+__all__ = ["MARKER", "SYNTAX_VERSION", "Note", "preprocess", "resolve"]
 
 MARKER = "fedipress-x:"
+# Bump whenever `preprocess` makes something else of the same body: renderings are cached
+# by their body (frontmatter._render_key).
+SYNTAX_VERSION = 1
 
 # Kinds of markers: a warning (hex of its message) or a reference (hex of its target).
 _WARN = "w"
@@ -68,8 +71,8 @@ _LIQUID_OUT = re.compile(r"\{\{-?\s*((?:[^}<%]|\}(?!\}))*?)\s*-?\}\}")
 # language the post is about).
 _JEKYLL_OBJECT = re.compile(
     r"(?:site|page|post|include|layout|paginator|forloop|jekyll|content)\b|[\"'].*\|", re.DOTALL)
-_URL_ONLY = re.compile(r"""^site\.(?:baseurl|url)$|^(["'])(.*)\1\s*\|\s*(?:relative_url|absolute_url)$""",
-                       re.DOTALL)
+_URL_ONLY = re.compile(
+    r"""^site\.(?:baseurl|url)$|^(["'])(.*)\1\s*\|\s*(?:relative_url|absolute_url)$""", re.DOTALL)
 
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"[ \t]{0,3}(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
