@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from xml.etree.ElementTree import Element, tostring
 
@@ -228,7 +229,8 @@ def test_hugo_unknown_shortcode_stays_visible_and_is_warned(
     assert '{{< tweet user="SanDiegoZoo" id="1453110110599868418" >}}' in text
     assert ('content/posts/shortcodes.md:22: warning: Hugo shortcode `{{< tweet user="SanDiegoZoo"'
             ' id="1453110110599868418" >}}` is not supported; it is shown as written') in warnings
-    assert "fedipress-x" not in (site / "public" / "posts" / "shortcodes" / "index.html").read_text()
+    page = site / "public" / "posts" / "shortcodes" / "index.html"
+    assert "fedipress-x" not in page.read_text()  # no marker is left behind
 
 
 def test_hugo_shortcodes_in_code_are_left_alone(hugo_site: tuple[Path, list[str]]) -> None:
@@ -428,3 +430,22 @@ def test_unclosed_highlight_is_shown_and_warned() -> None:
 def test_highlight_in_a_list_item_keeps_its_indentation() -> None:
     out = preprocess("- step\n\n  {{< highlight sh >}}\n  make\n  {{< /highlight >}}\n- next\n")
     assert re.search(r"\n  ```sh\n  make\n  ```\n", out), out
+
+
+def test_stray_openers_cost_linear_time() -> None:
+    # Unclosed shortcodes, tags and code spans by the ten thousand: each was a search to the
+    # end of the body (minutes in all) before the looks were bounded and remembered.
+    bodies = [
+        "word `code` " * 20000 + "{{< x >}}",
+        '{{< figure src="a" ' * 5000,
+        "`" + "{% x " * 20000,
+        "{% raw %} " * 20000,
+        "{{ site.x " * 20000,
+        "```\n" + "{{</* x " * 20000,
+        "a {{ b\n" * 50000,
+        "{{< highlight go >}}\n" * 20000,
+    ]
+    started = time.perf_counter()
+    for body in bodies:
+        preprocess(body)
+    assert time.perf_counter() - started < 5

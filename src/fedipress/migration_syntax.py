@@ -60,12 +60,17 @@ _HUGO = re.compile(
     re.DOTALL,
 )
 _CLOSER = {"<": ">", "%": "%"}
-_HUGO_ESCAPED = re.compile(r"\{\{([<%])/\*(.*?)\*/([>%])\}\}", re.DOTALL)
+# (The inside stops at a brace: a stray opener costs a few characters, not a long search.)
+_HUGO_ESCAPED = re.compile(r"\{\{([<%])/\*((?:[^{*]|\*(?!/)){0,4000}?)\*/([>%])\}\}")
 _HUGO_ARG = re.compile(
     r"\s*(?:([A-Za-z_][\w-]*)\s*=\s*)?(\"(?:[^\"\\]|\\.)*\"|`[^`]*`|[^\s\"`=]+)")
 # Liquid: {% tag args %} (with - for whitespace control) and {{ expression }}.
 _LIQUID_TAG = re.compile(r"\{%-?\s*([A-Za-z_]\w*)((?:[^%]|%(?!\}))*?)\s*-?%\}")
 _LIQUID_RAW = re.compile(r"\{%-?\s*(?:end)?raw\s*-?%\}")
+_HUGO_HIGHLIGHT_END = re.compile(r"\{\{([<%])\s*/\s*highlight\s*([>%])\}\}")
+_HIGHLIGHT_END = re.compile(r"\{%-?\s*endhighlight\s*-?%\}")
+_RAW_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+_COMMENT_END = re.compile(r"\{%-?\s*endcomment\s*-?%\}")
 _LIQUID_OUT = re.compile(r"\{\{-?\s*((?:[^}<%]|\}(?!\}))*?)\s*-?\}\}")
 # Only what is recognisably Jekyll's: `{{ x }}` alone may be anything (math, a template
 # language the post is about).
@@ -115,8 +120,10 @@ def _warn_marker(line: int, message: str, *, block: bool = False) -> str:
 def verbatim(text: str) -> str:
     """Text shown exactly as written: ASCII punctuation as numeric entities, which Markdown
     keeps as they are (no emphasis, smart quotes, attribute lists or HTML)."""
-    return "".join(f"&#{ord(c)};" if c.isascii() and not c.isalnum() and c not in " \n\t"
-                   else c for c in text)
+    return text.translate(_VERBATIM)
+
+
+_VERBATIM = {c: f"&#{c};" for c in range(0x21, 0x7f) if not chr(c).isalnum()}
 
 
 def _unescape_code(text: str) -> str:
@@ -186,6 +193,46 @@ class _Scanner:
         self.out: list[str] = []
         self._line_pos = 0
         self._line_no = 1
+        self._para_end = -1  # the end of the paragraph last asked about (see paragraph_end)
+        self._none_after: dict[re.Pattern[str], int] = {}
+        self._next: dict[str, int] = {}  # token -> where it occurs next (see `next_of`)
+
+    def next_of(self, token: str, i: int) -> int:
+        """Where `token` next occurs at or after `i` (len(text) if nowhere). Each token's
+        position is searched forward once over the whole text, not once per line."""
+        at = self._next.get(token, -1)
+        if at < i:
+            at = self.text.find(token, i)
+            at = len(self.text) if at < 0 else at
+            self._next[token] = at
+        return at
+
+    def closing(self, j: int, delimiter: str) -> int:
+        """The end of the shortcode or tag opened at `j` (just after the first `delimiter`
+        that follows it), or -1 when none is near or another opens first. Bounding each
+        look keeps a body full of stray `{{` linear."""
+        close = self.next_of(delimiter, j + 2)
+        if close >= j + _LONGEST or self.next_of(self.text[j:j + 2], j + 2) < close:
+            return -1
+        return close + len(delimiter)
+
+    def search(self, pattern: re.Pattern[str], pos: int) -> re.Match[str] | None:
+        """pattern.search(text, pos), remembering where it found nothing: many unclosed
+        openers then cost one search, not one each."""
+        if self._none_after.get(pattern, len(self.text) + 1) <= pos:
+            return None
+        found = pattern.search(self.text, pos)
+        if found is None:
+            self._none_after[pattern] = pos
+        return found
+
+    def paragraph_end(self, pos: int) -> int:
+        """Where the paragraph around `pos` ends (a blank line). Asked in increasing order:
+        a paragraph of many code spans is searched once, not once per span."""
+        if pos >= self._para_end:
+            m = _BLANK_LINE.search(self.text, pos)
+            self._para_end = m.start() if m is not None else len(self.text)
+        return self._para_end
 
     def line_of(self, pos: int) -> int:
         # Markers are met in order: count newlines from the last one asked about.
@@ -256,9 +303,8 @@ class _Scanner:
         text = self.text
         out = self.out
         while i < end:
-            j = min((k for k in (text.find("`", i, end), text.find("{{", i, end),
-                                 text.find("{%", i, end)) if k >= 0), default=-1)
-            if j < 0:
+            j = min(self.next_of("`", i), self.next_of("{{", i), self.next_of("{%", i))
+            if j >= end:
                 out.append(text[i:end])
                 return end
             out.append(text[i:j])
@@ -280,7 +326,7 @@ class _Scanner:
             k += 1
         ticks = text[j:k]
         # The closing run of as many backticks, within the paragraph.
-        para_end = _paragraph_end(text, k)
+        para_end = self.paragraph_end(k)
         pos = k
         while True:
             c = text.find(ticks, pos, para_end)
@@ -298,15 +344,24 @@ class _Scanner:
 
     def curly(self, j: int) -> int:
         text = self.text
-        escaped = _HUGO_ESCAPED.match(text, j)
+        escaped = None
+        if text.startswith(("{{</*", "{{%/*"), j):
+            end = self.closing(j, "*/" + _CLOSER[text[j + 2]] + "}}")
+            if end >= 0:
+                escaped = _HUGO_ESCAPED.match(text, j, end)
         if escaped is not None:
             shown = "{{" + escaped.group(1) + escaped.group(2) + escaped.group(3) + "}}"
             self.out.append(verbatim(shown))
             return escaped.end()
-        m = _HUGO.match(text, j, min(len(text), j + _LONGEST))
+        m = None
+        if text[j + 2:j + 3] in ("<", "%"):
+            end = self.closing(j, _CLOSER[text[j + 2]] + "}}")
+            if end >= 0:
+                m = _HUGO.match(text, j, end)
         if m is not None and _CLOSER[m.group(1)] == m.group(6):
             return self.shortcode(m)
-        out = _LIQUID_OUT.match(text, j, min(len(text), j + _LONGEST))
+        end = self.closing(j, "}}")
+        out = _LIQUID_OUT.match(text, j, end) if end >= 0 else None
         if out is not None and _JEKYLL_OBJECT.match(out.group(1)):
             expr = out.group(1).strip()
             url = _URL_ONLY.match(expr)
@@ -370,8 +425,7 @@ class _Scanner:
     def hugo_highlight(self, m: re.Match[str], positional: list[str],
                        named: dict[str, str]) -> int:
         start = m.start()
-        closer = re.compile(r"\{\{([<%])\s*/\s*highlight\s*([>%])\}\}")
-        c = closer.search(self.text, m.end())
+        c = self.search(_HUGO_HIGHLIGHT_END, m.end())
         if c is None:
             return self.unsupported(start, m.end(), "`{{< highlight >}}` is never closed with"
                                     " `{{< /highlight >}}`")
@@ -426,15 +480,15 @@ class _Scanner:
 
     def liquid_tag(self, j: int) -> int:
         text = self.text
-        m = _LIQUID_TAG.match(text, j, min(len(text), j + _LONGEST))
+        close = self.closing(j, "%}")
+        m = _LIQUID_TAG.match(text, j, close) if close >= 0 else None
         if m is None:
             self.out.append("{%")
             return j + 2
         name, rest = m.group(1), m.group(2).strip()
         line = self.line_of(j)
         if name in ("raw", "comment"):
-            closer = re.compile(r"\{%-?\s*end" + name + r"\s*-?%\}")
-            c = closer.search(text, m.end())
+            c = self.search(_RAW_END if name == "raw" else _COMMENT_END, m.end())
             if c is None:
                 return self.unsupported(j, m.end(), f"`{{% {name} %}}` is never closed with"
                                         f" `{{% end{name} %}}`")
@@ -442,7 +496,7 @@ class _Scanner:
                 self.out.append(text[m.end():c.start()])  # literally, not looked at again
             return c.end()
         if name == "highlight":
-            c = re.compile(r"\{%-?\s*endhighlight\s*-?%\}").search(text, m.end())
+            c = self.search(_HIGHLIGHT_END, m.end())
             if c is None:
                 return self.unsupported(j, m.end(), "`{% highlight %}` is never closed with"
                                         " `{% endhighlight %}`")
@@ -552,11 +606,7 @@ class _Scanner:
 
 
 _BLANK_END = re.compile(r"\n[ \t]*\n$")
-
-
-def _paragraph_end(text: str, pos: int) -> int:
-    m = re.compile(r"\n[ \t]*\n").search(text, pos)
-    return m.start() if m is not None else len(text)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 def _short(shown: str) -> str:
