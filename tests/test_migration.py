@@ -449,3 +449,21 @@ def test_stray_openers_cost_linear_time() -> None:
     for body in bodies:
         preprocess(body)
     assert time.perf_counter() - started < 5
+
+
+def test_image_named_by_a_link_tag_is_the_post_image(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from fedipress.config import load_config
+    from fedipress.content import load_site
+
+    site = make_site(tmp_path / "blog", {
+        "posts/2020-01-01-a.md": "---\ntitle: A\n---\n![Logo]({% link images/logo.png %})\n",
+        "static/images/logo.png": "png",
+    })
+    result = load_site(load_config(site / "site.yaml"), now=datetime(2026, 1, 1, tzinfo=UTC))
+    (post,) = result.site.posts
+    assert [(i.url, i.alt, i.media_type) for i in post.images] == [
+        (BASE + "images/logo.png", "Logo", "image/png")]  # (feeds, ActivityPub attachments)
+    assert f'<img alt="Logo" src="{BASE}images/logo.png">' in post.html
+    assert result.warnings == ()

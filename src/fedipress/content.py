@@ -21,6 +21,7 @@ parsecache.py) and the misses can be spread over several processes.
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import os
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +41,7 @@ from .frontmatter import (
     _parse,
     _Parsed,
 )
-from .markup import MARKUP_VERSION, Rendered, render_markdown
+from .markup import MARKUP_VERSION, Rendered, media_type_of, render_markdown
 from .migration_syntax import MARKER, SYNTAX_VERSION, Note, preprocess, resolve
 from .model import Post, Site
 from .parsecache import ParseCache
@@ -575,9 +576,14 @@ def _resolve_migrated(config: SiteConfig, posts: list[Post], pages: list[Post],
         file = _display(config, _content_dir(config) / post.source)
         for note in sorted(set(notes), key=lambda n: n.line):
             warnings.append(Problem(file, note.line, note.message))
+        # An image written as `![x]({% link images/x.png %})`: its URL was a marker too.
+        images = tuple(
+            replace(image, url=url, media_type=media_type_of(url)) if MARKER in image.url
+            and (url := html_lib.unescape(resolve(image.url, lookup, []))) else image
+            for image in post.images)
         fingerprint = hashlib.sha256(f"{post.fingerprint}\0{html}\0{summary_html}".encode())
         return replace(post, html=html, summary_html=summary_html, toc_html=toc_html,
-                       fingerprint=fingerprint.hexdigest())
+                       images=images, fingerprint=fingerprint.hexdigest())
 
     return [fixed(p) for p in posts], [fixed(p) for p in pages], warnings
 
