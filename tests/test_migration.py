@@ -467,3 +467,23 @@ def test_image_named_by_a_link_tag_is_the_post_image(tmp_path: Path) -> None:
         (BASE + "images/logo.png", "Logo", "image/png")]  # (feeds, ActivityPub attachments)
     assert f'<img alt="Logo" src="{BASE}images/logo.png">' in post.html
     assert result.warnings == ()
+
+
+def test_warnings_print_even_when_quiet(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "blog", {
+        "post/2020-01-01-a.md": "---\ntitle: A\n---\nA.\n",  # Hugo's singular folder
+        "posts/2020-01-02-b.md": "---\ntitle: B\n---\n{{< instagram x >}}\n",
+    })
+    done = subprocess.run(
+        [sys.executable, "-m", "fedipress.cli", "build", "--quiet", "--config",
+         str(site / "site.yaml")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=site,
+        env={k: v for k, v in os.environ.items() if k != "CI"},
+    )
+    assert done.returncode == 0 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "content/post/: warning: 1 Markdown file is not published: posts belong in"
+        " content/posts/ and pages in content/pages/ (or directly in content/); move them there",
+        "content/posts/2020-01-02-b.md:4: warning: Hugo shortcode `{{< instagram x >}}` is not"
+        " supported; it is shown as written",
+    ]

@@ -454,8 +454,10 @@ class Builder:
         self._cache.save(write=not targeted)
         for problem in problems:
             print(problem.as_warning(), file=sys.stderr)
-        for warning in result.warnings:  # built, but not as written (see content.LoadResult)
-            self.log(warning.as_warning())
+        # Content published not as written, or not at all (Markdown in a folder fedipress
+        # does not publish): printed even with --quiet, like the skipped broken files.
+        for warning in result.warnings:
+            print(warning.as_warning(), file=sys.stderr)
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:
