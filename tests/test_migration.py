@@ -423,8 +423,26 @@ def test_shortcodes_in_code_stay_as_written(text: str) -> None:
 
 def test_unclosed_highlight_is_shown_and_warned() -> None:
     out = preprocess("{% highlight ruby %}\nputs 1\n")
-    assert out.startswith("&#123;&#37; highlight ruby &#37;&#125;fedipress-x:w1.")
+    assert out.startswith("&#123;&#37; highlight ruby &#37;&#125;<!--fedipress-x:w1.")
     assert "puts 1" in out
+
+
+def test_warnings_leave_no_trace_and_keep_the_text_apart() -> None:
+    from fedipress.markup import render_markdown
+    from fedipress.migration_syntax import Note, resolve
+
+    body = ("## About {{< tweet 1 >}}\n\nOne {{< vimeo 2 >}}\nnext line.\n\n"
+            "{{< highlight go \"style=monokai\" >}}\nx\n{{< /highlight >}}\n")
+    rendered = render_markdown(preprocess(body), page_url=BASE + "a/", site_url=BASE)
+    notes: list[Note] = []
+    html = resolve(rendered.html, lambda kind, target: (None, "unused"), notes)
+    assert [n.line for n in notes] == [1, 3, 6]
+    assert "fedipress-x" not in html and "<!--" not in html
+    assert '<h2 id="about-tweet-1">' in html  # the id is made of the visible text only
+    assert "&#62;&#125;&#125;\nnext line." in html
+    assert html.count('<div class="highlight">') == 1
+    assert notes[2].message == ("code block option(s) style=monokai not supported; the code is"
+                                " shown without them")
 
 
 def test_highlight_in_a_list_item_keeps_its_indentation() -> None:

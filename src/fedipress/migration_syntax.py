@@ -49,8 +49,10 @@ SYNTAX_VERSION = 1
 _WARN = "w"
 _REF_KINDS = {"h": "ref", "r": "relref", "p": "post_url", "l": "link"}
 
-_MARKER_RE = re.compile(r"(?:<!--)?fedipress-x:([whrpl])(\d+)\.([0-9a-f]*)(?:-->\n?)?")
-_EMPTY_PARAGRAPH = re.compile(r"<p>\s*</p>\n?")
+# A warning is an HTML comment (kept out of heading ids, word counts and the text); one on a
+# line of its own goes with its line. A reference is bare text (it may be a link's href).
+_MARKER_RE = re.compile(
+    r"(^)?(<!--)?fedipress-x:([whrpl])(\d+)\.([0-9a-f]*)(?(2)-->)(\n)?", re.MULTILINE)
 
 # Hugo: {{< name args >}} / {{% name args %}}, closers {{< /name >}}, self-closing
 # {{< name />}}; the escape form {{</* ... */>}} shows the shortcode itself.
@@ -110,11 +112,9 @@ def _unhex(text: str) -> str:
         return text
 
 
-def _warn_marker(line: int, message: str, *, block: bool = False) -> str:
-    marker = f"{MARKER}{_WARN}{line}.{_hex(message)}"
-    # A block marker is an HTML comment on a line of its own (a raw HTML block, never a
-    # paragraph of its own); inline, after visible text, plain text is enough.
-    return f"<!--{marker}-->" if block else marker
+def _warn_marker(line: int, message: str) -> str:
+    # An HTML comment: Markdown keeps it as it is, inline or as a block of its own.
+    return f"<!--{MARKER}{_WARN}{line}.{_hex(message)}-->"
 
 
 def verbatim(text: str) -> str:
@@ -577,7 +577,7 @@ class _Scanner:
         body = f"{indent}{fence}{info}\n{code}{indent}{fence}"
         if dropped:
             note = _warn_marker(self.line_of(start), "code block option(s) " + ", ".join(dropped)
-                                + " not supported; the code is shown without them", block=True)
+                                + " not supported; the code is shown without them")
             body = f"{indent}{note}\n\n{body}"
         self.block(start, body, indented=True)
 
@@ -654,18 +654,19 @@ def resolve(fragment: str, lookup: Lookup, notes: list[Note]) -> str:
         return fragment
 
     def one(m: re.Match[str]) -> str:
-        kind, line, value = m.group(1), int(m.group(2)), _unhex(m.group(3))
+        kind, line, value = m.group(3), int(m.group(4)), _unhex(m.group(5))
+        newline = m.group(6) or ""
         if kind == _WARN:
             notes.append(Note(line, value))
-            return ""
+            alone = m.group(1) is not None and m.group(2) is not None
+            return "" if alone else newline
         found = lookup(kind, value)
         if isinstance(found, str):
-            return found
+            return found + newline
         notes.append(Note(line, found[1]))
         name = _REF_KINDS[kind]
         written = (f'{{{{< {name} "{value}" >}}}}' if kind in "hr"
                    else f"{{% {name} {value} %}}")
-        return verbatim(written)
+        return verbatim(written) + newline
 
-    result = _MARKER_RE.sub(one, fragment)
-    return _EMPTY_PARAGRAPH.sub("", result)
+    return _MARKER_RE.sub(one, fragment)
