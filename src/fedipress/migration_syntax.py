@@ -13,7 +13,7 @@ Markdown:
     Hugo gist, Jekyll gist           a plain link to the gist (no script)
     Hugo ref/relref, Jekyll          a link marker, resolved against the whole site once
       post_url/link                  every post is known (`resolve`)
-    Jekyll raw                       its contents, literally
+    Jekyll raw                       its contents as written (nothing inside is rewritten)
     Jekyll comment                   nothing (it never showed)
     {{ site.baseurl }}, {{ site.url }}, {{ "x" | relative_url }} (Jekyll)   the path itself
 
@@ -24,11 +24,12 @@ inline) nothing is rewritten except the escape forms whose only purpose is showi
 syntax in code: Hugo's `{{</* x */>}}` becomes `{{< x >}}` and Jekyll's `{% raw %}` and
 `{% endraw %}` disappear, as they do on the old site.
 
-What depends on other posts or needs a warning is carried through Markdown as a marker
-(`fedipress-x:<kind><line>.<hex>`): plain letters and digits that Markdown, smart
-punctuation and URL rewriting leave alone, and that a cached rendering keeps. `resolve`
-turns them into URLs and warnings (with the line in the file: bodies keep file line
-numbers) on every build, so a rendering stays pure and cacheable.
+What depends on other posts or needs a warning is carried through Markdown as a marker,
+`fedipress-x:<kind><line>.<hex>`: letters and digits that Markdown, smart punctuation and
+URL rewriting leave alone (a reference, where its URL will go) or the same inside an HTML
+comment (a warning), and that a cached rendering keeps. `resolve` turns them into URLs and
+warnings (with the line in the file: bodies keep file line numbers) on every build, so a
+rendering stays pure and cacheable.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["MARKER", "SYNTAX_VERSION", "Note", "preprocess", "resolve"]
+__all__ = ["MARKER", "SYNTAX_VERSION", "Note", "preprocess", "resolve", "verbatim"]
 
 MARKER = "fedipress-x:"
 # Bump whenever `preprocess` makes something else of the same body: renderings are cached
@@ -186,7 +187,7 @@ def _line_ranges(spec: str) -> str | None:
 
 
 class _Scanner:
-    """One body: `run` returns it rewritten; `notes` collect nothing (they are markers)."""
+    """One body: `run` returns it rewritten (warnings are markers in it)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
