@@ -255,6 +255,7 @@ def test_slug_key_and_ties_broken_by_slug(tmp_path: Path) -> None:
     ("tags: [slow food, jekyll]", ["slow food", "jekyll"]),  # a list stays a list
     ("tags: '  one  '", ["one"]),
     ('tags = "hugo  go"', ["hugo", "go"]),  # TOML text too
+    ("tags: a\ncategory: Slow Food", ["a", "Slow Food"]),  # Jekyll's one category
 ])
 def test_tags_text_is_split_as_jekyll_splits_it(tmp_path: Path, front: str,
                                                 expected: list[str]) -> None:

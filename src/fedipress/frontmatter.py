@@ -43,6 +43,7 @@ _KNOWN_KEYS = frozenset(
     excerpt draft published lang image federate pinned content_warning in_reply_to aliases
     redirect_from keywords layout permalink url""".split()
 )
+_KNOWN_KEYS |= {"category"}  # Jekyll's one category, a tag like `categories`
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
 _PARSE_VERSION = 2
@@ -485,7 +486,9 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
 
     tags: list[Tag] = []
     seen: set[str] = set()
-    for name in f.strings("tags", comma=True) + f.strings("categories", comma=True):
+    # (Jekyll's singular `category:` names one category, spaces and all.)
+    for name in (f.strings("tags", comma=True) + f.strings("categories", comma=True)
+                 + f.strings("category", comma=False)):
         tag_slug = _tag_slug(name)
         if tag_slug not in seen:
             seen.add(tag_slug)
