@@ -161,7 +161,8 @@ def hugo_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
         "posts/equivalent.md": HUGO_EQUIVALENT,
         "posts/other.md": "---\ntitle: Other\ndate: 2019-06-01\n---\nOther post.\n",
         "posts/bundle/index.md": "---\ntitle: Bundle\ndate: 2019-07-01\n---\nBack to"
-                                 " [the start]({{< ref \"/posts/shortcodes.md#intro\" >}}).\n",
+                                 " [the start]({{< ref \"/posts/shortcodes.md#intro\" >}}),"
+                                 " [home]({{< ref \"/_index.md\" >}}).\n",
         "static/x.txt": "x",
     })
     return site, build(site)
@@ -199,8 +200,8 @@ def test_hugo_refs_link_to_the_built_posts(hugo_site: tuple[Path, list[str]]) ->
     assert (site / "public" / "posts" / "other" / "index.html").is_file()
     # relref as bare text is the URL itself (fedipress writes absolute URLs everywhere)
     assert BASE + "posts/bundle/." in text_of(body)
-    back = only(list(prose(site, "posts/bundle").iter("a")))
-    assert back.get("href") == BASE + "posts/shortcodes/#intro"
+    back = {text_of(a): a.get("href") for a in prose(site, "posts/bundle").iter("a")}
+    assert back == {"the start": BASE + "posts/shortcodes/#intro", "home": BASE}
     about = only(list(prose(site, "about").iter("a")))
     assert about.get("href") == BASE + "posts/other/"
 

@@ -622,6 +622,9 @@ class _References:
             suffix = f"#{anchor}" if anchor else ""
             if kind in "hr" and not written.strip():
                 return post.url + suffix  # {{< ref "#anchor" >}}: this page
+            if kind != "p" and _without_suffix(written.strip()).strip("/").removeprefix(
+                    "content/") in ("", "index", "_index"):
+                return self.config.base_url + suffix  # the home page (content/_index.md)
             if kind == "l" and not written.endswith((*_MARKDOWN_SUFFIXES, ".html")):
                 return self.static(written, suffix)
             found = self.find(kind, written.strip(), post)
