@@ -506,3 +506,19 @@ def test_warnings_print_even_when_quiet(tmp_path: Path) -> None:
         "content/posts/2020-01-02-b.md:4: warning: Hugo shortcode `{{< instagram x >}}` is not"
         " supported; it is shown as written",
     ]
+
+
+@pytest.mark.parametrize("which", ["hugo", "jekyll"])
+def test_migrated_pages_are_valid_html(which: str, hugo_site: tuple[Path, list[str]],
+                                       jekyll_site: tuple[Path, list[str]]) -> None:
+    site, _ = hugo_site if which == "hugo" else jekyll_site
+    pages = sorted((site / "public").rglob("index.html"))
+    assert len(pages) > 5
+    for page in pages:
+        parser = html5lib.HTMLParser(namespaceHTMLElements=False)
+        parser.parse(page.read_bytes())
+        assert parser.errors == [], page
+    # No marker is left in any page, feed or ActivityPub document.
+    for path in (site / "public").rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".xml", ".json"):
+            assert b"fedipress-x" not in path.read_bytes(), path
