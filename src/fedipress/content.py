@@ -132,9 +132,11 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 # Hugo's list-page text (`_index.md`: the home page, a section's page); at the top of the
 # content folder, `index.md` is Jekyll's home page. fedipress makes those pages itself.
 _HOME_TEXT = ("fedipress's home page shows `title` and `description` from site.yaml above"
-              " the latest posts; move this text there, or into a page under content/pages/")
+              " the latest posts; move any text of it there or into a page under"
+              " content/pages/, and remove the file")
 _SECTION_TEXT = ("fedipress lists posts on the home page, the tag pages and the archive"
-                 " itself; move this text into a page under content/pages/ to keep it")
+                 " itself; move any text of it into a page under content/pages/, and remove"
+                 " the file")
 # Top-level folders with a meaning of their own (everything else holding Markdown is reported).
 _KNOWN_FOLDERS = frozenset({"posts", "pages", "static"})
 
