@@ -272,6 +272,7 @@ def test_top_level_markdown_is_a_page_and_list_texts_are_warned(tmp_path: Path) 
     write(tmp_path, "now/photo.jpg", "jpg")
     write(tmp_path, "_index.md", "---\ntitle: Home\n---\nHi.\n")
     write(tmp_path, "index.md", "---\nlayout: home\n---\n")
+    write(tmp_path, "README.md", "# Notes\n\nNot a page.\n")
     write(tmp_path, "pages/docs/_index.md", "---\ntitle: Docs\n---\n")
     write(tmp_path, "_posts/2020-01-01-a.md", "---\ntitle: A\n---\n")
     write(tmp_path, "_posts/2020-01-02-b.md", "---\ntitle: B\n---\n")
@@ -284,8 +285,10 @@ def test_top_level_markdown_is_a_page_and_list_texts_are_warned(tmp_path: Path) 
     assert result.site.posts == ()
     shown = [p.as_warning() for p in result.warnings]
     assert [w.split(": warning: ")[0] for w in shown] == [
-        "content/pages/docs/_index.md:1", "content/_index.md:1", "content/index.md:1",
-        "content/_posts/"]
+        "content/pages/docs/_index.md:1", "content/README.md:1", "content/_index.md:1",
+        "content/index.md:1", "content/_posts/"]
+    assert shown[1].endswith("not published: a page here needs front matter (a --- block with"
+                             " a `title:`) at its top")
     assert shown[-1].endswith("2 Markdown files are not published: posts belong in"
                               " content/posts/ and pages in content/pages/ (or directly in"
                               " content/); move them there")

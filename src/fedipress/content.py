@@ -194,6 +194,12 @@ def _discover_top(content: Path, warnings: list[Problem],
             warnings.append(Problem(shown(path), 1,
                                     f"{what} is not published: {_HOME_TEXT}"))
             continue
+        if not _has_front_matter(path):
+            # A README or notes kept beside the content (these were never published): a
+            # page needs a title, so a file without front matter is not taken for one.
+            warnings.append(Problem(shown(path), 1, "not published: a page here needs front"
+                                    " matter (a --- block with a `title:`) at its top"))
+            continue
         found.append(SourceFile("page", name, path))
     for folder in dirnames:
         if folder in _KNOWN_FOLDERS:
@@ -217,6 +223,15 @@ def _discover_top(content: Path, warnings: list[Problem],
                 f"{count} Markdown {files} not published: posts belong in content/posts/ and"
                 " pages in content/pages/ (or directly in content/); move them there"))
     return found
+
+
+def _has_front_matter(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            first = file.readline(64)
+    except OSError:
+        return True  # (reading it again as a page reports why it cannot be read)
+    return first.removeprefix(b"\xef\xbb\xbf").rstrip() in (b"---", b"+++")
 
 
 def discover(config: SiteConfig, warnings: list[Problem] | None = None) -> list[SourceFile]:
