@@ -249,6 +249,51 @@ def test_slug_key_and_ties_broken_by_slug(tmp_path: Path) -> None:
     assert [p.slug for p in posts] == ["a", "b", "c", "uber-cool"]
 
 
+@pytest.mark.parametrize(("front", "expected"), [
+    ("tags: jekyll ruby\ncategories: blog update", ["jekyll", "ruby", "blog", "update"]),
+    ("tags: garden, slow food", ["garden", "slow food"]),  # commas: fedipress's own form
+    ("tags: [slow food, jekyll]", ["slow food", "jekyll"]),  # a list stays a list
+    ("tags: '  one  '", ["one"]),
+    ('tags = "hugo  go"', ["hugo", "go"]),  # TOML text too
+    ("tags: a\ncategory: Slow Food", ["a", "Slow Food"]),  # Jekyll's one category
+])
+def test_tags_text_is_split_as_jekyll_splits_it(tmp_path: Path, front: str,
+                                                expected: list[str]) -> None:
+    fence = "+++" if " = " in front else "---"
+    title = 'title = "A"' if fence == "+++" else "title: A"
+    write(tmp_path, "posts/2026-01-01-a.md", f"{fence}\n{title}\n{front}\n{fence}\n")
+    (post,) = load_site(make_config(tmp_path), now=NOW).site.posts
+    assert [t.name for t in post.tags] == expected
+
+
+def test_top_level_markdown_is_a_page_and_list_texts_are_warned(tmp_path: Path) -> None:
+    write(tmp_path, "about.md", "---\ntitle: About\n---\nMe.\n")
+    write(tmp_path, "now/index.md", "---\ntitle: Now\n---\nNow.\n")
+    write(tmp_path, "now/photo.jpg", "jpg")
+    write(tmp_path, "_index.md", "---\ntitle: Home\n---\nHi.\n")
+    write(tmp_path, "index.md", "---\nlayout: home\n---\n")
+    write(tmp_path, "README.md", "# Notes\n\nNot a page.\n")
+    write(tmp_path, "pages/docs/_index.md", "---\ntitle: Docs\n---\n")
+    write(tmp_path, "_posts/2020-01-01-a.md", "---\ntitle: A\n---\n")
+    write(tmp_path, "_posts/2020-01-02-b.md", "---\ntitle: B\n---\n")
+    result = load_site(make_config(tmp_path), now=NOW)
+    pages = {p.source: p for p in result.site.pages}
+    assert sorted(pages) == ["about.md", "now/index.md"]
+    assert pages["about.md"].url == "https://alice.example/about/"
+    assert pages["now/index.md"].url == "https://alice.example/now/"
+    assert pages["now/index.md"].bundle_files == ("photo.jpg",)
+    assert result.site.posts == ()
+    shown = [p.as_warning() for p in result.warnings]
+    assert [w.split(": warning: ")[0] for w in shown] == [
+        "content/pages/docs/_index.md:1", "content/README.md:1", "content/_index.md:1",
+        "content/index.md:1", "content/_posts/"]
+    assert shown[1].endswith("not published: a page here needs front matter (a --- block with"
+                             " a `title:`) at its top")
+    assert shown[-1].endswith("2 Markdown files are not published: posts belong in"
+                              " content/posts/ and pages in content/pages/ (or directly in"
+                              " content/); move them there")
+
+
 def test_tag_in_non_latin_script_gets_a_stable_slug(tmp_path: Path) -> None:
     write(tmp_path, "posts/2026-01-01-a.md", "---\ntitle: A\ntags: [日本, 日本]\n---\n")
     (post,) = load_site(make_config(tmp_path), now=NOW).site.posts

@@ -199,7 +199,7 @@ def test_own_account_gets_the_jrd(query: str) -> None:
         ("resource=acct:al ice@blog.example", "not a URI"),
         ("resource=acct:alice@blog.example%0A", "not a URI"),
         ("resource=%FF", "not valid UTF-8"),
-        (f"resource={OWN}&resource={OWN}", "give the resource parameter once"),  # repeated, even if equal
+        (f"resource={OWN}&resource={OWN}", "parameter once"),  # repeated, even if equal
         (f"resource={OWN}&resource=acct:bob@blog.example", "give the resource parameter once"),
     ],
 )

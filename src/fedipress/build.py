@@ -477,6 +477,10 @@ class Builder:
         self._cache.save(write=not targeted)
         for problem in problems:
             print(problem.as_warning(), file=sys.stderr)
+        # Content published not as written, or not at all (Markdown in a folder fedipress
+        # does not publish): printed even with --quiet, like the skipped broken files.
+        for warning in result.warnings:
+            print(warning.as_warning(), file=sys.stderr)
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:

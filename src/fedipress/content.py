@@ -6,7 +6,11 @@ Layout it understands:
     content/posts/**/<name>/index.md      a post "bundle": files beside index.md are published
                                           next to the post's page (images, downloads)
     content/pages/**.md, .../index.md     a page at /<slug>/ (bundles work the same)
+    content/*.md, content/<name>/index.md a page too (Hugo keeps `about.md` at the top)
     content/static/**                     copied as-is to the root of the output
+
+Markdown found anywhere else (another top-level folder such as Hugo's `post/`, a Hugo
+`_index.md`, a Jekyll `index.md` home page) is not published and is reported as a warning.
 
 Every file is read once; front matter is checked key by key (frontmatter.py) and every mistake
 in every file is collected as a `Problem` naming `content/...:LINE`, so one run shows them all.
@@ -17,11 +21,13 @@ parsecache.py) and the misses can be spread over several processes.
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import os
+import posixpath
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import markdown
@@ -35,7 +41,8 @@ from .frontmatter import (
     _parse,
     _Parsed,
 )
-from .markup import MARKUP_VERSION, Rendered, render_markdown
+from .markup import MARKUP_VERSION, Rendered, media_type_of, render_markdown
+from .migration_syntax import MARKER, SYNTAX_VERSION, Note, preprocess, resolve
 from .model import Post, Site
 from .parsecache import ParseCache
 from .slug import publishable_name
@@ -70,6 +77,9 @@ class LoadResult:
     sources: tuple[SourceFile, ...] = ()  # the posts and pages found (for `sources=` next time)
     drafts_left_out: int = 0  # drafts not built (no `drafts`), so the build can say so
     future_left_out: int = 0  # posts dated after `now` not built (no `future`)
+    # Built anyway, but not as written: a Hugo shortcode or Jekyll tag left as text, a
+    # reference to no post, Markdown in a folder that is not published (`file:LINE`).
+    warnings: tuple[Problem, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +131,29 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 
 
 
-def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[SourceFile]:
+# Hugo's list-page text (`_index.md`: the home page, a section's page); at the top of the
+# content folder, `index.md` is Jekyll's home page. fedipress makes those pages itself.
+_HOME_TEXT = ("fedipress's home page shows `title` and `description` from site.yaml above"
+              " the latest posts; move any text of it there or into a page under"
+              " content/pages/, and remove the file")
+_SECTION_TEXT = ("fedipress lists posts on the home page, the tag pages and the archive"
+                 " itself; move any text of it into a page under content/pages/, and remove"
+                 " the file")
+# Top-level folders with a meaning of their own (everything else holding Markdown is reported).
+_KNOWN_FOLDERS = frozenset({"posts", "pages", "static"})
+
+
+def _discover_documents(content: Path, kind: Literal["post", "page"],
+                        warnings: list[Problem], shown: Callable[[Path], str]) -> list[SourceFile]:
     top = content / ("posts" if kind == "post" else "pages")
     found: list[SourceFile] = []
     if not top.is_dir():
         return found
     for directory, dirnames, filenames in _walk(top):
+        if "_index.md" in filenames:
+            warnings.append(Problem(shown(directory / "_index.md"), 1,
+                                    "a Hugo section page (_index.md) is not published: "
+                                    + _SECTION_TEXT))
         if directory != top and "index.md" in filenames:
             # A bundle: everything below it belongs to this post, including subfolders.
             resources = []
@@ -147,15 +174,80 @@ def _discover_documents(content: Path, kind: Literal["post", "page"]) -> list[So
         prefix = directory.relative_to(content).as_posix() + "/"
         folder = str(directory) + os.sep
         for name in filenames:
-            if name.endswith(_MARKDOWN_SUFFIXES):
+            if name.endswith(_MARKDOWN_SUFFIXES) and name != "_index.md":
                 found.append(SourceFile(kind, prefix + name, Path(folder + name)))
     return found
 
 
-def discover(config: SiteConfig) -> list[SourceFile]:
-    """Posts, pages and static files under the content directory, in a stable order."""
+def _discover_top(content: Path, warnings: list[Problem],
+                  shown: Callable[[Path], str]) -> list[SourceFile]:
+    """Pages at the top of the content folder, as Hugo keeps them (`content/about.md`,
+    `content/about/index.md`); other top-level folders holding Markdown are reported."""
+    found: list[SourceFile] = []
+    if not content.is_dir():
+        return found
+    _top, dirnames, filenames = next(iter(_walk(content)), (content, [], []))
+    for name in filenames:
+        if not name.endswith(_MARKDOWN_SUFFIXES):
+            continue
+        path = content / name
+        if name in ("_index.md", "index.md"):
+            what = "Hugo's home page text" if name == "_index.md" else "a home page (index.md)"
+            warnings.append(Problem(shown(path), 1,
+                                    f"{what} is not published: {_HOME_TEXT}"))
+            continue
+        if not _has_front_matter(path):
+            # A README or notes kept beside the content (these were never published): a
+            # page needs a title, so a file without front matter is not taken for one.
+            warnings.append(Problem(shown(path), 1, "not published: a page here needs front"
+                                    " matter (a --- block with a `title:`) at its top"))
+            continue
+        found.append(SourceFile("page", name, path))
+    for folder in dirnames:
+        if folder in _KNOWN_FOLDERS:
+            continue
+        directory = content / folder
+        index = directory / "index.md"
+        if index.is_file():
+            # A Hugo leaf bundle at the top (content/about/index.md): a page with its files.
+            resources = tuple(sorted(
+                (sub / f).relative_to(directory).as_posix()
+                for sub, _dirs, files in _walk(directory) for f in files
+                if not f.endswith(_MARKDOWN_SUFFIXES)))
+            found.append(SourceFile("page", f"{folder}/index.md", index, resources))
+            continue
+        count = sum(1 for _sub, _dirs, files in _walk(directory)
+                    for f in files if f.endswith(_MARKDOWN_SUFFIXES))
+        if count:
+            files = "file is" if count == 1 else "files are"
+            warnings.append(Problem(
+                shown(directory) + "/", None,
+                f"{count} Markdown {files} not published: posts belong in content/posts/ and"
+                " pages in content/pages/ (or directly in content/); move them there"))
+    return found
+
+
+def _has_front_matter(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            first = file.readline(64)
+    except OSError:
+        return True  # (reading it again as a page reports why it cannot be read)
+    return first.removeprefix(b"\xef\xbb\xbf").rstrip() in (b"---", b"+++")
+
+
+def discover(config: SiteConfig, warnings: list[Problem] | None = None) -> list[SourceFile]:
+    """Posts, pages and static files under the content directory, in a stable order.
+    What is found but not published (Hugo's `_index.md`, Markdown in a folder of no meaning
+    here) is added to `warnings`."""
     content = _content_dir(config)
-    files = _discover_documents(content, "post") + _discover_documents(content, "page")
+    noted: list[Problem] = [] if warnings is None else warnings
+    def shown(path: Path) -> str:
+        return _display(config, path)
+
+    files = (_discover_documents(content, "post", noted, shown)
+             + _discover_documents(content, "page", noted, shown)
+             + _discover_top(content, noted, shown))
     static = content / "static"
     if static.is_dir():
         for directory, _dirs, filenames in _walk(static):
@@ -170,7 +262,8 @@ def discover(config: SiteConfig) -> list[SourceFile]:
 
 
 def _render_chunk(jobs: list[tuple[str, str, str]]) -> list[Rendered]:
-    return [render_markdown(body, page_url=u, site_url=s) for body, u, s in jobs]
+    # Hugo shortcodes and Jekyll tags first: Markdown would mangle them (migration_syntax).
+    return [render_markdown(preprocess(body), page_url=u, site_url=s) for body, u, s in jobs]
 
 
 # Files rendered per job handed to a worker: small enough that the workers finish within a
@@ -258,7 +351,7 @@ def _settings(config: SiteConfig) -> str:
     """What a file's Post depends on besides the file: the post cache key. Python-Markdown's
     and Pygments' versions are here (not only in the rendering key) because a cached Post
     carries its rendering."""
-    text = (f"{_PARSE_VERSION}\0{MARKUP_VERSION}\0{markdown.__version__}\0"
+    text = (f"{_PARSE_VERSION}\0{MARKUP_VERSION}\0{SYNTAX_VERSION}\0{markdown.__version__}\0"
             f"{pygments.__version__}\0{config!r}")
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -332,8 +425,9 @@ def load_site(
     Every broken file becomes a Problem; unless `keep_going`, any problem raises
     ContentError listing all of them, otherwise the broken files are skipped and returned.
     """
+    found: list[Problem] = []
     if sources is None:
-        sources = [sf for sf in discover(config) if sf.kind != "static"]
+        sources = [sf for sf in discover(config, found) if sf.kind != "static"]
     def wanted(p: _Parsed) -> bool:
         f = p.fields
         return _published(f["draft"], f["kind"], f["date"], now=now, drafts=drafts,
@@ -343,10 +437,13 @@ def load_site(
     renderer = _Renderer(workers, config.base_url, cache, wanted, while_rendering,
                          None if progress is None else lambda done: progress(done, count))
     try:
-        return _load(config, sources, renderer, now=now, drafts=drafts, future=future,
-                     keep_going=keep_going, cache=cache)
+        result = _load(config, sources, renderer, now=now, drafts=drafts, future=future,
+                       keep_going=keep_going, cache=cache)
     finally:
         renderer.close()
+    if found:
+        result = replace(result, warnings=tuple(found) + result.warnings)
+    return result
 
 
 def _published(draft: bool, kind: str, date: datetime, *, now: datetime, drafts: bool,
@@ -365,20 +462,24 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     owners: dict[str, str] = {}
     unique: list[_Parsed | _Hit] = []
     drafts_left_out = future_left_out = 0
+    left_out: list[str] = []  # sources of drafts and future posts (for references to them)
     for item in loaded:
         if isinstance(item, tuple):  # a cached Post
             post, file, path_line = item
             draft, kind, date = post.draft, post.kind, post.date
             claimed = [post.path, *post.aliases]
+            source = post.source
         else:
             fields, file, path_line = item.fields, item.file, item.path_line
             draft, kind, date = fields["draft"], fields["kind"], fields["date"]
             claimed = [fields["path"], *fields["aliases"]]
+            source = fields["source"]
         if not _published(draft, kind, date, now=now, drafts=drafts, future=future):
             if draft and not drafts:
                 drafts_left_out += 1
             else:
                 future_left_out += 1
+            left_out.append(source)
             continue
         clash = next((c for c in claimed if c in owners), None)
         if clash is not None:
@@ -431,14 +532,19 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     posts.sort(key=lambda post: post.slug)
     posts.sort(key=lambda post: post.date, reverse=True)
     pages.sort(key=lambda page: page.path)
+    posts, pages, warnings = _resolve_migrated(config, posts, pages, left_out)
     site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
     return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources),
-                      drafts_left_out=drafts_left_out, future_left_out=future_left_out)
+                      drafts_left_out=drafts_left_out, future_left_out=future_left_out,
+                      warnings=tuple(warnings))
 
 
 def _make_post(p: _Parsed, r: Rendered, cache: ParseCache | None) -> Post:
     # The fields and the rendering (named by its key) are all a Post is made of.
     fingerprint = hashlib.sha256(f"{p.fields_hash}\0{p.key}".encode()).hexdigest()
+    if MARKER in r.html or MARKER in r.summary_html or MARKER in r.toc_html:
+        # Looked for once here, not in every post's HTML on every build (~50 ms at 10,000).
+        fingerprint = _UNRESOLVED + fingerprint
     same = cache.same_post(p.key, fingerprint) if cache is not None else None
     summary = p.fields["summary"]
     post = same if same is not None else Post(**dict(
@@ -460,6 +566,138 @@ def _make_post(p: _Parsed, r: Rendered, cache: ParseCache | None) -> Post:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --------------------------------------------------------------------------------------------
+# References between posts written as Hugo shortcodes or Jekyll tags (migration_syntax.py)
+
+
+# Starts the fingerprint of a Post whose rendering holds markers of migration_syntax (never a
+# hex digit: other fingerprints are plain SHA-256 hex digests).
+_UNRESOLVED = "m:"
+
+
+def _resolve_migrated(config: SiteConfig, posts: list[Post], pages: list[Post],
+                      left_out: list[str]) -> tuple[list[Post], list[Post], list[Problem]]:
+    """Posts and pages with the markers of migration_syntax turned into URLs (a reference
+    needs the whole site, so it is resolved here, on every build, not in the cached
+    rendering), and its notes as warnings naming the file and line."""
+    warnings: list[Problem] = []
+    index: _References | None = None
+
+    def fixed(post: Post) -> Post:
+        nonlocal index
+        if not post.fingerprint.startswith(_UNRESOLVED):
+            return post
+        if index is None:
+            index = _References(config, posts + pages, left_out)
+        notes: list[Note] = []
+        lookup = index.lookup_for(post)
+        html = resolve(post.html, lookup, notes)
+        seen = len(notes)
+        summary_html = resolve(post.summary_html, lookup, notes)
+        toc_html = resolve(post.toc_html, lookup, [])
+        del notes[seen:]  # (the summary repeats part of the body: its notes are there too)
+        file = _display(config, _content_dir(config) / post.source)
+        for note in sorted(set(notes), key=lambda n: n.line):
+            warnings.append(Problem(file, note.line, note.message))
+        # An image written as `![x]({% link images/x.png %})`: its URL was a marker too.
+        images = tuple(
+            replace(image, url=url, media_type=media_type_of(url)) if MARKER in image.url
+            and (url := html_lib.unescape(resolve(image.url, lookup, []))) else image
+            for image in post.images)
+        fingerprint = hashlib.sha256(f"{post.fingerprint}\0{html}\0{summary_html}".encode())
+        return replace(post, html=html, summary_html=summary_html, toc_html=toc_html,
+                       images=images, fingerprint=fingerprint.hexdigest())
+
+    return [fixed(p) for p in posts], [fixed(p) for p in pages], warnings
+
+
+def _stem(source: str) -> str:
+    """posts/2019-01-31-name.md -> 2019-01-31-name; a bundle's posts/name/index.md -> name."""
+    path = PurePosixPath(source)
+    return path.parent.name if path.name == "index.md" else path.stem
+
+
+def _without_suffix(path: str) -> str:
+    for suffix in (*_MARKDOWN_SUFFIXES, ".html"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+class _References:
+    """What a Hugo `ref`, a Jekyll `post_url` or `link` names, among the posts and pages."""
+
+    def __init__(self, config: SiteConfig, documents: list[Post], left_out: list[str]) -> None:
+        self.config = config
+        self.by_path: dict[str, Post] = {}
+        self.by_stem: dict[str, list[Post]] = {}
+        for doc in documents:
+            path = _without_suffix(doc.source)
+            self.by_path[path] = doc
+            if path.endswith("/index"):
+                self.by_path[path[: -len("/index")]] = doc
+            self.by_stem.setdefault(_stem(doc.source), []).append(doc)
+        self.left_out = {_stem(s) for s in left_out} | {_without_suffix(s) for s in left_out}
+
+    def lookup_for(self, post: Post) -> Callable[[str, str], str | tuple[None, str]]:
+        def lookup(kind: str, target: str) -> str | tuple[None, str]:
+            written, _, anchor = target.partition("#")
+            suffix = f"#{anchor}" if anchor else ""
+            if kind in "hr" and not written.strip():
+                return post.url + suffix  # {{< ref "#anchor" >}}: this page
+            if kind != "p" and _without_suffix(written.strip()).strip("/").removeprefix(
+                    "content/") in ("", "index", "_index"):
+                return self.config.base_url + suffix  # the home page (content/_index.md)
+            if kind == "l" and not written.endswith((*_MARKDOWN_SUFFIXES, ".html")):
+                return self.static(written, suffix)
+            found = self.find(kind, written.strip(), post)
+            return found.url + suffix if isinstance(found, Post) else (None, found)
+        return lookup
+
+    def find(self, kind: str, written: str, post: Post) -> Post | str:
+        name = {"h": "ref", "r": "relref", "p": "post_url", "l": "link"}[kind]
+        path = _without_suffix(written).strip("/")
+        if path.startswith("content/"):
+            path = path[len("content/"):]
+        if path.endswith(("/index", "/_index")):
+            path = path.rsplit("/", 1)[0]
+        if kind in "hr" and not written.startswith("/"):
+            # Hugo looks beside the page first.
+            here = PurePosixPath(post.source).parent
+            if PurePosixPath(post.source).name == "index.md":
+                here = here.parent
+            beside = posixpath.normpath(posixpath.join(here.as_posix(), path))
+            if beside in self.by_path:
+                return self.by_path[beside]
+        if kind != "p" and path in self.by_path:
+            return self.by_path[path]
+        stem = path.rsplit("/", 1)[-1]
+        candidates = self.by_stem.get(stem, [])
+        if kind == "p":
+            candidates = [c for c in candidates if c.kind == "post"]
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            listed = ", ".join(f"content/{c.source}" for c in candidates[:3])
+            return (f"`{name}` {written!r} matches several posts ({listed}); write its path"
+                    f" from the content folder, such as {candidates[0].source!r}")
+        if stem in self.left_out or path in self.left_out:
+            return (f"`{name}` {written!r} names a draft or a future post, which this build"
+                    " leaves out: the link would be broken")
+        return (f"`{name}` {written!r} names no post or page of this site (looked for"
+                f" {_stem(written) or written!r} under content/): the link would be broken;"
+                " fix the name or the file")
+
+    def static(self, written: str, suffix: str) -> str | tuple[None, str]:
+        rel = written.strip().lstrip("/")
+        static = _content_dir(self.config) / "static"
+        candidate = static / rel
+        if rel and ".." not in rel.split("/") and candidate.is_file():
+            return self.config.url(rel) + suffix
+        return (None, f"`link` {written!r} names no file: put it in content/static/{rel}"
+                      " (copied to the site as it is)")
 
 
 def static_files(config: SiteConfig, site: Site | None = None) -> list[tuple[str, Path]]:

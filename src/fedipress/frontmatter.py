@@ -27,6 +27,7 @@ from .config import SiteConfig
 from .config.loader import yaml_syntax_error
 from .errors import Problem
 from .markup import MARKUP_VERSION, absolute_url, media_type_of
+from .migration_syntax import SYNTAX_VERSION
 from .model import Image, MenuEntry, Tag
 from .slug import slugify
 
@@ -43,9 +44,10 @@ _KNOWN_KEYS = frozenset(
     excerpt draft published lang image federate pinned content_warning in_reply_to aliases
     redirect_from keywords layout permalink url""".split()
 )
+_KNOWN_KEYS |= {"category"}  # Jekyll's one category, a tag like `categories`
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 2  # 2: weight and menu
+_PARSE_VERSION = 3  # 2: weight and menu; 3: Jekyll's category and space-separated tags
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,11 +290,17 @@ class _Fields:
         return parsed
 
     def strings(self, key: str, *, comma: bool) -> list[str]:
+        """A list, or text: with `comma`, text is split at commas (`garden, food`), or, with
+        none, at spaces as Jekyll and Hugo split `tags: jekyll ruby`."""
         value = self.data.get(key)
         if value is None:
             return []
         if isinstance(value, str):
-            return [s.strip() for s in (value.split(",") if comma else [value]) if s.strip()]
+            if not comma:
+                parts = [value]
+            else:
+                parts = value.split(",") if "," in value else value.split()
+            return [s.strip() for s in parts if s.strip()]
         if isinstance(value, list) and all(
             isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
         ):
@@ -474,7 +482,9 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
 
     tags: list[Tag] = []
     seen: set[str] = set()
-    for name in f.strings("tags", comma=True) + f.strings("categories", comma=True):
+    # (Jekyll's singular `category:` names one category, spaces and all.)
+    for name in (f.strings("tags", comma=True) + f.strings("categories", comma=True)
+                 + f.strings("category", comma=False)):
         tag_slug = _tag_slug(name)
         if tag_slug not in seen:
             seen.add(tag_slug)
@@ -663,7 +673,8 @@ def _menus(f: _Fields) -> tuple[MenuEntry, ...] | None:
 
 def _render_key(body: str, page_url: str, site_url: str) -> str:
     h = hashlib.sha256()
-    h.update(f"{MARKUP_VERSION}\0{markdown.__version__}\0{pygments.__version__}\0".encode())
+    h.update(f"{MARKUP_VERSION}\0{SYNTAX_VERSION}\0{markdown.__version__}\0"
+             f"{pygments.__version__}\0".encode())
     h.update(f"{page_url}\0{site_url}\0".encode())
     h.update(body.encode())
     return h.hexdigest()
