@@ -39,6 +39,7 @@ from .model import Image
 
 __all__ = [
     "MARKUP_VERSION",
+    "MAX_NESTING",
     "Rendered",
     "absolute_url",
     "highlight_css",
@@ -49,7 +50,7 @@ __all__ = [
 
 # Bump whenever the HTML this module produces for the same input changes: it is part of the
 # parse-cache key, so old cached renderings are not reused.
-MARKUP_VERSION = 3
+MARKUP_VERSION = 4
 
 MORE_MARKER = "<!--more-->"
 WORDS_PER_MINUTE = 220
@@ -73,8 +74,16 @@ class Rendered:
     problem: str = ""
 
 
+# Lists and quotes inside each other deeper than this are refused. The check is fedipress's
+# own, on the source: Python-Markdown's handling of deep nesting differs between releases
+# (up to 3.11.3 it overflows the stack; from 3.11.4 it stops nesting near the interpreter's
+# limit and keeps the deeper markers as text, a silently different page), and it must not
+# hang on whether the speed-ups of markup_speedups.py are in use. Far beyond any real post,
+# and far below the depth at which either happens.
+MAX_NESTING = 100
+
 TOO_DEEP = ("the Markdown nests too deeply to render (lists, quotes, emphasis or HTML blocks"
-            " inside each other hundreds of levels deep); flatten it")
+            f" inside each other more than {MAX_NESTING} levels deep); flatten it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +255,42 @@ def normalize_lists(text: str) -> str:
     if quote:
         flush_quote()
     return "\n".join(out)
+
+
+# A line can only sit more than MAX_NESTING levels deep if the run of spaces, tabs and ">"
+# it starts with is longer than that (each level takes at least one character): one C-level
+# search clears almost every document.
+_DEEP_PREFIX = re.compile(rf"^[ \t>]{{{MAX_NESTING + 1},}}", re.MULTILINE)
+_PREFIX = re.compile(r"[ \t>]*")
+_TOP_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def _nesting_too_deep(source: str) -> bool:
+    """Whether a line of `source` (after `normalize_lists`) is nested more than MAX_NESTING
+    block levels deep: each ">" of its prefix is a quote, each four columns of indentation a
+    list level (or a code block inside one). Lines of a top-level fenced code block are code,
+    whatever their indentation."""
+    if not _DEEP_PREFIX.search(source):
+        return False
+    fence = ""
+    for line in source.split("\n"):
+        opening = _TOP_FENCE.match(line)
+        if fence:
+            if opening is not None and opening.group(1).startswith(fence) \
+                    and not line[opening.end():].strip():
+                fence = ""
+            continue
+        if opening is not None:
+            fence = opening.group(1)
+            continue
+        prefix = _PREFIX.match(line).group(0)  # type: ignore[union-attr]  # (matches "")
+        if len(prefix) <= MAX_NESTING:
+            continue
+        quotes = prefix.count(">")  # (with the space that may follow each)
+        columns = len(prefix.replace("> ", "").replace(">", "").expandtabs(4))
+        if quotes + columns // 4 > MAX_NESTING:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,6 +588,8 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     md.reset()
     try:
         source = normalize_lists(text)
+        if _nesting_too_deep(source):
+            return _too_deep()
         skip_absent_syntax(md, source)
         body = md.convert(source)
         mentions = tuple(mention_ext.found)
@@ -552,9 +599,7 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     except RecursionError:
         # The parser's state is left half-way (stashes, gated passes): a new one next time.
         _local.md = None
-        return Rendered(html="", summary_html="", toc_html="", word_count=0,
-                        reading_minutes=1, images=(), mentions=(), has_more=False,
-                        problem=TOO_DEEP)
+        return _too_deep()
 
     has_more = MORE_MARKER in body
     if has_more:
@@ -576,6 +621,11 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
         mentions=mentions,
         has_more=has_more,
     )
+
+
+def _too_deep() -> Rendered:
+    return Rendered(html="", summary_html="", toc_html="", word_count=0, reading_minutes=1,
+                    images=(), mentions=(), has_more=False, problem=TOO_DEEP)
 
 
 def highlight_css(light: str = "default", dark: str = "monokai") -> str:
