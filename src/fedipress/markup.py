@@ -265,14 +265,17 @@ _PREFIX = re.compile(r"[ \t>]*")
 _TOP_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
-def _nesting_too_deep(source: str) -> bool:
+def _nesting_too_deep(source: str, *, lists: bool = True) -> bool:
     """Whether a line of `source` (after `normalize_lists`) is nested more than MAX_NESTING
-    block levels deep: each ">" of its prefix is a quote, each four columns of indentation a
-    list level (or a code block inside one). Lines of a top-level fenced code block are code,
-    whatever their indentation."""
+    block levels deep: each ">" of its prefix is a quote, and each four columns of indentation
+    a list level, but one level at most deeper than the line before (a list nests only inside
+    an item: deeper indentation is code or text). With `lists` False, quotes only (before
+    `normalize_lists`, indentation means other things). Lines of a top-level fenced code block
+    are code, whatever their indentation."""
     if not _DEEP_PREFIX.search(source):
         return False
     fence = ""
+    level = 0  # the list level of the last line with text
     for line in source.split("\n"):
         opening = _TOP_FENCE.match(line)
         if fence:
@@ -282,13 +285,15 @@ def _nesting_too_deep(source: str) -> bool:
             continue
         if opening is not None:
             fence = opening.group(1)
+            level = 0
             continue
         prefix = _PREFIX.match(line).group(0)  # type: ignore[union-attr]  # (matches "")
-        if len(prefix) <= MAX_NESTING:
-            continue
-        quotes = prefix.count(">")  # (with the space that may follow each)
-        columns = len(prefix.replace("> ", "").replace(">", "").expandtabs(4))
-        if quotes + columns // 4 > MAX_NESTING:
+        if len(prefix) == len(line):
+            continue  # blank (or only markers): a list goes on after a blank line
+        if lists:
+            columns = len(prefix.replace("> ", "").replace(">", "").expandtabs(4))
+            level = min(columns // 4, level + 1)
+        if prefix.count(">") + level > MAX_NESTING:  # (">" with the space that may follow)
             return True
     return False
 
@@ -587,6 +592,10 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     md, mention_ext = _markdown()
     md.reset()
     try:
+        # (Quotes are checked before normalize_lists too, whose work grows with the square of
+        # their nesting; lists after it, when each list level has its four columns.)
+        if _nesting_too_deep(text, lists=False):
+            return _too_deep()
         source = normalize_lists(text)
         if _nesting_too_deep(source):
             return _too_deep()
