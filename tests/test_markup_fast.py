@@ -519,3 +519,52 @@ def test_another_release_runs_the_stock_inline_pass(monkeypatch: pytest.MonkeyPa
     assert not isinstance(md.treeprocessors["inline"], _FastInline)
     assert "parseBlocks" in vars(md.parser)
     _same_as_stock()
+
+
+def _wrong_text(stock, data, index):  # type: ignore[no-untyped-def]
+    return ("changed", *stock(data, index)[1:])
+
+
+def _failing(*args: object) -> object:
+    raise TypeError("a changed internal")
+
+
+@pytest.mark.parametrize(("name", "replacement", "said"), [
+    ("_get_text", _wrong_text, "do not give its own HTML"),
+    ("_emphasis", _failing, "fail (TypeError: a changed internal)"),
+])
+def test_speed_ups_that_do_not_give_the_stock_html_are_left_out(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str,
+        replacement: object, said: str) -> None:
+    # A release whose internals changed in a way no name, regex or version shows: a probe
+    # document is rendered both ways, once per process, before the speed-ups are used.
+    import logging
+
+    from markdown.treeprocessors import InlineProcessor
+
+    from fedipress import markup_speedups
+
+    monkeypatch.setattr(markup_speedups, "_AGREED", [])  # a new process, as it were
+    monkeypatch.setattr(markup._local, "md", None, raising=False)
+    monkeypatch.setattr(markup_speedups, name, replacement)
+    caplog.set_level(logging.INFO, logger="fedipress.markup_speedups")
+    rendered = markup.render_markdown("[a](/b) *c*", page_url=PAGE, site_url=SITE)
+    assert rendered.html == '<p><a href="https://alice.example/b">a</a> <em>c</em></p>'
+    assert f"Markdown speed-ups left out: with Python-Markdown {_markdown_version()}" in caplog.text
+    assert said in caplog.text
+    assert type(markup._local.md[0].treeprocessors["inline"]) is InlineProcessor
+    assert markup_speedups._AGREED == [False]
+
+
+def _markdown_version() -> str:
+    import markdown
+
+    return str(markdown.__version__)
+
+
+def test_speed_ups_that_give_the_stock_html_are_used() -> None:
+    from fedipress import markup_speedups
+
+    markup.render_markdown("x", page_url=PAGE, site_url=SITE)
+    assert markup_speedups._AGREED == [True]
+    assert isinstance(markup._local.md[0].treeprocessors["inline"], markup_speedups._FastInline)

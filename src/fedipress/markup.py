@@ -34,7 +34,13 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
-from .markup_speedups import Formatters, html_serializer, skip_absent_syntax, speedup_extensions
+from .markup_speedups import (
+    Formatters,
+    html_serializer,
+    skip_absent_syntax,
+    speedup_extensions,
+    speedups_agree,
+)
 from .model import Image
 
 __all__ = [
@@ -441,7 +447,8 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
 def _markdown() -> tuple[markdown.Markdown, _MentionExtension]:
     pair: tuple[markdown.Markdown, _MentionExtension] | None = getattr(_local, "md", None)
     if pair is None:
-        pair = _new_markdown()
+        # (The speed-ups only where they give the stock parser's HTML: markup_speedups.py.)
+        pair = _new_markdown(stock=not speedups_agree(_new_markdown, normalize_lists))
         _local.md = pair
     return pair
 

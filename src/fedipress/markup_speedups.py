@@ -4,10 +4,13 @@ A cold build renders thousands of posts, and Python-Markdown spends most of its 
 patterns and processors that cannot apply. Each speed-up here passes over work whose result is
 known (a regex that does not occur, a pass with nothing to do) or does the same work in fewer
 steps, and hands everything else to Python-Markdown's own code. They stand on a few of its
-internals: `speedup_extensions` returns none of them when those are missing, and every
-shortcut is keyed by the exact regex or class it was checked against, so a release that
-changes one just loses that shortcut. Output is byte for byte the stock parser's
-(tests/test_markup.py and tests/test_markup_fast.py compare them).
+internals, each looked up by name (`_internal`, never an import that could fail):
+`speedup_extensions` leaves out a speed-up whose internals are missing, the inline pass (a
+copy of private methods) runs only on the releases it copies, and every shortcut is keyed by
+the exact regex or class it was checked against, so a release that changes one just loses
+that shortcut. Output is byte for byte the stock parser's (tests/test_markup.py and
+tests/test_markup_fast.py compare them, also with internals missing or changed). No check
+stands on a speed-up: markup.py's nesting limit and the rest run either way.
 
 PURE, like markup.py: strings and element trees in and out.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from functools import partial
 from importlib import import_module
@@ -60,7 +64,8 @@ if not TYPE_CHECKING:
     _InlineBase = _internal("markdown.treeprocessors", "InlineProcessor") or Treeprocessor
     _UnescapeBase = _internal("markdown.treeprocessors", "UnescapeTreeprocessor") or Treeprocessor
 
-__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions"]
+__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions",
+           "speedups_agree"]
 
 # --------------------------------------------------------------------------------------------
 # The inline pass, same result with less interpreter work. Python-Markdown tries each of its ~17
@@ -817,3 +822,83 @@ def speedup_extensions() -> list[Extension]:
         _log.debug("%d Markdown speed-up(s) left out: this Python-Markdown lacks what they"
                    " stand on", left_out)
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# The last guard: what no name, regex or release number shows (a private method that now does
+# something else) shows in the HTML. Once per process, a document using every syntax a
+# speed-up touches is rendered with and without them; if the two differ, markup.py uses the
+# stock parser for good.
+
+_PROBE = """[TOC]
+
+# Title *em* **strong** `code` & <i>html</i> {: #t .c }
+
+Text *a* _b_ ***c*** __d__ **e *f* g** [link](/a "T & <q>") [ref][r] [missing][x]
+![img](i.png "t") ![ref][r] <https://x.example/y> <m@x.example> @bob@social.example
+\\* \\[ &copy; &#169; & a < b, line break{BR}
+here, HTML and a note[^1]. <b class="x">raw *inline*</b> -- "quoted"...
+
+[r]: /ref "Ref"
+
+<div markdown="1">
+*inside* [x](x.html)
+</div>
+
+| a | b |
+|:--|--:|
+| `1` | *2* |
+
+Term
+:   Definition.
+
+```python
+def f(x):
+    return x < 2
+```
+
+    indented & code
+
+> quote
+> - item
+>     - nested
+
+1. one
+2. two
+    * three
+
+*[HTML]: Hyper Text Markup Language
+[^1]: The note.
+""".replace("{BR}", "  ")
+
+_AGREED: list[bool] = []  # the verdict, once made
+_AGREED_LOCK = threading.Lock()
+
+
+def speedups_agree(make: Callable[..., tuple[markdown.Markdown, object]],
+                   normalize: Callable[[str], str]) -> bool:
+    """Whether parsers made by `make()` (with the speed-ups) and `make(stock=True)` give the
+    same HTML for a probe document, after `normalize` (markup.py's list rewriting). Checked
+    once per process; a difference or an error is logged and means no speed-ups."""
+    with _AGREED_LOCK:
+        if not _AGREED:
+            _AGREED.append(_probe(make, normalize(_PROBE)))
+        return _AGREED[0]
+
+
+def _probe(make: Callable[..., tuple[markdown.Markdown, object]], text: str) -> bool:
+    version = getattr(markdown, "__version__", "?")
+    try:
+        fast, _ = make()
+        stock, _ = make(stock=True)
+        skip_absent_syntax(fast, text)
+        same = (fast.convert(text) == stock.convert(text)
+                and getattr(fast, "toc", None) == getattr(stock, "toc", None))
+    except Exception as exc:  # noqa: BLE001  (whatever it is, the stock parser is the answer)
+        _log.info("Markdown speed-ups left out: with Python-Markdown %s they fail (%s: %s)",
+                  version, type(exc).__name__, exc)
+        return False
+    if not same:
+        _log.info("Markdown speed-ups left out: with Python-Markdown %s they do not give its"
+                  " own HTML", version)
+    return same
