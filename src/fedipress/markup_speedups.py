@@ -17,7 +17,6 @@ PURE, like markup.py: strings and element trees in and out.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -42,9 +41,6 @@ if TYPE_CHECKING:
     from markdown.treeprocessors import InlineProcessor as _InlineBase
     from markdown.treeprocessors import UnescapeTreeprocessor as _UnescapeBase
 
-_log = logging.getLogger(__name__)
-
-
 def _internal(module: str, name: str) -> Any:
     """A name from Python-Markdown's internals, or None when this release has no such name.
 
@@ -65,7 +61,7 @@ if not TYPE_CHECKING:
     _UnescapeBase = _internal("markdown.treeprocessors", "UnescapeTreeprocessor") or Treeprocessor
 
 __all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions",
-           "speedups_agree"]
+           "speedups_agree", "speedups_left_out"]
 
 # --------------------------------------------------------------------------------------------
 # The inline pass, same result with less interpreter work. Python-Markdown tries each of its ~17
@@ -314,18 +310,45 @@ class _FastInlineExtension(Extension):
 # processor's own regexes; anything else goes to its handleMatch.
 
 
+# Everything the processor and its delimiters hold in the releases `_emphasis` was written for
+# (3.11.3; 3.11.4 added a cache of built elements, the rest of a closing run, the positions
+# seen and a memo of searches). The shortcut answers only when all of the state is at rest:
+# a release that adds any other attribute may keep state it does not know, so loses it.
+_PROCESSOR_CONFIG = frozenset({"compiled_re", "delimiters", "md", "pattern", "safe_mode",
+                               "tokens", "handleMatch"})
+_PROCESSOR_STATE = frozenset({"regions", "stack", "cache", "positions", "searched",
+                              "cache_index", "cache_pos", "remainder"})
+_DELIMITER_ATTRIBUTES = frozenset({"bad", "boundary", "double", "max_size", "single", "smart",
+                                   "stack", "tag_count", "tags", "token"})
+
+
 def _simple_pairs_readable(processor: object) -> bool:
     """Whether the processor has the internals `_emphasis` reads, as it had when written."""
     delimiters = getattr(processor, "delimiters", None)
     return (
         isinstance(delimiters, dict)
+        and set(vars(processor)) <= _PROCESSOR_CONFIG | _PROCESSOR_STATE
         and all(isinstance(token, str) and len(token) == 1 for token in delimiters)
         and all(hasattr(processor, name)
                 for name in ("regions", "stack", "get_match", "handleMatch"))
         and all(
             all(hasattr(d, name) for name in ("boundary", "tags", "tag_count", "double", "stack"))
+            and set(vars(d)) <= _DELIMITER_ATTRIBUTES
             for d in delimiters.values()
         )
+    )
+
+
+def _at_rest(processor: Any) -> bool:
+    """Whether the processor holds nothing from an earlier match (as after its reset)."""
+    return (
+        not processor.regions
+        and not processor.stack
+        and not getattr(processor, "cache", None)
+        and not getattr(processor, "positions", None)
+        and not getattr(processor, "searched", None)
+        and getattr(processor, "remainder", None) is None
+        and not any(d.stack for d in processor.delimiters.values())
     )
 
 
@@ -340,9 +363,7 @@ def _emphasis(processor: Any,
         delim is not None
         and delim.tag_count == 2
         and not delim.double
-        and not processor.regions
-        and not processor.stack
-        and not any(d.stack for d in delimiters.values())
+        and _at_rest(processor)
     ):
         opening = processor.get_match(data, first)
         if opening is not None and opening.lastgroup == "start":
@@ -360,6 +381,8 @@ def _emphasis(processor: Any,
                         closing is not None
                         and closing.lastgroup == "end"
                         and closing.end(0) - second == size
+                        # (else the rest of the closing run is left for the next match)
+                        and data[second + size : second + size + 1] != data[first]
                     ):
                         el = etree.Element(delim.tags[0] if size == 2 else delim.tags[1])
                         el.text = data[after:second]
@@ -817,10 +840,6 @@ def speedup_extensions() -> list[Extension]:
     if callable(getattr(parser, "parseBlocks", None)):
         found.append(_FastBlocksExtension())
     found.append(_FastPassesExtension())  # (each of its passes checks its own footing)
-    left_out = 2 - (len(found) - 1)
-    if left_out:
-        _log.debug("%d Markdown speed-up(s) left out: this Python-Markdown lacks what they"
-                   " stand on", left_out)
     return found
 
 
@@ -828,7 +847,8 @@ def speedup_extensions() -> list[Extension]:
 # The last guard: what no name, regex or release number shows (a private method that now does
 # something else) shows in the HTML. Once per process, a document using every syntax a
 # speed-up touches is rendered with and without them; if the two differ, markup.py uses the
-# stock parser for good.
+# stock parser for good, and `speedups_left_out` says why (for the edges to log: this module
+# is pure).
 
 _PROBE = """[TOC]
 
@@ -872,21 +892,31 @@ def f(x):
 """.replace("{BR}", "  ")
 
 _AGREED: list[bool] = []  # the verdict, once made
+_WHY_NOT: list[str] = []  # and why the speed-ups are left out, if they are
 _AGREED_LOCK = threading.Lock()
+
+
+def speedups_left_out() -> str:
+    """Why markup.py renders without the speed-ups ("" when it uses them, or has not yet
+    rendered): output is the same either way, only slower."""
+    return _WHY_NOT[0] if _WHY_NOT else ""
 
 
 def speedups_agree(make: Callable[..., tuple[markdown.Markdown, object]],
                    normalize: Callable[[str], str]) -> bool:
     """Whether parsers made by `make()` (with the speed-ups) and `make(stock=True)` give the
     same HTML for a probe document, after `normalize` (markup.py's list rewriting). Checked
-    once per process; a difference or an error is logged and means no speed-ups."""
+    once per process; a difference or an error means no speed-ups (`speedups_left_out`)."""
     with _AGREED_LOCK:
         if not _AGREED:
-            _AGREED.append(_probe(make, normalize(_PROBE)))
+            why = _probe(make, normalize(_PROBE))
+            _AGREED.append(not why)
+            _WHY_NOT[:] = [why] if why else []
         return _AGREED[0]
 
 
-def _probe(make: Callable[..., tuple[markdown.Markdown, object]], text: str) -> bool:
+def _probe(make: Callable[..., tuple[markdown.Markdown, object]], text: str) -> str:
+    """"" when the speed-ups give the stock HTML for `text`, else why not."""
     version = getattr(markdown, "__version__", "?")
     try:
         fast, _ = make()
@@ -895,10 +925,9 @@ def _probe(make: Callable[..., tuple[markdown.Markdown, object]], text: str) -> 
         same = (fast.convert(text) == stock.convert(text)
                 and getattr(fast, "toc", None) == getattr(stock, "toc", None))
     except Exception as exc:  # noqa: BLE001  (whatever it is, the stock parser is the answer)
-        _log.info("Markdown speed-ups left out: with Python-Markdown %s they fail (%s: %s)",
-                  version, type(exc).__name__, exc)
-        return False
+        return (f"Markdown speed-ups left out: with Python-Markdown {version} they fail"
+                f" ({type(exc).__name__}: {exc}); the stock parser gives the same pages, slower")
     if not same:
-        _log.info("Markdown speed-ups left out: with Python-Markdown %s they do not give its"
-                  " own HTML", version)
-    return same
+        return (f"Markdown speed-ups left out: with Python-Markdown {version} they do not give"
+                " its own HTML; the stock parser gives the pages, slower")
+    return ""
