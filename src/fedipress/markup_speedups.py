@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from markdown.treeprocessors import InlineProcessor as _InlineBase
     from markdown.treeprocessors import UnescapeTreeprocessor as _UnescapeBase
 
+__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions",
+           "speedups_agree", "speedups_left_out"]
+
+
 def _internal(module: str, name: str) -> Any:
     """A name from Python-Markdown's internals, or None when this release has no such name.
 
@@ -59,9 +63,6 @@ if not TYPE_CHECKING:
     # leaves out the speed-up built on it (the stand-in is never registered).
     _InlineBase = _internal("markdown.treeprocessors", "InlineProcessor") or Treeprocessor
     _UnescapeBase = _internal("markdown.treeprocessors", "UnescapeTreeprocessor") or Treeprocessor
-
-__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions",
-           "speedups_agree", "speedups_left_out"]
 
 # --------------------------------------------------------------------------------------------
 # The inline pass, same result with less interpreter work. Python-Markdown tries each of its ~17
