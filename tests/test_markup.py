@@ -582,15 +582,18 @@ def test_toc_marker_as_python_markdown_finds_it(marker: str) -> None:
 
 
 def test_block_shortcuts_are_for_the_processors_in_use() -> None:
+    # Every processor the table knows by class is known by its regex too: a release that
+    # changed one stays correct but loses its shortcut, and this says so. (The table holds
+    # the regexes of several releases: one per class is in use.)
     from fedipress.markup import _new_markdown
     from fedipress.markup_speedups import _BLOCK_REQUIRED, _block_requirement
 
     md, _ = _new_markdown()
-    found = [_block_requirement(p) for p in md.parser.blockprocessors]
-    assert sum(1 for need in found if need != ("", ())) == len(_BLOCK_REQUIRED)
+    known = [p for p in md.parser.blockprocessors if _block_requirement(p) != ("", ())]
+    assert sorted(type(p).__name__ for p in known) == sorted({name for name, _ in _BLOCK_REQUIRED})
 
 
-def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
+def test_without_the_internals_the_inline_speed_up_relies_on_its_stock_pass_runs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from markdown.treeprocessors import InlineProcessor
 
@@ -600,8 +603,8 @@ def test_without_the_internals_the_speed_ups_rely_on_the_stock_passes_run(
     assert isinstance(_new_markdown()[0].treeprocessors["inline"], _FastInline)
     monkeypatch.delattr(InlineProcessor, "_InlineProcessor__applyPattern")
     md, _ = _new_markdown()
-    assert not isinstance(md.treeprocessors["inline"], _FastInline)
-    assert "parseBlocks" not in vars(md.parser)  # the stock block pass too
+    assert type(md.treeprocessors["inline"]) is InlineProcessor
+    assert "parseBlocks" in vars(md.parser)  # only that speed-up is left out: not the others
 
 
 def test_fast_paths_match_python_markdown_on_real_documents() -> None:
@@ -621,3 +624,86 @@ def test_fast_paths_match_python_markdown_on_real_documents() -> None:
         assert fast.convert(text) == stock.convert(text), path
         assert getattr(fast, "toc", None) == getattr(stock, "toc", None), path
         assert fast_mentions.found == stock_mentions.found, path
+
+
+# --- nesting too deep to render ---------------------------------------------------------------
+# fedipress's own check on the source, whatever Python-Markdown does near the stack limit
+# (up to 3.11.3 it overflows, from 3.11.4 it stops nesting and keeps the markers as text: a
+# silently different page) and whether or not the speed-ups of markup_speedups.py are in use.
+
+_DEEP = {
+    "lists": lambda n: "\n".join("  " * i + "- x" for i in range(n)),
+    "ordered lists": lambda n: "\n".join("   " * i + "1. x" for i in range(n)),
+    "quotes": lambda n: "> " * n + "x",
+    "tight quotes": lambda n: ">" * n + "x",
+    "quotes of lists": lambda n: "\n".join("> " * i + "- x" for i in range(n)),
+    "lists of quotes": lambda n: "\n".join("  " * i + "- > x" for i in range(n)),
+    "tabs": lambda n: "\n".join("\t" * i + "- x" for i in range(n)),
+}
+
+
+@pytest.fixture(params=["speed-ups", "stock"])
+def parser_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """render_markdown with, or without, every speed-up of markup_speedups.py."""
+    from fedipress import markup
+
+    monkeypatch.setattr(markup._local, "md", None, raising=False)  # a new parser, then back
+    if request.param == "stock":
+        monkeypatch.setattr(markup, "speedup_extensions", lambda: [])
+        monkeypatch.setattr(markup, "html_serializer", lambda: None)
+        md, _ = markup._markdown()
+        assert not any(type(p).__module__ == "fedipress.markup_speedups"
+                       for p in [*md.treeprocessors, *md.preprocessors])
+        assert "parseBlocks" not in vars(md.parser)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("shape", sorted(_DEEP))
+def test_nesting_deeper_than_the_limit_is_refused(parser_kind: str, shape: str) -> None:
+    from fedipress.markup import MAX_NESTING, TOO_DEEP
+
+    for levels in (MAX_NESTING + 5, 500, 1000):
+        assert render(_DEEP[shape](levels)).problem == TOO_DEEP, levels
+    # Up to the limit, the page is all there: nothing flattened into text.
+    fine = render(_DEEP[shape](MAX_NESTING - 5))
+    assert fine.problem == ""
+    assert "&gt;" not in fine.html and "- x" not in fine.html
+
+
+def test_nesting_is_refused_when_python_markdown_would_stop_nesting(
+        parser_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Python-Markdown that gives up nesting early (as 3.11.4 does near the stack limit):
+    # a post 500 lists deep is still refused, not rendered with the deeper markers as text.
+    import markdown.util
+
+    from fedipress.markup import TOO_DEEP
+
+    monkeypatch.setattr(markdown.util, "nearing_recursion_limit", lambda: True, raising=False)
+    assert render(_DEEP["lists"](500)).problem == TOO_DEEP
+    assert render(_DEEP["quotes"](500)).problem == TOO_DEEP
+
+
+@pytest.mark.parametrize("text", [
+    "*" * 20000 + "x" + "*" * 20000,  # emphasis 10,000 deep: the stack overflows
+    '<div markdown="1">\n\n' * 600 + "x\n\n" + "</div>\n\n" * 600,
+])
+def test_deeper_than_the_stack_is_refused(parser_kind: str, text: str) -> None:
+    from fedipress.markup import TOO_DEEP
+
+    assert render(text).problem == TOO_DEEP
+    assert render("*a*").html == "<p><em>a</em></p>"  # and the next post renders
+
+
+def test_deep_indentation_inside_fenced_code_is_only_code(parser_kind: str) -> None:
+    code = "\n".join(" " * (4 * i) + "{" for i in range(150))
+    rendered = render(f"```\n{code}\n```\n\n~~~~\n{code}\n~~~~\n")
+    assert rendered.problem == ""
+    assert rendered.html.count("{") == 300
+
+
+def test_deep_indentation_that_nests_nothing_is_not_refused(parser_kind: str) -> None:
+    # A list item's continuation line, however far indented, is still that item's paragraph.
+    rendered = render("- item\n" + " " * 500 + "continued\n\n" + "\t" * 120 + "code\n")
+    assert rendered.problem == ""
+    assert squash(rendered.html).startswith("<ul><li>itemcontinued<")
+    assert "code\n</code></pre>" in rendered.html

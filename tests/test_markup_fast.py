@@ -338,6 +338,14 @@ def test_emphasis_as_python_markdown_pairs_it(pieces: list[str]) -> None:
     _assert_same("".join(pieces))
 
 
+@pytest.mark.parametrize("text", [
+    "`x`*_c_ _c_**e*",  # Markdown 3.11.4 keeps built elements for later matches: not at rest
+    "*a**", "**a***b", "x*_c_*_d_*",
+])
+def test_emphasis_shortcut_only_when_python_markdown_keeps_nothing(text: str) -> None:
+    _assert_same(text)
+
+
 def test_emphasis_shortcut_is_used() -> None:
     from markdown.inlinepatterns import DelimiterProcessor
 
@@ -365,3 +373,206 @@ def test_nested_inline_examples_as_python_markdown_builds_them() -> None:
     _assert_same("x *a [b `c` **d** <i>e</i>](/u \"t\") f* &amp; <https://x.example/> "
                  "@bob@social.example")
     _assert_same("**a *b* `c` d** and __e _f_ [g](/h) i__")  # a tail holding a placeholder
+
+
+# --- when Python-Markdown is not the release the speed-ups were written for ---------------------
+# A release may drop or rename an internal, change a regex, or change what a private method
+# does. Each case is simulated on the Python-Markdown installed: the speed-ups concerned are
+# left out and the HTML is still the stock parser's, with no exception.
+
+_SAMPLES = [FEATURES, "a *b* __c__ _d_ ***e*** [f](/g) ![h](i.png) <https://j.example/k> \\*",
+            "- a\n  - b\n\n> q *r*\n\n+[X]: ex\n\nX and <tel:+123> and <web+ap://x.example/y>"]
+
+
+def _same_as_stock() -> None:
+    for text in _SAMPLES:
+        _assert_same(text)
+        _assert_same(normalize_lists(text))
+
+
+@pytest.mark.parametrize(("constant", "speed_up"), [
+    ("_PLACEHOLDER", "inline"),
+    ("_PLACEHOLDER_PREFIX", "inline"),
+    ("_STX", "whitespace"),
+    ("_ETX", "whitespace"),
+])
+def test_a_missing_constant_leaves_out_its_speed_up(monkeypatch: pytest.MonkeyPatch,
+                                                     constant: str, speed_up: str) -> None:
+    from fedipress import markup_speedups
+
+    monkeypatch.setattr(markup_speedups, constant, None)
+    md, _ = _new_markdown()
+    if speed_up == "inline":
+        assert not isinstance(md.treeprocessors["inline"], markup_speedups._FastInline)
+    else:
+        assert not isinstance(md.preprocessors["normalize_whitespace"],
+                              markup_speedups._Whitespace)
+    _same_as_stock()
+
+
+@pytest.mark.parametrize("name", [
+    "DelimiterProcessor", "LinkInlineProcessor", "ImageInlineProcessor",
+    "ReferenceInlineProcessor", "NormalizeWhitespace", "BlockParser", "INLINE_PLACEHOLDER",
+])
+def test_a_missing_internal_leaves_out_only_what_stands_on_it(
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from fedipress import markup_speedups
+
+    real = markup_speedups._internal
+    monkeypatch.setattr(markup_speedups, "_internal",
+                        lambda module, wanted: None if wanted == name else real(module, wanted))
+    md, _ = _new_markdown()
+    patched = [p for p in md.inlinePatterns if vars(p).keys() & {"handleMatch", "getLink"}]
+    if name == "DelimiterProcessor":
+        assert not any("handleMatch" in vars(p) for p in patched)
+    if name in ("LinkInlineProcessor", "ImageInlineProcessor"):
+        assert not any(type(p).__name__ == name for p in patched)
+    if name == "BlockParser":
+        assert "parseBlocks" not in vars(md.parser)
+    if name == "NormalizeWhitespace":
+        assert not isinstance(md.preprocessors["normalize_whitespace"],
+                              markup_speedups._Whitespace)
+    _same_as_stock()
+
+
+_IMPORT_WITHOUT = """
+import importlib, sys
+missing = {missing!r}
+saved = []
+for module, name in missing:
+    m = importlib.import_module(module)
+    saved.append((m, name, getattr(m, name)))
+    delattr(m, name)
+import fedipress.markup as markup  # must import without them
+from fedipress.markup_speedups import speedup_extensions
+for m, name, value in saved:  # (Python-Markdown itself needs them back to run)
+    setattr(m, name, value)
+kinds = sorted(type(e).__name__ for e in speedup_extensions())
+fast, _ = markup._new_markdown()
+stock, _ = markup._new_markdown(stock=True)
+text = sys.stdin.read()
+assert fast.convert(text) == stock.convert(text)
+print(" ".join(kinds))
+"""
+
+
+@pytest.mark.parametrize(("missing", "left"), [
+    ([("markdown.inlinepatterns", "DelimiterProcessor")],  # as in Markdown 3.11
+     "_FastBlocksExtension _FastInlineExtension _FastPassesExtension"),
+    ([("markdown.treeprocessors", "InlineProcessor")],
+     "_FastBlocksExtension _FastPassesExtension"),
+    ([("markdown.treeprocessors", "InlineProcessor"), ("markdown.util", "STX"),
+      ("markdown.treeprocessors", "UnescapeTreeprocessor"), ("markdown.util", "ETX"),
+      ("markdown.util", "INLINE_PLACEHOLDER"), ("markdown.blockparser", "BlockParser"),
+      ("markdown.inlinepatterns", "DelimiterProcessor"),
+      ("markdown.inlinepatterns", "LinkInlineProcessor")],
+     "_FastBlocksExtension _FastPassesExtension"),
+], ids=["DelimiterProcessor", "InlineProcessor", "many"])
+def test_fedipress_imports_without_the_internals(missing: list[tuple[str, str]],
+                                                  left: str) -> None:
+    # `import fedipress` once failed with "cannot import name 'DelimiterProcessor'" on a
+    # Markdown release that `markdown>=3.6` allowed.
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _IMPORT_WITHOUT.format(missing=missing)],
+                          input=FEATURES, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == left
+
+
+def test_a_changed_block_regex_loses_only_its_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A release whose abbreviations may also start "+[": the shortcut that asks for "*[" in
+    # the block must not pass over them (the 3.11.4 change to this regex was not in the table).
+    import re
+
+    from markdown.extensions.abbr import AbbrBlockprocessor
+
+    from fedipress.markup_speedups import _block_requirement
+
+    regex = AbbrBlockprocessor.RE
+    monkeypatch.setattr(AbbrBlockprocessor, "RE",
+                        re.compile(regex.pattern.replace("^[*]", "^[*+]"), regex.flags))
+    fast, _ = _new_markdown()
+    (abbr,) = [p for p in fast.parser.blockprocessors if type(p) is AbbrBlockprocessor]
+    assert _block_requirement(abbr) == ("", ())
+    text = "+[HTML]: Hyper Text Markup Language\n\nSome HTML."
+    assert "<abbr" in fast.convert(text)
+    _same_as_stock()
+
+
+def test_a_changed_inline_regex_loses_only_its_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Autolinks for any scheme, "//" or not: the shortcut that asks for "://" must not apply.
+    import markdown.inlinepatterns
+
+    monkeypatch.setattr(markdown.inlinepatterns, "AUTOLINK_RE",
+                        r"<([A-Za-z][A-Za-z0-9+.-]*:[^<>@ ]*)>")
+    fast, _ = _new_markdown()
+    assert '<a href="tel:+123">' in fast.convert("call <tel:+123>")
+    _same_as_stock()
+
+
+@pytest.mark.parametrize("version", [(3, 10, 3, "final", 0), (3, 12, 0, "final", 0),
+                                     (4, 0, 0, "beta", 1), None])
+def test_another_release_runs_the_stock_inline_pass(monkeypatch: pytest.MonkeyPatch,
+                                                    version: object) -> None:
+    # The inline pass copies private methods as the 3.11 releases have them (3.10 restarts
+    # each pattern at 0 after a match): no name or regex would show such a change.
+    import markdown
+
+    from fedipress.markup_speedups import _FastInline
+
+    monkeypatch.setattr(markdown, "__version_info__", version)
+    md, _ = _new_markdown()
+    assert not isinstance(md.treeprocessors["inline"], _FastInline)
+    assert "parseBlocks" in vars(md.parser)
+    _same_as_stock()
+
+
+def _wrong_text(stock, data, index):  # type: ignore[no-untyped-def]
+    return ("changed", *stock(data, index)[1:])
+
+
+def _failing(*args: object) -> object:
+    raise TypeError("a changed internal")
+
+
+@pytest.mark.parametrize(("name", "replacement", "said"), [
+    ("_get_text", _wrong_text, "do not give its own HTML"),
+    ("_emphasis", _failing, "fail (TypeError: a changed internal)"),
+])
+def test_speed_ups_that_do_not_give_the_stock_html_are_left_out(
+        monkeypatch: pytest.MonkeyPatch, name: str, replacement: object, said: str) -> None:
+    # A release whose internals changed in a way no name, regex or version shows: a probe
+    # document is rendered both ways, once per process, before the speed-ups are used.
+    from markdown.treeprocessors import InlineProcessor
+
+    from fedipress import markup_speedups
+
+    monkeypatch.setattr(markup_speedups, "_AGREED", [])  # a new process, as it were
+    monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
+    monkeypatch.setattr(markup._local, "md", None, raising=False)
+    monkeypatch.setattr(markup_speedups, name, replacement)
+    rendered = markup.render_markdown("[a](/b) *c*", page_url=PAGE, site_url=SITE)
+    assert rendered.html == '<p><a href="https://alice.example/b">a</a> <em>c</em></p>'
+    why = markup_speedups.speedups_left_out()
+    version = _markdown_version()
+    assert why.startswith(f"Markdown speed-ups left out: with Python-Markdown {version} ")
+    assert said in why
+    assert type(markup._local.md[0].treeprocessors["inline"]) is InlineProcessor
+    assert markup_speedups._AGREED == [False]
+
+
+def _markdown_version() -> str:
+    import markdown
+
+    return str(markdown.__version__)
+
+
+def test_speed_ups_that_give_the_stock_html_are_used() -> None:
+    from fedipress import markup_speedups
+
+    markup.render_markdown("x", page_url=PAGE, site_url=SITE)
+    assert markup_speedups._AGREED == [True]
+    assert markup_speedups.speedups_left_out() == ""
+    assert isinstance(markup._local.md[0].treeprocessors["inline"], markup_speedups._FastInline)

@@ -34,11 +34,18 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
-from .markup_speedups import Formatters, html_serializer, skip_absent_syntax, speedup_extensions
+from .markup_speedups import (
+    Formatters,
+    html_serializer,
+    skip_absent_syntax,
+    speedup_extensions,
+    speedups_agree,
+)
 from .model import Image
 
 __all__ = [
     "MARKUP_VERSION",
+    "MAX_NESTING",
     "Rendered",
     "absolute_url",
     "highlight_css",
@@ -49,7 +56,7 @@ __all__ = [
 
 # Bump whenever the HTML this module produces for the same input changes: it is part of the
 # parse-cache key, so old cached renderings are not reused.
-MARKUP_VERSION = 3
+MARKUP_VERSION = 4
 
 MORE_MARKER = "<!--more-->"
 WORDS_PER_MINUTE = 220
@@ -73,8 +80,16 @@ class Rendered:
     problem: str = ""
 
 
+# Lists and quotes inside each other deeper than this are refused. The check is fedipress's
+# own, on the source: Python-Markdown's handling of deep nesting differs between releases
+# (up to 3.11.3 it overflows the stack; from 3.11.4 it stops nesting near the interpreter's
+# limit and keeps the deeper markers as text, a silently different page), and it must not
+# hang on whether the speed-ups of markup_speedups.py are in use. Far beyond any real post,
+# and far below the depth at which either happens.
+MAX_NESTING = 100
+
 TOO_DEEP = ("the Markdown nests too deeply to render (lists, quotes, emphasis or HTML blocks"
-            " inside each other hundreds of levels deep); flatten it")
+            f" inside each other more than {MAX_NESTING} levels deep); flatten it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,6 +263,47 @@ def normalize_lists(text: str) -> str:
     return "\n".join(out)
 
 
+# A line can only sit more than MAX_NESTING levels deep if the run of spaces, tabs and ">"
+# it starts with is longer than that (each level takes at least one character): one C-level
+# search clears almost every document.
+_DEEP_PREFIX = re.compile(rf"^[ \t>]{{{MAX_NESTING + 1},}}", re.MULTILINE)
+_PREFIX = re.compile(r"[ \t>]*")
+_TOP_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def _nesting_too_deep(source: str, *, lists: bool = True) -> bool:
+    """Whether a line of `source` (after `normalize_lists`) is nested more than MAX_NESTING
+    block levels deep: each ">" of its prefix is a quote, and each four columns of indentation
+    a list level, but one level at most deeper than the line before (a list nests only inside
+    an item: deeper indentation is code or text). With `lists` False, quotes only (before
+    `normalize_lists`, indentation means other things). Lines of a top-level fenced code block
+    are code, whatever their indentation."""
+    if not _DEEP_PREFIX.search(source):
+        return False
+    fence = ""
+    level = 0  # the list level of the last line with text
+    for line in source.split("\n"):
+        opening = _TOP_FENCE.match(line)
+        if fence:
+            if opening is not None and opening.group(1).startswith(fence) \
+                    and not line[opening.end():].strip():
+                fence = ""
+            continue
+        if opening is not None:
+            fence = opening.group(1)
+            level = 0
+            continue
+        prefix = _PREFIX.match(line).group(0)  # type: ignore[union-attr]  # (matches "")
+        if len(prefix) == len(line):
+            continue  # blank (or only markers): a list goes on after a blank line
+        if lists:
+            columns = len(prefix.replace("> ", "").replace(">", "").expandtabs(4))
+            level = min(columns // 4, level + 1)
+        if prefix.count(">") + level > MAX_NESTING:  # (">" with the space that may follow)
+            return True
+    return False
+
+
 # --------------------------------------------------------------------------------------------
 # Mentions: @user@server.tld -> link, never inside code (inline patterns skip code spans and
 # blocks) and never inside another link (ANCESTOR_EXCLUDES).
@@ -391,7 +447,8 @@ def _new_markdown(*, stock: bool = False) -> tuple[markdown.Markdown, _MentionEx
 def _markdown() -> tuple[markdown.Markdown, _MentionExtension]:
     pair: tuple[markdown.Markdown, _MentionExtension] | None = getattr(_local, "md", None)
     if pair is None:
-        pair = _new_markdown()
+        # (The speed-ups only where they give the stock parser's HTML: markup_speedups.py.)
+        pair = _new_markdown(stock=not speedups_agree(_new_markdown, normalize_lists))
         _local.md = pair
     return pair
 
@@ -542,7 +599,13 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     md, mention_ext = _markdown()
     md.reset()
     try:
+        # (Quotes are checked before normalize_lists too, whose work grows with the square of
+        # their nesting; lists after it, when each list level has its four columns.)
+        if _nesting_too_deep(text, lists=False):
+            return _too_deep()
         source = normalize_lists(text)
+        if _nesting_too_deep(source):
+            return _too_deep()
         skip_absent_syntax(md, source)
         body = md.convert(source)
         mentions = tuple(mention_ext.found)
@@ -552,9 +615,7 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
     except RecursionError:
         # The parser's state is left half-way (stashes, gated passes): a new one next time.
         _local.md = None
-        return Rendered(html="", summary_html="", toc_html="", word_count=0,
-                        reading_minutes=1, images=(), mentions=(), has_more=False,
-                        problem=TOO_DEEP)
+        return _too_deep()
 
     has_more = MORE_MARKER in body
     if has_more:
@@ -576,6 +637,11 @@ def render_markdown(text: str, *, page_url: str, site_url: str) -> Rendered:
         mentions=mentions,
         has_more=has_more,
     )
+
+
+def _too_deep() -> Rendered:
+    return Rendered(html="", summary_html="", toc_html="", word_count=0, reading_minutes=1,
+                    images=(), mentions=(), has_more=False, problem=TOO_DEEP)
 
 
 def highlight_css(light: str = "default", dark: str = "monokai") -> str:

@@ -4,10 +4,13 @@ A cold build renders thousands of posts, and Python-Markdown spends most of its 
 patterns and processors that cannot apply. Each speed-up here passes over work whose result is
 known (a regex that does not occur, a pass with nothing to do) or does the same work in fewer
 steps, and hands everything else to Python-Markdown's own code. They stand on a few of its
-internals: `speedup_extensions` returns none of them when those are missing, and every
-shortcut is keyed by the exact regex or class it was checked against, so a release that
-changes one just loses that shortcut. Output is byte for byte the stock parser's
-(tests/test_markup.py and tests/test_markup_fast.py compare them).
+internals, each looked up by name (`_internal`, never an import that could fail):
+`speedup_extensions` leaves out a speed-up whose internals are missing, the inline pass (a
+copy of private methods) runs only on the releases it copies, and every shortcut is keyed by
+the exact regex or class it was checked against, so a release that changes one just loses
+that shortcut. Output is byte for byte the stock parser's (tests/test_markup.py and
+tests/test_markup_fast.py compare them, also with internals missing or changed). No check
+stands on a speed-up: markup.py's nesting limit and the rest run either way.
 
 PURE, like markup.py: strings and element trees in and out.
 """
@@ -15,39 +18,51 @@ PURE, like markup.py: strings and element trees in and out.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from functools import partial
-from typing import cast
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, cast
 from xml.etree import ElementTree as etree
 
 import markdown
-from markdown.blockparser import BlockParser
-from markdown.blockprocessors import BlockProcessor
-from markdown.extensions import Extension
-from markdown.extensions.toc import TocTreeprocessor
-from markdown.inlinepatterns import (
-    DelimiterProcessor,
-    ImageInlineProcessor,
-    ImageReferenceInlineProcessor,
-    InlineProcessor,
-    LinkInlineProcessor,
-    Pattern,
-    ReferenceInlineProcessor,
-    ShortImageReferenceInlineProcessor,
-    ShortReferenceInlineProcessor,
-)
-from markdown.preprocessors import NormalizeWhitespace, Preprocessor
-from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
-from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
-from markdown.util import (
-    ETX,
-    INLINE_PLACEHOLDER,
-    INLINE_PLACEHOLDER_PREFIX,
-    STX,
-    AtomicString,
-)
 
-__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions"]
+# Python-Markdown's documented extension API: markup.py stands on it as well.
+from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor, Pattern
+from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
+from markdown.util import AtomicString
+
+if TYPE_CHECKING:
+    from markdown.blockparser import BlockParser
+    from markdown.blockprocessors import BlockProcessor
+    from markdown.inlinepatterns import LinkInlineProcessor
+    from markdown.treeprocessors import InlineProcessor as _InlineBase
+    from markdown.treeprocessors import UnescapeTreeprocessor as _UnescapeBase
+
+__all__ = ["Formatters", "html_serializer", "skip_absent_syntax", "speedup_extensions",
+           "speedups_agree", "speedups_left_out"]
+
+
+def _internal(module: str, name: str) -> Any:
+    """A name from Python-Markdown's internals, or None when this release has no such name.
+
+    Every internal is looked up through here, never imported: a release that drops or moves
+    one loses the speed-up that needs it, and fedipress still imports and renders the same
+    HTML with the stock passes.
+    """
+    try:
+        return getattr(import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+if not TYPE_CHECKING:
+    # The classes subclassed below, or a stand-in when missing: `speedup_extensions` then
+    # leaves out the speed-up built on it (the stand-in is never registered).
+    _InlineBase = _internal("markdown.treeprocessors", "InlineProcessor") or Treeprocessor
+    _UnescapeBase = _internal("markdown.treeprocessors", "UnescapeTreeprocessor") or Treeprocessor
 
 # --------------------------------------------------------------------------------------------
 # The inline pass, same result with less interpreter work. Python-Markdown tries each of its ~17
@@ -82,23 +97,28 @@ _REQUIRED: dict[str, tuple[str] | tuple[str, str]] = {
 }
 
 
+def _inline_classes(*names: str) -> frozenset[type]:
+    """Those of the named classes of markdown.inlinepatterns that this release has."""
+    found = (_internal("markdown.inlinepatterns", name) for name in names)
+    return frozenset(cls for cls in found if isinstance(cls, type))
+
+
 # Exactly these classes (a subclass may do more): their handleMatch returns no node for an
 # id that is not in md.references.
-_REFERENCE_PATTERNS = frozenset(
-    {
-        ReferenceInlineProcessor,
-        ShortReferenceInlineProcessor,
-        ImageReferenceInlineProcessor,
-        ShortImageReferenceInlineProcessor,
-    }
-)
+_REFERENCE_NAMES = ("ReferenceInlineProcessor", "ShortReferenceInlineProcessor",
+                    "ImageReferenceInlineProcessor", "ShortImageReferenceInlineProcessor")
 
 
 def _no_match(data: str, start: int) -> None:
     return None
 
 
-class _FastInline(InlineTreeprocessor):
+class _FastInline(_InlineBase):
+    def __init__(self, md: markdown.Markdown) -> None:
+        super().__init__(md)
+        self._references = _inline_classes(*_REFERENCE_NAMES)
+        self._delimiter = _internal("markdown.inlinepatterns", "DelimiterProcessor")
+
     def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
         # The registry is read per run, as Python-Markdown does, in case it changed.
         # Two required texts per pattern, "" where fewer ("" is in every string): plain `in`
@@ -110,7 +130,7 @@ class _FastInline(InlineTreeprocessor):
         searches: list[tuple[Pattern, Callable[[str, int], object] | None, str, str]] = []
         # (The registry is annotated with the tree processor's class; it holds Patterns.)
         for pattern in cast("list[Pattern]", list(self.inlinePatterns)):
-            if no_references and type(pattern) in _REFERENCE_PATTERNS:
+            if no_references and type(pattern) in self._references:
                 searches.append((pattern, _no_match, "", ""))
             elif isinstance(pattern, InlineProcessor):
                 regex = pattern.getCompiledRegExp()
@@ -123,7 +143,7 @@ class _FastInline(InlineTreeprocessor):
             else:
                 searches.append((pattern, None, "", ""))  # old-style: always tried, as before
         self._searches = searches
-        self._triggers = _triggers(searches)
+        self._triggers = _triggers(searches, self._delimiter)
         return super().run(tree, ancestors)
 
     def _InlineProcessor__handleInline(  # noqa: N802  # overrides the name-mangled method
@@ -206,14 +226,16 @@ class _FastInline(InlineTreeprocessor):
         _STOCK_PROCESS_TEXT(self, node, subnode, isText)  # type: ignore[misc]  # (see `fast`)
 
 
-_STOCK_APPLY = getattr(InlineTreeprocessor, "_InlineProcessor__applyPattern", None)
-_STOCK_PROCESS_TEXT = getattr(InlineTreeprocessor, "_InlineProcessor__processElementText", None)
-_PLACEHOLDER = INLINE_PLACEHOLDER
-_PLACEHOLDER_PREFIX = INLINE_PLACEHOLDER_PREFIX
+_STOCK_APPLY = getattr(_InlineBase, "_InlineProcessor__applyPattern", None)
+_STOCK_PROCESS_TEXT = getattr(_InlineBase, "_InlineProcessor__processElementText", None)
+# (Missing in some release: the inline speed-up is then left out, see `speedup_extensions`.)
+_PLACEHOLDER: str = _internal("markdown.util", "INLINE_PLACEHOLDER")
+_PLACEHOLDER_PREFIX: str = _internal("markdown.util", "INLINE_PLACEHOLDER_PREFIX")
 
 
 def _triggers(
     searches: list[tuple[Pattern, Callable[[str, int], object] | None, str, str]],
+    delimiter: type | None,
 ) -> Callable[[str], object] | None:
     """A search for any text some pattern needs, or None when one pattern needs none we know.
 
@@ -228,10 +250,11 @@ def _triggers(
             needed.append(first)
         elif (
             search is not None
-            and type(pattern) is DelimiterProcessor
-            and pattern.compiled_re.pattern == "|".join(map(re.escape, pattern.tokens))
+            and delimiter is not None
+            and type(pattern) is delimiter
+            and _tokens_regex(pattern)
         ):
-            needed += pattern.tokens  # the emphasis processor: its regex is just its tokens
+            needed += cast(Any, pattern).tokens  # the emphasis processor: its regex is its tokens
         else:
             return None
     key = tuple(needed)
@@ -244,20 +267,38 @@ def _triggers(
 _TRIGGERS: dict[tuple[str, ...], Callable[[str], object]] = {}
 
 
+def _tokens_regex(pattern: object) -> bool:
+    """Whether a delimiter processor's regex is the alternation of its tokens, as written for."""
+    tokens = getattr(pattern, "tokens", None)
+    regex = getattr(getattr(pattern, "compiled_re", None), "pattern", None)
+    return (
+        isinstance(tokens, (list, tuple))
+        and all(isinstance(token, str) and token for token in tokens)
+        and regex == "|".join(map(re.escape, tokens))
+    )
+
+
 class _FastInlineExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
         # Replaces the stock "inline" tree processor at its own priority.
         md.treeprocessors.register(_FastInline(md), "inline", 20)
+        links = _inline_classes("LinkInlineProcessor", "ImageInlineProcessor")
+        delimiter = _internal("markdown.inlinepatterns", "DelimiterProcessor")
         for pattern in md.inlinePatterns:
-            if type(pattern) in (LinkInlineProcessor, ImageInlineProcessor) and getattr(
+            if type(pattern) in links and getattr(
                 getattr(pattern, "RE_LINK", None), "pattern", ""
-            ) == _RE_LINK:
-                link = cast(LinkInlineProcessor, pattern)
+            ) == _RE_LINK and all(
+                callable(getattr(pattern, name, None))
+                for name in ("getText", "getLink", "unescape")
+            ):
+                link = cast("LinkInlineProcessor", pattern)
                 setattr(link, "getText", partial(_get_text, link.getText))  # noqa: B010
                 setattr(link, "getLink", partial(_get_link, link, link.getLink))  # noqa: B010
-            elif type(pattern) is DelimiterProcessor and _simple_pairs_readable(pattern):
-                setattr(pattern, "handleMatch",  # noqa: B010
-                        partial(_emphasis, pattern, pattern.handleMatch))
+            elif (delimiter is not None and type(pattern) is delimiter
+                  and _simple_pairs_readable(pattern)):
+                emphasis: Any = pattern
+                setattr(emphasis, "handleMatch",  # noqa: B010
+                        partial(_emphasis, emphasis, emphasis.handleMatch))
 
 
 # Emphasis: Python-Markdown's delimiter processor pairs "*" and "_" runs with a stack machine
@@ -270,21 +311,49 @@ class _FastInlineExtension(Extension):
 # processor's own regexes; anything else goes to its handleMatch.
 
 
-def _simple_pairs_readable(processor: DelimiterProcessor) -> bool:
+# Everything the processor and its delimiters hold in the releases `_emphasis` was written for
+# (3.11.3; 3.11.4 added a cache of built elements, the rest of a closing run, the positions
+# seen and a memo of searches). The shortcut answers only when all of the state is at rest:
+# a release that adds any other attribute may keep state it does not know, so loses it.
+_PROCESSOR_CONFIG = frozenset({"compiled_re", "delimiters", "md", "pattern", "safe_mode",
+                               "tokens", "handleMatch"})
+_PROCESSOR_STATE = frozenset({"regions", "stack", "cache", "positions", "searched",
+                              "cache_index", "cache_pos", "remainder"})
+_DELIMITER_ATTRIBUTES = frozenset({"bad", "boundary", "double", "max_size", "single", "smart",
+                                   "stack", "tag_count", "tags", "token"})
+
+
+def _simple_pairs_readable(processor: object) -> bool:
     """Whether the processor has the internals `_emphasis` reads, as it had when written."""
     delimiters = getattr(processor, "delimiters", None)
     return (
         isinstance(delimiters, dict)
+        and set(vars(processor)) <= _PROCESSOR_CONFIG | _PROCESSOR_STATE
         and all(isinstance(token, str) and len(token) == 1 for token in delimiters)
-        and all(hasattr(processor, name) for name in ("regions", "stack", "get_match"))
+        and all(hasattr(processor, name)
+                for name in ("regions", "stack", "get_match", "handleMatch"))
         and all(
             all(hasattr(d, name) for name in ("boundary", "tags", "tag_count", "double", "stack"))
+            and set(vars(d)) <= _DELIMITER_ATTRIBUTES
             for d in delimiters.values()
         )
     )
 
 
-def _emphasis(processor: DelimiterProcessor,
+def _at_rest(processor: Any) -> bool:
+    """Whether the processor holds nothing from an earlier match (as after its reset)."""
+    return (
+        not processor.regions
+        and not processor.stack
+        and not getattr(processor, "cache", None)
+        and not getattr(processor, "positions", None)
+        and not getattr(processor, "searched", None)
+        and getattr(processor, "remainder", None) is None
+        and not any(d.stack for d in processor.delimiters.values())
+    )
+
+
+def _emphasis(processor: Any,
               stock: Callable[[re.Match[str], str], tuple[etree.Element | None, int | None,
                                                           int | None]],
               m: re.Match[str], data: str) -> tuple[etree.Element | None, int | None, int | None]:
@@ -295,9 +364,7 @@ def _emphasis(processor: DelimiterProcessor,
         delim is not None
         and delim.tag_count == 2
         and not delim.double
-        and not processor.regions
-        and not processor.stack
-        and not any(d.stack for d in delimiters.values())
+        and _at_rest(processor)
     ):
         opening = processor.get_match(data, first)
         if opening is not None and opening.lastgroup == "start":
@@ -315,6 +382,8 @@ def _emphasis(processor: DelimiterProcessor,
                         closing is not None
                         and closing.lastgroup == "end"
                         and closing.end(0) - second == size
+                        # (else the rest of the closing run is left for the next match)
+                        and data[second + size : second + size + 1] != data[first]
                     ):
                         el = etree.Element(delim.tags[0] if size == 2 else delim.tags[1])
                         el.text = data[after:second]
@@ -374,6 +443,9 @@ _BLOCK_REQUIRED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ): ("", ("-", "_", "*")),
     ("FootnoteBlockProcessor", r"^[ ]{0,3}\[\^([^\]]*)\]:[ ]*(.*)$"): ("[^", ()),
     ("AbbrBlockprocessor", r"^[*]\[(?P<abbr>[^\\]*?)\][ ]?:[ ]*\n?[ ]*(?P<title>.*)$"): ("*[", ()),
+    # (From Markdown 3.11.4: the abbreviation stays on one line.)
+    ("AbbrBlockprocessor", r"^[*]\[(?P<abbr>[^\\\n]*?)\][ ]?:[ ]*\n?[ ]*(?P<title>.*)$"): (
+        "*[", ()),
     (
         "ReferenceProcessor",
         r"^[ ]{0,3}\[([^\[\]]*)\]:[ ]*(?:\n[ ]*)?([^\s]+)[ ]*(?:\n[ ]*)?"
@@ -402,7 +474,7 @@ def _block_requirement(processor: object) -> tuple[str, tuple[str, ...]]:
     return _BLOCK_REQUIRED.get(key, ("", ()))
 
 
-_BlockTable = list[tuple[BlockProcessor, str, tuple[str, ...]]]
+_BlockTable = list[tuple["BlockProcessor", str, tuple[str, ...]]]
 
 
 def _parse_blocks(parser: BlockParser, table: _BlockTable, parent: etree.Element,
@@ -429,6 +501,8 @@ class _FastBlocksExtension(Extension):
         # serves those calls too.
         setattr(md.parser, "parseBlocks", partial(_parse_blocks, md.parser, []))  # noqa: B010  (mypy: no assigning to a method)
         # attr_list's tree pass behind a gate, if its regexes are the ones that need a "{".
+        if "attr_list" not in md.treeprocessors:
+            return
         inner = md.treeprocessors["attr_list"]
         regexes = [getattr(inner, name, None) for name in ("BLOCK_RE", "HEADER_RE", "INLINE_RE")]
         if all(r"\{" in getattr(regex, "pattern", "") for regex in regexes):
@@ -466,7 +540,7 @@ class _Whitespace(Preprocessor):
 
     def run(self, lines: list[str]) -> list[str]:
         source = "\n".join(lines)
-        source = source.replace(STX, "").replace(ETX, "")
+        source = source.replace(_STX, "").replace(_ETX, "")
         source = source.replace("\r\n", "\n").replace("\r", "\n") + "\n\n"
         source = source.expandtabs(self.md.tab_length)
         if "\n " in source:
@@ -475,9 +549,11 @@ class _Whitespace(Preprocessor):
 
 
 _BLANK_WITH_SPACES = re.compile(r"\n +(?=\n)")
+_STX: str = _internal("markdown.util", "STX")
+_ETX: str = _internal("markdown.util", "ETX")
 
 
-class _GatedUnescape(UnescapeTreeprocessor):
+class _GatedUnescape(_UnescapeBase):
     """The unescape pass, run only when the source has a backslash (`_skip_absent_syntax`).
 
     (A subclass, not a wrapper: inline patterns read this processor's `RE`.)"""
@@ -526,6 +602,7 @@ _FENCE_START = "(?P<fence>^(?:~{3,}|`{3,}))"
 
 class _FastPassesExtension(Extension):
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        # Each pass is replaced only if it is the very class, and regex, this was written for.
         if "fenced_code_block" in md.preprocessors:
             fenced = md.preprocessors["fenced_code_block"]
             regex = getattr(fenced, "FENCED_BLOCK_RE", None)
@@ -533,14 +610,20 @@ class _FastPassesExtension(Extension):
                 regex, "pattern", ""
             ):
                 setattr(fenced, "run", partial(_fenced_if_any, fenced.run))  # noqa: B010
-        whitespace = md.preprocessors["normalize_whitespace"]
-        if type(whitespace) is NormalizeWhitespace:
+        normalize = _internal("markdown.preprocessors", "NormalizeWhitespace")
+        if (
+            normalize is not None
+            and isinstance(_STX, str) and isinstance(_ETX, str)
+            and "normalize_whitespace" in md.preprocessors
+            and type(md.preprocessors["normalize_whitespace"]) is normalize
+        ):
             md.preprocessors.register(_Whitespace(md), "normalize_whitespace", 30)
         # The unescape pass behind a gate (`_skip_absent_syntax`), if its regex is the one for
         # the placeholders of backslash escapes.
-        unescape = md.treeprocessors["unescape"]
+        unescape = md.treeprocessors["unescape"] if "unescape" in md.treeprocessors else None
         if (
-            type(unescape) is UnescapeTreeprocessor
+            _UnescapeBase is not Treeprocessor
+            and type(unescape) is _UnescapeBase
             and getattr(getattr(unescape, "RE", None), "pattern", "") == "\x02(\\d+)\x03"
         ):
             md.treeprocessors.register(_GatedUnescape(md), "unescape", 0)
@@ -698,14 +781,17 @@ def skip_absent_syntax(md: markdown.Markdown, source: str) -> None:
     but Python-Markdown deletes STX/ETX from the source first, so with either of those present
     the marker is looked for as before. Attribute lists ("{: .class}") need a "{".
     """
-    toc = cast(TocTreeprocessor, md.treeprocessors["toc"])
     written = _TOC_MARKER in source or "\x02" in source or "\x03" in source
-    toc.marker = _TOC_MARKER if written else ""
-    attr_list = md.treeprocessors["attr_list"]
+    if "toc" in md.treeprocessors:
+        # (An empty marker is the toc extension's documented "no marker".)
+        toc: Any = md.treeprocessors["toc"]
+        if getattr(toc, "marker", None) in (_TOC_MARKER, ""):
+            toc.marker = _TOC_MARKER if written else ""
+    attr_list = md.treeprocessors["attr_list"] if "attr_list" in md.treeprocessors else None
     if isinstance(attr_list, _AttrListGate):
         attr_list.active = "{" in source
     # Escape placeholders ("\x02" digits "\x03") come only from backslash escapes.
-    unescape = md.treeprocessors["unescape"]
+    unescape = md.treeprocessors["unescape"] if "unescape" in md.treeprocessors else None
     if isinstance(unescape, _GatedUnescape):
         unescape.active = "\\" in source or written
     is_block_level = md.is_block_level
@@ -715,11 +801,134 @@ def skip_absent_syntax(md: markdown.Markdown, source: str) -> None:
         names[:] = md.block_level_elements
 
 
+# The inline pass overrides private methods of Python-Markdown's with copies of them as they
+# are in these releases (older ones restart each pattern at 0 after a match, and a later one
+# may change them in ways no name or regex shows): in any other, the stock pass runs.
+_INLINE_RELEASES = ((3, 11, 0), (3, 12, 0))
+
+
+def _written_for(releases: tuple[tuple[int, int, int], tuple[int, int, int]]) -> bool:
+    """Whether the Python-Markdown in use is in [first, last) of `releases`."""
+    version = getattr(markdown, "__version_info__", None)
+    if not isinstance(version, tuple) or len(version) < 3:
+        return False
+    try:
+        numbers = (int(version[0]), int(version[1]), int(version[2]))
+    except (TypeError, ValueError):
+        return False
+    return releases[0] <= numbers < releases[1]
+
+
 def speedup_extensions() -> list[Extension]:
-    """The inline, block and smaller-pass speed-ups, or none when Python-Markdown lacks one of
-    the internals they stand on (then the stock passes run: same output, slower)."""
-    if not (hasattr(InlineTreeprocessor, "_InlineProcessor__applyPattern")
-            and hasattr(InlineTreeprocessor, "_InlineProcessor__processElementText")
-            and hasattr(BlockParser, "parseBlocks")):
-        return []
-    return [_FastInlineExtension(), _FastBlocksExtension(), _FastPassesExtension()]
+    """The speed-ups whose footing this Python-Markdown has.
+
+    Each stands on some internals: one that is missing leaves that speed-up out (its stock
+    pass runs: same output, slower), never an error. Within each, every shortcut is keyed by
+    the class and regex it was written for, so a changed one only loses its shortcut.
+    """
+    found: list[Extension] = []
+    inline_internals = (
+        _written_for(_INLINE_RELEASES)
+        and _InlineBase is not Treeprocessor
+        and all(callable(getattr(_InlineBase, "_InlineProcessor__" + name, None))
+                for name in ("applyPattern", "processElementText", "handleInline"))
+        and isinstance(_PLACEHOLDER, str)
+        and isinstance(_PLACEHOLDER_PREFIX, str)
+    )
+    if inline_internals:
+        found.append(_FastInlineExtension())
+    parser = _internal("markdown.blockparser", "BlockParser")
+    if callable(getattr(parser, "parseBlocks", None)):
+        found.append(_FastBlocksExtension())
+    found.append(_FastPassesExtension())  # (each of its passes checks its own footing)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# The last guard: what no name, regex or release number shows (a private method that now does
+# something else) shows in the HTML. Once per process, a document using every syntax a
+# speed-up touches is rendered with and without them; if the two differ, markup.py uses the
+# stock parser for good, and `speedups_left_out` says why (for the edges to log: this module
+# is pure).
+
+_PROBE = """[TOC]
+
+# Title *em* **strong** `code` & <i>html</i> {: #t .c }
+
+Text *a* _b_ ***c*** __d__ **e *f* g** [link](/a "T & <q>") [ref][r] [missing][x]
+![img](i.png "t") ![ref][r] <https://x.example/y> <m@x.example> @bob@social.example
+\\* \\[ &copy; &#169; & a < b, line break{BR}
+here, HTML and a note[^1]. <b class="x">raw *inline*</b> -- "quoted"...
+
+[r]: /ref "Ref"
+
+<div markdown="1">
+*inside* [x](x.html)
+</div>
+
+| a | b |
+|:--|--:|
+| `1` | *2* |
+
+Term
+:   Definition.
+
+```python
+def f(x):
+    return x < 2
+```
+
+    indented & code
+
+> quote
+> - item
+>     - nested
+
+1. one
+2. two
+    * three
+
+*[HTML]: Hyper Text Markup Language
+[^1]: The note.
+""".replace("{BR}", "  ")
+
+_AGREED: list[bool] = []  # the verdict, once made
+_WHY_NOT: list[str] = []  # and why the speed-ups are left out, if they are
+_AGREED_LOCK = threading.Lock()
+
+
+def speedups_left_out() -> str:
+    """Why markup.py renders without the speed-ups ("" when it uses them, or has not yet
+    rendered): output is the same either way, only slower."""
+    return _WHY_NOT[0] if _WHY_NOT else ""
+
+
+def speedups_agree(make: Callable[..., tuple[markdown.Markdown, object]],
+                   normalize: Callable[[str], str]) -> bool:
+    """Whether parsers made by `make()` (with the speed-ups) and `make(stock=True)` give the
+    same HTML for a probe document, after `normalize` (markup.py's list rewriting). Checked
+    once per process; a difference or an error means no speed-ups (`speedups_left_out`)."""
+    with _AGREED_LOCK:
+        if not _AGREED:
+            why = _probe(make, normalize(_PROBE))
+            _AGREED.append(not why)
+            _WHY_NOT[:] = [why] if why else []
+        return _AGREED[0]
+
+
+def _probe(make: Callable[..., tuple[markdown.Markdown, object]], text: str) -> str:
+    """"" when the speed-ups give the stock HTML for `text`, else why not."""
+    version = getattr(markdown, "__version__", "?")
+    try:
+        fast, _ = make()
+        stock, _ = make(stock=True)
+        skip_absent_syntax(fast, text)
+        same = (fast.convert(text) == stock.convert(text)
+                and getattr(fast, "toc", None) == getattr(stock, "toc", None))
+    except Exception as exc:  # noqa: BLE001  (whatever it is, the stock parser is the answer)
+        return (f"Markdown speed-ups left out: with Python-Markdown {version} they fail"
+                f" ({type(exc).__name__}: {exc}); the stock parser gives the same pages, slower")
+    if not same:
+        return (f"Markdown speed-ups left out: with Python-Markdown {version} they do not give"
+                " its own HTML; the stock parser gives the pages, slower")
+    return ""
