@@ -576,3 +576,33 @@ def test_speed_ups_that_give_the_stock_html_are_used() -> None:
     assert markup_speedups._AGREED == [True]
     assert markup_speedups.speedups_left_out() == ""
     assert isinstance(markup._local.md[0].treeprocessors["inline"], markup_speedups._FastInline)
+
+
+def test_a_build_says_when_it_renders_without_the_speed_ups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Degrading to the stock parser is right, but never silent: `build` says why it is slower.
+    from fedipress import markup_speedups
+    from fedipress.cli import main
+    from fedipress.scaffold import init_site
+
+    init_site(tmp_path / "blog")
+    monkeypatch.chdir(tmp_path / "blog")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(markup_speedups, "_AGREED", [])
+    monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
+    monkeypatch.setattr(markup._local, "md", None, raising=False)
+    monkeypatch.setattr(markup_speedups, "_emphasis", _failing)
+    assert main(["build"]) == 0
+    err = capsys.readouterr().err
+    [note] = [line for line in err.splitlines() if line.startswith("note: Markdown speed-ups")]
+    assert "fail (TypeError: a changed internal)" in note and "builds are slower" in note
+
+    monkeypatch.setattr(markup_speedups, "_AGREED", [])  # a release the speed-ups fit
+    monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
+    monkeypatch.setattr(markup._local, "md", None)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path / "blog")
+    monkeypatch.delenv("CI", raising=False)
+    assert main(["build"]) == 0
+    assert "speed-ups" not in capsys.readouterr().err

@@ -36,6 +36,7 @@ from . import __version__
 from .config import SiteConfig
 from .errors import ContentError, Problem
 from .federation_manifest import FederationManifest, entry_from_object_json
+from .markup import speedups_off_reason
 from .model import Output, Site
 from .output import OutputDirError, check_output_dir
 from .outputsync import (
@@ -712,6 +713,12 @@ def run_build_command(config: SiteConfig, args: Any) -> int:
         ci=ci,
     )
     result = builder.build(clean=bool(getattr(args, "clean", False)))
+    slower = speedups_off_reason()
+    if slower:
+        # Never silent: the pages are right, but a Markdown release fedipress was not tested
+        # with costs build time, and the author should know why and what to do.
+        log(f"note: {slower}; the pages are the same, builds are slower"
+            f" (a newer fedipress may support this Markdown release)")
     if not quiet:
         print(result.summary())
         left_out = result.left_out()

@@ -40,6 +40,7 @@ from .markup_speedups import (
     skip_absent_syntax,
     speedup_extensions,
     speedups_agree,
+    speedups_left_out,
 )
 from .model import Image
 
@@ -52,6 +53,7 @@ __all__ = [
     "media_type_of",
     "normalize_lists",
     "render_markdown",
+    "speedups_off_reason",
 ]
 
 # Bump whenever the HTML this module produces for the same input changes: it is part of the
@@ -451,6 +453,13 @@ def _markdown() -> tuple[markdown.Markdown, _MentionExtension]:
         pair = _new_markdown(stock=not speedups_agree(_new_markdown, normalize_lists))
         _local.md = pair
     return pair
+
+
+def speedups_off_reason() -> str:
+    """Why this process renders Markdown without the speed-ups ("" when it uses them): the
+    pages are the same, the build is slower. Checks once, as the first render would."""
+    _markdown()
+    return speedups_left_out()
 
 
 # --------------------------------------------------------------------------------------------
