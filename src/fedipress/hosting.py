@@ -292,14 +292,20 @@ def plan_host_files(config: SiteConfig) -> list[Output]:
 # --- printed configurations -----------------------------------------------------------------
 
 
+# Heads the WebFinger rules of nginx and Caddy alike.
+_WEBFINGER_RULES_COMMENT = (
+    "",
+    "    # WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:",
+    "    # 400 for a missing, empty, repeated or malformed resource, 404 for any other account",
+    "    # or scheme (mailto:, ...), both without the document. rel= is not filtered here (RFC",
+    "    # 7033 4.3 lets a server ignore it); the whole document is sent.",
+)
+
+
 def _nginx_webfinger(config: SiteConfig, path: str) -> list[str]:
     bad, missing = _webfinger_messages(config)
     return [
-        "",
-        "    # WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:",
-        "    # 400 for a missing, empty, repeated or malformed resource, 404 for any other account",
-        "    # or scheme (mailto:, ...), both without the document. rel= is not filtered here (RFC",
-        "    # 7033 4.3 lets a server ignore it); the whole document is sent.",
+        *_WEBFINGER_RULES_COMMENT,
         f"    location = {path} {{",
         f"        types {{ }} default_type {JRD_JSON};",
         '        add_header Access-Control-Allow-Origin "*" always;',
@@ -410,11 +416,7 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
 def _caddy_webfinger(config: SiteConfig, path: str) -> list[str]:
     bad, missing = _webfinger_messages(config)
     return [
-        "",
-        "    # WebFinger (RFC 7033) for the blog's account only, as `fedipress inbox` answers it:",
-        "    # 400 for a missing, empty, repeated or malformed resource, 404 for any other account",
-        "    # or scheme (mailto:, ...), both without the document. rel= is not filtered here (RFC",
-        "    # 7033 4.3 lets a server ignore it); the whole document is sent.",
+        *_WEBFINGER_RULES_COMMENT,
         f"    route {path} {{",
         '        header Access-Control-Allow-Origin "*"',
         '        @webfinger_missing vars {query.resource} ""',

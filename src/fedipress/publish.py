@@ -347,6 +347,41 @@ def _print_plan(plan: Plan, inboxes: list[str], out: Callable[[str], None]) -> N
         out(f"  -> {inbox}")
 
 
+def _plan_for_store(
+    config: SiteConfig,
+    store: Store,
+    manifest: Mapping[str, Any],
+    *,
+    site: Site,
+    now: datetime,
+    backfill: int,
+    private_key: Any,
+    allow_private: bool,
+    warn: Callable[[str], None],
+) -> tuple[Plan, bool, dict[str, tuple[str, ...]]]:
+    """What a publish sends from this store: (the plan, whether mentions were newly learned,
+    the inboxes beyond the followers', by activity). The dry run calls it on a copy of the
+    store, the real run on the store itself, so both plan alike.
+
+    Blocked followers are purged first: they get nothing."""
+    if config.fediverse.blocked:
+        from .interactions import purge_blocked
+
+        purge_blocked(store, config.fediverse.blocked)
+    ledger = store.get_ledger()
+    plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
+    resolved, learned = _resolve_mentions(
+        config, store, plan, manifest, now, private_key=private_key,
+        allow_private=allow_private, warn=warn,
+    )
+    if resolved:
+        plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
+                            mentions={h: m.actor_id for h, m in resolved.items()})
+    extra = mention_inboxes(plan.activities, resolved)
+    extra.update(delete_inboxes(plan.activities, ledger, store))
+    return plan, learned, extra
+
+
 def _resolve_mentions(
     config: SiteConfig,
     store: Store,
@@ -640,21 +675,11 @@ def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: boo
         except StoreError as error:
             raise StoreError(str(error).replace(str(copy), _shown(store_path))) from None
         try:
-            if config.fediverse.blocked:
-                from .interactions import purge_blocked
-
-                purge_blocked(store, config.fediverse.blocked)  # as the real run would
-            ledger = store.get_ledger()
-            plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
-            resolved, _learned = _resolve_mentions(
-                config, store, plan, manifest, now, private_key=None,
-                allow_private=allow_private, warn=err,
+            # (purges blocked followers from the copy, as the real run would)
+            plan, _learned, extra = _plan_for_store(
+                config, store, manifest, site=site, now=now, backfill=backfill,
+                private_key=None, allow_private=allow_private, warn=err,
             )
-            if resolved:
-                plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
-                                    mentions={h: m.actor_id for h, m in resolved.items()})
-            extra = mention_inboxes(plan.activities, resolved)
-            extra.update(delete_inboxes(plan.activities, ledger, store))
             inboxes = list(recipients(store)) if plan.activities else []
         finally:
             store.close()
@@ -737,23 +762,12 @@ def run_publish_command(
     now = datetime.now(UTC)
     store = open_store(store_path)
     try:
-        if config.fediverse.blocked:
-            from .interactions import purge_blocked
-
-            purge_blocked(store, config.fediverse.blocked)  # blocked followers get nothing
-        ledger = store.get_ledger()
-        plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill)
-        resolved, learned = _resolve_mentions(
-            config, store, plan, manifest, now, private_key=private_key,
-            allow_private=allow_private, warn=err,
+        plan, learned, extra = _plan_for_store(
+            config, store, manifest, site=site, now=now, backfill=backfill,
+            private_key=private_key, allow_private=allow_private, warn=err,
         )
-        if resolved:
-            plan = plan_changes(ledger, manifest, site=site, now=now, backfill=backfill,
-                                mentions={h: m.actor_id for h, m in resolved.items()})
         for note in plan.notes:
             err(f"note: {note}")
-        extra = mention_inboxes(plan.activities, resolved)
-        extra.update(delete_inboxes(plan.activities, ledger, store))
         if learned:
             # object.json must show the actor ids the activities carry: rebuild (only the
             # posts naming these accounts change), or tell the user when they skipped the build.
