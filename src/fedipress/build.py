@@ -76,14 +76,16 @@ class BuildResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     drafts_left_out: int = 0  # drafts not built (built with --drafts)
     future_left_out: int = 0  # posts dated in the future not built (built with --future)
+    expired_left_out: int = 0  # posts past their expiryDate (no option builds them)
 
     @property
     def files(self) -> int:
         return self.written + self.unchanged
 
     def left_out(self) -> str | None:
-        """`left out 2 drafts and 1 future-dated post (--drafts --future include them)`, or
-        None when the build left nothing out."""
+        """`left out 2 drafts and 1 future-dated post (--drafts --future include them)`, with
+        `, and 1 expired post (past its expiryDate)` after it, or None when the build left
+        nothing out."""
         parts, flags = [], []
         if self.drafts_left_out:
             parts.append(plural(self.drafts_left_out, "draft"))
@@ -91,10 +93,16 @@ class BuildResult:
         if self.future_left_out:
             parts.append(plural(self.future_left_out, "future-dated post"))
             flags.append("--future")
+        expired = None
+        if self.expired_left_out:
+            its = "their" if self.expired_left_out > 1 else "its"
+            expired = (f"{plural(self.expired_left_out, 'expired post')}"
+                       f" (past {its} expiryDate)")
         if not parts:
-            return None
+            return None if expired is None else f"left out {expired}"
         them = "them" if self.drafts_left_out + self.future_left_out > 1 else "it"
-        return f"left out {' and '.join(parts)} ({' '.join(flags)} to include {them})"
+        line = f"left out {' and '.join(parts)} ({' '.join(flags)} to include {them})"
+        return line if expired is None else f"{line}, and {expired}"
 
     def summary(self) -> str:
         """One line, e.g. `built 1,204 files (12 written, 1,190 unchanged, 2 removed) from …`."""
@@ -254,7 +262,7 @@ class Builder:
         # The plan's Jinja environment and fingerprint salt, when made while the Markdown of
         # a cold build was rendered by workers (see _prepare_while_rendering).
         self._prepared: tuple[Any, str] | None = None
-        self._left_out = (0, 0)  # the last parse's drafts and future posts not built
+        self._left_out = (0, 0, 0)  # the last parse's drafts, future and expired posts
         self._progress_since = time.monotonic()  # set again when each build starts
         self.output_dir = self._check_output_dir()
 
@@ -371,6 +379,7 @@ class Builder:
             phase_seconds=phases,
             drafts_left_out=left_out[0],
             future_left_out=left_out[1],
+            expired_left_out=left_out[2],
         )
 
     def _cache_dir(self) -> Path | None:
@@ -468,7 +477,8 @@ class Builder:
                 gc.enable()
         if result.sources != self._sources:
             self._sources, self._source_paths = result.sources, None
-        self._left_out = (result.drafts_left_out, result.future_left_out)
+        self._left_out = (result.drafts_left_out, result.future_left_out,
+                          result.expired_left_out)
         problems = tuple(result.problems)
         if problems and not self.keep_going:
             raise ContentError(problems)

@@ -77,6 +77,7 @@ class LoadResult:
     sources: tuple[SourceFile, ...] = ()  # the posts and pages found (for `sources=` next time)
     drafts_left_out: int = 0  # drafts not built (no `drafts`), so the build can say so
     future_left_out: int = 0  # posts dated after `now` not built (no `future`)
+    expired_left_out: int = 0  # posts past their expiryDate (never built)
     # Built anyway, but not as written: a Hugo shortcode or Jekyll tag left as text, a
     # reference to no post, Markdown in a folder that is not published (`file:LINE`).
     warnings: tuple[Problem, ...] = ()
@@ -421,7 +422,8 @@ def load_site(
     `progress(rendered, files)` hears how many files the workers have rendered, of all the
     posts and pages found (only when workers render: otherwise loading is quick).
 
-    Drafts are included only with `drafts`, posts dated after `now` only with `future`.
+    Drafts are included only with `drafts`, posts dated after `now` only with `future`;
+    posts whose expiryDate is `now` or earlier never.
     Every broken file becomes a Problem; unless `keep_going`, any problem raises
     ContentError listing all of them, otherwise the broken files are skipped and returned.
     """
@@ -430,8 +432,8 @@ def load_site(
         sources = [sf for sf in discover(config, found) if sf.kind != "static"]
     def wanted(p: _Parsed) -> bool:
         f = p.fields
-        return _published(f["draft"], f["kind"], f["date"], now=now, drafts=drafts,
-                          future=future)
+        return _left_out(f["draft"], f["kind"], f["date"], f.get("scheduled", False),
+                         f.get("expires"), now=now, drafts=drafts, future=future) is None
 
     count = len(sources)
     renderer = _Renderer(workers, config.base_url, cache, wanted, while_rendering,
@@ -446,11 +448,19 @@ def load_site(
     return result
 
 
-def _published(draft: bool, kind: str, date: datetime, *, now: datetime, drafts: bool,
-               future: bool) -> bool:
-    """Whether this build includes a file: drafts only with `drafts`, posts dated after
-    `now` only with `future`."""
-    return (drafts or not draft) and (future or kind != "post" or date <= now)
+def _left_out(draft: bool, kind: str, date: datetime, scheduled: bool,
+              expires: datetime | None, *, now: datetime, drafts: bool,
+              future: bool) -> Literal["draft", "future", "expired"] | None:
+    """Why this build leaves a file out, or None: drafts are built only with `drafts`,
+    posts dated after `now` (and pages waiting for a publishDate) only with `future`, and
+    nothing once its expiryDate has come."""
+    if draft and not drafts:
+        return "draft"
+    if not future and (kind == "post" or scheduled) and date > now:
+        return "future"
+    if expires is not None and expires <= now:
+        return "expired"
+    return None
 
 
 def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer, *,
@@ -461,24 +471,29 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     # Two files, or a file and an alias, must not claim the same output folder.
     owners: dict[str, str] = {}
     unique: list[_Parsed | _Hit] = []
-    drafts_left_out = future_left_out = 0
-    left_out: list[str] = []  # sources of drafts and future posts (for references to them)
+    drafts_left_out = future_left_out = expired_left_out = 0
+    left_out: list[str] = []  # sources of the files left out (for references to them)
     for item in loaded:
         if isinstance(item, tuple):  # a cached Post
             post, file, path_line = item
-            draft, kind, date = post.draft, post.kind, post.date
+            why = _left_out(post.draft, post.kind, post.date, post.scheduled, post.expires,
+                            now=now, drafts=drafts, future=future)
             claimed = [post.path, *post.aliases]
             source = post.source
         else:
             fields, file, path_line = item.fields, item.file, item.path_line
-            draft, kind, date = fields["draft"], fields["kind"], fields["date"]
+            why = _left_out(fields["draft"], fields["kind"], fields["date"],
+                            fields.get("scheduled", False), fields.get("expires"),
+                            now=now, drafts=drafts, future=future)
             claimed = [fields["path"], *fields["aliases"]]
             source = fields["source"]
-        if not _published(draft, kind, date, now=now, drafts=drafts, future=future):
-            if draft and not drafts:
+        if why is not None:
+            if why == "draft":
                 drafts_left_out += 1
-            else:
+            elif why == "future":
                 future_left_out += 1
+            else:
+                expired_left_out += 1
             left_out.append(source)
             continue
         clash = next((c for c in claimed if c in owners), None)
@@ -536,6 +551,7 @@ def _load(config: SiteConfig, sources: Sequence[SourceFile], renderer: _Renderer
     site = Site(config=config, posts=tuple(posts), pages=tuple(pages))
     return LoadResult(site=site, problems=tuple(problems), sources=tuple(sources),
                       drafts_left_out=drafts_left_out, future_left_out=future_left_out,
+                      expired_left_out=expired_left_out,
                       warnings=tuple(warnings))
 
 
@@ -684,8 +700,8 @@ class _References:
             return (f"`{name}` {written!r} matches several posts ({listed}); write its path"
                     f" from the content folder, such as {candidates[0].source!r}")
         if stem in self.left_out or path in self.left_out:
-            return (f"`{name}` {written!r} names a draft or a future post, which this build"
-                    " leaves out: the link would be broken")
+            return (f"`{name}` {written!r} names a draft, a future or an expired"
+                    " post, which this build leaves out: the link would be broken")
         return (f"`{name}` {written!r} names no post or page of this site (looked for"
                 f" {_stem(written) or written!r} under content/): the link would be broken;"
                 " fix the name or the file")

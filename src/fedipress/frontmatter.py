@@ -45,9 +45,14 @@ _KNOWN_KEYS = frozenset(
     redirect_from keywords layout permalink url""".split()
 )
 _KNOWN_KEYS |= {"category"}  # Jekyll's one category, a tag like `categories`
+# Hugo's scheduling keys, in every spelling it reads (its keys ignore case: `PublishDate` too).
+# `published:` holding a date is Hugo's publishDate as well; holding true/false, Jekyll's flag.
+_PUBLISH_KEYS = frozenset({"publishdate", "pubdate"})
+_EXPIRY_KEYS = frozenset({"expirydate", "unpublishdate"})
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 3  # 2: weight and menu; 3: Jekyll's category and space-separated tags
+_PARSE_VERSION = 4  # 2: weight and menu; 3: Jekyll's category and space-separated tags;
+# 4: Hugo's publishDate and expiryDate
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,6 +294,15 @@ class _Fields:
             return None
         return parsed
 
+    def spelling(self, names: frozenset[str]) -> str | None:
+        """The one key spelled as any of `names` (any case), or None; two are a mistake,
+        since which one wins would be a guess."""
+        keys = [k for k in self.data if k.lower() in names]
+        for extra in keys[1:]:
+            self.bad(extra, f"says the same as `{keys[0]}` on line {self.line(keys[0])};"
+                            " keep one of them")
+        return keys[0] if keys else None
+
     def strings(self, key: str, *, comma: bool) -> list[str]:
         """A list, or text: with `comma`, text is split at commas (`garden, food`), or, with
         none, at spaces as Jekyll and Hugo split `tags: jekyll ruby`."""
@@ -405,10 +419,22 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         f.bad("title", "must not be empty")
 
     when = f.when("date", tz)
+    # Hugo's publishDate: the post waits for it (see below). `published: 2026-03-01` is
+    # Hugo's spelling too; `published: false` stays Jekyll's draft flag.
+    publish_key = f.spelling(_PUBLISH_KEYS)
+    published_value = fm.data.get("published")
+    if publish_key is None and published_value is not None and not isinstance(
+            published_value, bool) and _to_datetime(published_value, tz) is not None:
+        publish_key = "published"
+    publish_at = f.when(publish_key, tz) if publish_key is not None else None
     has_date = True
+    dated_by_publish = False
     if when is None and fm.data.get("date") is None:
         if name_date is not None:
             when = name_date
+        elif publish_key is not None:
+            when = publish_at  # Hugo's date is the publishDate when `date` is not written
+            dated_by_publish = True
         elif name_problem is not None:
             f.problems.append(Problem(file, 1, f"{name_problem}: rename the file or add"
                                                 " `date: 2026-01-31` to the front matter"))
@@ -431,6 +457,25 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         if key in fm.data:
             updated = f.when(key, tz)
             break
+    # The permalink keeps the written date, as Hugo's does (links to the post stay the same);
+    # the post's one date becomes a later publishDate: it is when the post is built, when
+    # followers are sent it (publish announces only posts dated in the last week, so the
+    # earlier date would have it recorded unannounced) and the date readers and feeds see.
+    link_date = when
+    scheduled = publish_at is not None and (dated_by_publish or when is None
+                                            or publish_at > when)
+    if scheduled:
+        when = publish_at
+        if updated is not None and when is not None and updated <= when:
+            updated = None  # an edit before the post went up is no update to it
+    expiry_key = f.spelling(_EXPIRY_KEYS)
+    expires = f.when(expiry_key, tz) if expiry_key is not None else None
+    if expiry_key is not None and expires is not None and when is not None and has_date \
+            and expires <= when:
+        f.bad(expiry_key, f"{expires.isoformat()} is not after the post's date,"
+              f" {when.isoformat()}, so the post would never be published; correct it or"
+              " remove it")
+        expires = None
 
     slug_text = f.text("slug")
     slug = slugify(slug_text if slug_text is not None else stem)
@@ -461,14 +506,14 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
                     f"/name.html working, list it under `aliases:` instead",
                 )
                 path = None
-    if path is None and slug and when is not None:
+    if path is None and slug and link_date is not None:
         if sf.kind == "page":
             parent = PurePosixPath(sf.source).parent
             parent = parent.parent if sf.path.name == "index.md" else parent
             prefix = "/".join(parent.parts[1:])  # drop "pages"
             path = f"{prefix}/{slug}/" if prefix else f"{slug}/"
         else:
-            local = when.astimezone(tz)
+            local = link_date.astimezone(tz)
             path = (
                 config.permalink.replace("{slug}", slug)
                 .replace("{year}", f"{local.year:04d}")
@@ -497,7 +542,7 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
             break
 
     draft = bool(f.flag("draft"))
-    if f.flag("published") is False:
+    if publish_key != "published" and f.flag("published") is False:
         draft = True
 
     lang = f.text("lang") or config.language
@@ -537,7 +582,8 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
     weight = _weight(f)
     menus = _menus(f)
 
-    extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS}
+    extra = {k: v for k, v in fm.data.items() if k not in _KNOWN_KEYS and k not in _IGNORED_KEYS
+             and k.lower() not in _PUBLISH_KEYS | _EXPIRY_KEYS}
     if f.problems or path is None or when is None or not title:
         return sorted(f.problems, key=lambda p: p.line or 0) or [
             Problem(file, 1, "unusable front matter")
@@ -569,6 +615,11 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         weight=weight,
         menus=menus,
     )
+    # Set only when written, so that a post without them keeps its fingerprint.
+    if scheduled:
+        fields["scheduled"] = True
+    if expires is not None:
+        fields["expires"] = expires
     path_line = fm.lines.get(path_key or "slug", 1)
     key = _render_key(fm.body, url, config.base_url)
     return _Parsed(sf, file, fields, fm.body, path_line, key, _fields_hash(fields))

@@ -98,6 +98,10 @@ class Post:
     # file's modification time, which a fresh checkout resets, so no output may depend on it
     # being stable (the sitemap leaves such a page's lastmod out).
     dated: bool = True
+    # Hugo's publishDate: `date` is it, and even a page (otherwise built whatever its date)
+    # waits for it. `expires`: Hugo's expiryDate; once passed, no build includes the post.
+    scheduled: bool = False
+    expires: datetime | None = None
     # A hash of every field above, set by content.py (cached with the parse) so that output
     # fingerprints hash 64 characters instead of the whole post; "" when not computed.
     fingerprint: str = ""
