@@ -400,8 +400,8 @@ def test_reference_to_a_draft_says_so(tmp_path: Path) -> None:
         "posts/2020-01-02-b.md": "---\ntitle: B\ndraft: true\n---\nB.\n",
     })
     assert build(site) == [
-        "content/posts/2020-01-01-a.md:5: warning: `post_url` '2020-01-02-b' names a draft or a"
-        " future post, which this build leaves out: the link would be broken"]
+        "content/posts/2020-01-01-a.md:5: warning: `post_url` '2020-01-02-b' names a draft, a"
+        " future or an expired post, which this build leaves out: the link would be broken"]
 
 
 # --------------------------------------------------------------------------------------------
