@@ -65,6 +65,10 @@ __all__ = [
 Log = Callable[[str], None]
 
 
+def _warn_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 @dataclass(frozen=True)
 class BuildResult:
     written: int
@@ -229,8 +233,12 @@ class Builder:
         reload_config: Callable[[], SiteConfig] | None = None,
         federation_manifest: bool = True,
         output_dir: Path | None = None,
+        warn: Log = _warn_on_stderr,
     ) -> None:
         self.config = config
+        # Skipped broken files and content published not as written: `warn` gets them even
+        # when `log` is silenced (--quiet prints errors only, and these are the site's errors).
+        self.warn = warn
         # A preview folder inside the state folder (the dev server's local-URL build) in place
         # of config.output_dir, with build caches of its own (see _cache_dir).
         self._output_override = output_dir
@@ -479,11 +487,11 @@ class Builder:
         # and stat, so the older file on disk is never wrong, only less complete.
         self._cache.save(write=not targeted)
         for problem in problems:
-            print(problem.as_warning(), file=sys.stderr)
+            self.warn(problem.as_warning())
         # Content published not as written, or not at all (Markdown in a folder fedipress
         # does not publish): printed even with --quiet, like the skipped broken files.
         for warning in result.warnings:
-            print(warning.as_warning(), file=sys.stderr)
+            self.warn(warning.as_warning())
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:
@@ -711,14 +719,16 @@ class BuildRun:
     builder: Builder = field(repr=False, compare=False)
 
 
-def run_build(config: SiteConfig, options: BuildOptions, *, log: Log) -> BuildRun:
-    """`fedipress build`: build `config`'s site; progress, warnings and notes go to `log`.
+def run_build(config: SiteConfig, options: BuildOptions, *, log: Log,
+              warn: Log = _warn_on_stderr) -> BuildRun:
+    """`fedipress build`: build `config`'s site; progress and notes go to `log`, warnings
+    about the content (`file:LINE: warning: ...`) to `warn`.
 
     Broken content without `keep_going` raises ContentError; with it, each broken file is
-    logged as a warning and the rest is built."""
+    a warning and the rest is built."""
     builder = Builder(config, drafts=options.drafts, future=options.future,
                       keep_going=options.keep_going, log=log, progress=options.progress,
-                      ci=options.ci)
+                      ci=options.ci, warn=warn)
     result = builder.build(clean=options.clean)
     slower = speedups_off_reason()
     if slower:

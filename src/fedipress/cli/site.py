@@ -72,10 +72,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if not quiet:
             print(line, file=sys.stderr)
 
+    def warn(line: str) -> None:  # even with --quiet: these are the site's errors
+        print(line, file=sys.stderr)
+
     options = BuildOptions(drafts=args.drafts, future=args.future, keep_going=args.keep_going,
                            clean=args.clean, progress=not quiet and not ci and sys.stderr.isatty(),
                            ci=ci)
-    run = run_build(config, options, log=log)
+    run = run_build(config, options, log=log, warn=warn)
     result = run.result
     if not quiet:
         print(result.summary())
