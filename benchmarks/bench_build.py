@@ -101,8 +101,9 @@ def _child(mode: str, site: Path, edit: Path | None) -> NoReturn:
         "rss_main_kib": _vmhwm_kib(),
         "rss_worker_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     }
-    # Ends the way the `fedipress build` console script does (build.run_build_command): with
-    # the builder still alive, no teardown of the loaded site.
+    # Ends the way the `fedipress build` console script does (fedipress/cli/site.py, which
+    # holds build.run_build's result): with the builder still alive, no teardown of the
+    # loaded site.
     print(json.dumps(measured), flush=True)
     os._exit(0)
 

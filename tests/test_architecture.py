@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
@@ -310,8 +311,8 @@ def check_nothing_imports_cli(modules: list[Module]) -> list[str]:
     known = frozenset(m.name for m in modules)
     problems = []
     for module in modules:
-        if module.name in {"cli", "__main__"}:
-            continue
+        if module.name in {"cli", "__main__"} or module.name.startswith("cli."):
+            continue  # the command line's own modules import each other
         for imp in imports_of(module, known):
             if imp.internal and _matches(_relative(imp.target), "cli"):
                 problems.append(
@@ -698,3 +699,41 @@ def test_check_script_fails_on_problems(tmp_path: Path) -> None:
     assert "tests/test_lint.py:1:8" in failed.stdout, failed.stdout
     assert "src/pkg/untyped.py:1: error: Function is missing" in failed.stdout, failed.stdout
     assert "scripts/check: failed" in failed.stderr
+
+
+# --- argparse stays in the command line ------------------------------------------------------
+
+
+def check_argparse_only_in_cli(modules: list[Module]) -> list[str]:
+    """Library functions take typed parameters, so that the inbox service, tests and scripts
+    can call what the command line calls: outside fedipress/cli nothing imports argparse or
+    mentions its Namespace (in code, a quoted annotation or a comment)."""
+    known = frozenset(m.name for m in modules)
+    problems = []
+    for module in modules:
+        if module.name == "cli" or module.name.startswith("cli."):
+            continue
+        lines = {imp.line for imp in imports_of(module, known)
+                 if _matches(imp.target, "argparse")}
+        text = module.path.read_text(encoding="utf-8").splitlines()
+        lines.update(n for n, line in enumerate(text, 1) if re.search(r"\bNamespace\b", line))
+        problems += [
+            f"{module.where(line)}: {module.dotted} uses argparse; take typed parameters (an"
+            " options dataclass) and let fedipress/cli parse the command line"
+            for line in sorted(lines)
+        ]
+    return problems
+
+
+def test_argparse_only_in_cli(package: list[Module], tmp_path: Path) -> None:
+    problems = check_argparse_only_in_cli(package)
+    assert not problems, _report(problems)
+    # The check is shown to fail: on an import (a lazy one too) and on a Namespace mentioned.
+    bad = load_modules(_write_package(tmp_path, {
+        "cli/site.py": "import argparse\n\nargs: argparse.Namespace\n",  # the command line may
+        "store/__init__.py": "def f():\n    from argparse import ArgumentParser\n",
+        "model.py": "def f(args: 'argparse.Namespace') -> None:\n    pass\n",
+    }))
+    found = [p.split(": ")[0] for p in check_argparse_only_in_cli(bad)]
+    assert found == [f"{tmp_path}/src/{PACKAGE}/model.py:1",
+                     f"{tmp_path}/src/{PACKAGE}/store/__init__.py:2"], found

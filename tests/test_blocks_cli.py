@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from fedipress.cli import main
+from fedipress.config import load_config
+from fedipress.interactions import block_target, list_blocks, unblock_target
 from fedipress.store import default_store_path, open_store
 
 SITE = """\
@@ -102,3 +104,14 @@ def test_blocks_when_nothing_is_blocked(tmp_path: Path,
     (tmp_path / "site.yaml").write_text(SITE.split("fediverse:")[0])
     code, out, _ = cli(tmp_path, capsys, "blocks")
     assert (code, out) == (0, "nothing is blocked\n")
+
+
+def test_the_library_functions_behind_the_commands(site: Path) -> None:
+    # What the commands print comes from these, callable without the command line.
+    config = load_config(site / "site.yaml")
+    assert block_target(config, "bad.example") is True
+    assert block_target(config, "bad.example") is False
+    assert list_blocks(config).rows == (("bad.example", "store"), ("bad.example", "config"))
+    lifted = unblock_target(config, " bad.example ")
+    assert (lifted.target, lifted.still_configured) == ("bad.example", True)
+    assert list_blocks(config).lines() == [f"bad.example  {site / 'site.yaml'} fediverse.blocked"]

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fedipress.cli import _help_with_default, build_parser, main
+from fedipress.cli import build_parser, main
+from fedipress.cli.shared import help_with_default
 
 
 def all_parsers(
@@ -31,7 +32,7 @@ def help_gaps(parser: argparse.ArgumentParser) -> list[str]:
             if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
                 continue
             name = "/".join(action.option_strings) or action.dest
-            text = _help_with_default(action)
+            text = help_with_default(action)
             if not (text or "").strip() or text == argparse.SUPPRESS:
                 gaps.append(f"{where} {name}: no help text")
                 continue

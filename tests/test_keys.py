@@ -19,6 +19,8 @@ from fedipress.keys import (
     ENV_VAR,
     ensure_public_key,
     generate_keypair,
+    generate_keys,
+    key_status,
     load_private_key,
     private_key_path,
     public_key_fingerprint,
@@ -367,3 +369,39 @@ def test_keys_command(
 
     assert main(["keys", "--config", site, "generate", "--force"]) == 0
     assert private_key_path(config).read_bytes() != private_pem
+
+
+def test_key_status_and_generate_keys_as_library_functions(
+    config: SiteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `fedipress keys` prints comes from these, callable without the command line.
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(KeyPairError, match="run `fedipress keys generate`"):
+        key_status(config)
+    made = generate_keys(config)
+    assert (made.private_key, made.public_key) == (".fedipress/private-key.pem",
+                                                   "fedipress-public-key.pem")
+    status = key_status(config)
+    assert status.fingerprint == made.fingerprint
+    assert status.private_key == ".fedipress/private-key.pem" and status.private_problem is None
+    assert status.public_pem == public_key_path(config).read_text() and not status.restored
+    public_key_path(config).unlink()
+    assert key_status(config).restored and public_key_path(config).is_file()
+
+
+def test_keys_show_names_the_public_key_before_refusing_a_mismatched_private_one(
+    config: SiteConfig, remote_private_pem: bytes, blog_public_pem: bytes,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    install(config, remote_private_pem, blog_public_pem)
+    problem = key_status(config).private_problem
+    assert problem is not None and "does not match" in str(problem)
+    assert main(["keys", "--config", str(config.config_file), "show"]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "public key:  fedipress-public-key.pem",
+        f"fingerprint: {public_key_fingerprint(blog_public_pem)}",
+    ]
+    assert err.startswith("fedipress: error: the private key from .fedipress/private-key.pem"
+                          " does not match"), err

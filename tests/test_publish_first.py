@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e2e_helpers import Blog, write_post
+from fedipress.config import load_config
+from fedipress.publish import PublishOptions, run_publish
 from fedipress.store import Follower, open_store
 from inbox_sink import InboxSink
 from test_publish_dryrun import run_without_base_url, tree_hashes
@@ -160,3 +162,27 @@ def test_publish_no_build_refuses_a_served_key_it_does_not_sign_with(blog: Blog,
     assert sink.posts == []
     # A build puts the right key back; then publish goes ahead.
     blog.fedipress("publish", "--allow-private-addresses", "--wait", "1")
+
+
+def test_run_publish_is_what_the_command_calls(blog: Blog, sink: InboxSink,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library function behind `fedipress publish`, called in this process with typed
+    options: its lines go to the callbacks and the delivery summary comes back."""
+    monkeypatch.setenv("CI", "")
+    monkeypatch.chdir(blog.root)
+    config = load_config(blog.root / "site.yaml", base_url=blog.base)
+    add_follower(blog, sink)
+    out: list[str] = []
+    err: list[str] = []
+    dry = run_publish(config, PublishOptions(dry_run=True, first_publish=True, backfill=1,
+                                             base_url=blog.base, allow_private=True),
+                      out=out.append, err=err.append)
+    assert dry.summary is None and dry.exit_code == 0
+    assert out[-1] == "dry run: nothing stored or sent" and not sink.posts
+    out.clear()
+    done = run_publish(config, PublishOptions(first_publish=True, backfill=1, wait=10,
+                                              base_url=blog.base, allow_private=True),
+                       out=out.append, err=err.append)
+    assert done.summary is not None and done.summary.sent == 1 and done.exit_code == 0
+    assert out == ["queued 1 delivery for 1 new activity", done.summary.line()]
+    assert [json.loads(p.body)["type"] for p in sink.posts] == ["Create"]

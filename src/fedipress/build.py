@@ -51,16 +51,22 @@ from .progress import Progress
 from .wording import plural
 
 __all__ = [
+    "BuildOptions",
     "BuildResult",
+    "BuildRun",
     "Builder",
     "SyncResult",
     "build_site",
     "fingerprint_salt",
-    "run_build_command",
+    "run_build",
     "sync_outputs",
 ]
 
 Log = Callable[[str], None]
+
+
+def _warn_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -235,8 +241,12 @@ class Builder:
         reload_config: Callable[[], SiteConfig] | None = None,
         federation_manifest: bool = True,
         output_dir: Path | None = None,
+        warn: Log = _warn_on_stderr,
     ) -> None:
         self.config = config
+        # Skipped broken files and content published not as written: `warn` gets them even
+        # when `log` is silenced (--quiet prints errors only, and these are the site's errors).
+        self.warn = warn
         # A preview folder inside the state folder (the dev server's local-URL build) in place
         # of config.output_dir, with build caches of its own (see _cache_dir).
         self._output_override = output_dir
@@ -487,11 +497,11 @@ class Builder:
         # and stat, so the older file on disk is never wrong, only less complete.
         self._cache.save(write=not targeted)
         for problem in problems:
-            print(problem.as_warning(), file=sys.stderr)
+            self.warn(problem.as_warning())
         # Content published not as written, or not at all (Markdown in a folder fedipress
         # does not publish): printed even with --quiet, like the skipped broken files.
         for warning in result.warnings:
-            print(warning.as_warning(), file=sys.stderr)
+            self.warn(warning.as_warning())
         return result.site, problems
 
     def _environment(self) -> tuple[Any, str]:
@@ -696,54 +706,44 @@ def build_site(
     return builder.build(now=now, clean=clean)
 
 
-def _truthy_env(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+@dataclass(frozen=True)
+class BuildOptions:
+    """`fedipress build`'s choices. `progress` draws the terminal progress bar on stderr (the
+    caller decides: only on a terminal, never under CI)."""
+
+    drafts: bool = False
+    future: bool = False
+    keep_going: bool = False
+    clean: bool = False
+    progress: bool = False
+    ci: bool = False
 
 
-def run_build_command(config: SiteConfig, args: Any) -> int:
-    """`fedipress build`: one summary line on stdout; problems on stderr.
+@dataclass(frozen=True)
+class BuildRun:
+    """What `run_build` did. `builder` still holds the loaded site: a caller about to end the
+    process can exit while holding this, and skip freeing it object by object (~0.09 s of a
+    one-edit rebuild at 10,000 posts, for memory the operating system takes back at once)."""
 
-    Exit 0 on success, including `--keep-going` builds that skipped broken files (each is
-    printed as a warning); broken content without `--keep-going` raises ContentError (exit 2).
-    """
-    quiet = bool(getattr(args, "quiet", False))
-    ci = _truthy_env("CI")
+    result: BuildResult
+    builder: Builder = field(repr=False, compare=False)
 
-    def log(line: str) -> None:
-        if not quiet:
-            print(line, file=sys.stderr)
 
-    builder = Builder(
-        config,
-        drafts=bool(getattr(args, "drafts", False)),
-        future=bool(getattr(args, "future", False)),
-        keep_going=bool(getattr(args, "keep_going", False)),
-        log=log,
-        progress=not quiet and not ci and sys.stderr.isatty(),
-        ci=ci,
-    )
-    result = builder.build(clean=bool(getattr(args, "clean", False)))
+def run_build(config: SiteConfig, options: BuildOptions, *, log: Log,
+              warn: Log = _warn_on_stderr) -> BuildRun:
+    """`fedipress build`: build `config`'s site; progress and notes go to `log`, warnings
+    about the content (`file:LINE: warning: ...`) to `warn`.
+
+    Broken content without `keep_going` raises ContentError; with it, each broken file is
+    a warning and the rest is built."""
+    builder = Builder(config, drafts=options.drafts, future=options.future,
+                      keep_going=options.keep_going, log=log, progress=options.progress,
+                      ci=options.ci, warn=warn)
+    result = builder.build(clean=options.clean)
     slower = speedups_off_reason()
     if slower:
         # Never silent: the pages are right, but a Markdown release fedipress was not tested
         # with costs build time, and the author should know why and what to do.
         log(f"note: {slower}; the pages are the same, builds are slower"
             f" (a newer fedipress may support this Markdown release)")
-    if not quiet:
-        print(result.summary())
-        left_out = result.left_out()
-        if left_out is not None:
-            print(left_out)
-        if ci:
-            phases = ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items())
-            print(f"phases: {phases}")
-    if getattr(args, "exit_when_done", False):
-        # Everything is written and closed: what is left is freeing the loaded site object
-        # by object and the interpreter's teardown, ~0.09 s of a one-edit rebuild at 10,000
-        # posts, for memory the operating system takes back at once. (That is why this
-        # function holds `builder` itself rather than calling build_site: it is still
-        # referenced here, so nothing is freed before the exit.)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
+    return BuildRun(result=result, builder=builder)

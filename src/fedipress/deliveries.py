@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .config import SiteConfig
-from .store import Delivery, default_store_path, open_store
-from .wording import plural
+from .store import Delivery, DeliveryState, default_store_path, open_store
 
-__all__ = ["format_delivery", "run_deliveries_command"]
+__all__ = ["DeliveryQueue", "delivery_queue", "format_delivery", "retry_failed_deliveries"]
 
 LIST_LIMIT = 200
 
@@ -24,24 +23,43 @@ def format_delivery(row: Delivery) -> str:
             f"[{row.activity_id}]{error}")
 
 
-def run_deliveries_command(config: SiteConfig, args: argparse.Namespace) -> int:
-    action = getattr(args, "deliveries_command", None) or "list"
+@dataclass(frozen=True)
+class DeliveryQueue:
+    """The queue at a glance: counts by state, the first `LIST_LIMIT` unfinished or failed
+    rows, and how many more there are."""
+
+    counts: dict[DeliveryState, int]
+    rows: tuple[Delivery, ...]
+    more: int
+
+    def lines(self) -> list[str]:
+        lines = [", ".join(f"{state} {n:,}" for state, n in self.counts.items())]
+        lines += [format_delivery(row) for row in self.rows]
+        if self.more:
+            lines.append(f"… and {self.more:,} more")
+        return lines
+
+
+_SHOWN_STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "failed", "expired")
+
+
+def delivery_queue(config: SiteConfig, *, limit: int = LIST_LIMIT) -> DeliveryQueue:
+    """`fedipress deliveries [list]`."""
     store = open_store(default_store_path(config.state_dir))
     try:
-        if action == "retry":
-            count = store.requeue_failed(datetime.now(UTC))
-            print(f"requeued {plural(count, 'failed delivery', 'failed deliveries')};"
-                  " `fedipress publish` (or the inbox service) sends them")
-            return 0
         counts = store.delivery_counts()
-        print(", ".join(f"{state} {n:,}" for state, n in counts.items()))
-        rows = store.list_deliveries(["pending", "in_flight", "failed", "expired"],
-                                     limit=LIST_LIMIT)
-        for row in rows:
-            print(format_delivery(row))
-        shown = sum(counts[s] for s in ("pending", "in_flight", "failed", "expired"))
-        if shown > len(rows):
-            print(f"… and {shown - len(rows):,} more")
-        return 0
+        rows = store.list_deliveries(list(_SHOWN_STATES), limit=limit)
     finally:
         store.close()
+    shown = sum(counts[s] for s in _SHOWN_STATES)
+    return DeliveryQueue(counts=dict(counts), rows=tuple(rows), more=max(0, shown - len(rows)))
+
+
+def retry_failed_deliveries(config: SiteConfig) -> int:
+    """`fedipress deliveries retry`: requeue every failed delivery; how many."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        return store.requeue_failed(datetime.now(UTC))
+    finally:
+        store.close()
+

@@ -47,6 +47,7 @@ __all__ = [
     "LiveState",
     "inject_html",
     "local_base_url",
+    "ServeOptions",
     "resolve_request",
     "serve",
 ]
@@ -639,16 +640,31 @@ class DevServer:
 # --- the command ----------------------------------------------------------------------------
 
 
-def serve(config: SiteConfig, args: Any) -> int:
-    """`fedipress serve`: serve until Ctrl-C or SIGTERM, then exit 0."""
+@dataclass(frozen=True)
+class ServeOptions:
+    """`fedipress serve`'s choices; `base_url` is --base-url's (None: a local address is
+    made from host and port, see DevServer)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str | None = None
+    drafts: bool = False
+    future: bool = False
+    reload: bool = True
+
+
+def serve(config: SiteConfig, options: ServeOptions, *, out: Log, log: Log = _stderr) -> None:
+    """`fedipress serve`: serve until Ctrl-C or SIGTERM. `out` gets the one line saying where
+    the blog is served; `log` gets builds, requests and "stopped"."""
     server = DevServer(
         config,
-        host=str(getattr(args, "host", "127.0.0.1")),
-        port=int(getattr(args, "port", 8000)),
-        base_url=getattr(args, "base_url", None),
-        drafts=bool(getattr(args, "drafts", False)),
-        future=bool(getattr(args, "future", False)),
-        reload=not bool(getattr(args, "no_reload", False)),
+        host=options.host,
+        port=options.port,
+        base_url=options.base_url,
+        drafts=options.drafts,
+        future=options.future,
+        reload=options.reload,
+        log=log,
     )
     stop = threading.Event()
 
@@ -667,16 +683,15 @@ def serve(config: SiteConfig, args: Any) -> int:
             server.start()
         except KeyboardInterrupt:
             server.stop()
-            _stderr("stopped")
-            return 0
+            log("stopped")
+            return
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        print(f"Serving {server.url} from {server.output_dir} (Ctrl-C to stop)", flush=True)
+        out(f"Serving {server.url} from {server.output_dir} (Ctrl-C to stop)")
         while not stop.wait(0.5):
             pass
         server.stop()
-        _stderr("stopped")
-        return 0
+        log("stopped")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

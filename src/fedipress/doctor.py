@@ -46,7 +46,7 @@ from .remote import (
 )
 from .wording import docs_url
 
-__all__ = ["Check", "DoctorReport", "diagnose", "format_report", "run_doctor_command"]
+__all__ = ["Check", "DoctorReport", "check_blog", "diagnose", "format_report"]
 
 Status = Literal["pass", "warn", "fail"]
 MAX_BYTES = 1 << 20  # Mastodon's body_with_limit
@@ -521,15 +521,15 @@ def _check_target(target: str) -> None:
             " (alice@alice.example)") from None
 
 
-def run_doctor_command(args: Any, *, allow_private: bool) -> int:
+def check_blog(target: str, *, allow_private: bool) -> DoctorReport:
+    """`fedipress doctor TARGET`: check a deployed blog (its base URL or handle) the way
+    Mastodon would; a mistyped target, or one the fetch policy refuses, raises one line."""
     policy = FetchPolicy.from_options(allow_private, os.environ)
-    target = str(args.url).strip()
+    target = target.strip()
     _check_target(target)
     try:
-        report = asyncio.run(diagnose(target, policy=policy))
+        return asyncio.run(diagnose(target, policy=policy))
     except UnsafeURLError as exc:
         hint = "" if policy.allow_private else (
             " (to check a blog on this machine or your network, add --allow-private-addresses)")
         raise FedipressError(f"{exc}{hint}") from None
-    print(format_report(report), end="")
-    return 0 if report.ok else 1

@@ -8,10 +8,10 @@ one transaction, so the answer is never lost (the delivery worker sends it).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +23,18 @@ from .store import Follower, PlannedActivity, Store, default_store_path, open_st
 from .wording import plural
 
 __all__ = [
+    "FollowerList",
     "add_follower",
+    "add_follower_by_url",
+    "answer_follow_request",
     "answer_id",
     "approve_follow_request",
+    "follow_requests",
+    "follower_json",
+    "follower_line",
+    "list_followers",
     "reject_follow_request",
-    "run_followers_command",
+    "remove_follower",
 ]
 
 
@@ -115,12 +122,14 @@ def add_follower(
     return follower
 
 
-def _line(f: Follower) -> str:
+def follower_line(f: Follower) -> str:
+    """One line for people: the handle (or actor URL), the actor and where deliveries go."""
     who = f"@{f.handle}" if f.handle else f.actor_id
     return f"{who:<40} {f.actor_id} (inbox {f.delivery_inbox})"
 
 
-def _as_json(f: Follower) -> str:
+def follower_json(f: Follower) -> str:
+    """One JSON object, for scripts."""
     return json.dumps({
         "actor": f.actor_id, "inbox": f.inbox, "shared_inbox": f.shared_inbox,
         "handle": f.handle, "name": f.name, "state": f.state,
@@ -128,50 +137,75 @@ def _as_json(f: Follower) -> str:
     }, ensure_ascii=False)
 
 
-def run_followers_command(
-    config: SiteConfig, args: argparse.Namespace, *, allow_private: bool
-) -> int:
-    action = getattr(args, "followers_command", None) or "list"
-    as_json = bool(getattr(args, "json", False))
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class FollowerList:
+    """`fedipress followers [list]`: every follower, how many, and how many on each server."""
+
+    followers: tuple[Follower, ...]
+    total: int
+    hosts: tuple[tuple[str, int], ...]
+
+    def lines(self, *, as_json: bool = False) -> list[str]:
+        if as_json:
+            return [follower_json(f) for f in self.followers]
+        lines = [follower_line(f) for f in self.followers]
+        lines.append(f"{plural(self.total, 'follower')} on {plural(len(self.hosts), 'server')}")
+        lines += [f"  {count:>6,}  {host}" for host, count in self.hosts]
+        return lines
+
+
+def list_followers(config: SiteConfig) -> FollowerList:
     store = open_store(default_store_path(config.state_dir))
     try:
-        if action == "list":
-            for follower in store.iter_followers():
-                print(_as_json(follower) if as_json else _line(follower))
-            if not as_json:
-                total = store.count_followers()
-                hosts = store.followers_by_host()
-                print(f"{plural(total, 'follower')} on {plural(len(hosts), 'server')}")
-                for host, count in hosts:
-                    print(f"  {count:>6,}  {host}")
-            return 0
-        if action == "requests":
-            for request in store.list_follow_requests():
-                f = request.follower
-                print(_as_json(f) if as_json else _line(f))
-            return 0
-        actor = str(args.actor)
-        if action == "add":
-            follower = add_follower(store, config, actor, allow_private=allow_private, now=now)
-            print(f"added {_line(follower)}")
-            return 0
-        if action == "remove":
-            if not store.remove_follower(actor):
-                raise FedipressError(f"{actor}: not a follower (see `fedipress followers list`)")
-            print(f"removed {actor}")
-            return 0
-        if action in ("approve", "reject"):
-            answer = approve_follow_request if action == "approve" else reject_follow_request
-            answered = answer(store, config, actor, now=now)
-            if answered is None:
-                raise FedipressError(
-                    f"{actor}: no pending follow request (see `fedipress followers requests`)"
-                )
-            kind = "Accept" if action == "approve" else "Reject"
-            print(f"{action}d {actor}; its {kind} is queued (sent by the inbox service or the"
-                  " next `fedipress publish`)")
-            return 0
-        raise FedipressError(f"followers: unknown action {action!r}")
+        return FollowerList(followers=tuple(store.iter_followers()),
+                            total=store.count_followers(),
+                            hosts=tuple(store.followers_by_host()))
     finally:
         store.close()
+
+
+def follow_requests(config: SiteConfig) -> tuple[Follower, ...]:
+    """`fedipress followers requests`: the accounts waiting for an answer."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        return tuple(request.follower for request in store.list_follow_requests())
+    finally:
+        store.close()
+
+
+def add_follower_by_url(config: SiteConfig, actor: str, *, allow_private: bool,
+                        now: datetime | None = None) -> Follower:
+    """`fedipress followers add ACTOR`: fetch the actor and record it as a follower."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        return add_follower(store, config, actor, allow_private=allow_private,
+                            now=now or datetime.now(UTC))
+    finally:
+        store.close()
+
+
+def remove_follower(config: SiteConfig, actor: str) -> None:
+    """`fedipress followers remove ACTOR`; refused for an actor that is not a follower."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        if not store.remove_follower(actor):
+            raise FedipressError(f"{actor}: not a follower (see `fedipress followers list`)")
+    finally:
+        store.close()
+
+
+def answer_follow_request(config: SiteConfig, actor: str, *, approve: bool,
+                          now: datetime | None = None) -> Follower:
+    """`fedipress followers approve|reject ACTOR`: the follower answered (its Accept or
+    Reject queued); refused when `actor` has no pending request."""
+    store = open_store(default_store_path(config.state_dir))
+    try:
+        answer = approve_follow_request if approve else reject_follow_request
+        answered = answer(store, config, actor, now=now or datetime.now(UTC))
+    finally:
+        store.close()
+    if answered is None:
+        raise FedipressError(
+            f"{actor}: no pending follow request (see `fedipress followers requests`)"
+        )
+    return answered

@@ -10,13 +10,13 @@ its current attempts, and close the store.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import errno
 import json
 import logging
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,7 +34,7 @@ from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 from .store import default_store_path, open_store
 
-__all__ = ["listen_socket", "run_inbox_command", "serve_inbox", "served_identity"]
+__all__ = ["InboxOptions", "listen_socket", "run_inbox", "serve_inbox", "served_identity"]
 
 log = logging.getLogger("fedipress.inbox")
 GRACE_SECONDS = 10
@@ -306,26 +306,34 @@ async def _serve(
         store.close()
 
 
-def run_inbox_command(config: SiteConfig, args: argparse.Namespace, allow_private: bool) -> int:
-    """`fedipress inbox [--host H] [--port P] [--site DIR] [--base-url URL]
-    [--allow-private-addresses] [--access-log]`."""
+@dataclass(frozen=True)
+class InboxOptions:
+    """How `fedipress inbox` runs: where it listens, the built site it also serves (None:
+    only the inbox), and whether config's base_url came from --base-url (see serve_inbox)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
     site_dir: Path | None = None
-    if getattr(args, "site", None):
-        site_dir = Path(args.site)
-        if not site_dir.is_dir():
-            raise FedipressError(f"{args.site}: not a folder; run `fedipress build` first")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if allow_private:
+    allow_private: bool = False
+    access_log: bool = False
+    explicit_base_url: bool = False
+
+
+def run_inbox(config: SiteConfig, options: InboxOptions) -> None:
+    """`fedipress inbox`: serve until SIGTERM/SIGINT. It reports through the
+    `fedipress.inbox` logger; the caller configures where that goes."""
+    if options.site_dir is not None and not options.site_dir.is_dir():
+        raise FedipressError(f"{options.site_dir}: not a folder; run `fedipress build` first")
+    if options.allow_private:
         log.warning("private addresses and plain http are allowed: for testing only")
     asyncio.run(
         serve_inbox(
             config,
-            host=args.host,
-            port=args.port,
-            site_dir=site_dir,
-            allow_private=allow_private,
-            access_log=bool(getattr(args, "access_log", False)),
-            explicit_base_url=bool(getattr(args, "base_url", None)),
+            host=options.host,
+            port=options.port,
+            site_dir=options.site_dir,
+            allow_private=options.allow_private,
+            access_log=options.access_log,
+            explicit_base_url=options.explicit_base_url,
         )
     )
-    return 0

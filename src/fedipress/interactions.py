@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,13 +20,16 @@ from .errors import FedipressError
 from .store import Interaction, Store, default_store_path, open_store
 
 __all__ = [
+    "BlockList",
+    "Unblocked",
     "block",
+    "block_target",
+    "interaction_line",
     "interaction_record",
+    "list_blocks",
     "purge_blocked",
-    "run_block_command",
-    "run_blocks_command",
-    "run_unblock_command",
-    "run_interactions_command",
+    "recent_interactions",
+    "unblock_target",
 ]
 
 _KIND = {"like": "Like", "announce": "Announce", "reply": "Create"}
@@ -57,7 +59,8 @@ def interaction_record(i: Interaction) -> dict[str, Any]:
     return record
 
 
-def _line(i: Interaction) -> str:
+def interaction_line(i: Interaction) -> str:
+    """A line for people (two for a reply: its text, shortened, below)."""
     who = f"@{i.author_handle}" if i.author_handle else i.actor_id
     when = i.received_at.strftime("%Y-%m-%d %H:%M")
     text = f"{when}  {i.kind:<8}  {who}  {i.object_id}"
@@ -67,24 +70,13 @@ def _line(i: Interaction) -> str:
     return text
 
 
-def run_interactions_command(
-    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
-) -> int:
+def recent_interactions(config: SiteConfig, *, limit: int = 50) -> list[Interaction]:
+    """`fedipress interactions`: the newest `limit` likes, boosts and replies."""
     store = open_store(default_store_path(config.state_dir))
     try:
-        items = store.recent_interactions(limit=max(1, int(getattr(args, "limit", 50))))
+        return store.recent_interactions(limit=max(1, limit))
     finally:
         store.close()
-    if getattr(args, "json", False):
-        for item in items:
-            echo(json.dumps(interaction_record(item), ensure_ascii=False))
-        return 0
-    if not items:
-        echo("no likes, boosts or replies yet")
-        return 0
-    for item in items:
-        echo(_line(item))
-    return 0
 
 
 def block(store: Store, target: str, now: datetime) -> bool:
@@ -114,29 +106,33 @@ def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:
     return followers, interactions
 
 
-def run_block_command(
-    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
-) -> int:
+def block_target(config: SiteConfig, target: str) -> bool:
+    """`fedipress block TARGET`: True if it was not blocked before (see `block`)."""
     store = open_store(default_store_path(config.state_dir))
     try:
         with store.transaction():
-            added = block(store, args.target, datetime.now(UTC))
+            return block(store, target, datetime.now(UTC))
     finally:
         store.close()
-    echo(f"blocked {args.target}" if added else f"{args.target} was already blocked")
-    return 0
 
 
 def _configured_blocks(config: SiteConfig) -> list[str]:
     return [b.strip() for b in config.fediverse.blocked if b.strip()]
 
 
-def run_unblock_command(
-    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
-) -> int:
+@dataclass(frozen=True)
+class Unblocked:
+    """A block lifted by `unblock_target`; `still_configured`: site.yaml's fediverse.blocked
+    lists it too, so it stays blocked until removed there."""
+
+    target: str
+    still_configured: bool
+
+
+def unblock_target(config: SiteConfig, target: str) -> Unblocked:
     """`fedipress unblock TARGET`: lift a block made with `fedipress block`. A target that is
     not blocked is refused rather than ignored: it is most likely mistyped."""
-    target = args.target.strip()
+    target = target.strip()
     store = open_store(default_store_path(config.state_dir))
     try:
         with store.transaction():
@@ -148,12 +144,7 @@ def run_unblock_command(
         b.lower().removeprefix("*.") for b in _configured_blocks(config)
     }
     if removed:
-        echo(f"unblocked {target}; followers and interactions removed by the block stay removed"
-             " (they can follow again)")
-        if in_config:
-            print(f"{config.config_file}: warning: fediverse.blocked still lists {target};"
-                  " remove it there too, or it stays blocked", file=sys.stderr)
-        return 0
+        return Unblocked(target=target, still_configured=in_config)
     if in_config:
         raise FedipressError(
             f"{target} is blocked by fediverse.blocked in {config.config_file}, not by"
@@ -163,28 +154,33 @@ def run_unblock_command(
     raise FedipressError(f"{target} is not blocked (blocked with `fedipress block`: {listed})")
 
 
-def run_blocks_command(
-    config: SiteConfig, args: argparse.Namespace, *, echo: Callable[[str], None] = print
-) -> int:
+@dataclass(frozen=True)
+class BlockList:
+    """Every blocked domain and actor: (target, source), source either "store" (`fedipress
+    block`) or "config" (site.yaml's fediverse.blocked)."""
+
+    rows: tuple[tuple[str, str], ...]
+    config_file: str
+
+    def lines(self, *, as_json: bool = False) -> list[str]:
+        if as_json:
+            return [json.dumps({"target": target, "source": source}, ensure_ascii=False)
+                    for target, source in self.rows]
+        if not self.rows:
+            return ["nothing is blocked"]
+        shown = [(target, "fedipress block" if source == "store"
+                  else f"{self.config_file} fediverse.blocked") for target, source in self.rows]
+        width = max(len(target) for target, _ in shown)
+        return [f"{target:<{width}}  {source}" for target, source in shown]
+
+
+def list_blocks(config: SiteConfig) -> BlockList:
     """`fedipress blocks`: every blocked domain and actor and where the block comes from."""
     store = open_store(default_store_path(config.state_dir))
     try:
         stored = store.list_blocks()
     finally:
         store.close()
-    rows = [(target, "fedipress block") for target in stored]
-    rows += [(target, f"{config.config_file} fediverse.blocked")
-             for target in _configured_blocks(config)]
-    if getattr(args, "json", False):
-        for target, source in rows:
-            echo(json.dumps({"target": target,
-                             "source": "store" if source == "fedipress block" else "config"},
-                            ensure_ascii=False))
-        return 0
-    if not rows:
-        echo("nothing is blocked")
-        return 0
-    width = max(len(target) for target, _ in rows)
-    for target, source in rows:
-        echo(f"{target:<{width}}  {source}")
-    return 0
+    rows = [(target, "store") for target in stored]
+    rows += [(target, "config") for target in _configured_blocks(config)]
+    return BlockList(rows=tuple(rows), config_file=str(config.config_file))

@@ -13,11 +13,11 @@ No message here ever contains key material.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import stat
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +43,10 @@ __all__ = [
     "public_pem_of",
     "read_public_key_pem",
     "same_public_key",
-    "run_keys_command",
+    "GeneratedKeys",
+    "KeyStatus",
+    "generate_keys",
+    "key_status",
 ]
 
 ENV_VAR = "FEDIPRESS_PRIVATE_KEY"
@@ -387,36 +390,62 @@ def load_private_key(
     return key
 
 
-def run_keys_command(config: SiteConfig, args: argparse.Namespace) -> int:
-    """`fedipress keys generate [--force]` and `fedipress keys show`."""
-    if args.keys_command == "generate":
-        private_path, public_path = generate_keypair(config, force=bool(args.force))
-        pem = read_public_key_pem(config)
-        assert pem is not None
-        print(f"private key: {_shown(private_path, config)} (mode 0600; keep it secret, never"
-              " commit it)")
-        print(f"public key:  {_shown(public_path, config)} (commit it with site.yaml)")
-        print(f"fingerprint: {public_key_fingerprint(pem)}")
-        print(f"Where the file cannot be kept (a container's secret store), {ENV_VAR} can carry"
-              " its content.")
-        return 0
-    # show
+@dataclass(frozen=True)
+class GeneratedKeys:
+    """What `generate_keys` wrote: the two files (as shown to the user) and the fingerprint."""
+
+    private_key: str
+    public_key: str
+    fingerprint: str
+
+
+def generate_keys(config: SiteConfig, *, force: bool = False) -> GeneratedKeys:
+    """`fedipress keys generate [--force]`: a new key pair, refused over an existing one
+    unless `force` (a rotation)."""
+    private_path, public_path = generate_keypair(config, force=force)
+    pem = read_public_key_pem(config)
+    assert pem is not None
+    return GeneratedKeys(private_key=_shown(private_path, config),
+                         public_key=_shown(public_path, config),
+                         fingerprint=public_key_fingerprint(pem))
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """`fedipress keys show`: the public key and where its private half is.
+
+    `private_key` is where the matching private key comes from (the environment variable or
+    the file), None when it is not on this machine. `private_problem` is why the private key
+    there cannot sign (a mismatch, loose permissions): reported after the public half, which
+    is still worth seeing."""
+
+    public_key: str
+    fingerprint: str
+    public_pem: str
+    restored: bool  # the public key file was missing and was written from the private key
+    private_key: str | None
+    private_problem: KeyPairError | None = None
+
+
+def key_status(config: SiteConfig) -> KeyStatus:
     pem = read_public_key_pem(config)
     private_path = private_key_path(config)
+    restored = False
     if pem is None:
         if private_path.exists():
             pem = _public_pem(load_private_key(config, check_published=False).public_key())
             _write_key_file(public_key_path(config), pem, 0o644, config)
-            print(f"restored {_shown(public_key_path(config), config)} from the private key")
+            restored = True
         else:
             raise KeyPairError("no key pair yet; run `fedipress keys generate`")
-    print(f"public key:  {_shown(public_key_path(config), config)}")
-    print(f"fingerprint: {public_key_fingerprint(pem)}")
+    where: str | None = None
+    problem: KeyPairError | None = None
     if os.environ.get(ENV_VAR, "").strip() or private_path.exists():
-        load_private_key(config)  # refuses a mismatched or unprotected key, naming the fix
+        try:
+            load_private_key(config)  # refuses a mismatched or unprotected key, naming the fix
+        except KeyPairError as error:
+            problem = error
         where = ENV_VAR if os.environ.get(ENV_VAR, "").strip() else _shown(private_path, config)
-        print(f"private key: {where} (matches the public key)")
-    else:
-        print(f"private key: not on this machine (set {ENV_VAR} where you publish)")
-    print(pem.decode("ascii"), end="")
-    return 0
+    return KeyStatus(public_key=_shown(public_key_path(config), config),
+                     fingerprint=public_key_fingerprint(pem), public_pem=pem.decode("ascii"),
+                     restored=restored, private_key=where, private_problem=problem)

@@ -14,13 +14,11 @@ same activity ids from the same ledger, so no activity is ever created twice.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
 import os
 import sqlite3
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .activitypub import documents as d
@@ -49,6 +47,9 @@ from .model import Site
 from .store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
 from .wording import plural
 
+if TYPE_CHECKING:
+    from .delivery import DeliverySummary
+
 __all__ = [
     "OLD_POST_AGE",
     "ActivityTooLargeError",
@@ -56,6 +57,8 @@ __all__ = [
     "FirstPublishError",
     "IdentityMismatchError",
     "Plan",
+    "PublishOptions",
+    "PublishResult",
     "StoreState",
     "actor_ledger_id",
     "check_identity",
@@ -65,7 +68,7 @@ __all__ = [
     "queue_plan",
     "read_store_state",
     "recipients",
-    "run_publish_command",
+    "run_publish",
 ]
 
 # A post dated more than this before publish first sees it is an import, not news.
@@ -644,14 +647,15 @@ def _computed_manifest(config: SiteConfig, public_pem: bytes, store_copy: Path,
     return federation_manifest(site, public_pem, mentions=mentions)
 
 
-def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: bool,
-             backfill: int, out: Callable[[str], None], err: Callable[[str], None]) -> int:
+def _run_dry(config: SiteConfig, options: PublishOptions, *, out: Callable[[str], None],
+             err: Callable[[str], None]) -> PublishResult:
     """`publish --dry-run`: the plan a real publish would make now, from the content as it is
     (not the last build), against a copy of the store; nothing is written anywhere."""
     from .keys import public_key_path, read_public_key_pem
     from .store import default_store_path, open_store
 
-    base_url_option = getattr(args, "base_url", None)
+    base_url_option = options.base_url
+    allow_private, backfill = options.allow_private, options.backfill
     public_pem = read_public_key_pem(config, remember=False)
     if public_pem is None:
         raise FedipressError(
@@ -663,7 +667,7 @@ def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: boo
     now = datetime.now(UTC)
     site = Site(config=config, posts=(), pages=())
     with _store_copy(store_path) as copy:
-        if getattr(args, "no_build", False):
+        if not options.build:
             last = load_manifest(config)
             _check_built_site(config, last, public_pem, base_url_option)
             manifest = canonical_manifest(last)
@@ -689,11 +693,11 @@ def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: boo
         err(f"note: {note}")
     _note_backfill(state, backfill, err)
     problem = first_publish_problem(
-        store_path, state, first_publish=bool(getattr(args, "first_publish", False)), ci=_ci())
+        store_path, state, first_publish=options.first_publish, ci=_ci())
     if problem:
         err(f"note: a real publish would stop here: {problem}")
     out("dry run: nothing stored or sent")
-    return 0
+    return PublishResult(summary=None)
 
 
 def _note_backfill(state: StoreState, backfill: int, err: Callable[[str], None]) -> None:
@@ -706,35 +710,62 @@ def _note_backfill(state: StoreState, backfill: int, err: Callable[[str], None])
 # --- the real run ---------------------------------------------------------------------------------
 
 
-def run_publish_command(
-    config: SiteConfig, args: argparse.Namespace, *, allow_private: bool
-) -> int:
-    """`fedipress publish`: exit 0 (all delivered or scheduled), 1 (some failed permanently),
-    2 (user error, raised as FedipressError)."""
+@dataclass(frozen=True)
+class PublishOptions:
+    """`fedipress publish`'s choices.
+
+    `build`: build the site first (False: use the last build's manifest). `wait`: seconds to
+    keep retrying within this run. `backfill`: on the first publish, announce the newest N
+    posts. `base_url`: the --base-url this run's config was loaded with (None: site.yaml's),
+    named in the messages that compare it with the built site. `progress`: draw the delivery
+    progress bar on stderr (the caller decides: only on a terminal; never under CI)."""
+
+    dry_run: bool = False
+    first_publish: bool = False
+    backfill: int = 0
+    wait: float = 60.0
+    build: bool = True
+    verbose: bool = False
+    base_url: str | None = None
+    allow_private: bool = False
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did: the delivery run's summary (None for a dry run: nothing sent)."""
+
+    summary: DeliverySummary | None
+
+    @property
+    def exit_code(self) -> int:
+        """0: all delivered or scheduled for retry; 1: some failed permanently."""
+        return 1 if self.summary is not None and self.summary.failed else 0
+
+
+def run_publish(
+    config: SiteConfig,
+    options: PublishOptions,
+    *,
+    out: Callable[[str], None],
+    err: Callable[[str], None],
+) -> PublishResult:
+    """`fedipress publish`: plan, queue and deliver. `out` gets what was queued and the
+    delivery summary, `err` notes, warnings and (verbose) each request, as they happen: a
+    publish can run for minutes. User errors raise FedipressError."""
     from .delivery import DeliveryWorker, owner_id, recover_dead_leases
     from .keys import load_private_key, public_pem_of
     from .progress import Progress
     from .store import default_store_path, open_store
 
-    verbose = bool(getattr(args, "verbose", False))
-    dry_run = bool(getattr(args, "dry_run", False))
-    wait = float(getattr(args, "wait", 60.0))
-    backfill = int(getattr(args, "backfill", 0) or 0)
-    base_url_option = getattr(args, "base_url", None)
+    verbose, wait, backfill = options.verbose, options.wait, options.backfill
+    base_url_option, allow_private = options.base_url, options.allow_private
     if backfill < 0:
         raise FedipressError("--backfill: must be 0 or more")
     if wait < 0:
         raise FedipressError("--wait: must be 0 or more seconds")
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-
-    def err(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    if dry_run:
-        return _run_dry(config, args, allow_private=allow_private, backfill=backfill,
-                        out=out, err=err)
+    if options.dry_run:
+        return _run_dry(config, options, out=out, err=err)
     ci = _ci()
     # The key is checked before anything else: a publish that cannot sign must not plan.
     private_key = load_private_key(config)
@@ -743,11 +774,11 @@ def run_publish_command(
     store_path = default_store_path(config.state_dir)
     state = read_store_state(store_path)
     problem = first_publish_problem(
-        store_path, state, first_publish=bool(getattr(args, "first_publish", False)), ci=ci)
+        store_path, state, first_publish=options.first_publish, ci=ci)
     if problem:
         raise FirstPublishError(problem)
     _note_backfill(state, backfill, err)
-    built = not getattr(args, "no_build", False)
+    built = options.build
     if built:
         from .build import build_site
 
@@ -789,7 +820,7 @@ def run_publish_command(
             err(f"requeued {plural(released, 'delivery')} left in flight by a killed run")
         progress = Progress(
             total=sum(store.delivery_counts()[s] for s in ("pending", "in_flight")),
-            enabled=not ci and sys.stderr.isatty(), label="delivering",
+            enabled=options.progress and not ci, label="delivering",
         )
         worker = DeliveryWorker.for_site(
             store, config, private_key, owner=owner, allow_private=allow_private,
@@ -798,6 +829,6 @@ def run_publish_command(
         summary = asyncio.run(worker.run_until(datetime.now(UTC) + timedelta(seconds=wait)))
         progress.close()
         out(summary.line())
-        return 1 if summary.failed else 0
+        return PublishResult(summary=summary)
     finally:
         store.close()

@@ -1,0 +1,36 @@
+"""`fedipress deliveries`: what is still queued or has failed, and `retry` to requeue failures."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..wording import plural
+from .shared import Parser, Subcommands, action, command, load, share_group_options, site_options
+
+__all__ = ["register"]
+
+
+def _cmd_deliveries(args: argparse.Namespace) -> int:
+    from ..deliveries import delivery_queue, retry_failed_deliveries
+
+    config = load(args)
+    if (getattr(args, "deliveries_command", None) or "list") == "retry":
+        count = retry_failed_deliveries(config)
+        print(f"requeued {plural(count, 'failed delivery', 'failed deliveries')};"
+              " `fedipress publish` (or the inbox service) sends them")
+        return 0
+    for line in delivery_queue(config).lines():
+        print(line)
+    return 0
+
+
+def register(sub: Subcommands) -> None:
+    p = command(sub, "deliveries", _cmd_deliveries, "show queued and failed deliveries",
+                "fedipress deliveries retry")
+    site_options(p, base_url=False)
+    d_sub = p.add_subparsers(dest="deliveries_command", metavar="ACTION", parser_class=Parser,
+                             help="list or retry (default: list)")
+    action(d_sub, "list", "queued and failed deliveries with their last error (default)",
+           "fedipress deliveries list")
+    action(d_sub, "retry", "requeue failed deliveries", "fedipress deliveries retry")
+    share_group_options(p)

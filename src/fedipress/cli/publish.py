@@ -1,0 +1,59 @@
+"""`fedipress publish`: announce new, edited and removed posts to followers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .shared import (
+    Subcommands,
+    allow_private,
+    backfill_count,
+    command,
+    err,
+    load,
+    out,
+    private_option,
+    seconds,
+    site_options,
+    warn_placeholder_base_url,
+)
+
+__all__ = ["register"]
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    """Exit 0 (all delivered or scheduled), 1 (some failed permanently), 2 (user error,
+    raised as FedipressError)."""
+    from ..publish import PublishOptions, run_publish
+
+    config = load(args, require_content=True)
+    warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
+                              " or posts there, so nothing published reaches them:")
+    options = PublishOptions(
+        dry_run=args.dry_run, first_publish=args.first_publish, backfill=args.backfill,
+        wait=args.wait, build=not args.no_build, verbose=args.verbose, base_url=args.base_url,
+        allow_private=allow_private(args), progress=sys.stderr.isatty(),
+    )
+    return run_publish(config, options, out=out, err=err).exit_code
+
+
+def register(sub: Subcommands) -> None:
+    p = command(sub, "publish", _cmd_publish,
+                "announce new, edited and removed posts to followers",
+                "fedipress publish --dry-run")
+    site_options(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the activities and recipients a publish would make now (from the"
+                        " content as it is); write, store and send nothing")
+    p.add_argument("--first-publish", action="store_true",
+                   help="confirm that this store (no ledger, no followers yet) is the blog's own"
+                        " and this is its first publish: record the existing posts as already"
+                        " announced (default: refuse an empty store; always refused under CI)")
+    p.add_argument("--backfill", type=backfill_count, default=0, metavar="N",
+                   help="on the first publish, announce the newest N posts (default 0)")
+    p.add_argument("--wait", type=seconds, default=60.0, metavar="SECONDS",
+                   help="how long to keep retrying within this run")
+    p.add_argument("--no-build", action="store_true", help="use the last build's manifest")
+    p.add_argument("--verbose", "-v", action="store_true", help="log each request")
+    private_option(p)
