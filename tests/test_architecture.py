@@ -28,8 +28,9 @@ PACKAGE = "fedipress"
 # --- the rules as data --------------------------------------------------------------------------
 
 # Pure modules (relative to the package); everything under activitypub/ is pure too.
-PURE_MODULES = frozenset({"markup", "markup_speedups", "render", "feeds", "model", "slug",
-                          "contenttypes", "migration_syntax"})
+PURE_MODULES = frozenset({"markup", "markup_speedups", "markup_speedups_inline",
+                          "markup_speedups_blocks", "markup_internals", "render", "feeds",
+                          "model", "slug", "contenttypes", "migration_syntax"})
 PURE_PACKAGES = frozenset({"activitypub"})
 
 # Package modules that do I/O (files, network, SQL, terminal, clock). A name ending in "*" is a
@@ -84,7 +85,8 @@ IMPORT_TIME_CALLS = (
 LAYERS: dict[str, int] = {
     # 0: the core: data, errors, configuration schema and the pure document builders
     "": 0, "errors": 0, "slug": 0, "config": 0, "model": 0, "contenttypes": 0, "markup": 0,
-    "markup_speedups": 0, "migration_syntax": 0,
+    "markup_speedups": 0, "markup_speedups_inline": 0, "markup_speedups_blocks": 0,
+    "markup_internals": 0, "migration_syntax": 0,
     "feeds": 0, "ratelimit": 0, "activitypub": 0, "wording": 0,
     # 1: services: one kind of I/O or rendering each
     "content": 1, "themes": 1, "render": 1, "output": 1, "keys": 1, "store": 1, "netguard": 1,
