@@ -1,4 +1,4 @@
-"""The import direction and the sans-I/O rules of DESIGN.md, checked on the source with `ast`.
+"""The import direction and the sans-I/O rules of ARCHITECTURE.md, checked on the source with `ast`.
 
 Imports flow one way: cli -> commands (build, publish, inbox, ...) -> services (content, render,
 delivery, store, remote, ...) -> the pure core (activitypub/, markup, model, ...). The pure core
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ PACKAGE = "fedipress"
 # Pure modules (relative to the package); everything under activitypub/ is pure too.
 PURE_MODULES = frozenset({"markup", "markup_speedups", "markup_speedups_inline",
                           "markup_speedups_blocks", "markup_internals", "render", "feeds",
-                          "model", "slug", "contenttypes", "migration_syntax"})
+                          "model", "slug", "contenttypes", "migration_syntax", "wording"})
 PURE_PACKAGES = frozenset({"activitypub"})
 
 # Package modules that do I/O (files, network, SQL, terminal, clock). A name ending in "*" is a
@@ -502,11 +503,26 @@ def test_no_import_time_state(package: list[Module]) -> None:
     assert not problems, _report(problems)
 
 
-def test_the_pure_modules_named_in_design_exist(package: list[Module]) -> None:
-    # A renamed pure module would silently leave the rules; fail instead.
+def pure_core_in_architecture_doc() -> tuple[set[str], set[str]]:
+    """The modules (by file name: the layout may move them) and packages that the section
+    "The pure core" of ARCHITECTURE.md names."""
+    text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("## The pure core", 1)[1].split("\n## ", 1)[0]
+    names = set(re.findall(r"`([^`\n]+)`", section))
+    return ({n.rsplit("/", 1)[-1] for n in names
+             if n.endswith(".py") and not n.startswith("tests/")},
+            {n.rstrip("/") for n in names if n.endswith("/")})
+
+
+def test_the_pure_modules_named_in_architecture_exist(package: list[Module]) -> None:
+    # A renamed pure module would silently leave the rules; fail instead. ARCHITECTURE.md
+    # names the same pure core as these rules check, no more and no less.
     names = {m.name for m in package}
     assert PURE_MODULES <= names, PURE_MODULES - names
     assert sum(is_pure(m) for m in package) >= len(PURE_MODULES) + 5
+    files, packages = pure_core_in_architecture_doc()
+    assert files == {name.rsplit(".", 1)[-1] + ".py" for name in PURE_MODULES}
+    assert packages == set(PURE_PACKAGES)
 
 
 # --- each checker fails on a deliberately bad package ----------------------------------------
