@@ -49,16 +49,25 @@ from .ids import PUBLIC, actor_id, iso, object_id
 from .json_text import (
     DocumentBytes,
     PreparedObject,
+    StringMemo,
     indented_json,
     manifest_entry_json,
     object_hash,
     serialize,
 )
-from .objects import federated_posts, hashtag_name, object_document, object_documents, post_mentions
+from .objects import (
+    MAX_ATTACHMENTS,
+    federated_posts,
+    hashtag_name,
+    object_document,
+    object_documents,
+    post_mentions,
+)
 
 __all__ = [
     "AS_CONTEXT",
     "MAX_ACTIVITY_BYTES",
+    "MAX_ATTACHMENTS",
     "OUTBOX_PAGE_SIZE",
     "PUBLIC",
     "SEC_CONTEXT",
@@ -68,6 +77,7 @@ __all__ = [
     "actor_update_activity",
     "DocumentBytes",
     "PreparedObject",
+    "StringMemo",
     "create_activity",
     "delete_activity",
     "featured_document",
