@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedipress.activitypub import documents as d
+from fedipress.activitypub.documents import context as jsonld
+from fedipress.activitypub.documents import json_text
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.federation_manifest import _nested_json, entry_from_object_json
 from fedipress.model import Image, Post, Site, Tag
@@ -38,8 +40,8 @@ def _plain_with_context(doc: Any) -> dict[str, Any]:
 
     body = strip(doc)
     used: set[str] = set()
-    d._used_terms(body, used)
-    return {"@context": d._context(used), **body}
+    jsonld._used_terms(body, used)
+    return {"@context": jsonld._context(used), **body}
 
 
 def _plain_entry(doc: dict[str, Any], level: int = 1) -> str:
@@ -53,7 +55,7 @@ _keys = st.sampled_from(["id", "type", "name", "@context", "a", "Z", "0", "é", 
 _strings = st.one_of(
     st.text(max_size=8),
     st.sampled_from(["Hashtag", "Emoji", "PropertyValue", "Note", LONG, LONG + "x"]),
-    st.text(min_size=d._LONG, max_size=d._LONG + 40),
+    st.text(min_size=json_text._LONG, max_size=json_text._LONG + 40),
 )
 _scalars = st.one_of(_strings, st.integers(), st.booleans(), st.none())
 _json = st.recursive(
@@ -198,13 +200,13 @@ def test_plan_renders_the_same_bytes_in_any_order() -> None:
 def test_context_terms_read_back_only_what_with_context_writes() -> None:
     doc = d.with_context({"type": "Note", "sensitive": False,
                           "attachment": [{"type": "Image", "blurhash": "x"}]})
-    assert d._context_terms(doc) == {"sensitive", "blurhash"}
-    assert d._context_terms(d.with_context({"type": "Note"})) == set()
+    assert jsonld._context_terms(doc) == {"sensitive", "blurhash"}
+    assert jsonld._context_terms(d.with_context({"type": "Note"})) == set()
     for context in ([d.AS_CONTEXT], [d.SEC_CONTEXT, d.AS_CONTEXT],
                     [d.AS_CONTEXT, d.SEC_CONTEXT, {"sensitive": "as:other"}],
                     [d.AS_CONTEXT, d.SEC_CONTEXT, {"blurhash": "toot:blurhash"}],  # no prefix
                     [d.AS_CONTEXT, d.SEC_CONTEXT, {"x": "y"}], "x"):
-        assert d._context_terms({"@context": context}) is None
+        assert jsonld._context_terms({"@context": context}) is None
 
 
 def test_mentions_time_and_dates_unchanged() -> None:
@@ -257,7 +259,7 @@ def test_object_documents_equal_object_document() -> None:
             doc = build(post)
             assert doc == d.object_document(site, post, mentions=mentions)
             assert doc == _plain_with_context(doc)  # its own @context, as with_context writes
-            assert d._context_terms(doc) is not None
+            assert jsonld._context_terms(doc) is not None
 
 
 def test_manifest_entry_with_keys_that_are_not_strings() -> None:

@@ -525,7 +525,7 @@ def test_fast_inline_shortcuts_are_for_the_regexes_in_use() -> None:
     # A key that no longer matches a registered regex (a Python-Markdown upgrade changed it)
     # stays correct but loses its shortcut: this says so.
     from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import _REQUIRED
+    from fedipress.markup_speedups_inline import _REQUIRED
 
     md, _ = _new_markdown()
     in_use = {p.getCompiledRegExp().pattern for p in md.inlinePatterns}
@@ -586,7 +586,7 @@ def test_block_shortcuts_are_for_the_processors_in_use() -> None:
     # changed one stays correct but loses its shortcut, and this says so. (The table holds
     # the regexes of several releases: one per class is in use.)
     from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import _BLOCK_REQUIRED, _block_requirement
+    from fedipress.markup_speedups_blocks import _BLOCK_REQUIRED, _block_requirement
 
     md, _ = _new_markdown()
     known = [p for p in md.parser.blockprocessors if _block_requirement(p) != ("", ())]
@@ -598,7 +598,7 @@ def test_without_the_internals_the_inline_speed_up_relies_on_its_stock_pass_runs
     from markdown.treeprocessors import InlineProcessor
 
     from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import _FastInline
+    from fedipress.markup_speedups_inline import _FastInline
 
     assert isinstance(_new_markdown()[0].treeprocessors["inline"], _FastInline)
     monkeypatch.delattr(InlineProcessor, "_InlineProcessor__applyPattern")
@@ -652,7 +652,7 @@ def parser_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(markup, "speedup_extensions", lambda: [])
         monkeypatch.setattr(markup, "html_serializer", lambda: None)
         md, _ = markup._markdown()
-        assert not any(type(p).__module__ == "fedipress.markup_speedups"
+        assert not any(type(p).__module__.startswith("fedipress.markup_speedups")
                        for p in [*md.treeprocessors, *md.preprocessors])
         assert "parseBlocks" not in vars(md.parser)
     return str(request.param)

@@ -398,15 +398,16 @@ def _same_as_stock() -> None:
 ])
 def test_a_missing_constant_leaves_out_its_speed_up(monkeypatch: pytest.MonkeyPatch,
                                                      constant: str, speed_up: str) -> None:
-    from fedipress import markup_speedups
+    from fedipress import markup_speedups_blocks, markup_speedups_inline
 
-    monkeypatch.setattr(markup_speedups, constant, None)
+    owner = markup_speedups_inline if speed_up == "inline" else markup_speedups_blocks
+    monkeypatch.setattr(owner, constant, None)
     md, _ = _new_markdown()
     if speed_up == "inline":
-        assert not isinstance(md.treeprocessors["inline"], markup_speedups._FastInline)
+        assert not isinstance(md.treeprocessors["inline"], markup_speedups_inline._FastInline)
     else:
         assert not isinstance(md.preprocessors["normalize_whitespace"],
-                              markup_speedups._Whitespace)
+                              markup_speedups_blocks._Whitespace)
     _same_as_stock()
 
 
@@ -416,11 +417,18 @@ def test_a_missing_constant_leaves_out_its_speed_up(monkeypatch: pytest.MonkeyPa
 ])
 def test_a_missing_internal_leaves_out_only_what_stands_on_it(
         monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    from fedipress import markup_speedups
+    from fedipress import (
+        markup_internals,
+        markup_speedups,
+        markup_speedups_blocks,
+        markup_speedups_inline,
+    )
 
-    real = markup_speedups._internal
-    monkeypatch.setattr(markup_speedups, "_internal",
-                        lambda module, wanted: None if wanted == name else real(module, wanted))
+    real = markup_internals.internal
+    for user in (markup_speedups, markup_speedups_blocks, markup_speedups_inline):
+        monkeypatch.setattr(
+            user, "_internal",
+            lambda module, wanted: None if wanted == name else real(module, wanted))
     md, _ = _new_markdown()
     patched = [p for p in md.inlinePatterns if vars(p).keys() & {"handleMatch", "getLink"}]
     if name == "DelimiterProcessor":
@@ -431,7 +439,7 @@ def test_a_missing_internal_leaves_out_only_what_stands_on_it(
         assert "parseBlocks" not in vars(md.parser)
     if name == "NormalizeWhitespace":
         assert not isinstance(md.preprocessors["normalize_whitespace"],
-                              markup_speedups._Whitespace)
+                              markup_speedups_blocks._Whitespace)
     _same_as_stock()
 
 
@@ -488,7 +496,7 @@ def test_a_changed_block_regex_loses_only_its_shortcut(monkeypatch: pytest.Monke
 
     from markdown.extensions.abbr import AbbrBlockprocessor
 
-    from fedipress.markup_speedups import _block_requirement
+    from fedipress.markup_speedups_blocks import _block_requirement
 
     regex = AbbrBlockprocessor.RE
     monkeypatch.setattr(AbbrBlockprocessor, "RE",
@@ -520,7 +528,7 @@ def test_another_release_runs_the_stock_inline_pass(monkeypatch: pytest.MonkeyPa
     # each pattern at 0 after a match): no name or regex would show such a change.
     import markdown
 
-    from fedipress.markup_speedups import _FastInline
+    from fedipress.markup_speedups_inline import _FastInline
 
     monkeypatch.setattr(markdown, "__version_info__", version)
     md, _ = _new_markdown()
@@ -547,12 +555,12 @@ def test_speed_ups_that_do_not_give_the_stock_html_are_left_out(
     # document is rendered both ways, once per process, before the speed-ups are used.
     from markdown.treeprocessors import InlineProcessor
 
-    from fedipress import markup_speedups
+    from fedipress import markup_speedups, markup_speedups_inline
 
     monkeypatch.setattr(markup_speedups, "_AGREED", [])  # a new process, as it were
     monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
     monkeypatch.setattr(markup._local, "md", None, raising=False)
-    monkeypatch.setattr(markup_speedups, name, replacement)
+    monkeypatch.setattr(markup_speedups_inline, name, replacement)
     rendered = markup.render_markdown("[a](/b) *c*", page_url=PAGE, site_url=SITE)
     assert rendered.html == '<p><a href="https://alice.example/b">a</a> <em>c</em></p>'
     why = markup_speedups.speedups_left_out()
@@ -570,19 +578,20 @@ def _markdown_version() -> str:
 
 
 def test_speed_ups_that_give_the_stock_html_are_used() -> None:
-    from fedipress import markup_speedups
+    from fedipress import markup_speedups, markup_speedups_inline
 
     markup.render_markdown("x", page_url=PAGE, site_url=SITE)
     assert markup_speedups._AGREED == [True]
     assert markup_speedups.speedups_left_out() == ""
-    assert isinstance(markup._local.md[0].treeprocessors["inline"], markup_speedups._FastInline)
+    assert isinstance(markup._local.md[0].treeprocessors["inline"],
+                      markup_speedups_inline._FastInline)
 
 
 def test_a_build_says_when_it_renders_without_the_speed_ups(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     # Degrading to the stock parser is right, but never silent: `build` says why it is slower.
-    from fedipress import markup_speedups
+    from fedipress import markup_speedups, markup_speedups_inline
     from fedipress.cli import main
     from fedipress.scaffold import init_site
 
@@ -592,7 +601,7 @@ def test_a_build_says_when_it_renders_without_the_speed_ups(
     monkeypatch.setattr(markup_speedups, "_AGREED", [])
     monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
     monkeypatch.setattr(markup._local, "md", None, raising=False)
-    monkeypatch.setattr(markup_speedups, "_emphasis", _failing)
+    monkeypatch.setattr(markup_speedups_inline, "_emphasis", _failing)
     assert main(["build"]) == 0
     err = capsys.readouterr().err
     [note] = [line for line in err.splitlines() if line.startswith("note: Markdown speed-ups")]
