@@ -89,7 +89,7 @@ LAYERS: dict[str, int] = {
     # 1: services: one kind of I/O or rendering each
     "content": 1, "themes": 1, "render": 1, "output": 1, "keys": 1, "store": 1, "netguard": 1,
     "remote": 1, "signing": 1, "delivery": 1, "hosting": 1, "progress": 1, "mentions": 1,
-    "outputsync": 1, "frontmatter": 1, "parsecache": 1, "federation_manifest": 1,
+    "outputsync": 1, "frontmatter": 1, "parsecache": 1, "federation_manifest": 1, "sources": 1,
     # 2: commands: orchestration called by the CLI
     "build": 2, "publish": 2, "inbox": 2, "inbox_handlers": 2, "inbox_server": 2,
     "devserver": 2, "doctor": 2, "followers": 2, "deliveries": 2, "interactions": 2,

@@ -35,17 +35,13 @@ import pygments  # type: ignore[import-untyped]
 
 from .config import SiteConfig
 from .errors import ContentError, Problem
-from .frontmatter import (
-    _PARSE_VERSION,
-    _display,
-    _parse,
-    _Parsed,
-)
+from .frontmatter import _PARSE_VERSION, _display, _parse
 from .markup import MARKUP_VERSION, Rendered, media_type_of, render_markdown
 from .migration_syntax import MARKER, SYNTAX_VERSION, Note, preprocess, resolve
 from .model import Post, Site
 from .parsecache import ParseCache
 from .slug import publishable_name
+from .sources import SourceFile, _Parsed
 
 __all__ = [
     "LoadResult",
@@ -59,16 +55,6 @@ __all__ = [
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 # A Post taken whole from the parse cache: (post, file as errors name it, output path line).
 _Hit = tuple[Post, str, int]
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file under content/. `source` is relative to the content directory (posix)."""
-
-    kind: Literal["post", "page", "static"]
-    source: str
-    path: Path
-    bundle_files: tuple[str, ...] = ()  # bundles only: files beside index.md, relative to it
-
 
 @dataclass(frozen=True)
 class LoadResult:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import markdown
@@ -30,9 +30,7 @@ from .markup import MARKUP_VERSION, absolute_url, media_type_of
 from .migration_syntax import SYNTAX_VERSION
 from .model import Image, MenuEntry, Tag
 from .slug import slugify
-
-if TYPE_CHECKING:
-    from .content import SourceFile
+from .sources import SourceFile, _Parsed
 
 __all__: list[str] = []
 
@@ -340,19 +338,6 @@ def _shown(value: Any) -> str:
 def _tag_slug(name: str) -> str:
     # A tag in a script slugify cannot transliterate still needs a stable, URL-safe slug.
     return slugify(name) or "tag-" + hashlib.sha256(name.encode()).hexdigest()[:10]
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """A content file with its front matter checked, before Markdown rendering."""
-
-    source: SourceFile
-    file: str  # as errors name it: content/posts/x.md
-    fields: dict[str, Any]  # Post keyword arguments except the rendered ones
-    body: str  # "" when the parse came from the post cache (`key` names its rendering)
-    path_line: int  # where to point when its output path collides
-    key: str  # _render_key of the body: names the Markdown rendering in the cache
-    fields_hash: str  # _fields_hash(fields): with `key`, the Post's identity
 
 
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

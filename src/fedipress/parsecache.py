@@ -13,15 +13,12 @@ from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .config import SiteConfig
-from .frontmatter import _Parsed
 from .markup import Rendered, media_type_of
 from .model import Image, Post
-
-if TYPE_CHECKING:
-    from .content import SourceFile
+from .sources import SourceFile, _Parsed
 
 __all__ = ["ParseCache"]
 
