@@ -199,8 +199,8 @@ def _site(root: Path) -> Any:
     sys.path.insert(0, str(HERE))
     import corpus
 
-    from fedipress.build import build_site
     from fedipress.config import load_config
+    from fedipress.generator.build import build_site
 
     corpus.write_site(root, corpus.generate_posts(3), seed=1)
     config = load_config(root / "site.yaml")

@@ -63,8 +63,8 @@ def _prepare(root: Path, port: int, senders: int) -> str:
     """Site, key, build and key cache; returns the id of the post the Likes target."""
     import corpus
 
-    from fedipress.build import build_site
     from fedipress.config import load_config
+    from fedipress.generator.build import build_site
     from fedipress.publish import load_manifest
     from fedipress.store import CachedKey, open_store
 

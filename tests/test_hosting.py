@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.cli import main
-from fedipress.contenttypes import content_type_for, is_activitypub_path, needs_cors
 from fedipress.errors import FedipressError
+from fedipress.generator.contenttypes import content_type_for, is_activitypub_path, needs_cors
 from fedipress.hosting import HOST_KINDS, hosting_config, plan_host_files
 from test_documents import make_config, make_site
 

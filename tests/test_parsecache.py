@@ -12,9 +12,9 @@ import markdown
 import pytest
 from tests.test_content import make_config, write
 
-from fedipress.content import ParseCache, load_site
+from fedipress.generator.content import ParseCache, load_site
+from fedipress.generator.parsecache import _dumps
 from fedipress.model import Post
-from fedipress.parsecache import _dumps
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def root(tmp_path: Path) -> Path:
 
 def test_cached_posts_equal_a_fresh_load_and_need_no_parse(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.content as content_module
+    import fedipress.generator.content as content_module
 
     first, _ = cached_load(root)
     assert first == fresh_load(root)

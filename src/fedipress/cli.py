@@ -68,7 +68,7 @@ def _load(args: argparse.Namespace, *, require_content: bool = False):  # type: 
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .scaffold import init_site
+    from .generator.scaffold import init_site
 
     created = init_site(Path(args.directory))
     for path in created:
@@ -79,7 +79,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from .scaffold import describe_new, new_post
+    from .generator.scaffold import describe_new, new_post
 
     if args.page and args.tags:
         # front_matter() writes no tags for a page: refused rather than dropped unseen.
@@ -99,7 +99,7 @@ def _warn_placeholder_base_url(config: SiteConfig, args: argparse.Namespace, wha
     init` wrote: the actor, its key and every post id would name a host that is not the blog."""
     from urllib.parse import urlsplit
 
-    from .scaffold import PLACEHOLDER_BASE_URL
+    from .generator.scaffold import PLACEHOLDER_BASE_URL
 
     placeholder = urlsplit(PLACEHOLDER_BASE_URL).hostname
     if urlsplit(config.base_url).hostname not in {placeholder, f"www.{placeholder}"}:
@@ -121,7 +121,7 @@ def _warn_placeholder_base_url(config: SiteConfig, args: argparse.Namespace, wha
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from .build import run_build_command
+    from .generator.build import run_build_command
 
     config = _load(args, require_content=True)
     if not args.quiet:  # --quiet: errors only
@@ -131,7 +131,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .devserver import serve
+    from .generator.devserver import serve
 
     return serve(_load(args, require_content=True), args)
 
@@ -278,7 +278,7 @@ def _tag_list(text: str) -> list[str]:
 
 def _slug_text(text: str) -> str:
     """--slug: already in slug form, so the file name is exactly what was typed."""
-    from .slug import slugify
+    from .generator.slug import slugify
 
     if not text or slugify(text) != text:
         suggestion = slugify(text)

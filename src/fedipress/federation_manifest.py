@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .generator.output import write_atomic
+from .generator.outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
 from .model import Post, Site
-from .output import write_atomic
-from .outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
 
 __all__ = ["MANIFEST_NAME", "FederationManifest", "read_federation_manifest"]
 

@@ -57,7 +57,6 @@ from .activitypub.httpsig import (
     verify_claim,
 )
 from .config import SiteConfig
-from .contenttypes import content_type_for, needs_cors
 from .errors import (
     FetchError,
     FetchGone,
@@ -66,6 +65,7 @@ from .errors import (
     StoreError,
     UnsafeURLError,
 )
+from .generator.contenttypes import content_type_for, needs_cors
 from .inbox_handlers import (
     ActivityHandler,
     OwnPosts,

@@ -594,9 +594,9 @@ def _computed_manifest(config: SiteConfig, public_pem: bytes, store_copy: Path,
                        now: datetime) -> dict[str, Any]:
     """The federation manifest a build would write now, computed in memory: the content is
     read (the parse cache too, to be quick) and nothing is written."""
-    from . import content
     from .activitypub.site import federation_manifest
-    from .parsecache import ParseCache
+    from .generator import content
+    from .generator.parsecache import ParseCache
     from .store.snapshot import read_build_state
 
     cache = ParseCache.for_site(config)
@@ -724,7 +724,7 @@ def run_publish_command(
     _note_backfill(state, backfill, err)
     built = not getattr(args, "no_build", False)
     if built:
-        from .build import build_site
+        from .generator.build import build_site
 
         # public/ built for another address (a preview) is not silently rebuilt for this one.
         _check_built_site(config, None, None, base_url_option)
@@ -758,7 +758,7 @@ def run_publish_command(
             # object.json must show the actor ids the activities carry: rebuild (only the
             # posts naming these accounts change), or tell the user when they skipped the build.
             if built:
-                from .build import build_site
+                from .generator.build import build_site
 
                 build_site(config, log=lambda _l: None, ci=ci)
             else:

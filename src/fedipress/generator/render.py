@@ -28,8 +28,8 @@ from typing import Any
 import jinja2
 import markdown
 
-from .config import Author, SiteConfig
-from .model import Image, Output, Post, Site, Tag
+from ..config import Author, SiteConfig
+from ..model import Image, Output, Post, Site, Tag
 from .themes import render_template
 
 __all__ = [

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .config import SiteConfig
-from .model import Output
+from ..config import SiteConfig
+from ..model import Output
+from ..progress import Progress
+from ..wording import plural
 from .output import PROTECTED_NAMES, remove_empty_dirs, remove_file, target_path, write_atomic
-from .progress import Progress
-from .wording import plural
 
 __all__ = [
     "PARALLEL_RENDER_MIN_CPUS",

@@ -32,13 +32,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ..config import SiteConfig, load_config
+from ..errors import ConfigError, FedipressError
 from .build import Builder
-from .config import SiteConfig, load_config
 from .contenttypes import content_type_for, needs_cors
-from .errors import ConfigError, FedipressError
 
 if TYPE_CHECKING:
-    from .activitypub.webfinger import WebfingerAnswer
+    from ..activitypub.webfinger import WebfingerAnswer
 
 __all__ = [
     "LIVERELOAD_PATH",
@@ -533,7 +533,7 @@ class DevServer:
     def webfinger(self, file: Path, query: str) -> WebfingerAnswer | None:
         """The RFC 7033 answer for the built WebFinger `file`; None when it vanished meanwhile
         (a rebuild removed it) so the request gets the usual 404."""
-        from .activitypub.webfinger import webfinger_answer
+        from ..activitypub.webfinger import webfinger_answer
 
         assert self.builder is not None
         try:

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urljoin
 
-from .config import SiteConfig
-from .model import Output, Post, Site, Tag
+from ..config import SiteConfig
+from ..model import Output, Post, Site, Tag
 
 __all__ = [
     "Contents",

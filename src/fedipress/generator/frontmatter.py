@@ -23,12 +23,12 @@ import markdown
 import pygments  # type: ignore[import-untyped]
 import yaml
 
-from .config import SiteConfig
-from .config.loader import yaml_syntax_error
-from .errors import Problem
+from ..config import SiteConfig
+from ..config.loader import yaml_syntax_error
+from ..errors import Problem
+from ..model import Image, MenuEntry, Tag
 from .markup import MARKUP_VERSION, absolute_url, media_type_of
 from .migration_syntax import SYNTAX_VERSION
-from .model import Image, MenuEntry, Tag
 from .slug import slugify
 from .sources import SourceFile, _Parsed
 

@@ -33,12 +33,12 @@ from typing import Any, Literal
 import markdown
 import pygments  # type: ignore[import-untyped]
 
-from .config import SiteConfig
-from .errors import ContentError, Problem
+from ..config import SiteConfig
+from ..errors import ContentError, Problem
+from ..model import Post, Site
 from .frontmatter import _PARSE_VERSION, _display, _parse
 from .markup import MARKUP_VERSION, Rendered, media_type_of, render_markdown
 from .migration_syntax import MARKER, SYNTAX_VERSION, Note, preprocess, resolve
-from .model import Post, Site
 from .parsecache import ParseCache
 from .slug import publishable_name
 from .sources import SourceFile, _Parsed

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import FedipressError
+from ..errors import FedipressError
 
 __all__ = [
     "OutputDirError",

@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from . import __version__
-from .config import SiteConfig
-from .errors import ContentError, Problem
-from .federation_manifest import FederationManifest, entry_from_object_json
+from .. import __version__
+from ..config import SiteConfig
+from ..errors import ContentError, Problem
+from ..federation_manifest import FederationManifest, entry_from_object_json
+from ..model import Output, Site
+from ..progress import Progress
+from ..wording import plural
 from .markup import speedups_off_reason
-from .model import Output, Site
 from .output import OutputDirError, check_output_dir
 from .outputsync import (
     SyncResult,
@@ -47,8 +49,6 @@ from .outputsync import (
     build_progress,
     sync_outputs,
 )
-from .progress import Progress
-from .wording import plural
 
 __all__ = [
     "BuildResult",
@@ -312,7 +312,7 @@ class Builder:
             if self._reload_config is not None:
                 self.config = self._reload_config()
             else:
-                from .config import load_config
+                from ..config import load_config
 
                 self.config = load_config(self.config.config_file)
             self.output_dir = self._check_output_dir()
@@ -400,7 +400,7 @@ class Builder:
 
     def _public_key(self) -> bytes | None:
         try:
-            from .keys import ensure_public_key
+            from ..keys import ensure_public_key
         except ImportError:
             return None  # keys.py not installed yet: the site builds without ActivityPub
         return ensure_public_key(self.config, ci=self.ci, log=self.log)
@@ -503,8 +503,8 @@ class Builder:
         forked later inherit the compiled templates instead of each compiling its own."""
         self._prepared = None
         try:
+            from ..activitypub import site  # noqa: F401
             from . import feeds, render  # noqa: F401 - for the plan, imported while idle
-            from .activitypub import site  # noqa: F401
 
             env, salt = self._environment()
         except Exception:  # noqa: BLE001 - the plan does this again and reports any error
@@ -535,14 +535,14 @@ class Builder:
         ]
         if public_key is not None:
             try:
-                from .activitypub.site import plan_activitypub
+                from ..activitypub.site import plan_activitypub
             except ImportError:
                 pass
             else:
                 # Counts and resolved mentions come from the store when there is one
                 # (read-only: a build never creates or changes it).
-                from .store import default_store_path
-                from .store.snapshot import read_build_state
+                from ..store import default_store_path
+                from ..store.snapshot import read_build_state
 
                 state = read_build_state(default_store_path(config.state_dir))
                 self._mentions = state.mentions
@@ -563,7 +563,7 @@ class Builder:
                 self._federation_key = hashlib.sha256(
                     "\0".join(manifest_fps).encode()).hexdigest()
         try:
-            from .hosting import plan_host_files
+            from ..hosting import plan_host_files
         except ImportError:
             pass
         else:
@@ -627,7 +627,7 @@ def _locality(site: Site) -> Callable[[str], tuple[int, str]]:
     documents are then built once, in one process), in outbox order; every other output
     (list pages, feeds) is a group of its own, after them."""
     try:
-        from .activitypub import documents as d
+        from ..activitypub import documents as d
     except ImportError:
         return lambda path: (0, path)
     size = d.OUTBOX_PAGE_SIZE

@@ -34,6 +34,7 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
+from ..model import Image
 from .markup_speedups import (
     Formatters,
     html_serializer,
@@ -42,7 +43,6 @@ from .markup_speedups import (
     speedups_agree,
     speedups_left_out,
 )
-from .model import Image
 
 __all__ = [
     "MARKUP_VERSION",

@@ -28,8 +28,8 @@ import jinja2.meta
 import yaml
 from jinja2 import nodes
 
-from .config import SiteConfig
-from .errors import ThemeError
+from ..config import SiteConfig
+from ..errors import ThemeError
 from .slug import publishable_name
 
 __all__ = [

@@ -15,9 +15,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .config import SiteConfig
+from ..config import SiteConfig
+from ..model import Image, Post
 from .markup import Rendered, media_type_of
-from .model import Image, Post
 from .sources import SourceFile, _Parsed
 
 __all__ = ["ParseCache"]

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import SiteConfig
-from .errors import FedipressError
+from ..config import SiteConfig
+from ..errors import FedipressError
+from ..wording import docs_url
 from .slug import slugify
-from .wording import docs_url
 
 __all__ = ["PLACEHOLDER_BASE_URL", "describe_new", "front_matter", "init_site", "new_post"]
 
