@@ -64,8 +64,8 @@ def _prepare(root: Path, port: int, senders: int) -> str:
     import corpus
 
     from fedipress.config import load_config
+    from fedipress.federation.publish import load_manifest
     from fedipress.generator.build import build_site
-    from fedipress.publish import load_manifest
     from fedipress.store import CachedKey, open_store
 
     corpus.write_site(root, corpus.generate_posts(3), seed=1)

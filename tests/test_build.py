@@ -336,7 +336,7 @@ def test_full_build(site: Path, build: Build) -> None:
     assert not any(p.name in ("manifest.json", "build-manifest.marshal", "private-key.pem")
                    for p in public.rglob("*"))
     assert (site / ".fedipress" / "cache" / "build-manifest.marshal").is_file()
-    if not _missing("keys", "activitypub.site"):
+    if not _missing("federation.keys", "activitypub.site"):
         assert (site / ".fedipress" / "manifest.json").is_file()
     assert set(result.phase_seconds) >= {"parse", "plan", "write"}
 
@@ -520,10 +520,11 @@ def test_cli_broken_content_exits_2_with_one_line_per_file(tmp_path: Path) -> No
 
 
 @needs_site
-@pytest.mark.skipif(bool(_missing("keys", "activitypub.site")), reason="needs keys, activitypub")
+@pytest.mark.skipif(bool(_missing("federation.keys", "activitypub.site")),
+                    reason="needs keys, activitypub")
 def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None:
 
-    from fedipress.federation_manifest import read_federation_manifest
+    from fedipress.federation.manifest import read_federation_manifest
 
     build()
     manifest = site / ".fedipress" / "manifest.json"

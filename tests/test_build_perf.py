@@ -13,7 +13,7 @@ import pytest
 
 from fedipress.activitypub.site import federation_manifest
 from fedipress.config import load_config
-from fedipress.federation_manifest import (
+from fedipress.federation.manifest import (
     FederationManifest,
     entry_from_object_json,
     read_federation_manifest,
@@ -453,7 +453,7 @@ def test_strays_are_found_in_folders_changed_since_the_last_walk(tmp_path: Path)
 
 
 def test_an_edit_rewrites_only_the_object_file_holding_the_post(tmp_path: Path) -> None:
-    from fedipress.federation_manifest import shard_of
+    from fedipress.federation.manifest import shard_of
 
     root = _site(tmp_path / "blog")
     post = root / "content" / "posts" / "2026-11-01-watching.md"
@@ -540,7 +540,7 @@ def test_reading_the_manifest_checks_its_object_files(tmp_path: Path) -> None:
 def test_removing_a_post_rewrites_the_file_it_shared(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # One object file for all: the removed post's neighbours are still there, unchanged.
-    monkeypatch.setattr("fedipress.federation_manifest.SHARDS", 1)
+    monkeypatch.setattr("fedipress.federation.manifest.SHARDS", 1)
     root = _site(tmp_path / "blog")
 
     def build() -> None:
@@ -578,7 +578,8 @@ def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> N
     assert "fedipress.generator.build" in loaded and "fedipress.store.snapshot" in loaded
     for unwanted in ("cryptography", "httpx", "concurrent.futures.process",
                      "multiprocessing", "fedipress.store.protocol",
-                     "fedipress.store.sqlite", "fedipress.signing", "fedipress.remote"):
+                     "fedipress.store.sqlite", "fedipress.federation.signing",
+                     "fedipress.federation.remote"):
         assert unwanted not in loaded, unwanted
 
 

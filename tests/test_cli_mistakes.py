@@ -167,7 +167,7 @@ def test_state_folder_that_is_a_file(blog: Path, capsys: pytest.CaptureFixture[s
 def test_generate_keypair_with_state_folder_a_file(tmp_path: Path) -> None:
     from fedipress.config import load_config
     from fedipress.errors import KeyPairError
-    from fedipress.keys import generate_keypair
+    from fedipress.federation.keys import generate_keypair
 
     init_site(tmp_path / "b")
     (tmp_path / "b/.fedipress").write_text("x")

@@ -137,13 +137,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from .keys import run_keys_command
+    from .federation.keys import run_keys_command
 
     return run_keys_command(_load(args), args)
 
 
 def _cmd_hosting(args: argparse.Namespace) -> int:
-    from .hosting import hosting_config
+    from .federation.hosting import hosting_config
 
     print(hosting_config(_load(args), args.host_kind, listen=args.listen,
                          upstream=args.upstream), end="")
@@ -151,13 +151,13 @@ def _cmd_hosting(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import run_doctor_command
+    from .federation.doctor import run_doctor_command
 
     return run_doctor_command(args, allow_private=_allow_private(args))
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from .publish import run_publish_command
+    from .federation.publish import run_publish_command
 
     config = _load(args, require_content=True)
     _warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
@@ -166,43 +166,43 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_followers(args: argparse.Namespace) -> int:
-    from .followers import run_followers_command
+    from .federation.followers import run_followers_command
 
     return run_followers_command(_load(args), args, allow_private=_allow_private(args))
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:
-    from .deliveries import run_deliveries_command
+    from .federation.deliveries import run_deliveries_command
 
     return run_deliveries_command(_load(args), args)
 
 
 def _cmd_inbox(args: argparse.Namespace) -> int:
-    from .inbox_server import run_inbox_command
+    from .federation.inbox_server import run_inbox_command
 
     return run_inbox_command(_load(args), args, allow_private=_allow_private(args))
 
 
 def _cmd_interactions(args: argparse.Namespace) -> int:
-    from .interactions import run_interactions_command
+    from .federation.interactions import run_interactions_command
 
     return run_interactions_command(_load(args), args)
 
 
 def _cmd_block(args: argparse.Namespace) -> int:
-    from .interactions import run_block_command
+    from .federation.interactions import run_block_command
 
     return run_block_command(_load(args), args)
 
 
 def _cmd_unblock(args: argparse.Namespace) -> int:
-    from .interactions import run_unblock_command
+    from .federation.interactions import run_unblock_command
 
     return run_unblock_command(_load(args), args)
 
 
 def _cmd_blocks(args: argparse.Namespace) -> int:
-    from .interactions import run_blocks_command
+    from .federation.interactions import run_blocks_command
 
     return run_blocks_command(_load(args), args)
 

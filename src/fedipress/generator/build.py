@@ -35,7 +35,7 @@ from urllib.parse import unquote
 from .. import __version__
 from ..config import SiteConfig
 from ..errors import ContentError, Problem
-from ..federation_manifest import FederationManifest, entry_from_object_json
+from ..federation.manifest import FederationManifest, entry_from_object_json
 from ..model import Output, Site
 from ..progress import Progress
 from ..wording import plural
@@ -400,7 +400,7 @@ class Builder:
 
     def _public_key(self) -> bytes | None:
         try:
-            from ..keys import ensure_public_key
+            from ..federation.keys import ensure_public_key
         except ImportError:
             return None  # keys.py not installed yet: the site builds without ActivityPub
         return ensure_public_key(self.config, ci=self.ci, log=self.log)
@@ -563,7 +563,7 @@ class Builder:
                 self._federation_key = hashlib.sha256(
                     "\0".join(manifest_fps).encode()).hexdigest()
         try:
-            from ..hosting import plan_host_files
+            from ..federation.hosting import plan_host_files
         except ImportError:
             pass
         else:

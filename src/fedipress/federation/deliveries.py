@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from .config import SiteConfig
-from .store import Delivery, default_store_path, open_store
-from .wording import plural
+from ..config import SiteConfig
+from ..store import Delivery, default_store_path, open_store
+from ..wording import plural
 
 __all__ = ["format_delivery", "run_deliveries_command"]
 

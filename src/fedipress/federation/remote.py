@@ -25,8 +25,8 @@ import anyio
 import httpx
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from . import __version__
-from .errors import FetchError, FetchGone, FetchUnavailable, UnsafeURLError
+from .. import __version__
+from ..errors import FetchError, FetchGone, FetchUnavailable, UnsafeURLError
 from .netguard import GuardedTransport, Resolver, check_url
 
 __all__ = [

@@ -15,12 +15,12 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from .activitypub import documents as d
-from .config import SiteConfig
-from .errors import FedipressError, KeyPairError
-from .model import Site
-from .store import Follower, PlannedActivity, Store, default_store_path, open_store
-from .wording import plural
+from ..activitypub import documents as d
+from ..config import SiteConfig
+from ..errors import FedipressError, KeyPairError
+from ..model import Site
+from ..store import Follower, PlannedActivity, Store, default_store_path, open_store
+from ..wording import plural
 
 __all__ = [
     "add_follower",

@@ -24,7 +24,7 @@ import anyio.to_thread
 import httpcore
 import httpx
 
-from .errors import FetchError, UnsafeURLError
+from ..errors import FetchError, UnsafeURLError
 
 __all__ = [
     "Connector",

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 import nh3
 
-from .activitypub.documents import accept_activity, serialize
-from .config import SiteConfig
-from .errors import FetchError, FetchUnavailable
-from .federation_manifest import read_federation_manifest
-from .model import Site
+from ..activitypub.documents import accept_activity, serialize
+from ..config import SiteConfig
+from ..errors import FetchError, FetchUnavailable
+from ..model import Site
+from ..store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
+from .manifest import read_federation_manifest
 from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
-from .store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
 
 __all__ = [
     "ACTOR_MAX_AGE",

@@ -31,7 +31,8 @@ from urllib.parse import unquote
 
 import httpx
 
-from .errors import FedipressError, FetchError, UnsafeURLError
+from ..errors import FedipressError, FetchError, UnsafeURLError
+from ..wording import docs_url
 from .netguard import GuardedTransport, check_url
 from .remote import (
     AP_ACCEPT,
@@ -44,7 +45,6 @@ from .remote import (
     parse_actor,
     user_agent,
 )
-from .wording import docs_url
 
 __all__ = ["Check", "DoctorReport", "diagnose", "format_report", "run_doctor_command"]
 

@@ -25,14 +25,14 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .config import SiteConfig, load_config
+from ..config import SiteConfig, load_config
+from ..errors import FedipressError
+from ..store import default_store_path, open_store
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
-from .errors import FedipressError
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
-from .store import default_store_path, open_store
 
 __all__ = ["listen_socket", "run_inbox_command", "serve_inbox", "served_identity"]
 

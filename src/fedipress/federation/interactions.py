@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from .config import SiteConfig
-from .errors import FedipressError
-from .store import Interaction, Store, default_store_path, open_store
+from ..config import SiteConfig
+from ..errors import FedipressError
+from ..store import Interaction, Store, default_store_path, open_store
 
 __all__ = [
     "block",

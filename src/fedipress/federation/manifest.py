@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .generator.output import write_atomic
-from .generator.outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
-from .model import Post, Site
+from .. import __version__
+from ..generator.output import write_atomic
+from ..generator.outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
+from ..model import Post, Site
 
 __all__ = ["MANIFEST_NAME", "FederationManifest", "read_federation_manifest"]
 
@@ -134,7 +134,7 @@ class FederationManifest:
 
     def _write(self, site: Site, public_key: bytes) -> None:
         try:
-            from .activitypub import documents as d
+            from ..activitypub import documents as d
         except ImportError:
             return
         target = self._state_dir / MANIFEST_NAME
@@ -245,7 +245,7 @@ class FederationManifest:
     def _manifest_entry(self, site: Site, post: Post,
                         fp: str | None) -> tuple[str | None, str, bytes]:
         """(fingerprint, object id, the entry's JSON as nested in an object file)."""
-        from .activitypub import documents as d
+        from ..activitypub import documents as d
 
         doc = self._written_document(post.path + "object.json", fp)
         if doc is None:
@@ -313,7 +313,7 @@ def entry_from_object_json(rel: str, data: bytes) -> tuple[str, bytes] | None:
 def _entry_of(doc: dict[str, Any], strings: Any = None) -> tuple[str, bytes]:
     """(object id, the entry's JSON as nested in an object file); `strings`: the JSON
     encodings of the document's long strings, when it was just serialized."""
-    from .activitypub import documents as d
+    from ..activitypub import documents as d
 
     # = _nested_json({"hash": object_hash(doc), "published": ..., "doc": doc}, 1)
     return doc["id"], d.manifest_entry_json(doc, level=1, strings=strings).encode("utf-8")
@@ -363,7 +363,7 @@ def _nested_json(value: Any, level: int) -> str:
     Newlines only ever separate structure (strings escape theirs), so indenting every line
     by the nesting depth gives exactly the bytes of the enclosing dump.
     """
-    from .activitypub.documents import indented_json
+    from ..activitypub.documents import indented_json
 
     # Same bytes as json.dumps(indent=2) with the lines shifted, through the C encoder.
     return indented_json(value, sort_keys=True, level=level)

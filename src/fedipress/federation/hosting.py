@@ -21,11 +21,11 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from . import __version__
-from .config import SiteConfig
-from .errors import FedipressError
-from .generator.contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
-from .model import Output
+from .. import __version__
+from ..config import SiteConfig
+from ..errors import FedipressError
+from ..generator.contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
+from ..model import Output
 
 __all__ = ["HOST_KINDS", "INBOX_SERVICE", "hosting_config", "parse_address", "plan_host_files"]
 

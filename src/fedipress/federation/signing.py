@@ -23,7 +23,7 @@ from typing import Literal
 
 import httpx
 
-from .activitypub.httpsig import PrivateKey, sign_cavage, sign_rfc9421
+from ..activitypub.httpsig import PrivateKey, sign_cavage, sign_rfc9421
 
 __all__ = ["SigningAuth", "utc_now"]
 

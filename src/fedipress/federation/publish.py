@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .activitypub import documents as d
-from .activitypub.audience import FollowerAddress, iter_inboxes
-from .config import SiteConfig
-from .errors import FedipressError, StoreError
-from .federation_manifest import MANIFEST_NAME, read_federation_manifest
+from ..activitypub import documents as d
+from ..activitypub.audience import FollowerAddress, iter_inboxes
+from ..config import SiteConfig
+from ..errors import FedipressError, StoreError
+from ..model import Site
+from ..store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
+from ..wording import plural
+from .manifest import MANIFEST_NAME, read_federation_manifest
 from .mentions import (
     canonical_manifest,
     delete_inboxes,
@@ -45,9 +48,6 @@ from .mentions import (
     resolve_mentions,
     with_mentions,
 )
-from .model import Site
-from .store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
-from .wording import plural
 
 __all__ = [
     "OLD_POST_AGE",
@@ -594,10 +594,10 @@ def _computed_manifest(config: SiteConfig, public_pem: bytes, store_copy: Path,
                        now: datetime) -> dict[str, Any]:
     """The federation manifest a build would write now, computed in memory: the content is
     read (the parse cache too, to be quick) and nothing is written."""
-    from .activitypub.site import federation_manifest
-    from .generator import content
-    from .generator.parsecache import ParseCache
-    from .store.snapshot import read_build_state
+    from ..activitypub.site import federation_manifest
+    from ..generator import content
+    from ..generator.parsecache import ParseCache
+    from ..store.snapshot import read_build_state
 
     cache = ParseCache.for_site(config)
     cache.load()
@@ -613,8 +613,8 @@ def _run_dry(config: SiteConfig, args: argparse.Namespace, *, allow_private: boo
              backfill: int, out: Callable[[str], None], err: Callable[[str], None]) -> int:
     """`publish --dry-run`: the plan a real publish would make now, from the content as it is
     (not the last build), against a copy of the store; nothing is written anywhere."""
+    from ..store import default_store_path, open_store
     from .keys import public_key_path, read_public_key_pem
-    from .store import default_store_path, open_store
 
     base_url_option = getattr(args, "base_url", None)
     public_pem = read_public_key_pem(config, remember=False)
@@ -686,10 +686,10 @@ def run_publish_command(
 ) -> int:
     """`fedipress publish`: exit 0 (all delivered or scheduled), 1 (some failed permanently),
     2 (user error, raised as FedipressError)."""
+    from ..progress import Progress
+    from ..store import default_store_path, open_store
     from .delivery import DeliveryWorker, owner_id, recover_dead_leases
     from .keys import load_private_key, public_pem_of
-    from .progress import Progress
-    from .store import default_store_path, open_store
 
     verbose = bool(getattr(args, "verbose", False))
     dry_run = bool(getattr(args, "dry_run", False))
@@ -724,7 +724,7 @@ def run_publish_command(
     _note_backfill(state, backfill, err)
     built = not getattr(args, "no_build", False)
     if built:
-        from .generator.build import build_site
+        from ..generator.build import build_site
 
         # public/ built for another address (a preview) is not silently rebuilt for this one.
         _check_built_site(config, None, None, base_url_option)
@@ -758,7 +758,7 @@ def run_publish_command(
             # object.json must show the actor ids the activities carry: rebuild (only the
             # posts naming these accounts change), or tell the user when they skipped the build.
             if built:
-                from .generator.build import build_site
+                from ..generator.build import build_site
 
                 build_site(config, log=lambda _l: None, ci=ci)
             else:

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import SiteConfig
-from .errors import KeyPairError
-from .wording import docs_url
+from ..config import SiteConfig
+from ..errors import KeyPairError
+from ..wording import docs_url
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -49,15 +49,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .activitypub.httpsig import (
+from ..activitypub.httpsig import (
     DEFAULT_MAX_SKEW,
     PublicKey,
     SignatureClaim,
     parse_signature_request,
     verify_claim,
 )
-from .config import SiteConfig
-from .errors import (
+from ..config import SiteConfig
+from ..errors import (
     FetchError,
     FetchGone,
     FetchUnavailable,
@@ -65,7 +65,8 @@ from .errors import (
     StoreError,
     UnsafeURLError,
 )
-from .generator.contenttypes import content_type_for, needs_cors
+from ..generator.contenttypes import content_type_for, needs_cors
+from ..store import CachedActor, CachedKey, Store
 from .inbox_handlers import (
     ActivityHandler,
     OwnPosts,
@@ -77,7 +78,6 @@ from .inbox_handlers import (
 )
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth
-from .store import CachedActor, CachedKey, Store
 
 __all__ = ["MAX_HEADER_BYTES", "InboxSettings", "create_app", "client_ip"]
 
@@ -643,7 +643,7 @@ def _static(site_dir: Path) -> Callable[[Request], Any]:
 def _webfinger(config: SiteConfig, site_dir: Path) -> Callable[[Request], Any]:
     """RFC 7033: the built JRD for the blog's own account only; 400/404 for anything else
     (webfinger.webfinger_answer decides, as it does for `fedipress serve`)."""
-    from .activitypub.webfinger import webfinger_answer
+    from ..activitypub.webfinger import webfinger_answer
 
     path = site_dir / ".well-known" / "webfinger"
 

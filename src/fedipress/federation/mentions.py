@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .activitypub import documents as d
-from .errors import FetchError
+from ..activitypub import documents as d
+from ..errors import FetchError
+from ..store import LedgerEntry, PlannedActivity, ResolvedMention, Store
 from .remote import RemoteFetcher, actor_url_from_jrd
-from .store import LedgerEntry, PlannedActivity, ResolvedMention, Store
 
 __all__ = [
     "MENTION_REFRESH",

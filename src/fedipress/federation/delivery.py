@@ -30,14 +30,14 @@ from typing import Any
 
 import httpx
 
-from .activitypub.retry import next_delay
-from .config import SiteConfig
-from .errors import UnsafeURLError
+from ..activitypub.retry import next_delay
+from ..config import SiteConfig
+from ..errors import UnsafeURLError
+from ..store import ClaimedDelivery, Store
+from ..wording import plural
 from .netguard import GuardedTransport
 from .remote import user_agent as make_user_agent
 from .signing import SigningAuth, utc_now
-from .store import ClaimedDelivery, Store
-from .wording import plural
 
 __all__ = [
     "AS2_CONTENT_TYPE",
