@@ -126,7 +126,9 @@ class ParseCache:
     only the entries this build used.
     """
 
-    VERSION = 5  # 4: Post.dated; 5: Rendered.problem
+    # 4: Post.dated; 5: Rendered.problem; 6: the modules moved into fedipress.generator (the
+    # pickles name fedipress.generator.parsecache._post where 5 named fedipress.parsecache).
+    VERSION = 6
     FILE_NAME = "parse.pickle"
     DELTA_FILE_NAME = "parse-delta.pickle"
     # Earlier formats' files (a Markdown marshal and a front matter pickle): removed when a
