@@ -32,7 +32,8 @@ PACKAGE = "fedipress"
 
 # Pure modules (relative to the package); everything under activitypub/ is pure too.
 PURE_MODULES = frozenset({
-    "model", "generator.markup", "generator.markup_speedups", "generator.render",
+    "model", "generator.markup", "generator.markup_speedups", "generator.markup_writers",
+    "generator.render",
     "generator.feeds", "generator.slug", "generator.contenttypes", "generator.migration_syntax",
 })
 PURE_PACKAGES = frozenset({"activitypub"})
@@ -94,7 +95,8 @@ LAYERS: dict[str, int] = {
     # 0: the pure core: data, errors, configuration schema and the pure document builders
     "": 0, "errors": 0, "model": 0, "wording": 0, "config": 0, "activitypub": 0,
     "generator": 0, "generator.sources": 0, "generator.slug": 0, "generator.contenttypes": 0,
-    "generator.markup": 0, "generator.markup_speedups": 0, "generator.migration_syntax": 0,
+    "generator.markup": 0, "generator.markup_speedups": 0, "generator.markup_writers": 0,
+    "generator.migration_syntax": 0,
     "generator.feeds": 0,
     "federation": 0, "federation.ratelimit": 0,
     # 1: edges: one kind of I/O or rendering each

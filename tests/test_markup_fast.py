@@ -17,7 +17,8 @@ from markdown.serializers import to_html_string
 
 from fedipress.generator import markup
 from fedipress.generator.markup import _new_markdown, normalize_lists
-from fedipress.generator.markup_speedups import html_serializer, skip_absent_syntax
+from fedipress.generator.markup_speedups import skip_absent_syntax
+from fedipress.generator.markup_writers import html_serializer
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = "https://alice.example/"

@@ -36,13 +36,12 @@ from markdown.util import AtomicString
 
 from ..model import Image
 from .markup_speedups import (
-    Formatters,
-    html_serializer,
     skip_absent_syntax,
     speedup_extensions,
     speedups_agree,
     speedups_left_out,
 )
+from .markup_writers import Formatters, html_serializer
 
 __all__ = [
     "MARKUP_VERSION",
