@@ -73,8 +73,8 @@ def _edit(path: Path, tag: str) -> None:
 
 
 def _child(mode: str, site: Path, edit: Path | None) -> NoReturn:
-    from fedipress.build import Builder
     from fedipress.config import load_config
+    from fedipress.generator.build import Builder
 
     def quiet(_line: str) -> None:
         pass

@@ -199,8 +199,8 @@ def _site(root: Path) -> Any:
     sys.path.insert(0, str(HERE))
     import corpus
 
-    from fedipress.build import build_site
     from fedipress.config import load_config
+    from fedipress.generator.build import build_site
 
     corpus.write_site(root, corpus.generate_posts(3), seed=1)
     config = load_config(root / "site.yaml")
@@ -211,9 +211,9 @@ def _site(root: Path) -> Any:
 def _drive(followers: int, inboxes: int, port: int, concurrency: int) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    from fedipress.delivery import DeliveryWorker
+    from fedipress.federation.delivery import DeliveryWorker
+    from fedipress.federation.publish import load_manifest, plan_changes, queue_plan
     from fedipress.model import Site
-    from fedipress.publish import load_manifest, plan_changes, queue_plan
     from fedipress.store import Follower, open_store
 
     now = datetime.now(UTC)

@@ -63,9 +63,9 @@ def _prepare(root: Path, port: int, senders: int) -> str:
     """Site, key, build and key cache; returns the id of the post the Likes target."""
     import corpus
 
-    from fedipress.build import build_site
     from fedipress.config import load_config
-    from fedipress.publish import load_manifest
+    from fedipress.federation.publish import load_manifest
+    from fedipress.generator.build import build_site
     from fedipress.store import CachedKey, open_store
 
     corpus.write_site(root, corpus.generate_posts(3), seed=1)

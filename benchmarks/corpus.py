@@ -229,7 +229,7 @@ LOAD_CONTENT_CACHE = False
 # and md_in_html), a table of contents with heading permalinks, smart punctuation, and the
 # same feeds (site-wide Atom and RSS, Atom and RSS per tag, 20 full-content entries each).
 PELICAN_CONF = PELICAN_BASE + """\
-# The same work as fedipress's build of this corpus (site.yaml above; fedipress.markup).
+# The same work as fedipress's build of this corpus (site.yaml above; fedipress.generator.markup).
 FEED_ALL_RSS = "rss.xml"
 TAG_FEED_ATOM = "tags/{slug}/feed.xml"
 TAG_FEED_RSS = "tags/{slug}/rss.xml"

@@ -13,9 +13,9 @@ from tests.test_inbox import env as env  # noqa: F401  (fixture)
 from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
 from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
 
-from fedipress.inbox_handlers import ACTOR_MAX_AGE, cached_actor, remote_actor
-from fedipress.interactions import block
-from fedipress.remote import parse_actor
+from fedipress.federation.inbox_handlers import ACTOR_MAX_AGE, cached_actor, remote_actor
+from fedipress.federation.interactions import block
+from fedipress.federation.remote import parse_actor
 from fedipress.store import CachedActor, SQLiteStore, applied_migrations, open_store
 from fedipress.store.sqlite_actors import MAX_ACTOR_NAME, MAX_ACTOR_URL, MAX_ALSO_KNOWN_AS
 
@@ -270,7 +270,7 @@ def test_only_the_activitys_own_actor_is_cached_from_a_key_fetch(
 def test_fetch_key_returns_the_actor_document_it_fetched(remote: Remote) -> None:  # noqa: F811
     import asyncio
 
-    from fedipress.remote import FetchPolicy, RemoteFetcher, RemoteKey
+    from fedipress.federation.remote import FetchPolicy, RemoteFetcher, RemoteKey
 
     alice = remote.url("/users/alice")
     doc = actor_doc(remote, "alice")

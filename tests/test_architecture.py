@@ -1,8 +1,11 @@
-"""The import direction and the sans-I/O rules of ARCHITECTURE.md, checked on the source with `ast`.
+"""The import direction, the absence of import cycles and the sans-I/O rules, checked on the
+source with `ast`.
 
-Imports flow one way: cli -> commands (build, publish, inbox, ...) -> services (content, render,
-delivery, store, remote, ...) -> the pure core (activitypub/, markup, model, ...). The pure core
-does no I/O: no files, sockets, SQL, clock, environment or globals; time comes in as an argument.
+Imports flow one way: cli -> orchestration (generator.build, federation.publish,
+federation.inbox_server, ...) -> edges (content reading, output writing, store, HTTP, keys) ->
+the pure core (activitypub/, generator.markup, model, config, ...), and no two modules import
+each other, directly or round a longer circle. The pure core does no I/O: no files, sockets, SQL,
+clock, environment or globals; time comes in as an argument.
 
 Each rule is a checker function `(modules) -> list of "file:line: message"` so that it can be run
 on the real package and on a deliberately bad package written to tmp_path: every rule is shown to
@@ -29,17 +32,23 @@ PACKAGE = "fedipress"
 # --- the rules as data --------------------------------------------------------------------------
 
 # Pure modules (relative to the package); everything under activitypub/ is pure too.
-PURE_MODULES = frozenset({"markup", "markup_speedups", "markup_speedups_inline",
-                          "markup_speedups_blocks", "markup_internals", "render", "feeds",
-                          "model", "slug", "contenttypes", "migration_syntax", "wording"})
+PURE_MODULES = frozenset({
+    "model", "wording", "generator.markup", "generator.markup_speedups",
+    "generator.markup_speedups_inline", "generator.markup_speedups_blocks",
+    "generator.markup_internals", "generator.markup_writers", "generator.render",
+    "generator.feeds", "generator.slug", "generator.contenttypes", "generator.migration_syntax",
+})
 PURE_PACKAGES = frozenset({"activitypub"})
 
 # Package modules that do I/O (files, network, SQL, terminal, clock). A name ending in "*" is a
-# prefix (inbox, inbox_handlers, inbox_server); a package name covers its submodules.
+# prefix (federation.inbox, .inbox_handlers, .inbox_server); a package name covers its submodules.
 IO_MODULES = (
-    "store", "remote", "netguard", "delivery", "publish", "inbox*", "build", "devserver", "cli",
-    "keys", "output", "content", "signing", "doctor", "followers", "deliveries", "interactions",
-    "progress", "scaffold",
+    "store", "progress", "cli",
+    "generator.build", "generator.devserver", "generator.output", "generator.content",
+    "generator.scaffold",
+    "federation.remote", "federation.netguard", "federation.delivery", "federation.publish",
+    "federation.inbox*", "federation.keys", "federation.signing", "federation.doctor",
+    "federation.followers", "federation.deliveries", "federation.interactions",
 )
 
 # Libraries that open files, sockets or processes, read the clock or randomness, or hold global
@@ -57,7 +66,8 @@ PURE_PATHLIB_NAMES = frozenset({"PurePath", "PurePosixPath", "PureWindowsPath"})
 
 # What activitypub/ may import from the rest of the package: the data it turns into documents
 # and the error tree. "fedipress" itself is the package root (__version__).
-ACTIVITYPUB_MAY_IMPORT = frozenset({"", "model", "config", "errors", "slug", "contenttypes"})
+ACTIVITYPUB_MAY_IMPORT = frozenset({"", "model", "config", "errors", "generator.slug",
+                                    "generator.contenttypes"})
 
 # Attribute chains that read the clock, the environment, randomness or the terminal. Matched on
 # the end of the dotted name, so `datetime.now` also catches `dt.datetime.now`.
@@ -84,23 +94,34 @@ IMPORT_TIME_CALLS = (
 # The import direction, as layers: a module may import its own layer and the ones below it,
 # never one above. New modules must be placed here (test_every_module_has_a_layer says so).
 LAYERS: dict[str, int] = {
-    # 0: the core: data, errors, configuration schema and the pure document builders
-    "": 0, "errors": 0, "slug": 0, "config": 0, "model": 0, "contenttypes": 0, "markup": 0,
-    "markup_speedups": 0, "markup_speedups_inline": 0, "markup_speedups_blocks": 0,
-    "markup_internals": 0, "migration_syntax": 0,
-    "feeds": 0, "ratelimit": 0, "activitypub": 0, "wording": 0,
-    # 1: services: one kind of I/O or rendering each
-    "content": 1, "themes": 1, "render": 1, "output": 1, "keys": 1, "store": 1, "netguard": 1,
-    "remote": 1, "signing": 1, "delivery": 1, "hosting": 1, "progress": 1, "mentions": 1,
-    "outputsync": 1, "frontmatter": 1, "parsecache": 1, "federation_manifest": 1,
-    # 2: commands: orchestration called by the CLI
-    "build": 2, "publish": 2, "inbox": 2, "inbox_handlers": 2, "inbox_server": 2,
-    "devserver": 2, "doctor": 2, "followers": 2, "deliveries": 2, "interactions": 2,
-    "scaffold": 2,
-    # 3: the command line
+    # 0: the pure core: data, errors, configuration schema and the pure document builders
+    "": 0, "errors": 0, "model": 0, "wording": 0, "config": 0, "activitypub": 0,
+    "generator": 0, "generator.sources": 0, "generator.slug": 0, "generator.contenttypes": 0,
+    "generator.markup": 0, "generator.markup_speedups": 0, "generator.markup_writers": 0,
+    "generator.markup_speedups_inline": 0, "generator.markup_speedups_blocks": 0,
+    "generator.markup_internals": 0, "generator.migration_syntax": 0,
+    "generator.feeds": 0,
+    "federation": 0, "federation.ratelimit": 0,
+    # 1: edges: one kind of I/O or rendering each
+    "store": 1, "progress": 1,
+    "generator.content": 1, "generator.frontmatter": 1, "generator.parsecache": 1,
+    "generator.themes": 1, "generator.render": 1, "generator.output": 1,
+    "generator.outputsync": 1,
+    "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
+    "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
+    "federation.mentions": 1, "federation.manifest": 1,
+    # 2: orchestration: what a command calls
+    "generator.build": 2, "generator.devserver": 2, "generator.scaffold": 2,
+    "federation.publish": 2, "federation.inbox": 2, "federation.inbox_handlers": 2,
+    "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,
+    "federation.deliveries": 2, "federation.interactions": 2,
+    # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }
-LAYER_NAMES = ("core", "service", "command", "cli")
+# Subpackages that group modules of several layers: the package's own __init__ has a layer, and
+# each module in it must be listed by its dotted name (a new one cannot inherit a layer).
+GROUPS = frozenset({"generator", "federation"})
+LAYER_NAMES = ("core", "edge", "orchestration", "cli")
 
 
 # --- reading the package ------------------------------------------------------------------------
@@ -301,7 +322,8 @@ def check_activitypub_self_contained(modules: list[Module]) -> list[str]:
             target = _relative(imp.target) if imp.internal else None
             if target is None or _matches(target, "activitypub"):
                 continue
-            if target.split(".")[0] not in ACTIVITYPUB_MAY_IMPORT:
+            if not any(target == allowed or _matches(target, allowed)
+                       for allowed in ACTIVITYPUB_MAY_IMPORT):
                 problems.append(
                     f"{module.where(imp.line)}: {module.dotted} imports {imp.target}; activitypub/"
                     " may use only model, config, errors and itself (see activitypub/README.md)"
@@ -313,8 +335,8 @@ def check_nothing_imports_cli(modules: list[Module]) -> list[str]:
     known = frozenset(m.name for m in modules)
     problems = []
     for module in modules:
-        if module.name in {"cli", "__main__"} or module.name.startswith("cli."):
-            continue  # the command line's own modules import each other
+        if _matches(module.name, "cli") or module.name == "__main__":
+            continue
         for imp in imports_of(module, known):
             if imp.internal and _matches(_relative(imp.target), "cli"):
                 problems.append(
@@ -325,11 +347,14 @@ def check_nothing_imports_cli(modules: list[Module]) -> list[str]:
 
 
 def layer_of(name: str) -> int | None:
-    """The layer of a module; submodules of a listed package share its layer."""
+    """The layer of a module; submodules of a listed package share its layer, except in the
+    GROUPS, whose modules each have their own."""
+    if name in LAYERS:
+        return LAYERS[name]
     parts = name.split(".") if name else [""]
-    for end in range(len(parts), 0, -1):
+    for end in range(len(parts) - 1, 0, -1):
         key = ".".join(parts[:end])
-        if key in LAYERS:
+        if key in LAYERS and key not in GROUPS:
             return LAYERS[key]
     return None
 
@@ -337,7 +362,7 @@ def layer_of(name: str) -> int | None:
 def check_every_module_has_a_layer(modules: list[Module]) -> list[str]:
     return [
         f"{module.where(1)}: {module.dotted} has no layer; add it to LAYERS in"
-        " tests/test_architecture.py (core / service / command / cli)"
+        " tests/test_architecture.py (core / edge / orchestration / cli)"
         for module in modules
         if layer_of(module.name) is None
     ]
@@ -357,10 +382,107 @@ def check_imports_flow_downward(modules: list[Module]) -> list[str]:
             if theirs is not None and theirs > own:
                 problems.append(
                     f"{module.where(imp.line)}: {module.dotted} ({LAYER_NAMES[own]}) imports"
-                    f" {imp.target} ({LAYER_NAMES[theirs]}); imports flow cli -> commands ->"
-                    " services -> core, never upward"
+                    f" {imp.target} ({LAYER_NAMES[theirs]}); imports flow cli -> orchestration"
+                    " -> edges -> core, never upward"
                 )
     return problems
+
+
+def check_no_import_cycles(modules: list[Module]) -> list[str]:
+    """Modules that import each other, directly or round a longer circle, lazy imports and
+    TYPE_CHECKING ones included: one problem per circle, at the import that starts it."""
+    known = frozenset(m.name for m in modules)
+    by_name = {m.name: m for m in modules}
+    edges: dict[str, dict[str, int]] = {m.name: {} for m in modules}
+    for module in modules:
+        for imp in imports_of(module, known):
+            if not imp.internal:
+                continue
+            target = _known_module(_relative(imp.target), known)
+            if target is not None and target != module.name:
+                edges[module.name].setdefault(target, imp.line)
+    problems = []
+    for component in _strongly_connected(edges):
+        if len(component) < 2:
+            continue
+        start = min(component)
+        path = _path_back(start, component, edges)
+        first = by_name[start]
+        shown = " -> ".join(f"{PACKAGE}.{n}" if n else PACKAGE for n in [*path, start])
+        problems.append(
+            f"{first.where(edges[start][path[1]])}: import cycle {shown}; move what they share"
+            " into a module both can import, below them"
+        )
+    return problems
+
+
+def _known_module(name: str, known: frozenset[str]) -> str | None:
+    """The module an import target names: itself, or its nearest known parent package."""
+    parts = name.split(".") if name else [""]
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return "" if "" in known else None
+
+
+def _strongly_connected(edges: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (the package is deep enough to make recursion a worry)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                found.append(sorted(component))
+    return found
+
+
+def _path_back(start: str, component: list[str], edges: dict[str, dict[str, int]]) -> list[str]:
+    """A shortest path start -> ... -> (an importer of start) inside the component."""
+    members = set(component)
+    previous: dict[str, str] = {}
+    queue = [start]
+    for node in queue:
+        for child in sorted(edges[node]):
+            if child == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(previous[path[-1]])
+                return path[::-1]
+            if child in members and child not in previous:
+                previous[child] = node
+                queue.append(child)
+    raise AssertionError(f"{start} is in a cycle but no path leads back to it")
 
 
 def check_no_import_time_state(modules: list[Module]) -> list[str]:
@@ -443,6 +565,7 @@ CHECKERS: dict[str, Checker] = {
     "nothing imports cli": check_nothing_imports_cli,
     "every module has a layer": check_every_module_has_a_layer,
     "imports flow downward": check_imports_flow_downward,
+    "no import cycles": check_no_import_cycles,
     "no import-time state": check_no_import_time_state,
 }
 
@@ -455,7 +578,8 @@ def package() -> list[Module]:
     modules = load_modules(PACKAGE_ROOT)
     # Guard against checking nothing (a moved src/ would make every rule trivially true).
     names = {m.name for m in modules}
-    assert {"", "cli", "model", "markup", "activitypub.documents", "store"} <= names
+    assert {"", "cli", "model", "generator.markup", "generator.build", "activitypub.documents",
+            "store"} <= names
     return modules
 
 
@@ -498,6 +622,11 @@ def test_imports_flow_downward(package: list[Module]) -> None:
     assert not problems, _report(problems)
 
 
+def test_no_import_cycles(package: list[Module]) -> None:
+    problems = check_no_import_cycles(package)
+    assert not problems, _report(problems)
+
+
 def test_no_import_time_state(package: list[Module]) -> None:
     problems = check_no_import_time_state(package)
     assert not problems, _report(problems)
@@ -531,7 +660,9 @@ GOOD_MODULES = {
     "__init__.py": '__version__ = "0"\n',
     "errors.py": "class FedipressError(Exception):\n    pass\n",
     "model.py": "from dataclasses import dataclass\n",
-    "markup.py": "import re\nfrom pathlib import PurePosixPath\nfrom .model import dataclass\n",
+    "generator/__init__.py": "",
+    "generator/markup.py": "import re\nfrom pathlib import PurePosixPath\n"
+                           "from ..model import dataclass\n",
     "activitypub/__init__.py": "",
     "activitypub/documents.py": "from .. import __version__\nfrom ..model import dataclass\n",
     "store/__init__.py": "import sqlite3\n",
@@ -542,13 +673,13 @@ GOOD_MODULES = {
 BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
     "pure imports store": (
         check_pure_imports_no_io_module,
-        {"markup.py": "import re\n\n\ndef f():\n    from .store import thing\n"},
-        "markup.py:5", "imports the I/O module fedipress.store",
+        {"generator/markup.py": "import re\n\n\ndef f():\n    from ..store import thing\n"},
+        "generator/markup.py:5", "imports the I/O module fedipress.store",
     ),
     "pure imports inbox_server": (
         check_pure_imports_no_io_module,
-        {"activitypub/documents.py": "import fedipress.inbox_server\n"},
-        "activitypub/documents.py:1", "fedipress.inbox_server",
+        {"activitypub/documents.py": "import fedipress.federation.inbox_server\n"},
+        "activitypub/documents.py:1", "fedipress.federation.inbox_server",
     ),
     "pure imports httpx": (
         check_pure_imports_no_io_library,
@@ -562,13 +693,13 @@ BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
     ),
     "pure imports pathlib.Path": (
         check_pure_imports_no_io_library,
-        {"markup.py": "from pathlib import Path, PurePath\n"},
-        "markup.py:1", "pathlib.Path",
+        {"generator/markup.py": "from pathlib import Path, PurePath\n"},
+        "generator/markup.py:1", "pathlib.Path",
     ),
     "pure opens a file": (
         check_pure_no_io_calls,
-        {"markup.py": "def f(p):\n    return open(p).read()\n"},
-        "markup.py:2", "open()",
+        {"generator/markup.py": "def f(p):\n    return open(p).read()\n"},
+        "generator/markup.py:2", "open()",
     ),
     "pure reads the clock": (
         check_pure_no_io_calls,
@@ -589,13 +720,13 @@ BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
     ),
     "pure keeps a global": (
         check_pure_no_io_calls,
-        {"markup.py": "_N = 0\n\n\ndef f():\n    global _N\n    _N += 1\n"},
-        "markup.py:5", "global(s) _N",
+        {"generator/markup.py": "_N = 0\n\n\ndef f():\n    global _N\n    _N += 1\n"},
+        "generator/markup.py:5", "global(s) _N",
     ),
     "activitypub imports markup": (
         check_activitypub_self_contained,
-        {"activitypub/documents.py": "from ..markup import re\n"},
-        "activitypub/documents.py:1", "imports fedipress.markup",
+        {"activitypub/documents.py": "from ..generator.markup import re\n"},
+        "activitypub/documents.py:1", "imports fedipress.generator.markup",
     ),
     "a library imports cli": (
         check_nothing_imports_cli,
@@ -607,16 +738,36 @@ BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
         {"gizmo.py": "x = 1\n"},
         "gizmo.py:1", "fedipress.gizmo has no layer",
     ),
-    "a service imports a command": (
+    "an edge imports orchestration": (
         check_imports_flow_downward,
-        {"store/__init__.py": "import sqlite3\n\n\ndef f():\n    from .. import publish\n",
-         "publish.py": ""},
-        "store/__init__.py:5", "(service) imports fedipress.publish (command)",
+        {"store/__init__.py": "import sqlite3\n\n\ndef f():\n"
+                              "    from ..federation import publish\n",
+         "federation/__init__.py": "", "federation/publish.py": ""},
+        "store/__init__.py:5", "(edge) imports fedipress.federation.publish (orchestration)",
     ),
-    "the core imports a service": (
+    "the core imports an edge": (
         check_imports_flow_downward,
-        {"model.py": "from .render import Output\n", "render.py": ""},
-        "model.py:1", "(core) imports fedipress.render (service)",
+        {"model.py": "from .generator.render import Output\n", "generator/render.py": ""},
+        "model.py:1", "(core) imports fedipress.generator.render (edge)",
+    ),
+    "a module in a group has no layer": (
+        check_every_module_has_a_layer,
+        {"generator/gizmo.py": "x = 1\n"},
+        "generator/gizmo.py:1", "fedipress.generator.gizmo has no layer",
+    ),
+    "two modules import each other": (
+        check_no_import_cycles,
+        {"errors.py": "from .model import dataclass\n",
+         "model.py": "from dataclasses import dataclass\n\nfrom .errors import FedipressError\n"},
+        "errors.py:1", "import cycle fedipress.errors -> fedipress.model -> fedipress.errors",
+    ),
+    "a circle of three closed by a lazy import": (
+        check_no_import_cycles,
+        {"generator/markup.py": "from . import render\n",
+         "generator/render.py": "from .feeds import x\n",
+         "generator/feeds.py": "def f():\n    from .markup import re\n"},
+        "generator/feeds.py:2", "import cycle fedipress.generator.feeds"
+        " -> fedipress.generator.markup -> fedipress.generator.render -> fedipress.generator.feeds",
     ),
     "config read at import": (
         check_no_import_time_state,

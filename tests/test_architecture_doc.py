@@ -15,14 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE_ROOT = REPO / "src" / "fedipress"
 DOC = REPO / "ARCHITECTURE.md"
 
-# The subpackages issue 12 moves the modules into. ARCHITECTURE.md is written for that layout;
-# until they are merged, what it says about them cannot be checked on this tree.
-MOVED_INTO = ("generator", "federation", "cli")
-LAYOUT_PENDING = not all((PACKAGE_ROOT / name / "__init__.py").is_file() for name in MOVED_INTO)
-PENDING_REASON = (
-    "ARCHITECTURE.md describes the issue-12 layout (generator/, federation/, cli/ subpackages),"
-    " which this tree does not have yet; remove this skip once the moves are merged"
-)
+SUBPACKAGES = ("generator", "federation", "cli")
 
 # Folders of a blog (made by a build or kept beside site.yaml), not of this repository.
 BLOG_FOLDERS = ("public/", ".fedipress/")
@@ -86,23 +79,19 @@ def test_the_document_exists_and_is_short() -> None:
     assert 40 < len(lines) < 250, "ARCHITECTURE.md is read in ten minutes: keep it short"
 
 
-@pytest.mark.skipif(LAYOUT_PENDING, reason=PENDING_REASON)
 def test_every_subpackage_and_top_level_module_is_named() -> None:
     assert unnamed_parts(doc_text(), PACKAGE_ROOT) == []
 
 
 @pytest.mark.parametrize("name", path_names(DOC.read_text(encoding="utf-8")))
 def test_every_path_named_exists(name: str) -> None:
-    if LAYOUT_PENDING and name.split("/", 1)[0] in MOVED_INTO and "/" in name:
-        pytest.skip(PENDING_REASON)
     assert path_exists(name, REPO, PACKAGE_ROOT), f"ARCHITECTURE.md names {name}: no such path"
 
 
 def test_the_parts_that_stay_are_named() -> None:
-    # What issue 12 keeps where it is: checked on every tree, the moves merged or not.
     names = named(doc_text())
     staying = ["activitypub/", "config/", "store/", "errors.py", "model.py", "wording.py",
-               "progress.py", "__init__.py", *MOVED_INTO]
+               "progress.py", "__init__.py", *SUBPACKAGES]
     assert [part for part in staying if part.rstrip("/") + "/" not in names
             and part not in names] == []
 

@@ -111,7 +111,7 @@ def test_pelican_settings_ask_for_what_fedipress_does() -> None:
     own), and its feeds are the corpus's feeds."""
     import markdown
 
-    from fedipress import markup
+    from fedipress.generator import markup
 
     spec = importlib.util.spec_from_file_location("_bench_corpus", BENCH / "corpus.py")
     assert spec is not None and spec.loader is not None
@@ -124,8 +124,9 @@ def test_pelican_settings_ask_for_what_fedipress_does() -> None:
     pelican = _processors(markdown.Markdown(extensions=list(configs), extension_configs=configs))
     fedipress = _processors(markup._new_markdown(stock=True)[0])
     assert pelican["tree"] - fedipress["tree"] == {"markdown.treeprocessors:smarty"}
-    assert fedipress["tree"] - pelican["tree"] == {"fedipress.markup:fedipress_typography"}
-    assert fedipress["inline"] - pelican["inline"] == {"fedipress.markup:fedipress_mention"}
+    ours = "fedipress.generator.markup"
+    assert fedipress["tree"] - pelican["tree"] == {f"{ours}:fedipress_typography"}
+    assert fedipress["inline"] - pelican["inline"] == {f"{ours}:fedipress_mention"}
     assert pelican["pre"] - fedipress["pre"] == {"markdown.extensions.meta:meta"}
     for stage in ("block", "post"):
         assert pelican[stage] == fedipress[stage], stage

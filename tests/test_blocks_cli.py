@@ -9,7 +9,7 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.config import load_config
-from fedipress.interactions import block_target, list_blocks, unblock_target
+from fedipress.federation.interactions import block_target, list_blocks, unblock_target
 from fedipress.store import default_store_path, open_store
 
 SITE = """\

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.build import Builder, BuildResult, build_site, sync_outputs
+from fedipress.generator.build import Builder, BuildResult, build_site, sync_outputs
+from fedipress.generator.output import OutputDirError, check_output_dir, target_path, write_atomic
 from fedipress.model import Output
-from fedipress.output import OutputDirError, check_output_dir, target_path, write_atomic
 
 # --- sync_outputs with hand-made outputs (no content or theme needed) ---------------------------
 
@@ -191,11 +191,11 @@ def test_write_atomic_leaves_no_temp_file_on_failure(tmp_path: Path,
 
 
 def test_parallel_render_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.outputsync
+    import fedipress.generator.outputsync
 
-    monkeypatch.setattr(fedipress.outputsync, "PARALLEL_RENDER_THRESHOLD", 100)
+    monkeypatch.setattr(fedipress.generator.outputsync, "PARALLEL_RENDER_THRESHOLD", 100)
     pids: list[int] = []
-    monkeypatch.setattr(fedipress.outputsync, "write_atomic",
+    monkeypatch.setattr(fedipress.generator.outputsync, "write_atomic",
                         lambda path, data, **kw: (pids.append(os.getpid()),
                                                   write_atomic(path, data, **kw))[1])
     outs = [Plan().output(f"p/{i}/index.html", f"page {i}") for i in range(450)]
@@ -256,9 +256,10 @@ def _missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(f"fedipress.{m}") is None]
 
 
+_SITE_MODULES = ("generator.content", "generator.render", "generator.themes")
 needs_site = pytest.mark.skipif(
-    bool(_missing("content", "render", "themes")),
-    reason=f"fedipress modules not written yet: {_missing('content', 'render', 'themes')}",
+    bool(_missing(*_SITE_MODULES)),
+    reason=f"fedipress modules not written yet: {_missing(*_SITE_MODULES)}",
 )
 
 
@@ -329,13 +330,13 @@ def test_full_build(site: Path, build: Build) -> None:
     assert feed_titles(public) == ["Watching files", "Tomatoes & peppers", "Hello, fediverse"]
     tomatoes = post_dir(public, "Tomatoes & peppers")
     assert (tomatoes / "tomato.svg").is_file()  # bundle file beside its post
-    if not _missing("markup"):
+    if not _missing("generator.markup"):
         assert (public / "theme" / "highlight.css").stat().st_size > 0
     # Build state stays out of the published folder.
     assert not any(p.name in ("manifest.json", "build-manifest.marshal", "private-key.pem")
                    for p in public.rglob("*"))
     assert (site / ".fedipress" / "cache" / "build-manifest.marshal").is_file()
-    if not _missing("keys", "activitypub.site"):
+    if not _missing("federation.keys", "activitypub.site"):
         assert (site / ".fedipress" / "manifest.json").is_file()
     assert set(result.phase_seconds) >= {"parse", "plan", "write"}
 
@@ -519,10 +520,11 @@ def test_cli_broken_content_exits_2_with_one_line_per_file(tmp_path: Path) -> No
 
 
 @needs_site
-@pytest.mark.skipif(bool(_missing("keys", "activitypub.site")), reason="needs keys, activitypub")
+@pytest.mark.skipif(bool(_missing("federation.keys", "activitypub.site")),
+                    reason="needs keys, activitypub")
 def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None:
 
-    from fedipress.federation_manifest import read_federation_manifest
+    from fedipress.federation.manifest import read_federation_manifest
 
     build()
     manifest = site / ".fedipress" / "manifest.json"
@@ -538,7 +540,7 @@ def test_federation_manifest_follows_the_posts(site: Path, build: Build) -> None
 
 def test_progress_bar_only_after_a_second(monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    import fedipress.outputsync as b
+    import fedipress.generator.outputsync as b
     import fedipress.progress
 
     clock = [100.0]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.build import Builder
 from fedipress.config import load_config
+from fedipress.generator.build import Builder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.build import BuildResult
 from fedipress.cli import main
-from fedipress.scaffold import PLACEHOLDER_BASE_URL, init_site
+from fedipress.generator.build import BuildResult
+from fedipress.generator.scaffold import PLACEHOLDER_BASE_URL, init_site
 
 
 @pytest.fixture

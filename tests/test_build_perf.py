@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from fedipress.activitypub.site import federation_manifest
-from fedipress.build import Builder
 from fedipress.config import load_config
-from fedipress.content import load_site
-from fedipress.federation_manifest import (
+from fedipress.federation.manifest import (
     FederationManifest,
     entry_from_object_json,
     read_federation_manifest,
 )
+from fedipress.generator.build import Builder
+from fedipress.generator.content import load_site
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -121,7 +121,7 @@ def test_fast_reduction_equals_html_parser() -> None:
     import random
 
     from fedipress.activitypub.reduce import _fast_tokens, reduce_html
-    from fedipress.markup import render_markdown
+    from fedipress.generator.markup import render_markdown
 
     base = "https://blog.example/posts/x/"
     rnd = random.Random(7)
@@ -142,7 +142,7 @@ def test_fast_reduction_equals_html_parser() -> None:
 
 
 def test_post_cache_reuses_a_parse_by_stat_and_matches_a_fresh_parse(tmp_path: Path) -> None:
-    from fedipress.content import ParseCache
+    from fedipress.generator.content import ParseCache
 
     root = _site(tmp_path / "blog")
     config = load_config(root / "site.yaml")
@@ -183,7 +183,7 @@ def test_post_cache_reuses_a_parse_by_stat_and_matches_a_fresh_parse(tmp_path: P
 def test_post_cache_is_keyed_by_the_config(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from fedipress.content import ParseCache
+    from fedipress.generator.content import ParseCache
 
     root = _site(tmp_path / "blog")
     config = load_config(root / "site.yaml")
@@ -325,7 +325,7 @@ def test_targeted_rebuild_walks_the_content_folder_only_when_files_come_or_go(
 
 
 def test_markup_cache_edits_go_to_a_delta_file(tmp_path: Path) -> None:
-    from fedipress.content import ParseCache
+    from fedipress.generator.content import ParseCache
 
     root = _site(tmp_path / "blog")
     config = load_config(root / "site.yaml")
@@ -352,7 +352,7 @@ def test_markup_cache_edits_go_to_a_delta_file(tmp_path: Path) -> None:
 
 def test_parallel_cold_build_writes_the_same_tree(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.outputsync
+    import fedipress.generator.outputsync
 
     def tree(root: Path) -> dict[str, bytes]:
         return {p.relative_to(root).as_posix(): p.read_bytes()
@@ -360,15 +360,15 @@ def test_parallel_cold_build_writes_the_same_tree(
 
     serial = _site(tmp_path / "serial")
     Builder(load_config(serial / "site.yaml"), log=lambda _line: None, workers=1).build(now=NOW)
-    monkeypatch.setattr(fedipress.outputsync, "PARALLEL_RENDER_THRESHOLD", 5)
+    monkeypatch.setattr(fedipress.generator.outputsync, "PARALLEL_RENDER_THRESHOLD", 5)
     in_parent: list[Path] = []
-    real_write = fedipress.outputsync.write_atomic
+    real_write = fedipress.generator.outputsync.write_atomic
 
     def write(path: Path, data: bytes, *, clear_way: bool = False) -> os.stat_result:
         in_parent.append(path)  # a forked worker appends to its own copy of the list
         return real_write(path, data, clear_way=clear_way)
 
-    monkeypatch.setattr(fedipress.outputsync, "write_atomic", write)
+    monkeypatch.setattr(fedipress.generator.outputsync, "write_atomic", write)
     in_parent_entries: list[str] = []
     real_entry = FederationManifest._manifest_entry
 
@@ -387,8 +387,8 @@ def test_parallel_cold_build_writes_the_same_tree(
     # ...and the workers also made the federation manifest's entries from the object
     # documents they rendered: none was read back or built again here.
     assert in_parent_entries == []
-    assert fedipress.outputsync._JOBS == []
-    assert fedipress.outputsync._JOB_AFTER is None
+    assert fedipress.generator.outputsync._JOBS == []
+    assert fedipress.generator.outputsync._JOB_AFTER is None
     assert tree(parallel / "public") == tree(serial / "public")
     assert _manifest(parallel) == _manifest(serial) == _expected(parallel)
 
@@ -402,7 +402,7 @@ def test_manifest_entries_computed_by_workers_equal_the_plain_manifest(
     site = load_site(load_config(root / "site.yaml"), now=NOW).site
     missing = [(p, builder._object_fps.get(p.path + "object.json")) for p in site.posts]
     serial = builder._federation._manifest_entries(site, missing)
-    monkeypatch.setattr("fedipress.outputsync.PARALLEL_RENDER_THRESHOLD", 1)
+    monkeypatch.setattr("fedipress.generator.outputsync.PARALLEL_RENDER_THRESHOLD", 1)
     many = missing * 400  # over the pool's threshold
     parallel = builder._federation._manifest_entries(site, many)
     assert parallel == serial * 400
@@ -453,7 +453,7 @@ def test_strays_are_found_in_folders_changed_since_the_last_walk(tmp_path: Path)
 
 
 def test_an_edit_rewrites_only_the_object_file_holding_the_post(tmp_path: Path) -> None:
-    from fedipress.federation_manifest import shard_of
+    from fedipress.federation.manifest import shard_of
 
     root = _site(tmp_path / "blog")
     post = root / "content" / "posts" / "2026-11-01-watching.md"
@@ -540,7 +540,7 @@ def test_reading_the_manifest_checks_its_object_files(tmp_path: Path) -> None:
 def test_removing_a_post_rewrites_the_file_it_shared(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # One object file for all: the removed post's neighbours are still there, unchanged.
-    monkeypatch.setattr("fedipress.federation_manifest.SHARDS", 1)
+    monkeypatch.setattr("fedipress.federation.manifest.SHARDS", 1)
     root = _site(tmp_path / "blog")
 
     def build() -> None:
@@ -567,7 +567,7 @@ def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> N
         f.write("\nOne more paragraph.\n")
     script = (
         "import sys\n"
-        "from fedipress.build import Builder\n"
+        "from fedipress.generator.build import Builder\n"
         "from fedipress.config import load_config\n"
         f"Builder(load_config({str(root / 'site.yaml')!r}), log=lambda _l: None).build()\n"
         "print(' '.join(sorted(sys.modules)))\n"
@@ -575,10 +575,11 @@ def test_a_rebuild_imports_no_signing_network_or_store_code(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, timeout=120)
     loaded = set(done.stdout.split())
-    assert "fedipress.build" in loaded and "fedipress.store.snapshot" in loaded
+    assert "fedipress.generator.build" in loaded and "fedipress.store.snapshot" in loaded
     for unwanted in ("cryptography", "httpx", "concurrent.futures.process",
                      "multiprocessing", "fedipress.store.protocol",
-                     "fedipress.store.sqlite", "fedipress.signing", "fedipress.remote"):
+                     "fedipress.store.sqlite", "fedipress.federation.signing",
+                     "fedipress.federation.remote"):
         assert unwanted not in loaded, unwanted
 
 
@@ -645,7 +646,7 @@ def test_object_json_bytes_give_the_entry_the_manifest_would_compute(tmp_path: P
 
 
 def test_render_blocks_keep_groups_whole_and_hand_out_the_last_groups_first() -> None:
-    from fedipress.outputsync import _BLOCKS_PER_WORKER, _render_blocks
+    from fedipress.generator.outputsync import _BLOCKS_PER_WORKER, _render_blocks
 
     # 40 groups of 5 outputs (a post's files), then 60 outputs of one group each (lists).
     paths = [f"g{g:02d}/{i}" for g in range(40) for i in range(5)]
@@ -674,7 +675,7 @@ def test_render_blocks_keep_groups_whole_and_hand_out_the_last_groups_first() ->
 
 def test_locality_keeps_each_outbox_page_with_the_posts_it_embeds(tmp_path: Path) -> None:
     from fedipress.activitypub import documents as d
-    from fedipress.build import _locality
+    from fedipress.generator.build import _locality
 
     site = load_site(load_config(_site(tmp_path / "blog") / "site.yaml"), now=NOW).site
     key = _locality(site)

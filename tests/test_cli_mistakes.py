@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedipress.cli import main
-from fedipress.scaffold import init_site
+from fedipress.generator.scaffold import init_site
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -71,7 +71,7 @@ def test_new_into_content_that_is_a_file(tmp_path: Path, monkeypatch: pytest.Mon
                                          capsys: pytest.CaptureFixture[str]) -> None:
     from fedipress.config import load_config
     from fedipress.errors import FedipressError
-    from fedipress.scaffold import new_post
+    from fedipress.generator.scaffold import new_post
 
     root = tmp_path / "b"
     init_site(root)
@@ -99,7 +99,7 @@ def test_new_failing_write_removes_the_folders_it_made(
     (pages / "about.md").unlink()
     pages.rmdir()
     before = tree(blog)
-    monkeypatch.setattr("fedipress.scaffold.front_matter", lambda *a, **k: "\udcff")
+    monkeypatch.setattr("fedipress.generator.scaffold.front_matter", lambda *a, **k: "\udcff")
     with pytest.raises(UnicodeEncodeError):
         main(["new", "--page", "Hello"])
     assert tree(blog) == before
@@ -132,7 +132,7 @@ def test_init_failing_halfway_removes_what_it_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
 ) -> None:
     # site.yaml and .gitignore are written before the first post; make that post unwritable.
-    monkeypatch.setattr("fedipress.scaffold._HELLO_WORLD", "\udcff{date}")
+    monkeypatch.setattr("fedipress.generator.scaffold._HELLO_WORLD", "\udcff{date}")
     target = tmp_path / "new"
     if existing:
         target.mkdir()  # the user's empty folder stays, empty
@@ -167,7 +167,7 @@ def test_state_folder_that_is_a_file(blog: Path, capsys: pytest.CaptureFixture[s
 def test_generate_keypair_with_state_folder_a_file(tmp_path: Path) -> None:
     from fedipress.config import load_config
     from fedipress.errors import KeyPairError
-    from fedipress.keys import generate_keypair
+    from fedipress.federation.keys import generate_keypair
 
     init_site(tmp_path / "b")
     (tmp_path / "b/.fedipress").write_text("x")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fedipress.config import Author, FediverseConfig, SiteConfig
-from fedipress.content import ParseCache, discover, load_site, static_files
 from fedipress.errors import ContentError, Problem
-from fedipress.markup import TOO_DEEP, render_markdown
+from fedipress.generator.content import ParseCache, discover, load_site, static_files
+from fedipress.generator.markup import TOO_DEEP, render_markdown
 from fedipress.model import Image, Post, Tag
 
 FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "content" / "site"
@@ -501,7 +501,7 @@ def test_cache_hit_miss_and_drop_unused(tmp_path: Path) -> None:
 
 def test_front_matter_cache_edit_goes_to_a_delta_file(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.content as content_module
+    import fedipress.generator.content as content_module
 
     for i in range(5):
         write(tmp_path, f"posts/2026-01-0{i + 1}-p{i}.md", f"---\ntitle: P{i}\n---\nbody {i}\n")
@@ -617,7 +617,7 @@ def test_markdown_is_rendered_by_workers_while_front_matter_is_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
 
-    import fedipress.content
+    import fedipress.generator.content
 
     for i in range(70):
         write(tmp_path, f"posts/2026-01-{i % 28 + 1:02d}-p{i}.md",
@@ -628,15 +628,16 @@ def test_markdown_is_rendered_by_workers_while_front_matter_is_read(
     expected = load_site(config, now=NOW).site
 
     in_parent: list[str] = []
-    real = fedipress.content.render_markdown
+    real = fedipress.generator.content.render_markdown
 
     def render(text: str, *, page_url: str, site_url: str) -> object:
         in_parent.append(page_url)  # a forked worker appends to its own copy
         return real(text, page_url=page_url, site_url=site_url)
 
-    monkeypatch.setattr(fedipress.content, "render_markdown", render)
+    monkeypatch.setattr(fedipress.generator.content, "render_markdown", render)
     events: list[str] = []
-    real_parse, real_submit = fedipress.content._parse, fedipress.content._Renderer._submit
+    content_module = fedipress.generator.content
+    real_parse, real_submit = content_module._parse, content_module._Renderer._submit
 
     def parse(*args: object) -> object:
         events.append("parse")
@@ -646,8 +647,8 @@ def test_markdown_is_rendered_by_workers_while_front_matter_is_read(
         events.append("submit")
         real_submit(self)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fedipress.content, "_parse", parse)
-    monkeypatch.setattr(fedipress.content._Renderer, "_submit", submit)
+    monkeypatch.setattr(fedipress.generator.content, "_parse", parse)
+    monkeypatch.setattr(fedipress.generator.content._Renderer, "_submit", submit)
     site = load_site(config, now=NOW, workers=2).site
     assert site == expected
     # The first batch went to the workers while front matter was still being read.
@@ -693,7 +694,7 @@ def test_parse_progress_counts_what_the_workers_rendered(tmp_path: Path) -> None
 
 
 def test_parse_progress_never_goes_back() -> None:
-    from fedipress.content import _Renderer
+    from fedipress.generator.content import _Renderer
 
     heard: list[int] = []
     renderer = _Renderer(2, "https://a.example/", None, lambda _p: True, progress=heard.append)

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from fedipress.cli import main
-from fedipress.delivery import DeliverySummary, DeliveryWorker, summary_line
+from fedipress.federation.delivery import DeliverySummary, DeliveryWorker, summary_line
 from fedipress.store import Follower, PlannedActivity, SQLiteStore, open_store
 from inbox_sink import InboxSink
 
@@ -279,7 +279,7 @@ def test_summary_line_format() -> None:
 
 
 def _worker(store: SQLiteStore, blog_private_pem: bytes, **options: object) -> DeliveryWorker:
-    from fedipress.signing import SigningAuth
+    from fedipress.federation.signing import SigningAuth
 
     key = load_pem_private_key(blog_private_pem, password=None)
     return DeliveryWorker(store, auth=SigningAuth.for_actor(f"{BLOG}actor.json", key),  # type: ignore[arg-type]

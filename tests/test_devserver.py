@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.build import Builder
 from fedipress.cli import main
 from fedipress.config import load_config
-from fedipress.devserver import LiveState, inject_html, local_base_url, resolve_request
+from fedipress.generator.build import Builder
+from fedipress.generator.devserver import LiveState, inject_html, local_base_url, resolve_request
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

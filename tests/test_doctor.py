@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fedipress.cli import main
-from fedipress.contenttypes import content_type_for, needs_cors
+from fedipress.generator.contenttypes import content_type_for, needs_cors
 from test_devserver import _make_site, _start
 
 

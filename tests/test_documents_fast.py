@@ -21,7 +21,7 @@ from fedipress.activitypub import documents as d
 from fedipress.activitypub.documents import context as jsonld
 from fedipress.activitypub.documents import json_text
 from fedipress.activitypub.site import plan_activitypub
-from fedipress.federation_manifest import _nested_json, entry_from_object_json
+from fedipress.federation.manifest import _nested_json, entry_from_object_json
 from fedipress.model import Image, Post, Site, Tag
 from test_documents import BASE, KEY, hello_post, make_post, make_site
 

@@ -34,7 +34,7 @@ import html5lib
 import pytest
 from lxml import etree
 
-from fedipress.build import build_site
+from fedipress.generator.build import build_site
 from test_build import copy_site, load
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

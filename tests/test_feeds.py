@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedipress.config import Author, FediverseConfig, FeedConfig, SiteConfig
-from fedipress.feeds import (
+from fedipress.generator.feeds import (
     Contents,
     absolutize_html,
     plan_feeds,

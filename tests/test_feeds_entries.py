@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedipress.feeds import (
+from fedipress.generator.feeds import (
     _URL_ATTR,
     Contents,
     _text,

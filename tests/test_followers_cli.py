@@ -11,7 +11,7 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.config import load_config
-from fedipress.followers import approve_follow_request
+from fedipress.federation.followers import approve_follow_request
 from fedipress.store import Follower
 from inbox_sink import InboxSink
 from test_delivery import Blog, make_blog

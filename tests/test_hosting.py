@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.cli import main
-from fedipress.contenttypes import content_type_for, is_activitypub_path, needs_cors
 from fedipress.errors import FedipressError
-from fedipress.hosting import HOST_KINDS, hosting_config, plan_host_files
+from fedipress.federation.hosting import HOST_KINDS, hosting_config, plan_host_files
+from fedipress.generator.contenttypes import content_type_for, is_activitypub_path, needs_cors
 from test_documents import make_config, make_site
 
 AP = "application/activity+json"
@@ -279,7 +279,7 @@ def _raw_rules(config: object, query: str) -> int:
     """nginx's `if` sequence / Apache's RewriteCond chain, in order."""
     import re
 
-    from fedipress import hosting
+    from fedipress.federation import hosting
 
     text = hosting_config(config, "nginx")  # type: ignore[arg-type]
     assert hosting._REPEATED_RE in text and hosting._RAW_URI_RE in text
@@ -394,7 +394,7 @@ def _caddy_rules(config: object, query: str) -> int:
     import re
     from urllib.parse import parse_qs
 
-    from fedipress import hosting
+    from fedipress.federation import hosting
 
     text = hosting_config(config, "caddy")  # type: ignore[arg-type]
     own = hosting._own_resource_re(config, raw=False)  # type: ignore[arg-type]

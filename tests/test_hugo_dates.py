@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.build import build_site
 from fedipress.cli import main
 from fedipress.config import load_config
-from fedipress.mentions import canonical_manifest
+from fedipress.federation.mentions import canonical_manifest
+from fedipress.federation.publish import load_manifest, plan_changes, queue_plan
+from fedipress.generator.build import build_site
 from fedipress.model import Site
-from fedipress.publish import load_manifest, plan_changes, queue_plan
 from fedipress.store import open_store
 
 KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"

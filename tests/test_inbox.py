@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 
 from fedipress.activitypub.httpsig import sign_cavage, sign_rfc9421, verify_request
 from fedipress.config import load_config
-from fedipress.inbox import InboxSettings, create_app
-from fedipress.remote import FetchPolicy, RemoteFetcher
-from fedipress.signing import SigningAuth
+from fedipress.federation.inbox import InboxSettings, create_app
+from fedipress.federation.remote import FetchPolicy, RemoteFetcher
+from fedipress.federation.signing import SigningAuth
 from fedipress.store import SQLiteStore, open_store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -318,7 +318,7 @@ def test_accept_is_delivered_by_the_delivery_worker_to_a_loopback_sink(
 ) -> None:
     from tests.inbox_sink import InboxSink
 
-    from fedipress.delivery import DeliveryWorker, owner_id
+    from fedipress.federation.delivery import DeliveryWorker, owner_id
 
     with InboxSink(BLOG_PEM) as sink:
         remote.docs["/users/alice"] = actor_doc(
@@ -405,7 +405,7 @@ def test_manual_approval_holds_follow_as_request(tmp_path: Path, remote: Remote)
     assert env.store.list_deliveries() == []
     assert env.wakes == 0
     # `fedipress followers approve` (followers.approve_follow_request) answers the stored Follow.
-    from fedipress.followers import approve_follow_request
+    from fedipress.federation.followers import approve_follow_request
 
     approved = approve_follow_request(env.store, env.config, env.alice, now=NOW)
     assert approved is not None and approved.state == "accepted"

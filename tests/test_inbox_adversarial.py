@@ -25,7 +25,7 @@ from tests.test_inbox import env as env  # noqa: F401  (fixture)
 from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
 from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
 
-from fedipress.inbox import InboxSettings
+from fedipress.federation.inbox import InboxSettings
 
 
 def nothing_stored(env: Env) -> bool:
@@ -92,8 +92,8 @@ def test_oversized_body_with_lying_content_length_is_413(env: Env) -> None:
 
     import httpx
 
-    from fedipress.inbox import create_app
-    from fedipress.remote import FetchPolicy, RemoteFetcher
+    from fedipress.federation.inbox import create_app
+    from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 
     async def main() -> int:
         async with RemoteFetcher(policy=FetchPolicy(allow_private=True), user_agent="t") as f:
@@ -214,8 +214,8 @@ def test_get_inbox_is_405_and_healthz_is_ok(env: Env) -> None:
 
     import httpx
 
-    from fedipress.inbox import create_app
-    from fedipress.remote import FetchPolicy, RemoteFetcher
+    from fedipress.federation.inbox import create_app
+    from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 
     async def main() -> tuple[int, int, dict[str, str]]:
         async with RemoteFetcher(policy=FetchPolicy(allow_private=True), user_agent="t") as f:

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from fedipress.cli import main
-from fedipress.inbox import create_app
-from fedipress.remote import FetchPolicy, RemoteFetcher
-from fedipress.signing import SigningAuth
+from fedipress.federation.inbox import create_app
+from fedipress.federation.remote import FetchPolicy, RemoteFetcher
+from fedipress.federation.signing import SigningAuth
 from fedipress.store import Follower, Interaction, open_store
 from inbox_sink import InboxSink
 from test_delivery import make_blog, publish

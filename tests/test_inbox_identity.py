@@ -28,8 +28,8 @@ from e2e_helpers import COMMAND_TIMEOUT, Blog
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import load_config
 from fedipress.errors import FedipressError
-from fedipress.inbox_server import served_identity
-from fedipress.keys import load_private_key
+from fedipress.federation.inbox_server import served_identity
+from fedipress.federation.keys import load_private_key
 from fedipress.store import open_store
 from inbox_sink import InboxSink
 

@@ -22,8 +22,8 @@ from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
 from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
 
 from fedipress.activitypub.httpsig import sign_cavage
-from fedipress.inbox import create_app
-from fedipress.remote import FetchPolicy, RemoteFetcher
+from fedipress.federation.inbox import create_app
+from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.store import open_store
 
 KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"

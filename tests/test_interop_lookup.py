@@ -112,10 +112,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 class _TypedHandler(SimpleHTTPRequestHandler):
-    """Only used while src/fedipress/devserver.py does not exist: production content types."""
+    """Only used while fedipress.generator.devserver does not exist: production content types."""
 
     def guess_type(self, path: str | os.PathLike[str]) -> str:
-        from fedipress.contenttypes import content_type_for
+        from fedipress.generator.contenttypes import content_type_for
 
         relative = Path(path).relative_to(Path(self.directory)).as_posix()
         return content_type_for(relative)
@@ -132,7 +132,7 @@ def blog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBlog]:
     _build(root, port)
     served = ServedBlog(root, port)
     webfinger = f"{served.base}.well-known/webfinger?resource=acct:{served.handle}"
-    if importlib.util.find_spec("fedipress.devserver") is not None:
+    if importlib.util.find_spec("fedipress.generator.devserver") is not None:
         log = (root.parent / "serve.log").open("wb")
         process = subprocess.Popen(
             _fedipress("serve", "--port", str(port), "--no-reload",

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fedipress.cli import main
 from fedipress.config import SiteConfig, load_config
 from fedipress.errors import KeyPairError
-from fedipress.keys import (
+from fedipress.federation.keys import (
     ENV_VAR,
     ensure_public_key,
     generate_keypair,

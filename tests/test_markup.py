@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedipress.markup import (
+from fedipress.generator.markup import (
     Rendered,
     absolute_url,
     highlight_css,
@@ -509,8 +509,8 @@ _INLINE_PIECES = [
 @settings(max_examples=500, deadline=None)
 @given(pieces=st.lists(st.sampled_from(_INLINE_PIECES), max_size=40))
 def test_fast_paths_match_python_markdown(pieces: list[str]) -> None:
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import skip_absent_syntax
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups import skip_absent_syntax
 
     text = "".join(pieces)
     fast, fast_mentions = _new_markdown()
@@ -524,8 +524,8 @@ def test_fast_paths_match_python_markdown(pieces: list[str]) -> None:
 def test_fast_inline_shortcuts_are_for_the_regexes_in_use() -> None:
     # A key that no longer matches a registered regex (a Python-Markdown upgrade changed it)
     # stays correct but loses its shortcut: this says so.
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups_inline import _REQUIRED
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups_inline import _REQUIRED
 
     md, _ = _new_markdown()
     in_use = {p.getCompiledRegExp().pattern for p in md.inlinePatterns}
@@ -541,13 +541,13 @@ def test_fast_inline_shortcuts_are_for_the_regexes_in_use() -> None:
     )
 )
 def test_word_count_shortcut_equals_the_regex(text: str) -> None:
-    from fedipress.markup import _WORD, _count_matches_of_word
+    from fedipress.generator.markup import _WORD, _count_matches_of_word
 
     assert _count_matches_of_word(text) == len(_WORD.findall(text))
 
 
 def test_reused_pygments_formatters_give_the_same_html() -> None:
-    from fedipress.markup import _new_markdown
+    from fedipress.generator.markup import _new_markdown
 
     text = (
         "```python\ndef f(x):\n    return x * 2\n```\n\n"
@@ -571,8 +571,8 @@ def test_reused_pygments_formatters_give_the_same_html() -> None:
     "marker", ["[TOC]", "  [TOC] ", "[TO\x02C]", "[\x03TOC]", "\\[TOC\\]", "&#91;TOC&#93;", "[toc]"]
 )
 def test_toc_marker_as_python_markdown_finds_it(marker: str) -> None:
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import skip_absent_syntax
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups import skip_absent_syntax
 
     text = f"{marker}\n\n# One\n\n## Two\n\ntext {marker}\n"
     fast, _ = _new_markdown()
@@ -585,8 +585,8 @@ def test_block_shortcuts_are_for_the_processors_in_use() -> None:
     # Every processor the table knows by class is known by its regex too: a release that
     # changed one stays correct but loses its shortcut, and this says so. (The table holds
     # the regexes of several releases: one per class is in use.)
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups_blocks import _BLOCK_REQUIRED, _block_requirement
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups_blocks import _BLOCK_REQUIRED, _block_requirement
 
     md, _ = _new_markdown()
     known = [p for p in md.parser.blockprocessors if _block_requirement(p) != ("", ())]
@@ -597,8 +597,8 @@ def test_without_the_internals_the_inline_speed_up_relies_on_its_stock_pass_runs
         monkeypatch: pytest.MonkeyPatch) -> None:
     from markdown.treeprocessors import InlineProcessor
 
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups_inline import _FastInline
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups_inline import _FastInline
 
     assert isinstance(_new_markdown()[0].treeprocessors["inline"], _FastInline)
     monkeypatch.delattr(InlineProcessor, "_InlineProcessor__applyPattern")
@@ -609,8 +609,8 @@ def test_without_the_internals_the_inline_speed_up_relies_on_its_stock_pass_runs
 
 def test_fast_paths_match_python_markdown_on_real_documents() -> None:
     # Real prose, tables, code and lists: this repository's own docs and example blog.
-    from fedipress.markup import _new_markdown
-    from fedipress.markup_speedups import skip_absent_syntax
+    from fedipress.generator.markup import _new_markdown
+    from fedipress.generator.markup_speedups import skip_absent_syntax
 
     repo = Path(__file__).resolve().parent.parent
     documents = sorted([*repo.glob("docs/*.md"), repo / "README.md",
@@ -645,14 +645,14 @@ _DEEP = {
 @pytest.fixture(params=["speed-ups", "stock"])
 def parser_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """render_markdown with, or without, every speed-up of markup_speedups.py."""
-    from fedipress import markup
+    from fedipress.generator import markup
 
     monkeypatch.setattr(markup._local, "md", None, raising=False)  # a new parser, then back
     if request.param == "stock":
         monkeypatch.setattr(markup, "speedup_extensions", lambda: [])
         monkeypatch.setattr(markup, "html_serializer", lambda: None)
         md, _ = markup._markdown()
-        assert not any(type(p).__module__.startswith("fedipress.markup_speedups")
+        assert not any(type(p).__module__.startswith("fedipress.generator.markup_speedups")
                        for p in [*md.treeprocessors, *md.preprocessors])
         assert "parseBlocks" not in vars(md.parser)
     return str(request.param)
@@ -660,7 +660,7 @@ def parser_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize("shape", sorted(_DEEP))
 def test_nesting_deeper_than_the_limit_is_refused(parser_kind: str, shape: str) -> None:
-    from fedipress.markup import MAX_NESTING, TOO_DEEP
+    from fedipress.generator.markup import MAX_NESTING, TOO_DEEP
 
     for levels in (MAX_NESTING + 5, 500, 1000):
         assert render(_DEEP[shape](levels)).problem == TOO_DEEP, levels
@@ -676,7 +676,7 @@ def test_nesting_is_refused_when_python_markdown_would_stop_nesting(
     # a post 500 lists deep is still refused, not rendered with the deeper markers as text.
     import markdown.util
 
-    from fedipress.markup import TOO_DEEP
+    from fedipress.generator.markup import TOO_DEEP
 
     monkeypatch.setattr(markdown.util, "nearing_recursion_limit", lambda: True, raising=False)
     assert render(_DEEP["lists"](500)).problem == TOO_DEEP
@@ -688,7 +688,7 @@ def test_nesting_is_refused_when_python_markdown_would_stop_nesting(
     '<div markdown="1">\n\n' * 600 + "x\n\n" + "</div>\n\n" * 600,
 ])
 def test_deeper_than_the_stack_is_refused(parser_kind: str, text: str) -> None:
-    from fedipress.markup import TOO_DEEP
+    from fedipress.generator.markup import TOO_DEEP
 
     assert render(text).problem == TOO_DEEP
     assert render("*a*").html == "<p><em>a</em></p>"  # and the next post renders

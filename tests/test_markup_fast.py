@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown.serializers import to_html_string
 
-from fedipress import markup
-from fedipress.markup import _new_markdown, normalize_lists
-from fedipress.markup_speedups import html_serializer, skip_absent_syntax
+from fedipress.generator import markup
+from fedipress.generator.markup import _new_markdown, normalize_lists
+from fedipress.generator.markup_speedups import skip_absent_syntax
+from fedipress.generator.markup_writers import html_serializer
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = "https://alice.example/"
@@ -398,7 +399,7 @@ def _same_as_stock() -> None:
 ])
 def test_a_missing_constant_leaves_out_its_speed_up(monkeypatch: pytest.MonkeyPatch,
                                                      constant: str, speed_up: str) -> None:
-    from fedipress import markup_speedups_blocks, markup_speedups_inline
+    from fedipress.generator import markup_speedups_blocks, markup_speedups_inline
 
     owner = markup_speedups_inline if speed_up == "inline" else markup_speedups_blocks
     monkeypatch.setattr(owner, constant, None)
@@ -417,7 +418,7 @@ def test_a_missing_constant_leaves_out_its_speed_up(monkeypatch: pytest.MonkeyPa
 ])
 def test_a_missing_internal_leaves_out_only_what_stands_on_it(
         monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    from fedipress import (
+    from fedipress.generator import (
         markup_internals,
         markup_speedups,
         markup_speedups_blocks,
@@ -451,8 +452,8 @@ for module, name in missing:
     m = importlib.import_module(module)
     saved.append((m, name, getattr(m, name)))
     delattr(m, name)
-import fedipress.markup as markup  # must import without them
-from fedipress.markup_speedups import speedup_extensions
+import fedipress.generator.markup as markup  # must import without them
+from fedipress.generator.markup_speedups import speedup_extensions
 for m, name, value in saved:  # (Python-Markdown itself needs them back to run)
     setattr(m, name, value)
 kinds = sorted(type(e).__name__ for e in speedup_extensions())
@@ -496,7 +497,7 @@ def test_a_changed_block_regex_loses_only_its_shortcut(monkeypatch: pytest.Monke
 
     from markdown.extensions.abbr import AbbrBlockprocessor
 
-    from fedipress.markup_speedups_blocks import _block_requirement
+    from fedipress.generator.markup_speedups_blocks import _block_requirement
 
     regex = AbbrBlockprocessor.RE
     monkeypatch.setattr(AbbrBlockprocessor, "RE",
@@ -528,7 +529,7 @@ def test_another_release_runs_the_stock_inline_pass(monkeypatch: pytest.MonkeyPa
     # each pattern at 0 after a match): no name or regex would show such a change.
     import markdown
 
-    from fedipress.markup_speedups_inline import _FastInline
+    from fedipress.generator.markup_speedups_inline import _FastInline
 
     monkeypatch.setattr(markdown, "__version_info__", version)
     md, _ = _new_markdown()
@@ -555,7 +556,7 @@ def test_speed_ups_that_do_not_give_the_stock_html_are_left_out(
     # document is rendered both ways, once per process, before the speed-ups are used.
     from markdown.treeprocessors import InlineProcessor
 
-    from fedipress import markup_speedups, markup_speedups_inline
+    from fedipress.generator import markup_speedups, markup_speedups_inline
 
     monkeypatch.setattr(markup_speedups, "_AGREED", [])  # a new process, as it were
     monkeypatch.setattr(markup_speedups, "_WHY_NOT", [])
@@ -578,7 +579,7 @@ def _markdown_version() -> str:
 
 
 def test_speed_ups_that_give_the_stock_html_are_used() -> None:
-    from fedipress import markup_speedups, markup_speedups_inline
+    from fedipress.generator import markup_speedups, markup_speedups_inline
 
     markup.render_markdown("x", page_url=PAGE, site_url=SITE)
     assert markup_speedups._AGREED == [True]
@@ -591,9 +592,9 @@ def test_a_build_says_when_it_renders_without_the_speed_ups(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     # Degrading to the stock parser is right, but never silent: `build` says why it is slower.
-    from fedipress import markup_speedups, markup_speedups_inline
     from fedipress.cli import main
-    from fedipress.scaffold import init_site
+    from fedipress.generator import markup_speedups, markup_speedups_inline
+    from fedipress.generator.scaffold import init_site
 
     init_site(tmp_path / "blog")
     monkeypatch.chdir(tmp_path / "blog")

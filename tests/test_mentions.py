@@ -23,7 +23,7 @@ import uvicorn
 
 from fedipress.activitypub import documents as d
 from fedipress.config import Author, FediverseConfig, SiteConfig
-from fedipress.mentions import (
+from fedipress.federation.mentions import (
     MENTION_REFRESH,
     canonical_manifest,
     default_href,
@@ -32,8 +32,8 @@ from fedipress.mentions import (
     resolve_mentions,
     with_mentions,
 )
+from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.model import Post, Site
-from fedipress.remote import FetchPolicy, RemoteFetcher
 from fedipress.store import (
     Follower,
     Interaction,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from fedipress.cli import main
-from fedipress.content import load_site
+from fedipress.generator.content import load_site
+from fedipress.generator.render import Link, menus_of
+from fedipress.generator.scaffold import init_site
 from fedipress.model import MenuEntry, Post, Site
-from fedipress.render import Link, menus_of
-from fedipress.scaffold import init_site
 from test_content import NOW, make_config, problems_of, write
 from test_render import make_site, render_all
 

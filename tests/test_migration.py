@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fedipress.migration_syntax import preprocess
+from fedipress.generator.migration_syntax import preprocess
 
 KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
 BASE = "https://blog.example/"
@@ -431,8 +431,8 @@ def test_unclosed_highlight_is_shown_and_warned() -> None:
 
 
 def test_warnings_leave_no_trace_and_keep_the_text_apart() -> None:
-    from fedipress.markup import render_markdown
-    from fedipress.migration_syntax import Note, resolve
+    from fedipress.generator.markup import render_markdown
+    from fedipress.generator.migration_syntax import Note, resolve
 
     body = ("## About {{< tweet 1 >}}\n\nOne {{< vimeo 2 >}}\nnext line.\n\n"
             "{{< highlight go \"style=monokai\" >}}\nx\n{{< /highlight >}}\n")
@@ -476,7 +476,7 @@ def test_image_named_by_a_link_tag_is_the_post_image(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from fedipress.config import load_config
-    from fedipress.content import load_site
+    from fedipress.generator.content import load_site
 
     site = make_site(tmp_path / "blog", {
         "posts/2020-01-01-a.md": "---\ntitle: A\n---\n![Logo]({% link images/logo.png %})\n",

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from fedipress.errors import FetchError, UnsafeURLError
-from fedipress.netguard import (
+from fedipress.federation.netguard import (
     FakeResolver,
     GuardedNetworkBackend,
     GuardedTransport,

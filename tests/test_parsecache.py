@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
+import types
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,9 +14,10 @@ import markdown
 import pytest
 from tests.test_content import make_config, write
 
-from fedipress.content import ParseCache, load_site
+from fedipress.generator import parsecache
+from fedipress.generator.content import ParseCache, load_site
+from fedipress.generator.parsecache import _dumps
 from fedipress.model import Post
-from fedipress.parsecache import _dumps
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -49,7 +52,7 @@ def root(tmp_path: Path) -> Path:
 
 def test_cached_posts_equal_a_fresh_load_and_need_no_parse(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fedipress.content as content_module
+    import fedipress.generator.content as content_module
 
     first, _ = cached_load(root)
     assert first == fresh_load(root)
@@ -139,6 +142,55 @@ def test_old_cache_files_are_removed_and_an_other_version_is_ignored(root: Path)
         _dumps((ParseCache.VERSION + 1, *data[1:])))
     _, cache = cached_load(root)
     assert cache.misses == 4
+
+
+def _as_written_before_the_move(data: tuple[object, ...]) -> bytes:
+    """`data` pickled as fedipress wrote it while the module was fedipress.parsecache (cache
+    version 5): the Posts and mappings unpickle through functions named by that path."""
+    old = types.ModuleType("fedipress.parsecache")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("_post", "_mapping"):
+            real = getattr(parsecache, name)
+            fake = types.FunctionType(real.__code__, real.__globals__, name)
+            fake.__module__, fake.__qualname__ = old.__name__, name
+            setattr(old, name, fake)
+            patch.setattr(parsecache, name, fake)
+        patch.setitem(sys.modules, old.__name__, old)
+        blob = _dumps((5, *data[1:]))
+    assert b"fedipress.parsecache" in blob and b"fedipress.generator" not in blob
+    return blob
+
+
+def test_a_cache_written_before_the_modules_moved_is_rebuilt(root: Path) -> None:
+    first, _ = cached_load(root)
+    path = root / "cache" / ParseCache.FILE_NAME
+    path.write_bytes(_as_written_before_the_move(pickle.loads(path.read_bytes())))
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads(path.read_bytes())  # what the load has to survive
+
+    posts, cache = cached_load(root)
+    assert (cache.hits, cache.misses) == (0, 4)
+    assert posts == first == fresh_load(root)
+    rebuilt = path.read_bytes()
+    assert b"fedipress.generator.parsecache" in rebuilt and b"fedipress.parsecache" not in rebuilt
+    _, cache = cached_load(root)
+    assert (cache.hits, cache.misses) == (4, 0)
+
+
+def test_a_cache_from_before_the_move_is_not_used_even_if_the_old_module_lingers(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stale fedipress/parsecache.py left by a careless upgrade would let the old pickle load:
+    # the version number still turns it away.
+    cached_load(root)
+    path = root / "cache" / ParseCache.FILE_NAME
+    path.write_bytes(_as_written_before_the_move(pickle.loads(path.read_bytes())))
+    stale = types.ModuleType("fedipress.parsecache")
+    stale._post = parsecache._post  # type: ignore[attr-defined]
+    stale._mapping = parsecache._mapping  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, stale.__name__, stale)
+    assert pickle.loads(path.read_bytes())[0] == 5
+    _, cache = cached_load(root)
+    assert (cache.hits, cache.misses) == (0, 4)
 
 
 def test_cache_survives_a_config_change_only_by_reparsing(root: Path) -> None:

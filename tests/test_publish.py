@@ -11,8 +11,14 @@ import pytest
 
 from fedipress.activitypub import documents as d
 from fedipress.config import SiteConfig, parse_config
+from fedipress.federation.publish import (
+    OLD_POST_AGE,
+    Plan,
+    actor_ledger_id,
+    plan_changes,
+    queue_plan,
+)
 from fedipress.model import Site
-from fedipress.publish import OLD_POST_AGE, Plan, actor_ledger_id, plan_changes, queue_plan
 from fedipress.store import Follower, LedgerEntry, open_store
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e2e_helpers import Blog, write_post
 from fedipress.config import load_config
-from fedipress.publish import PublishOptions, run_publish
+from fedipress.federation.publish import PublishOptions, run_publish
 from fedipress.store import Follower, open_store
 from inbox_sink import InboxSink
 from test_publish_dryrun import run_without_base_url, tree_hashes

@@ -17,9 +17,9 @@ from fedipress.activitypub import documents as d
 from fedipress.activitypub.site import federation_manifest
 from fedipress.cli import main
 from fedipress.config import load_config
-from fedipress.content import load_site
+from fedipress.federation.publish import ActivityTooLargeError, plan_changes
+from fedipress.generator.content import load_site
 from fedipress.model import Site
-from fedipress.publish import ActivityTooLargeError, plan_changes
 from fedipress.store import Follower, open_store
 from inbox_sink import InboxSink
 

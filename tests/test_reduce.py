@@ -315,7 +315,7 @@ def _corpus_posts(count: int) -> list[str]:
 
 
 def test_corpus_posts_equal_the_reference_and_skip_nh3() -> None:
-    from fedipress.markup import render_markdown
+    from fedipress.generator.markup import render_markdown
 
     skipped = 0
     bodies = _corpus_posts(300)

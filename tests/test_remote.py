@@ -37,8 +37,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from fedipress.errors import FetchError, UnsafeURLError
-from fedipress.netguard import FakeResolver, GuardedTransport
-from fedipress.remote import (
+from fedipress.federation.netguard import FakeResolver, GuardedTransport
+from fedipress.federation.remote import (
     AP_ACCEPT,
     FetchPolicy,
     RemoteFetcher,

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from fedipress.config import Author, AuthorLink, FediverseConfig, FeedConfig, SiteConfig
+from fedipress.generator.render import page_count, plain_text, plan_pages
+from fedipress.generator.themes import make_environment
 from fedipress.model import Image, Output, Post, Site, Tag
-from fedipress.render import page_count, plain_text, plan_pages
-from fedipress.themes import make_environment
 
 BASE = "https://alice.example/"
 

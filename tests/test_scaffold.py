@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from fedipress.cli import main
 from fedipress.config import load_config
 from fedipress.errors import FedipressError
-from fedipress.scaffold import init_site, new_post
-from fedipress.slug import slugify
+from fedipress.generator.scaffold import init_site, new_post
+from fedipress.generator.slug import slugify
 
 NOW = datetime(2024, 3, 31, 0, 30, 15, 123456, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from fedipress.activitypub.httpsig import VerifiedSignature, verify_request
 from fedipress.errors import SignatureError
-from fedipress.signing import SigningAuth, utc_now
+from fedipress.federation.signing import SigningAuth, utc_now
 
 ACTOR = "https://blog.example/actor.json"
 AS2 = "application/activity+json"

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from fedipress.markup import render_markdown
+from fedipress.generator.markup import render_markdown
+from fedipress.generator.render import plan_pages
+from fedipress.generator.slug import slugify
+from fedipress.generator.themes import make_environment, theme_static_files
 from fedipress.model import Site
-from fedipress.render import plan_pages
-from fedipress.slug import slugify
-from fedipress.themes import make_environment, theme_static_files
 from test_render import make_site
 
 pytestmark = pytest.mark.browser

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from fedipress.errors import ThemeError
-from fedipress.model import Site
-from fedipress.render import plan_pages
-from fedipress.themes import (
+from fedipress.generator.render import plan_pages
+from fedipress.generator.themes import (
     PACKAGED_THEMES,
     available_themes,
     format_date,
@@ -21,6 +20,7 @@ from fedipress.themes import (
     theme_search_path,
     theme_static_files,
 )
+from fedipress.model import Site
 from test_render import make_site, render_all
 
 DEFAULT = PACKAGED_THEMES / "default"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jinja2
 
-from fedipress.render import plan_pages
-from fedipress.themes import make_environment
+from fedipress.generator.render import plan_pages
+from fedipress.generator.themes import make_environment
 from test_render import make_site, render_all
 from test_themes import write
 

@@ -302,8 +302,8 @@ def _http_cases(host: str, user: str) -> list[tuple[str, int]]:
 
 def test_serve_and_inbox_answer_webfinger_alike(tmp_path: Path) -> None:
     from fedipress.config import load_config
-    from fedipress.inbox import create_app
-    from fedipress.remote import FetchPolicy, RemoteFetcher
+    from fedipress.federation.inbox import create_app
+    from fedipress.federation.remote import FetchPolicy, RemoteFetcher
     from fedipress.store import open_store
     from test_devserver import _make_site, _start
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedipress.cli import main
-from fedipress.scaffold import init_site
+from fedipress.generator.scaffold import init_site
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:
-    from ..deliveries import delivery_queue, retry_failed_deliveries
+    from ..federation.deliveries import delivery_queue, retry_failed_deliveries
 
     config = load(args)
     if (getattr(args, "deliveries_command", None) or "list") == "retry":

@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from ..doctor import check_blog, format_report
+    from ..federation.doctor import check_blog, format_report
 
     report = check_blog(str(args.url), allow_private=allow_private(args))
     print(format_report(report), end="")

@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 
 def _cmd_followers(args: argparse.Namespace) -> int:
-    from .. import followers as f
+    from ..federation import followers as f
 
     config = load(args)
     verb = getattr(args, "followers_command", None) or "list"

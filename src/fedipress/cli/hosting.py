@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _cmd_hosting(args: argparse.Namespace) -> int:
-    from ..hosting import hosting_config
+    from ..federation.hosting import hosting_config
 
     print(hosting_config(load(args), args.host_kind, listen=args.listen,
                          upstream=args.upstream), end="")

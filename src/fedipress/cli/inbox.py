@@ -21,7 +21,7 @@ __all__ = ["register"]
 
 
 def _cmd_inbox(args: argparse.Namespace) -> int:
-    from ..inbox_server import InboxOptions, run_inbox
+    from ..federation.inbox_server import InboxOptions, run_inbox
 
     config = load(args)
     site_dir: Path | None = None

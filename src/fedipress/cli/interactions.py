@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def _cmd_interactions(args: argparse.Namespace) -> int:
-    from ..interactions import interaction_line, interaction_record, recent_interactions
+    from ..federation.interactions import interaction_line, interaction_record, recent_interactions
 
     items = recent_interactions(load(args), limit=args.limit)
     if args.json:
@@ -28,7 +28,7 @@ def _cmd_interactions(args: argparse.Namespace) -> int:
 
 
 def _cmd_block(args: argparse.Namespace) -> int:
-    from ..interactions import block_target
+    from ..federation.interactions import block_target
 
     added = block_target(load(args), args.target)
     print(f"blocked {args.target}" if added else f"{args.target} was already blocked")
@@ -36,7 +36,7 @@ def _cmd_block(args: argparse.Namespace) -> int:
 
 
 def _cmd_unblock(args: argparse.Namespace) -> int:
-    from ..interactions import unblock_target
+    from ..federation.interactions import unblock_target
 
     config = load(args)
     lifted = unblock_target(config, args.target)
@@ -49,7 +49,7 @@ def _cmd_unblock(args: argparse.Namespace) -> int:
 
 
 def _cmd_blocks(args: argparse.Namespace) -> int:
-    from ..interactions import list_blocks
+    from ..federation.interactions import list_blocks
 
     for line in list_blocks(load(args)).lines(as_json=args.json):
         print(line)

@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from ..keys import ENV_VAR, generate_keys, key_status
+    from ..federation.keys import ENV_VAR, generate_keys, key_status
 
     config = load(args)
     if args.keys_command == "generate":

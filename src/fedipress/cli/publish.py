@@ -25,7 +25,7 @@ __all__ = ["register"]
 def _cmd_publish(args: argparse.Namespace) -> int:
     """Exit 0 (all delivered or scheduled), 1 (some failed permanently), 2 (user error,
     raised as FedipressError)."""
-    from ..publish import PublishOptions, run_publish
+    from ..federation.publish import PublishOptions, run_publish
 
     config = load(args, require_content=True)
     warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"

@@ -110,7 +110,7 @@ def warn_placeholder_base_url(config: SiteConfig, args: argparse.Namespace, what
     init` wrote: the actor, its key and every post id would name a host that is not the blog."""
     from urllib.parse import urlsplit
 
-    from ..scaffold import PLACEHOLDER_BASE_URL
+    from ..generator.scaffold import PLACEHOLDER_BASE_URL
 
     placeholder = urlsplit(PLACEHOLDER_BASE_URL).hostname
     if urlsplit(config.base_url).hostname not in {placeholder, f"www.{placeholder}"}:
@@ -202,7 +202,7 @@ def tag_list(text: str) -> list[str]:
 
 def slug_text(text: str) -> str:
     """--slug: already in slug form, so the file name is exactly what was typed."""
-    from ..slug import slugify
+    from ..generator.slug import slugify
 
     if not text or slugify(text) != text:
         suggestion = slugify(text)

@@ -27,7 +27,7 @@ __all__ = ["register"]
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from ..scaffold import init_site
+    from ..generator.scaffold import init_site
 
     created = init_site(Path(args.directory))
     for path in created:
@@ -38,7 +38,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from ..scaffold import describe_new, new_post
+    from ..generator.scaffold import describe_new, new_post
 
     if args.page and args.tags:
         # front_matter() writes no tags for a page: refused rather than dropped unseen.
@@ -59,7 +59,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     Exit 0 on success, including `--keep-going` builds that skipped broken files (each is
     printed as a warning); broken content without `--keep-going` raises ContentError (exit 2).
     """
-    from ..build import BuildOptions, run_build
+    from ..generator.build import BuildOptions, run_build
 
     config = load(args, require_content=True)
     quiet = bool(args.quiet)  # --quiet: errors only
@@ -99,7 +99,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ..devserver import ServeOptions, serve
+    from ..generator.devserver import ServeOptions, serve
 
     config = load(args, require_content=True)
     serve(config, ServeOptions(host=args.host, port=args.port, base_url=args.base_url,

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from yaml.nodes import MappingNode
 
 from ..errors import Problem
-from ..slug import slugify
+from ..generator.slug import slugify
 from .schema import Checker, Section, node_line
 from .settings import Author, AuthorLink, FediverseConfig, FeedConfig, ProfileField, SiteConfig
 from .values import (

@@ -1,0 +1,721 @@
+"""The inbox service as a Starlette app: verify every POST, then hand it to inbox_handlers.
+
+    app = create_app(config, store, fetcher, clock=utc_now, delivery_wake=worker.wake,
+                     site_dir=Path("public"))
+
+Everything is injected (store, fetcher with its signing auth and SSRF policy, clock, the
+delivery loop's wake-up), so tests run the same app through httpx.ASGITransport and uvicorn.
+Checks run cheapest first and stop at the first failure, each logged with its reason:
+
+    431 request headers over 16 KiB (before anything else reads them)
+    415 content type · 413 body over 1 MiB (read with a hard cap) · 400 JSON (UTF-8, no lone
+    surrogate, NaN or duplicate key) / depth / shape
+    429 per client IP · 401 signature syntax, digest, date (no network) · 429 per keyId host
+    401 keyId on our own host · 403 blocked domain or actor · key (cache, else signed GET;
+    a cached key that fails is refetched once) · 401 verify (keys under RSA-2048 refused)
+    401 key owner != actor · 202 duplicate (same activity id: nothing stored again) · handle
+    202
+
+Every 202 that stores nothing (a duplicate, a Follow of another actor, a Like of something
+that is not our post...) is logged at info level with its reason: accepted and ignored must
+never mean silent.
+
+No request from outside produces a 500: an unexpected error is logged with its traceback and
+answered 503 (the sender retries later).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..activitypub.httpsig import (
+    DEFAULT_MAX_SKEW,
+    PublicKey,
+    SignatureClaim,
+    parse_signature_request,
+    verify_claim,
+)
+from ..config import SiteConfig
+from ..errors import (
+    FetchError,
+    FetchGone,
+    FetchUnavailable,
+    SignatureError,
+    StoreError,
+    UnsafeURLError,
+)
+from ..generator.contenttypes import content_type_for, needs_cors
+from ..store import CachedActor, CachedKey, Store
+from .inbox_handlers import (
+    ActivityHandler,
+    OwnPosts,
+    Plan,
+    Rejected,
+    cached_actor,
+    id_of,
+    same_host,
+)
+from .ratelimit import RateLimiter
+from .remote import RemoteFetcher, check_json_depth
+
+__all__ = ["MAX_HEADER_BYTES", "InboxSettings", "create_app", "client_ip"]
+
+log = logging.getLogger("fedipress.inbox")
+
+T = TypeVar("T")
+_AP_TYPES = ("application/activity+json", "application/ld+json")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+RETRY_AFTER = "60"  # seconds, on 503 answers: the sender retries with its own backoff anyway
+# All request header lines together; nginx's default buffers stop at 8-32 KiB and a signed
+# activity needs a few hundred bytes. The server (h11) refuses a longer header block that
+# arrives in pieces; one that arrives in one read is refused here, before any route runs.
+MAX_HEADER_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    max_body: int = 1 << 20  # 1 MiB, like Mastodon
+    max_skew: timedelta = DEFAULT_MAX_SKEW
+    ip_per_minute: float = 300.0  # GoToSocial's 300 per 5 min is stricter; bursts of boosts
+    ip_burst: int = 100
+    host_per_minute: float = 300.0
+    host_burst: int = 100
+    key_refetch_interval: float = 60.0  # seconds between refetches of one key (forgery floods)
+    recent_ids: int = 10_000  # in-memory replay filter in front of the store's dedupe
+    max_header_bytes: int = MAX_HEADER_BYTES
+
+
+class _KeyGone(Exception):
+    """The signing key's server answered 410 Gone."""
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None):
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+        super().__init__(reason)
+
+
+def client_ip(scope: Scope) -> str:
+    """The peer address; behind a proxy on loopback, the last X-Forwarded-For hop."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if peer in _LOOPBACK:
+        for name, value in scope.get("headers", []):
+            if name == b"x-forwarded-for":
+                last = value.decode("latin-1").rsplit(",", 1)[-1].strip()
+                if last:
+                    return str(last[:64])
+    return str(peer)
+
+
+def _host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_key(pem: str) -> PublicKey:
+    # Cached by PEM text: parsing it is a third of verifying, and a sender signs many POSTs
+    # with one key. Key objects are immutable; a rotated key is a different PEM string.
+    key = load_pem_public_key(pem.encode("ascii"))
+    if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise SignatureError("unsupported key type")
+    return key
+
+
+class _CatchAll:
+    """Outermost ASGI wrapper: headers over the limit are a 431 before anything reads them,
+    and an exception that escapes becomes a logged 503, never a 500."""
+
+    def __init__(self, app: ASGIApp, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Name, ": ", value and CRLF of each line, as on the wire, and the request target:
+        # what h11 counts while the head is still incomplete.
+        size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+        size += len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if size > self.max_header_bytes:
+            log.info(
+                "inbox 431 from %s: request headers of %d bytes (limit %d)",
+                client_ip(scope), size, self.max_header_bytes,
+            )
+            too_large = JSONResponse(
+                {"error": f"request headers larger than {self.max_header_bytes // 1024} KiB"},
+                431, headers={"Connection": "close"},
+            )
+            await too_large(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = JSONResponse(
+                    {"error": "temporarily unavailable"}, 503, headers={"Retry-After": "60"}
+                )
+                await response(scope, receive, send)
+
+
+class _Inbox:
+    """The POST /inbox endpoint and its state (rate limits, replay filter, refetch times)."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        store: Store,
+        fetcher: RemoteFetcher,
+        clock: Callable[[], datetime],
+        delivery_wake: Callable[[], None] | None,
+        settings: InboxSettings,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.clock = clock
+        self.wake = delivery_wake
+        self.settings = settings
+        self.by_ip = RateLimiter(per_minute=settings.ip_per_minute, burst=settings.ip_burst)
+        self.by_host = RateLimiter(per_minute=settings.host_per_minute, burst=settings.host_burst)
+        self.recent: OrderedDict[str, None] = OrderedDict()
+        self.refetched: OrderedDict[str, float] = OrderedDict()
+        self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
+        self.blocked = tuple(b.strip().lower() for b in config.fediverse.blocked if b.strip())
+        self.handler = ActivityHandler(
+            config=config,
+            store=store,
+            fetcher=fetcher,
+            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url),
+            is_blocked=self.is_blocked,
+            clock=clock,
+        )
+
+    async def db(self, func: Callable[..., T], *args: Any) -> T:
+        # SQLite calls may wait on another process's lock (busy timeout): keep them off the loop.
+        return await anyio.to_thread.run_sync(lambda: func(*args))
+
+    # -- blocks: site.yaml's list and the store's (`fedipress block`) --
+
+    def _config_blocks(self, value: str) -> bool:
+        value = value.strip()
+        host = _host_of(value) if "://" in value else value.lower()
+        for entry in self.blocked:
+            if "://" in entry:
+                if value == entry:
+                    return True
+            else:
+                domain = entry.removeprefix("*.").strip(".")
+                if host == domain or host.endswith("." + domain):
+                    return True
+        return False
+
+    async def is_blocked(self, value: str) -> bool:
+        if self._config_blocks(value):
+            return True
+        return await self.db(self.store.is_blocked, value)
+
+    # -- the request --
+
+    async def __call__(self, request: Request) -> Response:
+        ip = client_ip(request.scope)
+        try:
+            return await self._handle(request, ip)
+        except _Refused as refused:
+            # A 202 here stored nothing: logged like every refusal, with what it was about.
+            log.info("inbox %s from %s: %s", refused.status, ip, refused.reason)
+            if refused.status == 202:
+                return Response(status_code=202)
+            return JSONResponse({"error": refused.reason}, refused.status, headers=refused.headers)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise _Refused(400, "malformed Content-Length")
+            if int(declared) > limit:
+                raise _Refused(413, "body larger than 1 MiB")
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise _Refused(413, "body larger than 1 MiB")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # The sender hung up mid-body, or the server refused its framing (bad chunk sizes)
+            # and closed: the sender's doing, logged as such, never a traceback.
+            raise _Refused(400, "connection closed before the whole body arrived") from None
+        return b"".join(chunks)
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        if not check_json_depth(body):
+            raise _Refused(400, "JSON nested too deeply")
+        try:
+            # JSON between systems is UTF-8 (RFC 8259 §8.1); json.loads would also guess
+            # UTF-16/32 and let UTF-8-encoded surrogates through.
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refused(400, "body is not valid UTF-8") from None
+        try:
+            data = json.loads(
+                text,
+                object_pairs_hook=_unique_keys,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+            )
+        except _BadJSON as bad:
+            raise _Refused(400, bad.reason) from None
+        except (ValueError, RecursionError):
+            raise _Refused(400, "body is not valid JSON") from None
+        if "\\u" in text and _has_lone_surrogate(data):
+            # "\ud800" is valid JSON syntax but no Unicode text: it would fail later, wherever
+            # the string is encoded (the store, a log line, an Accept).
+            raise _Refused(400, "JSON string with a lone surrogate (\\ud800-\\udfff)")
+        if not isinstance(data, dict):
+            raise _Refused(400, "activity is not a JSON object")
+        kind = data.get("type")
+        if not isinstance(data.get("id"), str) or not (
+            isinstance(kind, str) or isinstance(kind, list)
+        ):
+            raise _Refused(400, "activity needs an id and a type")
+        actor = id_of(data.get("actor"))
+        if actor is None or not actor.startswith(("https://", "http://")) or not _host_of(actor):
+            raise _Refused(400, "activity needs an actor URL")
+        return data
+
+    def _rate(self, limiter: RateLimiter, key: str, what: str) -> None:
+        wait = limiter.hit(key, time.monotonic())
+        if wait is not None:
+            raise _Refused(
+                429, f"too many requests from this {what}", {"Retry-After": str(math.ceil(wait))}
+            )
+
+    async def _handle(self, request: Request, ip: str) -> Response:
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype not in _AP_TYPES:
+            raise _Refused(415, "Content-Type must be application/activity+json")
+        body = await self._read_body(request)
+        activity = self._parse(body)
+        self._rate(self.by_ip, ip, "address")
+
+        now = self.clock()
+        scope = request.scope
+        target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        try:
+            claim = parse_signature_request(
+                "POST",
+                target,
+                request.headers.items(),
+                body,
+                now=now,
+                max_skew=self.settings.max_skew,
+                scheme=self.scheme,
+            )
+        except SignatureError as exc:
+            raise _Refused(401, exc.reason) from None
+        key_host = _host_of(claim.key_id)
+        if not key_host or not claim.key_id.startswith(("https://", "http://")):
+            raise _Refused(401, "keyId is not a URL")
+        self._rate(self.by_host, key_host, "server")
+        if same_host(claim.key_id, self.config.base_url):
+            raise _Refused(401, "keyId names this server")
+        actor = id_of(activity.get("actor"))
+        assert actor is not None  # _parse checked it
+        if any(self._config_blocks(who) for who in (claim.key_id, actor)):
+            raise _Refused(403, "blocked")
+        # The store's blocks for both and the cached key in one round trip to the database
+        # thread: each hop costs the event loop a wake-up, and this is every POST.
+        blocked, cached = await self.db(self._blocked_and_key, claim.key_id, actor)
+        if blocked:
+            raise _Refused(403, "blocked")
+
+        activity_id = str(activity["id"])
+        deletes_self = _is_self_delete(activity, actor)
+        if deletes_self and not await self.db(self.store.knows_actor, actor) and (
+            cached is None
+        ):
+            # An account deletion is sent to every server the account's server knows; one we
+            # never heard of needs no key fetch (the key is usually gone already) and no row.
+            raise _Refused(
+                202, f"ignored Delete of {actor[:200]}: an actor this blog never heard of"
+            )
+        try:
+            owner = await self._verify(claim, activity, actor, cached)
+        except _KeyGone:
+            if not deletes_self:
+                raise _Refused(401, "signing key is gone (410)") from None
+            plan = await self._gone_actor(activity, actor, claim.key_id)
+        else:
+            if owner != actor:
+                raise _Refused(401, "the signing key does not belong to the activity's actor")
+            if activity_id in self.recent:
+                raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
+            try:
+                plan = await self.handler.prepare(activity, body, actor)
+            except Rejected as rejected:
+                headers = {"Retry-After": RETRY_AFTER} if rejected.status == 503 else None
+                raise _Refused(rejected.status, rejected.reason, headers) from None
+        stored, unchanged = await self.db(
+            self._apply, activity_id, actor, body, plan, self.clock()
+        )
+        self._remember(activity_id)
+        if not stored:
+            raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
+        # Ignored activities too: a 202 that changes nothing must say why in the log.
+        kind, detail = ("ignored", unchanged) if unchanged is not None else (plan.kind, plan.detail)
+        log.info("inbox %s %s from %s: %s", kind, activity_id[:200], actor[:200], detail)
+        if plan.wake and self.wake is not None:
+            self.wake()
+        return Response(status_code=202)
+
+    def _apply(
+        self, activity_id: str, actor: str, body: bytes, plan: Plan, now: datetime
+    ) -> tuple[bool, str | None]:
+        """Dedupe, keep the raw activity and make the plan's writes: one transaction. Whether
+        it was new, and why nothing changed when the plan ignored it or its write found
+        nothing to do."""
+        store = self.store
+        with store.transaction():
+            if not store.seen_activity(activity_id, now):
+                return False, None
+            record = store.log_inbox(activity_id, actor, body, now)
+            unchanged = plan.detail if plan.kind == "ignored" else None
+            if plan.write is not None:
+                unchanged = plan.write(store, now) or unchanged
+            store.mark_inbox_processed(record, now, unchanged)
+        return True, unchanged
+
+    def _remember(self, activity_id: str) -> None:
+        self.recent[activity_id] = None
+        while len(self.recent) > self.settings.recent_ids:
+            self.recent.popitem(last=False)
+
+    async def _gone_actor(self, activity: Mapping[str, Any], actor: str, key_id: str) -> Plan:
+        """A Delete of `actor` whose key is 410 Gone: how Mastodon account deletions arrive.
+
+        No signature can be checked, so the account's own server is asked instead: the key
+        document is gone, and (when the key lives elsewhere) so is the actor. A Delete that
+        anyone could forge then only removes what the server itself says no longer exists.
+        """
+        if not same_host(key_id, actor):
+            raise _Refused(401, "the signing key does not belong to the activity's actor")
+        if key_id.split("#", 1)[0] != actor:
+            try:
+                await self.fetcher.fetch_actor(actor)
+            except FetchGone:
+                pass
+            except FetchUnavailable:
+                raise _Refused(503, "actor temporarily unavailable",
+                               {"Retry-After": RETRY_AFTER}) from None
+            except FetchError:
+                raise _Refused(401, "signing key is gone (410)") from None
+            else:
+                raise _Refused(401, "signing key is gone (410) but the actor is not")
+        if not await self.db(self.store.knows_actor, actor):
+            raise _Refused(
+                202, f"ignored Delete of {actor[:200]} (gone): an actor this blog never heard of"
+            )
+
+        def forget(store: Store, now: datetime) -> None:
+            store.remove_actor(actor)
+
+        return Plan("delete-actor", "gone (410): actor and everything it left removed", forget)
+
+    # -- keys --
+
+    def _may_refetch(self, key_id: str) -> bool:
+        now = time.monotonic()
+        last = self.refetched.get(key_id)
+        if last is not None and now - last < self.settings.key_refetch_interval:
+            return False
+        self.refetched[key_id] = now
+        while len(self.refetched) > 10_000:
+            self.refetched.popitem(last=False)
+        return True
+
+    async def _fetch_key(self, key_id: str) -> tuple[CachedKey, CachedActor | None]:
+        """The fetched key, and its owner's actor document when the fetch returned it."""
+        try:
+            remote = await self.fetcher.fetch_key(key_id)
+        except UnsafeURLError as exc:
+            log.info("keyId %s refused: %s", key_id[:200], exc)
+            raise _Refused(401, "keyId refused (not a public address)") from None
+        except FetchUnavailable as exc:
+            # The sender's server is slow or down right now: ask for a retry (Mastodon 4.6)
+            # rather than a 401 that makes it drop the activity; a retry may refetch at once.
+            log.info("keyId %s not fetched, for now: %s", key_id[:200], exc)
+            self.refetched.pop(key_id, None)
+            raise _Refused(503, "signing key temporarily unavailable",
+                           {"Retry-After": RETRY_AFTER}) from None
+        except FetchGone as exc:
+            log.info("keyId %s is gone: %s", key_id[:200], exc)
+            raise _KeyGone() from None
+        except FetchError as exc:
+            log.info("keyId %s not fetched: %s", key_id[:200], exc)
+            raise _Refused(401, "signing key could not be fetched") from None
+        now = self.clock()
+        doc = None if remote.actor is None else cached_actor(remote.actor, now)
+        return CachedKey(key_id, remote.owner, remote.pem, now), doc
+
+    def _check(self, claim: SignatureClaim, key: CachedKey) -> str | None:
+        """None when `key` verifies the claim, else the reason (a weak key says so)."""
+        try:
+            verify_claim(claim, _load_key(key.public_key_pem))
+        except SignatureError as exc:
+            return exc.reason
+        except (ValueError, TypeError):
+            return "signature does not verify"
+        return None
+
+    def _blocked_and_key(self, key_id: str, actor: str) -> tuple[bool, CachedKey | None]:
+        """Whether the store blocks the keyId or the actor, and the cached key (one thread hop)."""
+        store = self.store
+        if store.is_blocked(key_id) or store.is_blocked(actor):
+            return True, None
+        return False, store.get_key(key_id)
+
+    async def _verify(
+        self,
+        claim: SignatureClaim,
+        activity: Mapping[str, Any],
+        actor: str,
+        cached: CachedKey | None,
+    ) -> str:
+        """The verified key's owner. `cached` (the store's copy of the key, read just before)
+        first; a failing cached key is refetched once."""
+        if cached is not None:
+            failure = self._check(claim, cached)
+            if failure is None:
+                return cached.owner
+            if not self._may_refetch(claim.key_id):
+                raise _Refused(401, failure)
+        elif _host_of(claim.key_id) != _host_of(actor):
+            # A key on another host can never belong to this actor: no fetch needed.
+            raise _Refused(401, "the signing key does not belong to the activity's actor")
+        fresh, doc = await self._fetch_key(claim.key_id)
+        failure = self._check(claim, fresh)
+        if failure is not None:
+            raise _Refused(401, failure)
+        # The key fetch fetched the actor document too: cache it with the key, so the handler
+        # (a like's author, a Follow's inbox) does not fetch it again.
+        doc = doc if doc is not None and doc.actor_id == actor else None
+        await self.db(self._put_key_and_actor, fresh, doc)
+        return fresh.owner
+
+    def _put_key_and_actor(self, key: CachedKey, actor: CachedActor | None) -> None:
+        # Two plain writes in one thread hop: both are caches, a durable transaction (fsync)
+        # would buy nothing.
+        self.store.put_key(key)
+        if actor is not None:
+            self.store.put_actor(actor)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _BadJSON(ValueError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one key would let a check read one and the handler the other.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJSON(f"duplicate key {key[:40]!r} in a JSON object")
+            seen.add(key)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJSON(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 parses as infinity, which json.dumps would write back as the non-JSON Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadJSON(f"number {text[:40]} is out of range")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a surrogate code point; the
+    nesting is bounded by check_json_depth, so recursion is safe."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:
+    kind = activity.get("type")
+    return (kind == "Delete" or (isinstance(kind, list) and "Delete" in kind)) and id_of(
+        activity.get("object")
+    ) == actor
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    # A requested path too long for the file system (ENAMETOOLONG) is a path that is not
+    # there, not an error: Path.is_dir/is_file raise it instead of answering False.
+    try:
+        return test(path)
+    except OSError:
+        return False
+
+
+def _static(site_dir: Path) -> Callable[[Request], Any]:
+    root = site_dir.resolve()
+
+    async def serve(request: Request) -> Response:
+        rel = request.path_params.get("path", "")
+        if "\x00" in rel or "\\" in rel:
+            return Response("not found\n", 404, media_type="text/plain")
+        candidate = (root / rel).resolve()
+        try:
+            candidate.relative_to(root)
+        except ValueError:
+            return Response("not found\n", 404, media_type="text/plain")
+        if _is(candidate, Path.is_dir):
+            if rel and not rel.endswith("/"):
+                return Response(status_code=301, headers={"Location": f"/{rel}/"})
+            candidate = candidate / "index.html"
+            rel = rel + "index.html"
+        if not _is(candidate, Path.is_file):
+            missing = root / "404.html"
+            if missing.is_file():
+                return FileResponse(missing, 404, media_type="text/html; charset=utf-8")
+            return Response("not found\n", 404, media_type="text/plain")
+        headers = {"Access-Control-Allow-Origin": "*"} if needs_cors(rel) else {}
+        return FileResponse(candidate, media_type=content_type_for(rel), headers=headers)
+
+    return serve
+
+
+def _webfinger(config: SiteConfig, site_dir: Path) -> Callable[[Request], Any]:
+    """RFC 7033: the built JRD for the blog's own account only; 400/404 for anything else
+    (webfinger.webfinger_answer decides, as it does for `fedipress serve`)."""
+    from ..activitypub.webfinger import webfinger_answer
+
+    path = site_dir / ".well-known" / "webfinger"
+
+    async def answer(request: Request) -> Response:
+        try:
+            built = path.read_bytes()
+        except OSError:
+            return Response("not found\n", 404, media_type="text/plain")
+        found = webfinger_answer(config, request.url.query, built)
+        return Response(found.body, found.status, headers=dict(found.headers),
+                        media_type=found.content_type)
+
+    return answer
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "temporarily unavailable"}, 503, headers={"Retry-After": "60"})
+
+
+def create_app(
+    config: SiteConfig,
+    store: Store,
+    fetcher: RemoteFetcher,
+    *,
+    clock: Callable[[], datetime],
+    delivery_wake: Callable[[], None] | None = None,
+    site_dir: Path | None = None,
+    settings: InboxSettings = InboxSettings(),
+) -> ASGIApp:
+    """The inbox service: POST to the actor's inbox and shared inbox, GET /healthz, and with
+    `site_dir` the built site with correct content types. `fetcher` must carry the blog's
+    signing auth (signed GETs) and the SSRF policy."""
+    inbox = _Inbox(config, store, fetcher, clock, delivery_wake, settings)
+    if inbox.blocked:
+        from .interactions import purge_blocked
+
+        # site.yaml may have gained blocks since the last run: drop what they cover now.
+        gone = purge_blocked(store, inbox.blocked)
+        if any(gone):
+            log.info("blocked in site.yaml: removed %d followers, %d interactions", *gone)
+    paths = {"/inbox"}
+    for url in (config.fediverse.inbox_url, config.fediverse.shared_inbox_url):
+        if same_host(url, config.base_url) or urlsplit(url).path:
+            paths.add(urlsplit(url).path or "/inbox")
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await inbox.db(store.count_followers)
+        except (StoreError, OSError) as exc:
+            log.warning("health check: store unavailable: %s", exc)
+            return JSONResponse({"status": "store unavailable"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def inbox_get(request: Request) -> Response:
+        return JSONResponse({"error": "POST activities here"}, 405, headers={"Allow": "POST"})
+
+    async def post(request: Request) -> Response:
+        return await inbox(request)
+
+    routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    for path in sorted(paths):
+        routes.append(Route(path, post, methods=["POST"]))
+        routes.append(Route(path, inbox_get, methods=["GET", "HEAD"]))
+    if site_dir is not None:
+        serve = _static(site_dir)
+        routes.append(Route("/.well-known/webfinger", _webfinger(config, site_dir),
+                            methods=["GET", "HEAD"]))
+        routes.append(Route("/", serve, methods=["GET", "HEAD"]))
+        routes.append(Route("/{path:path}", serve, methods=["GET", "HEAD"]))
+    # Starlette's own error middleware answers 500 before re-raising; this handler makes that
+    # answer a 503, and _CatchAll logs the exception and stops it there.
+    return _CatchAll(
+        Starlette(routes=routes, exception_handlers={Exception: _unavailable}),
+        settings.max_header_bytes,
+    )
