@@ -41,12 +41,13 @@ PURE_MODULES = frozenset({
 PURE_PACKAGES = frozenset({"activitypub"})
 
 # Package modules that do I/O (files, network, SQL, terminal, clock). A name ending in "*" is a
-# prefix (federation.inbox, .inbox_handlers, .inbox_server); a package name covers its submodules.
+# prefix (federation.inbox, .inbox_handlers, .inbox_server; federation.publish, .publish_plan,
+# ...); a package name covers its submodules.
 IO_MODULES = (
     "store", "progress", "cli",
     "generator.build", "generator.devserver", "generator.output", "generator.content",
     "generator.scaffold",
-    "federation.remote", "federation.netguard", "federation.delivery", "federation.publish",
+    "federation.remote", "federation.netguard", "federation.delivery", "federation.publish*",
     "federation.inbox*", "federation.keys", "federation.signing", "federation.doctor",
     "federation.followers", "federation.deliveries", "federation.interactions",
 )
@@ -109,10 +110,12 @@ LAYERS: dict[str, int] = {
     "generator.outputsync": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
-    "federation.mentions": 1, "federation.manifest": 1,
-    # 2: orchestration: what a command calls
+    "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
+    # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
+    # resolves mentions over HTTP, for publish and publish_dry_run alike)
     "generator.build": 2, "generator.devserver": 2, "generator.scaffold": 2,
-    "federation.publish": 2, "federation.inbox": 2, "federation.inbox_handlers": 2,
+    "federation.publish": 2, "federation.publish_plan": 2, "federation.publish_dry_run": 2,
+    "federation.inbox": 2, "federation.inbox_handlers": 2,
     "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,
     "federation.deliveries": 2, "federation.interactions": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)

@@ -1,0 +1,229 @@
+"""What publish checks before it plans: the last build's manifest, the store's state (an empty
+store is a fresh clone or a CI runner, not the blog's store) and the identity the built site
+serves against the key publish signs with. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..config import SiteConfig
+from ..errors import FedipressError, StoreError
+from .manifest import MANIFEST_NAME, read_federation_manifest
+
+__all__ = [
+    "FirstPublishError",
+    "IdentityMismatchError",
+    "StoreState",
+    "check_built_site",
+    "check_identity",
+    "connect_read_only",
+    "first_publish_problem",
+    "load_manifest",
+    "manifest_path",
+    "note_backfill",
+    "read_store_state",
+    "running_under_ci",
+    "shown_path",
+]
+
+
+def manifest_path(config: SiteConfig) -> Path:
+    return config.state_dir / MANIFEST_NAME
+
+
+def load_manifest(config: SiteConfig) -> dict[str, Any]:
+    """The last build's federation manifest; a FedipressError when there is none."""
+    path = manifest_path(config)
+    try:
+        data = read_federation_manifest(config.state_dir)
+    except FileNotFoundError:
+        raise FedipressError(
+            f"{path}: not found; run `fedipress build` first (or publish without --no-build)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise FedipressError(f"{path}: cannot be read ({error}); run `fedipress build`") from None
+    if not isinstance(data, dict) or "actor" not in data or "objects" not in data:
+        raise FedipressError(f"{path}: not a federation manifest; run `fedipress build`")
+    return data
+
+
+class FirstPublishError(FedipressError):
+    """A publish against a store that has never announced anything and has no followers."""
+
+
+class IdentityMismatchError(FedipressError):
+    """The actor publish would sign and announce as is not the one the built site serves."""
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """What the store holds, read without creating, migrating or locking it."""
+
+    exists: bool
+    announced: int  # ledger rows (posts and the profile)
+    followers: int  # follower rows in any state: the inbox has run on this store
+
+
+def running_under_ci() -> bool:
+    """Whether CI is set as CI services set it: publish refuses an empty store there."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def shown_path(path: Path) -> str:
+    """`path` as messages show it: relative to the working folder when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    # mode=ro still creates -wal and -shm files beside a WAL database that nobody has open. When
+    # there are none nobody is writing, and immutable=1 reads the file as it is, creating none.
+    in_use = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if in_use else "&immutable=1")
+    return sqlite3.connect(uri, uri=True, timeout=30.0)
+
+
+def read_store_state(path: Path) -> StoreState:
+    """How many ledger rows and followers the database at `path` has; nothing is written."""
+    if not path.is_file():
+        return StoreState(False, 0, 0)
+
+    def count(conn: sqlite3.Connection, table: str) -> int:
+        try:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return 0  # an empty file, or a database made before that table existed
+            raise
+
+    try:
+        conn = connect_read_only(path)
+        try:
+            return StoreState(True, count(conn, "ledger"), count(conn, "followers"))
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise StoreError(f"{shown_path(path)}: cannot read the state database: {error}") from None
+
+
+def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
+                          ci: bool) -> str | None:
+    """Why a publish against `state` must not go ahead, or None.
+
+    An empty store (no ledger, no followers) is what a fresh clone or a CI runner has: the
+    first-publish baseline would record every post as announced and send nothing to anyone,
+    and the real store (where the inbox records followers) would later announce them again.
+    So it needs --first-publish on a workstation and is refused outright under CI."""
+    shown = shown_path(path)
+    if state.announced == 0 and state.followers == 0:
+        what = (f"{shown} has no ledger and no followers" if state.exists
+                else f"{shown} does not exist (no ledger, no followers)")
+        if ci:
+            return (f"{what}: this CI runner does not have the blog's store, so publish would"
+                    " record every post as already announced and send nothing to anyone; run"
+                    " `fedipress publish` on the machine where `fedipress inbox` runs and keeps"
+                    " that store (publishing from CI through the inbox service is not"
+                    " supported yet)")
+        if not first_publish:
+            return (f"{what}, so publish would record every post as already announced and send"
+                    " nothing; if this is the blog's store and its first publish, run"
+                    " `fedipress publish --first-publish` (with --backfill N to announce the"
+                    " newest N posts), otherwise publish on the machine where `fedipress inbox`"
+                    " keeps the store")
+    elif first_publish and state.announced:
+        return (f"--first-publish: {shown} already records {state.announced:,} announced"
+                f" document{'s' * (state.announced != 1)}, so this is not the first publish;"
+                " run publish without --first-publish")
+    return None
+
+
+def _base_of(actor_url: str) -> str:
+    return actor_url[: -len("actor.json")] if actor_url.endswith("/actor.json") else actor_url
+
+
+def check_identity(
+    config: SiteConfig,
+    actor: Any,
+    where: str,
+    *,
+    public_pem: bytes | None,
+    base_url_option: str | None,
+) -> None:
+    """Refuse when the actor document `actor` (read from `where`) is not the identity publish
+    signs and announces as: the actor id of `config` and, given `public_pem`, that key.
+
+    Followers' servers fetch the served actor to verify every signature and resolve every
+    id; a difference means deliveries that fail to verify or posts attributed to an actor that
+    does not exist, so nothing is sent."""
+    from .keys import public_key_fingerprint, same_public_key
+
+    expected = config.url("actor.json")
+    source = "--base-url" if base_url_option else f"{config.config_file.name}'s base_url"
+    build = f"fedipress build --base-url {_base_of(expected)}" if base_url_option \
+        else "fedipress build"
+    found = actor.get("id") if isinstance(actor, Mapping) else None
+    if found != expected:
+        shown = found if isinstance(found, str) else "no actor id"
+        raise IdentityMismatchError(
+            f"{where} is the actor {shown}, but publish would announce {expected} (from"
+            f" {source}): run `{build}` (and deploy it) before publishing, or pass"
+            f" --base-url {_base_of(str(found))} to publish as the site was built"
+        )
+    if public_pem is None:
+        return
+    key = actor.get("publicKey")
+    key_id = key.get("id") if isinstance(key, Mapping) else None
+    pem = key.get("publicKeyPem") if isinstance(key, Mapping) else None
+    if key_id != expected + "#main-key" or not isinstance(pem, str) \
+            or not same_public_key(pem, public_pem):
+        raise IdentityMismatchError(
+            f"{where} publishes another public key than the one publish signs with"
+            f" ({public_key_fingerprint(public_pem)}), so no server could verify the"
+            f" deliveries: run `{build}` (and deploy it) before publishing"
+        )
+
+
+def _served_actor(config: SiteConfig, *, required: bool) -> tuple[str, Any] | None:
+    """(where, document) of the actor the built site serves, or None when there is none."""
+    path = config.output_dir / "actor.json"
+    where = shown_path(path)
+    try:
+        return where, json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        if not required:
+            return None  # the build about to run writes it again
+        raise FedipressError(f"{where}: cannot be read ({error}); run `fedipress build`"
+                             ) from None
+
+
+def check_built_site(config: SiteConfig, manifest: Mapping[str, Any] | None,
+                      public_pem: bytes | None, base_url_option: str | None) -> None:
+    """The served actor.json (when public/ has one) and the build's manifest, checked."""
+    served = _served_actor(config, required=manifest is not None)
+    if served is not None:
+        check_identity(config, served[1], served[0], public_pem=public_pem,
+                       base_url_option=base_url_option)
+    if manifest is not None:
+        check_identity(config, manifest.get("actor"),
+                       f"the last build ({shown_path(manifest_path(config))})",
+                       public_pem=public_pem, base_url_option=base_url_option)
+
+
+
+def note_backfill(state: StoreState, backfill: int, err: Callable[[str], None]) -> None:
+    if backfill and state.announced:
+        err(f"note: --backfill {backfill} ignored: it applies to the first publish only, and"
+            f" the ledger already records {state.announced:,} announced"
+            f" document{'s' * (state.announced != 1)}")
