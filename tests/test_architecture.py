@@ -124,6 +124,8 @@ LAYERS: dict[str, int] = {
 # Subpackages that group modules of several layers: the package's own __init__ has a layer, and
 # each module in it must be listed by its dotted name (a new one cannot inherit a layer).
 GROUPS = frozenset({"generator", "federation"})
+# No module grows past this: split by concept (issue 12), not by size.
+MAX_MODULE_LINES = 800
 LAYER_NAMES = ("core", "edge", "orchestration", "cli")
 
 
@@ -560,6 +562,19 @@ def _is_main_guard(test: ast.expr) -> bool:
     )
 
 
+def check_module_size(modules: list[Module]) -> list[str]:
+    """No module past MAX_MODULE_LINES: a longer one holds more than one concept."""
+    problems = []
+    for module in modules:
+        lines = len(module.path.read_text(encoding="utf-8").splitlines())
+        if lines > MAX_MODULE_LINES:
+            problems.append(
+                f"{module.where(1)}: {module.dotted} has {lines:,} lines, over"
+                f" {MAX_MODULE_LINES}; split it by concept (as federation/publish*.py are)"
+            )
+    return problems
+
+
 CHECKERS: dict[str, Checker] = {
     "pure modules import no I/O module": check_pure_imports_no_io_module,
     "pure modules import no I/O library": check_pure_imports_no_io_library,
@@ -570,6 +585,7 @@ CHECKERS: dict[str, Checker] = {
     "imports flow downward": check_imports_flow_downward,
     "no import cycles": check_no_import_cycles,
     "no import-time state": check_no_import_time_state,
+    "no module past MAX_MODULE_LINES": check_module_size,
 }
 
 
@@ -635,6 +651,11 @@ def test_no_import_time_state(package: list[Module]) -> None:
     assert not problems, _report(problems)
 
 
+def test_no_module_past_the_size_limit(package: list[Module]) -> None:
+    problems = check_module_size(package)
+    assert not problems, _report(problems)
+
+
 def pure_core_in_architecture_doc() -> tuple[set[str], set[str]]:
     """The modules (by file name: the layout may move them) and packages that the section
     "The pure core" of ARCHITECTURE.md names."""
@@ -674,6 +695,11 @@ GOOD_MODULES = {
 
 # One bad package per rule: (checker, files to add, the file:line and words the report must name).
 BAD_CASES: dict[str, tuple[Checker, dict[str, str], str, str]] = {
+    "module too long": (
+        check_module_size,
+        {"generator/render.py": "x = 1\n" * (MAX_MODULE_LINES + 1)},
+        "generator/render.py:1", f"has {MAX_MODULE_LINES + 1} lines",
+    ),
     "pure imports store": (
         check_pure_imports_no_io_module,
         {"generator/markup.py": "import re\n\n\ndef f():\n    from ..store import thing\n"},
