@@ -37,16 +37,21 @@ class FlakyRemote(Remote):
         self.status: dict[str, int] = {}
         self.delay: dict[str, float] = {}
         self.ctype: dict[str, str] = {}
+        # Bumped by each test: a request an earlier test gave up on (a delay past its timeout)
+        # may finish during a later one, and must not count as that test's fetch.
+        self.generation = 0
         super().__init__()
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
+        generation = self.generation
         if scope["type"] == "http" and path in self.delay:
             await asyncio.sleep(self.delay[path])
         if scope["type"] == "http" and scope["method"] == "GET" and (
             path in self.status or path in self.ctype
         ):
-            self.gets.append((path, {}))
+            if generation == self.generation:
+                self.gets.append((path, {}))
             doc = self.docs.get(path, {})
             ctype = self.ctype.get(path, "application/activity+json")
             await send({"type": "http.response.start", "status": self.status.get(path, 200),
@@ -66,6 +71,7 @@ def flaky_server() -> Iterator[FlakyRemote]:
 def remote(flaky_server: FlakyRemote) -> FlakyRemote:
     for table in (flaky_server.docs, flaky_server.status, flaky_server.delay, flaky_server.ctype):
         table.clear()
+    flaky_server.generation += 1
     flaky_server.gets.clear()
     flaky_server.posts.clear()
     flaky_server.docs["/users/alice"] = actor_doc(flaky_server, "alice")
