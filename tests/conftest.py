@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+from support.inbox import Env, Remote, actor_doc
+from support.interop_peer import Peer, start_peer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,3 +54,33 @@ def blog_pub(blog_public_pem: bytes) -> rsa.RSAPublicKey:
     key = load_pem_public_key(blog_public_pem)
     assert isinstance(key, rsa.RSAPublicKey)
     return key
+
+
+@pytest.fixture
+def interop_peer(tmp_path: Path) -> Iterator[Peer]:
+    """A running independent peer (@bob, Fedify) for one test; stopped after it."""
+    with start_peer(tmp_path) as peer:
+        yield peer
+
+
+# the inbox tests' remote actors on a loopback server, and a blog environment receiving from them
+@pytest.fixture(scope="module")
+def remote_server() -> Any:
+    with Remote() as server:
+        yield server
+
+
+@pytest.fixture
+def remote(remote_server: Remote) -> Remote:
+    remote_server.docs.clear()
+    remote_server.gets.clear()
+    remote_server.posts.clear()
+    remote_server.docs["/users/alice"] = actor_doc(remote_server, "alice")
+    return remote_server
+
+
+@pytest.fixture
+def env(tmp_path: Path, remote: Remote) -> Any:
+    e = Env(tmp_path, remote)
+    yield e
+    e.store.close()

@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_inbox import ACTOR, NOW, POST, Env, Remote, actor_doc
-from tests.test_inbox import env as env  # noqa: F401  (fixture)
-from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
-from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
 
 from fedipress.federation.inbox_handlers import ACTOR_MAX_AGE, cached_actor, remote_actor
 from fedipress.federation.interactions import block
 from fedipress.federation.remote import parse_actor
 from fedipress.store import CachedActor, SQLiteStore, applied_migrations, open_store
 from fedipress.store.sqlite_actors import MAX_ACTOR_NAME, MAX_ACTOR_URL, MAX_ALSO_KNOWN_AS
+from support.inbox import ACTOR, NOW, POST, Env, Remote, actor_doc
 
 URL = "https://social.example/users/alice"
 

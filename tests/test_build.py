@@ -19,6 +19,7 @@ import pytest
 from fedipress.generator.build import Builder, BuildResult, build_site, sync_outputs
 from fedipress.generator.output import OutputDirError, check_output_dir, target_path, write_atomic
 from fedipress.model import Output
+from support.build import copy_site, load
 
 # --- sync_outputs with hand-made outputs (no content or theme needed) ---------------------------
 
@@ -248,7 +249,6 @@ def test_summary_line() -> None:
 # --- whole sites (need content, render and themes; skipped until those modules exist) -----------
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-SITES = Path(__file__).resolve().parent / "fixtures" / "sites"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
@@ -261,24 +261,6 @@ needs_site = pytest.mark.skipif(
     bool(_missing(*_SITE_MODULES)),
     reason=f"fedipress modules not written yet: {_missing(*_SITE_MODULES)}",
 )
-
-
-def copy_site(name: str, dest: Path) -> Path:
-    """A fixture site copied into `dest`, with the committed test key pair (no keygen)."""
-    shutil.copytree(SITES / name, dest)
-    keys = SITES.parent / "keys"
-    state = dest / ".fedipress"
-    state.mkdir()
-    shutil.copy(keys / "blog-private.pem", state / "private-key.pem")
-    os.chmod(state / "private-key.pem", 0o600)
-    shutil.copy(keys / "blog-public.pem", dest / "fedipress-public-key.pem")
-    return dest
-
-
-def load(root: Path):  # type: ignore[no-untyped-def]
-    from fedipress.config import load_config
-
-    return load_config(root / "site.yaml")
 
 
 Build = Callable[..., BuildResult]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -13,42 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedipress.cli import main
-from fedipress.config import SiteConfig, load_config, parse_config
+from fedipress.config import load_config, parse_config
 from fedipress.errors import ConfigError, FedipressError
+from support.config import MINIMAL, load, only_problem, problems, write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-MINIMAL = """\
-title: My Blog
-base_url: https://blog.example
-author:
-  name: Zoë Müller
-"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    """site.yaml with `text`, beside a content/ folder (as `fedipress init` makes it)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "content").mkdir(exist_ok=True)
-    path = tmp_path / "site.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def load(tmp_path: Path, text: str, **kwargs: Any) -> SiteConfig:
-    return load_config(write(tmp_path, text), **kwargs)
-
-
-def problems(tmp_path: Path, text: str, **kwargs: Any) -> list[tuple[int | None, str]]:
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path, text, **kwargs)
-    return [(p.line, p.message) for p in info.value.problems]
-
-
-def only_problem(tmp_path: Path, text: str, **kwargs: Any) -> tuple[int | None, str]:
-    found = problems(tmp_path, text, **kwargs)
-    assert len(found) == 1, found
-    return found[0]
 
 
 # --- defaults ---------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.test_config import MINIMAL, load, only_problem, problems, write
 
 from fedipress.cli import main
 from fedipress.config import load_config
 from fedipress.errors import ConfigError
+from support.config import MINIMAL, load, only_problem, problems, write
 
 # --- URLs that urlsplit cannot read -----------------------------------------------------------
 

@@ -9,36 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.config import Author, FediverseConfig, SiteConfig
+from fedipress.config import SiteConfig
 from fedipress.errors import ContentError, Problem
 from fedipress.generator.content import ParseCache, discover, load_site, static_files
 from fedipress.generator.markup import TOO_DEEP, render_markdown
 from fedipress.model import Image, Post, Tag
+from support.content import NOW, make_config, problems_of, write
 
 FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "content" / "site"
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BERLIN_WINTER = timezone(timedelta(hours=1))
 BERLIN_SUMMER = timezone(timedelta(hours=2))
-
-
-def make_config(root: Path, **changes: object) -> SiteConfig:
-    config = SiteConfig(
-        root=root,
-        title="Alice's Notebook",
-        base_url="https://alice.example/",
-        author=Author(name="Alice", handle="alice"),
-        fediverse=FediverseConfig(
-            username="alice",
-            handle_domain="alice.example",
-            display_name="Alice",
-            bio="",
-            inbox_url="https://alice.example/inbox",
-            shared_inbox_url="https://alice.example/inbox",
-        ),
-        timezone="Europe/Berlin",
-        content_dir=root / "content",
-    )
-    return replace(config, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -50,19 +30,6 @@ def site_config() -> SiteConfig:
 def posts_by_slug(site_config: SiteConfig) -> dict[str, Post]:
     site = load_site(site_config, now=NOW).site
     return {p.slug: p for p in (*site.posts, *site.pages)}
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / "content" / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def problems_of(root: Path, **kwargs: object) -> list[str]:
-    with pytest.raises(ContentError) as info:
-        load_site(make_config(root), now=NOW, **kwargs)  # type: ignore[arg-type]
-    return [str(p) for p in info.value.problems]
 
 
 # --- discovery -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.generator.contenttypes import content_type_for, needs_cors
-from test_devserver import _make_site, _start
+from support.devserver import _make_site, _start
 
 
 def _doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

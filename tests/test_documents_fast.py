@@ -23,7 +23,7 @@ from fedipress.activitypub.documents import json_text
 from fedipress.activitypub.site import plan_activitypub
 from fedipress.federation.manifest import _nested_json, entry_from_object_json
 from fedipress.model import Image, Post, Site, Tag
-from test_documents import BASE, KEY, hello_post, make_post, make_site
+from support.documents import BASE, KEY, hello_post, make_post, make_site
 
 LONG = "é \"long\" line\n<p>" * 60  # past the memo threshold, with escapes and non-ASCII
 

@@ -19,7 +19,7 @@ from fedipress.generator.feeds import (
     render_atom,
     render_rss,
 )
-from test_feeds import by_path, make_site
+from support.feeds import by_path, make_site
 
 _INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

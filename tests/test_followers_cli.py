@@ -13,8 +13,8 @@ from fedipress.cli import main
 from fedipress.config import load_config
 from fedipress.federation.followers import approve_follow_request
 from fedipress.store import Follower
-from inbox_sink import InboxSink
-from test_delivery import Blog, make_blog
+from support.delivery import Blog, make_blog
+from support.inbox_sink import InboxSink
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from fedipress.cli import main
 from fedipress.errors import FedipressError
 from fedipress.federation.hosting import HOST_KINDS, hosting_config, plan_host_files
 from fedipress.generator.contenttypes import content_type_for, is_activitypub_path, needs_cors
-from test_documents import make_config, make_site
+from support.documents import make_config, make_site
 
 AP = "application/activity+json"
 

@@ -31,11 +31,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from e2e_helpers import Blog
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.store import open_store
-from interop_peer import free_port
-from test_inbox import AS2, REMOTE_KEY, Remote, actor_doc
+from support.e2e_helpers import Blog
+from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
+from support.interop_peer import free_port
 
 NGINX = Path("/usr/sbin/nginx")
 CADDY = Path("/usr/bin/caddy")

@@ -20,7 +20,7 @@ from xml.etree.ElementTree import Element
 import html5lib
 import pytest
 
-from test_feed_validity import EXPECTED, SITE_NAMES, build_fixture_site
+from support.feed_validity import EXPECTED, SITE_NAMES, build_fixture_site
 
 # Attributes that hold a URL the browser follows or fetches, per element.
 LINK_ATTRS = {"a": ("href",), "link": ("href",), "img": ("src",), "script": ("src",),

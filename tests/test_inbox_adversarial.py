@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.test_inbox import (
+
+from fedipress.federation.inbox import InboxSettings
+from support.inbox import (
     ACTOR,
     AS2,
     NOW,
@@ -21,11 +23,6 @@ from tests.test_inbox import (
     actor_doc,
     make_env,
 )
-from tests.test_inbox import env as env  # noqa: F401  (fixture)
-from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
-from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
-
-from fedipress.federation.inbox import InboxSettings
 
 
 def nothing_stored(env: Env) -> bool:

@@ -25,9 +25,9 @@ from fedipress.federation.inbox import create_app
 from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.federation.signing import SigningAuth
 from fedipress.store import Follower, Interaction, open_store
-from inbox_sink import InboxSink
-from test_delivery import make_blog, publish
-from test_inbox import ACTOR, BLOG, BLOG_KEY, NOW, POST, Env, Remote, actor_doc
+from support.delivery import make_blog, publish
+from support.inbox import ACTOR, BLOG, BLOG_KEY, NOW, POST, Env, Remote, actor_doc
+from support.inbox_sink import InboxSink
 
 
 class FlakyRemote(Remote):
@@ -111,7 +111,7 @@ def test_key_fetch_server_error_is_503_and_the_retry_succeeds(
 
 
 def test_key_fetch_connection_refused_is_503(env: Env) -> None:
-    from interop_peer import free_port
+    from support.interop_peer import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/users/zed"
     response = env.post(env.activity("Like", POST, actor=dead), key_id=dead + "#main-key")

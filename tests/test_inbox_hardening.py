@@ -23,10 +23,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from e2e_helpers import Blog
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.store import open_store
-from inbox_sink import InboxSink
+from support.e2e_helpers import Blog
+from support.inbox_sink import InboxSink
 
 pytestmark = pytest.mark.slow
 

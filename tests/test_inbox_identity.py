@@ -24,14 +24,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from e2e_helpers import COMMAND_TIMEOUT, Blog
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import load_config
 from fedipress.errors import FedipressError
 from fedipress.federation.inbox_server import served_identity
 from fedipress.federation.keys import load_private_key
 from fedipress.store import open_store
-from inbox_sink import InboxSink
+from support.e2e_helpers import COMMAND_TIMEOUT, Blog
+from support.inbox_sink import InboxSink
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.test_inbox import ACTOR, BLOG, POST, Env, note
-from tests.test_inbox import env as env  # noqa: F401  (fixture)
-from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
-from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
+
+from support.inbox import ACTOR, BLOG, POST, Env, note
 
 ELSEWHERE = "https://elsewhere.example/notes/1"
 

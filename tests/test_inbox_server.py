@@ -17,14 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.test_inbox import AS2, NOW, REMOTE_KEY, Env, Remote, actor_doc, make_env
-from tests.test_inbox import remote as remote  # noqa: F401  (fixture)
-from tests.test_inbox import remote_server as remote_server  # noqa: F401  (fixture)
 
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.federation.inbox import create_app
 from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.store import open_store
+from support.inbox import AS2, NOW, REMOTE_KEY, Env, Remote, actor_doc, make_env
 
 KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
 REPO = Path(__file__).resolve().parents[1]

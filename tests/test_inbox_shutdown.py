@@ -33,10 +33,10 @@ from typing import IO, Any
 
 import httpx
 import pytest
-from tests.test_inbox import AS2, REMOTE_KEY, Remote, actor_doc
 
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.store import open_store
+from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
 
 KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
 REPO = Path(__file__).resolve().parents[1]

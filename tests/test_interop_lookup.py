@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from interop_peer import free_port, lookup, require_harness, start_peer
+from support.interop_peer import free_port, lookup, require_harness, start_peer
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -375,7 +375,7 @@ def test_fedify_alone_tolerates_application_json(plain_static_host: ServedBlog) 
 def test_missing_harness_skips_locally_but_fails_in_ci(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import interop_peer
+    from support import interop_peer
 
     monkeypatch.setattr(interop_peer, "NODE", tmp_path / "no-node")
     monkeypatch.delenv("CI", raising=False)

@@ -19,7 +19,7 @@ import pytest
 from pyld import jsonld
 
 from fedipress.activitypub import documents as d
-from test_documents import KEY, WHEN, hello_post, make_site
+from support.documents import KEY, WHEN, hello_post, make_site
 
 INTEROP = Path(__file__).parent / "interop"
 NODE = INTEROP / "node_modules" / ".bin" / "node"

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from e2e_helpers import Blog, CommandResult, write_post
-from inbox_sink import InboxSink
+from support.e2e_helpers import Blog, CommandResult, write_post
+from support.inbox_sink import InboxSink
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

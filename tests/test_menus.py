@@ -14,8 +14,8 @@ from fedipress.generator.content import load_site
 from fedipress.generator.render import Link, menus_of
 from fedipress.generator.scaffold import init_site
 from fedipress.model import MenuEntry, Post, Site
-from test_content import NOW, make_config, problems_of, write
-from test_render import make_site, render_all
+from support.content import NOW, make_config, problems_of, write
+from support.render import make_site, render_all
 
 NAV = re.compile(r'<nav class="site-nav" aria-label="Site">(.*?)</nav>', re.S)
 LINK = re.compile(r'<li><a [^>]*href="([^"]*)"[^>]*>([^<]*)</a></li>')
@@ -205,7 +205,7 @@ def test_the_header_shows_the_main_menu_and_themes_get_every_menu(tmp_path: Path
 
 
 def test_changing_a_weight_changes_every_pages_fingerprint(tmp_path: Path) -> None:
-    from test_render import plan
+    from support.render import plan
 
     site = site_with_pages(tmp_path, ("A", 1, None), ("B", 2, None))
     before = plan(site)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import markdown
 import pytest
-from tests.test_content import make_config, write
 
 from fedipress.generator import parsecache
 from fedipress.generator.content import ParseCache, load_site
 from fedipress.generator.parsecache import _dumps
 from fedipress.model import Post
+from support.content import make_config, write
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.store import Follower
-from inbox_sink import InboxSink
-from test_delivery import make_blog
+from support.delivery import make_blog
+from support.inbox_sink import InboxSink
 
 RUNS = int(os.environ.get("FEDIPRESS_KILL_RUNS", "8"))
 POSTS = 6

@@ -8,36 +8,21 @@ Real processes (`python -m fedipress.cli`), a real SQLite store, the real fixtur
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Blog, CommandResult, _env, write_post
 from fedipress.cli import build_parser
 from fedipress.store import Follower, open_store
+from support.dryrun import run_without_base_url, tree_hashes
+from support.e2e_helpers import Blog, write_post
 
 # Each command that has --dry-run, and how the tests below run it.
 DRY_RUNS: dict[str, tuple[str, ...]] = {
     "publish": ("publish", "--dry-run"),
 }
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    """Every file and folder under `root` (relative path -> sha256 of the bytes, or "dir")."""
-    found: dict[str, str] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs:
-            found[os.path.relpath(os.path.join(folder, name), root)] = "dir"
-        for name in files:
-            path = Path(folder, name)
-            found[os.path.relpath(path, root)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
 
 
 def _options(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
@@ -105,15 +90,6 @@ def test_dry_run_after_a_preview_build_changes_nothing(blog: Blog, command: str)
     assert "dry run: nothing stored or sent" in planned.stdout
     assert tree_hashes(blog.root) == before
     assert json.loads((blog.root / "public" / "actor.json").read_text()) == served
-
-
-def run_without_base_url(blog: Blog, argv: tuple[str, ...]) -> CommandResult:
-    """`fedipress ARGV` as typed, so site.yaml's base_url counts (Blog.fedipress adds one)."""
-    completed = subprocess.run([sys.executable, "-m", "fedipress.cli", *argv], cwd=blog.root,
-                               env=_env(blog.env), capture_output=True, text=True, timeout=90,
-                               stdin=subprocess.DEVNULL, check=False)
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return CommandResult(argv, completed.returncode, completed.stdout, completed.stderr)
 
 
 def test_dry_run_in_a_fresh_clone_creates_no_state(blog: Blog) -> None:

@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from e2e_helpers import Blog, write_post
 from fedipress.config import load_config
 from fedipress.federation.publish import PublishOptions, run_publish
 from fedipress.store import Follower, open_store
-from inbox_sink import InboxSink
-from test_publish_dryrun import run_without_base_url, tree_hashes
+from support.dryrun import run_without_base_url, tree_hashes
+from support.e2e_helpers import Blog, write_post
+from support.inbox_sink import InboxSink
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -13,8 +13,8 @@ import pytest
 
 from fedipress.activitypub import documents as d
 from fedipress.store import Follower
-from test_delivery import Blog, make_blog, publish
-from test_mentions import Peer
+from support.delivery import Blog, make_blog, publish
+from support.mentions import Peer
 
 BLOG = "https://blog.example/"
 

@@ -21,7 +21,7 @@ from fedipress.federation.publish import ActivityTooLargeError, plan_changes
 from fedipress.generator.content import load_site
 from fedipress.model import Site
 from fedipress.store import Follower, open_store
-from inbox_sink import InboxSink
+from support.inbox_sink import InboxSink
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BLOG = "https://blog.example/"

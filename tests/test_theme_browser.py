@@ -30,7 +30,7 @@ from fedipress.generator.render import plan_pages
 from fedipress.generator.slug import slugify
 from fedipress.generator.themes import make_environment, theme_static_files
 from fedipress.model import Site
-from test_render import make_site
+from support.render import make_site
 
 pytestmark = pytest.mark.browser
 

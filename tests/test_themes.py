@@ -21,15 +21,10 @@ from fedipress.generator.themes import (
     theme_static_files,
 )
 from fedipress.model import Site
-from test_render import make_site, render_all
+from support.render import make_site, render_all
+from support.themes import write
 
 DEFAULT = PACKAGED_THEMES / "default"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def with_theme(site: Site, name: str) -> Site:

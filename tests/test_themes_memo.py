@@ -10,8 +10,8 @@ import jinja2
 
 from fedipress.generator.render import plan_pages
 from fedipress.generator.themes import make_environment
-from test_render import make_site, render_all
-from test_themes import write
+from support.render import make_site, render_all
+from support.themes import write
 
 PARTIALS = "themes/default/templates/partials"
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from fedipress.activitypub import documents as d
 from fedipress.activitypub import webfinger as wf
-from test_documents import BASE, check_golden, make_config, make_site
+from support.documents import BASE, check_golden, make_config, make_site
 
 
 def test_webfinger_golden() -> None:
@@ -305,7 +305,7 @@ def test_serve_and_inbox_answer_webfinger_alike(tmp_path: Path) -> None:
     from fedipress.federation.inbox import create_app
     from fedipress.federation.remote import FetchPolicy, RemoteFetcher
     from fedipress.store import open_store
-    from test_devserver import _make_site, _start
+    from support.devserver import _make_site, _start
 
     site = _make_site(tmp_path / "blog")
     served = _start(site)

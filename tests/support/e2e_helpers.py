@@ -30,11 +30,11 @@ from typing import IO, Any
 
 import httpx
 
-from interop_peer import free_port
+from support.interop_peer import free_port
 
 __all__ = ["Blog", "CommandResult", "HANDLE_USER", "write_post"]
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SITE = FIXTURES / "sites" / "basic"
 HANDLE_USER = "tester"  # author.handle in the fixture's site.yaml
 COMMAND_TIMEOUT = 90.0

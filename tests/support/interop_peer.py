@@ -9,9 +9,9 @@ subprocess on 127.0.0.1, calls its test-only control API, and runs one-shot Fedi
     lookup("tester@127.0.0.1:8001")          # what Fedify resolved, as a dict
 
 Tests using it are marked `@pytest.mark.interop` and call `require_harness()` (or use the
-`interop_peer` fixture, which does): without tests/interop/node_modules they skip on a
-workstation, but fail in CI, where a missing harness is a broken build. See
-tests/interop/README.md for the log format and the control API.
+`interop_peer` fixture of tests/conftest.py, which does): without
+tests/interop/node_modules they skip on a workstation, but fail in CI, where a missing harness
+is a broken build. See tests/interop/README.md for the log format and the control API.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,13 +37,12 @@ __all__ = [
     "PeerError",
     "free_port",
     "harness_available",
-    "interop_peer",
     "lookup",
     "require_harness",
     "start_peer",
 ]
 
-HARNESS_DIR = Path(__file__).resolve().parent / "interop"
+HARNESS_DIR = Path(__file__).resolve().parents[1] / "interop"
 NODE = HARNESS_DIR / "node_modules" / ".bin" / "node"
 PEER_SCRIPT = HARNESS_DIR / "peer.mjs"
 _FEDIFY = HARNESS_DIR / "node_modules" / "@fedify" / "fedify" / "package.json"
@@ -273,13 +272,6 @@ def start_peer(
             return peer
         peer.stop()  # died early: most likely a lost race for the port; try another
     raise PeerError(f"peer failed to start:\n{peer.output()}")
-
-
-@pytest.fixture
-def interop_peer(tmp_path: Path) -> Iterator[Peer]:
-    """A running peer (@bob) for one test; import this name into a test module to use it."""
-    with start_peer(tmp_path) as peer:
-        yield peer
 
 
 def lookup(
