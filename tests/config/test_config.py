@@ -15,7 +15,7 @@ from fedipress.config import load_config, parse_config
 from fedipress.errors import ConfigError, FedipressError
 from support.config import MINIMAL, load, only_problem, problems, write
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- defaults ---------------------------------------------------------------------------------
