@@ -21,7 +21,7 @@ from pyld import jsonld
 from fedipress.activitypub import documents as d
 from support.documents import KEY, WHEN, hello_post, make_site
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 NODE = INTEROP / "node_modules" / ".bin" / "node"
 
 

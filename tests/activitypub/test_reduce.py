@@ -302,7 +302,7 @@ def test_cached_tags_do_not_leak_between_bases() -> None:
 
 
 def _corpus_posts(count: int) -> list[str]:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "corpus.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "corpus.py"
     spec = importlib.util.spec_from_file_location("_fedipress_bench_corpus", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

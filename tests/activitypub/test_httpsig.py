@@ -44,7 +44,7 @@ from fedipress.activitypub.httpsig import (
 from fedipress.errors import SignatureError
 
 # Copies of the published vectors (draft-cavage-12 Appendix C, RFC 9421 B.1.4 + B.2.6).
-VECTORS = Path(__file__).parent / "fixtures" / "vectors"
+VECTORS = Path(__file__).parents[1] / "fixtures" / "vectors"
 CAVAGE = json.loads((VECTORS / "draft-cavage-12-appendix-c.json").read_text())
 B26 = json.loads((VECTORS / "rfc9421-b26-ed25519.json").read_text())
 
@@ -1347,7 +1347,7 @@ def test_fuzz_rfc9421_structured(components: list[str], created: int, digest: st
 # ------------------------------------------------------------------------------------------
 # interop with Fedify (an independent implementation, run by Node from tests/interop)
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 _FEDIFY_SCRIPT = r"""
 import { signRequest, verifyRequest } from "@fedify/fedify/sig";
 import { Temporal } from "@js-temporal/polyfill";

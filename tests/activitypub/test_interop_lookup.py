@@ -32,7 +32,7 @@ from support.interop_peer import free_port, lookup, require_harness, start_peer
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SITE = FIXTURES / "sites" / "basic"
 HANDLE_USER = "tester"  # author.handle in the fixture's site.yaml
 AP_JSON = "application/activity+json"
