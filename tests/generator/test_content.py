@@ -16,7 +16,7 @@ from fedipress.generator.markup import TOO_DEEP, render_markdown
 from fedipress.model import Image, Post, Tag
 from support.content import NOW, make_config, problems_of, write
 
-FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "content" / "site"
+FIXTURE_SITE = Path(__file__).resolve().parents[1] / "fixtures" / "content" / "site"
 BERLIN_WINTER = timezone(timedelta(hours=1))
 BERLIN_SUMMER = timezone(timedelta(hours=2))
 

@@ -281,7 +281,7 @@ def test_base_and_post_define_the_documented_blocks() -> None:
     for block in ("title", "head_extra", "header", "content", "footer", "scripts"):
         assert f"{{% block {block} %}}" in base
     assert "{% block comments %}" in post
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "themes.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "themes.md").read_text()
     for block in ("title", "head_extra", "header", "content", "footer", "scripts", "comments"):
         assert f"`{block}`" in docs, block
 

@@ -612,7 +612,7 @@ def test_fast_paths_match_python_markdown_on_real_documents() -> None:
     from fedipress.generator.markup import _new_markdown
     from fedipress.generator.markup_speedups import skip_absent_syntax
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     documents = sorted([*repo.glob("docs/*.md"), repo / "README.md",
                         *(repo / "content").rglob("*.md")])
     assert len(documents) > 15

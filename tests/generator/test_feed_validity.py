@@ -34,7 +34,7 @@ from lxml import etree
 
 from support.feed_validity import EXPECTED, SITE_NAMES, Expected, build_fixture_site
 
-SCHEMAS = Path(__file__).resolve().parent / "fixtures" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from fedipress.generator.migration_syntax import preprocess
 
-KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
 BASE = "https://blog.example/"
 
 SITE_YAML = """\

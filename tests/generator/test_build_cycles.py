@@ -20,7 +20,7 @@ import pytest
 from fedipress.config import load_config
 from fedipress.generator.build import Builder
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 # Types a build makes per post or per plan; none may be left for the cyclic collector.

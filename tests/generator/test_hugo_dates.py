@@ -20,7 +20,7 @@ from fedipress.generator.build import build_site
 from fedipress.model import Site
 from fedipress.store import open_store
 
-KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
 
 SITE_YAML = """\
 title: Scheduled Blog

@@ -20,7 +20,7 @@ from fedipress.generator.markup import _new_markdown, normalize_lists
 from fedipress.generator.markup_speedups import skip_absent_syntax
 from fedipress.generator.markup_writers import html_serializer
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SITE = "https://alice.example/"
 PAGE = "https://alice.example/posts/tomatoes/"
 

@@ -21,7 +21,7 @@ from fedipress.federation.manifest import (
 from fedipress.generator.build import Builder
 from fedipress.generator.content import load_site
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
