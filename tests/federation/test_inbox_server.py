@@ -24,8 +24,8 @@ from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.store import open_store
 from support.inbox import AS2, NOW, REMOTE_KEY, Env, Remote, actor_doc, make_env
 
-KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
-REPO = Path(__file__).resolve().parents[1]
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def actor_json(base: str) -> str:

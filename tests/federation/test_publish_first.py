@@ -21,7 +21,7 @@ from support.dryrun import run_without_base_url, tree_hashes
 from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture

@@ -346,7 +346,7 @@ def test_nginx_and_apache_rules_for_a_handle_on_another_domain() -> None:
 
 # --- every configuration file the docs name is generated (and run by test_hosting_real) -------
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 # A web server configuration file as the docs name it: a *.conf, a Caddyfile, or one of the
 # static hosts' files inside public/ (bare `_redirects` etc. are only talked about).
 _CONFIG_NAME = re.compile(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from support.e2e_helpers import Blog, CommandResult, write_post
 from support.inbox_sink import InboxSink
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def key_fragments(private_pem: bytes) -> list[bytes]:

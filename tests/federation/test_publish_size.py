@@ -23,7 +23,7 @@ from fedipress.model import Site
 from fedipress.store import Follower, open_store
 from support.inbox_sink import InboxSink
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BLOG = "https://blog.example/"
 LIMIT = 60 * 1024
 MISSKEY_LIMIT = 64 * 1024

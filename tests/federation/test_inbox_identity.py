@@ -36,9 +36,9 @@ from support.inbox_sink import InboxSink
 pytestmark = pytest.mark.slow
 
 AS2 = "application/activity+json"
-FIXTURE_KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
+FIXTURE_KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
 BLOG_PEM = (FIXTURE_KEYS / "blog-public.pem").read_bytes()
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def follower_key() -> tuple[rsa.RSAPrivateKey, str]:

@@ -31,7 +31,8 @@ from support.inbox_sink import InboxSink
 pytestmark = pytest.mark.slow
 
 AS2 = "application/activity+json"
-BLOG_PEM = (Path(__file__).resolve().parent / "fixtures" / "keys" / "blog-public.pem").read_bytes()
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
+BLOG_PEM = (KEYS / "blog-public.pem").read_bytes()
 
 
 def _key(bits: int) -> tuple[rsa.RSAPrivateKey, str]:

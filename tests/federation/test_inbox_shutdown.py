@@ -38,8 +38,8 @@ from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.store import open_store
 from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
 
-KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
-REPO = Path(__file__).resolve().parents[1]
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
+REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0  # uvicorn's 10 s grace plus the delivery loop's last attempts
 

@@ -56,7 +56,7 @@ AP = "application/activity+json"
 LD = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 PUBLIC_IP = "93.184.216.34"
 UA = user_agent("https://blog.example/")
-KEYS = Path(__file__).resolve().parent / "fixtures" / "keys"
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
 REMOTE_PEM = (KEYS / "remote-public.pem").read_text()
 BLOG_PEM = (KEYS / "blog-public.pem").read_text()
 
