@@ -1,4 +1,5 @@
-"""`fedipress followers` against a real loopback actor (tests/inbox_sink.py) and a real store."""
+"""`fedipress followers` against a real loopback actor (tests/support/inbox_sink.py) and a real
+store."""
 
 from __future__ import annotations
 

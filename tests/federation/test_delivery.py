@@ -1,5 +1,5 @@
 """Delivery and `fedipress publish` end to end: real sites, real SQLite, real keys, real
-loopback inbox servers (tests/inbox_sink.py)."""
+loopback inbox servers (tests/support/inbox_sink.py)."""
 
 from __future__ import annotations
 

@@ -270,8 +270,8 @@ def test_static_hosts_say_what_they_cannot_do(kind: str) -> None:
 
 
 # --- the WebFinger rules of nginx and Apache, on the raw query string -------------------------
-# tests/test_hosting_real.py runs nginx, Caddy and Apache where installed; here the rules nginx
-# and Apache share are replayed in Python on the raw query string for many more queries and
+# tests/federation/test_hosting_real.py runs nginx, Caddy and Apache where installed; here the rules
+# nginx and Apache share are replayed in Python on the raw query string for many more queries and
 # compared with what the service answers.
 
 

@@ -1,5 +1,6 @@
 """Inbox behaviour around remote failures and account changes, with real signed requests, a real
-SQLite store and a real loopback server for the remote side (tests/test_inbox.py's harness):
+SQLite store and a real loopback server for the remote side (tests/federation/test_inbox.py's
+harness):
 
 - temporary fetch failures (5xx, connection refused, timeout) answer 503 + Retry-After, so the
   sender retries; permanent ones (404, 410, wrong content type) stay 401/400;

@@ -105,7 +105,8 @@ def test_site_dir_is_served_with_content_types(tmp_path: Path, remote: Remote) -
         .headers["content-type"]
         .startswith("application/activity+json")
     )
-    # only the blog's own account gets the JRD (RFC 7033; tests/test_webfinger.py has the rest)
+    # only the blog's own account gets the JRD (RFC 7033; tests/activitypub/test_webfinger.py has
+    # the rest)
     assert r["/.well-known/webfinger?resource=acct:a@b"].status_code == 404
     webfinger = r["/.well-known/webfinger?resource=acct:author@blog.example"]
     assert webfinger.headers["content-type"].startswith("application/jrd+json")

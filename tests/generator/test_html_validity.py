@@ -1,7 +1,7 @@
 """Every built HTML page is valid HTML and a sound page, checked over whole built sites.
 
-The same two sites as tests/test_feed_validity.py (the `basic` fixture and the tricky one) are
-built once per module. html5lib, an independent implementation of the WHATWG parsing algorithm,
+The same two sites as tests/generator/test_feed_validity.py (the `basic` fixture and the tricky one)
+are built once per module. html5lib, an independent implementation of the WHATWG parsing algorithm,
 reports every parse error of every page; then each page is checked for what a reader, a screen
 reader and a privacy-minded visitor rely on: one <h1> and one <main>, <html lang>, unique ids,
 alt text on every image, no inline event handlers, no resources loaded from other hosts (author
