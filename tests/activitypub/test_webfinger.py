@@ -305,10 +305,10 @@ def test_serve_and_inbox_answer_webfinger_alike(tmp_path: Path) -> None:
     from fedipress.federation.inbox import create_app
     from fedipress.federation.remote import FetchPolicy, RemoteFetcher
     from fedipress.store import open_store
-    from support.devserver import _make_site, _start
+    from support.devserver import make_served_site, start_serve
 
-    site = _make_site(tmp_path / "blog")
-    served = _start(site)
+    site = make_served_site(tmp_path / "blog")
+    served = start_serve(site)
     try:
         host = served.url.removeprefix("http://").rstrip("/")
         config = load_config(site / "site.yaml", base_url=served.url)

@@ -20,7 +20,7 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.generator.contenttypes import content_type_for, needs_cors
-from support.devserver import _make_site, _start
+from support.devserver import make_served_site, start_serve
 
 
 def _doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _built_site(tmp_path: Path, port: int) -> Path:
-    site = _make_site(tmp_path / "blog")
+    site = make_served_site(tmp_path / "blog")
     assert main(["build", "-q", "--config", str(site / "site.yaml"),
                  "--base-url", f"http://127.0.0.1:{port}/"]) == 0
     return site
@@ -76,7 +76,7 @@ def static_host() -> Iterator[Any]:
 
 def test_doctor_passes_against_fedipress_serve(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    served = _start(_make_site(tmp_path / "blog"))
+    served = start_serve(make_served_site(tmp_path / "blog"))
     try:
         code, out, err = _doctor(capsys, served.url, "--allow-private-addresses")
         assert code == 0, out + err

@@ -15,7 +15,7 @@ import pytest
 from fedipress.config import load_config
 from fedipress.generator.build import Builder
 from fedipress.generator.devserver import LiveState, inject_html, local_base_url, resolve_request
-from support.devserver import Served, _make_site, _start
+from support.devserver import Served, make_served_site, start_serve
 
 # --- pure parts -----------------------------------------------------------------------------
 
@@ -83,7 +83,7 @@ def test_live_state_wakes_waiters_and_stops() -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    server = _start(_make_site(tmp_path / "blog"))
+    server = start_serve(make_served_site(tmp_path / "blog"))
     yield server
     if server.proc.poll() is None:
         code, err = server.stop()
@@ -236,7 +236,7 @@ def test_sigint_stops_cleanly(served: Served) -> None:
 
 
 def test_explicit_base_url_and_no_reload(tmp_path: Path) -> None:
-    server = _start(_make_site(tmp_path / "blog"), "--base-url", "http://blog.test/",
+    server = start_serve(make_served_site(tmp_path / "blog"), "--base-url", "http://blog.test/",
                     "--no-reload")
     try:
         _, _, body = server.get("/")
@@ -263,13 +263,13 @@ def _build_quietly(site: Path) -> tuple[int, int, int, int]:
 
 
 def test_serve_leaves_the_output_folder_alone(tmp_path: Path) -> None:
-    site = _make_site(tmp_path / "blog")
+    site = make_served_site(tmp_path / "blog")
     written, _, _, files = _build_quietly(site)
     assert written == files > 10
     public = site / "public"
     before = _hashes(public)
     stat_before = {p: p.stat().st_mtime_ns for p in public.rglob("*")}
-    server = _start(site)
+    server = start_serve(site)
     try:
         assert ".fedipress/serve" in server.line, server.line
         _, _, body = server.get("/posts/hello-world/")
@@ -299,7 +299,7 @@ def test_serve_leaves_the_output_folder_alone(tmp_path: Path) -> None:
     assert skipped == files  # not even rendered again: the manifest is still the real one
     assert _hashes(public) == before
     # ...and a second serve (another port: every page changes) still leaves public/ alone
-    server = _start(site, "--no-reload")
+    server = start_serve(site, "--no-reload")
     try:
         assert server.get("/posts/hello-world/")[0] == 200
     finally:
@@ -309,8 +309,8 @@ def test_serve_leaves_the_output_folder_alone(tmp_path: Path) -> None:
 
 
 def test_serve_with_explicit_base_url_builds_into_the_output_folder(tmp_path: Path) -> None:
-    site = _make_site(tmp_path / "blog")
-    server = _start(site, "--base-url", "http://blog.test/", "--no-reload")
+    site = make_served_site(tmp_path / "blog")
+    server = start_serve(site, "--base-url", "http://blog.test/", "--no-reload")
     try:
         assert server.get("/posts/hello-world/")[0] == 200
     finally:

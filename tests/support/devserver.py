@@ -20,7 +20,7 @@ from fedipress.cli import main
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def _make_site(root: Path) -> Path:
+def make_served_site(root: Path) -> Path:
     assert main(["init", str(root)]) == 0
     (root / ".fedipress").mkdir(exist_ok=True)
     shutil.copy(FIXTURES / "keys" / "blog-private.pem", root / ".fedipress" / "private-key.pem")
@@ -57,7 +57,7 @@ class Served:
         return self.proc.returncode, err
 
 
-def _start(site: Path, *extra: str) -> Served:
+def start_serve(site: Path, *extra: str) -> Served:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CI", None)
     proc = subprocess.Popen(
