@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+from support.interop_peer import Peer, start_peer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,3 +52,11 @@ def blog_pub(blog_public_pem: bytes) -> rsa.RSAPublicKey:
     key = load_pem_public_key(blog_public_pem)
     assert isinstance(key, rsa.RSAPublicKey)
     return key
+
+
+@pytest.fixture
+def interop_peer(tmp_path: Path) -> Iterator[Peer]:
+    """A running independent peer (@bob, Fedify) for one test; stopped after it."""
+    with start_peer(tmp_path) as peer:
+        yield peer
+

@@ -934,3 +934,95 @@ def test_argparse_only_in_cli(package: list[Module], tmp_path: Path) -> None:
     found = [p.split(": ")[0] for p in check_argparse_only_in_cli(bad)]
     assert found == [f"{tmp_path}/src/{PACKAGE}/model.py:1",
                      f"{tmp_path}/src/{PACKAGE}/store/__init__.py:2"], found
+
+
+# --- tests/ mirrors the package ------------------------------------------------------------------
+
+TESTS_ROOT = REPO / "tests"
+# Folders of tests/ that hold data or helpers rather than the tests of one subpackage.
+TEST_DATA_FOLDERS = frozenset({"fixtures", "golden", "interop", "support"})
+
+
+def _test_tree_files(tests_root: Path) -> Iterator[Path]:
+    for path in sorted(tests_root.rglob("*.py")):
+        if not set(path.relative_to(tests_root).parts[:-1]) & (TEST_DATA_FOLDERS - {"support"}):
+            yield path
+
+
+def check_no_test_module_imports_another(tests_root: Path) -> list[str]:
+    """A test module is run, never imported: a helper two test modules share lives in
+    tests/support/ and a shared fixture in a conftest.py, so that moving or deleting one test
+    module cannot break another, and no test runs twice under two names."""
+    problems = []
+    for path in _test_tree_files(tests_root):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            bad = sorted({t for t in targets
+                          if any(p.startswith("test_") or p == "conftest" for p in t.split("."))})
+            problems += [
+                f"tests/{path.relative_to(tests_root).as_posix()}:{node.lineno}: imports the test"
+                f" module {target}; move what is shared into tests/support/ (fixtures into a"
+                " conftest.py)"
+                for target in bad[:1]
+            ]
+    return problems
+
+
+def check_test_folders_mirror_the_package(tests_root: Path, package_root: Path) -> list[str]:
+    """Every folder of tests (tests/generator/, ...) is named after the subpackage it tests, so
+    that a test is found where its code is; data and helper folders are the only others."""
+    problems = []
+    for folder in sorted(p for p in tests_root.rglob("*") if p.is_dir()):
+        parts = folder.relative_to(tests_root).parts
+        if parts[0] in TEST_DATA_FOLDERS or any(p.startswith((".", "__")) for p in parts):
+            continue
+        if not (package_root.joinpath(*parts) / "__init__.py").is_file():
+            problems.append(
+                f"tests/{'/'.join(parts)}/: no subpackage src/{PACKAGE}/{'/'.join(parts)}; put"
+                f" its tests in the folder of the subpackage they test (or at tests/ for checks"
+                " of the whole package)")
+    return problems
+
+
+def test_no_test_module_imports_another(tmp_path: Path) -> None:
+    problems = check_no_test_module_imports_another(TESTS_ROOT)
+    assert not problems, _report(problems)
+    # The check is shown to fail, on each way of importing a test module.
+    (tmp_path / "support").mkdir()
+    (tmp_path / "support" / "ok.py").write_text("from support.inbox import Env\n")
+    (tmp_path / "test_a.py").write_text("from test_b import helper\n")
+    (tmp_path / "support" / "bad.py").write_text("import os\nimport tests.test_b as b\n")
+    (tmp_path / "test_c.py").write_text("from tests import test_b\nfrom conftest import f\n")
+    assert check_no_test_module_imports_another(tmp_path) == [
+        "tests/support/bad.py:2: imports the test module tests.test_b; move what is shared into"
+        " tests/support/ (fixtures into a conftest.py)",
+        "tests/test_a.py:1: imports the test module test_b; move what is shared into"
+        " tests/support/ (fixtures into a conftest.py)",
+        "tests/test_c.py:1: imports the test module tests.test_b; move what is shared into"
+        " tests/support/ (fixtures into a conftest.py)",
+        "tests/test_c.py:2: imports the test module conftest; move what is shared into"
+        " tests/support/ (fixtures into a conftest.py)",
+    ]
+
+
+def test_test_folders_mirror_the_package(tmp_path: Path) -> None:
+    problems = check_test_folders_mirror_the_package(TESTS_ROOT, PACKAGE_ROOT)
+    assert not problems, _report(problems)
+    for folder in ("generator", "federation", "activitypub", "store", "config", "cli"):
+        assert any((TESTS_ROOT / folder).glob("test_*.py")), f"tests/{folder}/ has no tests"
+    # The check is shown to fail on a folder named after no subpackage, at any depth.
+    package = _write_package(tmp_path, {})
+    for folder in ("store", "store/nothing", "gizmo", "fixtures/site", "support", "__pycache__"):
+        (tmp_path / "tests" / folder).mkdir(parents=True)
+    assert check_test_folders_mirror_the_package(tmp_path / "tests", package) == [
+        f"tests/gizmo/: no subpackage src/{PACKAGE}/gizmo; put its tests in the folder of the"
+        " subpackage they test (or at tests/ for checks of the whole package)",
+        f"tests/store/nothing/: no subpackage src/{PACKAGE}/store/nothing; put its tests in the"
+        " folder of the subpackage they test (or at tests/ for checks of the whole package)",
+    ]

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from e2e_helpers import Blog, write_post
-from interop_peer import Peer, require_harness, start_peer
+from support.e2e_helpers import Blog, write_post
+from support.interop_peer import Peer, require_harness, start_peer
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 

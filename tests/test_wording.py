@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fedipress.wording import docs_url, plural
-from inbox_sink import InboxSink
-from test_delivery import Blog, make_blog, person, publish
+from support.delivery import Blog, make_blog, person, publish
+from support.inbox_sink import InboxSink
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "fedipress"
 

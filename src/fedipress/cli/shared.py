@@ -232,7 +232,7 @@ def help_with_default(action: argparse.Action) -> str | None:
                                                           argparse.ZERO_OR_MORE):
         return text  # a required positional has no default
     if action.default is argparse.SUPPRESS or action.default is None:
-        return text  # the help must say it in words (tests/test_cli_help.py checks)
+        return text  # the help must say it in words (tests/cli/test_cli_help.py checks)
     if isinstance(action, argparse._StoreTrueAction):
         return f"{text} (default: off)"
     if isinstance(action, argparse._StoreFalseAction):

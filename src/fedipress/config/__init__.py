@@ -25,7 +25,7 @@ __all__ = [
     "parse_config",
 ]
 
-# The key lists under their old private names: tests/test_config.py checks that
+# The key lists under their old private names: tests/config/test_config.py checks that
 # https://github.com/fedipress/fedipress/blob/main/docs/configuration.md documents every key.
 _TOP_KEYS = _sections.TOP_KEYS
 _AUTHOR_KEYS = _sections.AUTHOR_KEYS

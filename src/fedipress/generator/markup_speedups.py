@@ -8,8 +8,8 @@ internals, each looked up by name (`_internal`, never an import that could fail)
 `speedup_extensions` leaves out a speed-up whose internals are missing, the inline pass (a
 copy of private methods) runs only on the releases it copies, and every shortcut is keyed by
 the exact regex or class it was checked against, so a release that changes one just loses
-that shortcut. Output is byte for byte the stock parser's (tests/test_markup.py and
-tests/test_markup_fast.py compare them, also with internals missing or changed). No check
+that shortcut. Output is byte for byte the stock parser's (tests/generator/test_markup.py and
+tests/generator/test_markup_fast.py compare them, also with internals missing or changed). No check
 stands on a speed-up: markup.py's nesting limit and the rest run either way.
 
 This module is their face: the html serializer, the Pygments formatters, which speed-ups

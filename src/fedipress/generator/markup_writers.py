@@ -1,6 +1,6 @@
 """Writers for markup.py, split from its speed-ups (markup_speedups.py): the fast html
 serializer and the shared Pygments formatters. Same bytes as Python-Markdown's and
-codehilite's own, with less interpreter work; tests/test_markup_fast.py compares them.
+codehilite's own, with less interpreter work; tests/generator/test_markup_fast.py compares them.
 
 PURE, like markup.py: element trees in, strings out.
 """
