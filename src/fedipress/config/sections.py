@@ -46,7 +46,7 @@ FEDIVERSE_KEYS = (
     "username", "handle_domain", "display_name", "bio", "avatar", "header", "fields",
     "also_known_as", "post_type", "note_content", "federate", "discoverable", "indexable",
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
-    "public_key_file", "published",
+    "public_key_file", "published", "enabled", "paused",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -311,6 +311,15 @@ def _read_fediverse(
                 "fediverse.public_key_file: must not be inside the output directory (the"
                 " build replaces its contents); keep it beside site.yaml",
             )
+    enabled = check.boolean(section, "enabled")
+    paused = check.boolean(section, "paused")
+    if enabled is False and paused:
+        # Both at once is a contradiction the author should resolve, not one we guess at.
+        check.add(
+            section.line_of("paused"),
+            "fediverse.paused: has no effect with fediverse.enabled: false (the blog has left"
+            " the fediverse); remove one of them",
+        )
     published = check.text(section, "published")
     if published is not None:
         published, error = check_datetime(published, timezone)
@@ -340,4 +349,6 @@ def _read_fediverse(
         blocked=tuple(blocked),
         public_key_file=public_key_file or "fedipress-public-key.pem",
         published=published,
+        enabled=True if enabled is None else enabled,
+        paused=bool(paused),
     )

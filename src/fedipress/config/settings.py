@@ -79,6 +79,11 @@ class FediverseConfig:
     blocked: tuple[str, ...] = ()  # domains ("spam.example") or actor ids (https://...)
     public_key_file: str = "fedipress-public-key.pem"  # relative to the site root, committed
     published: str | None = None  # ISO datetime the actor came to be; default: oldest post
+    # False: the blog has left (or never joined) the fediverse: the build writes no
+    # ActivityPub documents and the host configuration answers 410 Gone for them.
+    enabled: bool = True
+    # True: publish announces nothing new; documents are still served, follows accepted.
+    paused: bool = False
 
 
 @dataclass(frozen=True)

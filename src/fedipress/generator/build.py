@@ -341,6 +341,9 @@ class Builder:
 
         public_key = self._public_key()
         lap("keys")
+        if not config.fediverse.enabled:
+            self.log("fediverse.enabled is false: no ActivityPub documents written; the host"
+                     " configuration answers 410 Gone for them")
 
         targeted = changed_paths is not None and self._cache is not None and not clean
         site, problems = self._parse(now, clean, targeted, changed)
@@ -418,6 +421,9 @@ class Builder:
         )
 
     def _public_key(self) -> bytes | None:
+        if not self.config.fediverse.enabled:
+            # No key, no ActivityPub documents, no federation manifest: the blog has left.
+            return None
         try:
             from ..federation.keys import ensure_public_key
         except ImportError:

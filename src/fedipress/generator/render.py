@@ -100,6 +100,9 @@ class SiteView:
     archive_url: str
     # Every menu named in front matter (`menu:`), by name, each in order; "main" always.
     menus: Mapping[str, tuple[Link, ...]] = field(default_factory=dict)
+    # False with `fediverse.enabled: false`: themes leave out the Follow and reply boxes,
+    # which would point at an account that no longer exists.
+    fediverse: bool = True
 
 
 @dataclass(frozen=True)
@@ -323,6 +326,7 @@ class _Pages:
             tags_url=c.url("tags/"),
             archive_url=c.url("archive/"),
             menus=MappingProxyType(menus),
+            fediverse=c.fediverse.enabled,
         )
 
     def title(self, heading: str) -> str:
@@ -368,8 +372,8 @@ class _Pages:
             # not pages or drafts); announcing one anywhere else is a broken link.
             activity_json=(f"{post.url}object.json"
                            if post.kind == "post" and post.federate and not post.draft
-                           else None),
-            creator=f"@{c.handle}",
+                           and c.fediverse.enabled else None),
+            creator=f"@{c.handle}" if c.fediverse.enabled else None,
         )
         context: dict[str, Any] = {"meta": meta, "post": post}
         context["show_toc"] = _show_toc(post)
