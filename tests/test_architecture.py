@@ -110,6 +110,7 @@ LAYERS: dict[str, int] = {
     "generator.outputsync": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
+    "federation.hosting_gone": 1,
     "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
     # resolves mentions over HTTP, for publish and publish_dry_run alike)
@@ -117,7 +118,7 @@ LAYERS: dict[str, int] = {
     "federation.publish": 2, "federation.publish_plan": 2, "federation.publish_dry_run": 2,
     "federation.inbox": 2, "federation.inbox_handlers": 2,
     "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,
-    "federation.deliveries": 2, "federation.interactions": 2,
+    "federation.deliveries": 2, "federation.interactions": 2, "federation.leave": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }

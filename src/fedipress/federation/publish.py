@@ -32,6 +32,7 @@ from .publish_checks import (
     IdentityMismatchError,
     StoreState,
     check_built_site,
+    check_fediverse_switch,
     check_identity,
     first_publish_problem,
     load_manifest,
@@ -131,6 +132,10 @@ def run_publish(
         raise FedipressError("--backfill: must be 0 or more")
     if wait < 0:
         raise FedipressError("--wait: must be 0 or more seconds")
+    paused = check_fediverse_switch(config)
+    if paused is not None:
+        out(paused)
+        return PublishResult(summary=None)
     if options.dry_run:
         run_dry(config, build=options.build, first_publish=options.first_publish,
                 backfill=backfill, base_url_option=base_url_option,

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from ..config import SiteConfig
 from ..errors import FedipressError, StoreError
+from ..wording import docs_url
 from .manifest import MANIFEST_NAME, read_federation_manifest
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "IdentityMismatchError",
     "StoreState",
     "check_built_site",
+    "check_fediverse_switch",
     "check_identity",
     "connect_read_only",
     "first_publish_problem",
@@ -70,6 +72,22 @@ class StoreState:
     exists: bool
     announced: int  # ledger rows (posts and the profile)
     followers: int  # follower rows in any state: the inbox has run on this store
+
+
+def check_fediverse_switch(config: SiteConfig) -> str | None:
+    """site.yaml's on/off switch, before anything is planned: a FedipressError when the blog
+    has left (`fediverse.enabled: false`), the one line to print when it is paused
+    (`fediverse.paused: true`: nothing new is announced, and that is not a failure), else
+    None. Any way of publishing (locally or through the service) asks this first."""
+    if not config.fediverse.enabled:
+        raise FedipressError(
+            "fediverse.enabled is false in site.yaml: nothing is published to the fediverse;"
+            " to tell followers the blog has left, run `fedipress leave`"
+            f" ({docs_url('leaving')})")
+    if config.fediverse.paused:
+        return ("fediverse.paused is true in site.yaml: nothing new announced (followers"
+                " keep following; set it to false and publish again to announce what changed)")
+    return None
 
 
 def running_under_ci() -> bool:

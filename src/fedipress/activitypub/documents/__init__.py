@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .activities import (
     accept_activity,
+    actor_delete_activity,
     actor_update_activity,
     create_activity,
     delete_activity,
@@ -74,6 +75,7 @@ __all__ = [
     "accept_activity",
     "actor_document",
     "actor_id",
+    "actor_delete_activity",
     "actor_update_activity",
     "DocumentBytes",
     "PreparedObject",

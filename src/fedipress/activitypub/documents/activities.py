@@ -16,6 +16,7 @@ from .json_text import serialize
 
 __all__ = [
     "accept_activity",
+    "actor_delete_activity",
     "actor_update_activity",
     "create_activity",
     "delete_activity",
@@ -64,6 +65,21 @@ def delete_activity(site: Site, object_id: str, *, deleted: datetime) -> dict[st
             "to": [PUBLIC],
             "cc": [_followers_id(site)],
             "object": {"id": object_id, "type": "Tombstone", "deleted": iso(deleted)},
+        }
+    )
+
+
+def actor_delete_activity(actor: str) -> dict[str, Any]:
+    """Delete of the actor itself, as servers send on account deletion: object = the actor
+    id, to the public. Receivers drop the account and every follow to or from it. The id is
+    fixed, so a second `leave` queues nothing new."""
+    return with_context(
+        {
+            "id": f"{actor}#delete",
+            "type": "Delete",
+            "actor": actor,
+            "to": [PUBLIC],
+            "object": actor,
         }
     )
 
