@@ -68,7 +68,7 @@ def _cmd_leave(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = command(sub, "leave", _cmd_leave, _DESCRIPTION, "fedipress leave")
-    site_options(p, base_url=False)
+    site_options(p)
     p.add_argument("--yes", action="store_true",
                    help="do not ask for confirmation (needed under CI and without a terminal)")
     p.add_argument("--wait", type=seconds, default=60.0, metavar="SECONDS",
