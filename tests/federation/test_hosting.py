@@ -356,7 +356,10 @@ _HOSTING_REDIRECT = re.compile(r"fedipress hosting (\w+)(?: [^>\n`]*)? > ([^\s`]
 
 
 def test_every_config_file_the_docs_name_is_generated() -> None:
-    built = {f"public/{o.path}" for o in plan_host_files(make_config())}
+    config = make_config()
+    # With fediverse.enabled: false the build also writes Netlify's _redirects (410 Gone).
+    left = replace(config, fediverse=replace(config.fediverse, enabled=False))
+    built = {f"public/{o.path}" for c in (config, left) for o in plan_host_files(c)}
     printed: dict[str, str] = {}  # file -> the `fedipress hosting KIND` that writes it
     texts = {path.name: path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.md"))}
     for text in texts.values():
