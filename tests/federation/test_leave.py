@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fedipress.activitypub.documents import PUBLIC
@@ -216,3 +217,24 @@ def test_paused_and_disabled_together_is_a_config_error(blog: Blog) -> None:
     set_fediverse(blog, "paused: true")
     refused = blog.fedipress("build", expect=2)
     assert "site.yaml:" in refused.stderr and "fediverse.paused" in refused.stderr
+
+
+def test_the_inbox_service_of_a_blog_that_left_answers_410(blog: Blog) -> None:
+    """`fedipress inbox --site` serves the blog on one machine: after leaving it takes no
+    follow and WebFinger finds nobody, as the generated host configurations answer."""
+    set_fediverse(blog, "enabled: false")
+    blog.fedipress("build")
+    blog.start_inbox()
+    try:
+        with httpx.Client(timeout=10) as client:
+            posted = client.post(blog.base + "inbox", content=b'{"type": "Follow"}',
+                                 headers={"Content-Type": "application/activity+json"})
+            assert posted.status_code == 410
+            finger = client.get(blog.base + ".well-known/webfinger",
+                                params={"resource": f"acct:{blog.handle}"})
+            assert finger.status_code == 410
+            assert client.get(blog.base).status_code == 200  # the pages stay
+    finally:
+        blog.stop_inbox()
+    assert follower_count(blog) == 0
+    assert "answered 410 Gone" in blog.inbox_output()

@@ -648,6 +648,8 @@ def _webfinger(config: SiteConfig, site_dir: Path) -> Callable[[Request], Any]:
     path = site_dir / ".well-known" / "webfinger"
 
     async def answer(request: Request) -> Response:
+        if not config.fediverse.enabled:
+            return _left(request)
         try:
             built = path.read_bytes()
         except OSError:
@@ -657,6 +659,15 @@ def _webfinger(config: SiteConfig, site_dir: Path) -> Callable[[Request], Any]:
                         media_type=found.content_type)
 
     return answer
+
+
+def _left(request: Request) -> Response:
+    """fediverse.enabled: false: the account is gone (`fedipress leave`); no follow is taken
+    and WebFinger finds nobody, as the generated host configuration answers (hosting_gone)."""
+    log.info("%s %s answered 410 Gone: fediverse.enabled is false in site.yaml",
+             request.method, request.url.path)
+    return Response("410 Gone: this blog has left the fediverse\n", 410,
+                    media_type="text/plain", headers={"Access-Control-Allow-Origin": "*"})
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
@@ -701,6 +712,8 @@ def create_app(
         return JSONResponse({"error": "POST activities here"}, 405, headers={"Allow": "POST"})
 
     async def post(request: Request) -> Response:
+        if not config.fediverse.enabled:
+            return _left(request)
         return await inbox(request)
 
     routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]

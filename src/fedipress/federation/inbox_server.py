@@ -83,6 +83,10 @@ def served_identity(
     202 and drop it. The served document therefore decides: site.yaml's base_url gives way to
     the one the site was built for (with a log line), an explicit --base-url that disagrees is
     refused, and so is a document whose inbox or key this service could not stand behind."""
+    if not config.fediverse.enabled:
+        # The blog has left: no actor is built, the inbox answers 410 Gone and only its
+        # delivery loop still works (it retries the Delete `fedipress leave` queued).
+        return config
     path = site_dir / "actor.json"
     doc = _actor_document(path)
     actor_id: str = doc["id"]
