@@ -1,8 +1,5 @@
-"""Real nginx and Caddy on loopback for tests: start one on a generated configuration, wait
-for its port, stop it. Skips (saying why) where the binary is not installed.
-
-The same steps as tests/federation/test_hosting_real.py's, public here so other test modules
-can run generated configurations too (a test module never imports another).
+"""Real nginx, Caddy and Apache on loopback for tests: start one on a generated configuration,
+wait for its port, stop it. Skips (saying why) where the binary is not installed.
 """
 
 from __future__ import annotations
@@ -17,18 +14,21 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["binary", "start_caddy", "start_nginx", "stop"]
+__all__ = ["binary", "start_apache", "start_caddy", "start_nginx", "stop", "wait_port"]
 
 NGINX = Path("/usr/sbin/nginx")
 CADDY = Path("/usr/bin/caddy")
+# Apache's binary; its modules are looked for in ../lib/apache2/modules beside it (Debian's
+# layout), so an unpacked apache2-bin package works too (FEDIPRESS_TEST_APACHE2=path).
+APACHE = Path(os.environ.get("FEDIPRESS_TEST_APACHE2", "/usr/sbin/apache2"))
 START_TIMEOUT = 20.0
-_PACKAGES = {"nginx": "nginx", "caddy": "caddy"}
+_PACKAGES = {"nginx": "nginx", "caddy": "caddy", "apache": "apache2-bin"}
 
 
 def binary(kind: str) -> Path:
-    path = {"nginx": NGINX, "caddy": CADDY}[kind]
+    path = {"nginx": NGINX, "caddy": CADDY, "apache": APACHE}[kind]
     found = path if path.is_file() else None
-    if found is None:
+    if found is None and kind != "apache":
         found = Path(w) if (w := shutil.which(kind)) else None
     if found is None:
         pytest.skip(f"{kind} is not installed ({path} missing; Debian package"
@@ -37,7 +37,7 @@ def binary(kind: str) -> Path:
     return found
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
+def wait_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
@@ -98,7 +98,7 @@ http {{
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
-    _wait_port(port, process, log, "nginx")
+    wait_port(port, process, log, "nginx")
     return process
 
 
@@ -124,6 +124,63 @@ def start_caddy(binary: Path, work: Path, site_conf: Path, port: int
         process = subprocess.Popen(
             [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    _wait_port(port, process, log, "caddy")
+    wait_port(port, process, log, "caddy")
     return process
 
+
+def start_apache(binary: Path, work: Path, generated: Path, port: int, public: Path
+                  ) -> subprocess.Popen[bytes]:
+    """Apache serving `public` (with the .htaccess the build wrote there) and proxying /inbox
+    with the lines the generated configuration gives, uncommented."""
+    prefix = work / "apache"
+    prefix.mkdir()
+    modules = binary.resolve().parent.parent / "lib" / "apache2" / "modules"
+    proxy = [line.removeprefix("#").strip() for line in generated.read_text().splitlines()
+             if line.startswith(("#   ProxyPreserveHost", "#   ProxyPass "))]
+    assert proxy, "the generated Apache configuration says nothing about proxying /inbox"
+    root_user = os.geteuid() == 0
+    if root_user:
+        # Apache will not serve as root: its children run as nobody, who must read the site.
+        for folder in [public, *public.parents]:
+            if folder == Path("/"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o005)
+    load = "\n".join(f"LoadModule {name}_module {modules}/mod_{name}.so" for name in (
+        "mpm_event", "authz_core", "mime", "headers", "rewrite", "alias", "dir", "proxy",
+        "proxy_http"))
+    conf = prefix / "httpd.conf"
+    conf.write_text(f"""ServerRoot {prefix}
+{load}
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+PidFile {prefix}/httpd.pid
+ErrorLog {prefix}/error.log
+LogLevel warn
+{"User nobody" if root_user else ""}
+{"Group nogroup" if root_user else ""}
+TypesConfig /etc/mime.types
+DocumentRoot {public}
+DirectoryIndex index.html
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory {public}>
+    # No FollowSymLinks: the .htaccess must not need it (mod_rewrite rules would make
+    # Apache refuse the whole folder with 403).
+    Options None
+    AllowOverride All
+    Require all granted
+</Directory>
+{chr(10).join(proxy)}
+""", encoding="utf-8")
+    argv = [str(binary), "-d", str(prefix), "-f", str(conf), "-DFOREGROUND"]
+    check = subprocess.run([*argv[:-1], "-t"], capture_output=True, text=True, timeout=30,
+                           check=False)
+    assert check.returncode == 0, f"apache2 -t refused the configuration:\n{check.stderr}"
+    log = prefix / "stderr.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    wait_port(port, process, log, "apache2")
+    return process
