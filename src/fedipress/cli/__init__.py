@@ -5,7 +5,7 @@ errors (FedipressError) print as clean lines on stderr with exit code 2, each ei
 `file:LINE: message` or `fedipress: error: message`; anything else is a bug and keeps its
 traceback.
 
-One module per command or command group (site: init, new, build, serve; keys; hosting;
+One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; interactions: interactions, block, unblock,
 blocks), each with its `register(subcommands)`; what they share is in `shared`. Nothing
 outside this package imports argparse or reads its Namespace: the library functions the
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FedipressError, Problem
-from . import deliveries, doctor, followers, hosting, inbox, interactions, keys, publish, site
+from . import ci, deliveries, doctor, followers, hosting, inbox, interactions, keys, publish, site
 from .shared import ERROR_PREFIX, Handler, HelpFormatter, Parser, printable
 
 __all__ = ["ERROR_PREFIX", "main", "build_parser", "run"]
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="what to do; `fedipress COMMAND --help` describes each"
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
-    for module in (site, keys, hosting, doctor, publish, followers, deliveries, inbox,
+    for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
                    interactions):
         module.register(sub)
     return parser
