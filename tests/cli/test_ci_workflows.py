@@ -335,6 +335,17 @@ def test_mistakes_are_one_line(site: Path, capsys: pytest.CaptureFixture[str],
     assert not (site / GITHUB).exists()
 
 
+def test_missing_public_key_is_pointed_out(site: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert _ci(site, "github", "--stdout") == 0
+    assert "fedipress-public-key.pem is missing; run `fedipress keys generate`" in \
+        capsys.readouterr().err
+    assert main(["keys", "generate", "--config", str(site)]) == 0
+    capsys.readouterr()
+    assert _ci(site, "github", "--stdout") == 0
+    assert "public-key.pem" not in capsys.readouterr().err
+
+
 def test_ci_needs_a_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ci", "github", "--config", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
@@ -355,7 +366,9 @@ def test_init_ci_github_writes_the_workflow_in_the_new_blog(
     steps = _steps(workflow)
     assert "netlify-cli@" in steps[_index(steps, lambda s: "Deploy" in s.get("name", ""))]["run"]
     assert (folder / "site.yaml").is_file()
+    assert "fedipress-public-key.pem is missing" not in out  # a new blog: keys come next
     # The new blog builds with the options the workflow's build step uses.
+    assert main(["keys", "generate", "--config", str(folder)]) == 0
     assert main(["build", "--config", str(folder)]) == 0
 
 
@@ -366,3 +379,34 @@ def test_init_ci_gitlab_and_mistakes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["init", str(tmp_path / "b"), "--deploy", "netlify"]) == 2
     assert "--ci" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_rsync_deploy_script_copies_hidden_files_and_deletes_stale_ones(
+        site: Path, tmp_path: Path) -> None:
+    """The deploy step's own script, run by bash against a local target (rsync reaches a
+    `host:path` through the same options over SSH): `.well-known/` and `_headers` arrive, a
+    file the build no longer makes goes."""
+    bash, rsync = shutil.which("bash"), shutil.which("rsync")
+    if bash is None or rsync is None:
+        pytest.skip("bash or rsync is not installed (apt-get install rsync)")
+    workflow, _ = _github(site)
+    step = next(s for s in _steps(workflow) if str(s.get("name", "")).startswith("Deploy"))
+    assert main(["keys", "generate", "--config", str(site)]) == 0  # committed, in a real blog
+    assert main(["build", "--config", str(site)]) == 0
+    target = tmp_path / "served"
+    (target / "posts" / "gone").mkdir(parents=True)
+    (target / "posts" / "gone" / "index.html").write_text("old", encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "DEPLOY_SSH_KEY": "not a real key",
+           "DEPLOY_KNOWN_HOSTS": "blog.example ssh-ed25519 AAAA", "DEPLOY_TARGET": f"{target}/"}
+    done = subprocess.run([bash, "-eo", "pipefail", "-c", step["run"]], cwd=site, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / ".well-known" / "webfinger").is_file()
+    assert (target / "_headers").is_file()
+    assert (target / "actor.json").read_bytes() == (site / "public" / "actor.json").read_bytes()
+    assert not (target / "posts" / "gone").exists()
+    key = home / ".ssh" / "fedipress_deploy"
+    assert key.read_text(encoding="utf-8") == "not a real key\n"
+    assert key.stat().st_mode & 0o077 == 0  # the private key is the runner user's alone
