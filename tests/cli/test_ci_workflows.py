@@ -238,6 +238,48 @@ def test_site_in_a_subfolder_of_the_repository(tmp_path: Path,
     assert gitlab["publish"]["script"][-2:] == ["cd blog", "fedipress publish --no-build"]
 
 
+def test_configured_folders_and_site_file_are_used(site: Path) -> None:
+    text = (site / "site.yaml").read_text(encoding="utf-8")
+    (site / "site.yaml").unlink()
+    (site / "blog settings.yaml").write_text(
+        text + "output_dir: www\ncontent_dir: posts-src\n", encoding="utf-8")
+    (site / "content").rename(site / "posts-src")
+    assert main(["ci", "github", "--deploy", "netlify",
+                 "--config", str(site / "blog settings.yaml")]) == 0
+    steps = _steps(yaml.safe_load((site / GITHUB).read_text(encoding="utf-8")))
+    assert steps[_index(steps, _uses("actions/upload-artifact"))]["with"]["path"] == "www"
+    key = steps[_index(steps, _uses("actions/cache"))]["with"]["key"]
+    assert "hashFiles('blog settings.yaml', 'posts-src/**', 'themes/**')" in key
+    deploy = steps[_index(steps, lambda s: str(s.get("name", "")).startswith("Deploy"))]
+    assert "deploy --dir www --prod" in deploy["run"]
+    commands = [c for s in steps for c in _fedipress_commands(str(s.get("run", "")))]
+    assert commands == [["fedipress", "build", "--config", "blog settings.yaml"],
+                        ["fedipress", "publish", "--no-build", "--config", "blog settings.yaml"]]
+
+
+def test_names_that_mean_something_to_yaml_stay_names(tmp_path: Path) -> None:
+    top = tmp_path / "repo"
+    top.mkdir()
+    _git(top, "init", "-q", "-b", "main")
+    folder = top / "my #blog: 2"
+    assert main(["init", str(folder)]) == 0
+    with (folder / "site.yaml").open("a", encoding="utf-8") as file:
+        file.write('output_dir: "out #1"\n')
+    for provider in ("github", "gitlab"):
+        assert _ci(folder, provider, "--deploy", "netlify") == 0
+    steps = _steps(yaml.safe_load((top / GITHUB).read_text(encoding="utf-8")))
+    assert steps[_index(steps, _uses("actions/upload-artifact"))]["with"]["path"] == \
+        "my #blog: 2/out #1"
+    assert "hashFiles('my #blog: 2/site.yaml'" in \
+        steps[_index(steps, _uses("actions/cache"))]["with"]["key"]
+    deploy = steps[_index(steps, lambda s: str(s.get("name", "")).startswith("Deploy"))]
+    assert deploy["name"] == "Deploy out #1/ to Netlify"
+    assert shlex.split(deploy["run"])[4:6] == ["--dir", "out #1"]
+    gitlab = yaml.safe_load((top / GITLAB).read_text(encoding="utf-8"))
+    assert gitlab["deploy"]["script"][0] == "cd 'my #blog: 2'"
+    assert gitlab["build"]["artifacts"]["paths"][0] == "my #blog: 2/out #1/"
+
+
 # --- GitLab CI --------------------------------------------------------------------------------
 
 

@@ -352,7 +352,7 @@ def _github(options: WorkflowOptions, secrets: tuple[Secret, ...]) -> str:
         f"        uses: {_CACHE}",
         "        with:",
         f"          path: {_q(_in_repo(options, '.fedipress/cache'))}",
-        f"          key: {cache_key}${{{{ hashFiles({hashed}) }}}}",
+        f"          key: {_q(cache_key + '${{ hashFiles(' + hashed + ') }}')}",
         "          restore-keys: |",
         f"            {cache_key}",
         "",
@@ -392,7 +392,7 @@ def _github_deploy(options: WorkflowOptions, branch: str) -> list[str]:
     output = shlex.quote(options.output_dir)
     if options.deploy == "rsync":
         return [
-            f"      - name: Deploy {options.output_dir}/ with rsync over SSH",
+            f"      - name: {_scalar(f'Deploy {options.output_dir}/ with rsync over SSH')}",
             "        # DEPLOY_TARGET is the folder the web server serves, and that folder only:",
             "        # --delete removes what the build no longer makes (a deleted post).",
             *_env("rsync"),
@@ -408,13 +408,13 @@ def _github_deploy(options: WorkflowOptions, branch: str) -> list[str]:
     ]
     if options.deploy == "netlify":
         return node + [
-            f"      - name: Deploy {options.output_dir}/ to Netlify",
+            f"      - name: {_scalar(f'Deploy {options.output_dir}/ to Netlify')}",
             "        # The build's _headers file gives the ActivityPub files their content types.",
             *_env("netlify"),
             f"        run: {_scalar(_netlify(output))}",
         ]
     return node + [
-        f"      - name: Deploy {options.output_dir}/ to Cloudflare Pages",
+        f"      - name: {_scalar(f'Deploy {options.output_dir}/ to Cloudflare Pages')}",
         "        # The build's _headers file gives the ActivityPub files their content types.",
         "        # Create the project once: npx wrangler pages project create"
         f" {options.cloudflare_project} --production-branch {branch}",
