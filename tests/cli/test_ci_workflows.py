@@ -238,6 +238,26 @@ def test_site_in_a_subfolder_of_the_repository(tmp_path: Path,
     assert gitlab["publish"]["script"][-2:] == ["cd blog", "fedipress publish --no-build"]
 
 
+def test_branch_is_origins_default_branch_not_the_one_checked_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    upstream = tmp_path / "upstream"
+    assert main(["init", str(upstream)]) == 0
+    _git(upstream, "init", "-q", "-b", "stable")
+    _git(upstream, "add", ".")
+    _git(upstream, "-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qm",
+         "blog")
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    _git(clone, "checkout", "-q", "-b", "feature")
+    capsys.readouterr()
+    workflow, _ = _github(clone)
+    assert workflow[True]["push"] == {"branches": ["stable"]}
+    assert "on push to stable (origin's default branch; --branch to change)" in \
+        capsys.readouterr().out
+    workflow, _ = _github(clone, "--branch", "feature", "--force")
+    assert workflow[True]["push"] == {"branches": ["feature"]}
+
+
 def test_configured_folders_and_site_file_are_used(site: Path) -> None:
     text = (site / "site.yaml").read_text(encoding="utf-8")
     (site / "site.yaml").unlink()
