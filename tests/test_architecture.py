@@ -37,6 +37,7 @@ PURE_MODULES = frozenset({
     "generator.markup_speedups_inline", "generator.markup_speedups_blocks",
     "generator.markup_internals", "generator.markup_writers", "generator.render",
     "generator.feeds", "generator.slug", "generator.contenttypes", "generator.migration_syntax",
+    "generator.ci_workflows",
 })
 PURE_PACKAGES = frozenset({"activitypub"})
 
@@ -46,7 +47,7 @@ PURE_PACKAGES = frozenset({"activitypub"})
 IO_MODULES = (
     "store", "progress", "cli",
     "generator.build", "generator.devserver", "generator.output", "generator.content",
-    "generator.scaffold",
+    "generator.scaffold", "generator.ci_setup",
     "federation.remote", "federation.netguard", "federation.delivery", "federation.publish*",
     "federation.inbox*", "federation.keys", "federation.signing", "federation.doctor",
     "federation.followers", "federation.deliveries", "federation.interactions",
@@ -101,7 +102,7 @@ LAYERS: dict[str, int] = {
     "generator.markup": 0, "generator.markup_speedups": 0, "generator.markup_writers": 0,
     "generator.markup_speedups_inline": 0, "generator.markup_speedups_blocks": 0,
     "generator.markup_internals": 0, "generator.migration_syntax": 0,
-    "generator.feeds": 0,
+    "generator.feeds": 0, "generator.ci_workflows": 0,
     "federation": 0, "federation.ratelimit": 0,
     # 1: edges: one kind of I/O or rendering each
     "store": 1, "progress": 1,
@@ -115,6 +116,7 @@ LAYERS: dict[str, int] = {
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
     # resolves mentions over HTTP, for publish and publish_dry_run alike)
     "generator.build": 2, "generator.devserver": 2, "generator.scaffold": 2,
+    "generator.ci_setup": 2,
     "federation.publish": 2, "federation.publish_plan": 2, "federation.publish_dry_run": 2,
     "federation.inbox": 2, "federation.inbox_handlers": 2,
     "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,

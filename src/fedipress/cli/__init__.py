@@ -5,7 +5,7 @@ errors (FedipressError) print as clean lines on stderr with exit code 2, each ei
 `file:LINE: message` or `fedipress: error: message`; anything else is a bug and keeps its
 traceback.
 
-One module per command or command group (site: init, new, build, serve; keys; hosting;
+One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; interactions: interactions, block, unblock,
 blocks; leave), each with its `register(subcommands)`; what they share is in `shared`. Nothing
 outside this package imports argparse or reads its Namespace: the library functions the
@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import FedipressError, Problem
 from . import (
+    ci,
     deliveries,
     doctor,
     followers,
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="what to do; `fedipress COMMAND --help` describes each"
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
-    for module in (site, keys, hosting, doctor, publish, followers, deliveries, inbox,
+    for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
                    interactions, leave):
         module.register(sub)
     return parser

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FedipressError
+from .ci import deploy_option, print_plan
 from .shared import (
     Subcommands,
     command,
@@ -29,10 +30,23 @@ __all__ = ["register"]
 def _cmd_init(args: argparse.Namespace) -> int:
     from ..generator.scaffold import init_site
 
-    created = init_site(Path(args.directory))
+    target = Path(args.directory)
+    plan = None
+    if args.ci is not None:
+        from ..generator.ci_setup import init_workflow
+        from ..generator.ci_workflows import DEFAULT_DEPLOY
+
+        plan = init_workflow(target, args.ci, args.deploy or DEFAULT_DEPLOY)
+    elif args.deploy is not None:
+        raise FedipressError("--deploy chooses the deploy step of the CI workflow; add --ci"
+                             " github or --ci gitlab, or leave out --deploy")
+    extra = {plan.workflow.path: plan.workflow.text} if plan is not None else {}
+    created = init_site(target, extra_files=extra)
     for path in created:
         print(f"created {path}")
-    print(f"Next: set title, base_url and author in {Path(args.directory) / 'site.yaml'},"
+    if plan is not None:
+        print_plan(plan.report, print)
+    print(f"Next: set title, base_url and author in {target / 'site.yaml'},"
           f" then: cd {args.directory} && fedipress build && fedipress serve")
     return 0
 
@@ -112,6 +126,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def register(sub: Subcommands) -> None:
     p = command(sub, "init", _cmd_init, "create a new blog", "fedipress init myblog")
     p.add_argument("directory", help="folder to create (must be empty or absent)")
+    p.add_argument("--ci", choices=["github", "gitlab"],
+                   help="also write a CI workflow that builds, deploys and publishes, as"
+                        " `fedipress ci` does (default: none)")
+    deploy_option(p, default=None)
 
     p = command(sub, "new", _cmd_new,
                 "write a new post (a draft until you set draft: false) with front matter"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -184,8 +184,11 @@ def _text(value: str) -> str | None:
     return value
 
 
-def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
-    """Create a starter blog in `target` (absent or empty) and return the files written."""
+def init_site(target: Path, *, now: datetime | None = None,
+              extra_files: Mapping[str, str] | None = None) -> list[Path]:
+    """Create a starter blog in `target` (absent or empty) and return the files written.
+    `extra_files` (relative path: text) are written with it, and undone with it on a failure
+    (a CI workflow from `init --ci`)."""
     if target.exists():
         if not target.is_dir():
             raise FedipressError(f"{target}: exists and is not a folder; choose another name")
@@ -206,6 +209,7 @@ def init_site(target: Path, *, now: datetime | None = None) -> list[Path]:
         "content/posts/hello-world.md": _HELLO_WORLD.format(date=_now(now, None).isoformat()),
         "content/pages/about.md": _ABOUT,
         "content/static/.gitkeep": "",
+        **(extra_files or {}),
     }
     undo = _Undo()
     try:
