@@ -30,9 +30,12 @@ from .mentions import canonical_manifest
 from .publish_checks import (
     FirstPublishError,
     IdentityMismatchError,
+    PreviewBuildError,
     StoreState,
     check_built_site,
     check_identity,
+    check_last_build,
+    check_not_preview,
     first_publish_problem,
     load_manifest,
     note_backfill,
@@ -62,6 +65,7 @@ __all__ = [
     "FirstPublishError",
     "IdentityMismatchError",
     "Plan",
+    "PreviewBuildError",
     "PublishOptions",
     "PublishResult",
     "StoreState",
@@ -152,11 +156,16 @@ def run_publish(
     if built:
         from ..generator.build import build_site
 
-        # public/ built for another address (a preview) is not silently rebuilt for this one.
+        # public/ built for another address, or with --drafts or --future (a preview), is
+        # not silently rebuilt for this one: the author decides what replaces a preview.
+        check_last_build(config)
         check_built_site(config, None, None, base_url_option)
         result = build_site(config, log=err if verbose else (lambda _l: None), ci=ci)
         err(result.summary())
     last = load_manifest(config)
+    # Drafts and future-dated posts are never announced: a preview build is refused as a
+    # whole (as is, with --no-build, a build that did not record whether it was one).
+    check_not_preview(config, last, require_flags=not built)
     check_built_site(config, last, signing_pem, base_url_option)
     manifest = canonical_manifest(last)
     site = Site(config=config, posts=(), pages=())
