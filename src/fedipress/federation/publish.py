@@ -110,8 +110,13 @@ class PublishResult:
 
     @property
     def exit_code(self) -> int:
-        """0: all delivered or scheduled for retry; 1: some failed permanently."""
-        return 1 if self.summary is not None and self.summary.failed else 0
+        """1 only when a delivery failed for good in a way the author should look at (an
+        inbox refused it: 4xx, or retries ran out); 0 when all were delivered, or scheduled
+        for retry (a 5xx or an unreachable server: the next publish or the inbox service's
+        loop sends them), or failed with 410 Gone (the account is gone and its follower was
+        removed: nothing to do). A CI job goes red only when it needs the author."""
+        summary = self.summary
+        return 1 if summary is not None and summary.failed > summary.gone else 0
 
 
 def run_publish(
