@@ -49,7 +49,8 @@ __all__ = [
     "recipients",
 ]
 
-# A post dated more than this before publish first sees it is an import, not news.
+# A new post dated more than this before publish (and before the last publish) is back-dated:
+# an import, not news (see _back_dated).
 OLD_POST_AGE = timedelta(days=7)
 # The actor's profile gets a ledger row of its own under this suffix of the actor id, so that
 # it can never collide with a post's object id.
