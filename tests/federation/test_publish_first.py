@@ -91,7 +91,7 @@ def test_an_empty_store_on_a_workstation_needs_first_publish(blog: Blog, sink: I
     write_post(blog.root, "2026-12-05-news.md", "News", "Fresh.", slug="news")
     later = blog.fedipress("publish", "--allow-private-addresses", "--backfill", "3",
                            "--wait", "10")
-    assert "--backfill 3 ignored" in later.stderr
+    assert "--backfill 3: the ledger already records" in later.stderr
     assert "sent 1," in later.stdout
     assert [json.loads(p.body)["type"] for p in sink.posts] == ["Create"]
 

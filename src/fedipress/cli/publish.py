@@ -23,8 +23,8 @@ __all__ = ["register"]
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    """Exit 0 (all delivered or scheduled), 1 (some failed permanently), 2 (user error,
-    raised as FedipressError)."""
+    """Exit 0 (all delivered, scheduled for retry, or gone), 1 (some refused for good by an
+    inbox, or out of retries), 2 (user error, raised as FedipressError)."""
     from ..federation.publish import PublishOptions, run_publish
 
     config = load(args, require_content=True)
@@ -51,7 +51,10 @@ def register(sub: Subcommands) -> None:
                         " and this is its first publish: record the existing posts as already"
                         " announced (default: refuse an empty store; always refused under CI)")
     p.add_argument("--backfill", type=backfill_count, default=0, metavar="N",
-                   help="on the first publish, announce the newest N posts (default 0)")
+                   help="on the first publish, announce the newest N posts; on a later one,"
+                        " the newest N back-dated posts (new, dated over a week ago and before"
+                        " the last publish), which are otherwise recorded without an"
+                        " announcement (default 0)")
     p.add_argument("--wait", type=seconds, default=60.0, metavar="SECONDS",
                    help="how long to keep retrying within this run")
     p.add_argument("--no-build", action="store_true", help="use the last build's manifest")

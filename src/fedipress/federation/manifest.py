@@ -27,13 +27,23 @@ from ..generator.output import write_atomic
 from ..generator.outputsync import _FP, _SHA, _SIZE, PARALLEL_RENDER_THRESHOLD, _Entry, _parallel_ok
 from ..model import Post, Site
 
-__all__ = ["MANIFEST_NAME", "FederationManifest", "read_federation_manifest"]
+__all__ = [
+    "MANIFEST_NAME",
+    "PREVIEW_FLAGS",
+    "FederationManifest",
+    "read_build_flags",
+    "read_federation_manifest",
+]
 
 MANIFEST_NAME = "manifest.json"
 OBJECTS_DIR = "federation"
 # Objects per file is posts / 64: ~160 (~2.7 MB) at 10,000 posts, what an edit rewrites.
 SHARDS = 64
-_FORMAT = 2  # manifest.json's "format"; a manifest without it holds its objects inline
+# manifest.json's "format": 3 records the build's flags under "build"; 2 has none; a manifest
+# without "format" holds its objects inline (and no flags either).
+_FORMAT = 3
+# The build flags that make a preview (drafts, future-dated posts): publish refuses such a build.
+PREVIEW_FLAGS = ("drafts", "future")
 _OBJECTS_FORMAT = 4
 _SHARD_NAME = re.compile(r"objects-[0-9]{2}-[0-9a-f]{16}\.json")
 
@@ -48,9 +58,32 @@ def shard_of(object_id: str) -> int:
     return zlib.crc32(object_id.encode("utf-8")) % SHARDS
 
 
+def read_build_flags(state_dir: Path) -> dict[str, bool] | None:
+    """The flags the last build recorded ({"drafts": ..., "future": ...}), read from
+    manifest.json alone (not its object files): None when that build was made by a fedipress
+    that did not record them (format 2 or older). Raises FileNotFoundError when there is no
+    manifest, OSError or ValueError when it is damaged."""
+    data = json.loads((state_dir / MANIFEST_NAME).read_bytes())
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return build_flags_of(data)
+
+
+def build_flags_of(data: Mapping[str, Any]) -> dict[str, bool] | None:
+    """The recorded build flags of a manifest's top level (see read_build_flags)."""
+    flags = data.get("build")
+    if flags is None:
+        return None
+    if not isinstance(flags, Mapping) or not all(
+            isinstance(flags.get(name), bool) for name in PREVIEW_FLAGS):
+        raise ValueError('"build" does not record the build\'s flags')
+    return {name: bool(flags[name]) for name in PREVIEW_FLAGS}
+
+
 def read_federation_manifest(state_dir: Path) -> dict[str, Any]:
     """{"actor": ..., "objects": {id: {"hash", "published", "doc"}}} as the last build wrote
-    it. Raises FileNotFoundError when there is none, OSError or ValueError when it is damaged.
+    it, with "build": the build's flags (see read_build_flags) when it recorded them. Raises
+    FileNotFoundError when there is none, OSError or ValueError when it is damaged.
     """
     path = state_dir / MANIFEST_NAME
     for attempt in range(3):
@@ -96,6 +129,7 @@ class FederationManifest:
         self._output_dir = Path()
         self._workers: int | None = None
         self._rendered: Mapping[str, object] = {}
+        self._flags: dict[str, bool] = dict.fromkeys(PREVIEW_FLAGS, False)
 
     def forget(self, state_dir: Path) -> None:
         """Trust no cache for the next write (`build --clean`)."""
@@ -115,6 +149,7 @@ class FederationManifest:
         output_dir: Path,
         workers: int | None,
         rendered: Mapping[str, object] | None = None,
+        flags: Mapping[str, bool] | None = None,
     ) -> None:
         """Write <state_dir>/manifest.json and its object files unless `key` (a hash of the
         fingerprints of the actor and object documents they are made of) says the files on
@@ -124,10 +159,14 @@ class FederationManifest:
         the build manifest's entries for what this build wrote into `output_dir` (an
         object.json is read back instead of built again). `rendered` maps the object.json
         paths this build rendered to their entries (`entry_from_object_json`, computed where
-        they were rendered): those need neither.
+        they were rendered): those need neither. `flags` are the build's --drafts and
+        --future, recorded so that publish can refuse a preview build.
         """
         self._rendered = rendered or {}
-        self._state_dir, self._key = state_dir, key
+        self._flags = {name: bool((flags or {}).get(name)) for name in PREVIEW_FLAGS}
+        # The same documents built with other flags are another manifest (publish reads them).
+        marks = "".join(name[0] for name in PREVIEW_FLAGS if self._flags[name])
+        self._state_dir, self._key = state_dir, f"{key}:{_FORMAT}:{marks}"
         self._object_fps, self._mentions = object_fps, mentions
         self._written, self._output_dir, self._workers = written, output_dir, workers
         self._write(site, public_key)
@@ -220,7 +259,8 @@ class FederationManifest:
 
         actor = _nested_json(d.actor_document(site, public_key), 1)
         files = _nested_json(names, 1)
-        manifest = (f'{{\n  "actor": {actor},\n  "format": {_FORMAT},\n'
+        flags = _nested_json(self._flags, 1)
+        manifest = (f'{{\n  "actor": {actor},\n  "build": {flags},\n  "format": {_FORMAT},\n'
                     f'  "object_files": {files}\n}}\n')
         write_atomic(target, manifest.encode("utf-8"))
         _remove_other_files(folder, set(names))

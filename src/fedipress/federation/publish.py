@@ -30,10 +30,13 @@ from .mentions import canonical_manifest
 from .publish_checks import (
     FirstPublishError,
     IdentityMismatchError,
+    PreviewBuildError,
     StoreState,
     check_built_site,
     check_fediverse_switch,
     check_identity,
+    check_last_build,
+    check_not_preview,
     first_publish_problem,
     load_manifest,
     note_backfill,
@@ -63,6 +66,7 @@ __all__ = [
     "FirstPublishError",
     "IdentityMismatchError",
     "Plan",
+    "PreviewBuildError",
     "PublishOptions",
     "PublishResult",
     "StoreState",
@@ -107,8 +111,13 @@ class PublishResult:
 
     @property
     def exit_code(self) -> int:
-        """0: all delivered or scheduled for retry; 1: some failed permanently."""
-        return 1 if self.summary is not None and self.summary.failed else 0
+        """1 only when a delivery failed for good in a way the author should look at (an
+        inbox refused it: 4xx, or retries ran out); 0 when all were delivered, or scheduled
+        for retry (a 5xx or an unreachable server: the next publish or the inbox service's
+        loop sends them), or failed with 410 Gone (the account is gone and its follower was
+        removed: nothing to do). A CI job goes red only when it needs the author."""
+        summary = self.summary
+        return 1 if summary is not None and summary.failed > summary.gone else 0
 
 
 def run_publish(
@@ -157,11 +166,16 @@ def run_publish(
     if built:
         from ..generator.build import build_site
 
-        # public/ built for another address (a preview) is not silently rebuilt for this one.
+        # public/ built for another address, or with --drafts or --future (a preview), is
+        # not silently rebuilt for this one: the author decides what replaces a preview.
+        check_last_build(config)
         check_built_site(config, None, None, base_url_option)
         result = build_site(config, log=err if verbose else (lambda _l: None), ci=ci)
         err(result.summary())
     last = load_manifest(config)
+    # Drafts and future-dated posts are never announced: a preview build is refused as a
+    # whole (as is, with --no-build, a build that did not record whether it was one).
+    check_not_preview(config, last, require_flags=not built)
     check_built_site(config, last, signing_pem, base_url_option)
     manifest = canonical_manifest(last)
     site = Site(config=config, posts=(), pages=())

@@ -17,12 +17,21 @@ from urllib.parse import quote
 from ..config import SiteConfig
 from ..errors import FedipressError, StoreError
 from ..wording import docs_url
-from .manifest import MANIFEST_NAME, read_federation_manifest
+from .manifest import (
+    MANIFEST_NAME,
+    PREVIEW_FLAGS,
+    build_flags_of,
+    read_build_flags,
+    read_federation_manifest,
+)
 
 __all__ = [
     "FirstPublishError",
     "IdentityMismatchError",
+    "PreviewBuildError",
     "StoreState",
+    "check_last_build",
+    "check_not_preview",
     "check_built_site",
     "check_fediverse_switch",
     "check_identity",
@@ -63,6 +72,58 @@ class FirstPublishError(FedipressError):
 
 class IdentityMismatchError(FedipressError):
     """The actor publish would sign and announce as is not the one the built site serves."""
+
+
+class PreviewBuildError(FedipressError):
+    """The last build was a preview (--drafts, --future): nothing of it may be announced, and
+    publish does not build over it either (that would hide that the preview is deployed)."""
+
+
+def _preview_problem(config: SiteConfig, flags: Mapping[str, bool]) -> str | None:
+    used = " ".join(f"--{name}" for name in PREVIEW_FLAGS if flags.get(name))
+    if not used:
+        return None
+    return (f"{shown_path(config.output_dir)}/ was built with {used}: a preview build; run"
+            f" fedipress build without {used}, then publish")
+
+
+def check_not_preview(config: SiteConfig, manifest: Mapping[str, Any], *,
+                      require_flags: bool) -> None:
+    """Refuse a federation manifest (as read_federation_manifest returns it) that a preview
+    build wrote. `require_flags`: also refuse one that does not record its flags (written by
+    an older fedipress), which cannot be told apart from a preview; the caller that is about
+    to build anyway passes False."""
+    try:
+        flags = build_flags_of(manifest)
+    except ValueError as error:
+        raise FedipressError(f"{shown_path(manifest_path(config))}: {error}; run"
+                             " `fedipress build`, then publish") from None
+    if flags is None:
+        if require_flags:
+            raise PreviewBuildError(
+                f"{shown_path(manifest_path(config))} was written by an older fedipress that"
+                " did not record whether it was a preview build (--drafts, --future); run"
+                " fedipress build, then publish")
+        return
+    problem = _preview_problem(config, flags)
+    if problem:
+        raise PreviewBuildError(problem)
+
+
+def check_last_build(config: SiteConfig) -> None:
+    """Before publish builds: refuse when the last build was a preview. Building over it
+    would announce nothing wrong, but would silently replace a preview that may be deployed
+    (and say nothing about it); the author rebuilds without the flag on purpose instead.
+    No manifest, or one of an older fedipress, is no objection: the build writes a new one."""
+    try:
+        flags = read_build_flags(config.state_dir)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        return  # damaged: the build about to run replaces it, and load_manifest checks that
+    problem = _preview_problem(config, flags) if flags is not None else None
+    if problem:
+        raise PreviewBuildError(problem)
 
 
 @dataclass(frozen=True)
@@ -241,7 +302,11 @@ def check_built_site(config: SiteConfig, manifest: Mapping[str, Any] | None,
 
 
 def note_backfill(state: StoreState, backfill: int, err: Callable[[str], None]) -> None:
+    """--backfill on a store that has published before: it announces back-dated posts (new to
+    the ledger, dated more than a week ago and before the last publish) instead of the
+    newest posts of the first publish; said once so the author knows which meaning applied."""
     if backfill and state.announced:
-        err(f"note: --backfill {backfill} ignored: it applies to the first publish only, and"
-            f" the ledger already records {state.announced:,} announced"
-            f" document{'s' * (state.announced != 1)}")
+        err(f"note: --backfill {backfill}: the ledger already records {state.announced:,}"
+            f" announced document{'s' * (state.announced != 1)}, so it announces up to"
+            f" {backfill} new back-dated post{'s' * (backfill != 1)} (dated more than a week"
+            " ago, before the last publish), newest first")

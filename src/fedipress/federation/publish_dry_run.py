@@ -22,6 +22,8 @@ from ..wording import plural
 from .mentions import canonical_manifest
 from .publish_checks import (
     check_built_site,
+    check_last_build,
+    check_not_preview,
     connect_read_only,
     first_publish_problem,
     load_manifest,
@@ -118,9 +120,12 @@ def run_dry(
     with _store_copy(store_path) as copy:
         if not build:
             last = load_manifest(config)
+            check_not_preview(config, last, require_flags=True)
             check_built_site(config, last, public_pem, base_url_option)
             manifest = canonical_manifest(last)
         else:
+            # What a real publish would refuse, the dry run refuses alike.
+            check_last_build(config)
             check_built_site(config, None, None, base_url_option)
             manifest = canonical_manifest(_computed_manifest(config, public_pem, copy, now))
         try:

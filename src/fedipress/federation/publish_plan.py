@@ -28,6 +28,7 @@ from ..config import SiteConfig
 from ..errors import FedipressError
 from ..model import Site
 from ..store import LedgerEntry, PlannedActivity, PlanResult, ResolvedMention, Store
+from ..wording import plural
 from .mentions import (
     delete_inboxes,
     mention_inboxes,
@@ -48,7 +49,8 @@ __all__ = [
     "recipients",
 ]
 
-# A post dated more than this before publish first sees it is an import, not news.
+# A new post dated more than this before publish (and before the last publish) is back-dated:
+# an import, not news (see _back_dated).
 OLD_POST_AGE = timedelta(days=7)
 # The actor's profile gets a ledger row of its own under this suffix of the actor id, so that
 # it can never collide with a post's object id.
@@ -92,6 +94,17 @@ def _parse_time(value: Any, fallback: datetime) -> datetime:
     except ValueError:
         return fallback
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _back_dated(published: datetime, now: datetime, last_publish: datetime | None) -> bool:
+    """Whether a post new to the ledger is back-dated (an old post added now, an import) and
+    not news: dated more than OLD_POST_AGE before `now` and no later than the last publish.
+    A post dated after the last publish was not out when it ran (a future-dated post whose
+    date has passed since, or one written while nobody published), so it is news however
+    late this publish is: a scheduled CI run that missed a week still announces it."""
+    if published >= now - OLD_POST_AGE:
+        return False
+    return last_publish is None or published <= last_publish
 
 
 def _revision(*parts: str | None) -> str:
@@ -150,7 +163,8 @@ def plan_changes(
 
     - object not in the ledger -> Create; except on the first publish (an empty ledger, or
       `first_publish=True`), when only the newest `backfill` are announced and the rest are
-      recorded silently, and for posts dated more than OLD_POST_AGE before `now` (imports);
+      recorded silently, and for back-dated posts (see `_back_dated`): on a later publish only
+      the newest `backfill` of those are announced, the rest recorded silently;
     - hash changed -> Update whose object carries `updated` = now;
     - in the ledger as live but gone from the manifest (deleted, or now `federate: false`) ->
       Delete with a Tombstone; a deleted object that comes back -> Create with a new id;
@@ -176,7 +190,16 @@ def plan_changes(
         key=lambda oid: (_parse_time(objects[oid].get("published"), now), oid),
         reverse=True,
     )
-    backfilled = set(newest[: max(backfill, 0)])
+    last_publish = max((e.announced_at for e in ledger.values()), default=None)
+    if first:
+        backfilled = set(newest[: max(backfill, 0)])
+    else:
+        back_dated = [oid for oid in newest if oid not in ledger and _back_dated(
+            _parse_time(objects[oid].get("published"), now), now, last_publish)]
+        backfilled = set(back_dated[: max(backfill, 0)])
+        if backfill > len(back_dated):
+            notes.append(f"--backfill {backfill}: {plural(len(back_dated), 'new back-dated post')}"
+                         " to announce")
 
     for oid in sorted(objects):
         item = objects[oid]
@@ -187,15 +210,17 @@ def plan_changes(
             obj = with_mentions(obj, mentions)
         old = ledger.get(oid)
         if old is None or old.state == "deleted":
+            record, why = "", "new" if old is None else "restored"
             if old is None and first and oid not in backfilled:
-                reason = "first publish: recorded as already announced"
-            elif old is None and not first and published < now - OLD_POST_AGE:
-                reason = "dated more than a week ago: recorded as already announced"
-            else:
-                reason = ""
-            if reason:
+                record = "first publish: recorded as already announced"
+            elif old is None and not first and oid in backfilled:
+                why = "back-dated, announced for --backfill"
+            elif old is None and not first and _back_dated(published, now, last_publish):
+                record = ("back-dated (dated more than a week ago, before the last publish):"
+                          " recorded as already announced; --backfill N announces it")
+            if record:
                 entries.append(LedgerEntry(oid, new_hash, now, published, "live", None))
-                changes.append(Change("record", oid, reason))
+                changes.append(Change("record", oid, record))
                 continue
             doc = d.create_activity(site, obj)
             if old is not None:  # re-published after a Delete: Create#id must be new
@@ -203,8 +228,7 @@ def plan_changes(
             activity = _activity(doc, "Create", oid, notes)
             creates.append((published, activity))
             entries.append(LedgerEntry(oid, new_hash, now, published, "live", activity.activity_id))
-            changes.append(Change("Create", oid, "new" if old is None else "restored",
-                                  activity.activity_id))
+            changes.append(Change("Create", oid, why, activity.activity_id))
         elif old.content_hash != new_hash:
             obj["updated"] = d.iso(now)
             doc = d.update_activity(

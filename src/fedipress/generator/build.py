@@ -418,6 +418,7 @@ class Builder:
             site, public_key, state_dir=self.config.state_dir, key=self._federation_key,
             object_fps=self._object_fps, mentions=self._mentions, written=self._manifest,
             output_dir=self.output_dir, workers=self.workers, rendered=rendered,
+            flags={"drafts": self.drafts, "future": self.future},
         )
 
     def _public_key(self) -> bytes | None:
