@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import FedipressError
-from ..wording import docs_url
+from ..wording import docs_url, plural
 from .shared import (
     Subcommands,
     allow_private,
@@ -39,8 +39,8 @@ def _confirm(handle: str, followers: int, inboxes: int) -> None:
         raise FedipressError(
             "`fedipress leave` deletes the blog's fediverse account and asks for confirmation"
             " on a terminal; pass --yes to run it without one")
-    print(f"This deletes @{handle} on the fediverse: {followers:,} follower(s) on"
-          f" {inboxes:,} inbox(es) are told the account is gone and stop following it.",
+    print(f"This deletes @{handle} on the fediverse: {plural(followers, 'follower')} on"
+          f" {plural(inboxes, 'inbox')} are told the account is gone and stop following it.",
           file=sys.stderr)
     print("Coming back later is a fresh start: nobody will follow the blog any more."
           " The blog's pages stay as they are.", file=sys.stderr)
