@@ -6,7 +6,7 @@ errors (FedipressError) print as clean lines on stderr with exit code 2, each ei
 traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting;
-doctor; publish; followers; deliveries; inbox; interactions: interactions, block, unblock,
+doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block, unblock,
 blocks), each with its `register(subcommands)`; what they share is in `shared`. Nothing
 outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
@@ -20,7 +20,18 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FedipressError, Problem
-from . import deliveries, doctor, followers, hosting, inbox, interactions, keys, publish, site
+from . import (
+    deliveries,
+    doctor,
+    followers,
+    hosting,
+    inbox,
+    interactions,
+    keys,
+    publish,
+    service,
+    site,
+)
 from .shared import ERROR_PREFIX, Handler, HelpFormatter, Parser, printable
 
 __all__ = ["ERROR_PREFIX", "main", "build_parser", "run"]
@@ -39,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
     for module in (site, keys, hosting, doctor, publish, followers, deliveries, inbox,
-                   interactions):
+                   service, interactions):
         module.register(sub)
     return parser
 
