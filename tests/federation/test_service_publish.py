@@ -1,0 +1,184 @@
+"""`fedipress publish` through the service, as a CI run does it: a fresh clone with CI=true, no
+.fedipress/, no private key, only FEDIPRESS_SERVICE_URL and FEDIPRESS_SERVICE_TOKEN. A real
+`fedipress inbox` (real key, store, token) plans with the same code as the local publish and
+its delivery loop delivers to a real loopback follower."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fedipress.config import load_config
+from fedipress.federation.service_client import (
+    ServicePublishOptions,
+    ServiceTarget,
+    chunks,
+    publish_through_service,
+)
+from fedipress.store import Follower
+from support.inbox_sink import InboxSink
+from support.service import (
+    KEYS,
+    ci_publish,
+    make_clone,
+    read_json,
+    start_service,
+    write_post,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _activities(sink: InboxSink, path: str, kind: str) -> list[dict[str, object]]:
+    return [json.loads(p.body) for p in sink.posts_to(path) if json.loads(p.body)["type"] == kind]
+
+
+def _wait_for(sink: InboxSink, path: str, kind: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(_activities(sink, path, kind)) < count:
+        assert time.monotonic() < deadline, f"no {kind} delivered to {path}"
+        time.sleep(0.1)
+    time.sleep(1.0)  # long enough for a duplicate to show up, had one been queued
+
+
+def test_ci_clone_publishes_through_the_service(tmp_path: Path) -> None:
+    with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
+        bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
+                       shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
+                       followed_at=datetime.now(UTC))
+        service = start_service(tmp_path / "home", followers=[bob])
+        try:
+            clone = make_clone(service, tmp_path / "ci")
+            assert not (clone / ".fedipress").exists()
+
+            first = ci_publish(clone, service)
+            assert first.code == 0, first.err
+            assert "0 new, 0 updated, 0 deleted; nothing queued" in first.out
+            assert "1 post recorded as already announced" in first.out
+
+            write_post(clone, "second", "A new post.")
+            second = ci_publish(clone, service)
+            assert second.code == 0, second.err
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in second.out, second.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
+            [create] = _activities(sink, "/users/bob/inbox", "Create")
+            assert create["object"]["id"] == service.base + "posts/second/object.json"  # type: ignore[index]
+            assert all(p.verified_ours and p.verified_independent for p in sink.posts)
+
+            again = ci_publish(clone, service)
+            assert again.code == 0, again.err
+            assert "0 new, 0 updated, 0 deleted; nothing queued" in again.out
+            time.sleep(1.0)
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+
+            write_post(clone, "second", "A new post, edited.")
+            edit = ci_publish(clone, service)
+            assert edit.code == 0, edit.err
+            assert "0 new, 1 updated, 0 deleted; queued for 1 inbox" in edit.out, edit.out
+            _wait_for(sink, "/users/bob/inbox", "Update", 1)
+            assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+
+            # The clone never held a store or a key: the service did all of it.
+            assert not (clone / ".fedipress" / "state.db").exists()
+            assert not (clone / ".fedipress" / "private-key.pem").exists()
+        finally:
+            log = service.stop()
+        assert service.token not in log
+
+
+def test_wrong_token_and_mismatched_actor_are_refused(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "home")
+    try:
+        clone = make_clone(service, tmp_path / "ci")
+        wrong = ci_publish(clone, service, token="w" * 64)
+        assert wrong.code == 2
+        assert "refused the owner token" in wrong.err
+        assert "w" * 64 not in wrong.err + wrong.out
+        assert service.ledger() == {}
+
+        other = make_clone(service, tmp_path / "other")
+        text = (other / "site.yaml").read_text().replace(service.base, "https://other.example/")
+        (other / "site.yaml").write_text(text)
+        refused = ci_publish(other, service)
+        assert refused.code == 2
+        assert "409" in refused.err and "this service answers for" in refused.err
+        assert service.ledger() == {}
+
+        # The right actor id with a key the service cannot sign for.
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = stranger.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        actor = json.loads((service.root / "public" / "actor.json").read_text())
+        actor["publicKey"]["publicKeyPem"] = pem
+        r = httpx.post(service.api("/publish/sessions"), json={"actor": actor},
+                       headers=service.auth())
+        assert r.status_code == 409
+        assert "does not match this service's private key" in r.json()["error"]
+        assert service.ledger() == {}
+    finally:
+        service.stop()
+
+
+def _manifest(service_base: str, actor: dict[str, object], n: int) -> dict[str, object]:
+    old = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    objects = {}
+    for i in range(n):
+        oid = f"{service_base}posts/p{i}/object.json"
+        objects[oid] = {"hash": f"h{i}", "published": old,
+                        "doc": {"id": oid, "type": "Note", "content": f"<p>{i}</p>",
+                                "published": old}}
+    return {"actor": actor, "objects": objects}
+
+
+def test_chunked_upload_applies_only_at_commit(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "home")
+    try:
+        actor = json.loads((service.root / "public" / "actor.json").read_text())
+        manifest = _manifest(service.base, actor, 3000)
+        objects = manifest["objects"]
+        assert isinstance(objects, dict)
+        groups = list(chunks(objects, 16 * 1024))
+        assert len(groups) > 20
+        assert all(len(json.dumps({"objects": g})) < 17 * 1024 for g in groups)
+
+        # Interrupted: begun, half the chunks sent, never committed -> nothing applied.
+        begun = read_json(httpx.post(service.api("/publish/sessions"), json={"actor": actor},
+                                     headers=service.auth()))
+        session = begun["session"]
+        for group in groups[: len(groups) // 2]:
+            r = httpx.post(service.api(f"/publish/sessions/{session}/objects"),
+                           json={"objects": group}, headers=service.auth())
+            assert r.status_code == 200, r.text
+        assert service.ledger() == {}
+        # A commit that claims more than arrived (a lost chunk) applies nothing either.
+        r = httpx.post(service.api(f"/publish/sessions/{session}/commit"),
+                       json={"objects": len(objects)}, headers=service.auth())
+        assert r.status_code == 422
+        assert service.ledger() == {}
+
+        # One request over the body limit is refused, not half-read.
+        r = httpx.post(service.api("/publish/sessions"),
+                       json={"actor": actor, "pad": "x" * (1 << 20)}, headers=service.auth())
+        assert r.status_code == 413
+
+        # The client in small chunks: all 3000 arrive and apply in one commit.
+        clone = make_clone(service, tmp_path / "ci")
+        (clone / ".fedipress").mkdir()
+        (clone / ".fedipress" / "manifest.json").write_text(json.dumps(manifest))
+        answer = publish_through_service(
+            load_config(clone / "site.yaml"), ServiceTarget(service.base, service.token),
+            ServicePublishOptions(build=False, allow_private=True, chunk_bytes=16 * 1024),
+            err=lambda _l: None,
+        )
+        assert answer["recorded"] == 3000, answer
+        assert len([k for k in service.ledger() if "/posts/p" in k]) == 3000
+    finally:
+        service.stop()
