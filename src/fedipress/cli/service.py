@@ -19,7 +19,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = command(sub, "service", _cmd_service, "the blog's service: make its owner API token",
-                "fedipress service token > /etc/fedipress/token")
+                "fedipress service token")
     service_sub = p.add_subparsers(dest="service_command", metavar="ACTION", required=True,
                                    parser_class=Parser, help="token")
     action(service_sub, "token",

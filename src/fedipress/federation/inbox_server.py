@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from ..config import SiteConfig, load_config
 from ..errors import FedipressError
 from ..store import default_store_path, open_store
+from ..wording import docs_url
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
@@ -271,7 +272,8 @@ async def _serve(
                 log.info("owner API at %s/ (its token from %s)", OWNER_PREFIX,
                          "the environment" if os.environ.get(TOKEN_ENV) else "service.token_file")
             else:
-                log.info("owner API off: set %s to enable it (see docs/service.md)", TOKEN_ENV)
+                log.info("owner API off: set %s to enable it (see %s)", TOKEN_ENV,
+                         docs_url("service"))
             app = create_app(
                 config,
                 store,
