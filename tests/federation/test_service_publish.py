@@ -6,6 +6,8 @@ its delivery loop delivers to a real loopback follower."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,3 +184,40 @@ def test_chunked_upload_applies_only_at_commit(tmp_path: Path) -> None:
         assert len([k for k in service.ledger() if "/posts/p" in k]) == 3000
     finally:
         service.stop()
+
+
+def test_client_errors_are_one_line(tmp_path: Path) -> None:
+    """Without the token, with a service that is not there, and to a loopback address without
+    the opt-in: one line each, exit 2, and the token never shown."""
+    from support.service import TOKEN, clean_env, free_port, site_yaml
+
+    clone = tmp_path / "ci"
+    (clone / "content" / "posts").mkdir(parents=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    (clone / "site.yaml").write_text(site_yaml(url))
+    (clone / "fedipress-public-key.pem").write_bytes((KEYS / "blog-public.pem").read_bytes())
+    write_post(clone, "first")
+
+    def run(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fedipress.cli", "publish", "--config",
+             str(clone / "site.yaml")], capture_output=True, text=True, timeout=120,
+            env=clean_env(CI="true", FEDIPRESS_SERVICE_URL=url, **env), cwd=clone)
+
+    no_token = run()
+    assert no_token.returncode == 2
+    assert no_token.stderr.strip().splitlines() == [
+        f"fedipress: error: publishing through {url} needs the owner token in"
+        " FEDIPRESS_SERVICE_TOKEN (the value the service was started with)"]
+
+    private = run(FEDIPRESS_SERVICE_TOKEN=TOKEN)
+    assert private.returncode == 2
+    assert "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1" in private.stderr.splitlines()[-1]
+
+    down = run(FEDIPRESS_SERVICE_TOKEN=TOKEN, FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1")
+    assert down.returncode == 2
+    last = down.stderr.splitlines()[-1]
+    assert "the service cannot be reached" in last and "Traceback" not in down.stderr
+    for result in (no_token, private, down):
+        assert TOKEN not in result.stdout + result.stderr

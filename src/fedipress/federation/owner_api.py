@@ -214,6 +214,9 @@ class OwnerApi:
         return run
 
     async def _body(self, request: Request) -> dict[str, Any]:
+        return (await self._sized_body(request))[0]
+
+    async def _sized_body(self, request: Request) -> tuple[dict[str, Any], int]:
         limit = self.settings.max_body
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise _Answer(415, "send Content-Type: application/json")
@@ -233,7 +236,7 @@ class OwnerApi:
             raise _Answer(400, "the request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise _Answer(400, "the request body must be a JSON object")
-        return data
+        return data, size
 
     async def _db(self, func: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: func(*args))
@@ -340,9 +343,8 @@ class OwnerApi:
 
     async def chunk(self, request: Request) -> Response:
         sid = request.path_params["session"]
-        data = await self._body(request)
+        data, size = await self._sized_body(request)
         objects = check_objects(data.get("objects"))
-        size = int(request.headers.get("content-length") or 0)
         return _json({"received": self.sessions.add(sid, objects, size)})
 
     async def commit(self, request: Request) -> Response:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..config import SiteConfig
-from ..errors import FedipressError
+from ..errors import FedipressError, UnsafeURLError
 from .netguard import GuardedTransport, check_url
 from .owner_api import PREFIX, TOKEN_ENV
 from .publish_checks import load_manifest, running_under_ci
@@ -116,7 +116,12 @@ def _refusal(response: httpx.Response, url: str) -> ServiceError:
 class _Client:
     def __init__(self, target: ServiceTarget, allow_private: bool) -> None:
         self.base = target.url + PREFIX.lstrip("/")
-        check_url(target.url, allow_private=allow_private)
+        try:
+            check_url(target.url, allow_private=allow_private)
+        except UnsafeURLError as exc:
+            raise ServiceError(f"{target.url}: refused ({exc}); a service on this machine or"
+                               " a private network needs FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1"
+                               ) from None
         # Through netguard like every request fedipress makes: loopback and private
         # addresses only when FEDIPRESS_ALLOW_PRIVATE_ADDRESSES (or the flag) says so.
         self.http = httpx.AsyncClient(
@@ -128,6 +133,8 @@ class _Client:
         url = self.base + path
         try:
             response = await self.http.request(method, url, json=body)
+        except UnsafeURLError as exc:
+            raise ServiceError(f"{url}: refused ({exc})") from None
         except httpx.HTTPError as exc:
             raise ServiceError(f"{url}: the service cannot be reached ({type(exc).__name__}:"
                                f" {str(exc)[:200]}); is `fedipress inbox` running there?"
