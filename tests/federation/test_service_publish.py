@@ -88,6 +88,9 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path) -> None:
             assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
             assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
 
+            for run in (first, second, again, edit):
+                assert service.token not in run.out + run.err
+
             # The clone never held a store or a key: the service did all of it.
             assert not (clone / ".fedipress" / "state.db").exists()
             assert not (clone / ".fedipress" / "private-key.pem").exists()
@@ -221,3 +224,29 @@ def test_client_errors_are_one_line(tmp_path: Path) -> None:
     assert "the service cannot be reached" in last and "Traceback" not in down.stderr
     for result in (no_token, private, down):
         assert TOKEN not in result.stdout + result.stderr
+
+
+def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) -> None:
+    with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
+        bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
+                       shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
+                       followed_at=datetime.now(UTC))
+        service = start_service(tmp_path / "home", followers=[bob], posts=())
+        try:
+            clone = make_clone(service, tmp_path / "ci")
+            write_post(clone, "older", age=timedelta(hours=3))
+            write_post(clone, "newer", age=timedelta(hours=2))
+            first = ci_publish(clone, service, "--backfill", "1")
+            assert first.code == 0, first.err
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
+            assert "1 post recorded as already announced" in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
+            [create] = _activities(sink, "/users/bob/inbox", "Create")
+            assert create["object"]["id"].endswith("/posts/newer/object.json")  # type: ignore[index]
+
+            again = ci_publish(clone, service, "--backfill", "1")
+            assert again.code == 0, again.err
+            assert "nothing queued" in again.out
+            assert "--backfill 1 ignored" in again.err
+        finally:
+            service.stop()

@@ -108,6 +108,7 @@ def start_service(root: Path, *, token: str = TOKEN, followers: Iterable[Followe
     state.mkdir(mode=0o700)
     shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
     (state / "private-key.pem").chmod(0o600)
+    (root / "content" / "posts").mkdir(parents=True)
     for slug in posts:
         write_post(root, slug)
     assert main(["build", "--config", str(root / "site.yaml")]) == 0

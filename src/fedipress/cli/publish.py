@@ -52,17 +52,17 @@ def _through_service(args: argparse.Namespace, config: SiteConfig,
                      target: ServiceTarget) -> int:
     from ..federation.service_client import ServicePublishOptions, publish_through_service
 
-    for flag, given in (("--dry-run", args.dry_run), ("--first-publish", args.first_publish),
-                        ("--backfill", args.backfill)):
+    for flag, given in (("--dry-run", args.dry_run), ("--first-publish", args.first_publish)):
         if given:
             raise FedipressError(f"{flag} is not available when publishing through the service"
-                                 f" ({target.url}); run it on the service's machine")
+                                 f" ({target.url}); run it on the service's machine (the"
+                                 " service's first publish needs no flag: its ledger is its own)")
     warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
                               " or posts there, so nothing published reaches them:")
     answer = publish_through_service(
         config, target,
         ServicePublishOptions(build=not args.no_build, verbose=args.verbose,
-                              allow_private=allow_private(args)),
+                              allow_private=allow_private(args), backfill=args.backfill),
         err=err,
     )
     for note in answer.get("notes") or ():
@@ -91,6 +91,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--to", metavar="URL",
                    help="publish through the blog's service at URL (default:"
                         " $FEDIPRESS_SERVICE_URL; the owner token comes from"
-                        " $FEDIPRESS_SERVICE_TOKEN); no store or private key needed here")
+                        " $FEDIPRESS_SERVICE_TOKEN); no store or private key needed here, and"
+                        " the service's own delivery loop sends and retries (--wait unused)")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request")
     private_option(p)

@@ -356,12 +356,17 @@ class OwnerApi:
             raise _Answer(422, f"the service received {len(manifest['objects']):,} objects but"
                           f" the client sent {sent}; nothing was applied, publish again")
 
+        backfill = data.get("backfill", 0)
+        if not isinstance(backfill, int) or isinstance(backfill, bool) or backfill < 0:
+            raise _Answer(422, "backfill: expected a whole number, 0 or more")
+
         def apply() -> dict[str, Any]:
             with self.apply_lock:
                 result = apply_manifest(
                     self.config, self.store, self.key, manifest, now=self.clock(),
                     allow_private=self.allow_private,
-                    warn=lambda text: log.info("owner API publish: %s", text))
+                    warn=lambda text: log.info("owner API publish: %s", text),
+                    backfill=backfill)
             return result.as_json()
 
         answer = await anyio.to_thread.run_sync(apply)
@@ -408,8 +413,10 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
      " objects (id -> {hash, published, doc}); each request under the body limit.", True,
      {"type": "object", "required": ["objects"], "properties": {"objects": {"type": "object"}}}),
     ("post", "/publish/sessions/{session}/commit", "Plan and queue the whole upload in one"
-     " transaction; `objects` is how many were sent.", True,
-     {"type": "object", "required": ["objects"], "properties": {"objects": {"type": "integer"}}}),
+     " transaction; `objects` is how many were sent, `backfill` how many of the newest to"
+     " announce on the first publish.", True,
+     {"type": "object", "required": ["objects"],
+      "properties": {"objects": {"type": "integer"}, "backfill": {"type": "integer"}}}),
     ("delete", "/publish/sessions/{session}", "Abandon an upload: nothing is applied.", True,
      None),
 )

@@ -60,6 +60,7 @@ class ServicePublishOptions:
     verbose: bool = False
     allow_private: bool = False
     chunk_bytes: int = CHUNK_BYTES
+    backfill: int = 0  # on the service's first publish, announce the newest N posts
 
 
 def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> ServiceTarget | None:
@@ -166,7 +167,7 @@ async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
             if options.verbose:
                 err(f"sent {sent:,} of {len(objects):,} objects")
         return await client.call("POST", f"/publish/sessions/{session}/commit",
-                                 {"objects": sent})
+                                 {"objects": sent, "backfill": options.backfill})
     finally:
         await client.http.aclose()
 

@@ -124,10 +124,12 @@ def apply_manifest(
     now: datetime,
     allow_private: bool,
     warn: Callable[[str], None],
+    backfill: int = 0,
 ) -> ServicePublishResult:
     """Plan `manifest` against this store's ledger and queue it in one transaction, exactly as
     the local publish does (blocked followers purged, mentions resolved). Blocking: run it off
-    the event loop. An identical manifest a second time plans nothing and queues nothing."""
+    the event loop. An identical manifest a second time plans nothing and queues nothing.
+    `backfill`: on the first publish (an empty ledger), announce the newest N posts."""
     check_actor(config, key, manifest.get("actor"))
     check_objects(manifest.get("objects"))
     canonical = canonical_manifest(manifest)
@@ -138,8 +140,12 @@ def apply_manifest(
         notes.append(text)
         warn(text)
 
+    if backfill and store.get_ledger():
+        note(f"--backfill {backfill} ignored: it applies only to the service's first publish,"
+             " and this service has published before")
+        backfill = 0
     plan, _, extra = plan_for_store(
-        config, store, canonical, site=site, now=now, backfill=0, private_key=key,
+        config, store, canonical, site=site, now=now, backfill=backfill, private_key=key,
         allow_private=allow_private, warn=note,
     )
     notes.extend(plan.notes)
