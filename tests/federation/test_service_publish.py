@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import load_config
 from fedipress.federation.service_client import (
     ServicePublishOptions,
@@ -25,6 +26,7 @@ from fedipress.federation.service_client import (
     publish_through_service,
 )
 from fedipress.store import Follower
+from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
 from support.inbox_sink import InboxSink
 from support.service import (
     KEYS,
@@ -50,7 +52,22 @@ def _wait_for(sink: InboxSink, path: str, kind: str, count: int) -> None:
     time.sleep(1.0)  # long enough for a duplicate to show up, had one been queued
 
 
-def test_ci_clone_publishes_through_the_service(tmp_path: Path) -> None:
+def _like(service_base: str, remote: Remote, post: str) -> httpx.Response:
+    """A signed Like of `post` from the loopback remote's alice, to the service's inbox."""
+    alice = remote.url("/users/alice")
+    remote.docs["/users/alice"] = actor_doc(remote, "alice")
+    body = json.dumps({"@context": "https://www.w3.org/ns/activitystreams",
+                       "id": alice + "/likes/1", "type": "Like", "actor": alice,
+                       "object": post}).encode()
+    host = service_base.split("/")[2]
+    headers = {"Content-Type": AS2, "Host": host}
+    headers |= sign_cavage("POST", service_base + "inbox", headers, body,
+                           key_id=alice + "#main-key", private_key=REMOTE_KEY,
+                           now=datetime.now(UTC))
+    return httpx.post(service_base + "inbox", content=body, headers=headers)
+
+
+def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) -> None:
     with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
         bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
                        shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
@@ -87,6 +104,12 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path) -> None:
             _wait_for(sink, "/users/bob/inbox", "Update", 1)
             assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
             assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+
+            # A post built in CI is the service's own: a Like of it is stored and exported.
+            second_id = service.base + "posts/second/object.json"
+            assert _like(service.base, remote, second_id).status_code == 202
+            export = httpx.get(service.api("/conversations"), headers=service.auth()).json()
+            assert export["objects"][second_id]["likes"] == 1
 
             for run in (first, second, again, edit):
                 assert service.token not in run.out + run.err

@@ -68,6 +68,7 @@ from ..errors import (
 from ..generator.contenttypes import content_type_for, needs_cors
 from ..store import CachedActor, CachedKey, Store
 from .inbox_handlers import (
+    RECEIVED_MANIFEST,
     ActivityHandler,
     OwnPosts,
     Plan,
@@ -222,7 +223,8 @@ class _Inbox:
             config=config,
             store=store,
             fetcher=fetcher,
-            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url),
+            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url,
+                               config.state_dir / RECEIVED_MANIFEST),
             is_blocked=self.is_blocked,
             clock=clock,
         )

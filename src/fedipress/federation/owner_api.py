@@ -344,7 +344,7 @@ class OwnerApi:
     async def chunk(self, request: Request) -> Response:
         sid = request.path_params["session"]
         data, size = await self._sized_body(request)
-        objects = check_objects(data.get("objects"))
+        objects = check_objects(data.get("objects"), self.config.base_url)
         return _json({"received": self.sessions.add(sid, objects, size)})
 
     async def commit(self, request: Request) -> Response:

@@ -9,6 +9,8 @@ session abandoned (a dropped connection, a killed CI job) simply expires.
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -22,6 +24,7 @@ from ..config import SiteConfig
 from ..model import Site
 from ..store import Store
 from ..wording import plural
+from .inbox_handlers import RECEIVED_MANIFEST
 from .keys import public_pem_of, same_public_key
 from .mentions import canonical_manifest
 from .publish_plan import actor_ledger_id, plan_for_store, queue_plan, recipients
@@ -68,11 +71,15 @@ def check_actor(config: SiteConfig, key: RSAPrivateKey, actor: Any) -> dict[str,
     return actor
 
 
-def check_objects(objects: Any) -> dict[str, dict[str, Any]]:
-    """The objects part of a manifest (or of one chunk), each {"hash", "published", "doc"}."""
+def check_objects(objects: Any, base_url: str) -> dict[str, dict[str, Any]]:
+    """The objects part of a manifest (or of one chunk), each {"hash", "published", "doc"},
+    every id under the blog's base_url (the service announces only the blog's own posts)."""
     if not isinstance(objects, dict):
         raise ManifestRefused(422, '"objects" must be a JSON object of id -> entry')
     for oid, item in objects.items():
+        if not oid.startswith(base_url):
+            raise ManifestRefused(409, f"object {oid[:200]} is not under {base_url}; build"
+                                  " with the service's base_url")
         if (not isinstance(item, dict) or not isinstance(item.get("hash"), str)
                 or not isinstance(item.get("doc"), dict)
                 or item["doc"].get("id") != oid):
@@ -131,7 +138,7 @@ def apply_manifest(
     the event loop. An identical manifest a second time plans nothing and queues nothing.
     `backfill`: on the first publish (an empty ledger), announce the newest N posts."""
     check_actor(config, key, manifest.get("actor"))
-    check_objects(manifest.get("objects"))
+    check_objects(manifest.get("objects"), config.base_url)
     canonical = canonical_manifest(manifest)
     site = Site(config=config, posts=(), pages=())
     notes: list[str] = []
@@ -155,6 +162,7 @@ def apply_manifest(
         deliveries = stored.deliveries
         if stored.new_activities:
             inboxes = len(set(recipients(store)))
+    _remember(config, canonical, note)
     actions = [c.action for c in plan.changes]
     profile = actor_ledger_id(config.url("actor.json"))
     recorded = sum(1 for c in plan.changes
@@ -165,6 +173,21 @@ def apply_manifest(
         profile_updated="Update(actor)" in actions, inboxes=inboxes, deliveries=deliveries,
         notes=tuple(notes),
     )
+
+
+def _remember(config: SiteConfig, manifest: Mapping[str, Any],
+              note: Callable[[str], None]) -> None:
+    """Keep the applied manifest beside the store, so the inbox knows these posts as ours
+    (likes and replies of a post built in CI would otherwise be ignored as not ours)."""
+    path = config.state_dir / RECEIVED_MANIFEST
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps({"actor": manifest["actor"], "objects": manifest["objects"]},
+                                  ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        note(f"{path}: cannot be written ({exc.strerror or exc}); likes and replies of the"
+             " posts just published will be ignored until it can")
 
 
 @dataclass
