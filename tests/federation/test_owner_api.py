@@ -226,3 +226,47 @@ def test_token_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "service.token_file: must not be inside the output directory" in \
         capsys.readouterr().err
     assert os.environ.get("FEDIPRESS_SERVICE_TOKEN") is None
+
+
+def test_a_refusal_inside_the_api_is_an_answer_not_a_5xx(tmp_path: Path) -> None:
+    """A FedipressError while planning (what the local publish would print as one line) is a
+    422 with that line; a store that cannot be reached is a 503 to retry."""
+    import asyncio
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from starlette.applications import Starlette
+
+    from fedipress.config import load_config
+    from fedipress.errors import StoreError
+
+    (tmp_path / "site.yaml").write_text(
+        "title: T\nbase_url: https://blog.example/\nauthor:\n  name: A\n  handle: a\n")
+    store = open_store(tmp_path / "state.db")
+    key = load_pem_private_key((KEYS / "blog-private.pem").read_bytes(), None)
+    token = new_token()
+    api = OwnerApi(load_config(tmp_path / "site.yaml"), store, key, token,  # type: ignore[arg-type]
+                   fetcher=None, clock=lambda: datetime.now(UTC), site_dir=None,
+                   allow_private=False)
+
+    async def too_large(request: object) -> None:
+        raise FedipressError("Create of x is 70 KiB even shortened")
+
+    async def store_down(request: object) -> None:
+        raise StoreError("database is locked")
+
+    api.deliveries = too_large  # type: ignore[method-assign, assignment]
+    api.followers = store_down  # type: ignore[method-assign, assignment]
+
+    async def main() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=Starlette(routes=api.routes()))
+        async with httpx.AsyncClient(transport=transport, base_url="https://blog.example",
+                                     headers={"Authorization": f"Bearer {token}"}) as c:
+            return (await c.get(PREFIX + "/deliveries"), await c.get(PREFIX + "/followers"))
+
+    try:
+        refused, down = asyncio.run(main())
+    finally:
+        store.close()
+    assert refused.status_code == 422
+    assert refused.json() == {"error": "Create of x is 70 KiB even shortened"}
+    assert down.status_code == 503 and down.headers["retry-after"] == "60"

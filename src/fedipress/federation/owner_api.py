@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import SiteConfig
-from ..errors import FedipressError, FetchError, UnsafeURLError
+from ..errors import FedipressError, FetchError, StoreError, UnsafeURLError
 from ..store import Store
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
@@ -211,6 +211,15 @@ class OwnerApi:
             except ManifestRefused as refused:
                 log.warning("owner API: %s refused: %s", request.url.path, refused.reason)
                 return JSONResponse({"error": refused.reason}, refused.status)
+            except StoreError as exc:
+                log.warning("owner API: %s: store unavailable: %s", request.url.path, exc)
+                return JSONResponse({"error": "store unavailable; try again"}, 503,
+                                    {"Retry-After": "60"})
+            except FedipressError as exc:
+                # What the local publish would refuse (an activity too large, say) is the
+                # owner's to fix: the same line, not a 5xx.
+                log.warning("owner API: %s refused: %s", request.url.path, exc)
+                return JSONResponse({"error": str(exc)}, 422)
         return run
 
     async def _body(self, request: Request) -> dict[str, Any]:
