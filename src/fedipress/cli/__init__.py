@@ -6,9 +6,9 @@ errors (FedipressError) print as clean lines on stderr with exit code 2, each ei
 traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
-doctor; publish; followers; deliveries; inbox; interactions: interactions, block, unblock,
-blocks; leave), each with its `register(subcommands)`; what they share is in `shared`. Nothing
-outside this package imports argparse or reads its Namespace: the library functions the
+doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block,
+unblock, blocks; leave), each with its `register(subcommands)`; what they share is in `shared`.
+Nothing outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
 """
 
@@ -31,6 +31,7 @@ from . import (
     keys,
     leave,
     publish,
+    service,
     site,
 )
 from .shared import ERROR_PREFIX, Handler, HelpFormatter, Parser, printable
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
     for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
-                   interactions, leave):
+                   service, interactions, leave):
         module.register(sub)
     return parser
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
+from ..errors import FedipressError
 from .shared import (
     Subcommands,
     allow_private,
@@ -19,6 +21,10 @@ from .shared import (
     warn_placeholder_base_url,
 )
 
+if TYPE_CHECKING:
+    from ..config import SiteConfig
+    from ..federation.service_client import ServiceTarget
+
 __all__ = ["register"]
 
 
@@ -26,8 +32,12 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     """Exit 0 (all delivered, scheduled for retry, or gone), 1 (some refused for good by an
     inbox, or out of retries), 2 (user error, raised as FedipressError)."""
     from ..federation.publish import PublishOptions, run_publish
+    from ..federation.service_client import service_target
 
+    target = service_target(args.to)
     config = load(args, require_content=True)
+    if target is not None:
+        return _through_service(args, config, target)
     warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
                               " or posts there, so nothing published reaches them:")
     options = PublishOptions(
@@ -36,6 +46,29 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         allow_private=allow_private(args), progress=sys.stderr.isatty(),
     )
     return run_publish(config, options, out=out, err=err).exit_code
+
+
+def _through_service(args: argparse.Namespace, config: SiteConfig,
+                     target: ServiceTarget) -> int:
+    from ..federation.service_client import ServicePublishOptions, publish_through_service
+
+    for flag, given in (("--dry-run", args.dry_run), ("--first-publish", args.first_publish)):
+        if given:
+            raise FedipressError(f"{flag} is not available when publishing through the service"
+                                 f" ({target.url}); run it on the service's machine (the"
+                                 " service's first publish needs no flag: its ledger is its own)")
+    warn_placeholder_base_url(config, args, "followers' servers cannot fetch the blog's actor"
+                              " or posts there, so nothing published reaches them:")
+    answer = publish_through_service(
+        config, target,
+        ServicePublishOptions(build=not args.no_build, verbose=args.verbose,
+                              allow_private=allow_private(args), backfill=args.backfill),
+        err=err,
+    )
+    for note in answer.get("notes") or ():
+        err(f"note: {note}")
+    out(f"{target.url}: {answer.get('line', '(no summary)')}")
+    return 0
 
 
 def register(sub: Subcommands) -> None:
@@ -58,5 +91,10 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--wait", type=seconds, default=60.0, metavar="SECONDS",
                    help="how long to keep retrying within this run")
     p.add_argument("--no-build", action="store_true", help="use the last build's manifest")
+    p.add_argument("--to", metavar="URL",
+                   help="publish through the blog's service at URL (default:"
+                        " $FEDIPRESS_SERVICE_URL; the owner token comes from"
+                        " $FEDIPRESS_SERVICE_TOKEN); no store or private key needed here, and"
+                        " the service's own delivery loop sends and retries (--wait unused)")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request")
     private_option(p)

@@ -36,8 +36,9 @@ __all__ = ["AUTHOR_KEYS", "FEDIVERSE_KEYS", "FEED_KEYS", "TOP_KEYS", "read_site"
 
 TOP_KEYS = (
     "title", "base_url", "description", "language", "timezone", "permalink", "posts_per_page",
-    "theme", "output_dir", "content_dir", "author", "feeds", "fediverse",
+    "theme", "output_dir", "content_dir", "author", "feeds", "fediverse", "service",
 )  # fmt: skip
+SERVICE_KEYS = ("token_file",)
 AUTHOR_KEYS = ("name", "handle", "avatar", "bio", "email", "links")
 _LINK_KEYS = ("name", "url")
 FEED_KEYS = ("atom", "rss", "json", "items", "full_content")
@@ -124,6 +125,7 @@ def read_site(
     author = _read_author(check, top, resolve_base)
     feeds = _read_feeds(check, top)
     fediverse = _read_fediverse(check, top, author, resolve_base, root, output_dir, timezone)
+    token_file = _read_service(check, top, root, output_dir)
 
     if check.problems or title is None or base is None or author is None or fediverse is None:
         return None
@@ -144,7 +146,30 @@ def read_site(
         content_dir=content_dir,
         feeds=feeds,
         config_file=root / Path(check.file).name,
+        service_token_file=token_file,
     )
+
+
+def _read_service(check: Checker, top: Section, root: Path, output_dir: Path) -> Path | None:
+    """service.token_file: the owner token of `fedipress inbox`'s API, in a file (a secret:
+    never under the output directory, which is published)."""
+    section = check.subsection(top, "service", SERVICE_KEYS)
+    if section is None:
+        return None
+    text = check.text(section, "token_file")
+    if text is None:
+        return None
+    path = under(root, text)
+    if not text.strip() or path == root:
+        check.add(section.line_of("token_file"),
+                  "service.token_file: expected a file name such as '/etc/fedipress/token'")
+        return None
+    if real(path).is_relative_to(real(output_dir)):
+        check.add(section.line_of("token_file"),
+                  "service.token_file: must not be inside the output directory (everything"
+                  " there is published); keep the token outside it")
+        return None
+    return path
 
 
 def _check_content_dir(

@@ -109,6 +109,7 @@ class SiteConfig:
     content_dir: Path = field(default=Path("content"))  # absolute after loading
     feeds: FeedConfig = field(default_factory=FeedConfig)
     config_file: Path = field(default=Path("site.yaml"))  # absolute after loading
+    service_token_file: Path | None = None  # service.token_file: the owner API's token
 
     @property
     def tz(self) -> ZoneInfo:

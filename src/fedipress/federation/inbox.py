@@ -33,7 +33,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..activitypub.httpsig import (
@@ -68,6 +68,7 @@ from ..errors import (
 from ..generator.contenttypes import content_type_for, needs_cors
 from ..store import CachedActor, CachedKey, Store
 from .inbox_handlers import (
+    RECEIVED_MANIFEST,
     ActivityHandler,
     OwnPosts,
     Plan,
@@ -222,7 +223,8 @@ class _Inbox:
             config=config,
             store=store,
             fetcher=fetcher,
-            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url),
+            own_posts=OwnPosts(config.state_dir / "manifest.json", config.base_url,
+                               config.state_dir / RECEIVED_MANIFEST),
             is_blocked=self.is_blocked,
             clock=clock,
         )
@@ -683,10 +685,12 @@ def create_app(
     delivery_wake: Callable[[], None] | None = None,
     site_dir: Path | None = None,
     settings: InboxSettings = InboxSettings(),
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     """The inbox service: POST to the actor's inbox and shared inbox, GET /healthz, and with
     `site_dir` the built site with correct content types. `fetcher` must carry the blog's
-    signing auth (signed GETs) and the SSRF policy."""
+    signing auth (signed GETs) and the SSRF policy. `extra_routes` (the owner API) come
+    before the site's catch-all."""
     inbox = _Inbox(config, store, fetcher, clock, delivery_wake, settings)
     if inbox.blocked:
         from .interactions import purge_blocked
@@ -716,10 +720,11 @@ def create_app(
             return _left(request)
         return await inbox(request)
 
-    routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
     for path in sorted(paths):
         routes.append(Route(path, post, methods=["POST"]))
         routes.append(Route(path, inbox_get, methods=["GET", "HEAD"]))
+    routes.extend(extra_routes)
     if site_dir is not None:
         serve = _static(site_dir)
         routes.append(Route("/.well-known/webfinger", _webfinger(config, site_dir),

@@ -18,6 +18,7 @@ as received plus a strictly sanitised copy (nh3: p br a span, http/https links o
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_NAME",
     "ActivityHandler",
     "OwnPosts",
+    "RECEIVED_MANIFEST",
     "Plan",
     "Rejected",
     "cached_actor",
@@ -236,39 +238,57 @@ def _wall_clock() -> datetime:
 # --- our own posts ----------------------------------------------------------------------------
 
 
+RECEIVED_MANIFEST = "received-manifest.json"
+
+
 class OwnPosts:
-    """The posts the build published, read from the federation manifest (state_dir/manifest.json).
+    """The posts the build published, read from the federation manifest (state_dir/manifest.json)
+    and from the last one `publish` sent through the owner API (state_dir/RECEIVED_MANIFEST:
+    a CI build's manifest never reaches the service's own manifest.json).
 
-    Re-read when the file changes, so a new build is seen without a restart. An object is ours
-    when its id (or its HTML url) is under base_url and listed in the manifest."""
+    Re-read when a file changes, so a new build is seen without a restart. An object is ours
+    when its id (or its HTML url) is under base_url and listed in either manifest."""
 
-    def __init__(self, manifest_path: Path, base_url: str) -> None:
+    def __init__(self, manifest_path: Path, base_url: str,
+                 received_path: Path | None = None) -> None:
         self._path = manifest_path
+        self._received = received_path
         self._base = base_url
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[tuple[int, int] | None, ...] | None = None
         self._by_ref: dict[str, str] = {}
 
-    def _load(self) -> None:
+    @staticmethod
+    def _stamp_of(path: Path | None) -> tuple[int, int] | None:
         try:
-            stat = self._path.stat()
+            stat = path.stat() if path is not None else None
         except OSError:
-            self._stamp, self._by_ref = None, {}
-            return
-        stamp = (stat.st_mtime_ns, stat.st_size)
+            return None
+        return (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+
+    def _load(self) -> None:
+        stamp = (self._stamp_of(self._path), self._stamp_of(self._received))
         if stamp == self._stamp:
             return
-        try:
-            objects = read_federation_manifest(self._path.parent).get("objects", {})
-        except (OSError, ValueError):
-            log.warning("%s: unreadable manifest; no post can be liked or replied to", self._path)
-            objects = {}
         refs: dict[str, str] = {}
-        for object_id, entry in objects.items() if isinstance(objects, dict) else []:
-            refs[object_id] = object_id
-            doc = entry.get("doc") if isinstance(entry, dict) else None
-            page = doc.get("url") if isinstance(doc, dict) else None
-            if isinstance(page, str):
-                refs.setdefault(page, object_id)
+        for path, present in ((self._path, stamp[0]), (self._received, stamp[1])):
+            if path is None or present is None:
+                continue
+            try:
+                if path == self._path:
+                    objects = read_federation_manifest(path.parent).get("objects", {})
+                else:
+                    loaded = json.loads(path.read_bytes())
+                    objects = loaded.get("objects", {}) if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                log.warning("%s: unreadable manifest; its posts cannot be liked or replied to",
+                            path)
+                objects = {}
+            for object_id, entry in objects.items() if isinstance(objects, dict) else []:
+                refs[object_id] = object_id
+                doc = entry.get("doc") if isinstance(entry, dict) else None
+                page = doc.get("url") if isinstance(doc, dict) else None
+                if isinstance(page, str):
+                    refs.setdefault(page, object_id)
         self._stamp, self._by_ref = stamp, refs
 
     def resolve(self, ref: str | None) -> str | None:

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import signal
 import socket
 from dataclasses import dataclass
@@ -24,13 +25,17 @@ from typing import Any
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.routing import BaseRoute
 
 from ..config import SiteConfig, load_config
 from ..errors import FedipressError
 from ..store import default_store_path, open_store
+from ..wording import docs_url
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
+from .owner_api import PREFIX as OWNER_PREFIX
+from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 
@@ -216,6 +221,7 @@ async def serve_inbox(
     blog's identity (see served_identity); `explicit_base_url` says config's came from
     --base-url rather than site.yaml."""
     key = load_private_key(config)
+    token = load_owner_token(config.service_token_file)
     if site_dir is not None:
         config = served_identity(config, site_dir, key, explicit_base_url=explicit_base_url)
     else:
@@ -229,6 +235,7 @@ async def serve_inbox(
             allow_private=allow_private,
             key=key,
             access_log=access_log,
+            token=token,
         )
     finally:
         sock.close()
@@ -243,6 +250,7 @@ async def _serve(
     allow_private: bool,
     key: RSAPrivateKey,
     access_log: bool,
+    token: str | None = None,
 ) -> None:
     store = open_store(default_store_path(config.state_dir))
     try:
@@ -259,6 +267,17 @@ async def _serve(
             worker = DeliveryWorker.for_site(
                 store, config, key, owner=owner_id("inbox"), allow_private=allow_private
             )
+            owner_routes: list[BaseRoute] = []
+            if token is not None:
+                owner_routes = OwnerApi(
+                    config, store, key, token, fetcher=fetcher, clock=utc_now,
+                    site_dir=site_dir, allow_private=allow_private, delivery_wake=worker.wake,
+                ).routes()
+                log.info("owner API at %s/ (its token from %s)", OWNER_PREFIX,
+                         "the environment" if os.environ.get(TOKEN_ENV) else "service.token_file")
+            else:
+                log.info("owner API off: set %s to enable it (see %s)", TOKEN_ENV,
+                         docs_url("service"))
             app = create_app(
                 config,
                 store,
@@ -266,6 +285,7 @@ async def _serve(
                 clock=utc_now,
                 delivery_wake=worker.wake,
                 site_dir=site_dir,
+                extra_routes=owner_routes,
             )
             server = uvicorn.Server(
                 uvicorn.Config(

@@ -1,0 +1,194 @@
+"""`fedipress publish` through the blog's service: no store, no private key on this machine.
+
+    result = publish_through_service(config, ServiceTarget(url, token), options, err=err)
+
+The build (or the last build's manifest) gives the federation manifest; it goes to the
+service's owner API as one upload session (begin with the actor, the objects in chunks each
+under the service's body limit, then commit, which the service applies in one transaction), and
+the service's one-line answer comes back. A connection that drops before the commit leaves the
+session unapplied (it expires on the service), so a retry starts again from scratch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..config import SiteConfig
+from ..errors import FedipressError, UnsafeURLError
+from .netguard import GuardedTransport, check_url
+from .owner_api import PREFIX, TOKEN_ENV
+from .publish_checks import load_manifest, running_under_ci
+
+__all__ = [
+    "SERVICE_URL_ENV",
+    "ServicePublishOptions",
+    "ServiceTarget",
+    "chunks",
+    "publish_through_service",
+    "service_target",
+]
+
+SERVICE_URL_ENV = "FEDIPRESS_SERVICE_URL"
+CHUNK_BYTES = 768 * 1024  # under the service's 1 MiB body limit with room for the wrapper
+TIMEOUT = httpx.Timeout(30.0, read=300.0)  # a commit of 10,000 posts plans for a while
+
+
+class ServiceError(FedipressError):
+    """The service refused the request or could not be reached."""
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    url: str  # the service's base URL, ending with "/"
+    token: str
+
+    def __repr__(self) -> str:  # the token stays out of tracebacks and debug output
+        return f"ServiceTarget(url={self.url!r}, token=<hidden>)"
+
+
+@dataclass(frozen=True)
+class ServicePublishOptions:
+    build: bool = True
+    verbose: bool = False
+    allow_private: bool = False
+    chunk_bytes: int = CHUNK_BYTES
+    backfill: int = 0  # on the service's first publish, announce the newest N posts
+
+
+def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> ServiceTarget | None:
+    """The service to publish through: --to, else FEDIPRESS_SERVICE_URL; None: publish locally.
+    The token comes only from the environment (a command line shows in `ps` and CI logs)."""
+    url = (to or environ.get(SERVICE_URL_ENV, "")).strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FedipressError(f"{'--to' if to else SERVICE_URL_ENV} {url[:200]}: expected the"
+                             " service's address, such as https://blog.example/")
+    token = environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise FedipressError(f"publishing through {url[:200]} needs the owner token in"
+                             f" {TOKEN_ENV} (the value the service was started with)")
+    return ServiceTarget(url.rstrip("/") + "/", token)
+
+
+def chunks(objects: Mapping[str, Any], limit: int) -> Iterator[dict[str, Any]]:
+    """`objects` in consecutive groups whose JSON is at most `limit` bytes (one object over
+    the limit goes alone: the service then says it is too large)."""
+    group: dict[str, Any] = {}
+    size = 0
+    for oid in sorted(objects):
+        item_size = len(json.dumps({oid: objects[oid]}, ensure_ascii=False).encode()) + 2
+        if group and size + item_size > limit:
+            yield group
+            group, size = {}, 0
+        group[oid] = objects[oid]
+        size += item_size
+    if group:
+        yield group
+
+
+def _refusal(response: httpx.Response, url: str) -> ServiceError:
+    try:
+        reason = str(response.json().get("error") or response.reason_phrase)
+    except (ValueError, AttributeError):
+        reason = response.reason_phrase
+    if response.status_code == 401:
+        return ServiceError(f"{url}: the service refused the owner token ({reason}); set"
+                            f" {TOKEN_ENV} to the token the service was started with")
+    if response.status_code == 429:
+        return ServiceError(f"{url}: too many failed attempts from here; wait a minute and"
+                            " check the token")
+    if response.status_code == 404 and "session" not in reason:
+        return ServiceError(f"{url}: no owner API there (404); start `fedipress inbox` with"
+                            f" {TOKEN_ENV} set, and check the address")
+    return ServiceError(f"{url}: the service refused the publish ({response.status_code}):"
+                        f" {reason[:500]}")
+
+
+class _Client:
+    def __init__(self, target: ServiceTarget, allow_private: bool) -> None:
+        self.base = target.url + PREFIX.lstrip("/")
+        try:
+            check_url(target.url, allow_private=allow_private)
+        except UnsafeURLError as exc:
+            raise ServiceError(f"{target.url}: refused ({exc}); a service on this machine or"
+                               " a private network needs FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1"
+                               ) from None
+        # Through netguard like every request fedipress makes: loopback and private
+        # addresses only when FEDIPRESS_ALLOW_PRIVATE_ADDRESSES (or the flag) says so.
+        self.http = httpx.AsyncClient(
+            transport=GuardedTransport(allow_private=allow_private), timeout=TIMEOUT,
+            follow_redirects=False, headers={"Authorization": f"Bearer {target.token}"},
+        )
+
+    async def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        url = self.base + path
+        try:
+            response = await self.http.request(method, url, json=body)
+        except UnsafeURLError as exc:
+            raise ServiceError(f"{url}: refused ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"{url}: the service cannot be reached ({type(exc).__name__}:"
+                               f" {str(exc)[:200]}); is `fedipress inbox` running there?"
+                               ) from None
+        if response.status_code >= 300:
+            raise _refusal(response, url)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ServiceError(f"{url}: the service answered {response.status_code} without a"
+                               " JSON object; is this a fedipress service?")
+        return data
+
+
+async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
+                  objects: Mapping[str, Any], options: ServicePublishOptions,
+                  err: Callable[[str], None]) -> dict[str, Any]:
+    client = _Client(target, options.allow_private)
+    try:
+        begun = await client.call("POST", "/publish/sessions", {"actor": manifest["actor"]})
+        session = str(begun.get("session", ""))
+        limit = min(options.chunk_bytes, int(begun.get("max_chunk_bytes") or CHUNK_BYTES) - 1024)
+        sent = 0
+        for group in chunks(objects, max(limit, 1024)):
+            await client.call("POST", f"/publish/sessions/{session}/objects", {"objects": group})
+            sent += len(group)
+            if options.verbose:
+                err(f"sent {sent:,} of {len(objects):,} objects")
+        return await client.call("POST", f"/publish/sessions/{session}/commit",
+                                 {"objects": sent, "backfill": options.backfill})
+    finally:
+        await client.http.aclose()
+
+
+def publish_through_service(
+    config: SiteConfig,
+    target: ServiceTarget,
+    options: ServicePublishOptions,
+    *,
+    err: Callable[[str], None],
+) -> dict[str, Any]:
+    """Build (unless told not to), upload the federation manifest, commit: the service's
+    answer ({"line", "created", "updated", ...}). Needs no store and no private key here."""
+    ci = running_under_ci()
+    if options.build:
+        from ..generator.build import build_site
+
+        result = build_site(config, log=err if options.verbose else (lambda _l: None), ci=ci)
+        err(result.summary())
+    manifest = load_manifest(config)
+    objects = manifest.get("objects")
+    if not isinstance(objects, dict):
+        raise FedipressError("the last build's manifest has no objects; run `fedipress build`")
+    return asyncio.run(_upload(target, manifest, objects, options, err))

@@ -1,0 +1,275 @@
+"""`fedipress publish` through the service, as a CI run does it: a fresh clone with CI=true, no
+.fedipress/, no private key, only FEDIPRESS_SERVICE_URL and FEDIPRESS_SERVICE_TOKEN. A real
+`fedipress inbox` (real key, store, token) plans with the same code as the local publish and
+its delivery loop delivers to a real loopback follower."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fedipress.activitypub.httpsig import sign_cavage
+from fedipress.config import load_config
+from fedipress.federation.service_client import (
+    ServicePublishOptions,
+    ServiceTarget,
+    chunks,
+    publish_through_service,
+)
+from fedipress.store import Follower
+from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
+from support.inbox_sink import InboxSink
+from support.service import (
+    KEYS,
+    ci_publish,
+    make_clone,
+    read_json,
+    start_service,
+    write_post,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _activities(sink: InboxSink, path: str, kind: str) -> list[dict[str, object]]:
+    return [json.loads(p.body) for p in sink.posts_to(path) if json.loads(p.body)["type"] == kind]
+
+
+def _wait_for(sink: InboxSink, path: str, kind: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(_activities(sink, path, kind)) < count:
+        assert time.monotonic() < deadline, f"no {kind} delivered to {path}"
+        time.sleep(0.1)
+    time.sleep(1.0)  # long enough for a duplicate to show up, had one been queued
+
+
+def _like(service_base: str, remote: Remote, post: str) -> httpx.Response:
+    """A signed Like of `post` from the loopback remote's alice, to the service's inbox."""
+    alice = remote.url("/users/alice")
+    remote.docs["/users/alice"] = actor_doc(remote, "alice")
+    body = json.dumps({"@context": "https://www.w3.org/ns/activitystreams",
+                       "id": alice + "/likes/1", "type": "Like", "actor": alice,
+                       "object": post}).encode()
+    host = service_base.split("/")[2]
+    headers = {"Content-Type": AS2, "Host": host}
+    headers |= sign_cavage("POST", service_base + "inbox", headers, body,
+                           key_id=alice + "#main-key", private_key=REMOTE_KEY,
+                           now=datetime.now(UTC))
+    return httpx.post(service_base + "inbox", content=body, headers=headers)
+
+
+def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) -> None:
+    with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
+        bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
+                       shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
+                       followed_at=datetime.now(UTC))
+        service = start_service(tmp_path / "home", followers=[bob])
+        try:
+            clone = make_clone(service, tmp_path / "ci")
+            assert not (clone / ".fedipress").exists()
+
+            first = ci_publish(clone, service)
+            assert first.code == 0, first.err
+            assert "0 new, 0 updated, 0 deleted; nothing queued" in first.out
+            assert "1 post recorded as already announced" in first.out
+
+            write_post(clone, "second", "A new post.")
+            second = ci_publish(clone, service)
+            assert second.code == 0, second.err
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in second.out, second.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
+            [create] = _activities(sink, "/users/bob/inbox", "Create")
+            assert create["object"]["id"] == service.base + "posts/second/object.json"  # type: ignore[index]
+            assert all(p.verified_ours and p.verified_independent for p in sink.posts)
+
+            again = ci_publish(clone, service)
+            assert again.code == 0, again.err
+            assert "0 new, 0 updated, 0 deleted; nothing queued" in again.out
+            time.sleep(1.0)
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+
+            write_post(clone, "second", "A new post, edited.")
+            edit = ci_publish(clone, service)
+            assert edit.code == 0, edit.err
+            assert "0 new, 1 updated, 0 deleted; queued for 1 inbox" in edit.out, edit.out
+            _wait_for(sink, "/users/bob/inbox", "Update", 1)
+            assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+
+            # A post built in CI is the service's own: a Like of it is stored and exported.
+            second_id = service.base + "posts/second/object.json"
+            assert _like(service.base, remote, second_id).status_code == 202
+            export = httpx.get(service.api("/conversations"), headers=service.auth()).json()
+            assert export["objects"][second_id]["likes"] == 1
+
+            for run in (first, second, again, edit):
+                assert service.token not in run.out + run.err
+
+            # The clone never held a store or a key: the service did all of it.
+            assert not (clone / ".fedipress" / "state.db").exists()
+            assert not (clone / ".fedipress" / "private-key.pem").exists()
+        finally:
+            log = service.stop()
+        assert service.token not in log
+
+
+def test_wrong_token_and_mismatched_actor_are_refused(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "home")
+    try:
+        clone = make_clone(service, tmp_path / "ci")
+        wrong = ci_publish(clone, service, token="w" * 64)
+        assert wrong.code == 2
+        assert "refused the owner token" in wrong.err
+        assert "w" * 64 not in wrong.err + wrong.out
+        assert service.ledger() == {}
+
+        other = make_clone(service, tmp_path / "other")
+        text = (other / "site.yaml").read_text().replace(service.base, "https://other.example/")
+        (other / "site.yaml").write_text(text)
+        refused = ci_publish(other, service)
+        assert refused.code == 2
+        assert "409" in refused.err and "this service answers for" in refused.err
+        assert service.ledger() == {}
+
+        # The right actor id with a key the service cannot sign for.
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = stranger.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        actor = json.loads((service.root / "public" / "actor.json").read_text())
+        actor["publicKey"]["publicKeyPem"] = pem
+        r = httpx.post(service.api("/publish/sessions"), json={"actor": actor},
+                       headers=service.auth())
+        assert r.status_code == 409
+        assert "does not match this service's private key" in r.json()["error"]
+        assert service.ledger() == {}
+    finally:
+        service.stop()
+
+
+def _manifest(service_base: str, actor: dict[str, object], n: int) -> dict[str, object]:
+    old = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    objects = {}
+    for i in range(n):
+        oid = f"{service_base}posts/p{i}/object.json"
+        objects[oid] = {"hash": f"h{i}", "published": old,
+                        "doc": {"id": oid, "type": "Note", "content": f"<p>{i}</p>",
+                                "published": old}}
+    return {"actor": actor, "objects": objects}
+
+
+def test_chunked_upload_applies_only_at_commit(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "home")
+    try:
+        actor = json.loads((service.root / "public" / "actor.json").read_text())
+        manifest = _manifest(service.base, actor, 3000)
+        objects = manifest["objects"]
+        assert isinstance(objects, dict)
+        groups = list(chunks(objects, 16 * 1024))
+        assert len(groups) > 20
+        assert all(len(json.dumps({"objects": g})) < 17 * 1024 for g in groups)
+
+        # Interrupted: begun, half the chunks sent, never committed -> nothing applied.
+        begun = read_json(httpx.post(service.api("/publish/sessions"), json={"actor": actor},
+                                     headers=service.auth()))
+        session = begun["session"]
+        for group in groups[: len(groups) // 2]:
+            r = httpx.post(service.api(f"/publish/sessions/{session}/objects"),
+                           json={"objects": group}, headers=service.auth())
+            assert r.status_code == 200, r.text
+        assert service.ledger() == {}
+        # A commit that claims more than arrived (a lost chunk) applies nothing either.
+        r = httpx.post(service.api(f"/publish/sessions/{session}/commit"),
+                       json={"objects": len(objects)}, headers=service.auth())
+        assert r.status_code == 422
+        assert service.ledger() == {}
+
+        # One request over the body limit is refused, not half-read.
+        r = httpx.post(service.api("/publish/sessions"),
+                       json={"actor": actor, "pad": "x" * (1 << 20)}, headers=service.auth())
+        assert r.status_code == 413
+
+        # The client in small chunks: all 3000 arrive and apply in one commit.
+        clone = make_clone(service, tmp_path / "ci")
+        (clone / ".fedipress").mkdir()
+        (clone / ".fedipress" / "manifest.json").write_text(json.dumps(manifest))
+        answer = publish_through_service(
+            load_config(clone / "site.yaml"), ServiceTarget(service.base, service.token),
+            ServicePublishOptions(build=False, allow_private=True, chunk_bytes=16 * 1024),
+            err=lambda _l: None,
+        )
+        assert answer["recorded"] == 3000, answer
+        assert len([k for k in service.ledger() if "/posts/p" in k]) == 3000
+    finally:
+        service.stop()
+
+
+def test_client_errors_are_one_line(tmp_path: Path) -> None:
+    """Without the token, with a service that is not there, and to a loopback address without
+    the opt-in: one line each, exit 2, and the token never shown."""
+    from support.service import TOKEN, clean_env, free_port, site_yaml
+
+    clone = tmp_path / "ci"
+    (clone / "content" / "posts").mkdir(parents=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    (clone / "site.yaml").write_text(site_yaml(url))
+    (clone / "fedipress-public-key.pem").write_bytes((KEYS / "blog-public.pem").read_bytes())
+    write_post(clone, "first")
+
+    def run(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fedipress.cli", "publish", "--config",
+             str(clone / "site.yaml")], capture_output=True, text=True, timeout=120,
+            env=clean_env(CI="true", FEDIPRESS_SERVICE_URL=url, **env), cwd=clone)
+
+    no_token = run()
+    assert no_token.returncode == 2
+    assert no_token.stderr.strip().splitlines() == [
+        f"fedipress: error: publishing through {url} needs the owner token in"
+        " FEDIPRESS_SERVICE_TOKEN (the value the service was started with)"]
+
+    private = run(FEDIPRESS_SERVICE_TOKEN=TOKEN)
+    assert private.returncode == 2
+    assert "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1" in private.stderr.splitlines()[-1]
+
+    down = run(FEDIPRESS_SERVICE_TOKEN=TOKEN, FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1")
+    assert down.returncode == 2
+    last = down.stderr.splitlines()[-1]
+    assert "the service cannot be reached" in last and "Traceback" not in down.stderr
+    for result in (no_token, private, down):
+        assert TOKEN not in result.stdout + result.stderr
+
+
+def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) -> None:
+    with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
+        bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
+                       shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
+                       followed_at=datetime.now(UTC))
+        service = start_service(tmp_path / "home", followers=[bob], posts=())
+        try:
+            clone = make_clone(service, tmp_path / "ci")
+            write_post(clone, "older", age=timedelta(hours=3))
+            write_post(clone, "newer", age=timedelta(hours=2))
+            first = ci_publish(clone, service, "--backfill", "1")
+            assert first.code == 0, first.err
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
+            assert "1 post recorded as already announced" in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
+            [create] = _activities(sink, "/users/bob/inbox", "Create")
+            assert create["object"]["id"].endswith("/posts/newer/object.json")  # type: ignore[index]
+
+            again = ci_publish(clone, service, "--backfill", "1")
+            assert again.code == 0, again.err
+            assert "nothing queued" in again.out
+            assert "--backfill 1 ignored" in again.err
+        finally:
+            service.stop()
