@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import SiteConfig
 from ..errors import FedipressError, FetchError, StoreError, UnsafeURLError
 from ..store import Store
+from ..wording import plural
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
 from .ratelimit import RateLimiter
@@ -235,7 +236,8 @@ class OwnerApi:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise _Answer(413, f"request body over {limit:,} bytes; send smaller chunks")
+                    raise _Answer(
+                        413, f"request body over {plural(limit, 'byte')}; send smaller chunks")
                 chunks.append(chunk)
         except ClientDisconnect:
             raise _Answer(400, "the request body was cut short") from None
@@ -362,7 +364,8 @@ class OwnerApi:
         manifest = self.sessions.take(sid)
         sent = data.get("objects")
         if sent != len(manifest["objects"]):
-            raise _Answer(422, f"the service received {len(manifest['objects']):,} objects but"
+            received = plural(len(manifest["objects"]), "object")
+            raise _Answer(422, f"the service received {received} but"
                           f" the client sent {sent}; nothing was applied, publish again")
 
         backfill = data.get("backfill", 0)

@@ -23,6 +23,7 @@ import httpx
 
 from ..config import SiteConfig
 from ..errors import FedipressError, UnsafeURLError
+from ..wording import plural
 from .netguard import GuardedTransport, check_url
 from .owner_api import PREFIX, TOKEN_ENV
 from .publish_checks import load_manifest, running_under_ci
@@ -165,7 +166,7 @@ async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
             await client.call("POST", f"/publish/sessions/{session}/objects", {"objects": group})
             sent += len(group)
             if options.verbose:
-                err(f"sent {sent:,} of {len(objects):,} objects")
+                err(f"sent {sent:,} of {plural(len(objects), 'object')}")
         return await client.call("POST", f"/publish/sessions/{session}/commit",
                                  {"objects": sent, "backfill": options.backfill})
     finally:
