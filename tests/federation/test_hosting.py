@@ -15,6 +15,7 @@ from fedipress.cli import main
 from fedipress.errors import FedipressError
 from fedipress.federation.hosting import HOST_KINDS, hosting_config, plan_host_files
 from fedipress.generator.contenttypes import content_type_for, is_activitypub_path, needs_cors
+from fedipress.wording import docs_url
 from support.documents import make_config, make_site
 
 AP = "application/activity+json"
@@ -234,7 +235,7 @@ def test_static_hosts_point_the_owner_api_at_the_service(kind: str) -> None:
                                               shared_inbox_url="https://inbox.example/inbox")):
         text = hosting_config(config, kind)
         assert "/.fedipress/api/" in text
-        assert "FEDIPRESS_SERVICE_URL" in text and "docs/service.md" in text
+        assert "FEDIPRESS_SERVICE_URL" in text and docs_url("service") in text
 
 
 def test_unknown_kind() -> None:

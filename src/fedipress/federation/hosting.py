@@ -28,6 +28,7 @@ from ..config import SiteConfig
 from ..errors import FedipressError
 from ..generator.contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
 from ..model import Output
+from ..wording import docs_url
 
 __all__ = ["HOST_KINDS", "INBOX_SERVICE", "OWNER_API", "hosting_config", "parse_address",
            "plan_host_files"]
@@ -37,6 +38,7 @@ INBOX_SERVICE = "127.0.0.1:8080"  # where `fedipress inbox` listens by default
 # The owner API's folder on the service (owner_api.PREFIX without its version), proxied whole
 # so that a v2 beside v1 needs no new configuration.
 OWNER_API = "/.fedipress/api/"
+_SERVICE_DOCS = docs_url("service")  # publishing from CI through the owner API
 
 _ROOT_AP_FILES = ("actor.json", "outbox.json", "followers.json", "following.json",
                   "featured.json")
@@ -281,9 +283,10 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
 #   RewriteEngine On
 #   RewriteRule ^{inbox_path.lstrip("/")}$ http://{upstream}{inbox_path} [P,L]
 #
-# The owner API ({OWNER_API}: `fedipress publish` from CI, docs/service.md) is
-# the service too. Proxy it the same way, beside the inbox lines; mod_proxy passes the
-# Authorization header on as it came, and mod_headers marks every answer never to be cached:
+# The owner API ({OWNER_API}: `fedipress publish` from CI, see
+# {_SERVICE_DOCS}) is the service
+# too. Proxy it the same way, beside the inbox lines; mod_proxy passes the Authorization
+# header on as it came, and mod_headers marks every answer never to be cached:
 #   ProxyPass        {OWNER_API} http://{upstream}{OWNER_API}
 #   ProxyPassReverse {OWNER_API} http://{upstream}{OWNER_API}
 #   <Location "{OWNER_API}">
@@ -426,7 +429,8 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "        client_max_body_size 1m;",
             "    }",
             "",
-            "    # The owner API (`fedipress publish` from CI, docs/service.md) is the service",
+            "    # The owner API (`fedipress publish` from CI, see",
+            f"    # {_SERVICE_DOCS}) is the service",
             "    # too. nginx passes the Authorization header on as it came; its answers are",
             "    # the owner's alone, so never cached here or by anything downstream.",
             f"    location ^~ {OWNER_API} {{",
@@ -530,7 +534,8 @@ def _caddy(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "    # cover both.",
             f"    reverse_proxy {inbox_path} {upstream}",
             "",
-            "    # The owner API (`fedipress publish` from CI, docs/service.md) is the service",
+            "    # The owner API (`fedipress publish` from CI, see",
+            f"    # {_SERVICE_DOCS}) is the service",
             "    # too. Caddy passes the Authorization header on as it came; its answers are",
             "    # the owner's alone, so marked never to be cached.",
             f"    header {OWNER_API}* {{",
@@ -584,7 +589,7 @@ def _owner_api_elsewhere_note(host: str) -> str:
         f"\n# The owner API ({OWNER_API}, used by `fedipress publish` from CI) is the service's\n"
         f"# too, and {host} does not proxy it: point FEDIPRESS_SERVICE_URL (or `fedipress\n"
         "# publish --to`) at the service's own address, e.g. https://inbox.example/\n"
-        "# (docs/service.md).\n"
+        f"# ({_SERVICE_DOCS}).\n"
     )
 
 
