@@ -15,6 +15,7 @@ from fedipress.cli import main
 from fedipress.errors import FedipressError
 from fedipress.federation.hosting import HOST_KINDS, hosting_config, plan_host_files
 from fedipress.generator.contenttypes import content_type_for, is_activitypub_path, needs_cors
+from fedipress.wording import docs_url
 from support.documents import make_config, make_site
 
 AP = "application/activity+json"
@@ -212,6 +213,29 @@ def test_inbox_on_another_host_is_not_proxied() -> None:
     assert "proxy_pass" not in hosting_config(config, "nginx")
     assert "reverse_proxy" not in hosting_config(config, "caddy")
     assert "ProxyPass" not in hosting_config(config, "apache")
+
+
+def test_owner_api_is_proxied_wherever_the_inbox_is() -> None:
+    config = make_config()
+    nginx = hosting_config(config, "nginx")
+    assert "location ^~ /.fedipress/api/ {" in nginx
+    block = nginx.split("location ^~ /.fedipress/api/ {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass http://127.0.0.1:8080;" in block
+    assert "proxy_set_header Host $http_host;" in block
+    assert 'add_header Cache-Control "no-store" always;' in block
+    assert "reverse_proxy /.fedipress/api/* 127.0.0.1:8080" in hosting_config(config, "caddy")
+    apache = hosting_config(config, "apache")
+    assert "#   ProxyPass        /.fedipress/api/ http://127.0.0.1:8080/.fedipress/api/" in apache
+    assert '#     Header always set Cache-Control "no-store"' in apache
+
+
+@pytest.mark.parametrize("kind", ["netlify", "cloudflare"])
+def test_static_hosts_point_the_owner_api_at_the_service(kind: str) -> None:
+    for config in (make_config(), make_config(inbox_url="https://inbox.example/inbox",
+                                              shared_inbox_url="https://inbox.example/inbox")):
+        text = hosting_config(config, kind)
+        assert "/.fedipress/api/" in text
+        assert "FEDIPRESS_SERVICE_URL" in text and docs_url("service") in text
 
 
 def test_unknown_kind() -> None:

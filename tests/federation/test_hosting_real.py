@@ -8,7 +8,10 @@ prefix, pid and logs), then through the server:
 - a Follow signed for Host 127.0.0.1:PROXY gets 202 and the follower is recorded (nginx's
   `$host` used to drop the port, and the signature failed with 401);
 - WebFinger answers as the service does (RFC 7033): 200 with the JRD for the blog's account
-  only, 400 for a missing, empty, repeated or malformed resource, 404 for anything else.
+  only, 400 for a missing, empty, repeated or malformed resource, 404 for anything else;
+- the owner API (`fedipress publish` from CI) answers as the service does: the public OpenAPI
+  document, and the health endpoint with the owner token (the Authorization header passed on)
+  and 401 without it; never cached.
 Apache serves the build's public/.htaccess, with the proxy lines `fedipress hosting apache`
 prints. Skipped, saying why, where the server's binary is not installed.
 """
@@ -33,6 +36,9 @@ from support.e2e_helpers import Blog
 from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
 from support.interop_peer import free_port
 from support.webservers import binary, start_apache, start_caddy, start_nginx, stop, wait_port
+
+# The inbox's owner token for the stack (FEDIPRESS_SERVICE_TOKEN): 43+ characters.
+OWNER_TOKEN = "proxied-owner-token-" + "t" * 40
 
 
 class Stack:
@@ -65,7 +71,8 @@ class Stack:
                  "--allow-private-addresses"],
                 cwd=self.blog.root, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={k: v for k, v in os.environ.items() if k != "FEDIPRESS_PRIVATE_KEY"})
+                env={**{k: v for k, v in os.environ.items() if k != "FEDIPRESS_PRIVATE_KEY"},
+                     "FEDIPRESS_SERVICE_TOKEN": OWNER_TOKEN})
         self.processes.append(inbox)
         wait_port(self.upstream_port, inbox, log, "fedipress inbox")
         generated = self.blog.fedipress(
@@ -95,7 +102,7 @@ def remote_actors() -> Iterator[Remote]:
         yield server
 
 
-# One stack per server for both tests (a build and three processes each).
+# One stack per server for all the tests (a build and three processes each).
 @pytest.fixture(scope="module", params=["nginx", "caddy", "apache"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Stack]:
@@ -196,3 +203,29 @@ def test_webfinger_through_the_generated_configuration_matches_the_service(
                 assert not proxied.headers["content-type"].startswith(
                     "application/jrd+json"), where
                 assert "subject" not in proxied.text, where
+
+
+def test_owner_api_through_the_generated_configuration(stack: Stack) -> None:
+    api = ".fedipress/api/v1/"
+    with httpx.Client(timeout=10) as client:
+        proxied = client.get(stack.base + api + "openapi.json")
+        direct = client.get(stack.direct + api + "openapi.json")
+        assert direct.status_code == 200, direct.text
+        assert proxied.status_code == 200, (stack.kind, proxied.status_code, proxied.text)
+        assert proxied.json() == direct.json(), stack.kind
+        assert proxied.json()["openapi"].startswith("3.1"), stack.kind
+        assert proxied.headers.get("cache-control") == "no-store", stack.kind
+
+        owner = {"Authorization": f"Bearer {OWNER_TOKEN}"}
+        health = client.get(stack.base + api + "health", headers=owner)
+        assert health.status_code == 200, (stack.kind, health.status_code, health.text)
+        assert health.json()["key_matches"] is True, (stack.kind, health.json())
+        assert health.json()["actor"] == stack.base + "actor.json", stack.kind
+        assert health.headers.get("cache-control") == "no-store", stack.kind
+
+        for refused in ({}, {"Authorization": "Bearer " + "x" * 60}):
+            answer = client.get(stack.base + api + "health", headers=refused)
+            assert answer.status_code == 401, (stack.kind, refused, answer.text)
+            assert answer.headers.get("www-authenticate", "").startswith("Bearer"), stack.kind
+            assert "key_matches" not in answer.text, stack.kind
+            assert answer.headers.get("cache-control") == "no-store", stack.kind

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fedipress.config import load_config
 from fedipress.federation.publish import PublishOptions, run_publish
 from fedipress.store import Follower, open_store
+from fedipress.wording import docs_url
 from support.dryrun import run_without_base_url, tree_hashes
 from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
@@ -67,6 +68,11 @@ def test_a_fresh_ci_runner_cannot_publish_into_the_void(blog: Blog) -> None:
         assert line.startswith("fedipress: error: .fedipress/state.db does not exist")
         assert "no ledger, no followers" in line
         assert "where `fedipress inbox` runs" in line
+        # The runner's own way comes first: through the service, with where to read how.
+        assert "publish through the blog's service instead" in line
+        assert "FEDIPRESS_SERVICE_URL (or pass --to URL)" in line
+        assert "FEDIPRESS_SERVICE_TOKEN" in line and docs_url("service") in line
+        assert "not supported yet" not in line
         assert "sent" not in result.stdout and "first publish" not in result.stdout
         # Nothing built, no state folder, no database.
         assert tree_hashes(blog.root) == before

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import load_config
+from fedipress.federation.manifest import PREVIEW_FLAGS
 from fedipress.federation.service_client import (
     ServicePublishOptions,
     ServiceTarget,
@@ -31,6 +32,7 @@ from support.inbox_sink import InboxSink
 from support.service import (
     KEYS,
     ci_publish,
+    clean_env,
     make_clone,
     read_json,
     start_service,
@@ -155,6 +157,29 @@ def test_wrong_token_and_mismatched_actor_are_refused(tmp_path: Path) -> None:
         service.stop()
 
 
+def test_a_preview_build_is_not_published_through_the_service(tmp_path: Path) -> None:
+    """A job that built with --drafts (a staging deploy) and then publishes through the
+    service is refused, with or without --no-build, as a local publish is: nothing uploaded."""
+    service = start_service(tmp_path / "home")
+    try:
+        clone = make_clone(service, tmp_path / "ci")
+        draft = write_post(clone, "secret-draft", "Not yet.")
+        draft.write_text(draft.read_text().replace("slug:", "draft: true\nslug:", 1))
+        build = subprocess.run(
+            [sys.executable, "-m", "fedipress.cli", "build", "--drafts", "--config",
+             str(clone / "site.yaml")], capture_output=True, cwd=clone, timeout=120,
+            env=clean_env(CI="true"))
+        assert build.returncode == 0, build.stderr.decode()
+        for args in (("--no-build",), ()):
+            refused = ci_publish(clone, service, *args)
+            assert refused.code == 2, (args, refused.out, refused.err)
+            line = refused.err.strip().splitlines()[-1]
+            assert "was built with --drafts: a preview build" in line, (args, refused.err)
+            assert service.ledger() == {}, args
+    finally:
+        service.stop()
+
+
 def _manifest(service_base: str, actor: dict[str, object], n: int) -> dict[str, object]:
     old = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     objects = {}
@@ -200,7 +225,9 @@ def test_chunked_upload_applies_only_at_commit(tmp_path: Path) -> None:
         # The client in small chunks: all 3000 arrive and apply in one commit.
         clone = make_clone(service, tmp_path / "ci")
         (clone / ".fedipress").mkdir()
-        (clone / ".fedipress" / "manifest.json").write_text(json.dumps(manifest))
+        # As a build writes it: with its flags (not a preview), else publish refuses it.
+        built = manifest | {"build": dict.fromkeys(PREVIEW_FLAGS, False)}
+        (clone / ".fedipress" / "manifest.json").write_text(json.dumps(built))
         answer = publish_through_service(
             load_config(clone / "site.yaml"), ServiceTarget(service.base, service.token),
             ServicePublishOptions(build=False, allow_private=True, chunk_bytes=16 * 1024),

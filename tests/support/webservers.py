@@ -131,12 +131,15 @@ def start_caddy(binary: Path, work: Path, site_conf: Path, port: int
 def start_apache(binary: Path, work: Path, generated: Path, port: int, public: Path
                   ) -> subprocess.Popen[bytes]:
     """Apache serving `public` (with the .htaccess the build wrote there) and proxying /inbox
-    with the lines the generated configuration gives, uncommented."""
+    and the owner API with the VirtualHost lines the generated configuration gives,
+    uncommented."""
     prefix = work / "apache"
     prefix.mkdir()
     modules = binary.resolve().parent.parent / "lib" / "apache2" / "modules"
     proxy = [line.removeprefix("#").strip() for line in generated.read_text().splitlines()
-             if line.startswith(("#   ProxyPreserveHost", "#   ProxyPass "))]
+             if line.startswith("#   ") and line.removeprefix("#").strip().startswith(
+                 ("ProxyPreserveHost", "ProxyPass ", "ProxyPassReverse ", "<Location ",
+                  "Header ", "</Location>"))]
     assert proxy, "the generated Apache configuration says nothing about proxying /inbox"
     root_user = os.geteuid() == 0
     if root_user:

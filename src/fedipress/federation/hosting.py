@@ -13,6 +13,8 @@ Two things every proxying configuration must get right, because remote servers d
   `fedipress inbox --site` do (activitypub/webfinger.py): 400 for a missing, empty, repeated or
   malformed `resource`, 404 for anything else that is not the blog. nginx, Caddy and Apache can
   match the query string and do the same; Netlify / Cloudflare Pages `_headers` cannot.
+Where /inbox is proxied, the owner API (OWNER_API, `fedipress publish` from CI) is proxied too,
+Authorization header untouched and never cached: its answers are the owner's alone.
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ from ..config import SiteConfig
 from ..errors import FedipressError
 from ..generator.contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
 from ..model import Output
+from ..wording import docs_url
 
-__all__ = ["HOST_KINDS", "INBOX_SERVICE", "hosting_config", "parse_address", "plan_host_files"]
+__all__ = ["HOST_KINDS", "INBOX_SERVICE", "OWNER_API", "hosting_config", "parse_address",
+           "plan_host_files"]
 
 HOST_KINDS = ("nginx", "caddy", "apache", "netlify", "cloudflare")
 INBOX_SERVICE = "127.0.0.1:8080"  # where `fedipress inbox` listens by default
+# The owner API's folder on the service (owner_api.PREFIX without its version), proxied whole
+# so that a v2 beside v1 needs no new configuration.
+OWNER_API = "/.fedipress/api/"
+_SERVICE_DOCS = docs_url("service")  # publishing from CI through the owner API
 
 _ROOT_AP_FILES = ("actor.json", "outbox.json", "followers.json", "following.json",
                   "featured.json")
@@ -274,9 +282,26 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
 # the Host header only with ProxyPreserveHost On in the server configuration):
 #   RewriteEngine On
 #   RewriteRule ^{inbox_path.lstrip("/")}$ http://{upstream}{inbox_path} [P,L]
+#
+# The owner API ({OWNER_API}: `fedipress publish` from CI, see
+# {_SERVICE_DOCS}) is the service
+# too. Proxy it the same way, beside the inbox lines; mod_proxy passes the Authorization
+# header on as it came, and mod_headers marks every answer never to be cached:
+#   ProxyPass        {OWNER_API} http://{upstream}{OWNER_API}
+#   ProxyPassReverse {OWNER_API} http://{upstream}{OWNER_API}
+#   <Location "{OWNER_API}">
+#     Header always set Cache-Control "no-store"
+#   </Location>
+# or, in .htaccess (next to the inbox's RewriteRule):
+#   RewriteRule ^{_rewrite_path(OWNER_API)}(.*)$ http://{upstream}{OWNER_API}$1 [P,L]
 """
     note = _handle_note(config, "#")
     return text + (("\n" + note) if note else "")
+
+
+def _rewrite_path(path: str) -> str:
+    """A path as a RewriteRule pattern in .htaccess (no leading slash, dots escaped)."""
+    return re.escape(path.lstrip("/"))
 
 
 def plan_host_files(config: SiteConfig) -> list[Output]:
@@ -403,6 +428,21 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "        proxy_set_header X-Forwarded-Proto $scheme;",
             "        client_max_body_size 1m;",
             "    }",
+            "",
+            "    # The owner API (`fedipress publish` from CI, see",
+            f"    # {_SERVICE_DOCS}) is the service",
+            "    # too. nginx passes the Authorization header on as it came; its answers are",
+            "    # the owner's alone, so never cached here or by anything downstream.",
+            f"    location ^~ {OWNER_API} {{",
+            f"        proxy_pass http://{upstream};",
+            "        proxy_set_header Host $http_host;",
+            "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "        proxy_set_header X-Forwarded-Proto $scheme;",
+            "        proxy_no_cache 1;",
+            "        proxy_cache_bypass 1;",
+            '        add_header Cache-Control "no-store" always;',
+            "        client_max_body_size 1m;  # `publish` sends chunks under 1 MiB",
+            "    }",
         ]
     lines.append("}")
     handle_domain = config.fediverse.handle_domain
@@ -493,6 +533,16 @@ def _caddy(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "    # the sender sent it (port included) and the path unchanged: HTTP signatures",
             "    # cover both.",
             f"    reverse_proxy {inbox_path} {upstream}",
+            "",
+            "    # The owner API (`fedipress publish` from CI, see",
+            f"    # {_SERVICE_DOCS}) is the service",
+            "    # too. Caddy passes the Authorization header on as it came; its answers are",
+            "    # the owner's alone, so marked never to be cached.",
+            f"    header {OWNER_API}* {{",
+            '        Cache-Control "no-store"',
+            "        defer",
+            "    }",
+            f"    reverse_proxy {OWNER_API}* {upstream}",
         ]
     lines += ["", "    file_server", "}"]
     text = "\n".join(lines) + "\n"
@@ -534,6 +584,15 @@ def _inbox_elsewhere_note(host: str, inbox_path: str) -> str:
     )
 
 
+def _owner_api_elsewhere_note(host: str) -> str:
+    return (
+        f"\n# The owner API ({OWNER_API}, used by `fedipress publish` from CI) is the service's\n"
+        f"# too, and {host} does not proxy it: point FEDIPRESS_SERVICE_URL (or `fedipress\n"
+        "# publish --to`) at the service's own address, e.g. https://inbox.example/\n"
+        f"# ({_SERVICE_DOCS}).\n"
+    )
+
+
 def _netlify(config: SiteConfig, listen: str | None, upstream: str) -> str:
     same_host, inbox_path = _inbox(config)
     text = (
@@ -543,7 +602,7 @@ def _netlify(config: SiteConfig, listen: str | None, upstream: str) -> str:
     )
     if same_host:
         text += _inbox_elsewhere_note("Netlify", inbox_path)
-    return text
+    return text + _owner_api_elsewhere_note("Netlify")
 
 
 def _cloudflare(config: SiteConfig, listen: str | None, upstream: str) -> str:
@@ -555,7 +614,7 @@ def _cloudflare(config: SiteConfig, listen: str | None, upstream: str) -> str:
     )
     if same_host:
         text += _inbox_elsewhere_note("Cloudflare Pages", inbox_path)
-    return text
+    return text + _owner_api_elsewhere_note("Cloudflare Pages")
 
 
 def hosting_config(config: SiteConfig, kind: str, *, listen: str | None = None,

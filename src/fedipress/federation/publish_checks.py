@@ -208,11 +208,13 @@ def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
         what = (f"{shown} has no ledger and no followers" if state.exists
                 else f"{shown} does not exist (no ledger, no followers)")
         if ci:
+            # The runner's way is the service, which holds the store: name it first.
             return (f"{what}: this CI runner does not have the blog's store, so publish would"
-                    " record every post as already announced and send nothing to anyone; run"
-                    " `fedipress publish` on the machine where `fedipress inbox` runs and keeps"
-                    " that store (publishing from CI through the inbox service is not"
-                    " supported yet)")
+                    " record every post as already announced and send nothing to anyone;"
+                    " publish through the blog's service instead: set FEDIPRESS_SERVICE_URL"
+                    " (or pass --to URL) and FEDIPRESS_SERVICE_TOKEN, see"
+                    f" {docs_url('service')}; or run `fedipress publish` on the machine where"
+                    " `fedipress inbox` runs and keeps that store")
         if not first_publish:
             return (f"{what}, so publish would record every post as already announced and send"
                     " nothing; if this is the blog's store and its first publish, run"

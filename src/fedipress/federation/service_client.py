@@ -26,7 +26,12 @@ from ..errors import FedipressError, UnsafeURLError
 from ..wording import plural
 from .netguard import GuardedTransport, check_url
 from .owner_api import PREFIX, TOKEN_ENV
-from .publish_checks import load_manifest, running_under_ci
+from .publish_checks import (
+    check_last_build,
+    check_not_preview,
+    load_manifest,
+    running_under_ci,
+)
 
 __all__ = [
     "SERVICE_URL_ENV",
@@ -186,9 +191,13 @@ def publish_through_service(
     if options.build:
         from ..generator.build import build_site
 
+        # As the local publish: a preview (--drafts, --future) that may be deployed is not
+        # silently rebuilt over, and never reaches the service's ledger.
+        check_last_build(config)
         result = build_site(config, log=err if options.verbose else (lambda _l: None), ci=ci)
         err(result.summary())
     manifest = load_manifest(config)
+    check_not_preview(config, manifest, require_flags=not options.build)
     objects = manifest.get("objects")
     if not isinstance(objects, dict):
         raise FedipressError("the last build's manifest has no objects; run `fedipress build`")
