@@ -28,6 +28,7 @@ from ..model import Output
 from ..progress import Progress
 from ..wording import plural
 from .output import PROTECTED_NAMES, remove_empty_dirs, remove_file, target_path, write_atomic
+from .rendercache import RenderPack
 
 __all__ = [
     "PARALLEL_RENDER_MIN_CPUS",
@@ -129,9 +130,14 @@ def _stat_matches(path: Path | str, entry: _Entry) -> bool:
     return st.st_size == entry[_SIZE] and st.st_mtime_ns == entry[_MTIME]
 
 
-# (status, entry, by-product): status is "skipped" (no render), "unchanged" (rendered, same
-# bytes) or "written"; the by-product is what `after_render` made of the bytes (or None).
-_Outcome = tuple[str, _Entry, object]
+# (status, entry, by-product, source): status is "skipped" (no render), "unchanged" (rendered,
+# same bytes) or "written"; the by-product is what `after_render` made of the bytes (or None);
+# source is where the bytes came from: _RENDERED, _PACKED (the render pack, checked) or
+# _DAMAGED (rendered because the pack's bytes did not match their sha256).
+_Outcome = tuple[str, _Entry, object, int]
+_RENDERED: Final = 0
+_PACKED: Final = 1
+_DAMAGED: Final = 2
 # Called with (output path, rendered bytes) in the process that rendered them; a value other
 # than None is handed back in SyncResult.by_products (it must pickle: workers return it).
 AfterRender = Callable[[str, bytes], object]
@@ -139,24 +145,35 @@ AfterRender = Callable[[str, bytes], object]
 
 def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
              checked: set[Path] | None = None,
-             after_render: AfterRender | None = None) -> _Outcome:
+             after_render: AfterRender | None = None,
+             pack: RenderPack | None = None) -> _Outcome:
     path = target_path(root, out.path, checked)
     if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
             and _stat_matches(path, prev):
-        return "skipped", prev, None
-    data = out.render()
+        return "skipped", prev, None, _RENDERED
+    source = _RENDERED
+    packed = pack.get(out.path, out.fingerprint) if pack is not None else None
+    if packed is not None:
+        data, sha = packed
+        if hashlib.sha256(data).hexdigest() == sha:
+            source = _PACKED
+        else:
+            source = _DAMAGED
+    if source != _PACKED:
+        data = out.render()
+        sha = hashlib.sha256(data).hexdigest()
     extra = after_render(out.path, data) if after_render is not None else None
-    sha = hashlib.sha256(data).hexdigest()
     if trust_cache and prev is not None and prev[_SHA] == sha and _stat_matches(path, prev):
-        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra
+        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra, source
     st = write_atomic(path, data, clear_way=True)
-    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra
+    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra, source
 
 
 # Forked render workers read their jobs from this module global, set just before the fork and
 # cleared after: Output.render closures cannot be pickled, but a forked child inherits them.
 _JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
 _JOB_AFTER: AfterRender | None = None
+_JOB_PACK: RenderPack | None = None
 _JOB_CHECKED: set[Path] = set()  # per worker process: folders already verified
 
 
@@ -164,7 +181,7 @@ def _process_block(indices: list[int]) -> list[_Outcome]:
     outcomes = []
     for index in indices:
         out, prev, root, trust = _JOBS[index]
-        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER))
+        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER, _JOB_PACK))
     return outcomes
 
 
@@ -194,6 +211,8 @@ class SyncResult:
     skipped_render: int
     removed: int
     entries: dict[str, _Entry]
+    # Outputs written from the render pack (not rendered), included in written/unchanged.
+    from_pack: int = 0
     # after_render's values by output path, for the outputs rendered by this sync.
     by_products: dict[str, object] = field(default_factory=dict)
 
@@ -212,6 +231,8 @@ def sync_outputs(
     locality: Callable[[str], tuple[int, str]] | None = None,
     after_render: AfterRender | None = None,
     progress_since: float | None = None,
+    pack: RenderPack | None = None,
+    save_pack: bool = False,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
@@ -226,7 +247,9 @@ def sync_outputs(
     bytes where they were rendered (a forked worker, for a cold build), so the caller need
     not read the file back; its values are returned in `by_products`. `progress_since`
     (a time.monotonic() reading) is when the caller's work began: the progress bar shows
-    once that is over a second ago.
+    once that is over a second ago. `pack` (the render pack, see rendercache.py) supplies
+    the bytes of outputs it holds with the same fingerprint instead of rendering them (not
+    with `clean`); with `save_pack` it is rewritten afterwards to hold this build's outputs.
     """
     root = output_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -259,23 +282,41 @@ def sync_outputs(
     else:
         cpus = os.cpu_count() or 1
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
+    use_pack = pack if pack is not None and todo and not clean else None
+    if use_pack is not None and not use_pack.loaded:
+        why = use_pack.load()
+        if why is not None:
+            log(f"note: the render cache is not used: {why}; every page is rendered"
+                " (the next CI build writes a new one)")
     bar = build_progress(progress, "rendering", len(todo), progress_since)
-    if _parallel_ok(len(todo), n_workers):
-        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
-                                   after_render)
-    else:
-        outcomes = []
-        for i, out in enumerate(todo, 1):
-            outcomes.append(_process(out, old.get(out.path), root, trust, checked,
-                                     after_render))
-            bar.update(i)
-    bar.close()
+    try:
+        if _parallel_ok(len(todo), n_workers):
+            outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
+                                       after_render, use_pack)
+        else:
+            outcomes = []
+            for i, out in enumerate(todo, 1):
+                outcomes.append(_process(out, old.get(out.path), root, trust, checked,
+                                         after_render, use_pack))
+                bar.update(i)
+    finally:
+        bar.close()
     by_products: dict[str, object] = {}
-    for out, (status, entry, extra) in zip(todo, outcomes, strict=True):
+    verified: list[str] = []
+    damaged = 0
+    for out, (status, entry, extra, source) in zip(todo, outcomes, strict=True):
         counts[status] += 1
         entries[out.path] = entry
         if extra is not None:
             by_products[out.path] = extra
+        if source == _PACKED:
+            verified.append(out.path)
+        elif source == _DAMAGED:
+            damaged += 1
+    if damaged:
+        log(f"note: {plural(damaged, 'page')} in the render cache did not match"
+            f" {'its' if damaged == 1 else 'their'} checksum and"
+            f" {'was' if damaged == 1 else 'were'} rendered again; the cache is rewritten")
 
     produced = entries.keys()
     removed = 0
@@ -326,6 +367,10 @@ def sync_outputs(
     if (counts["written"] or counts["unchanged"] or removed or old.keys() != produced
             or not manifest_file.is_file()) and not trust_files:
         _save_manifest(manifest_file, root, entries)
+    if pack is not None:
+        if save_pack and not trust_files:
+            pack.save(entries, root, verified)
+        pack.close()
     return SyncResult(
         written=counts["written"],
         unchanged=counts["unchanged"] + counts["skipped"],
@@ -333,6 +378,7 @@ def sync_outputs(
         removed=removed,
         entries=entries,
         by_products=by_products,
+        from_pack=len(verified),
     )
 
 
@@ -368,12 +414,13 @@ def _render_blocks(paths: Sequence[str], workers: int,
 def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
                     workers: int, bar: Progress,
                     locality: Callable[[str], tuple[int, str]] | None = None,
-                    after_render: AfterRender | None = None) -> list[_Outcome]:
+                    after_render: AfterRender | None = None,
+                    pack: RenderPack | None = None) -> list[_Outcome]:
     import multiprocessing
 
-    global _JOBS, _JOB_AFTER
+    global _JOBS, _JOB_AFTER, _JOB_PACK
     _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
-    _JOB_AFTER = after_render
+    _JOB_AFTER, _JOB_PACK = after_render, pack
     blocks = _render_blocks([out.path for out in todo], workers, locality)
     try:
         ctx = multiprocessing.get_context("fork")
@@ -387,7 +434,7 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
                 bar.update(done)
         return [o for o in outcomes if o is not None]
     finally:
-        _JOBS, _JOB_AFTER = [], None
+        _JOBS, _JOB_AFTER, _JOB_PACK = [], None, None
 
 
 _DIRS_FILE = "build-dirs.marshal"

@@ -1,6 +1,6 @@
 """The parse cache: what parsing content files produced, kept in <state_dir>/cache/ between
-builds (each file's finished Post by file stat, with a small delta file for edits). See
-`ParseCache`.
+builds (each file's finished Post by file stat or by its bytes' hash, with a small delta file
+for edits). See `ParseCache`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ __all__ = ["ParseCache"]
 _Entry = tuple[str, str, str, int, int, tuple[tuple[str, str], ...], tuple[str, ...], bool]
 
 # One content file: (size, mtime_ns, bundle_files, settings, file, path_line, key,
-# fields_hash, post, fields, summary_html). `post` is the finished Post (it carries its
+# fields_hash, post, fields, summary_html, digest). `post` is the finished Post (it carries its
 # Markdown rendering) or None for a file checked but not rendered (a hidden draft), whose
 # checked front matter is then in `fields`. `summary_html` is the rendered summary when the
-# front matter's own `summary:` replaced it in the Post (None otherwise).
+# front matter's own `summary:` replaced it in the Post (None otherwise). `digest` is the
+# SHA-256 of the file's bytes, or None when what the file makes depends on more than its bytes
+# (an undated page takes its date from the file's mtime).
 _FileEntry = tuple[int, int, tuple[str, ...], str, str, int, str, str, Post | None,
-                   dict[str, Any] | None, str | None]
+                   dict[str, Any] | None, str | None, str | None]
 
 
 def _to_entry(r: Rendered) -> _Entry:
@@ -112,7 +114,9 @@ class ParseCache:
     file's size and mtime_ns, its bundle files and `settings` (the config and the versions of
     fedipress's parser and renderer, Python-Markdown and Pygments): an unchanged file costs
     one stat, no read, no YAML, no Markdown and no Post construction (unpickling fills the
-    Post's instance dict directly). Pickled because Posts hold datetimes with time zones and
+    Post's instance dict directly). When the stat differs the file is read and its bytes'
+    SHA-256 is looked up instead: a fresh clone (git sets every mtime to the checkout time)
+    with the cache restored by CI costs a read and a hash per file, not a parse. Pickled because Posts hold datetimes with time zones and
     nested dataclasses; the file lives in the site's own state folder, next to its keys.
 
     Renderings are also found by their key (`get`), which covers the Markdown body, the page
@@ -127,8 +131,9 @@ class ParseCache:
     """
 
     # 4: Post.dated; 5: Rendered.problem; 6: the modules moved into fedipress.generator (the
-    # pickles name fedipress.generator.parsecache._post where 5 named fedipress.parsecache).
-    VERSION = 6
+    # pickles name fedipress.generator.parsecache._post where 5 named fedipress.parsecache);
+    # 7: entries carry the SHA-256 of the file's bytes (found by content in a fresh clone).
+    VERSION = 7
     FILE_NAME = "parse.pickle"
     DELTA_FILE_NAME = "parse-delta.pickle"
     # Earlier formats' files (a Markdown marshal and a front matter pickle): removed when a
@@ -151,6 +156,7 @@ class ParseCache:
         self._dirty = False
         self.hits = 0
         self.misses = 0
+        self.parsed_files = 0  # files read and checked anew (found neither by stat nor content)
 
     @classmethod
     def for_site(cls, config: SiteConfig) -> ParseCache:
@@ -222,14 +228,14 @@ class ParseCache:
 
     # -- finished posts --
 
-    def cached_post(self, sf: SourceFile, st: os.stat_result,
-                    settings: str) -> tuple[Post, str, int] | None:
+    def cached_post(self, sf: SourceFile, st: os.stat_result, settings: str,
+                    digest: str | None = None) -> tuple[Post, str, int] | None:
         """(the Post, the file as errors name it, the line of its output path) if `sf`, its
-        bundle and the settings are unchanged since the Post was made."""
+        bundle and the settings are unchanged since the Post was made: the file by its stat,
+        or with `digest` (the SHA-256 of its bytes) by its contents."""
         entry = self._files.get(sf.source)
-        if entry is None or entry[8] is None or entry[0] != st.st_size \
-                or entry[1] != st.st_mtime_ns or entry[2] != sf.bundle_files \
-                or entry[3] != settings:
+        if entry is None or entry[8] is None or not _same_file(entry, st, digest) \
+                or entry[2] != sf.bundle_files or entry[3] != settings:
             return None
         self._files_used[sf.source] = entry
         self.hits += 1
@@ -242,7 +248,7 @@ class ParseCache:
         if entry is None:
             return  # not from a file this cache checked
         summary = None if post.summary_html == rendered.summary_html else rendered.summary_html
-        self._files_used[post.source] = (*entry[:8], post, None, summary)
+        self._files_used[post.source] = (*entry[:8], post, None, summary, entry[11])
         self._loose_used.pop(entry[6], None)  # the Post carries it now
         self._dirty = True
 
@@ -257,21 +263,28 @@ class ParseCache:
 
     # -- checked front matter --
 
-    def parsed(self, sf: SourceFile, st: os.stat_result, settings: str) -> _Parsed | None:
-        """The cached check of `sf` (not rendered) if the file, its bundle and the settings
-        are unchanged and its rendering is still here (the body is not kept)."""
+    def parsed(self, sf: SourceFile, st: os.stat_result, settings: str,
+               digest: str | None = None) -> _Parsed | None:
+        """The cached check of `sf` (not rendered) if the file (by stat, or by `digest`), its
+        bundle and the settings are unchanged and its rendering is still here (the body is
+        not kept)."""
         entry = self._files.get(sf.source)
-        if entry is None or entry[9] is None or entry[0] != st.st_size \
-                or entry[1] != st.st_mtime_ns or entry[2] != sf.bundle_files \
-                or entry[3] != settings or not self._has(entry[6]):
+        if entry is None or entry[9] is None or not _same_file(entry, st, digest) \
+                or entry[2] != sf.bundle_files or entry[3] != settings \
+                or not self._has(entry[6]):
             return None
         self._files_used[sf.source] = entry
         return _Parsed(sf, entry[4], dict(entry[9]), "", entry[5], entry[6], entry[7])
 
     def put_parsed(self, p: _Parsed, st: os.stat_result, settings: str) -> None:
+        """Keep the check of a file just parsed. Its bytes' SHA-256 (the Post's content_hash)
+        lets a later build with another stat find it, unless the result depends on the stat
+        itself (an undated page is dated by its mtime)."""
+        digest = p.fields["content_hash"] if p.fields.get("dated", True) else None
+        self.parsed_files += 1
         entry: _FileEntry = (st.st_size, st.st_mtime_ns, p.source.bundle_files, settings,
                              p.file, p.path_line, p.key, p.fields_hash, None, dict(p.fields),
-                             None)
+                             None, digest)
         self._files_used[p.source.source] = entry
         self._dirty = True
 
@@ -304,6 +317,12 @@ class ParseCache:
     def put(self, key: str, rendered: Rendered) -> None:
         self._loose_used[key] = _to_entry(rendered)
         self._dirty = True
+
+
+def _same_file(entry: _FileEntry, st: os.stat_result, digest: str | None) -> bool:
+    if digest is None:
+        return entry[0] == st.st_size and entry[1] == st.st_mtime_ns
+    return entry[11] is not None and entry[11] == digest
 
 
 def _replace(path: Path, data: bytes) -> None:

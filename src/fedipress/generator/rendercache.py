@@ -1,0 +1,162 @@
+"""The render pack: every output's bytes from the last CI build, in one file of the build cache
+(<state_dir>/cache/render-pack.bin), so that a CI build in a fresh clone, where public/ does
+not exist (it is not in git) but the workflow restored .fedipress/cache/, writes each page
+from the pack instead of rendering it again. See `RenderPack`.
+"""
+
+from __future__ import annotations
+
+import marshal
+import mmap
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+__all__ = ["RenderPack"]
+
+# (fingerprint, sha256 of the bytes, offset in the data, size)
+_Slot = tuple[str, str, int, int]
+_MAGIC = b"fedipress render pack\n"
+_LENGTH = 8  # the index's length, big-endian, at the end of the file
+
+
+class RenderPack:
+    """The bytes of every output of the build that wrote it, by output path and fingerprint.
+
+    One file: a magic line, the outputs' bytes one after another, the index (marshal:
+    `(VERSION, {path: (fingerprint, sha256, offset, size)})`) and its length (8 bytes). It is mapped into memory, not
+    read: forked render workers share the pages, and only what is used is read from disk.
+    An output is taken from the pack only when its fingerprint (which covers everything it is
+    made of: the config, the theme, the fedipress version and its own inputs) is the one
+    recorded; the caller checks the bytes against the recorded sha256 before writing them, so
+    a damaged pack costs a render, never a wrong page.
+
+    Written only by CI builds (`fedipress build` with CI=true), the ones whose next build
+    starts without public/; a local build keeps public/ itself and does not need a second
+    copy of it.
+    """
+
+    VERSION = 1
+    FILE_NAME = "render-pack.bin"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.FILE_NAME
+        self._index: dict[str, _Slot] = {}
+        self._map: mmap.mmap | None = None
+        self._start = 0
+        self.loaded = False
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def load(self) -> str | None:
+        """Map the pack. Returns why a pack that is there cannot be used (it is then ignored
+        and replaced by the next CI build), or None (used, or no pack at all)."""
+        self.loaded = True
+        try:
+            with self.path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size == 0:
+                    return f"{self.path} is empty"
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return f"cannot read {self.path}: {exc}"
+        reason = self._read_index(mapped, size)
+        if reason is not None:
+            mapped.close()
+            self._index = {}
+            return f"{self.path} {reason}"
+        self._map = mapped
+        return None
+
+    def _read_index(self, mapped: mmap.mmap, size: int) -> str | None:
+        start = len(_MAGIC)
+        if size < start + _LENGTH or mapped[:start] != _MAGIC:
+            return "is not a fedipress render pack"
+        length = int.from_bytes(mapped[size - _LENGTH:], "big")
+        end = size - _LENGTH - length  # where the data ends and the index begins
+        if end < start:
+            return "is cut short (its index runs past the start of the file)"
+        try:
+            data = marshal.loads(mapped[end:size - _LENGTH])
+        except (EOFError, ValueError, TypeError):
+            return "has a damaged index"
+        if not (isinstance(data, tuple) and len(data) == 2 and isinstance(data[1], dict)):
+            return "has a damaged index"
+        if data[0] != self.VERSION:
+            return f"is format {data[0]!r}, this fedipress reads format {self.VERSION}"
+        index: dict[str, _Slot] = data[1]
+        room = end - start
+        for path, slot in index.items():
+            if not (isinstance(path, str) and isinstance(slot, tuple) and len(slot) == 4
+                    and isinstance(slot[2], int) and isinstance(slot[3], int)
+                    and 0 <= slot[2] and slot[2] + slot[3] <= room):
+                return "has a damaged index (an entry points outside the file)"
+        self._index, self._start = index, start
+        return None
+
+    def get(self, path: str, fingerprint: str) -> tuple[bytes, str] | None:
+        """(the bytes, their recorded sha256) of `path` if the pack holds it with this
+        fingerprint. The caller checks the sha256."""
+        slot = self._index.get(path)
+        if slot is None or slot[0] != fingerprint or self._map is None:
+            return None
+        begin = self._start + slot[2]
+        return self._map[begin:begin + slot[3]], slot[1]
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._index = {}
+
+    def save(self, entries: Mapping[str, tuple[str, str, int, int]], root: Path,
+             verified: Iterable[str]) -> bool:
+        """Write the pack for `entries` (the build manifest: path -> (fingerprint, sha256,
+        size, mtime_ns)) unless it already holds exactly them; True when written.
+
+        Bytes come from this pack for the `verified` paths (taken from it by this build and
+        checked against their sha256) and from the output folder for the rest. A file
+        that changed since the build wrote it (its size differs) is left out of the pack."""
+        if not self.loaded:
+            self.load()
+        old = self._index
+        if old.keys() == entries.keys() and all(
+                old[p][0] == e[0] and old[p][1] == e[1] for p, e in entries.items()):
+            return False
+        from_pack = {p for p in verified if p in old and old[p][1] == entries[p][1]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.FILE_NAME}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as out:
+                out.write(_MAGIC)
+                index: dict[str, _Slot] = {}
+                offset = 0
+                for path, (fingerprint, sha, size, _mtime) in entries.items():
+                    blob = self._bytes(path, root, path in from_pack)
+                    if blob is None or len(blob) != size:
+                        continue
+                    out.write(blob)
+                    index[path] = (fingerprint, sha, offset, size)
+                    offset += size
+                # The index last (its offsets are known only now), its length at the very end.
+                tail = marshal.dumps((self.VERSION, index))
+                out.write(tail + len(tail).to_bytes(_LENGTH, "big"))
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return True
+
+    def _bytes(self, path: str, root: Path, packed: bool) -> bytes | None:
+        if packed and self._map is not None:
+            slot = self._index[path]
+            begin = self._start + slot[2]
+            return self._map[begin:begin + slot[3]]
+        try:
+            with open(os.path.join(root, path), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
