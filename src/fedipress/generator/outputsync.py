@@ -146,27 +146,70 @@ AfterRender = Callable[[str, bytes], object]
 def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
              checked: set[Path] | None = None,
              after_render: AfterRender | None = None,
-             pack: RenderPack | None = None) -> _Outcome:
-    path = target_path(root, out.path, checked)
-    if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
-            and _stat_matches(path, prev):
-        return "skipped", prev, None, _RENDERED
+             pack: RenderPack | None = None, fresh: bool = False) -> _Outcome:
+    if fresh:
+        path = _fresh_target(root, out.path)
+    else:
+        path = target_path(root, out.path, checked)
+        if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
+                and _stat_matches(path, prev):
+            return "skipped", prev, None, _RENDERED
     source = _RENDERED
     packed = pack.get(out.path, out.fingerprint) if pack is not None else None
     if packed is not None:
-        data, sha = packed
+        data, sha, extra = packed
         if hashlib.sha256(data).hexdigest() == sha:
             source = _PACKED
+            if extra is None and after_render is not None:
+                extra = after_render(out.path, data)
         else:
             source = _DAMAGED
     if source != _PACKED:
         data = out.render()
         sha = hashlib.sha256(data).hexdigest()
-    extra = after_render(out.path, data) if after_render is not None else None
+        extra = after_render(out.path, data) if after_render is not None else None
+    if fresh:
+        st = _write_new(path, data)
+        return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra, source
     if trust_cache and prev is not None and prev[_SHA] == sha and _stat_matches(path, prev):
         return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra, source
     st = write_atomic(path, data, clear_way=True)
     return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra, source
+
+
+def _fresh_target(root: Path, rel: str) -> Path:
+    """target_path for an output folder this build made: no folder in it can be a symlink
+    leading elsewhere, so only the path's shape is checked (resolving every new folder cost
+    a third of writing into it)."""
+    parts = rel.split("/")
+    if not rel or "\\" in rel or "\0" in rel or any(part in ("", ".", "..") for part in parts):
+        return target_path(root, rel)  # raises with the reason
+    return root / rel
+
+
+def _write_new(path: Path, data: bytes) -> os.stat_result:
+    """Write a file into an output folder this build created (or found empty): nothing can
+    be reading it yet, so no temporary file and rename (a third of a fresh CI build's write
+    phase); a file cut short by a crash is not in the manifest, so the next build writes it
+    again. A file already there (it cannot be, but) goes the atomic way."""
+    name = str(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(name, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+            fd = os.open(name, flags, 0o644)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        return write_atomic(path, data, clear_way=True)
+    try:
+        os.fchmod(fd, 0o644)  # a umask may narrow the mode: published files are world-readable
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 # Forked render workers read their jobs from this module global, set just before the fork and
@@ -174,6 +217,7 @@ def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
 _JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
 _JOB_AFTER: AfterRender | None = None
 _JOB_PACK: RenderPack | None = None
+_JOB_FRESH = False
 _JOB_CHECKED: set[Path] = set()  # per worker process: folders already verified
 
 
@@ -181,7 +225,8 @@ def _process_block(indices: list[int]) -> list[_Outcome]:
     outcomes = []
     for index in indices:
         out, prev, root, trust = _JOBS[index]
-        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER, _JOB_PACK))
+        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER, _JOB_PACK,
+                                 _JOB_FRESH))
     return outcomes
 
 
@@ -252,6 +297,12 @@ def sync_outputs(
     with `clean`); with `save_pack` it is rewritten afterwards to hold this build's outputs.
     """
     root = output_dir
+    # An output folder made now (a fresh clone in CI) or found empty: files are created in
+    # it directly (see _write_new).
+    try:
+        fresh = not any(os.scandir(root))
+    except FileNotFoundError:
+        fresh = True
     root.mkdir(parents=True, exist_ok=True)
     if previous is True:
         previous = _load_manifest(manifest_file, root)
@@ -271,7 +322,7 @@ def sync_outputs(
         prev = old.get(out.path)
         # (No path check: a skipped file is only stat'ed, and an entry exists because an
         # earlier build wrote that path through target_path.)
-        if trust and prev is not None and prev[_FP] == out.fingerprint \
+        if trust and not fresh and prev is not None and prev[_FP] == out.fingerprint \
                 and (trust_files or _stat_matches(base + out.path, prev)):
             counts["skipped"] += 1
             entries[out.path] = prev
@@ -290,33 +341,38 @@ def sync_outputs(
                 " (the next CI build writes a new one)")
     bar = build_progress(progress, "rendering", len(todo), progress_since)
     try:
-        if _parallel_ok(len(todo), n_workers):
+        # Outputs taken from the render pack are only copied: workers pay for their start
+        # and for sending results back only when there is rendering to share.
+        to_render = len(todo) if use_pack is None else sum(
+            1 for out in todo if not use_pack.holds(out.path, out.fingerprint))
+        if _parallel_ok(to_render, n_workers):
             outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
-                                       after_render, use_pack)
+                                       after_render, use_pack, fresh)
         else:
             outcomes = []
             for i, out in enumerate(todo, 1):
                 outcomes.append(_process(out, old.get(out.path), root, trust, checked,
-                                         after_render, use_pack))
+                                         after_render, use_pack, fresh))
                 bar.update(i)
     finally:
         bar.close()
     by_products: dict[str, object] = {}
-    verified: list[str] = []
-    damaged = 0
+    verified = 0
+    damaged: list[str] = []
     for out, (status, entry, extra, source) in zip(todo, outcomes, strict=True):
         counts[status] += 1
         entries[out.path] = entry
         if extra is not None:
             by_products[out.path] = extra
         if source == _PACKED:
-            verified.append(out.path)
+            verified += 1
         elif source == _DAMAGED:
-            damaged += 1
+            damaged.append(out.path)
     if damaged:
-        log(f"note: {plural(damaged, 'page')} in the render cache did not match"
-            f" {'its' if damaged == 1 else 'their'} checksum and"
-            f" {'was' if damaged == 1 else 'were'} rendered again; the cache is rewritten")
+        one = len(damaged) == 1
+        log(f"note: {plural(len(damaged), 'file')} in the render cache did not match"
+            f" {'its' if one else 'their'} checksum and {'was' if one else 'were'} rendered"
+            " again")
 
     produced = entries.keys()
     removed = 0
@@ -369,7 +425,7 @@ def sync_outputs(
         _save_manifest(manifest_file, root, entries)
     if pack is not None:
         if save_pack and not trust_files:
-            pack.save(entries, root, verified)
+            pack.save(entries, root, by_products, damaged)
         pack.close()
     return SyncResult(
         written=counts["written"],
@@ -378,7 +434,7 @@ def sync_outputs(
         removed=removed,
         entries=entries,
         by_products=by_products,
-        from_pack=len(verified),
+        from_pack=verified,
     )
 
 
@@ -415,12 +471,12 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
                     workers: int, bar: Progress,
                     locality: Callable[[str], tuple[int, str]] | None = None,
                     after_render: AfterRender | None = None,
-                    pack: RenderPack | None = None) -> list[_Outcome]:
+                    pack: RenderPack | None = None, fresh: bool = False) -> list[_Outcome]:
     import multiprocessing
 
-    global _JOBS, _JOB_AFTER, _JOB_PACK
+    global _JOBS, _JOB_AFTER, _JOB_PACK, _JOB_FRESH
     _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
-    _JOB_AFTER, _JOB_PACK = after_render, pack
+    _JOB_AFTER, _JOB_PACK, _JOB_FRESH = after_render, pack, fresh
     blocks = _render_blocks([out.path for out in todo], workers, locality)
     try:
         ctx = multiprocessing.get_context("fork")
@@ -434,7 +490,7 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
                 bar.update(done)
         return [o for o in outcomes if o is not None]
     finally:
-        _JOBS, _JOB_AFTER, _JOB_PACK = [], None, None
+        _JOBS, _JOB_AFTER, _JOB_PACK, _JOB_FRESH = [], None, None, False
 
 
 _DIRS_FILE = "build-dirs.marshal"

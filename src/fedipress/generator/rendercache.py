@@ -9,13 +9,16 @@ from __future__ import annotations
 import marshal
 import mmap
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
+from typing import BinaryIO
 from pathlib import Path
 
 __all__ = ["RenderPack"]
 
-# (fingerprint, sha256 of the bytes, offset in the data, size)
-_Slot = tuple[str, str, int, int]
+# (fingerprint, sha256 of the bytes, offset in the data, size, by-product): the by-product is
+# what the build's after-render hook made of the bytes (an object.json's federation manifest
+# entry), kept so that a page taken from the pack need not be parsed again.
+_Slot = tuple[str, str, int, int, object]
 _MAGIC = b"fedipress render pack\n"
 _LENGTH = 8  # the index's length, big-endian, at the end of the file
 
@@ -44,6 +47,7 @@ class RenderPack:
         self._index: dict[str, _Slot] = {}
         self._map: mmap.mmap | None = None
         self._start = 0
+        self._end = 0  # where the data ends (the index begins)
         self.loaded = False
 
     def __len__(self) -> int:
@@ -90,21 +94,25 @@ class RenderPack:
         index: dict[str, _Slot] = data[1]
         room = end - start
         for path, slot in index.items():
-            if not (isinstance(path, str) and isinstance(slot, tuple) and len(slot) == 4
+            if not (isinstance(path, str) and isinstance(slot, tuple) and len(slot) == 5
                     and isinstance(slot[2], int) and isinstance(slot[3], int)
                     and 0 <= slot[2] and slot[2] + slot[3] <= room):
                 return "has a damaged index (an entry points outside the file)"
-        self._index, self._start = index, start
+        self._index, self._start, self._end = index, start, end
         return None
 
-    def get(self, path: str, fingerprint: str) -> tuple[bytes, str] | None:
-        """(the bytes, their recorded sha256) of `path` if the pack holds it with this
-        fingerprint. The caller checks the sha256."""
+    def holds(self, path: str, fingerprint: str) -> bool:
+        slot = self._index.get(path)
+        return slot is not None and slot[0] == fingerprint and self._map is not None
+
+    def get(self, path: str, fingerprint: str) -> tuple[bytes, str, object] | None:
+        """(the bytes, their recorded sha256, the after-render by-product) of `path` if the
+        pack holds it with this fingerprint. The caller checks the sha256."""
         slot = self._index.get(path)
         if slot is None or slot[0] != fingerprint or self._map is None:
             return None
         begin = self._start + slot[2]
-        return self._map[begin:begin + slot[3]], slot[1]
+        return self._map[begin:begin + slot[3]], slot[1], slot[4]
 
     def close(self) -> None:
         if self._map is not None:
@@ -113,21 +121,57 @@ class RenderPack:
         self._index = {}
 
     def save(self, entries: Mapping[str, tuple[str, str, int, int]], root: Path,
-             verified: Iterable[str]) -> bool:
-        """Write the pack for `entries` (the build manifest: path -> (fingerprint, sha256,
-        size, mtime_ns)) unless it already holds exactly them; True when written.
+             by_products: Mapping[str, object], damaged: Collection[str] = ()) -> bool:
+        """Make the pack hold `entries` (the build manifest: path -> (fingerprint, sha256,
+        size, mtime_ns)) with their after-render `by_products`; True when the file changed.
 
-        Bytes come from this pack for the `verified` paths (taken from it by this build and
-        checked against their sha256) and from the output folder for the rest. A file
-        that changed since the build wrote it (its size differs) is left out of the pack."""
+        Bytes the pack already holds (same sha256, not found `damaged` by this build) stay
+        where they are; the others are read from the output folder (a file that changed
+        since the build wrote it is left out) and appended, with a new index after them. The
+        file is written anew, compacted, when over half of it would be dead bytes. An
+        append cut short leaves an index that does not load: the next build renders."""
         if not self.loaded:
             self.load()
         old = self._index
         if old.keys() == entries.keys() and all(
                 old[p][0] == e[0] and old[p][1] == e[1] for p, e in entries.items()):
             return False
-        from_pack = {p for p in verified if p in old and old[p][1] == entries[p][1]}
+        index: dict[str, _Slot] = {}
+        new: list[tuple[str, str, str, int]] = []  # (path, fingerprint, sha, size)
+        live = 0
+        for path, (fingerprint, sha, size, _mtime) in entries.items():
+            slot = old.get(path)
+            if slot is not None and slot[1] == sha and path not in damaged:
+                extra = by_products.get(path, slot[4])
+                index[path] = (fingerprint, sha, slot[2], slot[3], extra)
+                live += slot[3]
+            else:
+                new.append((path, fingerprint, sha, size))
+        held = self._end - self._start if self._map is not None else 0  # the data's bytes
+        append = bool(index) and held - live <= live
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append:
+            self._append(index, new, root, by_products)
+        else:
+            self._rewrite(entries, root, by_products, damaged)
+        return True
+
+    def _append(self, index: dict[str, _Slot], new: list[tuple[str, str, str, int]],
+                root: Path, by_products: Mapping[str, object]) -> None:
+        with self.path.open("r+b") as out:
+            offset = out.seek(0, os.SEEK_END) - self._start
+            for path, fingerprint, sha, size in new:
+                blob = _read(root, path)
+                if blob is None or len(blob) != size:
+                    continue
+                out.write(blob)
+                index[path] = (fingerprint, sha, offset, size, by_products.get(path))
+                offset += size
+            _write_index(out, index)
+
+    def _rewrite(self, entries: Mapping[str, tuple[str, str, int, int]], root: Path,
+                 by_products: Mapping[str, object], damaged: Collection[str]) -> None:
+        old = self._index
         tmp = self.path.with_name(f".{self.FILE_NAME}.{os.getpid()}.tmp")
         try:
             with tmp.open("wb") as out:
@@ -135,28 +179,35 @@ class RenderPack:
                 index: dict[str, _Slot] = {}
                 offset = 0
                 for path, (fingerprint, sha, size, _mtime) in entries.items():
-                    blob = self._bytes(path, root, path in from_pack)
+                    slot = old.get(path)
+                    if slot is not None and slot[1] == sha and path not in damaged \
+                            and self._map is not None:
+                        begin = self._start + slot[2]
+                        blob: bytes | None = self._map[begin:begin + slot[3]]
+                        extra = by_products.get(path, slot[4])
+                    else:
+                        blob, extra = _read(root, path), by_products.get(path)
                     if blob is None or len(blob) != size:
                         continue
                     out.write(blob)
-                    index[path] = (fingerprint, sha, offset, size)
+                    index[path] = (fingerprint, sha, offset, size, extra)
                     offset += size
-                # The index last (its offsets are known only now), its length at the very end.
-                tail = marshal.dumps((self.VERSION, index))
-                out.write(tail + len(tail).to_bytes(_LENGTH, "big"))
+                _write_index(out, index)
             os.replace(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return True
 
-    def _bytes(self, path: str, root: Path, packed: bool) -> bytes | None:
-        if packed and self._map is not None:
-            slot = self._index[path]
-            begin = self._start + slot[2]
-            return self._map[begin:begin + slot[3]]
-        try:
-            with open(os.path.join(root, path), "rb") as handle:
-                return handle.read()
-        except OSError:
-            return None
+
+def _write_index(out: BinaryIO, index: dict[str, _Slot]) -> None:
+    # The index last (its offsets are known only now), its length at the very end.
+    tail = marshal.dumps((RenderPack.VERSION, index))
+    out.write(tail + len(tail).to_bytes(_LENGTH, "big"))
+
+
+def _read(root: Path, path: str) -> bytes | None:
+    try:
+        with open(os.path.join(root, path), "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
