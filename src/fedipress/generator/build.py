@@ -474,10 +474,12 @@ class Builder:
                 enabled = gc.isenabled()
                 gc.disable()
                 try:
-                    self._cache.load()
+                    why = self._cache.load()
                 finally:
                     if enabled:
                         gc.enable()
+                if why is not None:
+                    self.log(f"note: {why}")
         workers = self.workers
         if workers is None:
             # content.load_site only starts a pool for enough cache misses; worker processes

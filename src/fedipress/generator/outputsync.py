@@ -337,8 +337,8 @@ def sync_outputs(
     if use_pack is not None and not use_pack.loaded:
         why = use_pack.load()
         if why is not None:
-            log(f"note: the render cache is not used: {why}; every page is rendered"
-                " (the next CI build writes a new one)")
+            log(f"note: the render cache {why}; every page is rendered (the next CI build"
+                " writes a new one)")
     bar = build_progress(progress, "rendering", len(todo), progress_since)
     try:
         # Outputs taken from the render pack are only copied: workers pay for their start

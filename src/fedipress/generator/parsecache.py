@@ -167,23 +167,34 @@ class ParseCache:
         keys = {e[6] for e in self._files.values() if e[8] is not None}
         return len(keys | self._loose.keys())
 
-    def load(self) -> None:
-        """Read the cache files; a missing, corrupt or other-version file means an empty cache."""
+    def load(self) -> str | None:
+        """Read the cache files. A missing file means an empty cache; a damaged, foreign or
+        other-version one too, and the reason is returned (for a note: it costs parsing)."""
         try:
-            data = pickle.loads(self.path.read_bytes())
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"cannot read the parse cache {self.path}: {exc}; every file is parsed"
+        try:
+            data = pickle.loads(raw)
         except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
-            return
-        if not (isinstance(data, tuple) and len(data) == 4 and data[0] == self.VERSION
-                and isinstance(data[1], str) and isinstance(data[2], dict)
-                and isinstance(data[3], dict)):
-            return
+            return f"{self.path} is damaged or not a parse cache; every file is parsed"
+        if not (isinstance(data, tuple) and len(data) == 4 and isinstance(data[1], str)
+                and isinstance(data[2], dict) and isinstance(data[3], dict)):
+            return f"{self.path} is damaged or not a parse cache; every file is parsed"
+        if data[0] != self.VERSION:
+            return (f"{self.path} is format {data[0]!r}, this fedipress reads format"
+                    f" {self.VERSION}; every file is parsed")
         self._base_id, self._base, self._loose = data[1], data[2], data[3]
         self._files = dict(self._base)
         self._by_key = None
         try:
             delta = pickle.loads(self.delta_path.read_bytes())
+        except FileNotFoundError:
+            return None
         except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
-            return
+            return f"{self.delta_path} is damaged; files edited since {self.path} are parsed"
         if isinstance(delta, tuple) and len(delta) == 5 and delta[:2] == (
                 self.VERSION, self._base_id) and isinstance(delta[2], dict) \
                 and isinstance(delta[4], dict):
@@ -191,6 +202,9 @@ class ParseCache:
                 self._files.pop(source, None)
             self._files.update(delta[2])
             self._loose = delta[4]
+            return None
+        return (f"{self.delta_path} does not belong to {self.path}; files edited since are"
+                " parsed")
 
     def save(self, *, write: bool = True) -> None:
         """Write the entries used since load() (or the last save) atomically; drop the rest.

@@ -66,7 +66,7 @@ class RenderPack:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            return f"cannot read {self.path}: {exc}"
+            return f"{self.path} cannot be read ({exc})"
         reason = self._read_index(mapped, size)
         if reason is not None:
             mapped.close()
