@@ -47,6 +47,9 @@ _MANIFEST_FORMAT = 3  # marshal: (format, output_dir, {rel: (fp, sha256, size, m
 PARALLEL_RENDER_THRESHOLD = 2000
 PARALLEL_RENDER_MIN_CPUS = 2
 _BLOCKS_PER_WORKER = 16
+# An output copied from the render pack costs about a fifth of one rendered: workers are
+# worth starting for five times as many of them.
+_COPY_WEIGHT = 5
 
 
 # What the previous build knows about one output file: (fingerprint, sha256, size, mtime_ns).
@@ -300,7 +303,8 @@ def sync_outputs(
     # An output folder made now (a fresh clone in CI) or found empty: files are created in
     # it directly (see _write_new).
     try:
-        fresh = not any(os.scandir(root))
+        with os.scandir(root) as listing:
+            fresh = next(listing, None) is None
     except FileNotFoundError:
         fresh = True
     root.mkdir(parents=True, exist_ok=True)
@@ -345,7 +349,7 @@ def sync_outputs(
         # and for sending results back only when there is rendering to share.
         to_render = len(todo) if use_pack is None else sum(
             1 for out in todo if not use_pack.holds(out.path, out.fingerprint))
-        if _parallel_ok(to_render, n_workers):
+        if _parallel_ok(max(to_render, len(todo) // _COPY_WEIGHT), n_workers):
             outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
                                        after_render, use_pack, fresh)
         else:
@@ -378,7 +382,8 @@ def sync_outputs(
     removed = 0
     for rel in sorted(old.keys() - produced):
         removed += remove_file(root, rel)
-    scan = clean or not trust_files or previous is None
+    # A folder this build made (or found empty) holds nothing but what it wrote: no walk.
+    scan = (clean or not trust_files or previous is None) and not fresh
     dirs_file = manifest_file.with_name(_DIRS_FILE)
     # Folders unchanged (same mtime) since the last walk are not listed again: only a trusted
     # rebuild uses them, and they are saved only when the walk left no stray behind.
@@ -390,6 +395,9 @@ def sync_outputs(
     # else's: they are kept (and named in a note) on every build until --clean takes the
     # folder over. Other strays in a folder a build already owns are deleted.
     kept_file = manifest_file.with_name(_KEPT_FILE)
+    if fresh:  # nothing of anyone else's is in it, and no folder listing is known
+        kept_file.unlink(missing_ok=True)
+        dirs_file.unlink(missing_ok=True)
     left: list[str] = []
     if strays and not clean:
         foreign = set(strays) if previous is None else _load_kept(kept_file, root)
