@@ -41,7 +41,6 @@ from ..progress import Progress
 from ..wording import plural
 from .markup import speedups_off_reason
 from .output import OutputDirError, check_output_dir
-from .rendercache import RenderPack
 from .outputsync import (
     SyncResult,
     _Entry,
@@ -50,6 +49,7 @@ from .outputsync import (
     build_progress,
     sync_outputs,
 )
+from .rendercache import RenderPack
 
 __all__ = [
     "BuildOptions",

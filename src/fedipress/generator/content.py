@@ -349,8 +349,8 @@ def _parse_all(
     on_parsed: Callable[[_Parsed], None] | None = None,
 ) -> tuple[list[_Parsed | _Hit], list[Problem]]:
     """Each file's finished Post from the cache (a `_Hit`) when its stat or else its bytes
-    are unchanged, else its checked front matter (`_Parsed`, from the cache or the file), also handed to
-    `on_parsed` as soon as it is known."""
+    are unchanged, else its checked front matter (`_Parsed`, from the cache or the file),
+    also handed to `on_parsed` as soon as it is known."""
     parsed: list[_Parsed | _Hit] = []
     problems: list[Problem] = []
     settings = _settings(config) if cache is not None else ""

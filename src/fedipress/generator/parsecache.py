@@ -116,8 +116,9 @@ class ParseCache:
     one stat, no read, no YAML, no Markdown and no Post construction (unpickling fills the
     Post's instance dict directly). When the stat differs the file is read and its bytes'
     SHA-256 is looked up instead: a fresh clone (git sets every mtime to the checkout time)
-    with the cache restored by CI costs a read and a hash per file, not a parse. Pickled because Posts hold datetimes with time zones and
-    nested dataclasses; the file lives in the site's own state folder, next to its keys.
+    with the cache restored by CI costs a read and a hash per file, not a parse. Pickled
+    because Posts hold datetimes with time zones and nested dataclasses; the file lives in
+    the site's own state folder, next to its keys.
 
     Renderings are also found by their key (`get`), which covers the Markdown body, the page
     and site URLs and the versions of everything that shapes the HTML: a file whose stat

@@ -10,8 +10,8 @@ import marshal
 import mmap
 import os
 from collections.abc import Collection, Mapping
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["RenderPack"]
 
@@ -27,8 +27,9 @@ class RenderPack:
     """The bytes of every output of the build that wrote it, by output path and fingerprint.
 
     One file: a magic line, the outputs' bytes one after another, the index (marshal:
-    `(VERSION, {path: (fingerprint, sha256, offset, size)})`) and its length (8 bytes). It is mapped into memory, not
-    read: forked render workers share the pages, and only what is used is read from disk.
+    `(VERSION, {path: (fingerprint, sha256, offset, size, by-product)})`) and its length
+    (8 bytes). It is mapped into memory, not read: forked render workers share the pages,
+    and only what is used is read from disk.
     An output is taken from the pack only when its fingerprint (which covers everything it is
     made of: the config, the theme, the fedipress version and its own inputs) is the one
     recorded; the caller checks the bytes against the recorded sha256 before writing them, so
