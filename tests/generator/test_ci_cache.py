@@ -200,3 +200,23 @@ def test_a_damaged_or_foreign_cache_is_noted_and_the_output_is_still_right(
     fresh = RenderPack(site / ".fedipress" / "cache")
     assert fresh.load() is None and len(fresh) == result.written
     fresh.close()
+
+
+def test_a_clean_ci_build_writes_the_render_pack_anew(origin: Path) -> None:
+    workspace = origin.parent / "ws" / "site"
+    saved = _previous_ci_run(origin, workspace)
+    site = _clone(origin, workspace, saved)
+    pack_file = site / ".fedipress" / "cache" / RenderPack.FILE_NAME
+    before = pack_file.stat().st_size
+    result = run_build(load_config(site / "site.yaml"), BuildOptions(ci=True, clean=True),
+                       log=lambda _line: None).result
+    # Nothing taken from the pack, nothing appended to it: one copy of each output.
+    assert result.from_render_cache == 0
+    pack = RenderPack(pack_file.parent)
+    assert pack.load() is None and len(pack) == result.written
+    tree = _tree(site / "public")
+    for path, digest in tree.items():
+        held = pack.get(path, pack._index[path][0])
+        assert held is not None and hashlib.sha256(held[0]).hexdigest() == digest == held[1]
+    pack.close()
+    assert pack_file.stat().st_size < before * 1.5

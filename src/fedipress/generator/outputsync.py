@@ -445,6 +445,8 @@ def sync_outputs(
         _save_manifest(manifest_file, root, entries)
     if pack is not None:
         if save_pack and not trust_files:
+            if clean:
+                pack.close()  # --clean trusts no cache: the pack is written anew, not reused
             pack.save(entries, root, by_products, damaged)
         pack.close()
     return SyncResult(

@@ -116,10 +116,12 @@ class RenderPack:
         return self._map[begin:begin + slot[3]], slot[1], slot[4]
 
     def close(self) -> None:
+        """Unmap the pack; a save() after this writes it anew from the output folder."""
         if self._map is not None:
             self._map.close()
             self._map = None
         self._index = {}
+        self.loaded = True
 
     def save(self, entries: Mapping[str, tuple[str, str, int, int]], root: Path,
              by_products: Mapping[str, object], damaged: Collection[str] = ()) -> bool:
