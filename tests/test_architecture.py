@@ -108,7 +108,7 @@ LAYERS: dict[str, int] = {
     "store": 1, "progress": 1,
     "generator.content": 1, "generator.frontmatter": 1, "generator.parsecache": 1,
     "generator.themes": 1, "generator.render": 1, "generator.output": 1,
-    "generator.outputsync": 1,
+    "generator.outputsync": 1, "generator.rendercache": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
     "federation.hosting_gone": 1,

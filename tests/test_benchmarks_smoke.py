@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,21 @@ def test_bench_build_runs_once(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     _corpus(fresh, 20)
     assert _files(fresh / "content") == _files(site / "content")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_bench_ci_cache_runs_once(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_ci_cache.py"), "--posts", "20", "--runs", "1",
+         "--work", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    )
+    assert "public/ identical in every run" in proc.stdout
+    # Only the edited post is parsed again (and the corpus's undated page); the rest of the
+    # site comes from the restored cache.
+    assert "cache: 2 of 21 content files parsed, 1 rendered from Markdown" in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # clones and saved cache removed
 
 
 @pytest.mark.timeout(120)

@@ -199,6 +199,10 @@ def test_parallel_render_matches_serial(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(fedipress.generator.outputsync, "write_atomic",
                         lambda path, data, **kw: (pids.append(os.getpid()),
                                                   write_atomic(path, data, **kw))[1])
+    # (A new output folder is written without temporary files: counted the same way.)
+    write_new = fedipress.generator.outputsync._write_new
+    monkeypatch.setattr(fedipress.generator.outputsync, "_write_new",
+                        lambda path, data: (pids.append(os.getpid()), write_new(path, data))[1])
     outs = [Plan().output(f"p/{i}/index.html", f"page {i}") for i in range(450)]
     parallel = sync_outputs(outs, tmp_path / "a", tmp_path / "a.json", workers=2,
                             log=lambda _l: None)

@@ -102,6 +102,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if ci:
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items())
             print(f"phases: {phases}")
+            print(result.cache_line())
     if getattr(args, "exit_when_done", False):
         # Everything is written and closed: what is left is freeing the loaded site object
         # by object and the interpreter's teardown, which the operating system does at once.

@@ -49,6 +49,7 @@ from .outputsync import (
     build_progress,
     sync_outputs,
 )
+from .rendercache import RenderPack
 
 __all__ = [
     "BuildOptions",
@@ -83,6 +84,13 @@ class BuildResult:
     drafts_left_out: int = 0  # drafts not built (built with --drafts)
     future_left_out: int = 0  # posts dated in the future not built (built with --future)
     expired_left_out: int = 0  # posts past their expiryDate (no option builds them)
+    # What the build cache saved: content files found in it neither by stat nor by content
+    # (read and checked anew), of `sources`; Markdown renderings made (not from the cache);
+    # outputs written from the render pack instead of rendered (see rendercache.py).
+    parsed_files: int = 0
+    sources: int = 0
+    rendered_markdown: int = 0
+    from_render_cache: int = 0
 
     @property
     def files(self) -> int:
@@ -109,6 +117,13 @@ class BuildResult:
         them = "them" if self.drafts_left_out + self.future_left_out > 1 else "it"
         line = f"left out {' and '.join(parts)} ({' '.join(flags)} to include {them})"
         return line if expired is None else f"{line}, and {expired}"
+
+    def cache_line(self) -> str:
+        """`cache: 1 of 10,001 content files parsed, 1 rendered; 53,990 of 54,012 files from
+        the render cache` (printed by CI builds, whose speed depends on the restored cache)."""
+        return (f"cache: {self.parsed_files:,} of {plural(self.sources, 'content file')} parsed,"
+                f" {self.rendered_markdown:,} rendered from Markdown; {self.from_render_cache:,}"
+                f" of {plural(self.written, 'written file')} from the render cache")
 
     def summary(self) -> str:
         """One line, e.g. `built 1,204 files (12 written, 1,190 unchanged, 2 removed) from …`."""
@@ -273,6 +288,7 @@ class Builder:
         # a cold build was rendered by workers (see _prepare_while_rendering).
         self._prepared: tuple[Any, str] | None = None
         self._left_out = (0, 0, 0)  # the last parse's drafts, future and expired posts
+        self._parse_counts = (0, 0, 0)  # the last parse's files parsed, found, rendered
         self._progress_since = time.monotonic()  # set again when each build starts
         self.output_dir = self._check_output_dir()
 
@@ -348,6 +364,7 @@ class Builder:
         targeted = changed_paths is not None and self._cache is not None and not clean
         site, problems = self._parse(now, clean, targeted, changed)
         left_out = self._left_out
+        parse_counts = self._parse_counts
         gc.freeze()
         lap("parse")
 
@@ -371,6 +388,10 @@ class Builder:
             trust_files=trust_files, locality=_locality(site),
             after_render=entry_from_object_json if federate else None,
             progress_since=self._progress_since,
+            # A preview build never reads or writes it: its pages have another base URL.
+            pack=None if self._output_override is not None else RenderPack(
+                config.state_dir / "cache"),
+            save_pack=self.ci,
         )
         self._manifest = synced.entries
         lap("write")
@@ -393,6 +414,10 @@ class Builder:
             drafts_left_out=left_out[0],
             future_left_out=left_out[1],
             expired_left_out=left_out[2],
+            parsed_files=parse_counts[0],
+            sources=parse_counts[1],
+            rendered_markdown=parse_counts[2],
+            from_render_cache=synced.from_pack,
         )
 
     def _cache_dir(self) -> Path | None:
@@ -456,10 +481,12 @@ class Builder:
                 enabled = gc.isenabled()
                 gc.disable()
                 try:
-                    self._cache.load()
+                    why = self._cache.load()
                 finally:
                     if enabled:
                         gc.enable()
+                if why is not None:
+                    self.log(f"note: {why}")
         workers = self.workers
         if workers is None:
             # content.load_site only starts a pool for enough cache misses; worker processes
@@ -479,6 +506,7 @@ class Builder:
                                            self._progress_since))
             bars[0].update(rendered)
 
+        parsed_before = self._cache.parsed_files
         try:
             result = content.load_site(
                 self.config, now=now, drafts=self.drafts, future=self.future,
@@ -496,6 +524,8 @@ class Builder:
             self._sources, self._source_paths = result.sources, None
         self._left_out = (result.drafts_left_out, result.future_left_out,
                           result.expired_left_out)
+        self._parse_counts = (self._cache.parsed_files - parsed_before, len(result.sources),
+                              result.rendered)
         problems = tuple(result.problems)
         if problems and not self.keep_going:
             raise ContentError(problems)

@@ -28,6 +28,7 @@ from ..model import Output
 from ..progress import Progress
 from ..wording import plural
 from .output import PROTECTED_NAMES, remove_empty_dirs, remove_file, target_path, write_atomic
+from .rendercache import RenderPack
 
 __all__ = [
     "PARALLEL_RENDER_MIN_CPUS",
@@ -129,9 +130,14 @@ def _stat_matches(path: Path | str, entry: _Entry) -> bool:
     return st.st_size == entry[_SIZE] and st.st_mtime_ns == entry[_MTIME]
 
 
-# (status, entry, by-product): status is "skipped" (no render), "unchanged" (rendered, same
-# bytes) or "written"; the by-product is what `after_render` made of the bytes (or None).
-_Outcome = tuple[str, _Entry, object]
+# (status, entry, by-product, source): status is "skipped" (no render), "unchanged" (rendered,
+# same bytes) or "written"; the by-product is what `after_render` made of the bytes (or None);
+# source is where the bytes came from: _RENDERED, _PACKED (the render pack, checked) or
+# _DAMAGED (rendered because the pack's bytes did not match their sha256).
+_Outcome = tuple[str, _Entry, object, int]
+_RENDERED: Final = 0
+_PACKED: Final = 1
+_DAMAGED: Final = 2
 # Called with (output path, rendered bytes) in the process that rendered them; a value other
 # than None is handed back in SyncResult.by_products (it must pickle: workers return it).
 AfterRender = Callable[[str, bytes], object]
@@ -139,24 +145,93 @@ AfterRender = Callable[[str, bytes], object]
 
 def _process(out: Output, prev: _Entry | None, root: Path, trust_cache: bool,
              checked: set[Path] | None = None,
-             after_render: AfterRender | None = None) -> _Outcome:
-    path = target_path(root, out.path, checked)
-    if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
-            and _stat_matches(path, prev):
-        return "skipped", prev, None
-    data = out.render()
-    extra = after_render(out.path, data) if after_render is not None else None
-    sha = hashlib.sha256(data).hexdigest()
+             after_render: AfterRender | None = None,
+             pack: RenderPack | None = None, fresh: bool = False) -> _Outcome:
+    if fresh:
+        name = _fresh_target(root, out.path)
+    else:
+        path = target_path(root, out.path, checked)
+        if trust_cache and prev is not None and prev[_FP] == out.fingerprint \
+                and _stat_matches(path, prev):
+            return "skipped", prev, None, _RENDERED
+    source = _RENDERED
+    packed = pack.get(out.path, out.fingerprint) if pack is not None else None
+    if packed is not None:
+        data, sha, extra = packed
+        if hashlib.sha256(data).hexdigest() == sha:
+            source = _PACKED
+            if extra is None and after_render is not None:
+                extra = after_render(out.path, data)
+        else:
+            source = _DAMAGED
+    if source != _PACKED:
+        data = out.render()
+        sha = hashlib.sha256(data).hexdigest()
+        extra = after_render(out.path, data) if after_render is not None else None
+    if fresh:
+        st = _write_new(name, data)
+        return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra, source
     if trust_cache and prev is not None and prev[_SHA] == sha and _stat_matches(path, prev):
-        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra
+        return "unchanged", (out.fingerprint, sha, prev[_SIZE], prev[_MTIME]), extra, source
     st = write_atomic(path, data, clear_way=True)
-    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra
+    return "written", (out.fingerprint, sha, st.st_size, st.st_mtime_ns), extra, source
+
+
+def _fresh_target(root: Path, rel: str) -> str:
+    """target_path for an output folder this build made, as a string: no folder in it can be
+    a symlink leading elsewhere, so only the path's shape is checked (resolving every new
+    folder cost a third of writing into it, and pathlib objects another sixth)."""
+    parts = rel.split("/")
+    if not rel or "\\" in rel or "\0" in rel or any(part in ("", ".", "..") for part in parts):
+        target_path(root, rel)  # raises with the reason
+    return f"{root}{os.sep}{rel}"
+
+
+def _narrowing_umask() -> bool:
+    # Read once per process (setting it back at once): whether new files need a chmod to be
+    # world-readable.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return bool(mask & 0o644)
+
+
+_UMASK_NARROWS: bool | None = None
+
+
+def _write_new(name: str, data: bytes) -> os.stat_result:
+    """Write a file into an output folder this build created (or found empty): nothing can
+    be reading it yet, so no temporary file and rename (a third of a fresh CI build's write
+    phase); a file cut short by a crash is not in the manifest, so the next build writes it
+    again. A file already there (it cannot be, but) goes the atomic way."""
+    global _UMASK_NARROWS
+    if _UMASK_NARROWS is None:
+        _UMASK_NARROWS = _narrowing_umask()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(name, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+            fd = os.open(name, flags, 0o644)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        return write_atomic(Path(name), data, clear_way=True)
+    try:
+        if _UMASK_NARROWS:  # published files must be world-readable
+            os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 # Forked render workers read their jobs from this module global, set just before the fork and
 # cleared after: Output.render closures cannot be pickled, but a forked child inherits them.
 _JOBS: list[tuple[Output, _Entry | None, Path, bool]] = []
 _JOB_AFTER: AfterRender | None = None
+_JOB_PACK: RenderPack | None = None
+_JOB_FRESH = False
 _JOB_CHECKED: set[Path] = set()  # per worker process: folders already verified
 
 
@@ -164,7 +239,8 @@ def _process_block(indices: list[int]) -> list[_Outcome]:
     outcomes = []
     for index in indices:
         out, prev, root, trust = _JOBS[index]
-        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER))
+        outcomes.append(_process(out, prev, root, trust, _JOB_CHECKED, _JOB_AFTER, _JOB_PACK,
+                                 _JOB_FRESH))
     return outcomes
 
 
@@ -194,6 +270,8 @@ class SyncResult:
     skipped_render: int
     removed: int
     entries: dict[str, _Entry]
+    # Outputs written from the render pack (not rendered), included in written/unchanged.
+    from_pack: int = 0
     # after_render's values by output path, for the outputs rendered by this sync.
     by_products: dict[str, object] = field(default_factory=dict)
 
@@ -212,6 +290,8 @@ def sync_outputs(
     locality: Callable[[str], tuple[int, str]] | None = None,
     after_render: AfterRender | None = None,
     progress_since: float | None = None,
+    pack: RenderPack | None = None,
+    save_pack: bool = False,
 ) -> SyncResult:
     """Make `output_dir` hold exactly `outputs`, doing as little work as the manifest allows.
 
@@ -226,9 +306,18 @@ def sync_outputs(
     bytes where they were rendered (a forked worker, for a cold build), so the caller need
     not read the file back; its values are returned in `by_products`. `progress_since`
     (a time.monotonic() reading) is when the caller's work began: the progress bar shows
-    once that is over a second ago.
+    once that is over a second ago. `pack` (the render pack, see rendercache.py) supplies
+    the bytes of outputs it holds with the same fingerprint instead of rendering them (not
+    with `clean`); with `save_pack` it is rewritten afterwards to hold this build's outputs.
     """
     root = output_dir
+    # An output folder made now (a fresh clone in CI) or found empty: files are created in
+    # it directly (see _write_new).
+    try:
+        with os.scandir(root) as listing:
+            fresh = next(listing, None) is None
+    except FileNotFoundError:
+        fresh = True
     root.mkdir(parents=True, exist_ok=True)
     if previous is True:
         previous = _load_manifest(manifest_file, root)
@@ -248,7 +337,7 @@ def sync_outputs(
         prev = old.get(out.path)
         # (No path check: a skipped file is only stat'ed, and an entry exists because an
         # earlier build wrote that path through target_path.)
-        if trust and prev is not None and prev[_FP] == out.fingerprint \
+        if trust and not fresh and prev is not None and prev[_FP] == out.fingerprint \
                 and (trust_files or _stat_matches(base + out.path, prev)):
             counts["skipped"] += 1
             entries[out.path] = prev
@@ -259,29 +348,54 @@ def sync_outputs(
     else:
         cpus = os.cpu_count() or 1
         n_workers = cpus if cpus >= PARALLEL_RENDER_MIN_CPUS else 1
+    use_pack = pack if pack is not None and todo and not clean else None
+    if use_pack is not None and not use_pack.loaded:
+        why = use_pack.load()
+        if why is not None:
+            log(f"note: the render cache {why}; every page is rendered (the next CI build"
+                " writes a new one)")
     bar = build_progress(progress, "rendering", len(todo), progress_since)
-    if _parallel_ok(len(todo), n_workers):
-        outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
-                                   after_render)
-    else:
-        outcomes = []
-        for i, out in enumerate(todo, 1):
-            outcomes.append(_process(out, old.get(out.path), root, trust, checked,
-                                     after_render))
-            bar.update(i)
-    bar.close()
+    try:
+        # Outputs taken from the render pack are only copied, which is mostly the kernel's
+        # work on files: two processes measured no faster than one (54,000 files, 2 CPUs).
+        # Workers are started for rendering only.
+        to_render = len(todo) if use_pack is None else sum(
+            1 for out in todo if not use_pack.holds(out.path, out.fingerprint))
+        if _parallel_ok(to_render, n_workers):
+            outcomes = _write_parallel(todo, old, root, trust, n_workers, bar, locality,
+                                       after_render, use_pack, fresh)
+        else:
+            outcomes = []
+            for i, out in enumerate(todo, 1):
+                outcomes.append(_process(out, old.get(out.path), root, trust, checked,
+                                         after_render, use_pack, fresh))
+                bar.update(i)
+    finally:
+        bar.close()
     by_products: dict[str, object] = {}
-    for out, (status, entry, extra) in zip(todo, outcomes, strict=True):
+    verified = 0
+    damaged: list[str] = []
+    for out, (status, entry, extra, source) in zip(todo, outcomes, strict=True):
         counts[status] += 1
         entries[out.path] = entry
         if extra is not None:
             by_products[out.path] = extra
+        if source == _PACKED:
+            verified += 1
+        elif source == _DAMAGED:
+            damaged.append(out.path)
+    if damaged:
+        one = len(damaged) == 1
+        log(f"note: {plural(len(damaged), 'file')} in the render cache did not match"
+            f" {'its' if one else 'their'} checksum and {'was' if one else 'were'} rendered"
+            " again")
 
     produced = entries.keys()
     removed = 0
     for rel in sorted(old.keys() - produced):
         removed += remove_file(root, rel)
-    scan = clean or not trust_files or previous is None
+    # A folder this build made (or found empty) holds nothing but what it wrote: no walk.
+    scan = (clean or not trust_files or previous is None) and not fresh
     dirs_file = manifest_file.with_name(_DIRS_FILE)
     # Folders unchanged (same mtime) since the last walk are not listed again: only a trusted
     # rebuild uses them, and they are saved only when the walk left no stray behind.
@@ -293,6 +407,9 @@ def sync_outputs(
     # else's: they are kept (and named in a note) on every build until --clean takes the
     # folder over. Other strays in a folder a build already owns are deleted.
     kept_file = manifest_file.with_name(_KEPT_FILE)
+    if fresh:  # nothing of anyone else's is in it, and no folder listing is known
+        kept_file.unlink(missing_ok=True)
+        dirs_file.unlink(missing_ok=True)
     left: list[str] = []
     if strays and not clean:
         foreign = set(strays) if previous is None else _load_kept(kept_file, root)
@@ -326,6 +443,12 @@ def sync_outputs(
     if (counts["written"] or counts["unchanged"] or removed or old.keys() != produced
             or not manifest_file.is_file()) and not trust_files:
         _save_manifest(manifest_file, root, entries)
+    if pack is not None:
+        if save_pack and not trust_files:
+            if clean:
+                pack.close()  # --clean trusts no cache: the pack is written anew, not reused
+            pack.save(entries, root, by_products, damaged)
+        pack.close()
     return SyncResult(
         written=counts["written"],
         unchanged=counts["unchanged"] + counts["skipped"],
@@ -333,6 +456,7 @@ def sync_outputs(
         removed=removed,
         entries=entries,
         by_products=by_products,
+        from_pack=verified,
     )
 
 
@@ -368,12 +492,13 @@ def _render_blocks(paths: Sequence[str], workers: int,
 def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path, trust: bool,
                     workers: int, bar: Progress,
                     locality: Callable[[str], tuple[int, str]] | None = None,
-                    after_render: AfterRender | None = None) -> list[_Outcome]:
+                    after_render: AfterRender | None = None,
+                    pack: RenderPack | None = None, fresh: bool = False) -> list[_Outcome]:
     import multiprocessing
 
-    global _JOBS, _JOB_AFTER
+    global _JOBS, _JOB_AFTER, _JOB_PACK, _JOB_FRESH
     _JOBS = [(out, previous.get(out.path), root, trust) for out in todo]
-    _JOB_AFTER = after_render
+    _JOB_AFTER, _JOB_PACK, _JOB_FRESH = after_render, pack, fresh
     blocks = _render_blocks([out.path for out in todo], workers, locality)
     try:
         ctx = multiprocessing.get_context("fork")
@@ -387,7 +512,7 @@ def _write_parallel(todo: list[Output], previous: dict[str, _Entry], root: Path,
                 bar.update(done)
         return [o for o in outcomes if o is not None]
     finally:
-        _JOBS, _JOB_AFTER = [], None
+        _JOBS, _JOB_AFTER, _JOB_PACK, _JOB_FRESH = [], None, None, False
 
 
 _DIRS_FILE = "build-dirs.marshal"

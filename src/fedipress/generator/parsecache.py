@@ -1,6 +1,6 @@
 """The parse cache: what parsing content files produced, kept in <state_dir>/cache/ between
-builds (each file's finished Post by file stat, with a small delta file for edits). See
-`ParseCache`.
+builds (each file's finished Post by file stat or by its bytes' hash, with a small delta file
+for edits). See `ParseCache`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ __all__ = ["ParseCache"]
 _Entry = tuple[str, str, str, int, int, tuple[tuple[str, str], ...], tuple[str, ...], bool]
 
 # One content file: (size, mtime_ns, bundle_files, settings, file, path_line, key,
-# fields_hash, post, fields, summary_html). `post` is the finished Post (it carries its
+# fields_hash, post, fields, summary_html, digest). `post` is the finished Post (it carries its
 # Markdown rendering) or None for a file checked but not rendered (a hidden draft), whose
 # checked front matter is then in `fields`. `summary_html` is the rendered summary when the
-# front matter's own `summary:` replaced it in the Post (None otherwise).
+# front matter's own `summary:` replaced it in the Post (None otherwise). `digest` is the
+# SHA-256 of the file's bytes, or None when what the file makes depends on more than its bytes
+# (an undated page takes its date from the file's mtime).
 _FileEntry = tuple[int, int, tuple[str, ...], str, str, int, str, str, Post | None,
-                   dict[str, Any] | None, str | None]
+                   dict[str, Any] | None, str | None, str | None]
 
 
 def _to_entry(r: Rendered) -> _Entry:
@@ -112,8 +114,11 @@ class ParseCache:
     file's size and mtime_ns, its bundle files and `settings` (the config and the versions of
     fedipress's parser and renderer, Python-Markdown and Pygments): an unchanged file costs
     one stat, no read, no YAML, no Markdown and no Post construction (unpickling fills the
-    Post's instance dict directly). Pickled because Posts hold datetimes with time zones and
-    nested dataclasses; the file lives in the site's own state folder, next to its keys.
+    Post's instance dict directly). When the stat differs the file is read and its bytes'
+    SHA-256 is looked up instead: a fresh clone (git sets every mtime to the checkout time)
+    with the cache restored by CI costs a read and a hash per file, not a parse. Pickled
+    because Posts hold datetimes with time zones and nested dataclasses; the file lives in
+    the site's own state folder, next to its keys.
 
     Renderings are also found by their key (`get`), which covers the Markdown body, the page
     and site URLs and the versions of everything that shapes the HTML: a file whose stat
@@ -127,8 +132,9 @@ class ParseCache:
     """
 
     # 4: Post.dated; 5: Rendered.problem; 6: the modules moved into fedipress.generator (the
-    # pickles name fedipress.generator.parsecache._post where 5 named fedipress.parsecache).
-    VERSION = 6
+    # pickles name fedipress.generator.parsecache._post where 5 named fedipress.parsecache);
+    # 7: entries carry the SHA-256 of the file's bytes (found by content in a fresh clone).
+    VERSION = 7
     FILE_NAME = "parse.pickle"
     DELTA_FILE_NAME = "parse-delta.pickle"
     # Earlier formats' files (a Markdown marshal and a front matter pickle): removed when a
@@ -151,6 +157,7 @@ class ParseCache:
         self._dirty = False
         self.hits = 0
         self.misses = 0
+        self.parsed_files = 0  # files read and checked anew (found neither by stat nor content)
 
     @classmethod
     def for_site(cls, config: SiteConfig) -> ParseCache:
@@ -161,23 +168,34 @@ class ParseCache:
         keys = {e[6] for e in self._files.values() if e[8] is not None}
         return len(keys | self._loose.keys())
 
-    def load(self) -> None:
-        """Read the cache files; a missing, corrupt or other-version file means an empty cache."""
+    def load(self) -> str | None:
+        """Read the cache files. A missing file means an empty cache; a damaged, foreign or
+        other-version one too, and the reason is returned (for a note: it costs parsing)."""
         try:
-            data = pickle.loads(self.path.read_bytes())
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"cannot read the parse cache {self.path}: {exc}; every file is parsed"
+        try:
+            data = pickle.loads(raw)
         except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
-            return
-        if not (isinstance(data, tuple) and len(data) == 4 and data[0] == self.VERSION
-                and isinstance(data[1], str) and isinstance(data[2], dict)
-                and isinstance(data[3], dict)):
-            return
+            return f"{self.path} is damaged or not a parse cache; every file is parsed"
+        if not (isinstance(data, tuple) and len(data) == 4 and isinstance(data[1], str)
+                and isinstance(data[2], dict) and isinstance(data[3], dict)):
+            return f"{self.path} is damaged or not a parse cache; every file is parsed"
+        if data[0] != self.VERSION:
+            return (f"{self.path} is format {data[0]!r}, this fedipress reads format"
+                    f" {self.VERSION}; every file is parsed")
         self._base_id, self._base, self._loose = data[1], data[2], data[3]
         self._files = dict(self._base)
         self._by_key = None
         try:
             delta = pickle.loads(self.delta_path.read_bytes())
+        except FileNotFoundError:
+            return None
         except Exception:  # noqa: BLE001 - any damage only costs parsing the files again
-            return
+            return f"{self.delta_path} is damaged; files edited since {self.path} are parsed"
         if isinstance(delta, tuple) and len(delta) == 5 and delta[:2] == (
                 self.VERSION, self._base_id) and isinstance(delta[2], dict) \
                 and isinstance(delta[4], dict):
@@ -185,6 +203,9 @@ class ParseCache:
                 self._files.pop(source, None)
             self._files.update(delta[2])
             self._loose = delta[4]
+            return None
+        return (f"{self.delta_path} does not belong to {self.path}; files edited since are"
+                " parsed")
 
     def save(self, *, write: bool = True) -> None:
         """Write the entries used since load() (or the last save) atomically; drop the rest.
@@ -222,14 +243,14 @@ class ParseCache:
 
     # -- finished posts --
 
-    def cached_post(self, sf: SourceFile, st: os.stat_result,
-                    settings: str) -> tuple[Post, str, int] | None:
+    def cached_post(self, sf: SourceFile, st: os.stat_result, settings: str,
+                    digest: str | None = None) -> tuple[Post, str, int] | None:
         """(the Post, the file as errors name it, the line of its output path) if `sf`, its
-        bundle and the settings are unchanged since the Post was made."""
+        bundle and the settings are unchanged since the Post was made: the file by its stat,
+        or with `digest` (the SHA-256 of its bytes) by its contents."""
         entry = self._files.get(sf.source)
-        if entry is None or entry[8] is None or entry[0] != st.st_size \
-                or entry[1] != st.st_mtime_ns or entry[2] != sf.bundle_files \
-                or entry[3] != settings:
+        if entry is None or entry[8] is None or not _same_file(entry, st, digest) \
+                or entry[2] != sf.bundle_files or entry[3] != settings:
             return None
         self._files_used[sf.source] = entry
         self.hits += 1
@@ -242,7 +263,7 @@ class ParseCache:
         if entry is None:
             return  # not from a file this cache checked
         summary = None if post.summary_html == rendered.summary_html else rendered.summary_html
-        self._files_used[post.source] = (*entry[:8], post, None, summary)
+        self._files_used[post.source] = (*entry[:8], post, None, summary, entry[11])
         self._loose_used.pop(entry[6], None)  # the Post carries it now
         self._dirty = True
 
@@ -257,21 +278,28 @@ class ParseCache:
 
     # -- checked front matter --
 
-    def parsed(self, sf: SourceFile, st: os.stat_result, settings: str) -> _Parsed | None:
-        """The cached check of `sf` (not rendered) if the file, its bundle and the settings
-        are unchanged and its rendering is still here (the body is not kept)."""
+    def parsed(self, sf: SourceFile, st: os.stat_result, settings: str,
+               digest: str | None = None) -> _Parsed | None:
+        """The cached check of `sf` (not rendered) if the file (by stat, or by `digest`), its
+        bundle and the settings are unchanged and its rendering is still here (the body is
+        not kept)."""
         entry = self._files.get(sf.source)
-        if entry is None or entry[9] is None or entry[0] != st.st_size \
-                or entry[1] != st.st_mtime_ns or entry[2] != sf.bundle_files \
-                or entry[3] != settings or not self._has(entry[6]):
+        if entry is None or entry[9] is None or not _same_file(entry, st, digest) \
+                or entry[2] != sf.bundle_files or entry[3] != settings \
+                or not self._has(entry[6]):
             return None
         self._files_used[sf.source] = entry
         return _Parsed(sf, entry[4], dict(entry[9]), "", entry[5], entry[6], entry[7])
 
     def put_parsed(self, p: _Parsed, st: os.stat_result, settings: str) -> None:
+        """Keep the check of a file just parsed. Its bytes' SHA-256 (the Post's content_hash)
+        lets a later build with another stat find it, unless the result depends on the stat
+        itself (an undated page is dated by its mtime)."""
+        digest = p.fields["content_hash"] if p.fields.get("dated", True) else None
+        self.parsed_files += 1
         entry: _FileEntry = (st.st_size, st.st_mtime_ns, p.source.bundle_files, settings,
                              p.file, p.path_line, p.key, p.fields_hash, None, dict(p.fields),
-                             None)
+                             None, digest)
         self._files_used[p.source.source] = entry
         self._dirty = True
 
@@ -304,6 +332,12 @@ class ParseCache:
     def put(self, key: str, rendered: Rendered) -> None:
         self._loose_used[key] = _to_entry(rendered)
         self._dirty = True
+
+
+def _same_file(entry: _FileEntry, st: os.stat_result, digest: str | None) -> bool:
+    if digest is None:
+        return entry[0] == st.st_size and entry[1] == st.st_mtime_ns
+    return entry[11] is not None and entry[11] == digest
 
 
 def _replace(path: Path, data: bytes) -> None:
