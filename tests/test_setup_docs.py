@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.service import free_port
 from tests.support.webservers import binary, start_caddy, start_nginx, stop, wait_port
 
