@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -188,6 +189,13 @@ def _ci(tmp_path: Path, blog: Path, subs: list[tuple[str, str]]) -> None:
     assert not (clone / ".fedipress" / "private-key.pem").exists()
     again = runner.run(runs[0])
     assert "0 new, 0 updated, 0 deleted" in again, again
+    # The next post, written in the clone: announced through the service, once.
+    # (Dated now: a back-dated one would be recorded quietly.)
+    now = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    (clone / "content" / "posts" / "next.md").write_text(
+        f"---\ntitle: Next\ndate: {now}\n---\nThe next one.\n")
+    assert "1 new, 0 updated, 0 deleted" in runner.run(runs[0])
+    assert not (clone / ".fedipress" / "state.db").exists()
 
 
 def test_one_machine_nginx_and_ci(tmp_path: Path) -> None:
