@@ -234,15 +234,38 @@ def test_static_host_and_service(tmp_path: Path) -> None:
 
 
 def test_handle_on_apex(tmp_path: Path) -> None:
+    nginx = binary("nginx")
+    web = free_port()
     work = tmp_path / "apex"
     work.mkdir()
-    runner = Runner(work, etc_subs(work), base_env())
+    blog = f"blog.example.com:{web}"
+    subs = [("https://blog.example.com/", f"http://{blog}/"),
+            ("--listen 80", f"--listen 127.0.0.1:{web}"), *etc_subs(work)]
+    runner = Runner(work, subs, base_env())
     for block in section("3"):
         if not block.text.startswith(NOT_RUN):
             runner.run(block)
-    conf = (work / "blog-nginx.conf").read_text()
-    assert "server_name example.com;" in conf
-    assert "return 302 https://blog.example.com/.well-known/webfinger$is_args$args;" in conf
+    conf = work / "blog-nginx.conf"
+    text = conf.read_text()
+    assert "server_name example.com;" in text
+    assert f"return 302 http://{blog}/.well-known/webfinger$is_args$args;" in text
+    # The apex's server block listens where nginx listens by default (port 80); here it
+    # shares the test's port, and the Host header picks the block, as DNS would.
+    conf.write_text(text.replace("    server_name example.com;",
+                                 f"    server_name example.com;\n    listen 127.0.0.1:{web};"))
+    process = start_nginx(nginx, work, conf, web)
+    try:
+        query = "/.well-known/webfinger?resource=acct:you@example.com"
+        apex = httpx.get(f"http://127.0.0.1:{web}{query}", headers={"Host": "example.com"})
+        assert apex.status_code == 302
+        assert apex.headers["location"] == f"http://{blog}{query}"
+        # What Mastodon does next: the blog's host answers for the apex handle.
+        there = httpx.get(f"http://127.0.0.1:{web}{query}", headers={"Host": blog})
+        assert there.status_code == 200, there.text
+        assert there.headers["content-type"].startswith("application/jrd+json")
+        assert there.json()["subject"] == "acct:you@example.com"
+    finally:
+        stop(process)
 
 
 @pytest.mark.parametrize("block", [b for b in blocks() if b.text.startswith(KEEPS_RUNNING)],
