@@ -250,10 +250,9 @@ def test_handle_on_apex(tmp_path: Path) -> None:
     text = conf.read_text()
     assert "server_name example.com;" in text
     assert f"return 302 http://{blog}/.well-known/webfinger$is_args$args;" in text
-    # The apex's server block listens where nginx listens by default (port 80); here it
-    # shares the test's port, and the Host header picks the block, as DNS would.
-    conf.write_text(text.replace("    server_name example.com;",
-                                 f"    server_name example.com;\n    listen 127.0.0.1:{web};"))
+    # The apex's server block listens where the blog's does (the test's port); the Host
+    # header picks the block, as DNS would.
+    assert text.count(f"listen 127.0.0.1:{web};") == 2
     process = start_nginx(nginx, work, conf, web)
     try:
         query = "/.well-known/webfinger?resource=acct:you@example.com"
