@@ -198,6 +198,11 @@ def test_nginx_specifics() -> None:
     redirect = hosting_config(make_config(handle_domain="alice.example"), "nginx")
     assert "server_name alice.example;" in redirect
     assert "return 302 https://blog.example/.well-known/webfinger$is_args$args;" in redirect
+    # Servers ask https://alice.example/.well-known/webfinger: the apex's block listens for
+    # https with alice.example's own certificate, not on nginx's default plain port 80.
+    apex = redirect.split("server_name alice.example;")[0].rsplit("server {", 1)[1]
+    assert "listen 443 ssl;" in apex
+    assert "ssl_certificate     /etc/letsencrypt/live/alice.example/fullchain.pem;" in apex
 
 
 def test_caddy_specifics() -> None:

@@ -362,16 +362,21 @@ def _nginx_webfinger(config: SiteConfig, path: str) -> list[str]:
     ]
 
 
-def _nginx_listen(config: SiteConfig, listen: str | None) -> list[str]:
+def _nginx_listen(config: SiteConfig, listen: str | None, hostname: str | None = None
+                  ) -> list[str]:
     parts = urlsplit(config.base_url)
     if listen is not None:
         host, port = parse_address(listen, "--listen", port_only=True)
         return [f"    listen {_join(host, port) if host else port};"]
+    # `hostname`: the handle's own domain, with its own certificate, asked for WebFinger at
+    # the scheme's default port whatever port the blog uses.
+    default_port = None if hostname else parts.port
     if parts.scheme == "https":
-        return [f"    listen {parts.port or 443} ssl;",
-                f"    ssl_certificate     /etc/letsencrypt/live/{parts.hostname}/fullchain.pem;",
-                f"    ssl_certificate_key /etc/letsencrypt/live/{parts.hostname}/privkey.pem;"]
-    return [f"    listen {parts.port or 80};"]
+        name = hostname or parts.hostname
+        return [f"    listen {default_port or 443} ssl;",
+                f"    ssl_certificate     /etc/letsencrypt/live/{name}/fullchain.pem;",
+                f"    ssl_certificate_key /etc/letsencrypt/live/{name}/privkey.pem;"]
+    return [f"    listen {default_port or 80};"]
 
 
 def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
@@ -450,6 +455,9 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
     if handle_domain != config.host:
         text += "\n" + _handle_note(config, "#") + "\n".join([
             "server {",
+            # Where the blog's block listens (https with the domain's own certificate):
+            # servers ask https://DOMAIN/.well-known/webfinger, never plain http.
+            *_nginx_listen(config, listen, hostname=handle_domain),
             f"    server_name {handle_domain};",
             "    location = /.well-known/webfinger {",
             '        add_header Access-Control-Allow-Origin "*";',
