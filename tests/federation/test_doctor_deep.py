@@ -30,7 +30,8 @@ from support.webservers import binary, start_nginx, stop, wait_port
 TOKEN = "deep-doctor-owner-token-" + "d" * 40
 
 
-def doctor(url: str, service: str | None, *, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+def doctor(url: str, service: str | None, *,
+           token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
     env = clean_env(FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1")
     if token is not None:
         env["FEDIPRESS_SERVICE_TOKEN"] = token
