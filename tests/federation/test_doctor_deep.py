@@ -13,15 +13,20 @@ A real `fedipress inbox` with the owner token on loopback, asked by the real CLI
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fedipress.activitypub.httpsig import sign_cavage
 from support.e2e_helpers import Blog
 from support.interop_peer import free_port
 from support.service import Service, ci_publish, clean_env, make_clone, start_service
@@ -38,8 +43,10 @@ def doctor(url: str, service: str | None, *,
     argv = [sys.executable, "-m", "fedipress.cli", "doctor", url, "--deep"]
     if service is not None:
         argv += ["--service", service]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
+    print(run.stdout, run.stderr)  # shown when a test fails
+    return run
 
 
 def hop_lines(out: str) -> dict[str, str]:
@@ -81,8 +88,20 @@ def test_deep_passes_every_hop_directly(service: Service, tmp_path: Path) -> Non
     assert "signed with the blog's key" in hops["Follow"]
     assert "all hops pass" in run.stdout
     assert followers(service.root / ".fedipress" / "state.db") == []
-    # The probe is gone once the check is over.
-    assert "/probe/" in service.stop()
+    # The probe is over once the check is: its routes answer 410, and the inbox again
+    # refuses a key on its own host (only a live probe may sign from there).
+    gone = service.base + ".fedipress/api/v1/probe/abc/actor"
+    assert httpx.get(gone, timeout=10).status_code == 410
+    key = rsa.generate_private_key(65537, 2048)
+    follow = json.dumps({"id": gone + "/follow", "type": "Follow", "actor": gone,
+                         "object": service.base + "actor.json"}).encode()
+    inbox = service.base + "inbox"
+    headers = {"Content-Type": "application/activity+json",
+               "Host": inbox.split("/")[2]}
+    headers |= sign_cavage("POST", inbox, headers, follow, key_id=gone + "#main-key",
+                           private_key=key, now=datetime.now(UTC))
+    refused = httpx.post(inbox, content=follow, headers=headers, timeout=10)
+    assert refused.status_code == 401 and "names this server" in refused.text, refused.text
 
 
 def test_deep_needs_the_token_and_the_address(service: Service) -> None:
@@ -172,7 +191,7 @@ def test_deep_through_nginx_generated_then_host_rewritten(nginx_stack: NginxStac
     assert hops["WebFinger"].startswith("pass") and hops["actor"].startswith("pass")
     follow = hops["Follow"]
     assert follow.startswith("FAIL"), run.stdout
-    assert "401" in follow and "signature does not verify" in follow, follow
+    assert "answered 401 signature does not verify" in follow, follow
     assert "proxy_set_header Host $http_host" in follow, follow
     assert "Undo" not in hops
     assert followers(stack.blog.root / ".fedipress" / "state.db") == []

@@ -90,6 +90,12 @@ class Probe:
         }
 
 
+def _over() -> Response:
+    # 410: a probe lives only while its check runs; a late delivery to it is dropped at once
+    # rather than retried.
+    return JSONResponse({"error": "this doctor probe is over"}, 410)
+
+
 class ProbeRegistry:
     """The live probes and their public routes (404 for any other id)."""
 
@@ -104,13 +110,13 @@ class ProbeRegistry:
     async def actor(self, request: Request) -> Response:
         probe = self.live.get(request.path_params["pid"])
         if probe is None:
-            return JSONResponse({"error": "no such probe"}, 404)
+            return _over()
         return Response(json.dumps(probe.document()).encode(), 200, media_type=AS2)
 
     async def inbox(self, request: Request) -> Response:
         probe = self.live.get(request.path_params["pid"])
         if probe is None:
-            return JSONResponse({"error": "no such probe"}, 404)
+            return _over()
         body = (await request.body())[:1 << 20]
         headers = dict(request.headers.items())
         # The Accept was signed for the probe's public address: verify against that host,
@@ -215,8 +221,11 @@ async def _signed_post(client: httpx.AsyncClient, probe: Probe, url: str,
 
 
 def _refused(got: httpx.Response, url: str) -> tuple[str, str]:
-    text = got.text[:200].strip()
-    detail = f"the inbox {url} answered {got.status_code} {text}"
+    try:
+        text = str(got.json().get("error") or "")[:200]
+    except (ValueError, AttributeError):
+        text = got.text[:200].strip()
+    detail = f"the inbox {url} answered {got.status_code} {text}".rstrip()
     if got.status_code == 401 and "verify" in text:
         return detail, HOST_FIX
     if got.status_code == 401:
@@ -266,7 +275,7 @@ async def _follow_and_undo(config: SiteConfig, store: Store, probe: Probe,
     got = await _signed_post(client, probe, inbox, undo)
     left = await db(store.get_follower, probe.actor_id)
     if isinstance(got, str) or got.status_code not in (200, 202) or left is not None:
-        await db(store.remove_follower, probe.actor_id)  # never leave the probe following
+        # deep_check removes the probe from the store whatever happens: never left following.
         detail = got if isinstance(got, str) else (
             f"the inbox answered {got.status_code} {got.text[:200].strip()}" if got.status_code
             not in (200, 202) else "the probe was still a follower after its Undo")
@@ -299,4 +308,6 @@ async def deep_check(config: SiteConfig, store: Store, key: RSAPrivateKey,
             hops.extend(await _follow_and_undo(config, store, probe, client, db))
         finally:
             probes.live.pop(probe.pid, None)
+            # Its follower row (if the Undo failed), cached document and key go with it.
+            await db(store.remove_actor, probe.actor_id)
     return hops
