@@ -8,6 +8,8 @@ A real `fedipress inbox` with the owner token on loopback, asked by the real CLI
   passes through the proxy;
 - behind nginx edited to `proxy_set_header Host $host` (the port dropped): the Follow hop fails
   with the inbox's 401 and names the Host fix, and the command exits 1;
+- a .well-known/ not deployed fails WebFinger, and a deployed actor whose key is not the
+  service's fails the Follow (the Accept does not verify with it), each with its fix;
 - without the token, or without a service address: one line saying what to set, exit 2.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedipress.activitypub.httpsig import sign_cavage
@@ -102,6 +105,29 @@ def test_deep_passes_every_hop_directly(service: Service, tmp_path: Path) -> Non
                            private_key=key, now=datetime.now(UTC))
     refused = httpx.post(inbox, content=follow, headers=headers, timeout=10)
     assert refused.status_code == 401 and "names this server" in refused.text, refused.text
+
+
+def test_deep_names_a_missing_well_known_and_a_key_the_service_does_not_hold(
+        service: Service) -> None:
+    public = service.root / "public"
+    (public / ".well-known" / "webfinger").unlink()
+    # The deployed actor carries another key than the one the service signs with.
+    actor = json.loads((public / "actor.json").read_text())
+    other = rsa.generate_private_key(65537, 2048).public_key()
+    actor["publicKey"]["publicKeyPem"] = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (public / "actor.json").write_text(json.dumps(actor))
+    run = doctor(service.base, service.base)
+    assert run.returncode == 1, run.stdout + run.stderr
+    hops = hop_lines(run.stdout)
+    assert hops["WebFinger"].startswith("FAIL") and "404" in hops["WebFinger"]
+    assert ".well-known/ is not deployed" in hops["WebFinger"]
+    assert hops["actor"].startswith("pass")
+    assert hops["Follow"].startswith("FAIL"), run.stdout
+    assert "does not verify with the blog's key" in hops["Follow"]
+    assert "fedipress keys show" in hops["Follow"]
+    assert hops["Undo"].startswith("pass")
+    assert followers(service.root / ".fedipress" / "state.db") == []
 
 
 def test_deep_needs_the_token_and_the_address(service: Service) -> None:

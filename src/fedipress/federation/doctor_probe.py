@@ -24,13 +24,14 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..activitypub.httpsig import sign_cavage, verify_request
+from ..activitypub.httpsig import PublicKey, sign_cavage, verify_request
 from ..config import SiteConfig
 from ..errors import SignatureError
 from ..store import Store
@@ -67,6 +68,8 @@ class Probe:
     accepted: asyncio.Event = field(default_factory=asyncio.Event)
     accept_problem: str | None = None
     follow_id: str = ""
+    # What the Accept must verify with: the key of the actor as deployed (else the service's).
+    blog_key: PublicKey | None = None
 
     @property
     def actor_id(self) -> str:
@@ -101,7 +104,6 @@ class ProbeRegistry:
 
     def __init__(self) -> None:
         self.live: dict[str, Probe] = {}
-        self.blog_key: RSAPrivateKey | None = None
 
     def owns(self, key_id: str) -> bool:
         """Is key_id a live probe's key? (The inbox otherwise refuses keys on its own host.)"""
@@ -124,9 +126,10 @@ class ProbeRegistry:
         headers["host"] = urlsplit(probe.inbox).netloc
         problem: str | None = None
         try:
-            assert self.blog_key is not None
+            if probe.blog_key is None:
+                raise SignatureError("no key to verify with")
             verify_request("POST", urlsplit(probe.inbox).path, headers.items(), body,
-                           public_key=self.blog_key.public_key(), now=datetime.now(UTC),
+                           public_key=probe.blog_key, now=datetime.now(UTC),
                            scheme=urlsplit(probe.inbox).scheme)
             activity = json.loads(body)
             inner = activity.get("object") if isinstance(activity, dict) else None
@@ -181,7 +184,19 @@ async def _webfinger(config: SiteConfig, client: httpx.AsyncClient) -> Hop:
     return Hop(name, True, f"{acct}: 200 application/jrd+json with CORS")
 
 
-async def _document(client: httpx.AsyncClient, name: str, url: str) -> Hop:
+def _published_key(doc: Any) -> PublicKey | None:
+    key = doc.get("publicKey") if isinstance(doc, dict) else None
+    pem = key.get("publicKeyPem") if isinstance(key, dict) else None
+    try:
+        loaded = load_pem_public_key(pem.encode("ascii")) if isinstance(pem, str) else None
+    except (ValueError, UnicodeError, TypeError):
+        return None
+    return loaded if isinstance(loaded, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)) else None
+
+
+async def _document(client: httpx.AsyncClient, name: str, url: str,
+                    found: dict[str, Any] | None = None) -> Hop:
+    """One document fetched as Mastodon does; `found` receives it when it passes."""
     got = await _get(client, url, MASTODON_ACCEPT)
     if isinstance(got, str):
         return Hop(name, False, got, "check that the blog's public address is up")
@@ -192,12 +207,15 @@ async def _document(client: httpx.AsyncClient, name: str, url: str) -> Hop:
         return Hop(name, False, f"{url}: content type {_ctype(got) or 'none'}",
                    "serve it as application/activity+json (see `fedipress hosting`)")
     try:
-        served = json.loads(got.content).get("id")
+        doc = json.loads(got.content)
+        served = doc.get("id")
     except (ValueError, AttributeError):
-        served = None
+        doc, served = None, None
     if served != url:
         return Hop(name, False, f"{url}: its id is {str(served)[:200]!r}",
                    "rebuild with base_url set to the public address, and deploy")
+    if found is not None:
+        found.update(doc)
     return Hop(name, True, f"{url}: 200 {_ctype(got)}, id as served")
 
 
@@ -264,8 +282,9 @@ async def _follow_and_undo(config: SiteConfig, store: Store, probe: Probe,
         else:
             if probe.accept_problem is not None:
                 hops.append(Hop("Follow", False, probe.accept_problem,
-                                "the service signs with a key other than the published one:"
-                                " rebuild and deploy with the service's public key"))
+                                "the service signs with a key other than the deployed actor's:"
+                                " rebuild and deploy with the service's public key"
+                                " (`fedipress keys show` on the service's machine)"))
             else:
                 hops.append(Hop("Follow", True, f"{inbox} answered {got.status_code}; the"
                                 " Accept arrived, signed with the blog's key"))
@@ -290,19 +309,21 @@ async def deep_check(config: SiteConfig, store: Store, key: RSAPrivateKey,
                      probes: ProbeRegistry, *, allow_private: bool,
                      db: Callable[..., Awaitable[Any]],
                      timeout: float = 15.0) -> list[Hop]:
-    """The hops, in order; the Follow is tried only when WebFinger and the actor pass."""
-    probes.blog_key = key
+    """The hops, in order. Each runs whatever the others gave: an inbox may work while
+    WebFinger does not, and the owner wants every fix at once."""
     transport = GuardedTransport(allow_private=allow_private)
     async with httpx.AsyncClient(transport=transport, timeout=timeout,
                                  follow_redirects=False) as client:
         hops = [await _webfinger(config, client)]
-        hops.append(await _document(client, "actor", config.url("actor.json")))
+        actor: dict[str, Any] = {}
+        hops.append(await _document(client, "actor", config.url("actor.json"), actor))
         post = await db(_first_post, store)
         if post is None:
             hops.append(Hop("post", True, "no post published yet: nothing to fetch"))
         else:
             hops.append(await _document(client, "post", post))
         probe = Probe(secrets.token_urlsafe(12), config.base_url)
+        probe.blog_key = _published_key(actor) or key.public_key()
         probes.live[probe.pid] = probe
         try:
             hops.extend(await _follow_and_undo(config, store, probe, client, db))
