@@ -201,11 +201,19 @@ def test_deep_through_nginx_generated_then_host_rewritten(nginx_stack: NginxStac
     base = stack.blog.base
     assert "proxy_set_header Host $http_host;" in stack.generated
     stack.proxy_with("generated", stack.generated)
+    # Publish through the proxy, so the post hop has a post to fetch there.
+    published = subprocess.run(
+        [sys.executable, "-m", "fedipress.cli", "publish", "--no-build"],
+        cwd=stack.blog.root, capture_output=True, text=True, timeout=120, check=False,
+        env=clean_env(CI="true", FEDIPRESS_SERVICE_URL=base, FEDIPRESS_SERVICE_TOKEN=TOKEN,
+                      FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1"))
+    assert published.returncode == 0, published.stdout + published.stderr
     run = doctor(base, base)  # the owner API through the proxy too
     assert run.returncode == 0, run.stdout + run.stderr + (stack.tmp / "inbox.log").read_text()
     hops = hop_lines(run.stdout)
     assert list(hops) == ["WebFinger", "actor", "post", "Follow", "Undo"], run.stdout
     assert all(v.startswith("pass") for v in hops.values()), run.stdout
+    assert "no post published" not in hops["post"]
 
     # $host drops the port: the Follow signed for 127.0.0.1:PORT no longer verifies.
     broken = stack.generated.replace("proxy_set_header Host $http_host;",
