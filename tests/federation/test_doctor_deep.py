@@ -15,6 +15,7 @@ A real `fedipress inbox` with the owner token on loopback, asked by the real CLI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -229,3 +230,16 @@ def test_deep_through_nginx_generated_then_host_rewritten(nginx_stack: NginxStac
     assert "proxy_set_header Host $http_host" in follow, follow
     assert "Undo" not in hops
     assert followers(stack.blog.root / ".fedipress" / "state.db") == []
+
+
+def test_a_private_blog_address_without_the_opt_in_is_a_failing_hop() -> None:
+    from fedipress.federation.doctor_probe import _get
+    from fedipress.federation.netguard import GuardedTransport
+
+    async def fetch() -> object:
+        async with httpx.AsyncClient(transport=GuardedTransport(allow_private=False)) as client:
+            return await _get(client, "http://127.0.0.1:9/actor.json", "application/json")
+
+    answer = asyncio.run(fetch())
+    assert isinstance(answer, str) and "refused" in answer, answer
+    assert "--allow-private-addresses" in answer

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..activitypub.httpsig import PublicKey, sign_cavage, verify_request
 from ..config import SiteConfig
-from ..errors import SignatureError
+from ..errors import SignatureError, UnsafeURLError
 from ..store import Store
 from .netguard import GuardedTransport
 
@@ -42,6 +42,7 @@ __all__ = ["MASTODON_ACCEPT", "Hop", "Probe", "ProbeRegistry", "deep_check"]
 PROBE_PREFIX = "/.fedipress/api/v1/probe"
 MASTODON_ACCEPT = "application/activity+json, application/ld+json"
 AS2 = "application/activity+json"
+MAX_ACCEPT_BYTES = 64 * 1024
 ACCEPT_WAIT = 20.0  # seconds for the blog's Accept to reach the probe
 HOST_FIX = ("your proxy changes the Host header (nginx: proxy_set_header Host $http_host;"
             " Caddy and `fedipress hosting` configurations keep it)")
@@ -119,7 +120,11 @@ class ProbeRegistry:
         probe = self.live.get(request.path_params["pid"])
         if probe is None:
             return _over()
-        body = (await request.body())[:1 << 20]
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_ACCEPT_BYTES:  # an Accept is a few hundred bytes
+                return JSONResponse({"error": "too large"}, 413)
         headers = dict(request.headers.items())
         # The Accept was signed for the probe's public address: verify against that host,
         # whatever a proxy in front made of it (the Follow hop tests the proxy's Host).
@@ -157,6 +162,9 @@ async def _get(client: httpx.AsyncClient, url: str, accept: str,
                params: dict[str, str] | None = None) -> httpx.Response | str:
     try:
         return await client.get(url, headers={"Accept": accept}, params=params)
+    except UnsafeURLError as exc:
+        return f"{url}: refused ({exc}); a blog on a private address needs the service run" \
+            " with --allow-private-addresses"
     except httpx.HTTPError as exc:
         return f"{url}: cannot be reached ({type(exc).__name__}: {exc})"
 
@@ -234,6 +242,8 @@ async def _signed_post(client: httpx.AsyncClient, probe: Probe, url: str,
                            private_key=probe.key, now=datetime.now(UTC))
     try:
         return await client.post(url, content=body, headers=headers)
+    except UnsafeURLError as exc:
+        return f"{url}: refused ({exc})"
     except httpx.HTTPError as exc:
         return f"{url}: cannot be reached ({type(exc).__name__}: {exc})"
 
