@@ -7,7 +7,8 @@ A real `fedipress inbox` with the owner token on loopback, asked by the real CLI
 - behind real nginx with the GENERATED configuration (`fedipress hosting nginx`): every hop
   passes through the proxy;
 - behind nginx edited to `proxy_set_header Host $host` (the port dropped): the Follow hop fails
-  with the inbox's 401 and names the Host fix, and the command exits 1;
+  with the inbox's 401 and names the Host fix, and the command exits 1; without
+  /.fedipress/api/ proxied, the inbox cannot fetch the probe's key and the fix says so;
 - a .well-known/ not deployed fails WebFinger, and a deployed actor whose key is not the
   service's fails the Follow (the Accept does not verify with it), each with its fix;
 - without the token, or without a service address: one line saying what to set, exit 2.
@@ -230,6 +231,17 @@ def test_deep_through_nginx_generated_then_host_rewritten(nginx_stack: NginxStac
     assert "proxy_set_header Host $http_host" in follow, follow
     assert "Undo" not in hops
     assert followers(stack.blog.root / ".fedipress" / "state.db") == []
+
+    # /.fedipress/api/ not proxied: the inbox cannot fetch the probe's key there.
+    unproxied = stack.generated.replace("location ^~ /.fedipress/api/ {",
+                                        "location ^~ /.fedipress/not-proxied/ {")
+    assert unproxied != stack.generated
+    stack.proxy_with("api-not-proxied", unproxied)
+    run = doctor(base, f"http://127.0.0.1:{stack.upstream_port}/")
+    assert run.returncode == 1, run.stdout + run.stderr
+    follow = hop_lines(run.stdout)["Follow"]
+    assert follow.startswith("FAIL") and "proxy /.fedipress/api/ to the service" in follow, \
+        follow
 
 
 def test_a_private_blog_address_without_the_opt_in_is_a_failing_hop() -> None:

@@ -44,8 +44,9 @@ MASTODON_ACCEPT = "application/activity+json, application/ld+json"
 AS2 = "application/activity+json"
 MAX_ACCEPT_BYTES = 64 * 1024
 ACCEPT_WAIT = 20.0  # seconds for the blog's Accept to reach the probe
-HOST_FIX = ("your proxy changes the Host header (nginx: proxy_set_header Host $http_host;"
-            " Caddy and `fedipress hosting` configurations keep it)")
+HOST_FIX = ("your proxy changes the Host header the sender signed (nginx: proxy_set_header"
+            " Host $http_host; Apache: ProxyPreserveHost On), or use the configuration"
+            " `fedipress hosting` prints")
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,11 @@ def _refused(got: httpx.Response, url: str) -> tuple[str, str]:
     detail = f"the inbox {url} answered {got.status_code} {text}".rstrip()
     if got.status_code == 401 and "verify" in text:
         return detail, HOST_FIX
+    if "could not be fetched" in text:
+        # The service fetches the probe's actor through the public address, as any inbox
+        # fetches a sender's key: the proxy must pass /.fedipress/api/ to the service.
+        return detail, ("the service could not fetch the probe's actor at its public address:"
+                        " proxy /.fedipress/api/ to the service (`fedipress hosting`)")
     if got.status_code == 401:
         return detail, "the inbox refused the probe's signature; see the service's log"
     if got.status_code in (404, 405):
