@@ -66,9 +66,10 @@ class Probe:
 
     pid: str
     base: str  # the blog's public base URL
-    key: RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
+    key: RSAPrivateKey
     accepted: asyncio.Event = field(default_factory=asyncio.Event)
     accept_problem: str | None = None
+    accept_fix: str | None = None
     follow_id: str = ""
     # What the Accept must verify with: the key of the actor as deployed (else the service's).
     blog_key: PublicKey | None = None
@@ -102,7 +103,7 @@ def _over() -> Response:
 
 
 class ProbeRegistry:
-    """The live probes and their public routes (404 for any other id)."""
+    """The live probes and their public routes (410 for any other id)."""
 
     def __init__(self) -> None:
         self.live: dict[str, Probe] = {}
@@ -131,6 +132,7 @@ class ProbeRegistry:
         # whatever a proxy in front made of it (the Follow hop tests the proxy's Host).
         headers["host"] = urlsplit(probe.inbox).netloc
         problem: str | None = None
+        fix = "see the service's log: its inbox answered the Follow with something else"
         try:
             if probe.blog_key is None:
                 raise SignatureError("no key to verify with")
@@ -144,9 +146,12 @@ class ProbeRegistry:
                 problem = f"expected an Accept of the probe's Follow, got {body[:200]!r}"
         except SignatureError as exc:
             problem = f"the Accept's signature does not verify with the blog's key ({exc})"
+            fix = ("the service signs with a key other than the deployed actor's: rebuild and"
+                   " deploy with the service's public key (`fedipress keys show` on the"
+                   " service's machine)")
         except (ValueError, AttributeError):
             problem = "the Accept is not a JSON object"
-        probe.accept_problem = problem
+        probe.accept_problem, probe.accept_fix = problem, fix
         probe.accepted.set()
         return Response(status_code=202 if problem is None else 401)
 
@@ -297,10 +302,7 @@ async def _follow_and_undo(config: SiteConfig, store: Store, probe: Probe,
                             " /.fedipress/api/ is proxied to it"))
         else:
             if probe.accept_problem is not None:
-                hops.append(Hop("Follow", False, probe.accept_problem,
-                                "the service signs with a key other than the deployed actor's:"
-                                " rebuild and deploy with the service's public key"
-                                " (`fedipress keys show` on the service's machine)"))
+                hops.append(Hop("Follow", False, probe.accept_problem, probe.accept_fix))
             else:
                 hops.append(Hop("Follow", True, f"{inbox} answered {got.status_code}; the"
                                 " Accept arrived, signed with the blog's key"))
@@ -338,7 +340,9 @@ async def deep_check(config: SiteConfig, store: Store, key: RSAPrivateKey,
             hops.append(Hop("post", True, "no post published yet: nothing to fetch"))
         else:
             hops.append(await _document(client, "post", post))
-        probe = Probe(secrets.token_urlsafe(12), config.base_url)
+        # A fresh key per check, never stored; made off the event loop (it takes a while).
+        probe_key = await asyncio.to_thread(rsa.generate_private_key, 65537, 2048)
+        probe = Probe(secrets.token_urlsafe(12), config.base_url, probe_key)
         probe.blog_key = _published_key(actor) or key.public_key()
         probes.live[probe.pid] = probe
         try:
