@@ -133,6 +133,11 @@ def test_deep_names_a_missing_well_known_and_a_key_the_service_does_not_hold(
 
 
 def test_deep_needs_the_token_and_the_address(service: Service) -> None:
+    run = doctor("https://elsewhere.example/", service.base)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"note: the service serves {service.base}, not https://elsewhere.example/" \
+        in run.stdout
+    assert "note:" not in doctor("tester@" + service.base.split("/")[2], service.base).stdout
     run = doctor(service.base, service.base, token=None)
     assert run.returncode == 2 and "FEDIPRESS_SERVICE_TOKEN" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr

@@ -26,7 +26,8 @@ def _deep(args: argparse.Namespace) -> int:
 
     answer = deep_doctor(args.service, allow_private(args))
     blog = str(answer.get("blog") or "")
-    if blog and str(args.url).rstrip("/") not in (blog.rstrip("/"), _handle_of(blog, answer)):
+    given = str(args.url).strip().removeprefix("@").rstrip("/")
+    if blog and given not in (blog.rstrip("/"), str(answer.get("handle") or "")):
         print(f"note: the service serves {blog}, not {args.url}; its hops check {blog}")
     hops = answer.get("hops")
     if not isinstance(hops, list) or not hops:
@@ -43,10 +44,6 @@ def _deep(args: argparse.Namespace) -> int:
     ok = bool(answer.get("ok")) and all(isinstance(h, dict) and h.get("ok") for h in hops)
     print("all hops pass" if ok else "some hops fail: see the fixes above")
     return 0 if ok else 1
-
-
-def _handle_of(blog: str, answer: dict[str, object]) -> str:
-    return str(answer.get("handle") or "")
 
 
 def register(sub: Subcommands) -> None:
