@@ -218,6 +218,8 @@ class _Inbox:
         self.recent: OrderedDict[str, None] = OrderedDict()
         self.refetched: OrderedDict[str, float] = OrderedDict()
         self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
+        # `doctor --deep`'s live probe actors, hosted here, may sign (doctor_probe.py).
+        self.own_probe: Callable[[str], bool] = lambda key_id: False
         self.blocked = tuple(b.strip().lower() for b in config.fediverse.blocked if b.strip())
         self.handler = ActivityHandler(
             config=config,
@@ -360,7 +362,7 @@ class _Inbox:
         if not key_host or not claim.key_id.startswith(("https://", "http://")):
             raise _Refused(401, "keyId is not a URL")
         self._rate(self.by_host, key_host, "server")
-        if same_host(claim.key_id, self.config.base_url):
+        if same_host(claim.key_id, self.config.base_url) and not self.own_probe(claim.key_id):
             raise _Refused(401, "keyId names this server")
         actor = id_of(activity.get("actor"))
         assert actor is not None  # _parse checked it
@@ -686,12 +688,15 @@ def create_app(
     site_dir: Path | None = None,
     settings: InboxSettings = InboxSettings(),
     extra_routes: Sequence[BaseRoute] = (),
+    own_probe: Callable[[str], bool] | None = None,
 ) -> ASGIApp:
     """The inbox service: POST to the actor's inbox and shared inbox, GET /healthz, and with
     `site_dir` the built site with correct content types. `fetcher` must carry the blog's
     signing auth (signed GETs) and the SSRF policy. `extra_routes` (the owner API) come
     before the site's catch-all."""
     inbox = _Inbox(config, store, fetcher, clock, delivery_wake, settings)
+    if own_probe is not None:
+        inbox.own_probe = own_probe
     if inbox.blocked:
         from .interactions import purge_blocked
 

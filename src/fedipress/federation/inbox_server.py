@@ -32,6 +32,7 @@ from ..errors import FedipressError
 from ..store import default_store_path, open_store
 from ..wording import docs_url
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
+from .doctor_probe import ProbeRegistry
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
 from .owner_api import PREFIX as OWNER_PREFIX
@@ -268,11 +269,13 @@ async def _serve(
                 store, config, key, owner=owner_id("inbox"), allow_private=allow_private
             )
             owner_routes: list[BaseRoute] = []
+            probes = ProbeRegistry()
             if token is not None:
                 owner_routes = OwnerApi(
                     config, store, key, token, fetcher=fetcher, clock=utc_now,
                     site_dir=site_dir, allow_private=allow_private, delivery_wake=worker.wake,
-                ).routes()
+                    probes=probes,
+                ).routes() + probes.routes()
                 log.info("owner API at %s/ (its token from %s)", OWNER_PREFIX,
                          "the environment" if os.environ.get(TOKEN_ENV) else "service.token_file")
             else:
@@ -286,6 +289,7 @@ async def _serve(
                 delivery_wake=worker.wake,
                 site_dir=site_dir,
                 extra_routes=owner_routes,
+                own_probe=probes.owns,
             )
             server = uvicorn.Server(
                 uvicorn.Config(

@@ -17,6 +17,7 @@ The token never reaches a log line or an answer. Endpoints:
     POST publish/sessions/{id}/objects        one chunk: {"objects": {id: entry}}
     POST publish/sessions/{id}/commit         apply it: {"objects": count} -> the answer
     DELETE publish/sessions/{id}              abandon it (nothing applied)
+    POST doctor/deep                          meet the blog from outside (doctor_probe.py)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..config import SiteConfig
 from ..errors import FedipressError, FetchError, StoreError, UnsafeURLError
 from ..store import Store
 from ..wording import plural
+from .doctor_probe import ProbeRegistry, deep_check
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
 from .ratelimit import RateLimiter
@@ -156,6 +158,7 @@ class OwnerApi:
         delivery_wake: Callable[[], None] | None = None,
         settings: OwnerApiSettings = OwnerApiSettings(),
         monotonic: Callable[[], float] = time.monotonic,
+        probes: ProbeRegistry | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -173,6 +176,7 @@ class OwnerApi:
         self.blocked_until: dict[str, float] = {}
         self.sessions = UploadSessions(monotonic)
         self.apply_lock = threading.Lock()  # one commit at a time: plans read the ledger
+        self.probes = probes
 
     # -- the edge: auth, bodies, errors --
 
@@ -392,6 +396,19 @@ class OwnerApi:
             raise _Answer(404, "no such upload session")
         return Response(status_code=204)
 
+    async def doctor_deep(self, request: Request) -> Response:
+        if self.probes is None:
+            raise _Answer(404, "this service hosts no probe; run `fedipress inbox`")
+        hops = await deep_check(self.config, self.store, self.key, self.probes,
+                                allow_private=self.allow_private, db=self._db)
+        for hop in hops:
+            log.info("doctor --deep: %s %s: %s", hop.name, "pass" if hop.ok else "FAIL",
+                     hop.detail)
+        return _json({"ok": all(h.ok for h in hops), "blog": self.config.base_url,
+                      "handle": f"{self.config.fediverse.username}"
+                                f"@{self.config.fediverse.handle_domain}",
+                      "hops": [h.as_json() for h in hops]})
+
     def routes(self) -> list[BaseRoute]:
         g = self._guarded
         s = PREFIX + "/publish/sessions"
@@ -405,6 +422,7 @@ class OwnerApi:
             Route(s + "/{session}/objects", g(self.chunk), methods=["POST"]),
             Route(s + "/{session}/commit", g(self.commit), methods=["POST"]),
             Route(s + "/{session}", g(self.abandon), methods=["DELETE"]),
+            Route(PREFIX + "/doctor/deep", g(self.doctor_deep), methods=["POST"]),
         ]
 
 
@@ -431,6 +449,9 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
       "properties": {"objects": {"type": "integer"}, "backfill": {"type": "integer"}}}),
     ("delete", "/publish/sessions/{session}", "Abandon an upload: nothing is applied.", True,
      None),
+    ("post", "/doctor/deep", "Check the deployed blog from outside: WebFinger, the actor and a"
+     " post through the public address, a signed Follow from a probe actor, its Undo; each"
+     " hop's result with the fix.", True, None),
 )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "ServicePublishOptions",
     "ServiceTarget",
     "chunks",
+    "deep_doctor",
     "publish_through_service",
     "service_target",
 ]
@@ -202,3 +203,31 @@ def publish_through_service(
     if not isinstance(objects, dict):
         raise FedipressError("the last build's manifest has no objects; run `fedipress build`")
     return asyncio.run(_upload(target, manifest, objects, options, err))
+
+
+def deep_doctor(service: str | None, allow_private: bool,
+                environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """`fedipress doctor --deep`: ask the service (--service, else FEDIPRESS_SERVICE_URL,
+    with the owner token) to meet the blog from outside; its {"ok", "hops": [...]}."""
+    url = (service or environ.get(SERVICE_URL_ENV, "")).strip()
+    if not url:
+        raise FedipressError(f"--deep asks the blog's service: pass --service URL or set"
+                             f" {SERVICE_URL_ENV}, with the owner token in {TOKEN_ENV}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FedipressError(f"{'--service' if service else SERVICE_URL_ENV} {url[:200]}:"
+                             " expected the service's address, such as https://blog.example/")
+    token = environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise FedipressError(f"--deep needs the owner token in {TOKEN_ENV} (the value the"
+                             " service was started with)")
+    target = ServiceTarget(url.rstrip("/") + "/", token)
+
+    async def ask() -> dict[str, Any]:
+        client = _Client(target, allow_private)
+        try:
+            return await client.call("POST", "/doctor/deep")
+        finally:
+            await client.http.aclose()
+
+    return asyncio.run(ask())
