@@ -9,8 +9,6 @@ build writes and publish's plan against a real SQLite store (queued at the same 
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,30 +20,13 @@ from fedipress.federation.publish import Plan, load_manifest, plan_changes, queu
 from fedipress.generator.build import build_site
 from fedipress.model import Site
 from fedipress.store import SQLiteStore, open_store
-
-KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
-
-SITE_YAML = """\
-title: Scheduled Blog
-base_url: https://blog.example/
-timezone: UTC
-permalink: /{year}/{month}/{slug}/
-author:
-  name: Planner
-  handle: planner
-"""
+from support.scheduled import make_dated_blog
 
 
 @pytest.fixture
 def blog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CI", raising=False)  # a CI build makes no key pair, so no federation
-    root = tmp_path / "blog"
-    state = root / ".fedipress"
-    state.mkdir(parents=True)
-    (root / "site.yaml").write_text(SITE_YAML, encoding="utf-8")
-    shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
-    os.chmod(state / "private-key.pem", 0o600)
-    shutil.copy(KEYS / "blog-public.pem", root / "fedipress-public-key.pem")
+    root = make_dated_blog(tmp_path / "blog")
     post(root, "steady", "2026-04-20T08:00:00Z")
     return root
 

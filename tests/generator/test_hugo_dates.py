@@ -4,9 +4,7 @@ post has expired (planned against a real SQLite store from the build's own manif
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,18 +17,7 @@ from fedipress.federation.publish import load_manifest, plan_changes, queue_plan
 from fedipress.generator.build import build_site
 from fedipress.model import Site
 from fedipress.store import open_store
-
-KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
-
-SITE_YAML = """\
-title: Scheduled Blog
-base_url: https://blog.example/
-timezone: UTC
-permalink: /{year}/{month}/{slug}/
-author:
-  name: Planner
-  handle: planner
-"""
+from support.scheduled import make_dated_blog
 
 PAST, FUTURE = "2020-01-01", "2999-01-01"
 
@@ -38,13 +25,7 @@ PAST, FUTURE = "2020-01-01", "2999-01-01"
 @pytest.fixture
 def blog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CI", raising=False)  # a CI build makes no key pair, so no federation
-    root = tmp_path / "blog"
-    state = root / ".fedipress"
-    state.mkdir(parents=True)
-    (root / "site.yaml").write_text(SITE_YAML, encoding="utf-8")
-    shutil.copy(KEYS / "blog-private.pem", state / "private-key.pem")
-    os.chmod(state / "private-key.pem", 0o600)
-    shutil.copy(KEYS / "blog-public.pem", root / "fedipress-public-key.pem")
+    root = make_dated_blog(tmp_path / "blog")
     write(root, "posts/steady.md", f"---\ntitle: Steady\ndate: {PAST}\n---\nAlways here.\n")
     return root
 
