@@ -129,7 +129,7 @@ def test_health_followers_deliveries_and_conversations(tmp_path: Path) -> None:
         assert first.content == second.content  # deterministic
         export = read_json(first)
         entry = export["objects"][post]  # type: ignore[index]
-        assert entry["likes"] == 1 and entry["boosts"] == 0
+        assert len(entry["likes"]) == 1 and entry["boosts"] == []
         [reply] = entry["replies"]
         assert reply["id"] == "https://f1.example/notes/1"
         assert reply["content_html"] == "<p>r1</p>"

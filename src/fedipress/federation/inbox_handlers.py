@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-import nh3
 
 from ..activitypub.documents import accept_activity, serialize
+from ..activitypub.remote_html import safe_reply_html
 from ..config import SiteConfig
 from ..errors import FetchError, FetchUnavailable
 from ..model import Site
@@ -64,7 +64,6 @@ MAX_CONTENT = 100_000  # characters kept of a reply's HTML
 # falls back to an older copy when the refetch fails (it only names the author).
 ACTOR_MAX_AGE = timedelta(hours=24)
 _REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
-_SAFE_TAGS = {"p", "br", "a", "span"}
 
 T = TypeVar("T")
 # A plan's store writes; a string it returns says why nothing changed (logged as ignored).
@@ -175,14 +174,8 @@ def _first_url(value: Any) -> str | None:
 
 
 def sanitize_reply_html(html: str) -> str:
-    """The safe copy of a remote reply: only p, br, a(href, rel) and span; http(s) links."""
-    return nh3.clean(
-        html[:MAX_CONTENT],
-        tags=_SAFE_TAGS,
-        attributes={"a": {"href"}},  # nh3 sets rel itself (link_rel)
-        url_schemes={"http", "https"},
-        link_rel="nofollow noopener noreferrer",
-    )
+    """The safe copy of a remote reply (see activitypub/remote_html.py)."""
+    return safe_reply_html(html)
 
 
 def _content_of(obj: Mapping[str, Any]) -> str:

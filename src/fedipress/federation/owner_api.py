@@ -44,6 +44,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import SiteConfig
 from ..errors import FedipressError, FetchError, StoreError, UnsafeURLError
 from ..store import Store
+from ..store.conversations import export_conversations
 from ..wording import plural
 from .doctor_probe import ProbeRegistry, deep_check
 from .inbox import client_ip
@@ -325,30 +326,9 @@ class OwnerApi:
         return _json(await self._db(self._export))
 
     def _export(self) -> dict[str, Any]:
-        """What followers said about each live post: public data only (approved replies, in
-        their strictly sanitised HTML), sorted, so the same store gives the same bytes."""
-        objects: dict[str, Any] = {}
-        for oid, entry in sorted(self.store.get_ledger().items()):
-            if entry.state != "live" or oid.endswith("#profile"):
-                continue
-            found = self.store.interactions_for_object(oid, approved_only=True)
-            if not found:
-                continue
-            replies = sorted((i for i in found if i.kind == "reply"),
-                             key=lambda i: (i.published, i.reply_object_id or i.activity_id))
-            objects[oid] = {
-                "likes": sum(1 for i in found if i.kind == "like"),
-                "boosts": sum(1 for i in found if i.kind == "announce"),
-                "replies": [{
-                    "id": i.reply_object_id or i.activity_id, "url": i.url,
-                    "in_reply_to": i.in_reply_to, "published": _iso(i.published),
-                    "updated": _iso(i.updated), "content_html": i.content_safe_html or "",
-                    "author": {"id": i.actor_id, "name": i.author_name,
-                               "handle": i.author_handle, "url": i.author_profile_url,
-                               "avatar": i.author_avatar_url},
-                } for i in replies],
-            }
-        return {"actor": self.config.url("actor.json"), "objects": objects}
+        """What followers said about each live post: public data only, sorted, so the same
+        store gives the same bytes (store/conversations.py decides what is public)."""
+        return export_conversations(self.store, self.config.url("actor.json")).to_json()
 
     async def begin(self, request: Request) -> Response:
         data = await self._body(request)

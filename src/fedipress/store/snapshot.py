@@ -1,7 +1,7 @@
 """What the build reads from the state database: read-only, never creating or migrating it.
 
     state = read_build_state(default_store_path(config.state_dir))
-    state.follower_count, state.interaction_counts, state.mentions
+    state.follower_count, state.interaction_counts, state.mentions, state.conversations
 
 The build runs on machines without a store (CI, a fresh checkout) and beside a running inbox
 service, so this opens the file with SQLite's `mode=ro` (no write lock, no journal changes)
@@ -16,7 +16,12 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
+
+from ..activitypub.conversation import Conversations
+from .conversations import group_conversations
+from .sqlite_inbox import INTERACTION_COLUMNS, interaction_from_row
 
 __all__ = ["BuildState", "read_build_state"]
 
@@ -29,6 +34,7 @@ class BuildState:
     # post object id -> {"replies": n, "likes": n, "shares": n} (plan_activitypub's shape)
     interaction_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     mentions: Mapping[str, str] = field(default_factory=dict)  # "user@server" -> actor id
+    conversations: Conversations = field(default_factory=Conversations)
 
 
 def _query(conn: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
@@ -38,8 +44,9 @@ def _query(conn: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
         return []  # the table is not there yet (older database): nothing known
 
 
-def read_build_state(path: Path) -> BuildState:
-    """Follower count, approved interaction counts and the mention cache of `path`."""
+def read_build_state(path: Path, actor: str = "") -> BuildState:
+    """Follower count, approved interaction counts, the mention cache and the public
+    conversation of `path` (`actor` only labels the conversation)."""
     if not Path(path).is_file():
         return BuildState()
     uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro"
@@ -68,7 +75,14 @@ def read_build_state(path: Path) -> BuildState:
             str(acct): str(actor)
             for acct, actor in _query(conn, "SELECT acct, actor_id FROM mention_cache")
         }
-        return BuildState(followers, counts, mentions)
+        rows = _query(
+            conn,
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE approved = 1 AND object_id IN"
+            " (SELECT object_id FROM ledger WHERE state = 'live')",
+        )
+        conversations = group_conversations(
+            actor, (interaction_from_row(cast(Any, r)) for r in rows))
+        return BuildState(followers, counts, mentions, conversations)
     except sqlite3.Error:
         return BuildState()
     finally:

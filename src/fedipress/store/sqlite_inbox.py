@@ -23,16 +23,16 @@ from .sqlite_base import (
     _ts,
 )
 
-__all__ = ["InboxMixin"]
+__all__ = ["INTERACTION_COLUMNS", "InboxMixin", "interaction_from_row"]
 
-_INTERACTION_COLS = (
+INTERACTION_COLUMNS = (
     "activity_id, kind, actor_id, object_id, published, received_at, author_name, "
     "author_handle, author_avatar_url, author_profile_url, content_html, url, in_reply_to, "
     "approved, reply_object_id, updated, content_safe_html"
 )
 
 
-def _interaction(row: Row) -> Interaction:
+def interaction_from_row(row: Row) -> Interaction:
     return Interaction(
         activity_id=row[0],
         kind=row[1],
@@ -141,7 +141,7 @@ class InboxMixin(SQLiteBase):
         with self._write() as c:
             return (
                 c.execute(
-                    f"INSERT INTO interactions ({_INTERACTION_COLS}) "
+                    f"INSERT INTO interactions ({INTERACTION_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (
@@ -232,11 +232,11 @@ class InboxMixin(SQLiteBase):
     def get_reply(self, reply_object_id: str) -> Interaction | None:
         """The stored reply whose remote object id is `reply_object_id` (reply-to-reply)."""
         row = self._one(
-            f"SELECT {_INTERACTION_COLS} FROM interactions "
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions "
             "WHERE kind = 'reply' AND reply_object_id = ?",
             (reply_object_id,),
         )
-        return None if row is None else _interaction(row)
+        return None if row is None else interaction_from_row(row)
 
     def set_interaction_approved(self, activity_id: str, approved: bool) -> bool:
         with self._write() as c:
@@ -253,19 +253,19 @@ class InboxMixin(SQLiteBase):
     ) -> list[Interaction]:
         """What the build renders under a post: oldest first."""
         rows = self._all(
-            f"SELECT {_INTERACTION_COLS} FROM interactions WHERE object_id = ? "
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE object_id = ? "
             "AND (approved = 1 OR ? = 0) ORDER BY published, activity_id",
             (object_id, int(approved_only)),
         )
-        return [_interaction(r) for r in rows]
+        return [interaction_from_row(r) for r in rows]
 
     def recent_interactions(self, limit: int = 50) -> list[Interaction]:
         rows = self._all(
-            f"SELECT {_INTERACTION_COLS} FROM interactions "
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions "
             "ORDER BY received_at DESC, activity_id LIMIT ?",
             (limit,),
         )
-        return [_interaction(r) for r in rows]
+        return [interaction_from_row(r) for r in rows]
 
     def interaction_counts(self) -> dict[str, InteractionCounts]:
         """Approved likes, shares and replies per post object id."""

@@ -1,0 +1,92 @@
+"""The public conversation of each post, from the store's interactions: one rule for the build's
+read-only snapshot and for the owner API's export.
+
+What is public is decided here and only here: approved interactions, their authors reduced to
+plain text and checked URLs, reply HTML through the reply allowlist again at read time (so a
+stricter allowlist also covers rows stored before it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from ..activitypub.conversation import (
+    Conversations,
+    Person,
+    PostConversation,
+    Reaction,
+    ReactionKind,
+    Reply,
+    sort_reactions,
+    sort_replies,
+)
+from ..activitypub.remote_html import plain_text, safe_reply_html, safe_url
+from .protocol import Interaction, Store
+
+__all__ = ["export_conversations", "group_conversations", "post_conversation"]
+
+_REACTIONS: dict[str, ReactionKind] = {"like": "like", "announce": "boost", "quote": "quote"}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _person(i: Interaction) -> Person:
+    handle = plain_text(i.author_handle or "").lstrip("@")
+    return Person(
+        id=i.actor_id,
+        name=plain_text(i.author_name or ""),
+        handle=handle,
+        url=safe_url(i.author_profile_url),
+        avatar=safe_url(i.author_avatar_url, https_only=True),
+    )
+
+
+def post_conversation(object_id: str, interactions: Iterable[Interaction]) -> PostConversation:
+    """The public part of one post's interactions."""
+    replies: list[Reply] = []
+    reactions: dict[ReactionKind, list[Reaction]] = {"like": [], "boost": [], "quote": []}
+    for i in interactions:
+        if not i.approved or i.object_id != object_id:
+            continue
+        if i.kind == "reply":
+            replies.append(Reply(
+                id=i.reply_object_id or i.activity_id,
+                in_reply_to=i.in_reply_to or object_id,
+                published=_iso(i.published),
+                content_html=safe_reply_html(i.content_html or i.content_safe_html or ""),
+                author=_person(i),
+                url=safe_url(i.url),
+                updated=_iso(i.updated) if i.updated else None,
+            ))
+        elif i.kind in _REACTIONS:
+            kind = _REACTIONS[i.kind]
+            reactions[kind].append(Reaction(kind, _person(i), _iso(i.published), safe_url(i.url)))
+    return PostConversation(
+        object_id,
+        replies=sort_replies(replies),
+        likes=sort_reactions(reactions["like"]),
+        boosts=sort_reactions(reactions["boost"]),
+        quotes=sort_reactions(reactions["quote"]),
+    )
+
+
+def group_conversations(actor: str, interactions: Iterable[Interaction]) -> Conversations:
+    """Every post's public conversation from a flat list of interactions."""
+    by_post: dict[str, list[Interaction]] = {}
+    for i in interactions:
+        by_post.setdefault(i.object_id, []).append(i)
+    found = {oid: post_conversation(oid, rows) for oid, rows in sorted(by_post.items())}
+    return Conversations(actor, MappingProxyType({k: v for k, v in found.items() if not v.empty}))
+
+
+def export_conversations(store: Store, actor: str) -> Conversations:
+    """The public conversation of every live post the store has announced."""
+    rows: list[Interaction] = []
+    for oid, entry in sorted(store.get_ledger().items()):
+        if entry.state == "live" and not oid.endswith("#profile"):
+            rows.extend(store.interactions_for_object(oid, approved_only=True))
+    return group_conversations(actor, rows)
