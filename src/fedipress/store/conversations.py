@@ -1,7 +1,8 @@
 """The public conversation of each post, from the store's interactions: one rule for the build's
 read-only snapshot and for the owner API's export.
 
-What is public is decided here and only here: approved interactions, their authors reduced to
+What is public is decided here and only here: approved interactions addressed to the public
+(unlisted included), their authors reduced to
 plain text and checked URLs, reply HTML through the reply allowlist again at read time (so a
 stricter allowlist also covers rows stored before it).
 """
@@ -27,6 +28,7 @@ from .protocol import Interaction, Store
 
 __all__ = ["export_conversations", "group_conversations", "post_conversation"]
 
+_SHOWN = ("public", "unlisted")  # what its author made public; the rest is for the blog's author
 _REACTIONS: dict[str, ReactionKind] = {"like": "like", "announce": "boost", "quote": "quote"}
 
 
@@ -50,7 +52,7 @@ def post_conversation(object_id: str, interactions: Iterable[Interaction]) -> Po
     replies: list[Reply] = []
     reactions: dict[ReactionKind, list[Reaction]] = {"like": [], "boost": [], "quote": []}
     for i in interactions:
-        if not i.approved or i.object_id != object_id:
+        if not i.approved or i.object_id != object_id or i.visibility not in _SHOWN:
             continue
         if i.kind == "reply":
             replies.append(Reply(

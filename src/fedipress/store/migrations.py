@@ -183,6 +183,68 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX actor_cache_host ON actor_cache (host)",
         ),
     ),
+    # The conversation on the page (issue 14): quotes and bare mentions are interactions too;
+    # each one records the audience its author gave it (only public and unlisted are ever shown)
+    # and, when held for the blog's author, why. SQLite cannot widen a CHECK in place, so the
+    # table is rebuilt inside the migration's transaction. Quote authorizations the inbox grants
+    # are kept so they can be served, and revoked, after the Accept that carried them.
+    Migration(
+        "0005_conversation",
+        (
+            """CREATE TABLE interactions_0005 (
+                activity_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL
+                    CHECK (kind IN ('like', 'announce', 'reply', 'quote', 'mention')),
+                actor_id TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                reply_object_id TEXT,
+                author_name TEXT,
+                author_handle TEXT,
+                author_avatar_url TEXT,
+                author_profile_url TEXT,
+                content_html TEXT,
+                url TEXT,
+                in_reply_to TEXT,
+                published TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                updated TEXT,
+                approved INTEGER NOT NULL CHECK (approved IN (0, 1)),
+                content_safe_html TEXT,
+                visibility TEXT NOT NULL DEFAULT 'public'
+                    CHECK (visibility IN ('public', 'unlisted', 'followers', 'direct')),
+                held_reason TEXT
+            ) STRICT""",
+            """INSERT INTO interactions_0005 (activity_id, kind, actor_id, object_id,
+                reply_object_id, author_name, author_handle, author_avatar_url,
+                author_profile_url, content_html, url, in_reply_to, published, received_at,
+                updated, approved, content_safe_html)
+               SELECT activity_id, kind, actor_id, object_id, reply_object_id, author_name,
+                author_handle, author_avatar_url, author_profile_url, content_html, url,
+                in_reply_to, published, received_at, updated, approved, content_safe_html
+               FROM interactions""",
+            "DROP TABLE interactions",
+            "ALTER TABLE interactions_0005 RENAME TO interactions",
+            """CREATE UNIQUE INDEX interactions_reaction ON interactions (kind, actor_id, object_id)
+                WHERE kind IN ('like', 'announce')""",
+            """CREATE UNIQUE INDEX interactions_reply ON interactions (reply_object_id)
+                WHERE reply_object_id IS NOT NULL""",
+            "CREATE INDEX interactions_object ON interactions (object_id, published)",
+            "CREATE INDEX interactions_received ON interactions (received_at)",
+            "CREATE INDEX interactions_actor ON interactions (actor_id)",
+            """CREATE TABLE quote_authorizations (
+                authorization_id TEXT PRIMARY KEY,
+                quoted_object_id TEXT NOT NULL,
+                quoting_object_id TEXT NOT NULL,
+                actor_id TEXT NOT NULL,
+                body BLOB NOT NULL,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT
+            ) STRICT""",
+            "CREATE UNIQUE INDEX quote_authorizations_quoting"
+            " ON quote_authorizations (quoting_object_id)",
+            "CREATE INDEX quote_authorizations_actor ON quote_authorizations (actor_id)",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

@@ -29,6 +29,7 @@ __all__ = [
     "Interaction",
     "InteractionCounts",
     "InteractionKind",
+    "Visibility",
     "LedgerEntry",
     "LedgerState",
     "PlanResult",
@@ -41,7 +42,9 @@ __all__ = [
 FollowerState = Literal["accepted", "pending"]
 LedgerState = Literal["live", "deleted"]
 DeliveryState = Literal["pending", "in_flight", "delivered", "failed", "expired"]
-InteractionKind = Literal["like", "announce", "reply"]
+InteractionKind = Literal["like", "announce", "reply", "quote", "mention"]
+# Who the remote author addressed: only public and unlisted are ever shown or counted.
+Visibility = Literal["public", "unlisted", "followers", "direct"]
 # Free text on purpose: "Create", "Update", "Delete", "Accept", "Reject", "Update(actor)"...
 ActivityKind = str
 
@@ -186,6 +189,8 @@ class Interaction:
     reply_object_id: str | None = None
     updated: datetime | None = None
     content_safe_html: str | None = None  # content_html through a strict nh3 allowlist
+    visibility: Visibility = "public"
+    held_reason: str | None = None  # why a reply waits for the author (None: not held)
 
 
 @dataclass(frozen=True)

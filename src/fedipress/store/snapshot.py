@@ -64,7 +64,8 @@ def read_build_state(path: Path, actor: str = "") -> BuildState:
             " SUM(CASE WHEN kind = 'like' THEN 1 ELSE 0 END),"
             " SUM(CASE WHEN kind = 'announce' THEN 1 ELSE 0 END),"
             " SUM(CASE WHEN kind = 'reply' THEN 1 ELSE 0 END)"
-            " FROM interactions WHERE approved = 1 GROUP BY object_id",
+            " FROM interactions WHERE approved = 1"
+            " AND visibility IN ('public', 'unlisted') GROUP BY object_id",
         ):
             counts[str(oid)] = {
                 "replies": int(str(replies)),

@@ -28,7 +28,7 @@ __all__ = ["INTERACTION_COLUMNS", "InboxMixin", "interaction_from_row"]
 INTERACTION_COLUMNS = (
     "activity_id, kind, actor_id, object_id, published, received_at, author_name, "
     "author_handle, author_avatar_url, author_profile_url, content_html, url, in_reply_to, "
-    "approved, reply_object_id, updated, content_safe_html"
+    "approved, reply_object_id, updated, content_safe_html, visibility, held_reason"
 )
 
 
@@ -51,6 +51,8 @@ def interaction_from_row(row: Row) -> Interaction:
         reply_object_id=row[14],
         updated=_opt_dt(row[15]),
         content_safe_html=row[16],
+        visibility=row[17],
+        held_reason=row[18],
     )
 
 
@@ -142,7 +144,7 @@ class InboxMixin(SQLiteBase):
             return (
                 c.execute(
                     f"INSERT INTO interactions ({INTERACTION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (
                         i.activity_id,
@@ -162,6 +164,8 @@ class InboxMixin(SQLiteBase):
                         i.reply_object_id,
                         _opt_ts(i.updated),
                         i.content_safe_html,
+                        i.visibility,
+                        i.held_reason,
                     ),
                 ).rowcount
                 == 1
@@ -274,7 +278,8 @@ class InboxMixin(SQLiteBase):
             " SUM(CASE WHEN kind = 'like' THEN 1 ELSE 0 END),"
             " SUM(CASE WHEN kind = 'announce' THEN 1 ELSE 0 END),"
             " SUM(CASE WHEN kind = 'reply' THEN 1 ELSE 0 END)"
-            " FROM interactions WHERE approved = 1 GROUP BY object_id ORDER BY object_id"
+            " FROM interactions WHERE approved = 1"
+            " AND visibility IN ('public', 'unlisted') GROUP BY object_id ORDER BY object_id"
         )
         return {r[0]: InteractionCounts(int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
