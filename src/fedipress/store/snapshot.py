@@ -20,8 +20,6 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from ..activitypub.conversation import Conversations
-from .conversations import group_conversations
-from .sqlite_inbox import INTERACTION_COLUMNS, interaction_from_row
 
 __all__ = ["BuildState", "read_build_state"]
 
@@ -76,6 +74,10 @@ def read_build_state(path: Path, actor: str = "") -> BuildState:
             str(acct): str(actor)
             for acct, actor in _query(conn, "SELECT acct, actor_id FROM mention_cache")
         }
+        # Imported here: a build without a store never loads the store's code (build speed).
+        from .conversations import group_conversations
+        from .sqlite_inbox import INTERACTION_COLUMNS, interaction_from_row
+
         rows = _query(
             conn,
             f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE approved = 1 AND object_id IN"
