@@ -42,6 +42,7 @@ import {
   isActor,
   lookupObject,
   lookupWebFinger,
+  signRequest,
   toAcctUrl,
   traverseCollection,
 } from "@fedify/fedify";
@@ -616,6 +617,15 @@ async function runServe(options) {
       const { object, actor } = await targetOf(ctx, body.object, body.to);
       const noteId = newId("notes");
       const now = Temporal.Now.instant();
+      // The audience as Mastodon writes each visibility (public is the default).
+      const followersUri = ctx.getFollowersUri(username);
+      const audience = {
+        public: { tos: [PUBLIC_COLLECTION, actor.id], ccs: [followersUri] },
+        unlisted: { tos: [followersUri, actor.id], ccs: [PUBLIC_COLLECTION] },
+        followers: { tos: [followersUri], ccs: [actor.id] },
+        direct: { tos: [actor.id], ccs: [] },
+      }[body.visibility ?? "public"];
+      if (audience == null) throw new Error(`unknown visibility ${body.visibility}`);
       const note = new Note({
         id: noteId,
         attribution: me(ctx),
@@ -623,16 +633,14 @@ async function runServe(options) {
         replyTarget: object.id,  // Fedify's name for inReplyTo (an unknown option is dropped)
         published: now,
         url: noteId,
-        tos: [PUBLIC_COLLECTION, actor.id],
-        ccs: [ctx.getFollowersUri(username)],
+        ...audience,
         tags: [new Mention({ href: actor.id, name: `@${text(actor.preferredUsername)}` })],
       });
       const create = new Create({
         id: newId("activities"),
         actor: me(ctx),
         object: note,
-        tos: [PUBLIC_COLLECTION, actor.id],
-        ccs: [ctx.getFollowersUri(username)],
+        ...audience,
         published: now,
       });
       sent.set(noteId.href, {
@@ -644,6 +652,49 @@ async function runServe(options) {
       const json = await deliver(ctx, actor, create,
         { shared: body.shared_inbox ?? true, isPublic: true });
       return { id: create.id.href, note: noteId.href, json };
+    },
+    // FEP-044f: a Note quoting `object`, then a QuoteRequest for it, signed with bob's key and
+    // POSTed as JSON (Fedify 1.9 has no QuoteRequest class). The Note stays dereferenceable.
+    "POST quote-request": async (ctx, body) => {
+      const { object, actor } = await targetOf(ctx, body.object, body.to);
+      const fep = {
+        quote: { "@id": "https://w3id.org/fep/044f#quote", "@type": "@id" },
+        QuoteRequest: "https://w3id.org/fep/044f#QuoteRequest",
+      };
+      const context = ["https://www.w3.org/ns/activitystreams", fep];
+      const noteId = newId("notes");
+      const note = {
+        "@context": context,
+        id: noteId.href,
+        type: "Note",
+        attributedTo: me(ctx).href,
+        content: body.content ?? "<p>Quoting this.</p>",
+        quote: object.id.href,
+        published: new Date().toISOString(),
+        url: noteId.href,
+        to: ["https://www.w3.org/ns/activitystreams#Public"],
+        cc: [ctx.getFollowersUri(username).href],
+      };
+      sent.set(noteId.href, { json: note, recipient: actor.id.href });
+      const request = {
+        "@context": context,
+        id: newId("activities").href,
+        type: "QuoteRequest",
+        actor: me(ctx).href,
+        object: object.id.href,
+        instrument: note,
+      };
+      sent.set(request.id, { json: request, recipient: actor.id.href });
+      const keys = await ctx.getActorKeyPairs(username);
+      const inbox = href(actor.inboxId);
+      const unsigned = new Request(inbox, {
+        method: "POST",
+        headers: { "Content-Type": "application/activity+json", Accept: "application/activity+json" },
+        body: JSON.stringify(request),
+      });
+      const signed = await signRequest(unsigned, keyPair.privateKey, keys[0].keyId);
+      const response = await realFetch(signed);
+      return { id: request.id, note: noteId.href, status: response.status, json: request };
     },
     "POST update-reply": async (ctx, body) => {
       const stored = sent.get(body.note);

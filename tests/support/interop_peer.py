@@ -143,9 +143,21 @@ class Peer:
     def announce(self, url: str) -> dict[str, Any]:
         return self._post("announce", {"object": url})
 
-    def reply(self, url: str, html: str) -> dict[str, Any]:
-        """A public Create(Note) in reply to `url`, to its author; result has "id" and "note"."""
-        return self._post("reply", {"object": url, "content": html})
+    def reply(
+        self, url: str, html: str, *, visibility: str = "public", to: str | None = None
+    ) -> dict[str, Any]:
+        """A Create(Note) in reply to `url`, to its author (or to the actor `to`: a reply to a
+        reply sent to the blog); `visibility` is public, unlisted, followers or direct, addressed
+        as Mastodon does. The result has "id" and "note"."""
+        body: dict[str, Any] = {"object": url, "content": html, "visibility": visibility}
+        if to is not None:
+            body["to"] = to
+        return self._post("reply", body)
+
+    def quote_request(self, url: str, html: str = "<p>Quoting this.</p>") -> dict[str, Any]:
+        """A Note quoting `url` and a signed FEP-044f QuoteRequest for it, POSTed to the author's
+        inbox; the result has "id", "note" and the inbox's HTTP "status"."""
+        return self._post("quote-request", {"object": url, "content": html})
 
     def update_reply(self, note_id: str, html: str) -> dict[str, Any]:
         return self._post("update-reply", {"note": note_id, "content": html})
