@@ -13,6 +13,7 @@ Kept apart from sections.py so each extra reads as one unit: its keys, its check
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 from yaml.nodes import ScalarNode
 
@@ -20,7 +21,11 @@ from .schema import Checker, Section, node_line
 from .settings import WebhookConfig
 from .values import split_url
 
-__all__ = ["WEBHOOK_KEYS", "read_comments_live", "read_webhook"]
+__all__ = ["LIVE_PATH", "WEBHOOK_KEYS", "read_comments_live", "read_webhook"]
+
+# Where the service answers live comments, at the root of its host (as /.fedipress/api/ is):
+# federation/live_comments.py serves it, federation/hosting.py proxies /.fedipress/live/.
+LIVE_PATH = "/.fedipress/live/v1/conversation"
 
 WEBHOOK_KEYS = ("command", "every_minutes", "timeout_seconds", "pass_env")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -28,13 +33,14 @@ _BOOL = "tag:yaml.org,2002:bool"
 
 
 def read_comments_live(check: Checker, section: Section, base: str) -> str | None:
-    """`fediverse.comments_live`: false (default), true (the service answers at base_url), or
-    the service's own address (a blog on a static host whose service lives elsewhere)."""
+    """`fediverse.comments_live`: false (default), true (the service answers on the blog's
+    host), or the service's own address (a blog on a static host whose service lives
+    elsewhere). Returns the endpoint's absolute URL, which the page's script asks."""
     entry = section.entries.get("comments_live")
     if entry is None:
         return None
     if isinstance(entry.value, ScalarNode) and entry.value.tag == _BOOL:
-        return base if check.boolean(section, "comments_live") else None
+        return urljoin(base, LIVE_PATH) if check.boolean(section, "comments_live") else None
     value = check.text(section, "comments_live")
     if value is None:
         return None
@@ -46,7 +52,7 @@ def read_comments_live(check: Checker, section: Section, base: str) -> str | Non
                   "fediverse.comments_live: expected true, false or the service's address"
                   f" such as https://inbox.example/, got {value[:200]!r}")
         return None
-    return value if value.endswith("/") else value + "/"
+    return urljoin(value, LIVE_PATH)
 
 
 def read_webhook(check: Checker, parent: Section) -> WebhookConfig | None:

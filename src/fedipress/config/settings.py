@@ -96,8 +96,8 @@ class FediverseConfig:
     enabled: bool = True
     # True: publish announces nothing new; documents are still served, follows accepted.
     paused: bool = False
-    # fediverse.comments_live: None (off), else the service's address whose public JSON the
-    # post page's script reads (base_url for `true`; federation/live_comments.py).
+    # fediverse.comments_live: None (off), else the absolute URL of the service's public JSON
+    # endpoint the post page's script reads (federation/live_comments.py serves it).
     comments_live: str | None = None
     webhook: WebhookConfig | None = None  # fediverse.webhook (federation/webhook.py)
 

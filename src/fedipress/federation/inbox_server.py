@@ -37,7 +37,7 @@ from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .doctor_probe import ProbeRegistry
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
-from .live_comments import LiveComments, blog_origin
+from .live_comments import LIVE_PATH, LiveComments, blog_origin
 from .owner_api import PREFIX as OWNER_PREFIX
 from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
 from .remote import FetchPolicy, RemoteFetcher, user_agent
@@ -288,9 +288,8 @@ async def _serve(
             if config.fediverse.comments_live is not None:
                 live = LiveComments(config, store)
                 owner_routes += live.routes()
-                log.info("live comments at %sconversation for pages of %s (see %s)",
-                         "/.fedipress/live/v1/", blog_origin(config.base_url),
-                         docs_url("notifications"))
+                log.info("live comments at %s for pages of %s (see %s)", LIVE_PATH,
+                         blog_origin(config.base_url), docs_url("notifications"))
             app = create_app(
                 config,
                 store,

@@ -35,18 +35,18 @@ from starlette.routing import BaseRoute, Route
 
 from ..activitypub.conversation import Conversations
 from ..config import SiteConfig
+from ..config.live import LIVE_PATH
 from ..errors import StoreError
 from ..store import Store
 from ..store.conversations import post_conversation
 from .inbox import client_ip
 from .ratelimit import RateLimiter
 
-__all__ = ["LIVE_PATH", "LIVE_PREFIX", "LiveComments", "LiveSettings", "blog_origin", "live_url"]
+__all__ = ["LIVE_PATH", "LIVE_PREFIX", "LiveComments", "LiveSettings", "blog_origin"]
 
 log = logging.getLogger("fedipress.inbox")
 
 LIVE_PREFIX = "/.fedipress/live/"  # proxied to the service by `fedipress hosting` configurations
-LIVE_PATH = LIVE_PREFIX + "v1/conversation"
 _MAX_POST = 2048
 
 
@@ -54,11 +54,6 @@ def blog_origin(base_url: str) -> str:
     """scheme://host[:port] of the blog: the one origin CORS lets read the answers."""
     parts = urlsplit(base_url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def live_url(service_url: str) -> str:
-    """Where the page's script asks, for fediverse.comments_live's address."""
-    return service_url.rstrip("/") + LIVE_PATH
 
 
 @dataclass(frozen=True)
