@@ -17,7 +17,9 @@ import jinja2
 import pytest
 
 from fedipress.config import load_config
+from fedipress.federation.hosting import hosting_config
 from fedipress.store import Interaction, LedgerEntry, open_store
+from support.config import MINIMAL, load, only_problem
 from support.service import read_json, start_service
 
 pytestmark = pytest.mark.slow
@@ -192,3 +194,31 @@ def test_the_theme_script_adds_new_replies_safely_in_chromium(tmp_path: Path) ->
         assert bad not in dom, bad
     assert '<a href="https://ok.example/" rel="nofollow noopener ugc">ok</a>' in dom
     assert dom.count("<section") == 2 and "hidden" not in dom.split("<section")[2].split(">")[0]
+
+
+def test_comments_live_in_site_yaml(tmp_path: Path) -> None:
+    assert load(tmp_path / "a", MINIMAL).fediverse.comments_live is None
+    on = load(tmp_path / "b", MINIMAL + "fediverse:\n  comments_live: true\n")
+    assert on.fediverse.comments_live == "https://blog.example" + LIVE
+    off = load(tmp_path / "c", MINIMAL + "fediverse:\n  comments_live: false\n")
+    assert off.fediverse.comments_live is None
+    elsewhere = load(tmp_path / "d",
+                     MINIMAL + "fediverse:\n  comments_live: https://inbox.example/x/\n")
+    assert elsewhere.fediverse.comments_live == "https://inbox.example" + LIVE
+    line, message = only_problem(tmp_path / "e", MINIMAL + "fediverse:\n  comments_live: yes"
+                                 "please\n")
+    assert line == 6 and message.startswith(
+        "fediverse.comments_live: expected true, false or the service's address")
+
+
+def test_the_host_configurations_proxy_live_comments_only_when_on(tmp_path: Path) -> None:
+    off = load(tmp_path / "off", MINIMAL)
+    on = load(tmp_path / "on", MINIMAL + "fediverse:\n  comments_live: true\n")
+    elsewhere = load(tmp_path / "x", MINIMAL + "fediverse:\n  comments_live: https://i.example/\n")
+    for kind in ("nginx", "caddy", "apache"):
+        assert "/.fedipress/live/" not in hosting_config(off, kind)
+        assert "/.fedipress/live/" not in hosting_config(elsewhere, kind)  # nothing to proxy
+        assert "/.fedipress/live/" in hosting_config(on, kind)
+    nginx = hosting_config(on, "nginx")
+    block = nginx.split("location ^~ /.fedipress/live/ {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass http://127.0.0.1:8080;" in block and "no-store" not in block

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from fedipress.config.settings import WebhookConfig
 from fedipress.federation.webhook import Webhook
 from fedipress.store import Interaction, LedgerEntry, Store, open_store
 from fedipress.store.conversations import export_conversations
+from support.config import MINIMAL, load, problems
+from support.service import start_service
 
 BLOG = "https://blog.example/"
 ACTOR = BLOG + "actor.json"
@@ -212,3 +215,50 @@ def test_failures_are_logged_and_the_loop_goes_on(
     else:
         assert hook.runs[0].error is not None and "cannot run" in hook.runs[0].error
         assert "fix fediverse.webhook.command" in text
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("  webhook:\n    every_minutes: 5\n",
+     "missing required key 'fediverse.webhook.command'; add e.g. `command:"),
+    ("  webhook:\n    command: curl -X POST https://ci.example/\n",
+     "fediverse.webhook.command: expected a list of arguments"),
+    ("  webhook:\n    command: []\n",
+     "fediverse.webhook.command: the first entry must name the program to run"),
+    ("  webhook:\n    command: [x]\n    every_minutes: 0\n",
+     "fediverse.webhook.every_minutes: must be at least 1"),
+    ("  webhook:\n    command: [x]\n    pass_env: [FEDIPRESS_SERVICE_TOKEN]\n",
+     "fediverse.webhook.pass_env: FEDIPRESS_SERVICE_TOKEN is the service's own"),
+    ("  webhook:\n    command: [x]\n    pass_env: ['A B']\n",
+     "fediverse.webhook.pass_env: 'A B' is not an environment variable name"),
+    ("  webhook:\n    comand: [x]\n", "unknown key 'comand' in fediverse.webhook; did you mean"),
+])
+def test_webhook_mistakes_in_site_yaml(tmp_path: Path, text: str, message: str) -> None:
+    found = problems(tmp_path, MINIMAL + "fediverse:\n" + text)
+    assert any(m.startswith(message) for _, m in found), found
+
+
+def test_webhook_in_site_yaml(tmp_path: Path) -> None:
+    config = load(tmp_path, MINIMAL + "fediverse:\n  webhook:\n    command: [curl, -X, POST]\n"
+                  "    pass_env: [CI_TOKEN]\n")
+    assert config.fediverse.webhook == WebhookConfig(("curl", "-X", "POST"), 10, 60,
+                                                     ("CI_TOKEN",))
+    assert load(tmp_path / "x", MINIMAL).fediverse.webhook is None
+
+
+@pytest.mark.slow
+def test_the_service_runs_the_webhook_loop(tmp_path: Path) -> None:
+    yaml = (f"  webhook:\n    command: [{sys.executable}, -c, pass]\n    every_minutes: 3\n"
+            "    pass_env: [NOT_SET_ANYWHERE]\n")
+    service = start_service(tmp_path / "home", fediverse_yaml=yaml)
+    seen = service.root / ".fedipress" / "webhook-seen.json"
+    try:
+        for _ in range(100):  # its first look at the store records what exists
+            if seen.exists():
+                break
+            time.sleep(0.1)
+        assert json.loads(seen.read_text()) == {"reported": []}
+    finally:
+        log = service.stop()
+    assert f"webhook: runs {sys.executable} after new approved interactions, at most every 3" \
+        " minutes" in log
+    assert "webhook: pass_env names NOT_SET_ANYWHERE, which is not set in the service's" in log
