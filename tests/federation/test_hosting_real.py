@@ -11,7 +11,9 @@ prefix, pid and logs), then through the server:
   only, 400 for a missing, empty, repeated or malformed resource, 404 for anything else;
 - the owner API (`fedipress publish` from CI) answers as the service does: the public OpenAPI
   document, and the health endpoint with the owner token (the Authorization header passed on)
-  and 401 without it; never cached.
+  and 401 without it; never cached;
+- live comments (fediverse.comments_live, on in this blog) reach the service, public and
+  cacheable.
 Apache serves the build's public/.htaccess, with the proxy lines `fedipress hosting apache`
 prints. Skipped, saying why, where the server's binary is not installed.
 """
@@ -62,6 +64,8 @@ class Stack:
         return f"http://127.0.0.1:{self.upstream_port}/"
 
     def start(self) -> None:
+        with (self.blog.root / "site.yaml").open("a", encoding="utf-8") as site:
+            site.write("  comments_live: true\n")  # fediverse: is the file's last section
         self.blog.fedipress("build")
         log = self.tmp / "inbox.log"
         with log.open("wb") as out:
@@ -229,3 +233,17 @@ def test_owner_api_through_the_generated_configuration(stack: Stack) -> None:
             assert answer.headers.get("www-authenticate", "").startswith("Bearer"), stack.kind
             assert "key_matches" not in answer.text, stack.kind
             assert answer.headers.get("cache-control") == "no-store", stack.kind
+
+
+def test_live_comments_through_the_generated_configuration(stack: Stack) -> None:
+    live = ".fedipress/live/v1/conversation"
+    post = stack.base + "posts/none/object.json"
+    with httpx.Client(timeout=10) as client:
+        proxied = client.get(stack.base + live, params={"post": post})
+        direct = client.get(stack.direct + live, params={"post": post})
+    # The service's own answer (not the web server's 404 page): no such post, for the blog.
+    assert direct.status_code == 404 and direct.json() == {"error": "not a post of this blog"}
+    assert proxied.status_code == 404, (stack.kind, proxied.text)
+    assert proxied.json() == direct.json(), stack.kind
+    assert proxied.headers.get("access-control-allow-origin") == stack.base.rstrip("/")
+    assert proxied.headers.get("cache-control") == "public, max-age=60", stack.kind

@@ -66,6 +66,7 @@ class Service:
     token: str
     proc: subprocess.Popen[bytes] | None = None
     log: str = ""
+    out: str = ""  # its stdout (uvicorn's access log, with --access-log)
     _stopped: bool = field(default=False)
 
     def api(self, path: str) -> str:
@@ -87,22 +88,25 @@ class Service:
             self._stopped = True
             self.proc.send_signal(signal.SIGTERM)
             try:
-                _, err = self.proc.communicate(timeout=30)
+                out, err = self.proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                _, err = self.proc.communicate()
+                out, err = self.proc.communicate()
             self.log = err.decode("utf-8", "replace")
+            self.out = out.decode("utf-8", "replace")
         return self.log
 
 
 def start_service(root: Path, *, token: str = TOKEN, followers: Iterable[Follower] = (),
-                  posts: Iterable[str] = ("first",)) -> Service:
+                  posts: Iterable[str] = ("first",), fediverse_yaml: str = "",
+                  args: Iterable[str] = ()) -> Service:
     """A blog folder with the fixture key, built, with `followers` stored, served by
-    `fedipress inbox --site public/` with FEDIPRESS_SERVICE_TOKEN set."""
+    `fedipress inbox --site public/` with FEDIPRESS_SERVICE_TOKEN set. `fediverse_yaml`: more
+    lines of the fediverse: section (indented); `args`: more options of `fedipress inbox`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     root.mkdir(parents=True)
-    (root / "site.yaml").write_text(site_yaml(base))
+    (root / "site.yaml").write_text(site_yaml(base) + fediverse_yaml)
     shutil.copy(KEYS / "blog-public.pem", root / "fedipress-public-key.pem")
     state = root / ".fedipress"
     state.mkdir(mode=0o700)
@@ -120,7 +124,8 @@ def start_service(root: Path, *, token: str = TOKEN, followers: Iterable[Followe
     service = Service(root, base, token)
     service.proc = subprocess.Popen(
         [sys.executable, "-m", "fedipress.cli", "inbox", "--config", str(root / "site.yaml"),
-         "--port", str(port), "--site", str(root / "public"), "--allow-private-addresses"],
+         "--port", str(port), "--site", str(root / "public"), "--allow-private-addresses",
+         *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         env=clean_env(FEDIPRESS_SERVICE_TOKEN=token), cwd=REPO,
     )

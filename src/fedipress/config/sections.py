@@ -16,6 +16,7 @@ from yaml.nodes import MappingNode
 
 from ..errors import Problem
 from ..generator.slug import slugify
+from .live import read_comments_live, read_webhook
 from .schema import Checker, Section, node_line
 from .settings import Author, AuthorLink, FediverseConfig, FeedConfig, ProfileField, SiteConfig
 from .values import (
@@ -48,6 +49,7 @@ FEDIVERSE_KEYS = (
     "also_known_as", "post_type", "note_content", "federate", "discoverable", "indexable",
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
     "public_key_file", "published", "enabled", "paused",
+    "comments_live", "webhook",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -351,6 +353,9 @@ def _read_fediverse(
         if error:
             check.add(section.line_of("published"), f"fediverse.published: {error}")
 
+    comments_live = read_comments_live(check, section, base)
+    webhook = read_webhook(check, section)
+
     if author is None:
         return None
     default_inbox = urljoin(base, "inbox")
@@ -376,4 +381,6 @@ def _read_fediverse(
         published=published,
         enabled=True if enabled is None else enabled,
         paused=bool(paused),
+        comments_live=comments_live,
+        webhook=webhook,
     )

@@ -18,6 +18,7 @@ __all__ = [
     "FeedConfig",
     "ProfileField",
     "SiteConfig",
+    "WebhookConfig",
 ]
 
 
@@ -57,6 +58,17 @@ class ProfileField:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """`fediverse.webhook`: a command the service runs after new approved public interactions
+    (federation/webhook.py). An argument list, never a shell line."""
+
+    command: tuple[str, ...]
+    every_minutes: int = 10  # at most one run per this many minutes
+    timeout_seconds: int = 60
+    pass_env: tuple[str, ...] = ()  # names of the service's variables the command also gets
+
+
+@dataclass(frozen=True)
 class FediverseConfig:
     """The `fediverse:` section. Every field has a usable default derived from the site."""
 
@@ -84,6 +96,10 @@ class FediverseConfig:
     enabled: bool = True
     # True: publish announces nothing new; documents are still served, follows accepted.
     paused: bool = False
+    # fediverse.comments_live: None (off), else the absolute URL of the service's public JSON
+    # endpoint the post page's script reads (federation/live_comments.py serves it).
+    comments_live: str | None = None
+    webhook: WebhookConfig | None = None  # fediverse.webhook (federation/webhook.py)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ INBOX_SERVICE = "127.0.0.1:8080"  # where `fedipress inbox` listens by default
 # The owner API's folder on the service (owner_api.PREFIX without its version), proxied whole
 # so that a v2 beside v1 needs no new configuration.
 OWNER_API = "/.fedipress/api/"
+# Live comments (fediverse.comments_live): public, cached by the service itself, so proxied
+# without the owner API's no-store (federation/live_comments.py).
+LIVE_API = "/.fedipress/live/"
 _SERVICE_DOCS = docs_url("service")  # publishing from CI through the owner API
 
 _ROOT_AP_FILES = ("actor.json", "outbox.json", "followers.json", "following.json",
@@ -70,6 +73,12 @@ def _inbox(config: SiteConfig) -> tuple[bool, str]:
     """(inbox is on the site's host, its path)."""
     parts = urlsplit(config.fediverse.inbox_url)
     return parts.netloc == config.host, parts.path or "/inbox"
+
+
+def _live_here(config: SiteConfig) -> bool:
+    """Live comments are on and answered on the blog's own host: proxy them."""
+    live = config.fediverse.comments_live
+    return live is not None and urlsplit(live).netloc == config.host
 
 
 def _handle_note(config: SiteConfig, comment: str) -> str:
@@ -295,6 +304,15 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
 # or, in .htaccess (next to the inbox's RewriteRule):
 #   RewriteRule ^{_rewrite_path(OWNER_API)}(.*)$ http://{upstream}{OWNER_API}$1 [P,L]
 """
+        if _live_here(config):
+            text += f"""#
+# Live comments (fediverse.comments_live) are the service's too: public answers it caches
+# itself, so proxy them without the no-store:
+#   ProxyPass        {LIVE_API} http://{upstream}{LIVE_API}
+#   ProxyPassReverse {LIVE_API} http://{upstream}{LIVE_API}
+# or, in .htaccess:
+#   RewriteRule ^{_rewrite_path(LIVE_API)}(.*)$ http://{upstream}{LIVE_API}$1 [P,L]
+"""
     note = _handle_note(config, "#")
     return text + (("\n" + note) if note else "")
 
@@ -449,6 +467,18 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "        client_max_body_size 1m;  # `publish` sends chunks under 1 MiB",
             "    }",
         ]
+        if _live_here(config):
+            lines += [
+                "",
+                "    # Live comments (fediverse.comments_live): public answers the service caches",
+                "    # itself and marks with Cache-Control and an ETag.",
+                f"    location ^~ {LIVE_API} {{",
+                f"        proxy_pass http://{upstream};",
+                "        proxy_set_header Host $http_host;",
+                "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+                "        proxy_set_header X-Forwarded-Proto $scheme;",
+                "    }",
+            ]
     lines.append("}")
     handle_domain = config.fediverse.handle_domain
     text = "\n".join(lines) + "\n"
@@ -552,6 +582,13 @@ def _caddy(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "    }",
             f"    reverse_proxy {OWNER_API}* {upstream}",
         ]
+        if _live_here(config):
+            lines += [
+                "",
+                "    # Live comments (fediverse.comments_live): public answers the service caches",
+                "    # itself and marks with Cache-Control and an ETag.",
+                f"    reverse_proxy {LIVE_API}* {upstream}",
+            ]
     lines += ["", "    file_server", "}"]
     text = "\n".join(lines) + "\n"
     if config.fediverse.handle_domain != config.host:

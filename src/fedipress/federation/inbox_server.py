@@ -30,15 +30,19 @@ from starlette.routing import BaseRoute
 from ..config import SiteConfig, load_config
 from ..errors import FedipressError
 from ..store import default_store_path, open_store
+from ..store.conversations import export_conversations
 from ..wording import docs_url
+from .author_feed import SecretPathFilter
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .doctor_probe import ProbeRegistry
 from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
+from .live_comments import LIVE_PATH, LiveComments, blog_origin
 from .owner_api import PREFIX as OWNER_PREFIX
 from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
+from .webhook import Webhook
 
 __all__ = ["InboxOptions", "listen_socket", "run_inbox", "serve_inbox", "served_identity"]
 
@@ -281,6 +285,11 @@ async def _serve(
             else:
                 log.info("owner API off: set %s to enable it (see %s)", TOKEN_ENV,
                          docs_url("service"))
+            if config.fediverse.comments_live is not None:
+                live = LiveComments(config, store)
+                owner_routes += live.routes()
+                log.info("live comments at %s for pages of %s (see %s)", LIVE_PATH,
+                         blog_origin(config.base_url), docs_url("notifications"))
             app = create_app(
                 config,
                 store,
@@ -291,22 +300,24 @@ async def _serve(
                 extra_routes=owner_routes,
                 own_probe=probes.owns,
             )
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    lifespan="off",
-                    log_level="info",
-                    access_log=access_log,
-                    timeout_graceful_shutdown=GRACE_SECONDS,
-                    proxy_headers=False,  # inbox.client_ip reads X-Forwarded-For itself
-                    server_header=False,
-                    # h11 whatever else is installed ("auto" would pick httptools, which has
-                    # other limits): it refuses a header block still incomplete past this
-                    # size with 400, and the app refuses a complete one over it with 431.
-                    http="h11",
-                    h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                )
+            config_uvicorn = uvicorn.Config(
+                app,
+                lifespan="off",
+                log_level="info",
+                access_log=access_log,
+                timeout_graceful_shutdown=GRACE_SECONDS,
+                proxy_headers=False,  # inbox.client_ip reads X-Forwarded-For itself
+                server_header=False,
+                # h11 whatever else is installed ("auto" would pick httptools, which has
+                # other limits): it refuses a header block still incomplete past this
+                # size with 400, and the app refuses a complete one over it with 431.
+                http="h11",
+                h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             )
+            # uvicorn has configured its loggers by now: the access log (--access-log) must
+            # not write the author feed's secret URL.
+            logging.getLogger("uvicorn.access").addFilter(SecretPathFilter())
+            server = uvicorn.Server(config_uvicorn)
 
             def on_signal(sig: int, frame: FrameType | None) -> None:
                 # uvicorn re-raises the signal that stopped it once it has shut down; this
@@ -317,6 +328,12 @@ async def _serve(
                 signal.signal(sig, on_signal)
             stop = asyncio.Event()
             deliveries = asyncio.create_task(worker.run_forever(stop))
+            hook_task: asyncio.Task[None] | None = None
+            if config.fediverse.webhook is not None:
+                hook = Webhook(config.fediverse.webhook, config.base_url,
+                               state_file=config.state_dir / "webhook-seen.json")
+                hook_task = asyncio.create_task(hook.run_forever(
+                    stop, read=lambda: export_conversations(store, actor)))
             # uvicorn logs no address for a socket it is handed.
             bound_host, bound_port = sock.getsockname()[:2]
             log.info("inbox listening on %s port %d", bound_host, bound_port)
@@ -330,6 +347,11 @@ async def _serve(
                     await asyncio.wait_for(deliveries, GRACE_SECONDS * 3)
                 except TimeoutError:
                     log.warning("delivery loop did not stop in time; leases will expire")
+                if hook_task is not None:
+                    try:
+                        await asyncio.wait_for(hook_task, GRACE_SECONDS)
+                    except TimeoutError:
+                        log.warning("webhook: its command was stopped with the service")
     finally:
         store.close()
 

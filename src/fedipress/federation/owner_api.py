@@ -18,6 +18,7 @@ The token never reaches a log line or an answer. Endpoints:
     POST publish/sessions/{id}/commit         apply it: {"objects": count} -> the answer
     DELETE publish/sessions/{id}              abandon it (nothing applied)
     POST doctor/deep                          meet the blog from outside (doctor_probe.py)
+    GET  feed.atom, feed/<secret>.atom        the author's private feed (author_feed.py)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ..errors import FedipressError, FetchError, StoreError, UnsafeURLError
 from ..store import Store
 from ..store.conversations import export_conversations
 from ..wording import plural
+from .author_feed import AuthorFeed
 from .doctor_probe import ProbeRegistry, deep_check
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
@@ -403,6 +405,8 @@ class OwnerApi:
             Route(s + "/{session}/commit", g(self.commit), methods=["POST"]),
             Route(s + "/{session}", g(self.abandon), methods=["DELETE"]),
             Route(PREFIX + "/doctor/deep", g(self.doctor_deep), methods=["POST"]),
+            *AuthorFeed(self.config, self.store, self._token.decode("utf-8"), clock=self.clock,
+                        monotonic=self.monotonic).routes(g),
         ]
 
 
@@ -432,6 +436,11 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
     ("post", "/doctor/deep", "Check the deployed blog from outside: WebFinger, the actor and a"
      " post through the public address, a signed Follow from a probe actor, its Undo; each"
      " hop's result with the fix.", True, None),
+    ("get", "/feed.atom", "The author's private Atom feed of replies, mentions, quotes and"
+     " follows.", True, None),
+    ("get", "/feed/{secret}.atom", "The same feed for feed readers, which send no token: the"
+     " secret is an HMAC of the owner token (`fedipress service feed-url` prints the URL).",
+     False, None),
 )
 
 
@@ -450,9 +459,10 @@ def openapi_document(config: SiteConfig) -> dict[str, Any]:
             op["responses"]["429"] = {"description": "too many failed attempts"}
         else:
             op["security"] = []
-        if "{session}" in path:
-            op["parameters"] = [{"name": "session", "in": "path", "required": True,
-                                 "schema": {"type": "string"}}]
+        for name in ("session", "secret"):
+            if "{" + name + "}" in path:
+                op["parameters"] = [{"name": name, "in": "path", "required": True,
+                                     "schema": {"type": "string"}}]
         if path == "/followers":
             op["parameters"] = [{"name": n, "in": "query", "schema": {"type": "integer"}}
                                 for n in ("page", "per_page")]
