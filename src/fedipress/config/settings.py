@@ -84,7 +84,7 @@ class FediverseConfig:
     indexable: bool = True
     manually_approves_followers: bool = False
     blocked: tuple[str, ...] = ()  # domains ("spam.example") or actor ids (https://...)
-    # Which public replies appear without the author's approval (see docs/comments.md).
+    # Which public replies appear without the author's approval (`fedipress comments`).
     comments: CommentPolicy = "followers"
     blocked_words: tuple[str, ...] = ()  # lower-cased words or phrases that hold a reply
     public_key_file: str = "fedipress-public-key.pem"  # relative to the site root, committed
