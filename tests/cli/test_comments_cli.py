@@ -217,3 +217,38 @@ def test_comments_runs_as_a_command(site: Path) -> None:
                           timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("fedipress: error: ")
+
+
+def test_a_new_site_says_comments_followers(tmp_path: Path) -> None:
+    from fedipress.config import load_config
+
+    assert main(["init", str(tmp_path / "blog")]) == 0
+    text = (tmp_path / "blog" / "site.yaml").read_text()
+    assert "\n  comments: followers" in text
+    assert load_config(tmp_path / "blog" / "site.yaml").fediverse.comments == "followers"
+
+
+@pytest.mark.parametrize(("yaml", "message"), [
+    ("  comments: sometimes\n",
+     "site.yaml:7: fediverse.comments: must be one of all | followers | approved"),
+    ("  blocked_words: ['  ']\n", "site.yaml:7: fediverse.blocked_words: expected a word"),
+    ("  blocked_words: casino\n", "site.yaml:7: fediverse.blocked_words: expected a list"),
+])
+def test_policy_mistakes_are_one_line_with_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml: str, message: str
+) -> None:
+    (tmp_path / "site.yaml").write_text(SITE.replace("  comments: followers\n", yaml))
+    assert _run(tmp_path / "site.yaml") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_blocked_words_are_read_folded_and_the_default_policy_is_followers(
+    tmp_path: Path,
+) -> None:
+    from fedipress.config import load_config
+
+    (tmp_path / "site.yaml").write_text(SITE.replace(
+        "  comments: followers\n", "  blocked_words: ['Buy   Followers', casino, CASINO]\n"))
+    fediverse = load_config(tmp_path / "site.yaml").fediverse
+    assert fediverse.comments == "followers"
+    assert fediverse.blocked_words == ("buy followers", "casino")
