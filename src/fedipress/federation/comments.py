@@ -25,7 +25,7 @@ from ..config import SiteConfig
 from ..errors import FedipressError
 from ..store import Interaction, Store, default_store_path, open_store
 from ..store.conversations import is_private, is_shown
-from .interactions import Unblocked, purge_blocked, unblock_target
+from .interactions import Unblocked, block_counted, unblock_target
 from .moderation import HIDDEN, reply_text
 
 __all__ = [
@@ -267,9 +267,8 @@ def block_author(config: SiteConfig, target: str) -> Blocked:
     try:
         with store.transaction():
             resolved = _resolve_author(store, target)
-            # What `fedipress block` does, counted: the block, then the purge of what it covers.
-            added = store.add_block(resolved, datetime.now(UTC))
-            followers, interactions = purge_blocked(store, [resolved])
+            # The same block as `fedipress block`, counted.
+            added, followers, interactions = block_counted(store, resolved, datetime.now(UTC))
     finally:
         store.close()
     return Blocked(resolved, added, followers, interactions)

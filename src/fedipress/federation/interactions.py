@@ -26,6 +26,7 @@ __all__ = [
     "BlockList",
     "Unblocked",
     "block",
+    "block_counted",
     "block_target",
     "interaction_line",
     "interaction_record",
@@ -101,9 +102,14 @@ def block(store: Store, target: str, now: datetime) -> bool:
 
     The inbox refuses its requests (403) from now on; a blocked actor that followed is removed,
     and so is everything it left; for a domain, every such account on it and its subdomains."""
+    return block_counted(store, target, now)[0]
+
+
+def block_counted(store: Store, target: str, now: datetime) -> tuple[bool, int, int]:
+    """`block`, saying what it did: (newly blocked, followers removed, interactions removed)."""
     added = store.add_block(target, now)
-    purge_blocked(store, [target])
-    return added
+    followers, interactions = purge_blocked(store, [target])
+    return added, followers, interactions
 
 
 def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:
