@@ -113,6 +113,7 @@ LAYERS: dict[str, int] = {
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
     "federation.hosting_gone": 1,
     "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
+    "federation.moderation": 1,
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
     # resolves mentions over HTTP, for publish and publish_dry_run alike)
     "generator.build": 2, "generator.devserver": 2, "generator.scaffold": 2,
@@ -124,6 +125,7 @@ LAYERS: dict[str, int] = {
     "federation.owner_api": 2, "federation.service_publish": 2, "federation.service_client": 2,
     "federation.doctor_probe": 2,
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
+    "federation.doctor_probe": 2, "federation.comments": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }

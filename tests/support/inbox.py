@@ -143,6 +143,8 @@ fediverse:
   bio: test
   manually_approves_followers: {manual}
   blocked: {blocked}
+  comments: {comments}
+  blocked_words: {blocked_words}
 """
 
 
@@ -152,6 +154,9 @@ class Env:
     remote: Remote
     manual: bool = False
     blocked: tuple[str, ...] = ()
+    # Most inbox tests are about what is stored, not about moderation: every public reply shown.
+    comments: str = "all"
+    blocked_words: tuple[str, ...] = ()
     allow_private: bool = True
     settings: InboxSettings = field(default_factory=InboxSettings)
     clock: Callable[[], datetime] = lambda: NOW
@@ -160,7 +165,8 @@ class Env:
     def __post_init__(self) -> None:
         (self.tmp / "site.yaml").write_text(
             SITE_YAML.format(
-                manual=str(self.manual).lower(), blocked=json.dumps(list(self.blocked))
+                manual=str(self.manual).lower(), blocked=json.dumps(list(self.blocked)),
+                comments=self.comments, blocked_words=json.dumps(list(self.blocked_words)),
             )
         )
         self.config = load_config(self.tmp / "site.yaml")
@@ -256,6 +262,8 @@ def note(env: Env, n: int, in_reply_to: str, content: str = "<p>Hi</p>") -> dict
         "type": "Note",
         "attributedTo": env.alice,
         "inReplyTo": in_reply_to,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [f"{env.alice}/followers"],
         "content": content,
         "published": "2026-05-01T11:00:00Z",
         "url": f"{env.alice}/statuses/{n}/html",

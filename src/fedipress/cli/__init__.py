@@ -7,7 +7,8 @@ traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block,
-unblock, blocks; leave), each with its `register(subcommands)`; what they share is in `shared`.
+unblock, blocks; comments; leave), each with its `register(subcommands)`; what they share is
+in `shared`.
 Nothing outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
 """
@@ -22,6 +23,7 @@ from .. import __version__
 from ..errors import FedipressError, Problem
 from . import (
     ci,
+    comments,
     deliveries,
     doctor,
     followers,
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
     for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
-                   service, interactions, leave):
+                   service, interactions, comments, leave):
         module.register(sub)
     return parser
 

@@ -18,12 +18,21 @@ from ..errors import Problem
 from ..generator.slug import slugify
 from .live import read_comments_live, read_webhook
 from .schema import Checker, Section, node_line
-from .settings import Author, AuthorLink, FediverseConfig, FeedConfig, ProfileField, SiteConfig
+from .settings import (
+    COMMENT_POLICIES,
+    Author,
+    AuthorLink,
+    FediverseConfig,
+    FeedConfig,
+    ProfileField,
+    SiteConfig,
+)
 from .values import (
     HOST_PORT,
     check_absolute_url,
     check_base_url,
     check_blocked,
+    check_blocked_word,
     check_datetime,
     check_output_dir,
     check_permalink,
@@ -50,6 +59,7 @@ FEDIVERSE_KEYS = (
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
     "public_key_file", "published", "enabled", "paused",
     "comments_live", "webhook",
+    "comments", "blocked_words",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -321,6 +331,8 @@ def _read_fediverse(
     indexable = check.boolean(section, "indexable")
     manual = check.boolean(section, "manually_approves_followers")
     blocked = check.list_of_checked(section, "blocked", check_blocked)
+    comments = check.choice(section, "comments", COMMENT_POLICIES)
+    blocked_words = check.list_of_checked(section, "blocked_words", check_blocked_word)
     inbox_url = check.url(section, "inbox_url", base, schemes=("http", "https"))
     shared_inbox_url = check.url(section, "shared_inbox_url", base, schemes=("http", "https"))
     public_key_file = check.text(section, "public_key_file")
@@ -377,6 +389,8 @@ def _read_fediverse(
         indexable=True if indexable is None else indexable,
         manually_approves_followers=bool(manual),
         blocked=tuple(blocked),
+        comments="followers" if comments is None else comments,  # type: ignore[arg-type]
+        blocked_words=tuple(dict.fromkeys(blocked_words)),
         public_key_file=public_key_file or "fedipress-public-key.pem",
         published=published,
         enabled=True if enabled is None else enabled,

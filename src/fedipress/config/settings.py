@@ -12,7 +12,9 @@ from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "COMMENT_POLICIES",
     "Author",
+    "CommentPolicy",
     "AuthorLink",
     "FediverseConfig",
     "FeedConfig",
@@ -20,6 +22,11 @@ __all__ = [
     "SiteConfig",
     "WebhookConfig",
 ]
+
+# fediverse.comments: all (public replies shown at once), followers (those of accepted
+# followers shown, the rest held), approved (every reply held for `fedipress comments approve`).
+CommentPolicy = Literal["all", "followers", "approved"]
+COMMENT_POLICIES: tuple[CommentPolicy, ...] = ("all", "followers", "approved")
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class FediverseConfig:
     indexable: bool = True
     manually_approves_followers: bool = False
     blocked: tuple[str, ...] = ()  # domains ("spam.example") or actor ids (https://...)
+    # Which public replies appear without the author's approval (`fedipress comments`).
+    comments: CommentPolicy = "followers"
+    blocked_words: tuple[str, ...] = ()  # lower-cased words or phrases that hold a reply
     public_key_file: str = "fedipress-public-key.pem"  # relative to the site root, committed
     published: str | None = None  # ISO datetime the actor came to be; default: oldest post
     # False: the blog has left (or never joined) the fediverse: the build writes no

@@ -19,6 +19,7 @@ __all__ = [
     "check_absolute_url",
     "check_base_url",
     "check_blocked",
+    "check_blocked_word",
     "check_datetime",
     "check_output_dir",
     "check_permalink",
@@ -151,6 +152,20 @@ def check_blocked(value: str) -> tuple[str, str | None]:
             f" 'https://spam.example/users/bob', got {value!r}"
         )
     return domain, None
+
+
+MAX_BLOCKED_WORD = 200
+
+
+def check_blocked_word(value: str) -> tuple[str, str | None]:
+    """A word or phrase of fediverse.blocked_words: matched case-insensitively on a reply's
+    plain text, with its inner spaces collapsed the same way the text's are."""
+    word = " ".join(value.split()).casefold()
+    if not word:
+        return word, "expected a word or phrase, got an empty entry"
+    if len(word) > MAX_BLOCKED_WORD:
+        return word, f"a blocked word or phrase is at most {MAX_BLOCKED_WORD} characters"
+    return word, None
 
 
 def check_datetime(value: str, timezone: str | None) -> tuple[str | None, str | None]:

@@ -36,6 +36,7 @@ from ..errors import FetchError, FetchUnavailable
 from ..model import Site
 from ..store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
 from .manifest import read_federation_manifest
+from .moderation import mentions, moderated, revised
 from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
 
 __all__ = [
@@ -487,11 +488,25 @@ class ActivityHandler:
             return Plan("delete-actor", "actor and everything it left removed", forget)
 
         def delete(store: Store, now: datetime) -> str | None:
-            if store.delete_reply(obj_id, actor):  # only the author's own reply matches
+            if store.delete_reply(obj_id, actor):  # only the author's own reply or mention
                 return None
-            return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} stored here"
+            return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} (nor a mention) here"
 
         return Plan("delete", f"reply {obj_id[:200]} removed", delete)
+
+    async def _on_block(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        if id_of(activity.get("object")) != self.actor_id:
+            return _Ignore(f"Block of {_ref(activity.get('object'))}, not of this blog's actor")
+
+        def forget(store: Store, now: datetime) -> str | None:
+            # They no longer want to be seen here: their follow, replies and reactions go.
+            if any(store.remove_actor(actor)):
+                return None
+            return f"Block by {actor[:200]}: it had no follow, reply or reaction here"
+
+        return Plan("block", "its follow, replies and reactions removed", forget)
 
     async def _on_move(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
         if id_of(activity.get("object")) != actor:
@@ -579,9 +594,11 @@ class ActivityHandler:
             if isinstance(activity.get("object"), Mapping)
             else None
         )
-        # Cheap first: a Create that is not a reply to us needs no fetch at all.
+        # Cheap first: a Create that neither replies to nor mentions us needs no fetch at all.
+        embedded = activity.get("object")
         if (
-            isinstance(activity.get("object"), Mapping)
+            isinstance(embedded, Mapping)
+            and not mentions(embedded, self.actor_id)
             and await self._reply_root(in_reply_to) is None
         ):
             return _Ignore(_not_a_reply(activity.get("object"), in_reply_to))
@@ -597,7 +614,7 @@ class ActivityHandler:
             )
         in_reply_to = id_of(obj.get("inReplyTo"))
         root = await self._reply_root(in_reply_to)
-        if root is None:
+        if root is None and not mentions(obj, self.actor_id):
             return _Ignore(_not_a_reply(obj, in_reply_to))
         obj_id = id_of(obj)
         assert obj_id is not None  # _object guarantees an id
@@ -608,25 +625,24 @@ class ActivityHandler:
             received = _received(
                 author,
                 activity_id=activity_id,
-                kind="reply",
+                kind="reply" if root else "mention",  # a mention is kept under our actor
                 actor=actor,
-                object_id=root,
+                object_id=root or self.actor_id,
                 published=obj.get("published"),
                 now=now,
             )
-            added = store.add_interaction(
-                replace(
+            added = store.add_interaction(moderated(
+                self.config.fediverse, store, replace(
                     received,
                     content_html=content,
                     content_safe_html=sanitize_reply_html(content),
                     url=_first_url(obj.get("url")),
                     in_reply_to=in_reply_to[:MAX_URL] if in_reply_to else None,
                     reply_object_id=obj_id[:MAX_URL],
-                )
-            )
-            return None if added else f"reply {obj_id[:200]} to {root}: already stored"
+                ), obj, activity))
+            return None if added else f"{obj_id[:200]} by {actor[:200]}: already stored"
 
-        return Plan("reply", root, write)
+        return Plan("reply", root, write) if root else Plan("mention", "not a reply", write)
 
     async def _actor_update(self, activity: Mapping[str, Any], actor: str) -> Plan | _Ignore:
         """A follower's (or cached actor's) own profile changed: refresh where we deliver, how
@@ -680,9 +696,11 @@ class ActivityHandler:
             raise Rejected(400, "Update has no object")
         if obj_id == actor:
             return await self._actor_update(activity, actor)
-        existing = await self._db(self.store.get_reply, obj_id)
+        existing = await self._db(self.store.get_written, obj_id)
         if existing is None or existing.actor_id != actor:
-            return _Ignore(f"Update of {obj_id[:200]}: not a reply of {actor[:200]} stored here")
+            return _Ignore(
+                f"Update of {obj_id[:200]}: not a reply of {actor[:200]} (nor a mention) here"
+            )
         obj = await self._object(activity, actor)
         if id_of(obj.get("attributedTo")) != actor:
             return _Ignore(
@@ -696,6 +714,7 @@ class ActivityHandler:
             if store.update_reply(
                 obj_id, actor, content, min(updated, now), sanitize_reply_html(content)
             ):
+                revised(self.config.fediverse, store, obj_id, obj, activity)
                 return None
             return f"Update of {obj_id[:200]}: the reply was removed meanwhile"
 
@@ -712,7 +731,10 @@ def _ref(value: Any) -> str:
 
 def _not_a_reply(obj: Any, in_reply_to: str | None) -> str:
     target = f"in reply to {in_reply_to[:200]}" if in_reply_to else "not a reply"
-    return f"Create of {_ref(obj)} ({target}): not a reply to this blog's posts or their replies"
+    return (
+        f"Create of {_ref(obj)} ({target}): not a reply to this blog's posts or their replies,"
+        " and no mention of the blog"
+    )
 
 
 def _received(

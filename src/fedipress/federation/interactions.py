@@ -15,14 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..activitypub.remote_html import plain_text
 from ..config import SiteConfig
 from ..errors import FedipressError
 from ..store import Interaction, Store, default_store_path, open_store
+from ..store.conversations import is_private, is_shown
+from .moderation import reply_text
 
 __all__ = [
     "BlockList",
     "Unblocked",
     "block",
+    "block_counted",
     "block_target",
     "interaction_line",
     "interaction_record",
@@ -32,7 +36,9 @@ __all__ = [
     "unblock_target",
 ]
 
-_KIND = {"like": "Like", "announce": "Announce", "reply": "Create"}
+_KIND = {"like": "Like", "announce": "Announce", "reply": "Create", "quote": "QuoteRequest",
+         "mention": "Create"}
+_WRITTEN = ("reply", "quote", "mention")
 
 
 def interaction_record(i: Interaction) -> dict[str, Any]:
@@ -48,8 +54,12 @@ def interaction_record(i: Interaction) -> dict[str, Any]:
         "author_name": i.author_name,
         "author_handle": i.author_handle,
     }
-    if i.kind == "reply":
+    if i.kind in _WRITTEN:
         record.update(
+            text=reply_text(i.content_html or i.content_safe_html),
+            visibility=i.visibility,
+            approved=i.approved,
+            held_reason=i.held_reason,
             content=i.content_html,
             content_safe=i.content_safe_html,
             reply_object=i.reply_object_id,
@@ -60,13 +70,21 @@ def interaction_record(i: Interaction) -> dict[str, Any]:
 
 
 def interaction_line(i: Interaction) -> str:
-    """A line for people (two for a reply: its text, shortened, below)."""
-    who = f"@{i.author_handle}" if i.author_handle else i.actor_id
-    when = i.received_at.strftime("%Y-%m-%d %H:%M")
-    text = f"{when}  {i.kind:<8}  {who}  {i.object_id}"
-    if i.kind == "reply" and i.content_safe_html:
-        snippet = " ".join(i.content_safe_html.replace("<", " <").split())[:80]
-        text += f"\n{'':18}{snippet}"
+    """A line for people; a reply, quote or mention has its plain text (never its HTML),
+    shortened, below, and says when it is private or held."""
+    handle = plain_text(i.author_handle).lstrip("@")
+    who = f"@{handle}" if handle else i.actor_id
+    when = i.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    where = "(mentions the blog)" if i.kind == "mention" else i.object_id
+    text = f"{when}  {i.kind:<8}  {who}  {where}"
+    if i.kind in _WRITTEN:
+        if is_private(i):
+            text += f"  [private: {i.visibility}]"
+        elif not is_shown(i):
+            text += f"  [held: {i.held_reason or 'not approved'}]"
+        snippet = reply_text(i.content_html or i.content_safe_html, limit=200)
+        if snippet:
+            text += f"\n{'':18}{snippet if len(snippet) < 200 else snippet[:199] + '…'}"
     return text
 
 
@@ -84,9 +102,14 @@ def block(store: Store, target: str, now: datetime) -> bool:
 
     The inbox refuses its requests (403) from now on; a blocked actor that followed is removed,
     and so is everything it left; for a domain, every such account on it and its subdomains."""
+    return block_counted(store, target, now)[0]
+
+
+def block_counted(store: Store, target: str, now: datetime) -> tuple[bool, int, int]:
+    """`block`, saying what it did: (newly blocked, followers removed, interactions removed)."""
     added = store.add_block(target, now)
-    purge_blocked(store, [target])
-    return added
+    followers, interactions = purge_blocked(store, [target])
+    return added, followers, interactions
 
 
 def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:

@@ -61,6 +61,8 @@ fediverse:
   #   - name: Blog
   #     value: https://example.com/
   # blocked: [spam.example]
+  comments: followers            # replies shown: all | followers (others wait) | approved
+  # blocked_words: [casino]      # a reply containing one waits for `fedipress comments`
 """
 
 _HELLO_WORLD = """\

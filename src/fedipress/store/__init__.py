@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         PlanResult,
         ResolvedMention,
         Store,
+        Visibility,
     )
     from .sqlite import BUSY_TIMEOUT_MS, SQLiteStore, open_store
 
@@ -83,6 +84,7 @@ __all__ = [
     "ResolvedMention",
     "SQLiteStore",
     "Store",
+    "Visibility",
     "applied_migrations",
     "apply_migrations",
     "default_store_path",

@@ -26,10 +26,27 @@ from ..activitypub.conversation import (
 from ..activitypub.remote_html import plain_text, safe_reply_html, safe_url
 from .protocol import Interaction, Store
 
-__all__ = ["export_conversations", "group_conversations", "post_conversation"]
+__all__ = [
+    "export_conversations",
+    "group_conversations",
+    "is_private",
+    "is_shown",
+    "post_conversation",
+]
 
 _SHOWN = ("public", "unlisted")  # what its author made public; the rest is for the blog's author
 _REACTIONS: dict[str, ReactionKind] = {"like": "like", "announce": "boost", "quote": "quote"}
+
+
+def is_private(i: Interaction) -> bool:
+    """Addressed to the author's followers or to a few people only: never shown or counted."""
+    return i.visibility not in _SHOWN
+
+
+def is_shown(i: Interaction) -> bool:
+    """The rule for what appears on the blog and in the export: an approved reply, like, boost
+    or quote its author made public. A bare mention (not a reply) never does."""
+    return i.approved and not is_private(i) and (i.kind == "reply" or i.kind in _REACTIONS)
 
 
 def _iso(value: datetime) -> str:
@@ -52,7 +69,7 @@ def post_conversation(object_id: str, interactions: Iterable[Interaction]) -> Po
     replies: list[Reply] = []
     reactions: dict[ReactionKind, list[Reaction]] = {"like": [], "boost": [], "quote": []}
     for i in interactions:
-        if not i.approved or i.object_id != object_id or i.visibility not in _SHOWN:
+        if i.object_id != object_id or not is_shown(i):
             continue
         if i.kind == "reply":
             replies.append(Reply(

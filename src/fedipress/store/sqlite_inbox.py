@@ -11,6 +11,7 @@ from .protocol import (
     Interaction,
     InteractionCounts,
     InteractionKind,
+    Visibility,
 )
 from .sqlite_base import (
     Row,
@@ -201,13 +202,14 @@ class InboxMixin(SQLiteBase):
         updated: datetime,
         content_safe_html: str | None = None,
     ) -> bool:
-        """Edit a reply (matched by its object id or Create id), only by its author."""
+        """Edit a reply or bare mention (matched by its object id or Create id), only by its
+        author."""
         with self._write() as c:
             return (
                 c.execute(
                     "UPDATE interactions SET content_html = ?, updated = ?, "
                     "content_safe_html = ? "
-                    "WHERE kind = 'reply' AND actor_id = ? "
+                    "WHERE kind IN ('reply', 'mention') AND actor_id = ? "
                     "AND (reply_object_id = ? OR activity_id = ?)",
                     (
                         content_html,
@@ -222,11 +224,12 @@ class InboxMixin(SQLiteBase):
             )
 
     def delete_reply(self, reply_object_id: str, actor_id: str) -> bool:
-        """Delete a reply (by its object id or Create id); only its author may."""
+        """Delete a reply or a bare mention (by its object id or Create id); only its author
+        may."""
         with self._write() as c:
             return (
                 c.execute(
-                    "DELETE FROM interactions WHERE kind = 'reply' AND actor_id = ? "
+                    "DELETE FROM interactions WHERE kind IN ('reply', 'mention') AND actor_id = ? "
                     "AND (reply_object_id = ? OR activity_id = ?)",
                     (actor_id, reply_object_id, reply_object_id),
                 ).rowcount
@@ -241,6 +244,45 @@ class InboxMixin(SQLiteBase):
             (reply_object_id,),
         )
         return None if row is None else interaction_from_row(row)
+
+    def get_written(self, object_id: str) -> Interaction | None:
+        """The stored reply or bare mention whose remote object (or Create) id is `object_id`:
+        what an Update or Delete of that object names."""
+        row = self._one(
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions "
+            "WHERE kind IN ('reply', 'mention') AND (reply_object_id = ? OR activity_id = ?) "
+            "ORDER BY activity_id LIMIT 1",
+            (object_id, object_id),
+        )
+        return None if row is None else interaction_from_row(row)
+
+    def review_interaction(
+        self,
+        activity_id: str,
+        *,
+        approved: bool,
+        held_reason: str | None,
+        visibility: Visibility | None = None,
+    ) -> bool:
+        """Set whether an interaction is shown and why it is held (and, given, its audience)."""
+        with self._write() as c:
+            return (
+                c.execute(
+                    "UPDATE interactions SET approved = ?, held_reason = ?, "
+                    "visibility = COALESCE(?, visibility) WHERE activity_id = ?",
+                    (int(approved), held_reason, visibility, activity_id),
+                ).rowcount
+                > 0
+            )
+
+    def written_interactions(self) -> list[Interaction]:
+        """Every reply, quote and bare mention, newest first (what `fedipress comments` lists)."""
+        rows = self._all(
+            f"SELECT {INTERACTION_COLUMNS} FROM interactions "
+            "WHERE kind IN ('reply', 'quote', 'mention') "
+            "ORDER BY received_at DESC, published DESC, activity_id"
+        )
+        return [interaction_from_row(r) for r in rows]
 
     def set_interaction_approved(self, activity_id: str, approved: bool) -> bool:
         with self._write() as c:
