@@ -125,7 +125,7 @@ LAYERS: dict[str, int] = {
     "federation.owner_api": 2, "federation.service_publish": 2, "federation.service_client": 2,
     "federation.doctor_probe": 2,
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
-    "federation.doctor_probe": 2, "federation.comments": 2,
+    "federation.comments": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }
