@@ -1,4 +1,4 @@
-"""Where a build's conversation comes from (docs/conversation.md):
+"""Where a build's conversation comes from (conversation.md in the docs):
 
 1. `FEDIPRESS_SERVICE_URL` set (with `FEDIPRESS_SERVICE_TOKEN`): the service's owner API
    export, `GET /.fedipress/api/v1/conversations` (a CI build in a fresh clone has no store);

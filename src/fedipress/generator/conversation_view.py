@@ -1,5 +1,5 @@
 """A post's public conversation shaped for a template: replies threaded, faces capped, times
-formatted. Themes get the result as `conversation` (docs/themes.md lists every field).
+formatted. Themes get the result as `conversation` (themes.md in the docs lists every field).
 
     view = conversation_view(conv, tz=config.tz, post_date=post.date)   # None when empty
 
