@@ -185,7 +185,8 @@ def test_advertised_intents_are_used_with_their_parameters(
     home = f"https://{reader.host}"
     reader.links = [
         {"rel": "self", "type": "application/activity+json", "href": f"{home}/users/me"},
-        {"rel": INTENT + "Create", "href": home + "/intents/reply?to={inReplyTo}&done={on-success}"},
+        {"rel": INTENT + "Create",
+         "href": home + "/intents/reply?to={inReplyTo}&done={on-success}"},
         # The older `template` property, and a parameter fedipress does not know (left empty).
         {"rel": INTENT + "Like", "template": home + "/intents/like?id={object}&x={unknown}"},
         {"rel": INTENT + "Announce", "href": home + "/intents/boost?id={object}"},
