@@ -27,6 +27,7 @@ from fedipress.generator.render import plan_pages
 from fedipress.generator.slug import slugify
 from fedipress.generator.themes import make_environment, theme_static_files
 from fedipress.model import Site
+from support.conversation import conversations_for, thread_conversation
 from support.devtools import CHROMIUM, DevTools
 from support.render import make_site
 
@@ -90,7 +91,16 @@ def build_site(root: Path, out: Path, base: str) -> Site:
     )
     site = dataclasses.replace(site, posts=(*site.posts, notes), pages=tuple(pages))
     env = make_environment(site.config)
-    for output in plan_pages(site, env, fingerprint_salt="browser"):
+    # post-7 has a conversation: a deep thread, a crowd of likes, and a name and a handle
+    # with no place to break, which must wrap rather than widen a phone's page.
+    conv = thread_conversation(f"{base}posts/post-7/object.json", likes=30)
+    long = dataclasses.replace(conv.replies[0].author, name="W" * 80,
+                               handle="averyveryverylongusername" * 3 + "@server1.example")
+    conv = dataclasses.replace(conv, replies=(
+        dataclasses.replace(conv.replies[0], author=long,
+                            content_html="<p>" + "x" * 200 + "</p>"), *conv.replies[1:]))
+    conversations = conversations_for(f"{base}actor.json", conv)
+    for output in plan_pages(site, env, fingerprint_salt="browser", conversations=conversations):
         path = out / output.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(output.render())
@@ -512,3 +522,20 @@ def test_a_tag_page_leaves_out_its_own_tag_chip(
     browser.open(served, width, dark=False)
     on_home = browser.evaluate(chips_js)
     assert ["#garden", "#Code"] in on_home  # elsewhere every tag is shown
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_the_conversation_fits_a_phone(served: str, browser: DevTools, dark: bool) -> None:
+    """(The overflow test above covers its width; this shows it is there, in both schemes.)"""
+    browser.open(served + "posts/post-7/", 320, dark=dark)
+    shown = browser.evaluate(
+        "(() => { const s = document.querySelector('.conversation');"
+        " const r = s.getBoundingClientRect();"
+        " return [document.querySelectorAll('.conversation .reply').length,"
+        " document.querySelectorAll('.conversation .face').length, Math.round(r.right),"
+        " getComputedStyle(s.querySelector('.reply-content')).color,"
+        " getComputedStyle(document.body).color]; })()")
+    replies, faces, right, text, body = shown
+    assert (replies, faces) == (6, 12 + 1 + 1)
+    assert right <= 320
+    assert text == body  # reply text in the page's own colour, light or dark
