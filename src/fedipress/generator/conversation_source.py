@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..activitypub.conversation import Conversations
 from ..config import SiteConfig
 from ..errors import FedipressError
-from ..federation.service_http import (
-    ServiceError,
-    ServiceTarget,
-    conversation_service,
-    fetch_conversations,
-)
 from ..store.snapshot import BuildState
 from ..wording import plural
+
+if TYPE_CHECKING:
+    from ..federation.service_http import ServiceTarget
 
 __all__ = ["ConversationSource", "build_conversations"]
 
@@ -43,7 +41,14 @@ class ConversationSource:
     fetched: Conversations | None = None
     target: ServiceTarget | None = None
 
+    def configured(self) -> bool:
+        return bool(self.environ.get("FEDIPRESS_SERVICE_URL", "").strip())
+
     def service(self) -> Conversations | None:
+        # Imported only for a build that asks the service: HTTP code stays out of the
+        # start-up of every other build.
+        from ..federation.service_http import conversation_service, fetch_conversations
+
         target = conversation_service(self.environ)
         if target is None:
             return None
@@ -66,8 +71,12 @@ def build_conversations(config: SiteConfig, state: BuildState, store_present: bo
                         source: ConversationSource, *, ci: bool, log: Log,
                         warn: Log) -> Conversations | None:
     """The conversation this build shows, or None for no conversation section at all."""
-    actor = config.url("actor.json")
     local = state.conversations if store_present else None
+    if not source.configured():
+        return local
+    from ..federation.service_http import ServiceError
+
+    actor = config.url("actor.json")
     try:
         fetched = source.service()
         if fetched is not None and fetched.actor and fetched.actor != actor:
