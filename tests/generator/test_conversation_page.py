@@ -347,3 +347,15 @@ def test_front_matter_comments(tmp_path: Path) -> None:
 def test_front_matter_comments_must_be_true_or_false(tmp_path: Path) -> None:
     write(tmp_path, "posts/2026-01-02-x.md", "---\ntitle: X\ncomments: nope\n---\nx\n")
     assert any("3: `comments`: expected true or false" in p for p in problems_of(tmp_path))
+
+
+def test_the_conversation_is_valid_html(tmp_path: Path) -> None:
+    import html5lib
+
+    site = _site(tmp_path)
+    html = _page(site, _with(site, thread_conversation(_object_id(site))))
+    parser = html5lib.HTMLParser(strict=False)
+    parser.parse(html)
+    assert parser.errors == []
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # each reply's anchor is unique on the page
