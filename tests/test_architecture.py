@@ -37,7 +37,7 @@ PURE_MODULES = frozenset({
     "generator.markup_speedups_inline", "generator.markup_speedups_blocks",
     "generator.markup_internals", "generator.markup_writers", "generator.render",
     "generator.feeds", "generator.slug", "generator.contenttypes", "generator.migration_syntax",
-    "generator.ci_workflows",
+    "generator.ci_workflows", "generator.conversation_view",
 })
 PURE_PACKAGES = frozenset({"activitypub"})
 
@@ -102,7 +102,7 @@ LAYERS: dict[str, int] = {
     "generator.markup": 0, "generator.markup_speedups": 0, "generator.markup_writers": 0,
     "generator.markup_speedups_inline": 0, "generator.markup_speedups_blocks": 0,
     "generator.markup_internals": 0, "generator.migration_syntax": 0,
-    "generator.feeds": 0, "generator.ci_workflows": 0,
+    "generator.feeds": 0, "generator.ci_workflows": 0, "generator.conversation_view": 0,
     "federation": 0, "federation.ratelimit": 0,
     # 1: edges: one kind of I/O or rendering each
     "store": 1, "progress": 1,
@@ -123,6 +123,7 @@ LAYERS: dict[str, int] = {
     "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,
     "federation.deliveries": 2, "federation.interactions": 2, "federation.leave": 2,
     "federation.owner_api": 2, "federation.service_publish": 2, "federation.service_client": 2,
+    "federation.service_http": 1, "generator.conversation_source": 2,
     "federation.doctor_probe": 2,
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
     "federation.comments": 2,

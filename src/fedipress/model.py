@@ -102,6 +102,8 @@ class Post:
     # waits for it. `expires`: Hugo's expiryDate; once passed, no build includes the post.
     scheduled: bool = False
     expires: datetime | None = None
+    # Front matter `comments: false`: no conversation section on this post's page.
+    comments: bool = True
     # A hash of every field above, set by content.py (cached with the parse) so that output
     # fingerprints hash 64 characters instead of the whole post; "" when not computed.
     fingerprint: str = ""

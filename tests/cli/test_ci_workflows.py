@@ -418,7 +418,8 @@ def test_ci_needs_a_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_init_ci_github_writes_the_workflow_in_the_new_blog(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "newblog"
     assert main(["init", str(folder), "--ci", "github", "--deploy", "netlify"]) == 0
     out = capsys.readouterr().out
@@ -429,7 +430,9 @@ def test_init_ci_github_writes_the_workflow_in_the_new_blog(
     assert "netlify-cli@" in steps[_index(steps, lambda s: "Deploy" in s.get("name", ""))]["run"]
     assert (folder / "site.yaml").is_file()
     assert "fedipress-public-key.pem is missing" not in out  # a new blog: keys come next
-    # The new blog builds with the options the workflow's build step uses.
+    # The new blog builds with the options the workflow's build step uses (the sentinel
+    # service address is no address: a build would refuse to read a conversation there).
+    monkeypatch.delenv("FEDIPRESS_SERVICE_URL")
     assert main(["keys", "generate", "--config", str(folder)]) == 0
     assert main(["build", "--config", str(folder)]) == 0
 
@@ -444,7 +447,7 @@ def test_init_ci_gitlab_and_mistakes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_rsync_deploy_script_copies_hidden_files_and_deletes_stale_ones(
-        site: Path, tmp_path: Path) -> None:
+        site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The deploy step's own script, run by bash against a local target (rsync reaches a
     `host:path` through the same options over SSH): `.well-known/` and `_headers` arrive, a
     file the build no longer makes goes."""
@@ -454,6 +457,7 @@ def test_rsync_deploy_script_copies_hidden_files_and_deletes_stale_ones(
     workflow, _ = _github(site)
     step = next(s for s in _steps(workflow) if str(s.get("name", "")).startswith("Deploy"))
     assert main(["keys", "generate", "--config", str(site)]) == 0  # committed, in a real blog
+    monkeypatch.delenv("FEDIPRESS_SERVICE_URL")  # (a sentinel, not the service's address)
     assert main(["build", "--config", str(site)]) == 0
     target = tmp_path / "served"
     (target / "posts" / "gone").mkdir(parents=True)

@@ -137,7 +137,15 @@ def test_wrong_token_and_mismatched_actor_are_refused(tmp_path: Path) -> None:
         other = make_clone(service, tmp_path / "other")
         text = (other / "site.yaml").read_text().replace(service.base, "https://other.example/")
         (other / "site.yaml").write_text(text)
-        refused = ci_publish(other, service)
+        # The build before the publish already sees it (the service's conversation export
+        # is for another actor); a build made without the service reaches the service's 409.
+        early = ci_publish(other, service)
+        assert early.code == 2 and "the service speaks for" in early.err
+        assert subprocess.run(
+            [sys.executable, "-m", "fedipress.cli", "build", "--config",
+             str(other / "site.yaml")], env=clean_env(), capture_output=True, timeout=120,
+        ).returncode == 0
+        refused = ci_publish(other, service, "--no-build")
         assert refused.code == 2
         assert "409" in refused.err and "this service answers for" in refused.err
         assert service.ledger() == {}

@@ -9,19 +9,16 @@ $FEDIPRESS_SCREENSHOTS when that is set, for a human to look at.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import http.server
 import json
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,11 +27,12 @@ from fedipress.generator.render import plan_pages
 from fedipress.generator.slug import slugify
 from fedipress.generator.themes import make_environment, theme_static_files
 from fedipress.model import Site
+from support.conversation import conversations_for, thread_conversation
+from support.devtools import CHROMIUM, DevTools
 from support.render import make_site
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 PAGES = ["index.html", "posts/post-7/", "archive/", "tags/", "tags/code/", "about/", "404.html"]
 
 # Every visible element that reaches past the viewport, except inside the boxes that are meant
@@ -49,121 +47,6 @@ OVERFLOW_JS = """(() => {
   }
   return {scrollWidth: document.documentElement.scrollWidth, innerWidth, wide};
 })()"""
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over the pipe transport."""
-
-    def __init__(self, profile: Path) -> None:
-        read_cmd, self._write = os.pipe()  # we write commands -> chromium reads fd 3
-        self._read, write_evt = os.pipe()  # chromium writes fd 4 -> we read
-        self.proc = subprocess.Popen(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--remote-debugging-pipe",
-                f"--user-data-dir={profile}",
-                # A mouse, as on a desktop (headless Chromium has no pointer and would match
-                # `(hover: none)` everywhere); open() emulates a touch screen on phones.
-                "--blink-settings=primaryHoverType=2,availableHoverTypes=2,"
-                "primaryPointerType=4,availablePointerTypes=4",
-                "about:blank",
-            ],
-            pass_fds=(3, 4),
-            preexec_fn=lambda: (os.dup2(read_cmd, 3), os.dup2(write_evt, 4)) and None,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(read_cmd)
-        os.close(write_evt)
-        self._buffer = b""
-        self.events: list[dict[str, Any]] = []
-        self._next_id = 0
-        self.session: str | None = None
-        target = self.call("Target.createTarget", url="about:blank", session=False)["targetId"]
-        attached = self.call("Target.attachToTarget", targetId=target, flatten=True, session=False)
-        self.session = attached["sessionId"]
-        self.call("Page.enable")
-
-    def _message(self) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            chunk = os.read(self._read, 1 << 16)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        message: dict[str, Any] = json.loads(raw)
-        return message
-
-    def call(self, method: str, *, session: bool = True, **params: Any) -> dict[str, Any]:
-        self._next_id += 1
-        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
-        if session and self.session:
-            msg["sessionId"] = self.session
-        os.write(self._write, json.dumps(msg).encode() + b"\0")
-        while True:
-            reply = self._message()
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                result: dict[str, Any] = reply.get("result", {})
-                return result
-            self.events.append(reply)
-
-    def open(self, url: str, width: int, dark: bool, height: int = 800) -> None:
-        """Load `url` in a window `width` px wide: below 800 px a phone (touch, no hover),
-        else a desktop with a mouse; light or dark preference."""
-        phone = width < 800
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=width, height=height, deviceScaleFactor=1, mobile=phone,
-        )  # fmt: skip
-        if phone:
-            self.call("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
-        else:
-            self.call("Emulation.setTouchEmulationEnabled", enabled=False)
-        scheme = "dark" if dark else "light"
-        self.call(
-            "Emulation.setEmulatedMedia",
-            features=[{"name": "prefers-color-scheme", "value": scheme}],
-        )
-        self.events.clear()
-        self.call("Page.navigate", url=url)
-        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
-            self.events.append(self._message())
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    def screenshot(self, path: Path, width: int) -> None:
-        height = self.evaluate("document.documentElement.scrollHeight")
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=width, height=min(int(height), 6000), deviceScaleFactor=1, mobile=width < 800,
-        )  # fmt: skip
-        shot = self.call("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close", session=False)
-        except RuntimeError:
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._read)
-        os.close(self._write)
 
 
 # Nine pages: enough to show how the header copes with a long navigation on a phone.
@@ -208,7 +91,16 @@ def build_site(root: Path, out: Path, base: str) -> Site:
     )
     site = dataclasses.replace(site, posts=(*site.posts, notes), pages=tuple(pages))
     env = make_environment(site.config)
-    for output in plan_pages(site, env, fingerprint_salt="browser"):
+    # post-7 has a conversation: a deep thread, a crowd of likes, and a name and a handle
+    # with no place to break, which must wrap rather than widen a phone's page.
+    conv = thread_conversation(f"{base}posts/post-7/object.json", likes=30)
+    long = dataclasses.replace(conv.replies[0].author, name="W" * 80,
+                               handle="averyveryverylongusername" * 3 + "@server1.example")
+    conv = dataclasses.replace(conv, replies=(
+        dataclasses.replace(conv.replies[0], author=long,
+                            content_html="<p>" + "x" * 200 + "</p>"), *conv.replies[1:]))
+    conversations = conversations_for(f"{base}actor.json", conv)
+    for output in plan_pages(site, env, fingerprint_salt="browser", conversations=conversations):
         path = out / output.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(output.render())
@@ -630,3 +522,20 @@ def test_a_tag_page_leaves_out_its_own_tag_chip(
     browser.open(served, width, dark=False)
     on_home = browser.evaluate(chips_js)
     assert ["#garden", "#Code"] in on_home  # elsewhere every tag is shown
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_the_conversation_fits_a_phone(served: str, browser: DevTools, dark: bool) -> None:
+    """(The overflow test above covers its width; this shows it is there, in both schemes.)"""
+    browser.open(served + "posts/post-7/", 320, dark=dark)
+    shown = browser.evaluate(
+        "(() => { const s = document.querySelector('.conversation');"
+        " const r = s.getBoundingClientRect();"
+        " return [document.querySelectorAll('.conversation .reply').length,"
+        " document.querySelectorAll('.conversation .face').length, Math.round(r.right),"
+        " getComputedStyle(s.querySelector('.reply-content')).color,"
+        " getComputedStyle(document.body).color]; })()")
+    replies, faces, right, text, body = shown
+    assert (replies, faces) == (6, 12 + 1 + 1)
+    assert right <= 320
+    assert text == body  # reply text in the page's own colour, light or dark

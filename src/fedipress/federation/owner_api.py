@@ -53,6 +53,7 @@ from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher
+from .service_http import PREFIX, TOKEN_ENV  # (one definition, shared with the clients)
 from .service_publish import (
     ManifestRefused,
     UploadSessions,
@@ -74,8 +75,6 @@ __all__ = [
 
 log = logging.getLogger("fedipress.inbox")
 
-PREFIX = "/.fedipress/api/v1"
-TOKEN_ENV = "FEDIPRESS_SERVICE_TOKEN"
 TOKEN_BYTES = 32
 # token_urlsafe(32) is 43 characters: a shorter token cannot carry 32 random bytes.
 MIN_TOKEN_CHARS = 43

@@ -19,22 +19,26 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from ..config import SiteConfig
-from ..errors import FedipressError, UnsafeURLError
+from ..errors import FedipressError
 from ..wording import plural
-from .netguard import GuardedTransport, check_url
-from .owner_api import PREFIX, TOKEN_ENV
 from .publish_checks import (
     check_last_build,
     check_not_preview,
     load_manifest,
     running_under_ci,
 )
+from .service_http import (
+    SERVICE_URL_ENV,
+    TOKEN_ENV,
+    ServiceClient,
+    ServiceError,
+    ServiceTarget,
+)
 
 __all__ = [
     "SERVICE_URL_ENV",
+    "ServiceError",
     "ServicePublishOptions",
     "ServiceTarget",
     "chunks",
@@ -43,22 +47,7 @@ __all__ = [
     "service_target",
 ]
 
-SERVICE_URL_ENV = "FEDIPRESS_SERVICE_URL"
 CHUNK_BYTES = 768 * 1024  # under the service's 1 MiB body limit with room for the wrapper
-TIMEOUT = httpx.Timeout(30.0, read=300.0)  # a commit of 10,000 posts plans for a while
-
-
-class ServiceError(FedipressError):
-    """The service refused the request or could not be reached."""
-
-
-@dataclass(frozen=True)
-class ServiceTarget:
-    url: str  # the service's base URL, ending with "/"
-    token: str
-
-    def __repr__(self) -> str:  # the token stays out of tracebacks and debug output
-        return f"ServiceTarget(url={self.url!r}, token=<hidden>)"
 
 
 @dataclass(frozen=True)
@@ -103,66 +92,10 @@ def chunks(objects: Mapping[str, Any], limit: int) -> Iterator[dict[str, Any]]:
         yield group
 
 
-def _refusal(response: httpx.Response, url: str) -> ServiceError:
-    try:
-        reason = str(response.json().get("error") or response.reason_phrase)
-    except (ValueError, AttributeError):
-        reason = response.reason_phrase
-    if response.status_code == 401:
-        return ServiceError(f"{url}: the service refused the owner token ({reason}); set"
-                            f" {TOKEN_ENV} to the token the service was started with")
-    if response.status_code == 429:
-        return ServiceError(f"{url}: too many failed attempts from here; wait a minute and"
-                            " check the token")
-    if response.status_code == 404 and "session" not in reason:
-        return ServiceError(f"{url}: no owner API there (404); start `fedipress inbox` with"
-                            f" {TOKEN_ENV} set, and check the address")
-    return ServiceError(f"{url}: the service refused the publish ({response.status_code}):"
-                        f" {reason[:500]}")
-
-
-class _Client:
-    def __init__(self, target: ServiceTarget, allow_private: bool) -> None:
-        self.base = target.url + PREFIX.lstrip("/")
-        try:
-            check_url(target.url, allow_private=allow_private)
-        except UnsafeURLError as exc:
-            raise ServiceError(f"{target.url}: refused ({exc}); a service on this machine or"
-                               " a private network needs FEDIPRESS_ALLOW_PRIVATE_ADDRESSES=1"
-                               ) from None
-        # Through netguard like every request fedipress makes: loopback and private
-        # addresses only when FEDIPRESS_ALLOW_PRIVATE_ADDRESSES (or the flag) says so.
-        self.http = httpx.AsyncClient(
-            transport=GuardedTransport(allow_private=allow_private), timeout=TIMEOUT,
-            follow_redirects=False, headers={"Authorization": f"Bearer {target.token}"},
-        )
-
-    async def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        url = self.base + path
-        try:
-            response = await self.http.request(method, url, json=body)
-        except UnsafeURLError as exc:
-            raise ServiceError(f"{url}: refused ({exc})") from None
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"{url}: the service cannot be reached ({type(exc).__name__}:"
-                               f" {str(exc)[:200]}); is `fedipress inbox` running there?"
-                               ) from None
-        if response.status_code >= 300:
-            raise _refusal(response, url)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ServiceError(f"{url}: the service answered {response.status_code} without a"
-                               " JSON object; is this a fedipress service?")
-        return data
-
-
 async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
                   objects: Mapping[str, Any], options: ServicePublishOptions,
                   err: Callable[[str], None]) -> dict[str, Any]:
-    client = _Client(target, options.allow_private)
+    client = ServiceClient(target, options.allow_private)
     try:
         begun = await client.call("POST", "/publish/sessions", {"actor": manifest["actor"]})
         session = str(begun.get("session", ""))
@@ -224,7 +157,7 @@ def deep_doctor(service: str | None, allow_private: bool,
     target = ServiceTarget(url.rstrip("/") + "/", token)
 
     async def ask() -> dict[str, Any]:
-        client = _Client(target, allow_private)
+        client = ServiceClient(target, allow_private)
         try:
             return await client.call("POST", "/doctor/deep")
         finally:

@@ -257,8 +257,11 @@ class Builder:
         federation_manifest: bool = True,
         output_dir: Path | None = None,
         warn: Log = _warn_on_stderr,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
+        self._environ = os.environ if environ is None else environ  # FEDIPRESS_SERVICE_URL..
+        self._conversation_source: Any = None  # conversation_source.ConversationSource
         # Skipped broken files and content published not as written: `warn` gets them even
         # when `log` is silenced (--quiet prints errors only, and these are the site's errors).
         self.warn = warn
@@ -585,23 +588,32 @@ class Builder:
         for memo in (self._page_memo, self._ap_memo):
             if len(memo) > limit:
                 memo.clear()
+        # Counts, resolved mentions and the conversation come from the store when there is
+        # one (read-only: a build never creates or changes it), the conversation from the
+        # service instead when FEDIPRESS_SERVICE_URL is set.
+        state, conversations = None, None
+        if public_key is not None:
+            from ..store import default_store_path
+            from ..store.snapshot import read_build_state
+            from .conversation_source import ConversationSource, build_conversations
+
+            store = default_store_path(config.state_dir)
+            state = read_build_state(store, config.url("actor.json"))
+            self._conversation_source = self._conversation_source or ConversationSource(
+                self._environ)
+            conversations = build_conversations(config, state, store.is_file(),
+                self._conversation_source, ci=self.ci, log=self.log, warn=self.warn)
         groups: list[tuple[str, Iterable[Output]]] = [
             ("render", render.plan_pages(site, env, fingerprint_salt=salt,
-                                         memo=self._page_memo)),
+                                         memo=self._page_memo, conversations=conversations)),
             ("feeds", feeds.plan_feeds(site, fingerprint_salt=salt)),
         ]
-        if public_key is not None:
+        if state is not None and public_key is not None:
             try:
                 from ..activitypub.site import plan_activitypub
             except ImportError:
                 pass
             else:
-                # Counts and resolved mentions come from the store when there is one
-                # (read-only: a build never creates or changes it).
-                from ..store import default_store_path
-                from ..store.snapshot import read_build_state
-
-                state = read_build_state(default_store_path(config.state_dir))
                 self._mentions = state.mentions
                 ap = plan_activitypub(
                     site, public_key, fingerprint_salt=salt,
@@ -767,7 +779,8 @@ class BuildRun:
 
 
 def run_build(config: SiteConfig, options: BuildOptions, *, log: Log,
-              warn: Log = _warn_on_stderr) -> BuildRun:
+              warn: Log = _warn_on_stderr,
+              environ: Mapping[str, str] | None = None) -> BuildRun:
     """`fedipress build`: build `config`'s site; progress and notes go to `log`, warnings
     about the content (`file:LINE: warning: ...`) to `warn`.
 
@@ -775,7 +788,7 @@ def run_build(config: SiteConfig, options: BuildOptions, *, log: Log,
     a warning and the rest is built."""
     builder = Builder(config, drafts=options.drafts, future=options.future,
                       keep_going=options.keep_going, log=log, progress=options.progress,
-                      ci=options.ci, warn=warn)
+                      ci=options.ci, warn=warn, environ=environ)
     result = builder.build(clean=options.clean)
     slower = speedups_off_reason()
     if slower:

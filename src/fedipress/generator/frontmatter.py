@@ -39,7 +39,7 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 # Keys fedipress understands; anything else lands in Post.extra for themes to use.
 _KNOWN_KEYS = frozenset(
     """title date updated lastmod last_modified_at slug tags categories summary description
-    excerpt draft published lang image federate pinned content_warning in_reply_to aliases
+    excerpt draft published lang image federate pinned comments content_warning in_reply_to aliases
     redirect_from keywords layout permalink url""".split()
 )
 _KNOWN_KEYS |= {"category"}  # Jekyll's one category, a tag like `categories`
@@ -49,8 +49,8 @@ _PUBLISH_KEYS = frozenset({"publishdate", "pubdate"})
 _EXPIRY_KEYS = frozenset({"expirydate", "unpublishdate"})
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 4  # 2: weight and menu; 3: Jekyll's category and space-separated tags;
-# 4: Hugo's publishDate and expiryDate
+_PARSE_VERSION = 5  # 2: weight and menu; 3: Jekyll's category and space-separated tags;
+# 4: Hugo's publishDate and expiryDate; 5: `comments`
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,6 +538,7 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
 
     federate = f.flag("federate")
     pinned = f.flag("pinned")
+    comments = f.flag("comments")
     warning = f.text("content_warning") or None
     reply_to = f.text("in_reply_to") or None
     if reply_to is not None:
@@ -605,6 +606,8 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         fields["scheduled"] = True
     if expires is not None:
         fields["expires"] = expires
+    if comments is False:
+        fields["comments"] = False
     path_line = fm.lines.get(path_key or "slug", 1)
     key = _render_key(fm.body, url, config.base_url)
     return _Parsed(sf, file, fields, fm.body, path_line, key, _fields_hash(fields))

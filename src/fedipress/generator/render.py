@@ -28,8 +28,10 @@ from typing import Any
 import jinja2
 import markdown
 
+from ..activitypub.conversation import Conversations
 from ..config import Author, SiteConfig
 from ..model import Image, Output, Post, Site, Tag
+from .conversation_view import ConversationView, conversation_view
 from .themes import render_template
 
 __all__ = [
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 # Bump when this module changes what it passes to templates, so old fingerprints go stale.
-RENDER_VERSION = "render-3"  # 3: site.menus, weighted navigation
+RENDER_VERSION = "render-4"  # 3: site.menus, weighted navigation; 4: conversation
 TOC_MIN_WORDS = 400  # below this a table of contents is clutter (front matter `toc:` overrides)
 DESCRIPTION_CHARS = 200
 
@@ -297,10 +299,12 @@ class _Pages:
     collector instead of by reference counting.
     """
 
-    def __init__(self, site: Site, env: jinja2.Environment, bio_html: str) -> None:
+    def __init__(self, site: Site, env: jinja2.Environment, bio_html: str,
+                 conversations: Conversations | None = None) -> None:
         self.config = site.config
         self.env = env
         self.view = self._site_view(site, bio_html)
+        self.conversations = conversations
 
     def _site_view(self, site: Site, bio: str) -> SiteView:
         c = self.config
@@ -348,6 +352,14 @@ class _Pages:
         """`context` without the parts every page shares (full() adds them)."""
         return render_template(self.env, template, self.full(context)).encode("utf-8")
 
+    def conversation(self, post: Post) -> ConversationView | None:
+        """The post's public conversation for its page: None when there is none, when the
+        post says `comments: false`, or when the blog has left the fediverse."""
+        if self.conversations is None or not post.comments or not self.config.fediverse.enabled:
+            return None
+        return conversation_view(self.conversations.for_post(f"{post.url}object.json"),
+                                 tz=self.config.tz, post_date=post.date)
+
     def render_lazy(self, template: str, make: Callable[[], dict[str, Any]]) -> bytes:
         return self.render(template, make())
 
@@ -379,6 +391,7 @@ class _Pages:
         context["show_toc"] = _show_toc(post)
         template = "page.html"
         if post.kind == "post":
+            context["conversation"] = self.conversation(post)
             context["newer"] = Link(newer.title, newer.url, newer.date) if newer else None
             context["older"] = Link(older.title, older.url, older.date) if older else None
             template = "post.html"
@@ -387,7 +400,8 @@ class _Pages:
 
 class _Planner:
     def __init__(self, site: Site, env: jinja2.Environment, salt: str,
-                 memo: MutableMapping[tuple[object, ...], Any] | None = None) -> None:
+                 memo: MutableMapping[tuple[object, ...], Any] | None = None,
+                 conversations: Conversations | None = None) -> None:
         self.site = site
         # Post pages (and archive rows) by their inputs; a long-lived caller passes the same
         # dict between plans.
@@ -401,7 +415,7 @@ class _Planner:
         bio = self.memo.get(bio_key)
         if bio is None:
             bio = self.memo[bio_key] = markdown.markdown(c.author.bio) if c.author.bio else ""
-        self.pages = _Pages(site, env, bio)
+        self.pages = _Pages(site, env, bio, conversations)
         self.holder.pages = self.pages
         self._shared: str | None = None
         self._post_head: Any = None  # hashlib's sha256 object of _shared
@@ -500,20 +514,31 @@ class _Planner:
             self._post_head = hashlib.sha256(self._shared.encode())
         newer_fp = newer.fingerprint if newer else ""
         older_fp = older.fingerprint if older else ""
-        parts = (self._shared, post.fingerprint, newer_fp, older_fp, post.kind)
+        # The conversation shown is part of the page: a new reply, like or edit re-renders it
+        # (and keeps a CI build from taking the old page out of the render pack).
+        conv_fp = self._conversation_fp(post) if post.kind == "post" else ""
+        parts = (self._shared, post.fingerprint, newer_fp, older_fp, post.kind, conv_fp)
         out = self.memo.get(parts)
         if out is None:
             # One hash over the shared head (hashed once per plan) and this page's parts
             # (fingerprints are hex digits, kind a word: "\0" separates them unambiguously);
             # a json.dumps of the parts per post cost 1.5 us more per page.
             h = self._post_head.copy()
-            h.update(f"\0{post.fingerprint}\0{newer_fp}\0{older_fp}\0{post.kind}".encode())
+            h.update(f"\0{post.fingerprint}\0{newer_fp}\0{older_fp}\0{post.kind}"
+                     f"\0{conv_fp}".encode())
             # Reused by a long-lived caller's next plan as is: it renders through the holder,
             # which always points at the current plan's _Pages (never keeping an old one).
             out = self.memo[parts] = Output(_index_path(post.path), h.hexdigest(),
                                             partial(self._render_post, post, newer, older))
         self.outputs.append(out)
         self.paths.add(out.path)
+
+    def _conversation_fp(self, post: Post) -> str:
+        view = self.pages.conversation(post)
+        if view is None:
+            return ""
+        data = json.dumps(self.fingerprint.canon(view), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(data.encode()).hexdigest()
 
     def tag_pages(self) -> None:
         c = self.config
@@ -614,12 +639,15 @@ class _Planner:
 
 
 def plan_pages(site: Site, env: jinja2.Environment, *, fingerprint_salt: str,
-               memo: MutableMapping[tuple[object, ...], Any] | None = None) -> list[Output]:
+               memo: MutableMapping[tuple[object, ...], Any] | None = None,
+               conversations: Conversations | None = None) -> list[Output]:
     """Every HTML page of the site as an Output (path, fingerprint, lazy render).
 
     `fingerprint_salt` stands for what all pages share and this function cannot see (the
     theme's files and the build's config hash). Rendering raises ThemeError naming the
     template file and line when a template is broken. `memo` (optional, kept by a
     long-lived builder between plans) remembers post pages by their inputs.
+    `conversations` (the store's or the service's) gives each post page its
+    `conversation`; None shows none.
     """
-    return _Planner(site, env, fingerprint_salt, memo).plan()
+    return _Planner(site, env, fingerprint_salt, memo, conversations).plan()
