@@ -423,8 +423,8 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
      " objects (id -> {hash, published, doc}); each request under the body limit.", True,
      {"type": "object", "required": ["objects"], "properties": {"objects": {"type": "object"}}}),
     ("post", "/publish/sessions/{session}/commit", "Plan and queue the whole upload in one"
-     " transaction; `objects` is how many were sent, `backfill` how many of the newest to"
-     " announce on the first publish.", True,
+     " transaction; `objects` is how many were sent, `backfill` how many back-dated posts"
+     " (dated more than a week ago) to announce as well.", True,
      {"type": "object", "required": ["objects"],
       "properties": {"objects": {"type": "integer"}, "backfill": {"type": "integer"}}}),
     ("delete", "/publish/sessions/{session}", "Abandon an upload: nothing is applied.", True,

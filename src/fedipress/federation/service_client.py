@@ -67,7 +67,7 @@ class ServicePublishOptions:
     verbose: bool = False
     allow_private: bool = False
     chunk_bytes: int = CHUNK_BYTES
-    backfill: int = 0  # on the service's first publish, announce the newest N posts
+    backfill: int = 0  # also announce the newest N back-dated posts
 
 
 def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> ServiceTarget | None:
