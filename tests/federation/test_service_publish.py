@@ -79,25 +79,31 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) 
             clone = make_clone(service, tmp_path / "ci")
             assert not (clone / ".fedipress").exists()
 
+            # The service's first publish: its post of an hour ago is news.
             first = ci_publish(clone, service)
             assert first.code == 0, first.err
-            assert "0 new, 0 updated, 0 deleted; nothing queued" in first.out
-            assert "1 post recorded as already announced" in first.out
+            assert ("first publish: 1 new post announced, 0 older posts recorded as already"
+                    " published") in first.out, first.out
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
 
             write_post(clone, "second", "A new post.")
             second = ci_publish(clone, service)
             assert second.code == 0, second.err
             assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in second.out, second.out
-            _wait_for(sink, "/users/bob/inbox", "Create", 1)
-            [create] = _activities(sink, "/users/bob/inbox", "Create")
-            assert create["object"]["id"] == service.base + "posts/second/object.json"  # type: ignore[index]
+            assert "first publish" not in second.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 2)
+            created = [c["object"]["id"]  # type: ignore[index]
+                       for c in _activities(sink, "/users/bob/inbox", "Create")]
+            assert sorted(created) == [service.base + "posts/first/object.json",
+                                       service.base + "posts/second/object.json"]
             assert all(p.verified_ours and p.verified_independent for p in sink.posts)
 
             again = ci_publish(clone, service)
             assert again.code == 0, again.err
             assert "0 new, 0 updated, 0 deleted; nothing queued" in again.out
             time.sleep(1.0)
-            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 2
 
             write_post(clone, "second", "A new post, edited.")
             edit = ci_publish(clone, service)
@@ -105,7 +111,7 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) 
             assert "0 new, 1 updated, 0 deleted; queued for 1 inbox" in edit.out, edit.out
             _wait_for(sink, "/users/bob/inbox", "Update", 1)
             assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
-            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 2
 
             # A post built in CI is the service's own: a Like of it is stored and exported.
             second_id = service.base + "posts/second/object.json"
@@ -276,7 +282,7 @@ def test_client_errors_are_one_line(tmp_path: Path) -> None:
         assert TOKEN not in result.stdout + result.stderr
 
 
-def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) -> None:
+def test_first_publish_through_the_service_backfills_older_posts_when_asked(tmp_path: Path) -> None:
     with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
         bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
                        shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
@@ -284,19 +290,23 @@ def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) 
         service = start_service(tmp_path / "home", followers=[bob], posts=())
         try:
             clone = make_clone(service, tmp_path / "ci")
-            write_post(clone, "older", age=timedelta(hours=3))
-            write_post(clone, "newer", age=timedelta(hours=2))
+            write_post(clone, "older", age=timedelta(days=30))
+            write_post(clone, "newer", age=timedelta(days=20))
+            write_post(clone, "today", age=timedelta(hours=2))
             first = ci_publish(clone, service, "--backfill", "1")
             assert first.code == 0, first.err
-            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
-            assert "1 post recorded as already announced" in first.out
-            _wait_for(sink, "/users/bob/inbox", "Create", 1)
-            [create] = _activities(sink, "/users/bob/inbox", "Create")
-            assert create["object"]["id"].endswith("/posts/newer/object.json")  # type: ignore[index]
+            assert "2 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
+            assert ("first publish: 1 new post announced, 1 older post announced for"
+                    " --backfill, 1 older post recorded as already published") in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 2)
+            created = sorted(c["object"]["id"].rsplit("/", 2)[1]  # type: ignore[index]
+                             for c in _activities(sink, "/users/bob/inbox", "Create"))
+            assert created == ["newer", "today"]
 
+            # A later --backfill has only back-dated posts new to the ledger to announce.
             again = ci_publish(clone, service, "--backfill", "1")
             assert again.code == 0, again.err
             assert "nothing queued" in again.out
-            assert "--backfill 1 ignored" in again.err
+            assert "note: --backfill 1: 0 new back-dated posts to announce" in again.err
         finally:
             service.stop()
