@@ -9,17 +9,22 @@ a later publish must not announce posts to servers that have dropped the account
 The library does not ask for confirmation and does not edit site.yaml: the command asks
 (or takes --yes), and the author switches `fediverse.enabled: false` and rebuilds, so the
 configuration stays theirs and its comments stay put. `preview_leave` gives what the prompt
-shows; `run_leave` does it. Both take typed options and return a report, so the inbox
-service's owner API can call them too.
+shows; `run_leave` does it. Both take typed options and return a report.
+
+Through the blog's service (where the store and the key live when CI publishes), the owner
+API's `leave` route does the same with `leave_status` (GET: what the prompt shows, and how the
+Delete's deliveries stand) and `queue_leave` (POST: the one transaction; the service's own
+delivery loop sends and retries), and `leave_through_service` is the command's side of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..activitypub import documents as d
 from ..config import SiteConfig
@@ -32,9 +37,11 @@ from .publish_plan import Plan, queue_plan, recipients
 if TYPE_CHECKING:
     from ..store import Store
     from .delivery import DeliverySummary
+    from .service_client import ServiceTarget
 
-__all__ = ["LeaveOptions", "LeavePreview", "LeaveResult", "NEXT_STEP", "actor_delete",
-           "preview_leave", "run_leave"]
+__all__ = ["LeaveOptions", "LeavePreview", "LeaveQueued", "LeaveResult", "NEXT_STEP",
+           "ServiceLeave", "actor_delete", "leave_status", "leave_through_service",
+           "preview_leave", "queue_leave", "run_leave"]
 
 NEXT_STEP = ("next: set `fediverse.enabled: false` in site.yaml, then build and deploy, so the"
              f" blog's ActivityPub documents answer 410 Gone ({docs_url('leaving')})")
@@ -76,6 +83,22 @@ class LeaveResult:
         return 1 if self.summary.failed else 0
 
 
+@dataclass(frozen=True)
+class LeaveQueued:
+    """What queueing the actor's Delete did: whether it is `new` (False: an earlier leave had
+    queued it already, so nobody hears it twice), the deliveries `queued` now (one per
+    distinct inbox) and the followers forgotten."""
+
+    activity_id: str
+    new: bool
+    queued: int
+    followers_removed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"activity": self.activity_id, "new": self.new, "queued": self.queued,
+                "followers_removed": self.followers_removed}
+
+
 def actor_delete(config: SiteConfig) -> PlannedActivity:
     """The signed-to-be Delete of the blog's actor, with the exact bytes sent on each try."""
     actor = config.url("actor.json")
@@ -104,6 +127,39 @@ def preview_leave(config: SiteConfig) -> LeavePreview:
         store.close()
 
 
+def queue_leave(config: SiteConfig, store: Store, now: datetime) -> LeaveQueued:
+    """Queue the actor's Delete for every follower's inbox and forget the followers, in one
+    transaction: after it returns a crash loses nothing, and a second call (the Delete is
+    stored already) queues nothing new and forgets whoever followed since."""
+    activity = actor_delete(config)
+    with store.transaction():
+        stored = queue_plan(store, Plan(activities=(activity,), ledger_updates=()), now)
+        gone = [f.actor_id for f in store.iter_followers(None)]
+        for actor_id in gone:
+            store.remove_follower(actor_id)
+    return LeaveQueued(activity_id=activity.activity_id, new=bool(stored.new_activities),
+                       queued=stored.deliveries, followers_removed=len(gone))
+
+
+# Failed deliveries of the Delete are looked for among at most this many failed rows.
+_FAILED_SCAN = 100_000
+
+
+def leave_status(config: SiteConfig, store: Store) -> dict[str, Any]:
+    """The owner API's answer to GET leave: who would be told (for the prompt) and, once the
+    Delete is queued, how many of its deliveries are still pending and how many failed."""
+    activity = actor_delete(config)
+    queued = store.get_activity(activity.activity_id) is not None
+    failed = sum(1 for row in store.list_deliveries(["failed", "expired"], _FAILED_SCAN)
+                 if row.activity_id == activity.activity_id) if queued else 0
+    return {"handle": config.handle, "actor": config.url("actor.json"),
+            "followers": store.count_followers(None),
+            "inboxes": sum(1 for _ in recipients(store)),
+            "activity": activity.activity_id, "queued": queued,
+            "pending": store.pending_for_activity(activity.activity_id) if queued else 0,
+            "failed": failed}
+
+
 def run_leave(
     config: SiteConfig,
     options: LeaveOptions,
@@ -123,18 +179,12 @@ def run_leave(
     private_key = load_private_key(config)
     store = _open(config)
     try:
-        activity = actor_delete(config)
-        now = datetime.now(UTC)
-        with store.transaction():
-            stored = queue_plan(store, Plan(activities=(activity,), ledger_updates=()), now)
-            gone = [f.actor_id for f in store.iter_followers(None)]
-            for actor_id in gone:
-                store.remove_follower(actor_id)
+        done = queue_leave(config, store, datetime.now(UTC))
         # Printed only after the commit: from here on a killed run loses nothing.
-        if stored.new_activities:
+        if done.new:
             out(f"queued the Delete of {config.url('actor.json')} for"
-                f" {plural(stored.deliveries, 'inbox', 'inboxes')};"
-                f" forgot {plural(len(gone), 'follower')}")
+                f" {plural(done.queued, 'inbox', 'inboxes')};"
+                f" forgot {plural(done.followers_removed, 'follower')}")
         else:
             out(f"the Delete of {config.url('actor.json')} was queued by an earlier `leave`;"
                 f" delivering what is still queued")
@@ -153,7 +203,82 @@ def run_leave(
             out("what is still queued is retried by `fedipress inbox` while it runs, or by"
                 " running `fedipress leave` again")
         out(NEXT_STEP)
-        return LeaveResult(activity_id=activity.activity_id, queued=stored.deliveries,
-                           followers_removed=len(gone), summary=summary)
+        return LeaveResult(activity_id=done.activity_id, queued=done.queued,
+                           followers_removed=done.followers_removed, summary=summary)
     finally:
         store.close()
+
+
+# --- through the blog's service ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceLeave:
+    """What `leave` through the service did: the service's answer to the POST and how the
+    Delete's deliveries stood when this run stopped waiting."""
+
+    queued: int
+    followers_removed: int
+    pending: int
+    failed: int
+
+    @property
+    def exit_code(self) -> int:
+        """0: delivered or still retrying on the service; 1: some server refused it for good."""
+        return 1 if self.failed else 0
+
+
+def leave_through_service(
+    target: ServiceTarget,
+    *,
+    wait: float,
+    allow_private: bool,
+    confirm: Callable[[Mapping[str, Any]], None],
+    out: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> ServiceLeave:
+    """`fedipress leave` through the blog's service: GET leave (what would be told), `confirm`
+    it (the command prompts, or refuses where nothing can answer: it raises to stop), POST
+    leave with the handle as confirmation, then watch the service's queue for up to `wait`
+    seconds. Needs no store and no key here."""
+    from .service_client import ServiceClient
+
+    if wait < 0:
+        raise FedipressError("--wait: must be 0 or more seconds")
+
+    async def call(method: str, body: Any = None) -> dict[str, Any]:
+        client = ServiceClient(target, allow_private)
+        try:
+            return await client.call(method, "/leave", body)
+        finally:
+            await client.http.aclose()
+
+    preview = asyncio.run(call("GET"))
+    confirm(preview)
+    done = asyncio.run(call("POST", {"confirm": preview.get("handle")}))
+    where = target.url
+    queued = int(done.get("queued") or 0)
+    if done.get("new"):
+        out(f"{where}: queued the Delete of {preview.get('actor')} for"
+            f" {plural(queued, 'inbox', 'inboxes')};"
+            f" forgot {plural(int(done.get('followers_removed') or 0), 'follower')}")
+    else:
+        out(f"{where}: the Delete of {preview.get('actor')} was queued by an earlier `leave`")
+    deadline = time.monotonic() + wait
+    status = asyncio.run(call("GET"))
+    while int(status.get("pending") or 0) and time.monotonic() < deadline:
+        sleep(0.5)
+        status = asyncio.run(call("GET"))
+    pending, failed = int(status.get("pending") or 0), int(status.get("failed") or 0)
+    if done.get("new"):
+        out(f"{where}: sent {max(queued - pending - failed, 0):,}, retrying {pending:,},"
+            f" failed {failed:,}")
+    else:
+        out(f"{where}: {plural(pending, 'delivery', 'deliveries')} of it still queued,"
+            f" {failed:,} failed")
+    if pending:
+        out("the service keeps retrying what is still queued (`GET deliveries` of its owner"
+            " API shows progress)")
+    out(NEXT_STEP)
+    return ServiceLeave(queued=queued, followers_removed=int(done.get("followers_removed") or 0),
+                        pending=pending, failed=failed)

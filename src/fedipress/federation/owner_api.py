@@ -18,6 +18,8 @@ The token never reaches a log line or an answer. Endpoints:
     POST publish/sessions/{id}/commit         apply it: {"objects": count} -> the answer
     DELETE publish/sessions/{id}              abandon it (nothing applied)
     POST doctor/deep                          meet the blog from outside (doctor_probe.py)
+    GET  leave / POST leave {"confirm": handle}  leaving: who is told / send the actor's
+                                              Delete to them all and forget them (leave.py)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from ..wording import plural
 from .doctor_probe import ProbeRegistry, deep_check
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
+from .leave import LeaveQueued, leave_status, queue_leave
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher
 from .service_publish import (
@@ -389,6 +392,28 @@ class OwnerApi:
                                 f"@{self.config.fediverse.handle_domain}",
                       "hops": [h.as_json() for h in hops]})
 
+    async def leave(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _json(await self._db(leave_status, self.config, self.store))
+        confirm = (await self._body(request)).get("confirm")
+        if confirm != self.config.handle:
+            # Leaving cannot be undone: a request must name the blog it means to delete.
+            raise _Answer(422, f'send {{"confirm": "{self.config.handle}"}} (the blog\'s handle)'
+                          " to leave; nothing was sent")
+
+        def run() -> LeaveQueued:
+            with self.apply_lock:
+                return queue_leave(self.config, self.store, self.clock())
+
+        done = await anyio.to_thread.run_sync(run)
+        log.info("owner API leave: the actor's Delete %s for %s; %s forgotten",
+                 "queued" if done.new else "was queued already",
+                 plural(done.queued, "inbox", "inboxes"),
+                 plural(done.followers_removed, "follower"))
+        if done.queued and self.wake is not None:
+            self.wake()
+        return _json(done.as_json())
+
     def routes(self) -> list[BaseRoute]:
         g = self._guarded
         s = PREFIX + "/publish/sessions"
@@ -403,6 +428,7 @@ class OwnerApi:
             Route(s + "/{session}/commit", g(self.commit), methods=["POST"]),
             Route(s + "/{session}", g(self.abandon), methods=["DELETE"]),
             Route(PREFIX + "/doctor/deep", g(self.doctor_deep), methods=["POST"]),
+            Route(PREFIX + "/leave", g(self.leave), methods=["GET", "POST"]),
         ]
 
 
@@ -432,6 +458,11 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
     ("post", "/doctor/deep", "Check the deployed blog from outside: WebFinger, the actor and a"
      " post through the public address, a signed Follow from a probe actor, its Undo; each"
      " hop's result with the fix.", True, None),
+    ("get", "/leave", "Who leaving would tell (handle, followers, inboxes) and, once the"
+     " actor's Delete is queued, its pending and failed deliveries.", True, None),
+    ("post", "/leave", "Leave the fediverse: queue the actor's Delete for every follower's"
+     " inbox and forget the followers, in one transaction; `confirm` must be the handle.", True,
+     {"type": "object", "required": ["confirm"], "properties": {"confirm": {"type": "string"}}}),
 )
 
 

@@ -35,6 +35,7 @@ from .publish_checks import (
 
 __all__ = [
     "SERVICE_URL_ENV",
+    "ServiceClient",
     "ServicePublishOptions",
     "ServiceTarget",
     "chunks",
@@ -70,7 +71,8 @@ class ServicePublishOptions:
     backfill: int = 0  # also announce the newest N back-dated posts
 
 
-def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> ServiceTarget | None:
+def service_target(to: str | None, environ: Mapping[str, str] = os.environ, *,
+                   doing: str = "publishing") -> ServiceTarget | None:
     """The service to publish through: --to, else FEDIPRESS_SERVICE_URL; None: publish locally.
     The token comes only from the environment (a command line shows in `ps` and CI logs)."""
     url = (to or environ.get(SERVICE_URL_ENV, "")).strip()
@@ -82,7 +84,7 @@ def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> S
                              " service's address, such as https://blog.example/")
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise FedipressError(f"publishing through {url[:200]} needs the owner token in"
+        raise FedipressError(f"{doing} through {url[:200]} needs the owner token in"
                              f" {TOKEN_ENV} (the value the service was started with)")
     return ServiceTarget(url.rstrip("/") + "/", token)
 
@@ -117,7 +119,7 @@ def _refusal(response: httpx.Response, url: str) -> ServiceError:
     if response.status_code == 404 and "session" not in reason:
         return ServiceError(f"{url}: no owner API there (404); start `fedipress inbox` with"
                             f" {TOKEN_ENV} set, and check the address")
-    return ServiceError(f"{url}: the service refused the publish ({response.status_code}):"
+    return ServiceError(f"{url}: the service refused the request ({response.status_code}):"
                         f" {reason[:500]}")
 
 
@@ -157,6 +159,9 @@ class _Client:
             raise ServiceError(f"{url}: the service answered {response.status_code} without a"
                                " JSON object; is this a fedipress service?")
         return data
+
+
+ServiceClient = _Client  # the owner API client other commands (leave) use
 
 
 async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
