@@ -102,13 +102,19 @@ def test_first_publish_announces_the_last_week(blog: Blog, sink: InboxSink,
     blog.post("recent", age=timedelta(days=6))
     blog.post("today", age=timedelta(minutes=5))
     blog.follow(person(sink, "bob"))
+    line = ("first publish: 2 new posts announced, 1 older post recorded as already"
+            " published; use --backfill N to announce older ones")
+    # The dry run plans by the same rule and says the same.
+    code, out, _ = publish(blog, capsys, "--dry-run")
+    assert code == 0 and line in out and sink.posts == []
+    assert "record        https://blog.example/posts/archive/object.json (first publish:" \
+        in out, out
     code, out, _ = publish(blog, capsys)
     assert code == 0
     assert sorted(json.loads(p.body)["object"]["id"] for p in sink.posts) == [
         f"{BLOG}posts/recent/object.json", f"{BLOG}posts/today/object.json"]
     assert kinds(sink.posts) == ["Create", "Create"]
-    assert ("first publish: 2 new posts announced, 1 older post recorded as already"
-            " published; use --backfill N to announce older ones") in out
+    assert line in out
     assert publish(blog, capsys)[0] == 0 and len(sink.posts) == 2  # announced once
 
 
