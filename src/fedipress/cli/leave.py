@@ -84,7 +84,7 @@ def _cmd_leave(args: argparse.Namespace) -> int:
 def _through_service(args: argparse.Namespace, target: ServiceTarget) -> int:
     """The blog's service holds the followers and the key: it queues the Delete and its own
     delivery loop sends and retries it. This run waits up to --wait seconds for it."""
-    from ..federation.leave import leave_through_service
+    from ..federation.service_client import leave_through_service
 
     if not args.yes:
         _can_ask()

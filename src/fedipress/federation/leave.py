@@ -14,14 +14,13 @@ shows; `run_leave` does it. Both take typed options and return a report.
 Through the blog's service (where the store and the key live when CI publishes), the owner
 API's `leave` route does the same with `leave_status` (GET: what the prompt shows, and how the
 Delete's deliveries stand) and `queue_leave` (POST: the one transaction; the service's own
-delivery loop sends and retries), and `leave_through_service` is the command's side of it.
+delivery loop sends and retries); service_client.leave_through_service is the command's side.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,11 +36,9 @@ from .publish_plan import Plan, queue_plan, recipients
 if TYPE_CHECKING:
     from ..store import Store
     from .delivery import DeliverySummary
-    from .service_client import ServiceTarget
 
 __all__ = ["LeaveOptions", "LeavePreview", "LeaveQueued", "LeaveResult", "NEXT_STEP",
-           "ServiceLeave", "actor_delete", "leave_status", "leave_through_service",
-           "preview_leave", "queue_leave", "run_leave"]
+           "actor_delete", "leave_status", "preview_leave", "queue_leave", "run_leave"]
 
 NEXT_STEP = ("next: set `fediverse.enabled: false` in site.yaml, then build and deploy, so the"
              f" blog's ActivityPub documents answer 410 Gone ({docs_url('leaving')})")
@@ -207,78 +204,3 @@ def run_leave(
                            followers_removed=done.followers_removed, summary=summary)
     finally:
         store.close()
-
-
-# --- through the blog's service ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServiceLeave:
-    """What `leave` through the service did: the service's answer to the POST and how the
-    Delete's deliveries stood when this run stopped waiting."""
-
-    queued: int
-    followers_removed: int
-    pending: int
-    failed: int
-
-    @property
-    def exit_code(self) -> int:
-        """0: delivered or still retrying on the service; 1: some server refused it for good."""
-        return 1 if self.failed else 0
-
-
-def leave_through_service(
-    target: ServiceTarget,
-    *,
-    wait: float,
-    allow_private: bool,
-    confirm: Callable[[Mapping[str, Any]], None],
-    out: Callable[[str], None],
-    sleep: Callable[[float], None] = time.sleep,
-) -> ServiceLeave:
-    """`fedipress leave` through the blog's service: GET leave (what would be told), `confirm`
-    it (the command prompts, or refuses where nothing can answer: it raises to stop), POST
-    leave with the handle as confirmation, then watch the service's queue for up to `wait`
-    seconds. Needs no store and no key here."""
-    from .service_client import ServiceClient
-
-    if wait < 0:
-        raise FedipressError("--wait: must be 0 or more seconds")
-
-    async def call(method: str, body: Any = None) -> dict[str, Any]:
-        client = ServiceClient(target, allow_private)
-        try:
-            return await client.call(method, "/leave", body)
-        finally:
-            await client.http.aclose()
-
-    preview = asyncio.run(call("GET"))
-    confirm(preview)
-    done = asyncio.run(call("POST", {"confirm": preview.get("handle")}))
-    where = target.url
-    queued = int(done.get("queued") or 0)
-    if done.get("new"):
-        out(f"{where}: queued the Delete of {preview.get('actor')} for"
-            f" {plural(queued, 'inbox', 'inboxes')};"
-            f" forgot {plural(int(done.get('followers_removed') or 0), 'follower')}")
-    else:
-        out(f"{where}: the Delete of {preview.get('actor')} was queued by an earlier `leave`")
-    deadline = time.monotonic() + wait
-    status = asyncio.run(call("GET"))
-    while int(status.get("pending") or 0) and time.monotonic() < deadline:
-        sleep(0.5)
-        status = asyncio.run(call("GET"))
-    pending, failed = int(status.get("pending") or 0), int(status.get("failed") or 0)
-    if done.get("new"):
-        out(f"{where}: sent {max(queued - pending - failed, 0):,}, retrying {pending:,},"
-            f" failed {failed:,}")
-    else:
-        out(f"{where}: {plural(pending, 'delivery', 'deliveries')} of it still queued,"
-            f" {failed:,} failed")
-    if pending:
-        out("the service keeps retrying what is still queued (`GET deliveries` of its owner"
-            " API shows progress)")
-    out(NEXT_STEP)
-    return ServiceLeave(queued=queued, followers_removed=int(done.get("followers_removed") or 0),
-                        pending=pending, failed=failed)

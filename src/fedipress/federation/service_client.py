@@ -7,6 +7,8 @@ service's owner API as one upload session (begin with the actor, the objects in 
 under the service's body limit, then commit, which the service applies in one transaction), and
 the service's one-line answer comes back. A connection that drops before the commit leaves the
 session unapplied (it expires on the service), so a retry starts again from scratch.
+
+`deep_doctor` (doctor --deep) and `leave_through_service` (leave) ask the same owner API.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ import httpx
 from ..config import SiteConfig
 from ..errors import FedipressError, UnsafeURLError
 from ..wording import plural
+from .leave import NEXT_STEP
 from .netguard import GuardedTransport, check_url
 from .owner_api import PREFIX, TOKEN_ENV
 from .publish_checks import (
@@ -35,11 +39,12 @@ from .publish_checks import (
 
 __all__ = [
     "SERVICE_URL_ENV",
-    "ServiceClient",
+    "ServiceLeave",
     "ServicePublishOptions",
     "ServiceTarget",
     "chunks",
     "deep_doctor",
+    "leave_through_service",
     "publish_through_service",
     "service_target",
 ]
@@ -161,9 +166,6 @@ class _Client:
         return data
 
 
-ServiceClient = _Client  # the owner API client other commands (leave) use
-
-
 async def _upload(target: ServiceTarget, manifest: Mapping[str, Any],
                   objects: Mapping[str, Any], options: ServicePublishOptions,
                   err: Callable[[str], None]) -> dict[str, Any]:
@@ -236,3 +238,76 @@ def deep_doctor(service: str | None, allow_private: bool,
             await client.http.aclose()
 
     return asyncio.run(ask())
+
+
+# --- fedipress leave through the service -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceLeave:
+    """What `leave` through the service did: the service's answer to the POST and how the
+    Delete's deliveries stood when this run stopped waiting."""
+
+    queued: int
+    followers_removed: int
+    pending: int
+    failed: int
+
+    @property
+    def exit_code(self) -> int:
+        """0: delivered or still retrying on the service; 1: some server refused it for good."""
+        return 1 if self.failed else 0
+
+
+def leave_through_service(
+    target: ServiceTarget,
+    *,
+    wait: float,
+    allow_private: bool,
+    confirm: Callable[[Mapping[str, Any]], None],
+    out: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> ServiceLeave:
+    """`fedipress leave` through the blog's service: GET leave (what would be told), `confirm`
+    it (the command prompts, or refuses where nothing can answer: it raises to stop), POST
+    leave with the handle as confirmation, then watch the service's queue for up to `wait`
+    seconds. Needs no store and no key here."""
+    if wait < 0:
+        raise FedipressError("--wait: must be 0 or more seconds")
+
+    async def call(method: str, body: Any = None) -> dict[str, Any]:
+        client = _Client(target, allow_private)
+        try:
+            return await client.call(method, "/leave", body)
+        finally:
+            await client.http.aclose()
+
+    preview = asyncio.run(call("GET"))
+    confirm(preview)
+    done = asyncio.run(call("POST", {"confirm": preview.get("handle")}))
+    where = target.url
+    queued = int(done.get("queued") or 0)
+    if done.get("new"):
+        out(f"{where}: queued the Delete of {preview.get('actor')} for"
+            f" {plural(queued, 'inbox', 'inboxes')};"
+            f" forgot {plural(int(done.get('followers_removed') or 0), 'follower')}")
+    else:
+        out(f"{where}: the Delete of {preview.get('actor')} was queued by an earlier `leave`")
+    deadline = time.monotonic() + wait
+    status = asyncio.run(call("GET"))
+    while int(status.get("pending") or 0) and time.monotonic() < deadline:
+        sleep(0.5)
+        status = asyncio.run(call("GET"))
+    pending, failed = int(status.get("pending") or 0), int(status.get("failed") or 0)
+    if done.get("new"):
+        out(f"{where}: sent {max(queued - pending - failed, 0):,}, retrying {pending:,},"
+            f" failed {failed:,}")
+    else:
+        out(f"{where}: {plural(pending, 'delivery', 'deliveries')} of it still queued,"
+            f" {failed:,} failed")
+    if pending:
+        out("the service keeps retrying what is still queued (`GET deliveries` of its owner"
+            " API shows progress)")
+    out(NEXT_STEP)
+    return ServiceLeave(queued=queued, followers_removed=int(done.get("followers_removed") or 0),
+                        pending=pending, failed=failed)
