@@ -291,7 +291,12 @@ def test_leave_through_the_service_sends_the_delete_from_its_queue(
     assert refused.stderr.strip().splitlines() == [
         "fedipress: error: `fedipress leave` deletes the blog's fediverse account and asks"
         " for confirmation; under CI nothing can answer: pass --yes if you mean it"]
-    # A wrong token: 401, nothing changes.
+    # No token, or a wrong one (401): one line, nothing changes.
+    no_token = _service_leave(service, "--yes", env={"FEDIPRESS_SERVICE_URL": service.base})
+    assert no_token.returncode == 2
+    assert no_token.stderr.strip().splitlines() == [
+        f"fedipress: error: leaving through {service.base} needs the owner token in"
+        " FEDIPRESS_SERVICE_TOKEN (the value the service was started with)"]
     wrong = _service_leave(service, "--yes", token="w" * 64)
     assert wrong.returncode == 2 and "refused the owner token" in wrong.stderr, wrong.stderr
     assert "w" * 64 not in wrong.stdout + wrong.stderr
