@@ -49,12 +49,14 @@ def free_port() -> int:
 
 def test_create_update_delete_flow(blog: Blog, sink: InboxSink,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("old")
+    blog.post("old", age=timedelta(days=30))
     blog.follow(person(sink, "bob"), person(sink, "carol"))
     code, out, _ = publish(blog, capsys)
     assert code == 0
-    assert sink.posts == []  # the first publish announces nothing old
+    assert sink.posts == []  # the first publish announces nothing dated over a week ago
     assert "sent 0, retrying 0, failed 0" in out
+    assert ("first publish: 0 new posts announced, 1 older post recorded as already"
+            " published; use --backfill N to announce older ones") in out
 
     blog.post("new", "Brand new.")
     code, out, _ = publish(blog, capsys)
@@ -92,17 +94,43 @@ def test_create_update_delete_flow(blog: Blog, sink: InboxSink,
         store.close()
 
 
+def test_first_publish_announces_the_last_week(blog: Blog, sink: InboxSink,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The first publish of a blog with followers already (the inbox ran before): the posts
+    of the last week are news, the older ones the baseline."""
+    blog.post("archive", age=timedelta(days=8))
+    blog.post("recent", age=timedelta(days=6))
+    blog.post("today", age=timedelta(minutes=5))
+    blog.follow(person(sink, "bob"))
+    line = ("first publish: 2 new posts announced, 1 older post recorded as already"
+            " published; use --backfill N to announce older ones")
+    # The dry run plans by the same rule and says the same.
+    code, out, _ = publish(blog, capsys, "--dry-run")
+    assert code == 0 and line in out and sink.posts == []
+    assert "record        https://blog.example/posts/archive/object.json (first publish:" \
+        in out, out
+    code, out, _ = publish(blog, capsys)
+    assert code == 0
+    assert sorted(json.loads(p.body)["object"]["id"] for p in sink.posts) == [
+        f"{BLOG}posts/recent/object.json", f"{BLOG}posts/today/object.json"]
+    assert kinds(sink.posts) == ["Create", "Create"]
+    assert line in out
+    assert publish(blog, capsys)[0] == 0 and len(sink.posts) == 2  # announced once
+
+
 def test_backfill_and_old_dated_import(blog: Blog, sink: InboxSink,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("one", age=timedelta(days=3))
-    blog.post("two", age=timedelta(days=2))
-    blog.post("three", age=timedelta(days=1))
+    blog.post("one", age=timedelta(days=30))
+    blog.post("two", age=timedelta(days=20))
+    blog.post("three", age=timedelta(days=10))
     blog.follow(person(sink, "bob"))
-    code, _, _ = publish(blog, capsys, "--backfill", "2")
+    code, out, _ = publish(blog, capsys, "--backfill", "2")
     assert code == 0
     # Both go out at once (one inbox, concurrent requests): compare without order.
     assert sorted(json.loads(p.body)["object"]["id"] for p in sink.posts) == [
         f"{BLOG}posts/three/object.json", f"{BLOG}posts/two/object.json"]
+    assert ("first publish: 0 new posts announced, 2 older posts announced for --backfill,"
+            " 1 older post recorded as already published") in out
     # An archive imported later, dated months ago, is recorded but not announced.
     blog.post("imported", age=timedelta(days=90))
     code, _, _ = publish(blog, capsys)
@@ -116,7 +144,7 @@ def test_backfill_and_old_dated_import(blog: Blog, sink: InboxSink,
 
 def test_outcomes_dead_gone_flaky_and_shared_inbox(blog: Blog, sink: InboxSink,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("first")
+    blog.post("first", age=timedelta(days=30))
     dead_port = free_port()  # nothing listens there: connection refused
     dead = Follower(actor_id=f"http://127.0.0.1:{dead_port}/users/dead",
                     inbox=f"http://127.0.0.1:{dead_port}/users/dead/inbox", shared_inbox=None,
@@ -162,7 +190,7 @@ def test_outcomes_dead_gone_flaky_and_shared_inbox(blog: Blog, sink: InboxSink,
 
 def test_dry_run_sends_and_stores_nothing(blog: Blog, sink: InboxSink,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("a")
+    blog.post("a", age=timedelta(days=30))
     blog.follow(person(sink, "bob"))
     assert publish(blog, capsys)[0] == 0
     blog.post("b")
@@ -191,7 +219,7 @@ def test_user_errors_exit_2(blog: Blog, capsys: pytest.CaptureFixture[str]) -> N
 def test_verbose_logs_requests_but_no_key_or_signature(
     blog: Blog, sink: InboxSink, capsys: pytest.CaptureFixture[str], blog_private_pem: bytes
 ) -> None:
-    blog.post("a")
+    blog.post("a", age=timedelta(days=30))
     blog.follow(person(sink, "bob"))
     publish(blog, capsys)
     blog.post("b")

@@ -71,6 +71,25 @@ def followers(db: Path) -> list[str]:
         conn.close()
 
 
+def probe_deliveries(db: Path) -> list[tuple[str, str]]:
+    """(inbox, state) of every queued delivery to a doctor probe."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT inbox, state FROM deliveries WHERE inbox LIKE ?",
+                            ("%/.fedipress/api/v1/probe/%",)).fetchall()
+    finally:
+        conn.close()
+
+
+def assert_no_failure_left(service: Service) -> None:
+    """The probe's Accept is delivered (202), nothing to it is left to retry against a probe
+    that is over, and the service's delivery status reports no failure."""
+    rows = probe_deliveries(service.root / ".fedipress" / "state.db")
+    assert rows and all(state == "delivered" for _, state in rows), rows
+    status = httpx.get(service.api("/deliveries"), headers=service.auth(), timeout=10).json()
+    assert status["failures"] == [] and not status["counts"].get("failed"), status
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     running = start_service(tmp_path / "home", token=TOKEN)
@@ -93,6 +112,14 @@ def test_deep_passes_every_hop_directly(service: Service, tmp_path: Path) -> Non
     assert "signed with the blog's key" in hops["Follow"]
     assert "all hops pass" in run.stdout
     assert followers(service.root / ".fedipress" / "state.db") == []
+    assert_no_failure_left(service)
+    # A late delivery to the probe that just ended (the queue retrying an Accept the check
+    # stopped waiting for) is taken and dropped with a log line, not failed as 410 Gone.
+    [(probe_inbox, _)] = probe_deliveries(service.root / ".fedipress" / "state.db")
+    late = httpx.post(probe_inbox, content=b'{"type": "Accept"}', timeout=10,
+                      headers={"Content-Type": "application/activity+json"})
+    assert late.status_code == 202, late.text
+    assert httpx.get(probe_inbox.replace("/inbox", "/actor"), timeout=10).status_code == 410
     # The probe is over once the check is: its routes answer 410, and the inbox again
     # refuses a key on its own host (only a live probe may sign from there).
     gone = service.base + ".fedipress/api/v1/probe/abc/actor"
@@ -107,6 +134,9 @@ def test_deep_passes_every_hop_directly(service: Service, tmp_path: Path) -> Non
                            private_key=key, now=datetime.now(UTC))
     refused = httpx.post(inbox, content=follow, headers=headers, timeout=10)
     assert refused.status_code == 401 and "names this server" in refused.text, refused.text
+    assert httpx.post(service.base + ".fedipress/api/v1/probe/abc/inbox", content=b"{}",
+                      timeout=10).status_code == 410  # no probe of ours had that id
+    assert "a late delivery to it was dropped" in service.stop()
 
 
 def test_deep_names_a_missing_well_known_and_a_key_the_service_does_not_hold(
@@ -130,6 +160,9 @@ def test_deep_names_a_missing_well_known_and_a_key_the_service_does_not_hold(
     assert "fedipress keys show" in hops["Follow"]
     assert hops["Undo"].startswith("pass")
     assert followers(service.root / ".fedipress" / "state.db") == []
+    # The Accept that did not verify was judged by the probe and reported above: the
+    # service's queue does not retry it (and fail it later) against a probe that is over.
+    assert_no_failure_left(service)
 
 
 def test_deep_needs_the_token_and_the_address(service: Service) -> None:
@@ -260,3 +293,18 @@ def test_a_private_blog_address_without_the_opt_in_is_a_failing_hop() -> None:
     answer = asyncio.run(fetch())
     assert isinstance(answer, str) and "refused" in answer, answer
     assert "--allow-private-addresses" in answer
+
+
+def test_finished_probes_are_remembered_for_a_day_at_most() -> None:
+    from fedipress.federation.doctor_probe import ENDED_KEPT, ENDED_SECONDS, ProbeRegistry
+
+    now = [1000.0]
+    probes = ProbeRegistry(clock=lambda: now[0])
+    probes.finish("first")
+    assert list(probes.ended) == ["first"]
+    now[0] += ENDED_SECONDS + 1
+    probes.finish("second")  # the first is a day old: forgotten
+    assert list(probes.ended) == ["second"]
+    for n in range(ENDED_KEPT + 5):
+        probes.finish(f"p{n}")
+    assert len(probes.ended) == ENDED_KEPT and "second" not in probes.ended

@@ -9,7 +9,10 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from fedipress.store import Follower, open_store
 from support.dryrun import tree_hashes
 from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
+from support.service import Service, clean_env, start_service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -238,3 +242,117 @@ def test_the_inbox_service_of_a_blog_that_left_answers_410(blog: Blog) -> None:
         blog.stop_inbox()
     assert follower_count(blog) == 0
     assert "answered 410 Gone" in blog.inbox_output()
+
+
+# --- through the blog's service ----------------------------------------------------------------
+
+
+def _service_leave(service: Service, *args: str, env: dict[str, str] | None = None,
+                   token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`fedipress leave` where CI runs it: no store, no key, the service's address and owner
+    token in the environment (plus the opt-in to loopback addresses a test needs)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "fedipress.cli", "leave", "--wait", "20", *args],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+        cwd=service.root.parent,
+        env=clean_env(CI="true", FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1", **(env if env is not None
+                      else {"FEDIPRESS_SERVICE_URL": service.base,
+                            "FEDIPRESS_SERVICE_TOKEN": token or service.token})))
+    assert "Traceback" not in run.stderr, run.stderr
+    assert service.token not in run.stdout + run.stderr
+    return run
+
+
+def _service_followers(service: Service) -> int:
+    answer = httpx.get(service.api("/followers"), headers=service.auth(), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["count"])
+
+
+@pytest.fixture
+def service(tmp_path: Path, sink: InboxSink) -> Iterator[Service]:
+    """The blog's service on loopback with four followers on three of the sink's inboxes."""
+    running = start_service(tmp_path / "home", followers=[
+        _follower(sink, "bob"), _follower(sink, "carol", "/shared/inbox"),
+        _follower(sink, "dave", "/shared/inbox"), _follower(sink, "erin")])
+    try:
+        yield running
+    finally:
+        log = running.stop()
+        assert "Traceback" not in log, log
+        assert running.token not in log
+
+
+def test_leave_through_the_service_sends_the_delete_from_its_queue(
+        service: Service, sink: InboxSink) -> None:
+    # Under CI without --yes: refused in one line before the service is even asked.
+    refused = _service_leave(service)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "fedipress: error: `fedipress leave` deletes the blog's fediverse account and asks"
+        " for confirmation; under CI nothing can answer: pass --yes if you mean it"]
+    # No token, or a wrong one (401): one line, nothing changes.
+    no_token = _service_leave(service, "--yes", env={"FEDIPRESS_SERVICE_URL": service.base})
+    assert no_token.returncode == 2
+    assert no_token.stderr.strip().splitlines() == [
+        f"fedipress: error: leaving through {service.base} needs the owner token in"
+        " FEDIPRESS_SERVICE_TOKEN (the value the service was started with)"]
+    wrong = _service_leave(service, "--yes", token="w" * 64)
+    assert wrong.returncode == 2 and "refused the owner token" in wrong.stderr, wrong.stderr
+    assert "w" * 64 not in wrong.stdout + wrong.stderr
+    # A POST that does not name the blog's handle is refused as well.
+    unconfirmed = httpx.post(service.api("/leave"), json={"confirm": "someone@else"},
+                             headers=service.auth(), timeout=10)
+    assert unconfirmed.status_code == 422 and "handle" in unconfirmed.json()["error"]
+    time.sleep(0.5)
+    assert sink.posts == [] and _service_followers(service) == 4
+
+    done = _service_leave(service, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    actor = service.base + "actor.json"
+    lines = done.stdout.splitlines()
+    assert lines[0] == (f"{service.base}: queued the Delete of {actor} for 3 inboxes;"
+                        " forgot 4 followers"), done.stdout
+    assert lines[1] == f"{service.base}: sent 3, retrying 0, failed 0", done.stdout
+    assert "fediverse.enabled: false" in lines[-1]
+    # One signed Delete of the actor per inbox (the shared inbox once), from the service.
+    assert sorted(p.path for p in sink.posts) == [
+        "/shared/inbox", "/users/bob/inbox", "/users/erin/inbox"]
+    for post in sink.posts:
+        assert post.verified_ours and post.verified_independent, post.path
+        body = json.loads(post.body)
+        assert (body["type"], body["actor"], body["object"]) == ("Delete", actor, actor)
+        assert body["to"] == [PUBLIC]
+    assert _service_followers(service) == 0
+    status = httpx.get(service.api("/leave"), headers=service.auth(), timeout=10).json()
+    assert status["queued"] is True and status["pending"] == 0 and status["failed"] == 0
+
+    # Again (a re-run job): nobody hears it twice.
+    again = _service_leave(service, "--yes", "--to", service.base,
+                           env={"FEDIPRESS_SERVICE_TOKEN": service.token})
+    assert again.returncode == 0, again.stderr
+    assert "was queued by an earlier `leave`" in again.stdout
+    time.sleep(0.5)
+    assert len(sink.posts) == 3
+
+
+def test_leave_through_the_service_asks_on_a_terminal(
+        service: Service, sink: InboxSink, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CI", "")
+    monkeypatch.setenv("FEDIPRESS_SERVICE_TOKEN", service.token)
+    monkeypatch.setenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", "1")
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    handle = f"tester@{service.base.split('/')[2]}"
+    monkeypatch.setattr(builtins, "input", lambda prompt="": "nope")
+    assert main(["leave", "--to", service.base, "--wait", "20"]) == 2
+    err = capsys.readouterr().err
+    # The prompt shows what the service would do: its handle, followers and inboxes.
+    assert f"This deletes @{handle} on the fediverse: 4 followers on 3 inboxes" in err
+    assert "not typed as shown" in err
+    assert sink.posts == [] and _service_followers(service) == 4
+
+    monkeypatch.setattr(builtins, "input", lambda prompt="": handle)
+    assert main(["leave", "--to", service.base, "--wait", "20"]) == 0
+    assert "sent 3, retrying 0, failed 0" in capsys.readouterr().out
+    assert len(sink.posts) == 3 and _service_followers(service) == 0

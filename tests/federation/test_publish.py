@@ -15,6 +15,7 @@ from fedipress.federation.publish import (
     OLD_POST_AGE,
     Plan,
     actor_ledger_id,
+    first_publish_line,
     plan_changes,
     queue_plan,
 )
@@ -75,15 +76,55 @@ def body(activity: Any) -> dict[str, Any]:
     return json.loads(activity.body)  # type: ignore[no-any-return]
 
 
-def test_first_publish_records_everything_without_announcing(site: Site) -> None:
-    m = manifest(obj("a"), obj("b"))
+def test_first_publish_announces_recent_posts_and_records_older_ones(site: Site) -> None:
+    """An empty ledger (a new service, a CI run's first publish through it): the post of the
+    last week is news, the archive is the baseline, and the line says which was which."""
+    new = obj("a", published=NOW - timedelta(hours=2))
+    old = [obj(f"old{i}", published=NOW - timedelta(days=30 + i)) for i in range(41)]
+    m = manifest(new, *old)
     plan = plan_changes({}, m, site=site, now=NOW)
-    assert plan.activities == ()
+    assert kinds(plan) == [("Create", new["id"])]
+    assert plan.first_publish
     ledger = ledger_of(plan)
-    assert set(ledger) == {obj("a")["id"], obj("b")["id"], actor_ledger_id(f"{BASE}actor.json")}
-    assert all(e.last_activity_id is None and e.state == "live" for e in ledger.values())
-    # Publishing again with nothing changed plans nothing at all.
-    assert plan_changes(ledger, m, site=site, now=NOW + timedelta(hours=1)).empty
+    assert set(ledger) == {new["id"], *(o["id"] for o in old),
+                           actor_ledger_id(f"{BASE}actor.json")}
+    assert ledger[new["id"]].last_activity_id == new["id"] + "#create"
+    assert all(ledger[o["id"]].last_activity_id is None and ledger[o["id"]].state == "live"
+               for o in old)
+    assert first_publish_line(plan, f"{BASE}actor.json") == (
+        "first publish: 1 new post announced, 41 older posts recorded as already published;"
+        " use --backfill N to announce older ones")
+    # Publishing again with nothing changed plans nothing at all, and is no first publish.
+    again = plan_changes(ledger, m, site=site, now=NOW + timedelta(hours=1))
+    assert again.empty and first_publish_line(again, f"{BASE}actor.json") is None
+
+
+@pytest.mark.parametrize(
+    ("age", "announced"),
+    [(-timedelta(minutes=5), True), (timedelta(0), True),
+     (OLD_POST_AGE - timedelta(minutes=1), True),
+     (OLD_POST_AGE + timedelta(minutes=1), False), (timedelta(days=400), False)],
+)
+def test_first_publish_window(site: Site, age: timedelta, announced: bool) -> None:
+    """The same one-week window as a later publish's back-dated rule. (A build never holds a
+    post dated after it was made unless it is a preview, which publish refuses; a few
+    minutes ahead is the publishing machine's clock behind the building one's.)"""
+    post = obj("p", published=NOW - age)
+    plan = plan_changes({}, manifest(post), site=site, now=NOW)
+    assert bool(plan.activities) is announced
+    assert post["id"] in {e.object_id for e in plan.ledger_updates}
+    line = first_publish_line(plan, f"{BASE}actor.json")
+    assert line is not None and line.startswith(
+        "first publish: 1 new post announced, 0 older posts" if announced
+        else "first publish: 0 new posts announced, 1 older post recorded")
+
+
+def test_first_publish_with_only_old_posts_sends_nothing(site: Site) -> None:
+    old = obj("a", published=NOW - timedelta(days=30))
+    plan = plan_changes({}, manifest(old), site=site, now=NOW)
+    assert plan.activities == ()
+    reasons = {c.object_id: c.reason for c in plan.changes}
+    assert reasons[old["id"]].startswith("first publish: dated more than a week ago")
 
 
 def test_backfill_announces_only_the_newest_n_oldest_first(site: Site) -> None:
@@ -99,8 +140,13 @@ def test_backfill_announces_only_the_newest_n_oldest_first(site: Site) -> None:
 
 
 def test_backfill_larger_than_the_blog(site: Site) -> None:
-    plan = plan_changes({}, manifest(obj("a")), site=site, now=NOW, backfill=10)
-    assert kinds(plan) == [("Create", obj("a")["id"])]
+    old = obj("a", published=NOW - timedelta(days=30))
+    plan = plan_changes({}, manifest(old, obj("b")), site=site, now=NOW, backfill=10)
+    assert kinds(plan) == [("Create", old["id"]), ("Create", obj("b")["id"])]
+    assert plan.notes == ("--backfill 10: 1 new back-dated post to announce",)
+    assert first_publish_line(plan, f"{BASE}actor.json") == (
+        "first publish: 1 new post announced, 1 older post announced for --backfill,"
+        " 0 older posts recorded as already published")
 
 
 def test_new_post_after_first_publish_is_created(site: Site) -> None:
@@ -225,9 +271,12 @@ def test_queue_plan_dedupes_shared_inboxes_and_is_idempotent(site: Site, tmp_pat
             [follower(i, "https://big.example/inbox") for i in range(100)]
             + [follower(1000), follower(1001)]
         )
-        ledger = ledger_of(plan_changes({}, manifest(obj("a")), site=site, now=NOW))
-        queue_plan(store, plan_changes({}, manifest(obj("a")), site=site, now=NOW), NOW)
-        plan = plan_changes(store.get_ledger(), manifest(obj("a"), obj("b")), site=site, now=NOW)
+        # The baseline: "a" is dated a month ago, so the first publish records it silently.
+        a = obj("a", published=NOW - timedelta(days=30))
+        ledger = ledger_of(plan_changes({}, manifest(a), site=site, now=NOW))
+        queue_plan(store, plan_changes({}, manifest(a), site=site, now=NOW), NOW)
+        assert sum(store.delivery_counts().values()) == 0
+        plan = plan_changes(store.get_ledger(), manifest(a, obj("b")), site=site, now=NOW)
         assert store.get_ledger().keys() == ledger.keys()
         result = queue_plan(store, plan, NOW)
         assert result.deliveries == 3  # one shared inbox + two personal inboxes

@@ -84,20 +84,23 @@ def test_an_empty_store_on_a_workstation_needs_first_publish(blog: Blog, sink: I
     refused = blog.fedipress("publish", "--allow-private-addresses", expect=2)
     assert "--first-publish" in refused.stderr and "no ledger" in refused.stderr
     assert tree_hashes(blog.root) == before
-    # Confirmed: the baseline is recorded (one backfilled post announced to nobody yet).
+    # Confirmed: the baseline is recorded (the fixture's posts are months old: none is news).
     done = blog.fedipress("publish", "--allow-private-addresses", "--first-publish",
                           "--wait", "1")
     assert "sent 0" in done.stdout
+    assert "first publish: 0 new posts announced, 3 older posts recorded" in done.stdout
     # The flag on a store with a ledger is refused rather than ignored.
     again = blog.fedipress("publish", "--allow-private-addresses", "--first-publish",
                            expect=2)
     assert "not the first publish" in again.stderr
-    # A later publish needs no flag, announces a new post, and says a --backfill is moot.
+    # A later publish needs no flag, announces a new post, and says when a --backfill finds
+    # fewer back-dated posts than asked.
     add_follower(blog, sink)
     write_post(blog.root, "2026-12-05-news.md", "News", "Fresh.", slug="news")
     later = blog.fedipress("publish", "--allow-private-addresses", "--backfill", "3",
                            "--wait", "10")
-    assert "--backfill 3: the ledger already records" in later.stderr
+    assert "note: --backfill 3: 0 new back-dated posts to announce" in later.stderr
+    assert "first publish" not in later.stdout
     assert "sent 1," in later.stdout
     assert [json.loads(p.body)["type"] for p in sink.posts] == ["Create"]
 
@@ -190,5 +193,8 @@ def test_run_publish_is_what_the_command_calls(blog: Blog, sink: InboxSink,
                                               base_url=blog.base, allow_private=True),
                        out=out.append, err=err.append)
     assert done.summary is not None and done.summary.sent == 1 and done.exit_code == 0
-    assert out == ["queued 1 delivery for 1 new activity", done.summary.line()]
+    assert out == ["queued 1 delivery for 1 new activity",
+                   "first publish: 0 new posts announced, 1 older post announced for --backfill,"
+                   " 2 older posts recorded as already published; use --backfill N to"
+                   " announce older ones", done.summary.line()]
     assert [json.loads(p.body)["type"] for p in sink.posts] == ["Create"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ def object_json(blog: Blog, slug: str) -> dict[str, Any]:
 
 
 def first_publish(blog: Blog, peer: Peer, capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("old")
+    # A month old: the first publish records it as the baseline and announces nothing.
+    blog.post("old", age=timedelta(days=30))
     follow(blog, peer)
     code, out, _ = publish(blog, capsys)
     assert code == 0 and peer.posts == [], out

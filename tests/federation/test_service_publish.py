@@ -6,6 +6,8 @@ its delivery loop delivers to a real loopback follower."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,8 +31,10 @@ from fedipress.federation.service_client import (
 from fedipress.store import Follower
 from support.inbox import AS2, REMOTE_KEY, Remote, actor_doc
 from support.inbox_sink import InboxSink
+from support.interop_peer import start_peer
 from support.service import (
     KEYS,
+    Service,
     ci_publish,
     clean_env,
     make_clone,
@@ -79,25 +83,31 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) 
             clone = make_clone(service, tmp_path / "ci")
             assert not (clone / ".fedipress").exists()
 
+            # The service's first publish: its post of an hour ago is news.
             first = ci_publish(clone, service)
             assert first.code == 0, first.err
-            assert "0 new, 0 updated, 0 deleted; nothing queued" in first.out
-            assert "1 post recorded as already announced" in first.out
+            assert ("first publish: 1 new post announced, 0 older posts recorded as already"
+                    " published") in first.out, first.out
+            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 1)
 
             write_post(clone, "second", "A new post.")
             second = ci_publish(clone, service)
             assert second.code == 0, second.err
             assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in second.out, second.out
-            _wait_for(sink, "/users/bob/inbox", "Create", 1)
-            [create] = _activities(sink, "/users/bob/inbox", "Create")
-            assert create["object"]["id"] == service.base + "posts/second/object.json"  # type: ignore[index]
+            assert "first publish" not in second.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 2)
+            created = [c["object"]["id"]  # type: ignore[index]
+                       for c in _activities(sink, "/users/bob/inbox", "Create")]
+            assert sorted(created) == [service.base + "posts/first/object.json",
+                                       service.base + "posts/second/object.json"]
             assert all(p.verified_ours and p.verified_independent for p in sink.posts)
 
             again = ci_publish(clone, service)
             assert again.code == 0, again.err
             assert "0 new, 0 updated, 0 deleted; nothing queued" in again.out
             time.sleep(1.0)
-            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 2
 
             write_post(clone, "second", "A new post, edited.")
             edit = ci_publish(clone, service)
@@ -105,7 +115,7 @@ def test_ci_clone_publishes_through_the_service(tmp_path: Path, remote: Remote) 
             assert "0 new, 1 updated, 0 deleted; queued for 1 inbox" in edit.out, edit.out
             _wait_for(sink, "/users/bob/inbox", "Update", 1)
             assert len(_activities(sink, "/users/bob/inbox", "Update")) == 1
-            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 1
+            assert len(_activities(sink, "/users/bob/inbox", "Create")) == 2
 
             # A post built in CI is the service's own: a Like of it is stored and exported.
             second_id = service.base + "posts/second/object.json"
@@ -284,7 +294,7 @@ def test_client_errors_are_one_line(tmp_path: Path) -> None:
         assert TOKEN not in result.stdout + result.stderr
 
 
-def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) -> None:
+def test_first_publish_through_the_service_backfills_older_posts_when_asked(tmp_path: Path) -> None:
     with InboxSink((KEYS / "blog-public.pem").read_bytes()) as sink:
         bob = Follower(actor_id=sink.url("/users/bob"), inbox=sink.url("/users/bob/inbox"),
                        shared_inbox=None, handle="bob@127.0.0.1", name="Bob",
@@ -292,19 +302,221 @@ def test_first_publish_through_the_service_backfills_when_asked(tmp_path: Path) 
         service = start_service(tmp_path / "home", followers=[bob], posts=())
         try:
             clone = make_clone(service, tmp_path / "ci")
-            write_post(clone, "older", age=timedelta(hours=3))
-            write_post(clone, "newer", age=timedelta(hours=2))
+            write_post(clone, "older", age=timedelta(days=30))
+            write_post(clone, "newer", age=timedelta(days=20))
+            write_post(clone, "today", age=timedelta(hours=2))
             first = ci_publish(clone, service, "--backfill", "1")
             assert first.code == 0, first.err
-            assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
-            assert "1 post recorded as already announced" in first.out
-            _wait_for(sink, "/users/bob/inbox", "Create", 1)
-            [create] = _activities(sink, "/users/bob/inbox", "Create")
-            assert create["object"]["id"].endswith("/posts/newer/object.json")  # type: ignore[index]
+            assert "2 new, 0 updated, 0 deleted; queued for 1 inbox" in first.out, first.out
+            assert ("first publish: 1 new post announced, 1 older post announced for"
+                    " --backfill, 1 older post recorded as already published") in first.out
+            _wait_for(sink, "/users/bob/inbox", "Create", 2)
+            created = sorted(c["object"]["id"].rsplit("/", 2)[1]  # type: ignore[index]
+                             for c in _activities(sink, "/users/bob/inbox", "Create"))
+            assert created == ["newer", "today"]
 
+            # A later --backfill has only back-dated posts new to the ledger to announce.
             again = ci_publish(clone, service, "--backfill", "1")
             assert again.code == 0, again.err
             assert "nothing queued" in again.out
-            assert "--backfill 1 ignored" in again.err
+            assert "note: --backfill 1: 0 new back-dated posts to announce" in again.err
         finally:
             service.stop()
+
+
+# --- the issue's own check, end to end --------------------------------------------------------
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", "-c", "user.name=Tester", "-c", "user.email=tester@example.invalid",
+                    "-c", "init.defaultBranch=main", *args], cwd=cwd, check=True,
+                   capture_output=True, timeout=60)
+
+
+def _state(service: Service) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
+    """What a publish could change on the service: the ledger, the queue rows (activity,
+    inbox) and the stored activities, read beside the running service."""
+    conn = sqlite3.connect(f"file:{service.root / '.fedipress' / 'state.db'}?mode=ro",
+                           uri=True)
+    try:
+        queue = sorted(conn.execute("SELECT activity_id, inbox FROM deliveries").fetchall())
+        stored = sorted(r[0] for r in conn.execute("SELECT activity_id FROM activities"))
+    finally:
+        conn.close()
+    return service.ledger(), queue, stored
+
+
+class _CiRun:
+    """One CI job on a fresh `git clone` of the blog: CI=true, no .fedipress/, the service's
+    address and owner token as the only fedipress settings (plus the opt-in to loopback
+    addresses that a test on one machine needs)."""
+
+    def __init__(self, repo: Path, service: Service, dest: Path, token: str) -> None:
+        _git("clone", "--quiet", str(repo), str(dest), cwd=repo.parent)
+        assert not (dest / ".fedipress").exists() and not (dest / "public").exists()
+        self.root, self.service = dest, service
+        self.env = clean_env(CI="true", FEDIPRESS_SERVICE_URL=service.base,
+                             FEDIPRESS_SERVICE_TOKEN=token,
+                             FEDIPRESS_ALLOW_PRIVATE_ADDRESSES="1")
+
+    def fedipress(self, *args: str) -> subprocess.CompletedProcess[str]:
+        run = subprocess.run(
+            [sys.executable, "-m", "fedipress.cli", *args, "--config",
+             str(self.root / "site.yaml")], capture_output=True, text=True, cwd=self.root,
+            env=self.env, timeout=120, stdin=subprocess.DEVNULL, check=False)
+        assert "Traceback" not in run.stderr, run.stderr
+        assert self.env["FEDIPRESS_SERVICE_TOKEN"] not in run.stdout + run.stderr
+        return run
+
+    def build(self, *flags: str) -> None:
+        built = self.fedipress("build", *flags)
+        assert built.returncode == 0, built.stderr
+
+    def deploy(self) -> None:
+        """public/ copied to the service's site folder, as rsync --delete would."""
+        source, target = self.root / "public", self.service.root / "public"
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        for path in sorted(target.rglob("*"), reverse=True):
+            if not (source / path.relative_to(target)).exists():
+                path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
+
+    def publish(self) -> subprocess.CompletedProcess[str]:
+        return self.fedipress("publish", "--no-build")
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(300)
+def test_the_issues_check_ci_publishes_through_the_service_to_an_independent_follower(
+        tmp_path: Path) -> None:
+    """As the issue checks it: a service on loopback (key, store, owner token) followed by
+    the Fedify peer; a CI run on a fresh clone builds, deploys public/ to the service's site
+    folder and publishes, on the service's FIRST publish ever (an empty ledger): the peer
+    receives the new post once, verified; an identical run queues nothing; an edit arrives as
+    one Update; a wrong token changes nothing; a --drafts build is refused."""
+    service = start_service(tmp_path / "home", posts=())
+    peer = start_peer(tmp_path)
+    try:
+        # The independent implementation follows the blog through the service.
+        host = service.base.split("/")[2]
+        follow_id = peer.follow(f"tester@{host}")["id"]
+        accept = peer.wait_for(lambda a: a.get("type") == "Accept"
+                               and a.get("matched_follow_id") == follow_id, timeout=30)
+        assert accept["verified"] is True, accept
+        listed = read_json(httpx.get(service.api("/followers"), headers=service.auth()))
+        assert listed["count"] == 1, listed
+        assert service.ledger() == {}  # nothing ever published through this service
+
+        # The blog's repository: an archive and one new post, the public key, no state.
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        shutil.copy(service.root / "site.yaml", repo / "site.yaml")
+        shutil.copy(service.root / "fedipress-public-key.pem", repo / "fedipress-public-key.pem")
+        (repo / ".gitignore").write_text("public/\n.fedipress/\n")
+        write_post(repo, "archive-old", "From the old blog.", age=timedelta(days=400))
+        write_post(repo, "archive", "Last month.", age=timedelta(days=30))
+        write_post(repo, "news", "Fresh news.", age=timedelta(hours=1))
+        _git("init", "--quiet", cwd=repo)
+        _git("add", "-A", cwd=repo)
+        _git("commit", "--quiet", "-m", "blog", cwd=repo)
+        news = service.base + "posts/news/object.json"
+
+        def received(kind: str) -> list[dict[str, object]]:
+            return [a for a in peer.received() if a.get("type") == kind]
+
+        def arrives_once(kind: str, object_id: str) -> dict[str, object]:
+            got = peer.wait_for(lambda a: a.get("type") == kind
+                                and a.get("object_id") == object_id, timeout=30)
+            time.sleep(2.0)  # long enough for a duplicate to show up, had one been queued
+            assert [a["object_id"] for a in received(kind)] == [object_id], received(kind)
+            # Verified by Fedify, by our draft-cavage HTTP signature with the blog's key.
+            assert got["verified"] is True, got
+            signature = got["signature"]
+            assert isinstance(signature, dict)
+            assert signature["scheme"] == "draft-cavage-http-signatures-12", got
+            assert str(signature["key_id"]).startswith(service.base + "actor.json"), got
+            assert got["ld_signature"] is False and got["object_proof"] is False, got
+            return got
+
+        # 1. The first CI run: build, deploy, publish -> the new post, once, verified.
+        first = _CiRun(repo, service, tmp_path / "ci-1", service.token)
+        first.build()
+        first.deploy()
+        published = first.publish()
+        assert published.returncode == 0, published.stderr
+        assert (f"{service.base}: first publish: 1 new post announced, 2 older posts recorded"
+                " as already published; use --backfill N to announce older ones"
+                ) in published.stdout, published.stdout
+        assert "1 new, 0 updated, 0 deleted; queued for 1 inbox" in published.stdout
+        arrives_once("Create", news)
+        assert not (first.root / ".fedipress" / "state.db").exists()
+        assert not (first.root / ".fedipress" / "private-key.pem").exists()
+
+        # 2. The same commit again (a re-run job): nothing queued, nothing delivered.
+        before = _state(service)
+        again = _CiRun(repo, service, tmp_path / "ci-2", service.token)
+        again.build()
+        again.deploy()
+        repeated = again.publish()
+        assert repeated.returncode == 0, repeated.stderr
+        assert "0 new, 0 updated, 0 deleted; nothing queued" in repeated.stdout
+        assert "first publish" not in repeated.stdout
+        assert _state(service) == before
+        time.sleep(1.0)
+        assert len(received("Create")) == 1 and received("Update") == []
+
+        # 3. An edit pushed; a job with a wrong token changes nothing (401, no queue rows).
+        (repo / "content" / "posts" / "news.md").write_text(
+            (repo / "content" / "posts" / "news.md").read_text().replace(
+                "Fresh news.", "Fresh news, corrected."))
+        _git("commit", "--quiet", "-am", "edit", cwd=repo)
+        wrong = _CiRun(repo, service, tmp_path / "ci-3", "w" * 64)
+        wrong.build()
+        refused = wrong.publish()
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.strip().splitlines()[-1].startswith(
+            f"fedipress: error: {service.base}.fedipress/api/v1/publish/sessions: the service"
+            " refused the owner token"), refused.stderr
+        raw = httpx.post(service.api("/publish/sessions"), json={"actor": {}},
+                         headers=service.auth("w" * 64))
+        assert raw.status_code == 401
+        assert _state(service) == before
+        assert received("Update") == []
+
+        # ... and the same edit with the right token arrives as exactly one Update.
+        edit = _CiRun(repo, service, tmp_path / "ci-4", service.token)
+        edit.build()
+        edit.deploy()
+        edited = edit.publish()
+        assert edited.returncode == 0, edited.stderr
+        assert "0 new, 1 updated, 0 deleted; queued for 1 inbox" in edited.stdout
+        update = arrives_once("Update", news)
+        raw_update = update["raw"]
+        assert isinstance(raw_update, dict)
+        assert "corrected" in raw_update["object"]["content"]
+        assert len(received("Create")) == 1
+
+        # 4. A preview job (--drafts) is refused, naming the flag; nothing reaches the service.
+        draft = repo / "content" / "posts" / "secret.md"
+        write_post(repo, "secret", "Not yet.")
+        draft.write_text(draft.read_text().replace("slug:", "draft: true\nslug:", 1))
+        _git("add", "-A", cwd=repo)
+        _git("commit", "--quiet", "-m", "draft", cwd=repo)
+        settled = _state(service)
+        preview = _CiRun(repo, service, tmp_path / "ci-5", service.token)
+        preview.build("--drafts")
+        for args in (("publish", "--no-build"), ("publish",)):
+            run = preview.fedipress(*args)
+            assert run.returncode == 2, run.stdout + run.stderr
+            line = run.stderr.strip().splitlines()[-1]
+            assert "was built with --drafts: a preview build" in line, line
+            assert "without --drafts" in line, line
+        assert _state(service) == settled
+        time.sleep(1.0)
+        assert len(received("Create")) == 1 and len(received("Update")) == 1
+        assert not [a for a in peer.received()
+                    if a.get("type") == "listener-error" or a.get("verified") is not True]
+    finally:
+        peer.stop()
+        log = service.stop()
+    assert "Traceback" not in log, log
+    assert service.token not in log

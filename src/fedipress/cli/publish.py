@@ -67,6 +67,8 @@ def _through_service(args: argparse.Namespace, config: SiteConfig,
     )
     for note in answer.get("notes") or ():
         err(f"note: {note}")
+    if answer.get("first_publish"):
+        out(f"{target.url}: {answer['first_publish']}")
     out(f"{target.url}: {answer.get('line', '(no summary)')}")
     return 0
 
@@ -81,13 +83,13 @@ def register(sub: Subcommands) -> None:
                         " content as it is); write, store and send nothing")
     p.add_argument("--first-publish", action="store_true",
                    help="confirm that this store (no ledger, no followers yet) is the blog's own"
-                        " and this is its first publish: record the existing posts as already"
-                        " announced (default: refuse an empty store; always refused under CI)")
+                        " and this is its first publish: announce the posts of the last week and"
+                        " record the older ones as already published (default: refuse an empty"
+                        " store; always refused under CI)")
     p.add_argument("--backfill", type=backfill_count, default=0, metavar="N",
-                   help="on the first publish, announce the newest N posts; on a later one,"
-                        " the newest N back-dated posts (new, dated over a week ago and before"
-                        " the last publish), which are otherwise recorded without an"
-                        " announcement (default 0)")
+                   help="also announce the newest N back-dated posts (new to the ledger, dated"
+                        " over a week ago and, after the first publish, before the last one),"
+                        " which are otherwise recorded without an announcement (default 0)")
     p.add_argument("--wait", type=seconds, default=60.0, metavar="SECONDS",
                    help="how long to keep retrying within this run")
     p.add_argument("--no-build", action="store_true", help="use the last build's manifest")

@@ -9,13 +9,22 @@ held in memory only, served under /.fedipress/api/v1/probe/<random>/) that sends
 Follow to the public inbox, waits for the blog's Accept at the probe's own inbox (its signature
 verified with the blog's key) and then Undoes the Follow, so the probe is never left following.
 Each hop passes or fails with the fix.
+
+Whatever reaches a probe's inbox is answered 202 once the probe has judged it: its verdict goes
+into the report, and a 4xx would only make the service's own queue retry the Accept for days
+against a probe that is gone, to end as a failed delivery in `fedipress deliveries`. For the
+same reason a probe that is over still takes (and drops, with a log line) deliveries for a
+day; any other probe id is 410 Gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,11 +48,17 @@ from .netguard import GuardedTransport
 
 __all__ = ["MASTODON_ACCEPT", "Hop", "Probe", "ProbeRegistry", "deep_check"]
 
+log = logging.getLogger("fedipress.inbox")
+
 PROBE_PREFIX = "/.fedipress/api/v1/probe"
 MASTODON_ACCEPT = "application/activity+json, application/ld+json"
 AS2 = "application/activity+json"
 MAX_ACCEPT_BYTES = 64 * 1024
 ACCEPT_WAIT = 20.0  # seconds for the blog's Accept to reach the probe
+# A finished probe takes late deliveries this long (the queue's own retries come within
+# minutes), and at most this many finished probes are remembered.
+ENDED_SECONDS = 24 * 3600.0
+ENDED_KEPT = 1024
 HOST_FIX = ("your proxy changes the Host header the sender signed (nginx: proxy_set_header"
             " Host $http_host; Apache: ProxyPreserveHost On), or use the configuration"
             " `fedipress hosting` prints")
@@ -103,10 +118,27 @@ def _over() -> Response:
 
 
 class ProbeRegistry:
-    """The live probes and their public routes (410 for any other id)."""
+    """The live probes and their public routes; the recently finished ones (by id) take late
+    deliveries without a complaint; 410 for any other id."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.live: dict[str, Probe] = {}
+        self.ended: OrderedDict[str, float] = OrderedDict()
+        self._clock = clock
+
+    def finish(self, pid: str) -> None:
+        """The probe's check is over: its key goes, its id is remembered for late deliveries."""
+        self.live.pop(pid, None)
+        now = self._clock()
+        self.ended[pid] = now
+        self.ended.move_to_end(pid)
+        while self.ended and (len(self.ended) > ENDED_KEPT
+                              or now - next(iter(self.ended.values())) > ENDED_SECONDS):
+            self.ended.popitem(last=False)
+
+    def _recently_ended(self, pid: str) -> bool:
+        ended = self.ended.get(pid)
+        return ended is not None and self._clock() - ended <= ENDED_SECONDS
 
     def owns(self, key_id: str) -> bool:
         """Is key_id a live probe's key? (The inbox otherwise refuses keys on its own host.)"""
@@ -119,9 +151,15 @@ class ProbeRegistry:
         return Response(json.dumps(probe.document()).encode(), 200, media_type=AS2)
 
     async def inbox(self, request: Request) -> Response:
-        probe = self.live.get(request.path_params["pid"])
+        pid = request.path_params["pid"]
+        probe = self.live.get(pid)
         if probe is None:
-            return _over()
+            if not self._recently_ended(pid):
+                return _over()
+            # Our own queue delivering after the check ended (an Accept that took longer than
+            # the check waited): nothing failed, so it is taken, and dropped with a reason.
+            log.info("doctor --deep: probe %s is over; a late delivery to it was dropped", pid)
+            return Response(status_code=202)
         body = b""
         async for chunk in request.stream():
             body += chunk
@@ -151,9 +189,12 @@ class ProbeRegistry:
                    " service's machine)")
         except (ValueError, AttributeError):
             problem = "the Accept is not a JSON object"
+        if problem is not None:
+            log.info("doctor --deep: probe %s: %s", probe.pid, problem)
         probe.accept_problem, probe.accept_fix = problem, fix
         probe.accepted.set()
-        return Response(status_code=202 if problem is None else 401)
+        # Judged: the verdict is the report's (see the module's docstring), not the sender's.
+        return Response(status_code=202)
 
     def routes(self) -> list[BaseRoute]:
         return [Route(PROBE_PREFIX + "/{pid}/actor", self.actor, methods=["GET"]),
@@ -348,7 +389,7 @@ async def deep_check(config: SiteConfig, store: Store, key: RSAPrivateKey,
         try:
             hops.extend(await _follow_and_undo(config, store, probe, client, db))
         finally:
-            probes.live.pop(probe.pid, None)
+            probes.finish(probe.pid)
             # Its follower row (if the Undo failed), cached document and key go with it.
             await db(store.remove_actor, probe.actor_id)
     return hops

@@ -9,8 +9,12 @@ a later publish must not announce posts to servers that have dropped the account
 The library does not ask for confirmation and does not edit site.yaml: the command asks
 (or takes --yes), and the author switches `fediverse.enabled: false` and rebuilds, so the
 configuration stays theirs and its comments stay put. `preview_leave` gives what the prompt
-shows; `run_leave` does it. Both take typed options and return a report, so the inbox
-service's owner API can call them too.
+shows; `run_leave` does it. Both take typed options and return a report.
+
+Through the blog's service (where the store and the key live when CI publishes), the owner
+API's `leave` route does the same with `leave_status` (GET: what the prompt shows, and how the
+Delete's deliveries stand) and `queue_leave` (POST: the one transaction; the service's own
+delivery loop sends and retries); service_client.leave_through_service is the command's side.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..activitypub import documents as d
 from ..config import SiteConfig
@@ -33,8 +37,8 @@ if TYPE_CHECKING:
     from ..store import Store
     from .delivery import DeliverySummary
 
-__all__ = ["LeaveOptions", "LeavePreview", "LeaveResult", "NEXT_STEP", "actor_delete",
-           "preview_leave", "run_leave"]
+__all__ = ["LeaveOptions", "LeavePreview", "LeaveQueued", "LeaveResult", "NEXT_STEP",
+           "actor_delete", "leave_status", "preview_leave", "queue_leave", "run_leave"]
 
 NEXT_STEP = ("next: set `fediverse.enabled: false` in site.yaml, then build and deploy, so the"
              f" blog's ActivityPub documents answer 410 Gone ({docs_url('leaving')})")
@@ -76,6 +80,22 @@ class LeaveResult:
         return 1 if self.summary.failed else 0
 
 
+@dataclass(frozen=True)
+class LeaveQueued:
+    """What queueing the actor's Delete did: whether it is `new` (False: an earlier leave had
+    queued it already, so nobody hears it twice), the deliveries `queued` now (one per
+    distinct inbox) and the followers forgotten."""
+
+    activity_id: str
+    new: bool
+    queued: int
+    followers_removed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"activity": self.activity_id, "new": self.new, "queued": self.queued,
+                "followers_removed": self.followers_removed}
+
+
 def actor_delete(config: SiteConfig) -> PlannedActivity:
     """The signed-to-be Delete of the blog's actor, with the exact bytes sent on each try."""
     actor = config.url("actor.json")
@@ -104,6 +124,39 @@ def preview_leave(config: SiteConfig) -> LeavePreview:
         store.close()
 
 
+def queue_leave(config: SiteConfig, store: Store, now: datetime) -> LeaveQueued:
+    """Queue the actor's Delete for every follower's inbox and forget the followers, in one
+    transaction: after it returns a crash loses nothing, and a second call (the Delete is
+    stored already) queues nothing new and forgets whoever followed since."""
+    activity = actor_delete(config)
+    with store.transaction():
+        stored = queue_plan(store, Plan(activities=(activity,), ledger_updates=()), now)
+        gone = [f.actor_id for f in store.iter_followers(None)]
+        for actor_id in gone:
+            store.remove_follower(actor_id)
+    return LeaveQueued(activity_id=activity.activity_id, new=bool(stored.new_activities),
+                       queued=stored.deliveries, followers_removed=len(gone))
+
+
+# Failed deliveries of the Delete are looked for among at most this many failed rows.
+_FAILED_SCAN = 100_000
+
+
+def leave_status(config: SiteConfig, store: Store) -> dict[str, Any]:
+    """The owner API's answer to GET leave: who would be told (for the prompt) and, once the
+    Delete is queued, how many of its deliveries are still pending and how many failed."""
+    activity = actor_delete(config)
+    queued = store.get_activity(activity.activity_id) is not None
+    failed = sum(1 for row in store.list_deliveries(["failed", "expired"], _FAILED_SCAN)
+                 if row.activity_id == activity.activity_id) if queued else 0
+    return {"handle": config.handle, "actor": config.url("actor.json"),
+            "followers": store.count_followers(None),
+            "inboxes": sum(1 for _ in recipients(store)),
+            "activity": activity.activity_id, "queued": queued,
+            "pending": store.pending_for_activity(activity.activity_id) if queued else 0,
+            "failed": failed}
+
+
 def run_leave(
     config: SiteConfig,
     options: LeaveOptions,
@@ -123,18 +176,12 @@ def run_leave(
     private_key = load_private_key(config)
     store = _open(config)
     try:
-        activity = actor_delete(config)
-        now = datetime.now(UTC)
-        with store.transaction():
-            stored = queue_plan(store, Plan(activities=(activity,), ledger_updates=()), now)
-            gone = [f.actor_id for f in store.iter_followers(None)]
-            for actor_id in gone:
-                store.remove_follower(actor_id)
+        done = queue_leave(config, store, datetime.now(UTC))
         # Printed only after the commit: from here on a killed run loses nothing.
-        if stored.new_activities:
+        if done.new:
             out(f"queued the Delete of {config.url('actor.json')} for"
-                f" {plural(stored.deliveries, 'inbox', 'inboxes')};"
-                f" forgot {plural(len(gone), 'follower')}")
+                f" {plural(done.queued, 'inbox', 'inboxes')};"
+                f" forgot {plural(done.followers_removed, 'follower')}")
         else:
             out(f"the Delete of {config.url('actor.json')} was queued by an earlier `leave`;"
                 f" delivering what is still queued")
@@ -153,7 +200,7 @@ def run_leave(
             out("what is still queued is retried by `fedipress inbox` while it runs, or by"
                 " running `fedipress leave` again")
         out(NEXT_STEP)
-        return LeaveResult(activity_id=activity.activity_id, queued=stored.deliveries,
-                           followers_removed=len(gone), summary=summary)
+        return LeaveResult(activity_id=done.activity_id, queued=done.queued,
+                           followers_removed=done.followers_removed, summary=summary)
     finally:
         store.close()

@@ -19,6 +19,8 @@ The token never reaches a log line or an answer. Endpoints:
     DELETE publish/sessions/{id}              abandon it (nothing applied)
     POST doctor/deep                          meet the blog from outside (doctor_probe.py)
     GET  feed.atom, feed/<secret>.atom        the author's private feed (author_feed.py)
+    GET  leave / POST leave {"confirm": handle}  leaving: who is told / send the actor's
+                                              Delete to them all and forget them (leave.py)
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from .author_feed import AuthorFeed
 from .doctor_probe import ProbeRegistry, deep_check
 from .inbox import client_ip
 from .keys import public_pem_of, same_public_key
+from .leave import LeaveQueued, leave_status, queue_leave
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher
 from .service_http import PREFIX, TOKEN_ENV  # (one definition, shared with the clients)
@@ -390,6 +393,28 @@ class OwnerApi:
                                 f"@{self.config.fediverse.handle_domain}",
                       "hops": [h.as_json() for h in hops]})
 
+    async def leave(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _json(await self._db(leave_status, self.config, self.store))
+        confirm = (await self._body(request)).get("confirm")
+        if confirm != self.config.handle:
+            # Leaving cannot be undone: a request must name the blog it means to delete.
+            raise _Answer(422, f'send {{"confirm": "{self.config.handle}"}} (the blog\'s handle)'
+                          " to leave; nothing was sent")
+
+        def run() -> LeaveQueued:
+            with self.apply_lock:
+                return queue_leave(self.config, self.store, self.clock())
+
+        done = await anyio.to_thread.run_sync(run)
+        log.info("owner API leave: the actor's Delete %s for %s; %s forgotten",
+                 "queued" if done.new else "was queued already",
+                 plural(done.queued, "inbox", "inboxes"),
+                 plural(done.followers_removed, "follower"))
+        if done.queued and self.wake is not None:
+            self.wake()
+        return _json(done.as_json())
+
     def routes(self) -> list[BaseRoute]:
         g = self._guarded
         s = PREFIX + "/publish/sessions"
@@ -406,6 +431,7 @@ class OwnerApi:
             Route(PREFIX + "/doctor/deep", g(self.doctor_deep), methods=["POST"]),
             *AuthorFeed(self.config, self.store, self._token.decode("utf-8"), clock=self.clock,
                         monotonic=self.monotonic).routes(g),
+            Route(PREFIX + "/leave", g(self.leave), methods=["GET", "POST"]),
         ]
 
 
@@ -426,8 +452,8 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
      " objects (id -> {hash, published, doc}); each request under the body limit.", True,
      {"type": "object", "required": ["objects"], "properties": {"objects": {"type": "object"}}}),
     ("post", "/publish/sessions/{session}/commit", "Plan and queue the whole upload in one"
-     " transaction; `objects` is how many were sent, `backfill` how many of the newest to"
-     " announce on the first publish.", True,
+     " transaction; `objects` is how many were sent, `backfill` how many back-dated posts"
+     " (dated more than a week ago) to announce as well.", True,
      {"type": "object", "required": ["objects"],
       "properties": {"objects": {"type": "integer"}, "backfill": {"type": "integer"}}}),
     ("delete", "/publish/sessions/{session}", "Abandon an upload: nothing is applied.", True,
@@ -440,6 +466,11 @@ _OPERATIONS: tuple[tuple[str, str, str, bool, dict[str, Any] | None], ...] = (
     ("get", "/feed/{secret}.atom", "The same feed for feed readers, which send no token: the"
      " secret is an HMAC of the owner token (`fedipress service feed-url` prints the URL).",
      False, None),
+    ("get", "/leave", "Who leaving would tell (handle, followers, inboxes) and, once the"
+     " actor's Delete is queued, its pending and failed deliveries.", True, None),
+    ("post", "/leave", "Leave the fediverse: queue the actor's Delete for every follower's"
+     " inbox and forget the followers, in one transaction; `confirm` must be the handle.", True,
+     {"type": "object", "required": ["confirm"], "properties": {"confirm": {"type": "string"}}}),
 )
 
 

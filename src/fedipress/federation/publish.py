@@ -39,7 +39,6 @@ from .publish_checks import (
     check_not_preview,
     first_publish_problem,
     load_manifest,
-    note_backfill,
     read_store_state,
     running_under_ci,
 )
@@ -50,6 +49,7 @@ from .publish_plan import (
     Change,
     Plan,
     actor_ledger_id,
+    first_publish_line,
     plan_changes,
     plan_for_store,
     queue_plan,
@@ -72,6 +72,7 @@ __all__ = [
     "StoreState",
     "actor_ledger_id",
     "check_identity",
+    "first_publish_line",
     "first_publish_problem",
     "load_manifest",
     "plan_changes",
@@ -87,9 +88,10 @@ class PublishOptions:
     """`fedipress publish`'s choices.
 
     `build`: build the site first (False: use the last build's manifest). `wait`: seconds to
-    keep retrying within this run. `backfill`: on the first publish, announce the newest N
-    posts. `base_url`: the --base-url this run's config was loaded with (None: site.yaml's),
-    named in the messages that compare it with the built site. `progress`: draw the delivery
+    keep retrying within this run. `backfill`: also announce the newest N back-dated posts
+    (new to the ledger, dated more than a week ago: see publish_plan.plan_changes).
+    `base_url`: the --base-url this run's config was loaded with (None: site.yaml's), named
+    in the messages that compare it with the built site. `progress`: draw the delivery
     progress bar on stderr (the caller decides: only on a terminal; never under CI)."""
 
     dry_run: bool = False
@@ -161,7 +163,6 @@ def run_publish(
         store_path, state, first_publish=options.first_publish, ci=ci)
     if problem:
         raise FirstPublishError(problem)
-    note_backfill(state, backfill, err)
     built = options.build
     if built:
         from ..generator.build import build_site
@@ -203,6 +204,9 @@ def run_publish(
             # Printed (and flushed) only after the commit: from here on nothing can be lost.
             out(f"queued {plural(stored.deliveries, 'delivery')} for"
                 f" {plural(len(stored.new_activities), 'new activity', 'new activities')}")
+            first = first_publish_line(plan, config.url("actor.json"))
+            if first:
+                out(first)
         owner = owner_id("publish")
         released = recover_dead_leases(store)
         if released and verbose:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ __all__ = [
     "first_publish_problem",
     "load_manifest",
     "manifest_path",
-    "note_backfill",
     "read_store_state",
     "running_under_ci",
     "shown_path",
@@ -199,9 +198,9 @@ def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
                           ci: bool) -> str | None:
     """Why a publish against `state` must not go ahead, or None.
 
-    An empty store (no ledger, no followers) is what a fresh clone or a CI runner has: the
-    first-publish baseline would record every post as announced and send nothing to anyone,
-    and the real store (where the inbox records followers) would later announce them again.
+    An empty store (no ledger, no followers) is what a fresh clone or a CI runner has: its
+    first publish would record every post as published here, announce the recent ones to
+    nobody, and the real store (where the inbox records followers) would never know.
     So it needs --first-publish on a workstation and is refused outright under CI."""
     shown = shown_path(path)
     if state.announced == 0 and state.followers == 0:
@@ -210,17 +209,17 @@ def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
         if ci:
             # The runner's way is the service, which holds the store: name it first.
             return (f"{what}: this CI runner does not have the blog's store, so publish would"
-                    " record every post as already announced and send nothing to anyone;"
+                    " record the posts as published here and send them to nobody;"
                     " publish through the blog's service instead: set FEDIPRESS_SERVICE_URL"
                     " (or pass --to URL) and FEDIPRESS_SERVICE_TOKEN, see"
                     f" {docs_url('service')}; or run `fedipress publish` on the machine where"
                     " `fedipress inbox` runs and keeps that store")
         if not first_publish:
-            return (f"{what}, so publish would record every post as already announced and send"
-                    " nothing; if this is the blog's store and its first publish, run"
-                    " `fedipress publish --first-publish` (with --backfill N to announce the"
-                    " newest N posts), otherwise publish on the machine where `fedipress inbox`"
-                    " keeps the store")
+            return (f"{what}, so publish would record the posts as published here and send"
+                    " them to nobody; if this is the blog's store and its first publish, run"
+                    " `fedipress publish --first-publish` (it announces the posts of the last"
+                    " week, --backfill N also the newest N older ones), otherwise publish on"
+                    " the machine where `fedipress inbox` keeps the store")
     elif first_publish and state.announced:
         return (f"--first-publish: {shown} already records {state.announced:,} announced"
                 f" document{'s' * (state.announced != 1)}, so this is not the first publish;"
@@ -300,15 +299,3 @@ def check_built_site(config: SiteConfig, manifest: Mapping[str, Any] | None,
         check_identity(config, manifest.get("actor"),
                        f"the last build ({shown_path(manifest_path(config))})",
                        public_pem=public_pem, base_url_option=base_url_option)
-
-
-
-def note_backfill(state: StoreState, backfill: int, err: Callable[[str], None]) -> None:
-    """--backfill on a store that has published before: it announces back-dated posts (new to
-    the ledger, dated more than a week ago and before the last publish) instead of the
-    newest posts of the first publish; said once so the author knows which meaning applied."""
-    if backfill and state.announced:
-        err(f"note: --backfill {backfill}: the ledger already records {state.announced:,}"
-            f" announced document{'s' * (state.announced != 1)}, so it announces up to"
-            f" {backfill} new back-dated post{'s' * (backfill != 1)} (dated more than a week"
-            " ago, before the last publish), newest first")

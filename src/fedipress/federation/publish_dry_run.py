@@ -27,12 +27,11 @@ from .publish_checks import (
     connect_read_only,
     first_publish_problem,
     load_manifest,
-    note_backfill,
     read_store_state,
     running_under_ci,
     shown_path,
 )
-from .publish_plan import Plan, plan_for_store, recipients
+from .publish_plan import Plan, first_publish_line, plan_for_store, recipients
 
 __all__ = ["run_dry"]
 
@@ -143,9 +142,11 @@ def run_dry(
             store.close()
     inboxes += [i for v in extra.values() for i in v if i not in inboxes]
     _print_plan(plan, inboxes, out)
+    first = first_publish_line(plan, config.url("actor.json"))
+    if first:
+        out(first)
     for note in plan.notes:
         err(f"note: {note}")
-    note_backfill(state, backfill, err)
     problem = first_publish_problem(
         store_path, state, first_publish=first_publish, ci=running_under_ci())
     if problem:

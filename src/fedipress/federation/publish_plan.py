@@ -43,14 +43,20 @@ __all__ = [
     "Change",
     "Plan",
     "actor_ledger_id",
+    "first_publish_line",
     "plan_changes",
     "plan_for_store",
     "queue_plan",
     "recipients",
 ]
 
-# A new post dated more than this before publish (and before the last publish) is back-dated:
-# an import, not news (see _back_dated).
+# A post new to the ledger dated more than this before the publish is back-dated: an import or
+# an archive, not news (see _back_dated). The first publish uses the same window, so a post is
+# news on the first publish exactly when it would be on a later one: a blog that posts weekly
+# or less still announces its latest post when it joins the fediverse, while an imported
+# archive of years does not flood its first followers. The reference is the publish's own time
+# (the manifest carries no build time; in CI the build runs a moment before), so a build left
+# unpublished for a week has nothing new in it either.
 OLD_POST_AGE = timedelta(days=7)
 # The actor's profile gets a ledger row of its own under this suffix of the actor id, so that
 # it can never collide with a post's object id.
@@ -76,6 +82,8 @@ class Plan:
     changes: tuple[Change, ...] = field(default=())
     # What was shortened to keep an activity under documents.MAX_ACTIVITY_BYTES, one a line.
     notes: tuple[str, ...] = field(default=())
+    # Planned against an empty ledger: the posts' baseline is recorded (first_publish_line).
+    first_publish: bool = False
 
     @property
     def empty(self) -> bool:
@@ -98,10 +106,11 @@ def _parse_time(value: Any, fallback: datetime) -> datetime:
 
 def _back_dated(published: datetime, now: datetime, last_publish: datetime | None) -> bool:
     """Whether a post new to the ledger is back-dated (an old post added now, an import) and
-    not news: dated more than OLD_POST_AGE before `now` and no later than the last publish.
-    A post dated after the last publish was not out when it ran (a future-dated post whose
-    date has passed since, or one written while nobody published), so it is news however
-    late this publish is: a scheduled CI run that missed a week still announces it."""
+    not news: dated more than OLD_POST_AGE before `now` and no later than the last publish
+    (on the first publish, `last_publish` is None: the age alone decides). A post dated after
+    the last publish was not out when it ran (a future-dated post whose date has passed
+    since, or one written while nobody published), so it is news however late this publish
+    is: a scheduled CI run that missed a week still announces it."""
     if published >= now - OLD_POST_AGE:
         return False
     return last_publish is None or published <= last_publish
@@ -161,10 +170,11 @@ def plan_changes(
     `manifest` is `activitypub.site.federation_manifest(...)`: {"actor", "objects"}. `site`
     supplies the actor and followers ids for the activities (its posts are not read).
 
-    - object not in the ledger -> Create; except on the first publish (an empty ledger, or
-      `first_publish=True`), when only the newest `backfill` are announced and the rest are
-      recorded silently, and for back-dated posts (see `_back_dated`): on a later publish only
-      the newest `backfill` of those are announced, the rest recorded silently;
+    - object not in the ledger -> Create, unless it is back-dated (see `_back_dated`: dated
+      more than OLD_POST_AGE before `now` and, after the first publish, before the last
+      one): of those only the newest `backfill` are announced, the rest recorded silently.
+      The first publish (an empty ledger, or `first_publish=True`) follows the same rule,
+      so it announces the recent posts and records the older ones as the baseline;
     - hash changed -> Update whose object carries `updated` = now;
     - in the ledger as live but gone from the manifest (deleted, or now `federate: false`) ->
       Delete with a Tombstone; a deleted object that comes back -> Create with a new id;
@@ -190,16 +200,20 @@ def plan_changes(
         key=lambda oid: (_parse_time(objects[oid].get("published"), now), oid),
         reverse=True,
     )
-    last_publish = max((e.announced_at for e in ledger.values()), default=None)
-    if first:
-        backfilled = set(newest[: max(backfill, 0)])
-    else:
-        back_dated = [oid for oid in newest if oid not in ledger and _back_dated(
-            _parse_time(objects[oid].get("published"), now), now, last_publish)]
-        backfilled = set(back_dated[: max(backfill, 0)])
-        if backfill > len(back_dated):
-            notes.append(f"--backfill {backfill}: {plural(len(back_dated), 'new back-dated post')}"
-                         " to announce")
+    last_publish = None if first else max((e.announced_at for e in ledger.values()),
+                                          default=None)
+    back_dated = [oid for oid in newest if oid not in ledger and _back_dated(
+        _parse_time(objects[oid].get("published"), now), now, last_publish)]
+    backfilled = set(back_dated[: max(backfill, 0)])
+    if backfill > len(back_dated):
+        notes.append(f"--backfill {backfill}: {plural(len(back_dated), 'new back-dated post')}"
+                     " to announce")
+    recorded_why = (
+        "first publish: dated more than a week ago, recorded as already published;"
+        " --backfill N announces it" if first else
+        "back-dated (dated more than a week ago, before the last publish): recorded as"
+        " already announced; --backfill N announces it")
+    back_dated_set = set(back_dated)
 
     for oid in sorted(objects):
         item = objects[oid]
@@ -211,13 +225,10 @@ def plan_changes(
         old = ledger.get(oid)
         if old is None or old.state == "deleted":
             record, why = "", "new" if old is None else "restored"
-            if old is None and first and oid not in backfilled:
-                record = "first publish: recorded as already announced"
-            elif old is None and not first and oid in backfilled:
+            if old is None and oid in backfilled:
                 why = "back-dated, announced for --backfill"
-            elif old is None and not first and _back_dated(published, now, last_publish):
-                record = ("back-dated (dated more than a week ago, before the last publish):"
-                          " recorded as already announced; --backfill N announces it")
+            elif old is None and oid in back_dated_set:
+                record = recorded_why
             if record:
                 entries.append(LedgerEntry(oid, new_hash, now, published, "live", None))
                 changes.append(Change("record", oid, record))
@@ -275,7 +286,33 @@ def plan_changes(
 
     creates.sort(key=lambda pair: (pair[0], pair[1].activity_id))
     activities += [a for _, a in creates] + updates + deletes
-    return Plan(tuple(activities), tuple(entries), tuple(changes), tuple(notes))
+    return Plan(tuple(activities), tuple(entries), tuple(changes), tuple(notes),
+                first_publish=first)
+
+
+def first_publish_line(plan: Plan, actor_id: str) -> str | None:
+    """What a first publish did with the posts already there, in one line (None for a later
+    publish): "first publish: 1 new post announced, 41 older posts recorded as already
+    published; use --backfill N to announce older ones"."""
+    if not plan.first_publish:
+        return None
+    profile = actor_ledger_id(actor_id)
+    new = backfilled = recorded = 0
+    for change in plan.changes:
+        if change.action == "Create":
+            if change.reason.startswith("back-dated"):
+                backfilled += 1
+            else:
+                new += 1
+        elif change.action == "record" and change.object_id != profile:
+            recorded += 1
+    text = f"first publish: {plural(new, 'new post')} announced"
+    if backfilled:
+        text += f", {plural(backfilled, 'older post')} announced for --backfill"
+    text += f", {plural(recorded, 'older post')} recorded as already published"
+    if recorded:
+        text += "; use --backfill N to announce older ones"
+    return text
 
 
 def recipients(store: Store) -> Iterator[str]:

@@ -7,6 +7,8 @@ service's owner API as one upload session (begin with the actor, the objects in 
 under the service's body limit, then commit, which the service applies in one transaction), and
 the service's one-line answer comes back. A connection that drops before the commit leaves the
 session unapplied (it expires on the service), so a retry starts again from scratch.
+
+`deep_doctor` (doctor --deep) and `leave_through_service` (leave) ask the same owner API.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 from ..config import SiteConfig
 from ..errors import FedipressError
 from ..wording import plural
+from .leave import NEXT_STEP
 from .publish_checks import (
     check_last_build,
     check_not_preview,
@@ -39,10 +43,12 @@ from .service_http import (
 __all__ = [
     "SERVICE_URL_ENV",
     "ServiceError",
+    "ServiceLeave",
     "ServicePublishOptions",
     "ServiceTarget",
     "chunks",
     "deep_doctor",
+    "leave_through_service",
     "publish_through_service",
     "service_target",
 ]
@@ -56,10 +62,11 @@ class ServicePublishOptions:
     verbose: bool = False
     allow_private: bool = False
     chunk_bytes: int = CHUNK_BYTES
-    backfill: int = 0  # on the service's first publish, announce the newest N posts
+    backfill: int = 0  # also announce the newest N back-dated posts
 
 
-def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> ServiceTarget | None:
+def service_target(to: str | None, environ: Mapping[str, str] = os.environ, *,
+                   doing: str = "publishing") -> ServiceTarget | None:
     """The service to publish through: --to, else FEDIPRESS_SERVICE_URL; None: publish locally.
     The token comes only from the environment (a command line shows in `ps` and CI logs)."""
     url = (to or environ.get(SERVICE_URL_ENV, "")).strip()
@@ -71,7 +78,7 @@ def service_target(to: str | None, environ: Mapping[str, str] = os.environ) -> S
                              " service's address, such as https://blog.example/")
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise FedipressError(f"publishing through {url[:200]} needs the owner token in"
+        raise FedipressError(f"{doing} through {url[:200]} needs the owner token in"
                              f" {TOKEN_ENV} (the value the service was started with)")
     return ServiceTarget(url.rstrip("/") + "/", token)
 
@@ -164,3 +171,76 @@ def deep_doctor(service: str | None, allow_private: bool,
             await client.http.aclose()
 
     return asyncio.run(ask())
+
+
+# --- fedipress leave through the service -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceLeave:
+    """What `leave` through the service did: the service's answer to the POST and how the
+    Delete's deliveries stood when this run stopped waiting."""
+
+    queued: int
+    followers_removed: int
+    pending: int
+    failed: int
+
+    @property
+    def exit_code(self) -> int:
+        """0: delivered or still retrying on the service; 1: some server refused it for good."""
+        return 1 if self.failed else 0
+
+
+def leave_through_service(
+    target: ServiceTarget,
+    *,
+    wait: float,
+    allow_private: bool,
+    confirm: Callable[[Mapping[str, Any]], None],
+    out: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> ServiceLeave:
+    """`fedipress leave` through the blog's service: GET leave (what would be told), `confirm`
+    it (the command prompts, or refuses where nothing can answer: it raises to stop), POST
+    leave with the handle as confirmation, then watch the service's queue for up to `wait`
+    seconds. Needs no store and no key here."""
+    if wait < 0:
+        raise FedipressError("--wait: must be 0 or more seconds")
+
+    async def call(method: str, body: Any = None) -> dict[str, Any]:
+        client = ServiceClient(target, allow_private)
+        try:
+            return await client.call(method, "/leave", body)
+        finally:
+            await client.http.aclose()
+
+    preview = asyncio.run(call("GET"))
+    confirm(preview)
+    done = asyncio.run(call("POST", {"confirm": preview.get("handle")}))
+    where = target.url
+    queued = int(done.get("queued") or 0)
+    if done.get("new"):
+        out(f"{where}: queued the Delete of {preview.get('actor')} for"
+            f" {plural(queued, 'inbox', 'inboxes')};"
+            f" forgot {plural(int(done.get('followers_removed') or 0), 'follower')}")
+    else:
+        out(f"{where}: the Delete of {preview.get('actor')} was queued by an earlier `leave`")
+    deadline = time.monotonic() + wait
+    status = asyncio.run(call("GET"))
+    while int(status.get("pending") or 0) and time.monotonic() < deadline:
+        sleep(0.5)
+        status = asyncio.run(call("GET"))
+    pending, failed = int(status.get("pending") or 0), int(status.get("failed") or 0)
+    if done.get("new"):
+        out(f"{where}: sent {max(queued - pending - failed, 0):,}, retrying {pending:,},"
+            f" failed {failed:,}")
+    else:
+        out(f"{where}: {plural(pending, 'delivery', 'deliveries')} of it still queued,"
+            f" {failed:,} failed")
+    if pending:
+        out("the service keeps retrying what is still queued (`GET deliveries` of its owner"
+            " API shows progress)")
+    out(NEXT_STEP)
+    return ServiceLeave(queued=queued, followers_removed=int(done.get("followers_removed") or 0),
+                        pending=pending, failed=failed)

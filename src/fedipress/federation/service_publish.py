@@ -27,7 +27,13 @@ from ..wording import plural
 from .inbox_handlers import RECEIVED_MANIFEST
 from .keys import public_pem_of, same_public_key
 from .mentions import canonical_manifest
-from .publish_plan import actor_ledger_id, plan_for_store, queue_plan, recipients
+from .publish_plan import (
+    actor_ledger_id,
+    first_publish_line,
+    plan_for_store,
+    queue_plan,
+    recipients,
+)
 
 __all__ = [
     "ManifestRefused",
@@ -101,6 +107,8 @@ class ServicePublishResult:
     inboxes: int
     deliveries: int
     notes: tuple[str, ...] = ()
+    # The first publish's own line (publish_plan.first_publish_line), else None.
+    first_publish: str | None = None
 
     def line(self) -> str:
         head = (f"{self.created:,} new, {self.updated:,} updated, {self.deleted:,} deleted")
@@ -111,7 +119,7 @@ class ServicePublishResult:
         else:
             tail = "nothing queued"
         text = f"{head}; {tail}"
-        if self.recorded:
+        if self.recorded and self.first_publish is None:
             text += f" ({plural(self.recorded, 'post')} recorded as already announced)"
         return text
 
@@ -119,7 +127,8 @@ class ServicePublishResult:
         return {"created": self.created, "updated": self.updated, "deleted": self.deleted,
                 "recorded": self.recorded, "profile_updated": self.profile_updated,
                 "inboxes": self.inboxes, "deliveries": self.deliveries,
-                "notes": list(self.notes), "line": self.line()}
+                "notes": list(self.notes), "line": self.line(),
+                "first_publish": self.first_publish}
 
 
 def apply_manifest(
@@ -136,7 +145,9 @@ def apply_manifest(
     """Plan `manifest` against this store's ledger and queue it in one transaction, exactly as
     the local publish does (blocked followers purged, mentions resolved). Blocking: run it off
     the event loop. An identical manifest a second time plans nothing and queues nothing.
-    `backfill`: on the first publish (an empty ledger), announce the newest N posts."""
+    `backfill`: also announce the newest N back-dated posts (as the local publish does).
+    The service's first publish (an empty ledger) announces the recent posts and records the
+    older ones: publish_plan.plan_changes decides, for every way of publishing alike."""
     check_actor(config, key, manifest.get("actor"))
     check_objects(manifest.get("objects"), config.base_url)
     canonical = canonical_manifest(manifest)
@@ -147,10 +158,6 @@ def apply_manifest(
         notes.append(text)
         warn(text)
 
-    if backfill and store.get_ledger():
-        note(f"--backfill {backfill} ignored: it applies only to the service's first publish,"
-             " and this service has published before")
-        backfill = 0
     plan, _, extra = plan_for_store(
         config, store, canonical, site=site, now=now, backfill=backfill, private_key=key,
         allow_private=allow_private, warn=note,
@@ -172,6 +179,7 @@ def apply_manifest(
         deleted=actions.count("Delete"), recorded=recorded,
         profile_updated="Update(actor)" in actions, inboxes=inboxes, deliveries=deliveries,
         notes=tuple(notes),
+        first_publish=first_publish_line(plan, config.url("actor.json")),
     )
 
 
