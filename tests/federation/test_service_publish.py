@@ -470,7 +470,14 @@ def test_the_issues_check_ci_publishes_through_the_service_to_an_independent_fol
                 "Fresh news.", "Fresh news, corrected."))
         _git("commit", "--quiet", "-am", "edit", cwd=repo)
         wrong = _CiRun(repo, service, tmp_path / "ci-3", "w" * 64)
+        # The build asks the service for the conversation first, and stops there.
+        stopped = wrong.fedipress("build")
+        assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+        assert "the service refused the owner token" in stopped.stderr, stopped.stderr
+        # Built without the service (its address left out), publishing is refused all the same.
+        url = wrong.env.pop("FEDIPRESS_SERVICE_URL")
         wrong.build()
+        wrong.env["FEDIPRESS_SERVICE_URL"] = url
         refused = wrong.publish()
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert refused.stderr.strip().splitlines()[-1].startswith(
