@@ -47,7 +47,7 @@ FEDIVERSE_KEYS = (
     "username", "handle_domain", "display_name", "bio", "avatar", "header", "fields",
     "also_known_as", "post_type", "note_content", "federate", "discoverable", "indexable",
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
-    "public_key_file", "published", "enabled", "paused",
+    "public_key_file", "published", "enabled", "paused", "cache_avatars",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -345,6 +345,7 @@ def _read_fediverse(
             "fediverse.paused: has no effect with fediverse.enabled: false (the blog has left"
             " the fediverse); remove one of them",
         )
+    cache_avatars = check.boolean(section, "cache_avatars")
     published = check.text(section, "published")
     if published is not None:
         published, error = check_datetime(published, timezone)
@@ -376,4 +377,5 @@ def _read_fediverse(
         published=published,
         enabled=True if enabled is None else enabled,
         paused=bool(paused),
+        cache_avatars=bool(cache_avatars),
     )

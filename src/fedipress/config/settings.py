@@ -84,6 +84,9 @@ class FediverseConfig:
     enabled: bool = True
     # True: publish announces nothing new; documents are still served, follows accepted.
     paused: bool = False
+    # True: the build keeps local copies of the conversation's avatars (federation/avatars.py);
+    # False: pages reference them at their https URLs and the build fetches nothing.
+    cache_avatars: bool = False
 
 
 @dataclass(frozen=True)

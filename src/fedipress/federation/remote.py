@@ -52,6 +52,7 @@ __all__ = [
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 AP_ACCEPT = f'application/activity+json, application/ld+json; profile="{AS_CONTEXT}"'
 JRD_ACCEPT = "application/jrd+json, application/json;q=0.9"
+IMAGE_ACCEPT = "image/webp, image/png, image/jpeg, image/gif"
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
 MAX_JSON_DEPTH = 64
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -146,6 +147,10 @@ def is_activitypub_content_type(content_type: str) -> bool:
     if kind == "application/activity+json":
         return True
     return kind == "application/ld+json" and AS_CONTEXT in params.get("profile", "").split()
+
+
+def _is_image_type(content_type: str) -> bool:
+    return _media_type(content_type)[0].startswith("image/")
 
 
 def is_jrd_content_type(content_type: str) -> bool:
@@ -485,6 +490,13 @@ class RemoteFetcher:
                 shown = doc_id[:200] if isinstance(doc_id, str) else "missing"
                 raise FetchError(f"{final}: document id ({shown}) does not match its URL")
         return FetchedDocument(url=final, data=data, content_type=content_type, status=status)
+
+    async def fetch_image(self, url: str) -> tuple[str, bytes]:
+        """An image's bytes (avatars cached by federation/avatars.py): the same guard and the
+        policy's size cap; the Content-Type must say image/*, and the caller checks the bytes."""
+        final, body, _type, _status = await self._get(
+            url, accept=IMAGE_ACCEPT, acceptable=_is_image_type, what="an image (image/*)")
+        return final, body
 
     async def fetch_actor(self, url: str) -> RemoteActor:
         doc = await self.fetch_json(url)
