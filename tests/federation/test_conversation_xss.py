@@ -39,6 +39,7 @@ import httpx
 import jinja2
 import pytest
 
+import fedipress
 from fedipress.activitypub.conversation import PostConversation
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import SiteConfig, load_config
@@ -56,6 +57,7 @@ from support.xss_payloads import PAYLOADS, Payload
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BASE = "https://blog.example/"
 KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "keys"
+THEME = Path(fedipress.__file__).parent / "generator" / "themes" / "default" / "templates"
 AS2 = "application/activity+json"
 SITE_YAML = """\
 title: Hostile Test
@@ -229,7 +231,7 @@ class Hostile:
         return found
 
     def baseline_for(self, page: str) -> Baseline:
-        return Baseline.of(self.baseline.get(page) or self.baseline[POST_PAGE])
+        return Baseline.of_theme(THEME, self.baseline.get(page) or self.baseline[POST_PAGE])
 
 
 @pytest.fixture(scope="module")

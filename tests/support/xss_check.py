@@ -38,7 +38,7 @@ import re
 import select
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
@@ -121,6 +121,22 @@ class Baseline:
     style_attrs: frozenset[str] = frozenset()
     refreshes: frozenset[str] = frozenset()
     schemes: frozenset[str] = field(default_factory=lambda: frozenset({"http", "https"}))
+
+    @classmethod
+    def of_theme(cls, theme: Path, *pages: str) -> Baseline:
+        """The baseline of `pages` plus the static `<script>` and `<style>` blocks and style
+        attributes written in the theme's templates (a theme may add a script only to pages
+        with a conversation; a block with template code in it must then be in `pages`)."""
+        found = cls.of(*pages)
+        scripts, styles, attrs = set(found.scripts), set(found.styles), set(found.style_attrs)
+        for template in sorted(theme.rglob("*.html")):
+            text = template.read_text(encoding="utf-8")
+            for kind, body in re.findall(r"<(script|style)>(.*?)</\1>", text, re.DOTALL):
+                if "{{" not in body and "{%" not in body:
+                    (scripts if kind == "script" else styles).add(body.strip())
+            attrs.update(v for v in re.findall(r'style="([^"{}]*)"', text))
+        return replace(found, scripts=frozenset(scripts), styles=frozenset(styles),
+                       style_attrs=frozenset(attrs))
 
     @classmethod
     def of(cls, *pages: str) -> Baseline:
