@@ -151,7 +151,8 @@ def test_good_urls_pass(url: str) -> None:
         "https://x.example\\@evil.example/", "https://x.example/a b", "https://x.example/\x00",
         "https://x.example/\u202e", "https://x.example:99999/", "https://x.example:/",
         "https://%65vil.example/", "https://[::1]/", "https://x.example/" + "a" * 3000,
-        " https://x.example/", None, 7,
+        " https://x.example/", 'https://x.example/"><script>alert(1)</script>',
+        "https://x.example/`", None, 7,
     ],
 )
 def test_bad_urls_are_refused(url: object) -> None:

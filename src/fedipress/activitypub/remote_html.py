@@ -58,6 +58,8 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _KEPT_FORMAT = frozenset({"\u200c", "\u200d"})
 # Letters that draw as nothing: used for names that look empty or to pad a fake name.
 _BLANKS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
+# Never in a valid URL unencoded (RFC 3986); a backslash reads as "/" in browsers but not here.
+_NOT_IN_URLS = re.compile(r'["<>`\\]')
 _MAX_MARKS = 8  # combining marks kept on one character (scripts stack a few; "Zalgo" hundreds)
 _USER = re.compile(r"[\w.\-]+")  # \w is Unicode: letters, digits, marks and "_"
 _HOST = re.compile(r"(?:[\w\-]+\.)*[\w\-]+(?::[0-9]{1,5})?")
@@ -149,8 +151,9 @@ def safe_handle(value: object) -> str:
 
 def safe_url(value: object, *, https_only: bool = False) -> str | None:
     """`value` if it is an absolute http(s) URL (https only when asked) with a host, no
-    credentials, no whitespace, control or format characters and no backslash; else None."""
-    if not isinstance(value, str) or len(value) > MAX_URL or "\\" in value:
+    credentials, no whitespace, control or format characters, no backslash and no `"<>` or
+    backtick (which RFC 3986 leaves out of URLs); else None."""
+    if not isinstance(value, str) or len(value) > MAX_URL or _NOT_IN_URLS.search(value):
         return None
     if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value):
         return None
