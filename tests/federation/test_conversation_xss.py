@@ -1,7 +1,7 @@
 """The hostile conversation: every payload of tests/support/xss_payloads.py, sent as real signed
-replies and likes through the inbox, approved, built into the blog, and checked twice (parsing the
-HTML; loading the pages in headless Chromium): nothing a remote server sends may run script,
-open a dialog, navigate or restyle the page.
+replies and likes to the inbox service over loopback HTTP, approved, built into the blog, and
+checked twice (parsing the HTML; loading the pages in headless Chromium): nothing a remote server
+sends may run script, open a dialog, navigate or restyle the page.
 
 Each payload has its own hostile actor on a loopback server whose actor document carries the
 payload as display name, handle (preferredUsername), profile and avatar URL and custom emoji name;
@@ -28,6 +28,7 @@ import functools
 import http.server
 import json
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Any
 import httpx
 import jinja2
 import pytest
+import uvicorn
 
 import fedipress
 from fedipress.activitypub.conversation import PostConversation
@@ -168,8 +170,9 @@ def _requests_by_payload() -> list[str]:
 
 
 def _deliver(config: SiteConfig, requests: list[tuple[bytes, dict[str, str]]]) -> list[int]:
-    """POST each request to the blog's inbox (the real app, real signatures, the actors fetched
-    from the loopback server), as one running service."""
+    """POST each request over loopback HTTP to the blog's inbox service (the real app under
+    uvicorn, as `fedipress inbox` runs it; real signatures; the actors fetched from the loopback
+    server), and return the answers' statuses."""
     store = open_store(config.state_dir / "state.db")
     # Hundreds of actors on one host in a second: the rate limits are not what is tested here.
     settings = InboxSettings(ip_burst=100_000, host_burst=100_000)
@@ -179,10 +182,24 @@ def _deliver(config: SiteConfig, requests: list[tuple[bytes, dict[str, str]]]) -
         async with RemoteFetcher(policy=FetchPolicy(allow_private=True), user_agent="test",
                                  auth=auth) as fetcher:
             app = create_app(config, store, fetcher, clock=lambda: NOW, settings=settings)
-            transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4321))
-            async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-                return [(await client.post("/inbox", content=b, headers=h)).status_code
-                        for b, h in requests]
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="error",
+                                                   http="h11"))
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            try:
+                while not server.started:
+                    assert not serving.done(), serving.result()  # raises why it stopped
+                    await asyncio.sleep(0.01)
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                             timeout=30) as client:
+                    return [(await client.post("/inbox", content=b, headers=h)).status_code
+                            for b, h in requests]
+            finally:
+                server.should_exit = True
+                await serving
+                sock.close()
 
     try:
         return asyncio.run(main())
