@@ -51,6 +51,7 @@ IO_MODULES = (
     "federation.remote", "federation.netguard", "federation.delivery", "federation.publish*",
     "federation.inbox*", "federation.keys", "federation.signing", "federation.doctor*",
     "federation.followers", "federation.deliveries", "federation.interactions",
+    "federation.avatars",
 )
 
 # Libraries that open files, sockets or processes, read the clock or randomness, or hold global
@@ -111,7 +112,7 @@ LAYERS: dict[str, int] = {
     "generator.outputsync": 1, "generator.rendercache": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
-    "federation.hosting_gone": 1,
+    "federation.hosting_gone": 1, "federation.avatars": 1,
     "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
     "federation.moderation": 1,
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and

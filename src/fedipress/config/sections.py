@@ -59,7 +59,7 @@ FEDIVERSE_KEYS = (
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
     "public_key_file", "published", "enabled", "paused",
     "comments_live", "webhook",
-    "comments", "blocked_words",
+    "comments", "blocked_words", "cache_avatars",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -359,6 +359,7 @@ def _read_fediverse(
             "fediverse.paused: has no effect with fediverse.enabled: false (the blog has left"
             " the fediverse); remove one of them",
         )
+    cache_avatars = check.boolean(section, "cache_avatars")
     published = check.text(section, "published")
     if published is not None:
         published, error = check_datetime(published, timezone)
@@ -397,4 +398,5 @@ def _read_fediverse(
         paused=bool(paused),
         comments_live=comments_live,
         webhook=webhook,
+        cache_avatars=bool(cache_avatars),
     )

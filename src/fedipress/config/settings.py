@@ -110,6 +110,9 @@ class FediverseConfig:
     # endpoint the post page's script reads (federation/live_comments.py serves it).
     comments_live: str | None = None
     webhook: WebhookConfig | None = None  # fediverse.webhook (federation/webhook.py)
+    # True: the build keeps local copies of the conversation's avatars (federation/avatars.py);
+    # False: pages reference them at their https URLs and the build fetches nothing.
+    cache_avatars: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ import functools
 import json
 import logging
 import math
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -78,7 +77,7 @@ from .inbox_handlers import (
     same_host,
 )
 from .ratelimit import RateLimiter
-from .remote import RemoteFetcher, check_json_depth
+from .remote import RemoteFetcher, check_json_depth, has_lone_surrogate
 
 __all__ = ["MAX_HEADER_BYTES", "InboxSettings", "create_app", "client_ip"]
 
@@ -310,7 +309,7 @@ class _Inbox:
             raise _Refused(400, bad.reason) from None
         except (ValueError, RecursionError):
             raise _Refused(400, "body is not valid JSON") from None
-        if "\\u" in text and _has_lone_surrogate(data):
+        if "\\u" in text and has_lone_surrogate(data):
             # "\ud800" is valid JSON syntax but no Unicode text: it would fail later, wherever
             # the string is encoded (the store, a log line, an Accept).
             raise _Refused(400, "JSON string with a lone surrogate (\\ud800-\\udfff)")
@@ -555,9 +554,6 @@ class _Inbox:
             self.store.put_actor(actor)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 class _BadJSON(ValueError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -586,18 +582,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise _BadJSON(f"number {text[:40]} is out of range")
     return value
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether any string (key or value) in parsed JSON holds a surrogate code point; the
-    nesting is bounded by check_json_depth, so recursion is safe."""
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
 
 
 def _is_self_delete(activity: Mapping[str, Any], actor: str) -> bool:

@@ -41,6 +41,7 @@ __all__ = [
     "RemoteKey",
     "actor_url_from_jrd",
     "check_json_depth",
+    "has_lone_surrogate",
     "is_activitypub_content_type",
     "is_jrd_content_type",
     "parse_actor",
@@ -51,6 +52,7 @@ __all__ = [
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 AP_ACCEPT = f'application/activity+json, application/ld+json; profile="{AS_CONTEXT}"'
 JRD_ACCEPT = "application/jrd+json, application/json;q=0.9"
+IMAGE_ACCEPT = "image/webp, image/png, image/jpeg, image/gif"
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
 MAX_JSON_DEPTH = 64
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -147,6 +149,10 @@ def is_activitypub_content_type(content_type: str) -> bool:
     return kind == "application/ld+json" and AS_CONTEXT in params.get("profile", "").split()
 
 
+def _is_image_type(content_type: str) -> bool:
+    return _media_type(content_type)[0].startswith("image/")
+
+
 def is_jrd_content_type(content_type: str) -> bool:
     return _media_type(content_type)[0] in {"application/jrd+json", "application/json"}
 
@@ -172,6 +178,22 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         elif token in (b"]", b"}"):
             depth -= 1
     return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a surrogate code point: "\\ud800"
+    is valid JSON syntax but no Unicode text, and would fail wherever the string is encoded
+    (the store, a log line, a page). The nesting is bounded by check_json_depth."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -445,6 +467,8 @@ class RemoteFetcher:
             raise FetchError(f"{url}: response is not valid JSON ({reason})") from None
         if not isinstance(data, dict):
             raise FetchError(f"{url}: JSON document is not an object")
+        if b"\\u" in body and has_lone_surrogate(data):
+            raise FetchError(f"{url}: JSON string with a lone surrogate (\\ud800-\\udfff)")
         return data
 
     # -- public API --
@@ -466,6 +490,13 @@ class RemoteFetcher:
                 shown = doc_id[:200] if isinstance(doc_id, str) else "missing"
                 raise FetchError(f"{final}: document id ({shown}) does not match its URL")
         return FetchedDocument(url=final, data=data, content_type=content_type, status=status)
+
+    async def fetch_image(self, url: str) -> tuple[str, bytes]:
+        """An image's bytes (avatars cached by federation/avatars.py): the same guard and the
+        policy's size cap; the Content-Type must say image/*, and the caller checks the bytes."""
+        final, body, _type, _status = await self._get(
+            url, accept=IMAGE_ACCEPT, acceptable=_is_image_type, what="an image (image/*)")
+        return final, body
 
     async def fetch_actor(self, url: str) -> RemoteActor:
         doc = await self.fetch_json(url)

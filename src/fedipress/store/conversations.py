@@ -23,7 +23,7 @@ from ..activitypub.conversation import (
     sort_reactions,
     sort_replies,
 )
-from ..activitypub.remote_html import plain_text, safe_reply_html, safe_url
+from ..activitypub.remote_html import safe_handle, safe_name, safe_reply_html, safe_url
 from .protocol import Interaction, Store
 
 __all__ = [
@@ -54,11 +54,10 @@ def _iso(value: datetime) -> str:
 
 
 def _person(i: Interaction) -> Person:
-    handle = plain_text(i.author_handle or "").lstrip("@")
     return Person(
         id=i.actor_id,
-        name=plain_text(i.author_name or ""),
-        handle=handle,
+        name=safe_name(i.author_name),
+        handle=safe_handle(i.author_handle),
         url=safe_url(i.author_profile_url),
         avatar=safe_url(i.author_avatar_url, https_only=True),
     )
