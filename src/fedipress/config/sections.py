@@ -48,6 +48,7 @@ FEDIVERSE_KEYS = (
     "also_known_as", "post_type", "note_content", "federate", "discoverable", "indexable",
     "manually_approves_followers", "blocked", "inbox_url", "shared_inbox_url",
     "public_key_file", "published", "enabled", "paused",
+    "quotes", "count_refresh_minutes",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -345,6 +346,8 @@ def _read_fediverse(
             "fediverse.paused: has no effect with fediverse.enabled: false (the blog has left"
             " the fediverse); remove one of them",
         )
+    quotes = check.choice(section, "quotes", ("anyone", "followers", "nobody"))
+    count_refresh = check.integer(section, "count_refresh_minutes", minimum=0, maximum=10_080)
     published = check.text(section, "published")
     if published is not None:
         published, error = check_datetime(published, timezone)
@@ -376,4 +379,7 @@ def _read_fediverse(
         published=published,
         enabled=True if enabled is None else enabled,
         paused=bool(paused),
+        quotes="followers" if quotes == "followers" else "nobody" if quotes == "nobody"
+        else "anyone",
+        count_refresh_minutes=15 if count_refresh is None else count_refresh,
     )

@@ -84,6 +84,11 @@ class FediverseConfig:
     enabled: bool = True
     # True: publish announces nothing new; documents are still served, follows accepted.
     paused: bool = False
+    # Who may quote a post (FEP-044f; front matter `quotes:` overrides it per post).
+    quotes: Literal["anyone", "followers", "nobody"] = "anyone"
+    # The service sends followers at most one count refresh (an Update) per post this often;
+    # 0 turns count refreshes off.
+    count_refresh_minutes: int = 15
 
 
 @dataclass(frozen=True)
