@@ -129,7 +129,8 @@ def _documents() -> dict[str, dict[str, Any]]:
         "quote-reject": d.quote_reject_activity(actor["id"], QUOTE_REQUEST,
                                                 reject_id=actor["id"] + "#rejects/q1"),
         "authorization-delete": d.authorization_delete_activity(
-            actor["id"], AUTHORIZATION, "https://social.example/users/bob"),
+            actor["id"], AUTHORIZATION, "https://social.example/users/bob",
+            delete_id=AUTHORIZATION + "#delete-1"),
         "likes": d.likes_document(post, 2),
         "shares": d.shares_document(post, 3),
     }

@@ -249,6 +249,7 @@ class OwnPosts:
         self._base = base_url
         self._stamp: tuple[tuple[int, int] | None, ...] | None = None
         self._by_ref: dict[str, str] = {}
+        self._docs: dict[str, dict[str, Any]] = {}  # object id -> its document as built
 
     @staticmethod
     def _stamp_of(path: Path | None) -> tuple[int, int] | None:
@@ -263,6 +264,7 @@ class OwnPosts:
         if stamp == self._stamp:
             return
         refs: dict[str, str] = {}
+        docs: dict[str, dict[str, Any]] = {}
         for path, present in ((self._path, stamp[0]), (self._received, stamp[1])):
             if path is None or present is None:
                 continue
@@ -279,10 +281,12 @@ class OwnPosts:
             for object_id, entry in objects.items() if isinstance(objects, dict) else []:
                 refs[object_id] = object_id
                 doc = entry.get("doc") if isinstance(entry, dict) else None
+                if isinstance(doc, dict):
+                    docs[object_id] = doc
                 page = doc.get("url") if isinstance(doc, dict) else None
                 if isinstance(page, str):
                     refs.setdefault(page, object_id)
-        self._stamp, self._by_ref = stamp, refs
+        self._stamp, self._by_ref, self._docs = stamp, refs, docs
 
     def resolve(self, ref: str | None) -> str | None:
         """The object id of our post that `ref` names, or None."""
@@ -290,6 +294,11 @@ class OwnPosts:
             return None
         self._load()
         return self._by_ref.get(ref)
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Our posts' documents as built, by object id (quotes read their policy from them)."""
+        self._load()
+        return self._docs
 
 
 # --- the handler ------------------------------------------------------------------------------
@@ -486,12 +495,16 @@ class ActivityHandler:
 
             return Plan("delete-actor", "actor and everything it left removed", forget)
 
+        from .quotes import revoke_deleted_quote  # quotes.py builds on this module
+
         def delete(store: Store, now: datetime) -> str | None:
             if store.delete_reply(obj_id, actor):  # only the author's own reply matches
                 return None
-            return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} stored here"
+            if revoke_deleted_quote(self.config, store, obj_id, actor, now):
+                return None
+            return f"Delete of {obj_id[:200]}: not a reply or quote of {actor[:200]} stored here"
 
-        return Plan("delete", f"reply {obj_id[:200]} removed", delete)
+        return Plan("delete", f"reply or quote {obj_id[:200]} removed", delete, wake=True)
 
     async def _on_move(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
         if id_of(activity.get("object")) != actor:
@@ -521,6 +534,13 @@ class ActivityHandler:
             return None if moved else f"Move of {actor[:200]}: it unfollowed meanwhile"
 
         return Plan("move", f"follower moved to {new.id[:200]}", write)
+
+    async def _on_quoterequest(
+        self, activity: Mapping[str, Any], raw: bytes, actor: str
+    ) -> Plan | _Ignore:
+        from .quotes import prepare_quote_request  # FEP-044f, in quotes.py
+
+        return await prepare_quote_request(self, activity, actor)
 
     # -- Like, Announce --
 

@@ -3,9 +3,10 @@
 One process, one event loop: uvicorn serves POST /inbox (and, with --site, the built blog),
 while DeliveryWorker.run_forever drains the same store's queue, so retries continue for as long
 as the service runs and an Accept goes out as soon as its Follow is stored (the app wakes the
-worker). SIGTERM/SIGINT stop accepting connections, let in-flight requests finish (each
-request's writes are one transaction, so nothing is half-written), stop the delivery loop after
-its current attempts, and close the store.
+worker); CountRefresher (quotes.py) beside it queues count refreshes and quote revocations.
+SIGTERM/SIGINT stop accepting connections, let in-flight requests finish (each request's writes
+are one transaction, so nothing is half-written), stop the delivery loop after its current
+attempts, and close the store.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .inbox import MAX_HEADER_BYTES, create_app
 from .keys import load_private_key
 from .owner_api import PREFIX as OWNER_PREFIX
 from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
+from .quotes import CountRefresher, authorization_routes
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 
@@ -288,7 +290,9 @@ async def _serve(
                 clock=utc_now,
                 delivery_wake=worker.wake,
                 site_dir=site_dir,
-                extra_routes=owner_routes,
+                # Quote authorizations (FEP-044f) are served from the moment their Accept is
+                # queued: Mastodon fetches them at once, before any rebuild.
+                extra_routes=[*owner_routes, *authorization_routes(config, store)],
                 own_probe=probes.owns,
             )
             server = uvicorn.Server(
@@ -317,6 +321,9 @@ async def _serve(
                 signal.signal(sig, on_signal)
             stop = asyncio.Event()
             deliveries = asyncio.create_task(worker.run_forever(stop))
+            # Beside it: count refreshes for followers and revocations of blocked quoters.
+            refresher = CountRefresher(config, store, utc_now, worker.wake)
+            refreshes = asyncio.create_task(refresher.run_forever(stop))
             # uvicorn logs no address for a socket it is handed.
             bound_host, bound_port = sock.getsockname()[:2]
             log.info("inbox listening on %s port %d", bound_host, bound_port)
@@ -330,6 +337,10 @@ async def _serve(
                     await asyncio.wait_for(deliveries, GRACE_SECONDS * 3)
                 except TimeoutError:
                     log.warning("delivery loop did not stop in time; leases will expire")
+                try:
+                    await asyncio.wait_for(refreshes, GRACE_SECONDS)
+                except TimeoutError:
+                    log.warning("count refresh loop did not stop in time")
     finally:
         store.close()
 

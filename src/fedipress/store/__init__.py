@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .protocol import (
         DELIVERY_STATES,
         ActivityKind,
+        AnnouncedCounts,
         CachedActor,
         CachedKey,
         ClaimedDelivery,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         LedgerState,
         PlannedActivity,
         PlanResult,
+        QuoteAuthorization,
         ResolvedMention,
         Store,
     )
@@ -63,6 +65,7 @@ __all__ = [
     "DELIVERY_STATES",
     "MIGRATIONS",
     "ActivityKind",
+    "AnnouncedCounts",
     "CachedActor",
     "CachedKey",
     "ClaimedDelivery",
@@ -80,6 +83,7 @@ __all__ = [
     "Migration",
     "PlanResult",
     "PlannedActivity",
+    "QuoteAuthorization",
     "ResolvedMention",
     "SQLiteStore",
     "Store",

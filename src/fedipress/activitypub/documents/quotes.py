@@ -74,12 +74,12 @@ def quote_reject_activity(actor: str, request: Mapping[str, Any], *,
     })
 
 
-def authorization_delete_activity(actor: str, authorization_id: str,
-                                  quoter: str) -> dict[str, Any]:
+def authorization_delete_activity(actor: str, authorization_id: str, quoter: str, *,
+                                  delete_id: str) -> dict[str, Any]:
     """Delete of an authorization: the quote is no longer approved (its post was deleted or its
     author blocked). Public, as the authorization was; sent to the quoter."""
     return with_context({
-        "id": f"{authorization_id}#delete",
+        "id": delete_id,
         "type": "Delete",
         "actor": actor,
         "to": [PUBLIC],
