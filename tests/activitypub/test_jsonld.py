@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest

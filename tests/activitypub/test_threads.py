@@ -31,7 +31,8 @@ def _conversation(replies: int, likes: int = 0, boosts: int = 0) -> Conversation
     conv = PostConversation(
         POST_ID,
         replies=tuple(
-            Reply(f"https://social.example/notes/{n:03d}", POST_ID, f"2026-05-01T10:{n % 60:02d}:00Z",
+            Reply(f"https://social.example/notes/{n:03d}", POST_ID,
+                  f"2026-05-01T10:{n % 60:02d}:00Z",
                   "<p>hi</p>", who) for n in range(replies)),
         likes=tuple(Reaction("like", replace(who, id=f"https://s.example/u/{n}"),
                              "2026-05-01T10:00:00Z") for n in range(likes)),
