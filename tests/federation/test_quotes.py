@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -385,15 +386,14 @@ def test_small_changes_wait_but_are_not_lost(env: Env) -> None:
     assert [u["object"]["likes"]["totalItems"] for u in queued(env, "Update")] == [105, 106]
 
 
-def test_no_refresh_without_followers_or_when_turned_off(env: Env, tmp_path: Path) -> None:
+def test_no_refresh_without_followers_or_when_turned_off(env: Env) -> None:
     publish_post(env)
     env.store.add_interaction(_like(env, 1))
     CountRefresher(env.config, env.store, lambda: NOW).run_once()
     assert queued(env, "Update") == []  # nobody to tell
     env.store.upsert_follower(Follower("https://f.example/u", "https://f.example/u/inbox", None,
                                        None, None, NOW))
-    off = env.config.__class__(**{**env.config.__dict__, "fediverse": env.config.fediverse.__class__(
-        **{**env.config.fediverse.__dict__, "count_refresh_minutes": 0})})
+    off = replace(env.config, fediverse=replace(env.config.fediverse, count_refresh_minutes=0))
     CountRefresher(off, env.store, lambda: NOW).run_once()
     assert queued(env, "Update") == []
     CountRefresher(env.config, env.store, lambda: NOW).run_once()
