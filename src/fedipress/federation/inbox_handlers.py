@@ -68,6 +68,9 @@ _REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
 T = TypeVar("T")
 # A plan's store writes; a string it returns says why nothing changed (logged as ignored).
 WriteFn = Callable[[Store, datetime], "str | None"]
+# A handler for one more activity type, and a check a Delete runs (True: it deleted something).
+ExtraHandler = Callable[["ActivityHandler", Mapping[str, Any], str], Awaitable["Plan"]]
+DeleteHook = Callable[[SiteConfig, Store, str, str, datetime], bool]
 
 
 class Rejected(Exception):
@@ -314,6 +317,10 @@ class ActivityHandler:
     own_posts: OwnPosts
     is_blocked: Callable[[str], Awaitable[bool]]
     clock: Callable[[], datetime] = _wall_clock  # the inbox injects its own
+    # Handlers that build on this module, wired by inbox.py (QuoteRequest and the revocation
+    # of a deleted quoting post: quotes.py), so it imports none of them.
+    handlers: Mapping[str, ExtraHandler] = field(default_factory=dict)
+    delete_hooks: tuple[DeleteHook, ...] = ()
     _site: Site = field(init=False)
 
     def __post_init__(self) -> None:
@@ -329,6 +336,8 @@ class ActivityHandler:
     async def prepare(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan:
         kind = _type_of(activity) or ""
         method = getattr(self, f"_on_{kind.lower()}", None) if kind.isalpha() else None
+        if method is None and kind in self.handlers:
+            return await self.handlers[kind](self, activity, actor)
         if method is None:
             return Plan(
                 "ignored",
@@ -495,12 +504,10 @@ class ActivityHandler:
 
             return Plan("delete-actor", "actor and everything it left removed", forget)
 
-        from .quotes import revoke_deleted_quote  # quotes.py builds on this module
-
         def delete(store: Store, now: datetime) -> str | None:
             if store.delete_reply(obj_id, actor):  # only the author's own reply matches
                 return None
-            if revoke_deleted_quote(self.config, store, obj_id, actor, now):
+            if any(hook(self.config, store, obj_id, actor, now) for hook in self.delete_hooks):
                 return None
             return f"Delete of {obj_id[:200]}: not a reply or quote of {actor[:200]} stored here"
 
@@ -534,13 +541,6 @@ class ActivityHandler:
             return None if moved else f"Move of {actor[:200]}: it unfollowed meanwhile"
 
         return Plan("move", f"follower moved to {new.id[:200]}", write)
-
-    async def _on_quoterequest(
-        self, activity: Mapping[str, Any], raw: bytes, actor: str
-    ) -> Plan | _Ignore:
-        from .quotes import prepare_quote_request  # FEP-044f, in quotes.py
-
-        return await prepare_quote_request(self, activity, actor)
 
     # -- Like, Announce --
 

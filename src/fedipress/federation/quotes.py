@@ -14,8 +14,9 @@ from the document the build published (so the policy enforced is the policy show
 
 An authorization is revoked (a `Delete` of it sent to the quoter, its URL answering 410 Gone
 with a Tombstone) when the quoting post is deleted (the inbox's Delete handler calls
-`revoke_deleted_quote`) or its author or domain is blocked (`revoke_blocked`, run by the
-service's loop, whoever blocked: `fedipress block`, site.yaml, moderation commands).
+`revoke_deleted_quote`, which inbox.py gives it) or its author or domain is blocked
+(`revoke_blocked`, run by the service's loop, whoever blocked: `fedipress block`, site.yaml,
+moderation commands).
 
 Count refreshes. A post's likes, boosts and replies change its object (the embedded `likes`,
 `shares` and `replies`), but publish leaves counts out of what it compares, so it never sends
@@ -34,7 +35,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -59,6 +60,7 @@ from ..store.conversations import export_conversations
 from ..store.protocol import Visibility
 from .inbox_handlers import (
     RECEIVED_MANIFEST,
+    ActivityHandler,
     OwnPosts,
     Plan,
     Rejected,
@@ -68,9 +70,6 @@ from .inbox_handlers import (
     id_of,
     same_host,
 )
-
-if TYPE_CHECKING:
-    from .inbox_handlers import ActivityHandler
 
 __all__ = [
     "QUOTES_PATH",
