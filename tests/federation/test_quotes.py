@@ -22,6 +22,7 @@ import pytest
 
 from fedipress.activitypub import documents as d
 from fedipress.activitypub.httpsig import sign_cavage
+from fedipress.config import load_config
 from fedipress.federation.inbox import create_app
 from fedipress.federation.quotes import (
     STALE_AFTER,
@@ -468,5 +469,17 @@ def test_the_service_answers_serves_and_revokes(tmp_path: Path, remote: Remote) 
     store = open_store(tmp_path / "home" / ".fedipress" / "state.db")
     try:
         assert store.delivery_counts().get("delivered") == 2
+        # A count refresh takes the post's full document from the build's sharded manifest.
+        now = datetime.now(UTC)
+        store.plan_publication([], [], [LedgerEntry(target, "h", now, now, "live", None)], now)
+        store.upsert_follower(Follower(alice, alice + "/inbox", None, None, None, now))
+        store.add_interaction(Interaction(alice + "/like", "like", alice, target, now, now))
+        config = load_config(tmp_path / "home" / "site.yaml")
+        assert CountRefresher(config, store, lambda: now).run_once() == 1
+        [update] = [json.loads(bytes(r[0])) for r in store._all(  # noqa: SLF001
+            "SELECT body FROM activities WHERE kind = 'Update'")]
+        assert update["object"]["likes"]["totalItems"] == 1
+        assert update["object"]["content"] == obj["content"]
+        assert update["object"]["interactionPolicy"] == obj["interactionPolicy"]
     finally:
         store.close()

@@ -235,6 +235,8 @@ def _wall_clock() -> datetime:
 
 
 RECEIVED_MANIFEST = "received-manifest.json"
+# What quotes.py reads of each post's document (the full texts stay on disk, not in memory).
+_KEPT = ("url", "interactionPolicy", "replies", "likes", "shares")
 
 
 class OwnPosts:
@@ -252,7 +254,7 @@ class OwnPosts:
         self._base = base_url
         self._stamp: tuple[tuple[int, int] | None, ...] | None = None
         self._by_ref: dict[str, str] = {}
-        self._docs: dict[str, dict[str, Any]] = {}  # object id -> its document as built
+        self._docs: dict[str, dict[str, Any]] = {}  # object id -> what _KEPT of its document
 
     @staticmethod
     def _stamp_of(path: Path | None) -> tuple[int, int] | None:
@@ -285,7 +287,7 @@ class OwnPosts:
                 refs[object_id] = object_id
                 doc = entry.get("doc") if isinstance(entry, dict) else None
                 if isinstance(doc, dict):
-                    docs[object_id] = doc
+                    docs[object_id] = {k: doc[k] for k in _KEPT if k in doc}
                 page = doc.get("url") if isinstance(doc, dict) else None
                 if isinstance(page, str):
                     refs.setdefault(page, object_id)
@@ -299,7 +301,7 @@ class OwnPosts:
         return self._by_ref.get(ref)
 
     def documents(self) -> dict[str, dict[str, Any]]:
-        """Our posts' documents as built, by object id (quotes read their policy from them)."""
+        """Our posts' policies and counts as built (_KEPT of each document), by object id."""
         self._load()
         return self._docs
 
@@ -509,9 +511,9 @@ class ActivityHandler:
                 return None
             if any(hook(self.config, store, obj_id, actor, now) for hook in self.delete_hooks):
                 return None
-            return f"Delete of {obj_id[:200]}: not a reply or quote of {actor[:200]} stored here"
+            return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} stored here"
 
-        return Plan("delete", f"reply or quote {obj_id[:200]} removed", delete, wake=True)
+        return Plan("delete", f"reply {obj_id[:200]} removed", delete, wake=True)
 
     async def _on_move(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan | _Ignore:
         if id_of(activity.get("object")) != actor:
