@@ -69,6 +69,12 @@ def test_object_embeds_counts_and_the_first_page_of_replies_from_the_conversatio
     assert {k: v for k, v in replies.items() if k != "@context"} == obj["replies"]
     context = json.loads(out["posts/hello/context.json"])
     assert context["totalItems"] == 4 and context["first"]["orderedItems"][0] == POST_ID
+    # The documents that embed the post embed the same counts.
+    [pinned] = json.loads(out["featured.json"])["orderedItems"]
+    assert pinned["likes"]["totalItems"] == 5 and pinned["replies"] == obj["replies"]
+    creates = json.loads(out["outbox/page-1.json"])["orderedItems"]
+    [create] = [c for c in creates if c["object"]["id"] == POST_ID]
+    assert create["object"]["likes"]["totalItems"] == 5
     # Other posts have nothing yet, and say so with zeros (never a bare link).
     other = json.loads(out["posts/p1/object.json"])
     assert other["likes"]["totalItems"] == 0 and other["replies"]["totalItems"] == 0

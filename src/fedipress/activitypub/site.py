@@ -240,7 +240,7 @@ def plan_activitypub(
                      cfg, follower_count),
         _json_output(salt, "following.json", lambda: d.following_document(site, 0), cfg),
         _json_output(salt, "featured.json",
-                     lambda: d.featured_document(site, mentions=mentions),
+                     lambda: d.featured_document(site, mentions=mentions, threads=threads),
                      cfg, keys.posts([p for p in posts if p.pinned]),
                      resolved([p for p in posts if p.pinned]),
                      thread_of([p for p in posts if p.pinned])),

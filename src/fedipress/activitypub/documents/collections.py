@@ -224,17 +224,22 @@ def following_document(site: Site, count: int = 0) -> dict[str, Any]:
 
 
 def featured_document(
-    site: Site, *, mentions: Mapping[str, str] | None = None
+    site: Site, *, mentions: Mapping[str, str] | None = None,
+    threads: Mapping[str, Thread] | None = None,
 ) -> dict[str, Any]:
-    """Pinned posts (front matter `pinned: true`), embedded in full as Mastodon expects."""
+    """Pinned posts (front matter `pinned: true`), embedded in full as Mastodon expects (with
+    their threads' counts, as in their object.json)."""
     pinned = [p for p in federated_posts(site) if p.pinned]
+    known = threads or {}
     return with_context(
         {
             "id": site.config.url("featured.json"),
             "type": "OrderedCollection",
             "totalItems": len(pinned),
             "orderedItems": [
-                _without_context(object_document(site, p, mentions=mentions)) for p in pinned
+                _without_context(object_document(
+                    site, p, mentions=mentions, thread=known.get(object_id(p), NO_THREAD)))
+                for p in pinned
             ],
         }
     )
