@@ -61,10 +61,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             store.add_interaction(Interaction(f"{actor}/like", "like", actor, oid, WHEN, WHEN))
         store.add_interaction(Interaction("https://fans.example/u/0/boost", "announce",
                                           "https://fans.example/u/0", oid, WHEN, WHEN))
-        # Kept for the author only: never counted.
+        # Kept for the author only: never counted or listed.
         store.add_interaction(Interaction("https://fans.example/u/9/like", "like",
                                           "https://fans.example/u/9", oid, WHEN, WHEN,
                                           visibility="followers"))
+        store.add_interaction(Interaction(
+            "https://fans.example/u/9/create", "reply", "https://fans.example/u/9", oid, WHEN,
+            WHEN, content_html="<p>psst</p>", reply_object_id="https://fans.example/n/secret",
+            visibility="direct"))
     finally:
         store.close()
     built = subprocess.run(_fedipress("build", "--quiet"), cwd=root, capture_output=True,
