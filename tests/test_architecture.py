@@ -128,6 +128,7 @@ LAYERS: dict[str, int] = {
     "federation.doctor_probe": 2,
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
     "federation.comments": 2,
+    "federation.quotes": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }

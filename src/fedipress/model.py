@@ -85,6 +85,8 @@ class Post:
     pinned: bool = False
     content_warning: str | None = None
     in_reply_to: str | None = None
+    # Front matter `quotes`: who may quote the post (FEP-044f); None follows fediverse.quotes.
+    quotes: Literal["anyone", "followers", "nobody"] | None = None
     bundle_files: tuple[str, ...] = ()  # files beside a bundle's index.md, relative to source dir
     content_hash: str = ""  # sha256 of the source file bytes
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # other front matter

@@ -125,7 +125,8 @@ def test_note_content_and_audience(site: Site) -> None:
     assert note["sensitive"] is False and "summary" not in note
     assert "name" not in note
     for kind in ("replies", "likes", "shares"):
-        assert note[kind] == f"{BASE}posts/hello/{kind}.json"
+        assert note[kind]["id"] == f"{BASE}posts/hello/{kind}.json"
+        assert note[kind]["totalItems"] == 0
 
 
 def test_attachments_cover_first_then_inline_at_most_four(site: Site) -> None:
@@ -321,7 +322,11 @@ def test_interaction_collections(site: Site) -> None:
     post = hello_post()
     assert d.likes_document(post, 3)["totalItems"] == 3
     assert d.shares_document(post)["id"] == BASE + "posts/hello/shares.json"
-    assert d.replies_document(post, 2)["first"]["items"] == []
+    assert d.replies_document(post)["first"]["orderedItems"] == []
+    thread = d.Thread(replies=("https://social.example/notes/1",), likes=2, shares=1)
+    replies = d.replies_document(post, thread)
+    assert replies["type"] == "OrderedCollection" and replies["totalItems"] == 1
+    assert replies["first"]["orderedItems"] == ["https://social.example/notes/1"]
 
 
 # --- JSON-LD context rules -----------------------------------------------------------------
@@ -333,7 +338,7 @@ _AS_TERMS_USED = {
     "publicKeyPem", "published", "updated", "attachment", "alsoKnownAs", "mediaType",
     "attributedTo", "to", "cc", "content", "contentMap", "tag", "href", "replies", "likes",
     "shares", "inReplyTo", "width", "height", "actor", "object", "deleted", "totalItems",
-    "first", "last", "next", "prev", "partOf", "orderedItems", "items",
+    "first", "last", "next", "prev", "partOf", "orderedItems", "items", "context",
 }
 
 
@@ -374,7 +379,7 @@ def test_context_references_only_two_urls_and_defines_every_extension(site: Site
         for term in (used | types) - _AS_TERMS_USED:
             assert term in inline, f"{term} used in {doc['id']} but not defined inline"
         for term in inline:
-            if term not in ("toot", "schema"):
+            if term not in ("toot", "schema", "gts"):
                 assert term in used | types, f"{term} defined but unused in {doc['id']}"
 
 

@@ -175,7 +175,8 @@ def test_prepared_object_bytes_and_manifest_entry() -> None:
         oid, entry = entry_from_object_json(rel, bytes(data)) or ("", b"")
         plain = {"hash": d.object_hash(doc), "published": doc["published"], "doc": doc}
         assert (oid, entry) == (doc["id"], _nested_json(plain, 1).encode())
-        canonical = json.dumps({k: v for k, v in doc.items() if k != "@context"},
+        canonical = json.dumps({k: v for k, v in doc.items()
+                                if k not in ("@context", "replies", "likes", "shares")},
                                sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         assert json.loads(entry)["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -242,8 +243,7 @@ def test_collections_written_from_their_shape_equal_the_plain_documents(
 ) -> None:
     post = make_post("x", 1)
     post = replace(post, url=f"{BASE}posts/{slug}\"é\\/")
-    plain = {"replies": d.replies_document, "likes": d.likes_document,
-             "shares": d.shares_document}
+    plain = {"likes": d.likes_document, "shares": d.shares_document}
     for kind, build in plain.items():
         assert d.serialize_collection(post, kind, count) == d.serialize(build(post, count))
         assert d.serialize_collection(post, kind) == d.serialize(build(post))

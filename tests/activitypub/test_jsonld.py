@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,17 @@ def _emitted(node: Any, out: list[tuple[str, Any]]) -> None:
             _emitted(item, out)
 
 
+# 25 replies: the replies collection has two pages, the context (the post and them) too.
+THREAD = d.Thread(replies=tuple(f"https://social.example/notes/{n}" for n in range(25)),
+                  likes=7, shares=2)
+QUOTING = "https://social.example/notes/quoting"
+AUTHORIZATION = "https://blog.example/.fedipress/quotes/abc"
+QUOTE_REQUEST = {"id": "https://social.example/requests/1", "type": "QuoteRequest",
+                 "actor": "https://social.example/users/bob",
+                 "object": "https://blog.example/posts/hello/object.json",
+                 "instrument": {"id": QUOTING, "type": "Note"}}
+
+
 def _documents() -> dict[str, dict[str, Any]]:
     site = make_site(posts=3, handle_domain="alice.example")
     article_site = make_site(post_type="article")
@@ -103,7 +115,22 @@ def _documents() -> dict[str, dict[str, Any]]:
         "followers": d.followers_document(site, 4),
         "following": d.following_document(site),
         "featured": d.featured_document(site),
-        "replies": d.replies_document(post, 1),
+        "replies": d.replies_document(post, THREAD),
+        "replies-page": d.thread_page_document("replies", site, post, THREAD, 2),
+        "context": d.context_document(site, post, THREAD),
+        "context-page": d.thread_page_document("context", site, post, THREAD, 2),
+        "note-with-thread": d.object_document(site, replace(post, quotes="followers"),
+                                              thread=THREAD),
+        "quote-authorization": d.quote_authorization_document(
+            actor["id"], AUTHORIZATION, quoting=QUOTING, quoted=obj["id"]),
+        "quote-accept": d.quote_accept_activity(actor["id"], QUOTE_REQUEST,
+                                                accept_id=actor["id"] + "#accepts/q1",
+                                                authorization_id=AUTHORIZATION),
+        "quote-reject": d.quote_reject_activity(actor["id"], QUOTE_REQUEST,
+                                                reject_id=actor["id"] + "#rejects/q1"),
+        "authorization-delete": d.authorization_delete_activity(
+            actor["id"], AUTHORIZATION, "https://social.example/users/bob",
+            delete_id=AUTHORIZATION + "#delete-1"),
         "likes": d.likes_document(post, 2),
         "shares": d.shares_document(post, 3),
     }
@@ -153,6 +180,33 @@ def test_extension_terms_expand_to_their_vocabularies(contexts: dict[str, Any]) 
     assert "http://schema.org#PropertyValue" in types
     assert "https://www.w3.org/ns/activitystreams#Hashtag" in types
     assert "https://www.w3.org/ns/activitystreams#Mention" in types
+
+
+def test_quote_terms_expand_to_their_vocabularies(contexts: dict[str, Any]) -> None:
+    """interactionPolicy and FEP-044f's terms expand to the IRIs Mastodon and GoToSocial use,
+    so a strict reader finds `canQuote` where Mastodon 4.5 looks for it."""
+    keys: set[str] = set()
+    types: set[str] = set()
+    for name in ("note-with-thread", "quote-authorization", "quote-accept"):
+        _walk_expanded(_expand(DOCS[name], contexts), keys, types)
+    for iri in ("https://gotosocial.org/ns#interactionPolicy", "https://gotosocial.org/ns#canQuote",
+                "https://gotosocial.org/ns#canReply", "https://gotosocial.org/ns#canLike",
+                "https://gotosocial.org/ns#canAnnounce",
+                "https://gotosocial.org/ns#automaticApproval",
+                "https://gotosocial.org/ns#interactingObject",
+                "https://gotosocial.org/ns#interactionTarget",
+                "https://www.w3.org/ns/activitystreams#context",
+                "https://www.w3.org/ns/activitystreams#result"):
+        assert iri in keys, iri
+    assert {"https://w3id.org/fep/044f#QuoteAuthorization",
+            "https://w3id.org/fep/044f#QuoteRequest"} <= types
+    # The followers policy names the followers collection (and the author) as IRIs.
+    expanded = _expand(DOCS["note-with-thread"], contexts)[0]
+    policy = expanded["https://gotosocial.org/ns#interactionPolicy"][0]
+    quoters = policy["https://gotosocial.org/ns#canQuote"][0][
+        "https://gotosocial.org/ns#automaticApproval"]
+    assert [q["@id"] for q in quoters] == ["https://blog.example/followers.json",
+                                            "https://blog.example/actor.json"]
 
 
 def test_an_undefined_term_is_caught(contexts: dict[str, Any]) -> None:

@@ -215,9 +215,50 @@ def test_inbox_on_another_host_is_not_proxied() -> None:
     config = make_config(
         inbox_url="https://inbox.example/inbox", shared_inbox_url="https://inbox.example/inbox"
     )
-    assert "proxy_pass" not in hosting_config(config, "nginx")
-    assert "reverse_proxy" not in hosting_config(config, "caddy")
-    assert "ProxyPass" not in hosting_config(config, "apache")
+    # The inbox is not proxied (a signature covers the Host header); only quote
+    # authorizations are, to the inbox's own server (a plain GET).
+    nginx = hosting_config(config, "nginx")
+    assert "location = /inbox" not in nginx and nginx.count("proxy_pass") == 1
+    assert "proxy_pass https://inbox.example;" in nginx
+    caddy = hosting_config(config, "caddy")
+    assert "reverse_proxy /inbox" not in caddy and caddy.count("reverse_proxy") == 1
+    apache = hosting_config(config, "apache")
+    assert "ProxyPass        /inbox" not in apache
+    assert "#   ProxyPass        /.fedipress/quotes/ https://inbox.example/.fedipress/quotes/" \
+        in apache
+
+
+def test_quote_authorizations_go_to_the_service() -> None:
+    """FEP-044f: the service serves each authorization from the moment it accepts a quote, at
+    an address on the blog's host: every configuration sends that folder to the service."""
+    config = make_config()
+    nginx = hosting_config(config, "nginx")
+    block = nginx.split("location ^~ /.fedipress/quotes/ {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass http://127.0.0.1:8080;" in block
+    assert "proxy_set_header Host $http_host;" in block
+    assert "reverse_proxy /.fedipress/quotes/* 127.0.0.1:8080" in hosting_config(config, "caddy")
+    apache = hosting_config(config, "apache")
+    assert "#   ProxyPass        /.fedipress/quotes/ http://127.0.0.1:8080/.fedipress/quotes/" \
+        in apache
+    assert "_redirects" not in _files(config)  # the service runs beside the blog
+    elsewhere = make_config(inbox_url="https://inbox.example/inbox",
+                            shared_inbox_url="https://inbox.example/inbox")
+    caddy = hosting_config(elsewhere, "caddy")
+    assert "reverse_proxy /.fedipress/quotes/* https://inbox.example {" in caddy
+    redirects = _files(elsewhere)["_redirects"]
+    assert "/.fedipress/quotes/*  https://inbox.example/.fedipress/quotes/:splat  302" in redirects
+    for kind in ("netlify", "cloudflare"):
+        assert "/.fedipress/quotes/*  https://inbox.example/.fedipress/quotes/:splat  302" \
+            in hosting_config(elsewhere, kind)
+
+
+def test_thread_pages_are_activity_json() -> None:
+    blocks = _parse_headers(_files(make_config())["_headers"])
+    for path in ("/posts/:slug/context.json", "/posts/:slug/replies/*",
+                 "/posts/:slug/context/*"):
+        assert blocks[path] == {"Content-Type": AP}, path
+    assert "location ~ /(replies|context)/page-[0-9]+\\.json$ {" in hosting_config(
+        make_config(), "nginx")
 
 
 def test_owner_api_is_proxied_wherever_the_inbox_is() -> None:

@@ -247,3 +247,41 @@ def test_live_comments_through_the_generated_configuration(stack: Stack) -> None
     assert proxied.json() == direct.json(), stack.kind
     assert proxied.headers.get("access-control-allow-origin") == stack.base.rstrip("/")
     assert proxied.headers.get("cache-control") == "public, max-age=60", stack.kind
+def test_quote_authorizations_through_the_generated_configuration(stack: Stack) -> None:
+    """FEP-044f: an authorization the service granted is served through the blog's host (the
+    generated configuration sends /.fedipress/quotes/ to the service), as the service serves
+    it; a revoked one answers 410 and an unknown one the service's own 404."""
+    from fedipress.config import load_config
+    from fedipress.federation.quotes import authorization_id
+    from fedipress.store import QuoteAuthorization
+
+    config = load_config(stack.blog.root / "site.yaml", base_url=stack.base)
+    quoting = f"https://social.example/notes/{stack.kind}"
+    auth = authorization_id(config, quoting)
+    assert auth.startswith(stack.base + ".fedipress/quotes/")
+    body = json.dumps({"id": auth, "type": "QuoteAuthorization"}).encode()
+    now = datetime.now(UTC)
+    store = open_store(stack.blog.root / ".fedipress" / "state.db")
+    try:
+        store.put_quote_authorization(QuoteAuthorization(
+            auth, stack.base + "posts/x/object.json", quoting,
+            "https://social.example/users/q", body, now))
+    finally:
+        store.close()
+    path = auth.removeprefix(stack.base)
+    with httpx.Client(timeout=10) as client:
+        proxied = client.get(stack.base + path)
+        assert proxied.status_code == 200, (stack.kind, proxied.status_code, proxied.text)
+        assert proxied.content == body, stack.kind
+        assert proxied.headers["content-type"].startswith(AS2), stack.kind
+        unknown = client.get(stack.base + ".fedipress/quotes/" + "0" * 32)
+        assert unknown.status_code == 404, stack.kind
+        assert unknown.json() == {"error": "no such quote authorization"}, stack.kind
+        store = open_store(stack.blog.root / ".fedipress" / "state.db")
+        try:
+            store.revoke_quote_authorization(auth, now)
+        finally:
+            store.close()
+        gone = client.get(stack.base + path)
+        assert gone.status_code == 410, (stack.kind, gone.text)
+        assert gone.json()["type"] == "Tombstone", stack.kind

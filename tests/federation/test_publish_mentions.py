@@ -148,7 +148,7 @@ def build(blog: Blog) -> None:
 
 
 def test_build_reads_counts_and_cached_mentions_from_the_store(blog: Blog) -> None:
-    from fedipress.store import Interaction, ResolvedMention
+    from fedipress.store import Interaction, LedgerEntry, ResolvedMention
 
     blog.post("hi", "Hello @bob@one.example.")
     db = blog.root / ".fedipress" / "state.db"
@@ -172,6 +172,8 @@ def test_build_reads_counts_and_cached_mentions_from_the_store(blog: Blog) -> No
                                           reply_object_id="https://f.example/n/1"))
         store.put_mention(ResolvedMention("bob@one.example", "https://one.example/users/bob",
                                           "https://one.example/users/bob/inbox", None, None, now))
+        # Replies are listed by id, from the public conversation of a post publish announced.
+        store.plan_publication([], [], [LedgerEntry(oid, "h", now, now, "live", None)], now)
     finally:
         store.close()
     before = db.read_bytes()
@@ -180,7 +182,9 @@ def test_build_reads_counts_and_cached_mentions_from_the_store(blog: Blog) -> No
     assert public_json(blog, "followers.json")["totalItems"] == 3
     assert public_json(blog, "posts/hi/likes.json")["totalItems"] == 2
     assert public_json(blog, "posts/hi/shares.json")["totalItems"] == 1
-    assert public_json(blog, "posts/hi/replies.json")["totalItems"] == 1
+    replies = public_json(blog, "posts/hi/replies.json")
+    assert replies["totalItems"] == 1
+    assert replies["first"]["orderedItems"] == ["https://f.example/n/1"]
     obj = public_json(blog, "posts/hi/object.json")
     assert "https://one.example/users/bob" in obj["cc"]
     assert {"type": "Mention", "href": "https://one.example/users/bob",

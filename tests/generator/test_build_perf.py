@@ -426,7 +426,8 @@ def test_activitypub_plan_memo_reuses_outputs_and_follows_counts(tmp_path: Path)
     second = {o.path: o for o in plan_activitypub(site, pem, fingerprint_salt="s", memo=memo,
                                                   interaction_counts=counts)}
     changed = {p for p, o in second.items() if o.fingerprint != first[p].fingerprint}
-    assert changed == {post.path + "likes.json"}
+    # The post object embeds its counts (issue 14), and so does the outbox page embedding it.
+    assert changed == {post.path + "likes.json", post.path + "object.json", "outbox/page-1.json"}
     assert b'"totalItems": 3' in second[post.path + "likes.json"].render()
     other = federated_posts(site)[1]
     assert second[other.path + "object.json"] is first[other.path + "object.json"]

@@ -239,6 +239,29 @@ async function describeObject(object, options = loaderOptions) {
   for await (const item of object.getAttachments(options)) {
     out.attachments.push(await describeAttachment(item));
   }
+  // The post's collections as Fedify reads them (embedded or fetched): type, totalItems and,
+  // for replies, the ids of its first page's items and where the next page is.
+  for (const [key, getter] of [["replies", "getReplies"], ["likes", "getLikes"],
+                               ["shares", "getShares"]]) {
+    let collection = null;
+    try {
+      collection = await object[getter](options);
+    } catch (error) {
+      out[key] = { error: String(error) };
+      continue;
+    }
+    out[key] = collection == null ? null : {
+      id: href(collection.id),
+      type: typeName(collection),
+      total_items: collection.totalItems ?? null,
+    };
+    if (key === "replies" && collection != null) {
+      const first = await collection.getFirst(options);
+      out[key].first_items = first == null ? [] : first.itemIds.map((u) => u.href);
+      out[key].first_next = first == null ? null : href(first.nextId);
+    }
+  }
+  out.contexts = object.contextIds.map((u) => u.href);
   return out;
 }
 

@@ -17,8 +17,9 @@ from .. import __version__
 from ..model import Output, Post, Site
 from . import documents as d
 from . import webfinger as wf
+from .conversation import Conversations
 
-__all__ = ["federation_manifest", "plan_activitypub"]
+__all__ = ["federation_manifest", "plan_activitypub", "post_threads"]
 
 _EMPTY: Mapping[str, Mapping[str, int]] = {}
 _NO_MENTIONS: Mapping[str, str] = {}
@@ -44,11 +45,57 @@ def _fingerprinter(salt: str) -> Callable[..., str]:
 
 
 def _counted(url_fp: str, post: Post, kind: str, count: int) -> Output:
-    """A post's replies/likes/shares collection: its bytes depend on the post's URL (hashed
-    once for all three) and the count, so the fingerprint is that hash plus the count."""
+    """A post's likes/shares collection: its bytes depend on the post's URL (hashed once for
+    all of them) and the count, so the fingerprint is that hash plus the count."""
     path = f"{post.path}{kind}.json"
     return Output(path, f"{url_fp}:{path}:{count}",
                   partial(d.serialize_collection, post, kind, count))
+
+
+def _thread_outputs(site: Site, url_fp: str, post: Post, thread: d.Thread) -> list[Output]:
+    """replies.json and context.json, and their pages after the first (which both embed):
+    their bytes depend on the post's URL, the actor's (in the config) and the reply ids."""
+    replies_fp = _digest(thread.replies)
+    outputs = [
+        Output(f"{post.path}replies.json", f"{url_fp}:replies:{replies_fp}",
+               partial(_serialized, d.replies_document, post, thread)),
+        Output(f"{post.path}context.json", f"{url_fp}:context:{replies_fp}",
+               partial(_serialized, d.context_document, site, post, thread)),
+    ]
+    for kind, total in (("replies", len(thread.replies)), ("context", 1 + len(thread.replies))):
+        for number in range(2, d.page_count(total) + 1):
+            path = post.path + d.thread_page_path(kind, number)  # type: ignore[arg-type]
+            outputs.append(Output(path, f"{url_fp}:{path}:{replies_fp}",
+                                  partial(_serialized, d.thread_page_document, kind, site, post,
+                                          thread, number)))
+    return outputs
+
+
+def _serialized(build: Callable[..., dict[str, Any]], *args: Any) -> bytes:
+    return d.serialize(build(*args))
+
+
+def post_threads(
+    posts: Sequence[Post],
+    conversations: Conversations | None,
+    interaction_counts: Mapping[str, Mapping[str, int]],
+) -> dict[str, d.Thread]:
+    """Each post's public thread by object id: reply ids and like and boost counts from its
+    conversation when the store (or the service's export) has one, else the counts alone.
+    Posts with nothing are left out (they get d.NO_THREAD)."""
+    threads: dict[str, d.Thread] = {}
+    for post in posts:
+        oid = d.object_id(post)
+        conv = conversations.for_post(oid) if conversations is not None else None
+        if conv is not None:
+            thread = d.Thread(tuple(r.id for r in conv.replies), len(conv.likes),
+                              len(conv.boosts))
+        else:
+            counts = interaction_counts.get(oid, _NO_COUNTS)
+            thread = d.Thread((), counts.get("likes", 0), counts.get("shares", 0))
+        if thread != d.NO_THREAD:
+            threads[oid] = thread
+    return threads
 
 
 def _digest(value: object) -> str:
@@ -103,9 +150,10 @@ class _Objects:
     """Each post's object document, built at most once per plan (object.json, the outbox
     page that embeds it and featured.json all need it; each costs an HTML reduction)."""
 
-    def __init__(self, site: Site, mentions: Mapping[str, str]) -> None:
+    def __init__(self, site: Site, mentions: Mapping[str, str],
+                 threads: Mapping[str, d.Thread]) -> None:
         self.site, self.mentions = site, mentions
-        self._build = d.object_documents(site, mentions=mentions)
+        self._build = d.object_documents(site, mentions=mentions, threads=threads)
         self._docs: dict[int, tuple[Post, dict[str, Any]]] = {}
         self._prepared: dict[int, tuple[Post, d.PreparedObject]] = {}
 
@@ -149,13 +197,16 @@ def plan_activitypub(
     page_size: int = d.OUTBOX_PAGE_SIZE,
     mentions: Mapping[str, str] = _NO_MENTIONS,
     memo: MutableMapping[tuple[object, ...], Any] | None = None,
+    conversations: Conversations | None = None,
 ) -> list[Output]:
     """All ActivityPub, WebFinger and NodeInfo files, paths relative to the output directory.
 
     `memo` (optional, kept by a long-lived builder between plans) remembers each post's
     outputs by their inputs; it may be any dict the caller clears when it grows.
 
-    `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n}.
+    `interaction_counts` maps a post's object id to {"replies": n, "likes": n, "shares": n};
+    `conversations` (the public conversation, when known) gives each post's reply ids and
+    counts instead (post_threads).
     `mentions` maps "user@server" to the actor id publish resolved (the store's mention cache);
     a document's fingerprint includes only the resolutions of the posts it shows.
     """
@@ -173,7 +224,13 @@ def plan_activitypub(
     oldest = min((p.date for p in site.posts), default=None)
     keys = _Keys(config)
     cfg = keys.config
-    objects = _Objects(site, mentions)
+    threads = post_threads(posts, conversations, interaction_counts)
+    objects = _Objects(site, mentions, threads)
+
+    def thread_of(chunk: Sequence[Post]) -> tuple[d.Thread | None, ...]:
+        if not threads:
+            return ()
+        return tuple(threads.get(d.object_id(p)) for p in chunk)
 
     outputs: list[Output] = [
         _json_output(salt, "actor.json", lambda: d.actor_document(site, pem), cfg, pem, oldest),
@@ -183,9 +240,10 @@ def plan_activitypub(
                      cfg, follower_count),
         _json_output(salt, "following.json", lambda: d.following_document(site, 0), cfg),
         _json_output(salt, "featured.json",
-                     lambda: d.featured_document(site, mentions=mentions),
+                     lambda: d.featured_document(site, mentions=mentions, threads=threads),
                      cfg, keys.posts([p for p in posts if p.pinned]),
-                     resolved([p for p in posts if p.pinned])),
+                     resolved([p for p in posts if p.pinned]),
+                     thread_of([p for p in posts if p.pinned])),
     ]
 
     pages = max(1, -(-len(posts) // page_size))  # d.outbox_page_count, without re-sorting
@@ -194,7 +252,8 @@ def plan_activitypub(
         path = d.outbox_page_path(number)
         outputs.append(Output(
             path,
-            _fingerprint(salt, path, cfg, len(posts), pages, keys.posts(chunk), resolved(chunk)),
+            _fingerprint(salt, path, cfg, len(posts), pages, keys.posts(chunk), resolved(chunk),
+                         thread_of(chunk)),
             # = serialize(outbox_page(...)), each object's text shared with its object.json
             partial(d.serialize_outbox_page, site, number, page_size=page_size, posts=posts,
                     objects=objects.prepared),
@@ -211,26 +270,23 @@ def plan_activitypub(
     # Looked up once, not per post (a plan at 10,000 posts runs this loop 10,000 times).
     object_json = holder.object_json
     for post in posts:
-        counts = interaction_counts.get(post.url + "object.json", _NO_COUNTS) \
-            if interaction_counts else _NO_COUNTS
-        replies, likes, shares = (counts.get("replies", 0), counts.get("likes", 0),
-                                  counts.get("shares", 0))
+        thread = threads.get(d.object_id(post), d.NO_THREAD) if threads else d.NO_THREAD
         post_key, post_mentions = keys.post(post), resolved([post])
-        key = (salt, "post-outputs", cfg, post_key, post_mentions, replies, likes, shares)
+        key = (salt, "post-outputs", cfg, post_key, post_mentions, thread)
         found = cache.get(key)
         if found is None:
             # A long-lived caller's memo turns an unchanged post into one dict lookup.
             base = post.path
-            # The three collections depend on the URL and their count only: one hash of the
-            # URL, the count appended (a fingerprint is any string that changes with its input).
-            url_fp = fingerprint(base + "collections", post.url)
+            # The collections depend on the URL and their counts or reply ids only: one hash of
+            # the URL, the rest appended (a fingerprint is any string that changes with its input).
+            url_fp = fingerprint(base + "collections", post.url, cfg)
             found = cache[key] = (
                 Output(base + "object.json",
-                       fingerprint(base + "object.json", cfg, post_key, post_mentions),
+                       fingerprint(base + "object.json", cfg, post_key, post_mentions, thread),
                        partial(object_json, post)),
-                _counted(url_fp, post, "replies", replies),
-                _counted(url_fp, post, "likes", likes),
-                _counted(url_fp, post, "shares", shares),
+                *_thread_outputs(site, url_fp, post, thread),
+                _counted(url_fp, post, "likes", thread.likes),
+                _counted(url_fp, post, "shares", thread.shares),
             )
         outputs += found
 

@@ -60,6 +60,7 @@ FEDIVERSE_KEYS = (
     "public_key_file", "published", "enabled", "paused",
     "comments_live", "webhook",
     "comments", "blocked_words", "cache_avatars",
+    "quotes", "count_refresh_minutes",
 )  # fmt: skip
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -360,6 +361,8 @@ def _read_fediverse(
             " the fediverse); remove one of them",
         )
     cache_avatars = check.boolean(section, "cache_avatars")
+    quotes = check.choice(section, "quotes", ("anyone", "followers", "nobody"))
+    count_refresh = check.integer(section, "count_refresh_minutes", minimum=0, maximum=10_080)
     published = check.text(section, "published")
     if published is not None:
         published, error = check_datetime(published, timezone)
@@ -399,4 +402,7 @@ def _read_fediverse(
         comments_live=comments_live,
         webhook=webhook,
         cache_avatars=bool(cache_avatars),
+        quotes="followers" if quotes == "followers" else "nobody" if quotes == "nobody"
+        else "anyone",
+        count_refresh_minutes=15 if count_refresh is None else count_refresh,
     )

@@ -113,6 +113,11 @@ class FediverseConfig:
     # True: the build keeps local copies of the conversation's avatars (federation/avatars.py);
     # False: pages reference them at their https URLs and the build fetches nothing.
     cache_avatars: bool = False
+    # Who may quote a post (FEP-044f; front matter `quotes:` overrides it per post).
+    quotes: Literal["anyone", "followers", "nobody"] = "anyone"
+    # The service sends followers at most one count refresh (an Update) per post this often;
+    # 0 turns count refreshes off.
+    count_refresh_minutes: int = 15
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ GONE_MESSAGE = "410 Gone: this blog has left the fediverse"
 
 _ROOT_AP_FILES = ("actor.json", "outbox.json", "followers.json", "following.json",
                   "featured.json")
-_POST_AP_FILES = ("object.json", "replies.json", "likes.json", "shares.json")
+_POST_AP_FILES = ("object.json", "replies.json", "likes.json", "shares.json", "context.json")
+_THREAD_PAGES = ("replies", "context")  # a post's folders of pages (documents/threads.py)
+_QUOTES = "/.fedipress/quotes/"  # the service's quote authorizations (federation/quotes.py)
 _WELL_KNOWN = (".well-known/webfinger", ".well-known/host-meta", ".well-known/nodeinfo",
                "nodeinfo/2.1")
 
@@ -49,8 +51,9 @@ def gone_paths_regex(config: SiteConfig) -> str:
     root = "|".join(re.escape(n) for n in _ROOT_AP_FILES)
     post = "|".join(re.escape(n) for n in _POST_AP_FILES)
     known = "|".join(re.escape(p) for p in _WELL_KNOWN)
+    pages = "|".join(_THREAD_PAGES)
     parts = [f"^{base}(?:{root}|{known})$", f"^{base}outbox/page-[0-9]+\\.json$",
-             f"/(?:{post})$"]
+             f"/(?:{post})$", f"/(?:{pages})/page-[0-9]+\\.json$", f"^{re.escape(_QUOTES)}"]
     inbox = _inbox_path(config)
     if inbox is not None:
         parts.append(f"^{re.escape(inbox)}$")
@@ -150,6 +153,8 @@ def gone_redirects(config: SiteConfig) -> str:
     paths = [f"{base}{name}" for name in (*_ROOT_AP_FILES, *_WELL_KNOWN)]
     paths.append(f"{base}outbox/*")
     paths += [f"{post}{name}" for name in _POST_AP_FILES]
+    paths += [f"{post}{folder}/*" for folder in _THREAD_PAGES]
+    paths.append(f"{_QUOTES}*")
     inbox = _inbox_path(config)
     if inbox is not None:
         paths.append(inbox)

@@ -76,6 +76,7 @@ from .inbox_handlers import (
     id_of,
     same_host,
 )
+from .quotes import prepare_quote_request, revoke_deleted_quote
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth, has_lone_surrogate
 
@@ -228,6 +229,8 @@ class _Inbox:
                                config.state_dir / RECEIVED_MANIFEST),
             is_blocked=self.is_blocked,
             clock=clock,
+            handlers={"QuoteRequest": prepare_quote_request},
+            delete_hooks=(revoke_deleted_quote,),
         )
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:

@@ -69,6 +69,9 @@ _REPLY_TYPES = frozenset({"Note", "Article", "Page", "Question"})
 T = TypeVar("T")
 # A plan's store writes; a string it returns says why nothing changed (logged as ignored).
 WriteFn = Callable[[Store, datetime], "str | None"]
+# A handler for one more activity type, and a check a Delete runs (True: it deleted something).
+ExtraHandler = Callable[["ActivityHandler", Mapping[str, Any], str], Awaitable["Plan"]]
+DeleteHook = Callable[[SiteConfig, Store, str, str, datetime], bool]
 
 
 class Rejected(Exception):
@@ -233,6 +236,8 @@ def _wall_clock() -> datetime:
 
 
 RECEIVED_MANIFEST = "received-manifest.json"
+# What quotes.py reads of each post's document (the full texts stay on disk, not in memory).
+_KEPT = ("url", "interactionPolicy", "replies", "likes", "shares")
 
 
 class OwnPosts:
@@ -250,6 +255,7 @@ class OwnPosts:
         self._base = base_url
         self._stamp: tuple[tuple[int, int] | None, ...] | None = None
         self._by_ref: dict[str, str] = {}
+        self._docs: dict[str, dict[str, Any]] = {}  # object id -> what _KEPT of its document
 
     @staticmethod
     def _stamp_of(path: Path | None) -> tuple[int, int] | None:
@@ -264,6 +270,7 @@ class OwnPosts:
         if stamp == self._stamp:
             return
         refs: dict[str, str] = {}
+        docs: dict[str, dict[str, Any]] = {}
         for path, present in ((self._path, stamp[0]), (self._received, stamp[1])):
             if path is None or present is None:
                 continue
@@ -280,10 +287,12 @@ class OwnPosts:
             for object_id, entry in objects.items() if isinstance(objects, dict) else []:
                 refs[object_id] = object_id
                 doc = entry.get("doc") if isinstance(entry, dict) else None
+                if isinstance(doc, dict):
+                    docs[object_id] = {k: doc[k] for k in _KEPT if k in doc}
                 page = doc.get("url") if isinstance(doc, dict) else None
                 if isinstance(page, str):
                     refs.setdefault(page, object_id)
-        self._stamp, self._by_ref = stamp, refs
+        self._stamp, self._by_ref, self._docs = stamp, refs, docs
 
     def resolve(self, ref: str | None) -> str | None:
         """The object id of our post that `ref` names, or None."""
@@ -291,6 +300,11 @@ class OwnPosts:
             return None
         self._load()
         return self._by_ref.get(ref)
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Our posts' policies and counts as built (_KEPT of each document), by object id."""
+        self._load()
+        return self._docs
 
 
 # --- the handler ------------------------------------------------------------------------------
@@ -306,6 +320,10 @@ class ActivityHandler:
     own_posts: OwnPosts
     is_blocked: Callable[[str], Awaitable[bool]]
     clock: Callable[[], datetime] = _wall_clock  # the inbox injects its own
+    # Handlers that build on this module, wired by inbox.py (QuoteRequest and the revocation
+    # of a deleted quoting post: quotes.py), so it imports none of them.
+    handlers: Mapping[str, ExtraHandler] = field(default_factory=dict)
+    delete_hooks: tuple[DeleteHook, ...] = ()
     _site: Site = field(init=False)
 
     def __post_init__(self) -> None:
@@ -321,6 +339,8 @@ class ActivityHandler:
     async def prepare(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan:
         kind = _type_of(activity) or ""
         method = getattr(self, f"_on_{kind.lower()}", None) if kind.isalpha() else None
+        if method is None and kind in self.handlers:
+            return await self.handlers[kind](self, activity, actor)
         if method is None:
             return Plan(
                 "ignored",
@@ -490,9 +510,11 @@ class ActivityHandler:
         def delete(store: Store, now: datetime) -> str | None:
             if store.delete_reply(obj_id, actor):  # only the author's own reply or mention
                 return None
+            if any(hook(self.config, store, obj_id, actor, now) for hook in self.delete_hooks):
+                return None
             return f"Delete of {obj_id[:200]}: not a reply of {actor[:200]} (nor a mention) here"
 
-        return Plan("delete", f"reply {obj_id[:200]} removed", delete)
+        return Plan("delete", f"reply {obj_id[:200]} removed", delete, wake=True)
 
     async def _on_block(
         self, activity: Mapping[str, Any], raw: bytes, actor: str

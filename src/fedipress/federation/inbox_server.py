@@ -3,9 +3,10 @@
 One process, one event loop: uvicorn serves POST /inbox (and, with --site, the built blog),
 while DeliveryWorker.run_forever drains the same store's queue, so retries continue for as long
 as the service runs and an Accept goes out as soon as its Follow is stored (the app wakes the
-worker). SIGTERM/SIGINT stop accepting connections, let in-flight requests finish (each
-request's writes are one transaction, so nothing is half-written), stop the delivery loop after
-its current attempts, and close the store.
+worker); CountRefresher (quotes.py) beside it queues count refreshes and quote revocations.
+SIGTERM/SIGINT stop accepting connections, let in-flight requests finish (each request's writes
+are one transaction, so nothing is half-written), stop the delivery loop after its current
+attempts, and close the store.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .keys import load_private_key
 from .live_comments import LIVE_PATH, LiveComments, blog_origin
 from .owner_api import PREFIX as OWNER_PREFIX
 from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
+from .quotes import CountRefresher, authorization_routes
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
 from .webhook import Webhook
@@ -297,7 +299,9 @@ async def _serve(
                 clock=utc_now,
                 delivery_wake=worker.wake,
                 site_dir=site_dir,
-                extra_routes=owner_routes,
+                # Quote authorizations (FEP-044f) are served from the moment their Accept is
+                # queued: Mastodon fetches them at once, before any rebuild.
+                extra_routes=[*owner_routes, *authorization_routes(config, store)],
                 own_probe=probes.owns,
             )
             config_uvicorn = uvicorn.Config(
@@ -334,6 +338,9 @@ async def _serve(
                                state_file=config.state_dir / "webhook-seen.json")
                 hook_task = asyncio.create_task(hook.run_forever(
                     stop, read=lambda: export_conversations(store, actor)))
+            # Beside it: count refreshes for followers and revocations of blocked quoters.
+            refresher = CountRefresher(config, store, utc_now, worker.wake)
+            refreshes = asyncio.create_task(refresher.run_forever(stop))
             # uvicorn logs no address for a socket it is handed.
             bound_host, bound_port = sock.getsockname()[:2]
             log.info("inbox listening on %s port %d", bound_host, bound_port)
@@ -352,6 +359,10 @@ async def _serve(
                         await asyncio.wait_for(hook_task, GRACE_SECONDS)
                     except TimeoutError:
                         log.warning("webhook: its command was stopped with the service")
+                try:
+                    await asyncio.wait_for(refreshes, GRACE_SECONDS)
+                except TimeoutError:
+                    log.warning("count refresh loop did not stop in time")
     finally:
         store.close()
 

@@ -619,7 +619,7 @@ class Builder:
                     site, public_key, fingerprint_salt=salt,
                     follower_count=state.follower_count,
                     interaction_counts=state.interaction_counts, mentions=state.mentions,
-                    memo=self._ap_memo,
+                    memo=self._ap_memo, conversations=state.conversations,
                 )
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap

@@ -29,12 +29,15 @@ XRD_XML = "application/xrd+xml"
 NODEINFO_JSON = "application/json"  # what NodeInfo clients expect (reference notes §8)
 
 # Files with these names anywhere in the tree are ActivityPub documents.
-AP_FILENAMES = frozenset({"object.json", "replies.json", "likes.json", "shares.json"})
+AP_FILENAMES = frozenset({"object.json", "replies.json", "likes.json", "shares.json",
+                          "context.json"})
 # ... and these only at the site root.
 _AP_ROOT_FILES = frozenset(
     {"actor.json", "outbox.json", "followers.json", "following.json", "featured.json"}
 )
 _OUTBOX_PAGE_RE = re.compile(r"^outbox/page-\d+\.json$")
+# A post's replies and conversation pages after the first (activitypub/documents/threads.py).
+_THREAD_PAGE_RE = re.compile(r"(?:^|/)(?:replies|context)/page-\d+\.json$")
 # A tag's own feeds (feeds.py), served as the site-wide ones are.
 _TAG_FEED_RE = re.compile(r"^tags/[^/]+/(feed\.xml|rss\.xml)$")
 
@@ -100,7 +103,8 @@ def _normalise(path: str) -> str:
 def is_activitypub_path(path: str) -> bool:
     """True for files that must be served as application/activity+json."""
     p = _normalise(path)
-    return p in _AP_ROOT_FILES or bool(_OUTBOX_PAGE_RE.match(p)) or basename(p) in AP_FILENAMES
+    return (p in _AP_ROOT_FILES or bool(_OUTBOX_PAGE_RE.match(p)) or basename(p) in AP_FILENAMES
+            or bool(_THREAD_PAGE_RE.search(p)))
 
 
 def content_type_for(path: str) -> str:

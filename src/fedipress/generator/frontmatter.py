@@ -40,7 +40,7 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _KNOWN_KEYS = frozenset(
     """title date updated lastmod last_modified_at slug tags categories summary description
     excerpt draft published lang image federate pinned comments content_warning in_reply_to aliases
-    redirect_from keywords layout permalink url""".split()
+    redirect_from keywords layout permalink url quotes""".split()
 )
 _KNOWN_KEYS |= {"category"}  # Jekyll's one category, a tag like `categories`
 # Hugo's scheduling keys, in every spelling it reads (its keys ignore case: `PublishDate` too).
@@ -49,8 +49,8 @@ _PUBLISH_KEYS = frozenset({"publishdate", "pubdate"})
 _EXPIRY_KEYS = frozenset({"expirydate", "unpublishdate"})
 _IGNORED_KEYS = frozenset({"keywords", "layout"})  # Hugo/Jekyll keys with no meaning here
 # Bump when _parse changes what it makes of the same file: cached parses go stale.
-_PARSE_VERSION = 5  # 2: weight and menu; 3: Jekyll's category and space-separated tags;
-# 4: Hugo's publishDate and expiryDate; 5: `comments`
+_PARSE_VERSION = 6  # 2: weight and menu; 3: Jekyll's category and space-separated tags;
+# 4: Hugo's publishDate and expiryDate; 5: `comments`; 6: `quotes`
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,6 +541,7 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
     comments = f.flag("comments")
     warning = f.text("content_warning") or None
     reply_to = f.text("in_reply_to") or None
+    quotes = _quotes(f)
     if reply_to is not None:
         try:
             parts = urlsplit(reply_to)
@@ -608,9 +609,25 @@ def _parse(sf: SourceFile, raw: bytes, config: SiteConfig) -> _Parsed | list[Pro
         fields["expires"] = expires
     if comments is False:
         fields["comments"] = False
+    if quotes is not None:
+        fields["quotes"] = quotes
     path_line = fm.lines.get(path_key or "slug", 1)
     key = _render_key(fm.body, url, config.base_url)
     return _Parsed(sf, file, fields, fm.body, path_line, key, _fields_hash(fields))
+
+
+def _quotes(f: _Fields) -> str | None:
+    """Front matter `quotes`: anyone | followers | nobody (true and false read as anyone and
+    nobody), or None when not written (site.yaml's fediverse.quotes then decides)."""
+    value = f.data.get("quotes")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "anyone" if value else "nobody"
+    if value in ("anyone", "followers", "nobody"):
+        return str(value)
+    f.bad("quotes", f"expected anyone, followers or nobody, got {_shown(value)}")
+    return None
 
 
 def _fields_hash(fields: Mapping[str, Any]) -> str:

@@ -245,6 +245,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX quote_authorizations_actor ON quote_authorizations (actor_id)",
         ),
     ),
+    # Quotes and count refreshes (issue 14): where a quoter's Accept and, on revocation, the
+    # Delete of its authorization go; and the counts each post's last refresh announced, so
+    # the service sends followers an Update only when they moved, and not too often.
+    Migration(
+        "0006_objects14_quotes_counts",
+        (
+            "ALTER TABLE quote_authorizations ADD COLUMN inbox TEXT",
+            """CREATE TABLE announced_counts (
+                object_id TEXT PRIMARY KEY,
+                replies INTEGER NOT NULL,
+                likes INTEGER NOT NULL,
+                shares INTEGER NOT NULL,
+                sent_at TEXT NOT NULL
+            ) STRICT""",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

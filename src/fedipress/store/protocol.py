@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "ActivityKind",
+    "AnnouncedCounts",
+    "QuoteAuthorization",
     "CachedActor",
     "CachedKey",
     "ClaimedDelivery",
@@ -198,6 +200,33 @@ class InteractionCounts:
     likes: int = 0
     shares: int = 0
     replies: int = 0
+
+
+@dataclass(frozen=True)
+class QuoteAuthorization:
+    """A quote of one of our posts the blog approved (FEP-044f): served at `authorization_id`
+    (its JSON `body`) until `revoked_at`, then answered 410 Gone. `inbox` is the quoter's,
+    where the Accept went and a revocation goes."""
+
+    authorization_id: str
+    quoted_object_id: str
+    quoting_object_id: str
+    actor_id: str
+    body: bytes
+    created_at: datetime
+    revoked_at: datetime | None = None
+    inbox: str | None = None
+
+
+@dataclass(frozen=True)
+class AnnouncedCounts:
+    """The public counts of a post that followers' servers were last sent (a count refresh)."""
+
+    object_id: str
+    replies: int
+    likes: int
+    shares: int
+    sent_at: datetime
 
 
 @dataclass(frozen=True)
@@ -398,6 +427,16 @@ class Store(Protocol):
     def is_blocked(self, actor_id_or_domain: str) -> bool: ...
     def remove_domain(self, domain: str) -> tuple[int, int]: ...
     def knows_actor(self, actor_id: str) -> bool: ...
+
+    # --- quotes and count refreshes ---------------------------------------------------------
+    def put_quote_authorization(self, authorization: QuoteAuthorization) -> bool: ...
+    def get_quote_authorization(self, authorization_id: str) -> QuoteAuthorization | None: ...
+    def quote_authorization_for(self, quoting_object_id: str) -> QuoteAuthorization | None: ...
+    def active_quote_authorizations(self) -> list[QuoteAuthorization]: ...
+    def revoke_quote_authorization(self, authorization_id: str, now: datetime) -> bool: ...
+    def get_announced_counts(self, object_id: str) -> AnnouncedCounts | None: ...
+    def announced_counts(self) -> dict[str, AnnouncedCounts]: ...
+    def put_announced_counts(self, counts: AnnouncedCounts) -> None: ...
 
     # --- mention cache -----------------------------------------------------------------------
     def get_mention(self, acct: str) -> ResolvedMention | None: ...

@@ -29,18 +29,20 @@ from .sqlite_base import BUSY_TIMEOUT_MS
 from .sqlite_followers import FollowersMixin
 from .sqlite_inbox import InboxMixin
 from .sqlite_queue import QueueMixin
+from .sqlite_quotes import QuotesMixin
 from .sqlite_remote import RemoteMixin
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "open_store"]
 
 
-class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin):
+class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin, QuotesMixin):
     """The `Store` protocol on one SQLite file. Use `open_store(path)` to get one.
 
     Thread-safe: any thread may call any method. `transaction()` makes the calls made on the
     current thread inside its block one atomic, durable (synchronous=FULL) unit; other threads'
     writes wait for it. The methods live in parts by topic: sqlite_base (connections,
-    transactions), sqlite_followers, sqlite_queue (ledger, planning, deliveries), sqlite_inbox.
+    transactions), sqlite_followers, sqlite_queue (ledger, planning, deliveries), sqlite_inbox,
+    sqlite_quotes (quote authorizations, announced counts).
     """
 
     def record_follow_and_plan_accept(

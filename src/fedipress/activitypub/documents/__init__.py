@@ -14,6 +14,9 @@ One module per concept; this face re-exports their public names, so callers writ
   activities.py   Create, Update, Delete, the actor's Update, Accept and Reject
   fitting.py      an activity made to fit under the size servers accept
   collections.py  the outbox and its pages, followers, following, featured, per-post counts
+  threads.py      a post's replies, likes, shares and context collections; its interaction
+                  policy (who may quote), read in either GoToSocial vocabulary
+  quotes.py       FEP-044f: QuoteAuthorization, the Accept or Reject of a QuoteRequest, revoking
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .activities import (
 from .actor import actor_document
 from .collections import (
     OUTBOX_PAGE_SIZE,
+    context_document,
     featured_document,
     followers_document,
     following_document,
@@ -43,6 +47,7 @@ from .collections import (
     serialize_collection,
     serialize_outbox_page,
     shares_document,
+    thread_page_document,
 )
 from .context import AS_CONTEXT, SEC_CONTEXT, with_context
 from .fitting import MAX_ACTIVITY_BYTES, fit_activity
@@ -63,10 +68,46 @@ from .objects import (
     object_document,
     object_documents,
     post_mentions,
+    quote_policy,
+)
+from .quotes import (
+    authorization_delete_activity,
+    quote_accept_activity,
+    quote_authorization_document,
+    quote_reject_activity,
+)
+from .threads import (
+    NO_THREAD,
+    QUOTE_POLICIES,
+    THREAD_PAGE_SIZE,
+    Approval,
+    QuotePolicy,
+    Thread,
+    interaction_policy,
+    page_count,
+    read_approval,
+    thread_page_path,
 )
 
 __all__ = [
     "AS_CONTEXT",
+    "NO_THREAD",
+    "QUOTE_POLICIES",
+    "THREAD_PAGE_SIZE",
+    "Approval",
+    "QuotePolicy",
+    "Thread",
+    "authorization_delete_activity",
+    "context_document",
+    "interaction_policy",
+    "page_count",
+    "quote_accept_activity",
+    "quote_authorization_document",
+    "quote_policy",
+    "quote_reject_activity",
+    "read_approval",
+    "thread_page_document",
+    "thread_page_path",
     "MAX_ACTIVITY_BYTES",
     "MAX_ATTACHMENTS",
     "OUTBOX_PAGE_SIZE",

@@ -1,5 +1,5 @@
 """Collections: the outbox and its pages, followers, following, featured, and each post's
-replies, likes and shares.
+replies (and their pages), likes, shares and conversation (context), as files of their own.
 """
 
 from __future__ import annotations
@@ -19,12 +19,24 @@ from .context import (
     _without_context,
     with_context,
 )
-from .ids import PUBLIC, _followers_id, actor_id
+from .ids import PUBLIC, _followers_id, actor_id, object_id
 from .json_text import PreparedObject, _Fragment, _write_plain, indented_json, serialize
 from .objects import federated_posts, object_document
+from .threads import (
+    NO_THREAD,
+    Thread,
+    ThreadKind,
+    context_collection,
+    counted_collection,
+    likes_id,
+    replies_collection,
+    shares_id,
+    thread_page,
+)
 
 __all__ = [
     "OUTBOX_PAGE_SIZE",
+    "context_document",
     "featured_document",
     "followers_document",
     "following_document",
@@ -38,6 +50,7 @@ __all__ = [
     "serialize_collection",
     "serialize_outbox_page",
     "shares_document",
+    "thread_page_document",
 ]
 
 OUTBOX_PAGE_SIZE = 20
@@ -211,44 +224,50 @@ def following_document(site: Site, count: int = 0) -> dict[str, Any]:
 
 
 def featured_document(
-    site: Site, *, mentions: Mapping[str, str] | None = None
+    site: Site, *, mentions: Mapping[str, str] | None = None,
+    threads: Mapping[str, Thread] | None = None,
 ) -> dict[str, Any]:
-    """Pinned posts (front matter `pinned: true`), embedded in full as Mastodon expects."""
+    """Pinned posts (front matter `pinned: true`), embedded in full as Mastodon expects (with
+    their threads' counts, as in their object.json)."""
     pinned = [p for p in federated_posts(site) if p.pinned]
+    known = threads or {}
     return with_context(
         {
             "id": site.config.url("featured.json"),
             "type": "OrderedCollection",
             "totalItems": len(pinned),
             "orderedItems": [
-                _without_context(object_document(site, p, mentions=mentions)) for p in pinned
+                _without_context(object_document(
+                    site, p, mentions=mentions, thread=known.get(object_id(p), NO_THREAD)))
+                for p in pinned
             ],
         }
     )
 
 
-def replies_document(post: Post, count: int = 0) -> dict[str, Any]:
-    cid = post.url + "replies.json"
-    return with_context(
-        {
-            "id": cid,
-            "type": "Collection",
-            "totalItems": count,
-            "first": {"type": "CollectionPage", "partOf": cid, "items": []},
-        }
-    )
+def replies_document(post: Post, thread: Thread = NO_THREAD) -> dict[str, Any]:
+    """replies.json: the `replies` collection the post object embeds, on its own."""
+    return with_context(replies_collection(post.url, thread))
+
+
+def thread_page_document(kind: ThreadKind, site: Site, post: Post, thread: Thread,
+                         number: int) -> dict[str, Any]:
+    """Page `number` (2 or more: the first is embedded) of the post's replies or context, the
+    file at post.path + thread_page_path(kind, number)."""
+    return with_context(thread_page(kind, post.url, object_id(post), thread, number))
+
+
+def context_document(site: Site, post: Post, thread: Thread = NO_THREAD) -> dict[str, Any]:
+    """context.json: the post's conversation (FEP-7888), the post and its public replies."""
+    return with_context(context_collection(post.url, object_id(post), actor_id(site), thread))
 
 
 def likes_document(post: Post, count: int = 0) -> dict[str, Any]:
-    return with_context(
-        {"id": post.url + "likes.json", "type": "Collection", "totalItems": count}
-    )
+    return with_context(counted_collection(likes_id(post.url), count))
 
 
 def shares_document(post: Post, count: int = 0) -> dict[str, Any]:
-    return with_context(
-        {"id": post.url + "shares.json", "type": "Collection", "totalItems": count}
-    )
+    return with_context(counted_collection(shares_id(post.url), count))
 
 
 # serialize() of a document whose @context is just the two URLs, up to its "id" value.
@@ -257,16 +276,12 @@ _PLAIN_HEAD = ('{\n  "@context": ' + indented_json([AS_CONTEXT, SEC_CONTEXT], le
 
 
 def serialize_collection(post: Post, kind: str, count: int = 0) -> bytes:
-    """serialize(replies_document(post, count)) for kind "replies" (likes_document for
-    "likes", shares_document for "shares"), written from its fixed shape: a build writes
-    three per post, each ~10 us the plain way (a context walk and a general writer)."""
-    if type(count) is not int or kind not in ("replies", "likes", "shares"):
-        build = {"replies": replies_document, "likes": likes_document,
-                 "shares": shares_document}[kind]
+    """serialize(likes_document(post, count)) for kind "likes" (shares_document for "shares"),
+    written from its fixed shape: a build writes two per post, each ~10 us the plain way (a
+    context walk and a general writer). replies.json lists ids: serialize(replies_document)."""
+    if type(count) is not int or kind not in ("likes", "shares"):
+        build = {"likes": likes_document, "shares": shares_document}[kind]
         return serialize(build(post, count))
     cid = _encode_string(post.url + kind + ".json")
     text = _PLAIN_HEAD + cid + ',\n  "type": "Collection",\n  "totalItems": ' + int.__repr__(count)
-    if kind == "replies":
-        text += (',\n  "first": {\n    "type": "CollectionPage",\n    "partOf": ' + cid
-                 + ',\n    "items": []\n  }')
     return (text + "\n}\n").encode("utf-8")

@@ -19,6 +19,8 @@ SEC_CONTEXT = "https://w3id.org/security/v1"
 # "http://schema.org#", which is wrong but is what everyone matches on).
 _TOOT = "http://joinmastodon.org/ns#"
 _SCHEMA = "http://schema.org#"
+_GTS = "https://gotosocial.org/ns#"  # interaction policies, as Mastodon and GoToSocial write them
+_FEP_044F = "https://w3id.org/fep/044f#"  # quote requests and authorizations
 _TERMS: dict[str, Any] = {
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "sensitive": "as:sensitive",
@@ -40,8 +42,20 @@ _TERMS: dict[str, Any] = {
         "@id": "https://purl.archive.org/socialweb/webfinger#webfinger",
         "@type": "http://www.w3.org/2001/XMLSchema#string",
     },
+    # Who may quote, reply, like and boost a post (FEP-044f reads `canQuote`).
+    "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+    "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+    "canReply": {"@id": "gts:canReply", "@type": "@id"},
+    "canLike": {"@id": "gts:canLike", "@type": "@id"},
+    "canAnnounce": {"@id": "gts:canAnnounce", "@type": "@id"},
+    "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
+    "manualApproval": {"@id": "gts:manualApproval", "@type": "@id"},
+    "QuoteRequest": _FEP_044F + "QuoteRequest",
+    "QuoteAuthorization": _FEP_044F + "QuoteAuthorization",
+    "interactingObject": {"@id": "gts:interactingObject", "@type": "@id"},
+    "interactionTarget": {"@id": "gts:interactionTarget", "@type": "@id"},
 }
-_PREFIXES = {"toot": _TOOT, "schema": _SCHEMA}
+_PREFIXES = {"toot": _TOOT, "schema": _SCHEMA, "gts": _GTS}
 # The prefixes each term's definition is written with ("toot:" in "toot:Emoji").
 _TERM_PREFIXES: dict[str, frozenset[str]] = {
     term: frozenset(p for p in _PREFIXES if f"{p}:" in json.dumps(definition))

@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
-from .context import _without_context
-
 __all__ = [
     "DocumentBytes",
     "indented_json",
     "manifest_entry_json",
     "object_hash",
+    "VOLATILE_MEMBERS",
     "PreparedObject",
     "serialize",
     "StringMemo",
@@ -217,6 +216,10 @@ class PreparedObject:
         return None
 
 
+# Top-level members of a post object that change with its conversation, not with its content.
+VOLATILE_MEMBERS = frozenset({"replies", "likes", "shares"})
+
+
 def manifest_entry_json(doc: Mapping[str, Any], *, level: int = 1,
                         strings: StringMemo | None = None) -> str:
     """indented_json({"hash": object_hash(doc), "published": doc["published"], "doc": doc},
@@ -236,7 +239,7 @@ def manifest_entry_json(doc: Mapping[str, Any], *, level: int = 1,
         inner = pad + "    "
         for i, (key, item) in enumerate(sorted(doc.items(), key=_first)):
             body.append(("," if i else "{") + inner + _encode_string(key) + ": ")
-            if key == "@context":
+            if key == "@context" or key in VOLATILE_MEMBERS:
                 _write_plain(item, inner, True, body, memo)
             else:
                 compact.append(("," if len(compact) else "{") + _encode_string(key) + ":")
@@ -309,8 +312,11 @@ def _write_both(value: Any, newline: str, out: list[str], compact: list[str],
 
 
 def object_hash(obj: Mapping[str, Any]) -> str:
-    """sha256 of what followers see of `obj` (canonical JSON, keys sorted, no @context)."""
+    """sha256 of what followers see of `obj` (canonical JSON, keys sorted, no @context), the
+    live counts (VOLATILE_MEMBERS) left out: a like is no edit, so publish sends no Update for
+    it; the service refreshes counts on its own, rate-limited (federation/quotes.py)."""
     canonical = json.dumps(
-        _without_context(obj), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        {k: v for k, v in obj.items() if k != "@context" and k not in VOLATILE_MEMBERS},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -14,6 +14,17 @@ from ...model import Image, Post, Site
 from ..reduce import FoundImage, reduce_html
 from .context import _with_own_context
 from .ids import PUBLIC, _followers_id, actor_id, iso, object_id
+from .threads import (
+    NO_THREAD,
+    QuotePolicy,
+    Thread,
+    context_id,
+    counted_collection,
+    interaction_policy,
+    likes_id,
+    replies_collection,
+    shares_id,
+)
 
 __all__ = [
     "MAX_ATTACHMENTS",
@@ -22,6 +33,7 @@ __all__ = [
     "object_document",
     "object_documents",
     "post_mentions",
+    "quote_policy",
 ]
 
 MAX_ATTACHMENTS = 4  # Mastodon takes the first four
@@ -167,33 +179,44 @@ def _hashtag_paragraph(tags: Sequence[tuple[str, str]]) -> str:
     return f"<p>{' '.join(links)}</p>" if links else ""
 
 
+def quote_policy(site: Site, post: Post) -> QuotePolicy:
+    """Who may quote `post`: its front matter `quotes`, else site.yaml's fediverse.quotes."""
+    return post.quotes or site.config.fediverse.quotes
+
+
 def object_document(
-    site: Site, post: Post, *, mentions: Mapping[str, str] | None = None
+    site: Site, post: Post, *, mentions: Mapping[str, str] | None = None,
+    thread: Thread = NO_THREAD,
 ) -> dict[str, Any]:
     """The post's Note (default) or Article, served at post.path + "object.json".
 
     `mentions` maps "user@server" to the actor id publish resolved; unresolved ones point at
-    https://server/@user (Mastodon then still links them, it just may not notify).
+    https://server/@user (Mastodon then still links them, it just may not notify). `thread`
+    is the post's public conversation (reply ids, like and boost counts) the collections show.
     """
-    return _object_document(site, post, mentions or {}, actor_id(site), _followers_id(site))
+    return _object_document(site, post, mentions or {}, actor_id(site), _followers_id(site),
+                            thread)
 
 
 def object_documents(
-    site: Site, *, mentions: Mapping[str, str] | None = None
+    site: Site, *, mentions: Mapping[str, str] | None = None,
+    threads: Mapping[str, Thread] | None = None,
 ) -> Callable[[Post], dict[str, Any]]:
-    """object_document(site, post, mentions=mentions) for many posts of one site (the
-    actor's and followers' URLs, two urljoins, made once)."""
+    """object_document(site, post, mentions=mentions, thread=threads[its id]) for many posts of
+    one site (the actor's and followers' URLs, two urljoins, made once)."""
     resolved = mentions or {}
+    known = threads or {}
     aid, followers = actor_id(site), _followers_id(site)
 
     def build(post: Post) -> dict[str, Any]:
-        return _object_document(site, post, resolved, aid, followers)
+        thread = known.get(object_id(post), NO_THREAD) if known else NO_THREAD
+        return _object_document(site, post, resolved, aid, followers, thread)
 
     return build
 
 
 def _object_document(site: Site, post: Post, resolved: Mapping[str, str], aid: str,
-                     followers: str) -> dict[str, Any]:
+                     followers: str, thread: Thread) -> dict[str, Any]:
     config = site.config
     fed = config.fediverse
     oid = object_id(post)
@@ -225,6 +248,7 @@ def _object_document(site: Site, post: Post, resolved: Mapping[str, str], aid: s
     }
     if post.in_reply_to:
         doc["inReplyTo"] = post.in_reply_to
+    doc["context"] = context_id(post.url)
     doc["to"] = [PUBLIC]
     doc["cc"] = [followers, *dict.fromkeys(mention_ids)]
     doc["published"] = iso(post.date)
@@ -253,7 +277,10 @@ def _object_document(site: Site, post: Post, resolved: Mapping[str, str], aid: s
     ]
     if tag_docs:
         doc["tag"] = tag_docs
-    doc["replies"] = post.url + "replies.json"
-    doc["likes"] = post.url + "likes.json"
-    doc["shares"] = post.url + "shares.json"
+    # Embedded with their counts, never bare links (some servers refuse those); the service
+    # refreshes them for followers when they change (federation/quotes.py).
+    doc["replies"] = replies_collection(post.url, thread)
+    doc["likes"] = counted_collection(likes_id(post.url), thread.likes)
+    doc["shares"] = counted_collection(shares_id(post.url), thread.shares)
+    doc["interactionPolicy"] = interaction_policy(quote_policy(site, post), aid, followers)
     return _with_own_context(doc)  # a fresh dict of fresh values: no copy needed
