@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ def sink(blog_public_pem: bytes) -> Iterator[InboxSink]:
 
 def test_publish_says_queued_1_delivery(blog: Blog, sink: InboxSink,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("old")
+    blog.post("old", age=timedelta(days=30))
     blog.follow(person(sink, "bob"))
     assert publish(blog, capsys)[0] == 0  # the first publish announces nothing old
     blog.post("new", "Brand new.")

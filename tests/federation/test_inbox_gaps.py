@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -350,7 +350,7 @@ def test_site_yaml_blocks_get_no_deliveries_from_publish(
     config = blog.root / "site.yaml"
     config.write_text(config.read_text() + "  blocked: [127.0.0.2]\n")
     with InboxSink(blog_public_pem) as ok, InboxSink(blog_public_pem, host="127.0.0.2") as bad:
-        blog.post("old")
+        blog.post("old", age=timedelta(days=30))
         now = datetime.now(UTC)
         blog.follow(Follower(ok.url("/u/ok"), ok.url("/u/ok/inbox"), None, None, None, now),
                     Follower(bad.url("/u/bad"), bad.url("/u/bad/inbox"), None, None, None, now))
