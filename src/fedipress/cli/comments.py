@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..wording import plural
 from .shared import (
     MAX_LIMIT,
     Parser,
@@ -46,8 +47,10 @@ def _cmd_comments(args: argparse.Namespace) -> int:
         done = c.block_author(config, args.target)
         first = f"blocked {printable(done.target)}" if done.added else (
             f"{printable(done.target)} was already blocked")
-        print(f"{first}; removed {done.followers} follower(s) and {done.interactions} reply(ies),"
-              " quote(s) and reaction(s), gone from the next build")
+        gone = plural(done.interactions, "reply, quote or reaction",
+                      "replies, quotes and reactions")
+        print(f"{first}; removed {plural(done.followers, 'follower')} and {gone},"
+              " gone from the next build")
         return 0
     lifted = c.unblock_author(config, args.target)  # unblock (argparse allows nothing else)
     print(f"unblocked {printable(lifted.target)}; what the block removed stays removed")

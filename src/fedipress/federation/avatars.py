@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from ..activitypub.conversation import Conversations, Person, PostConversation, Reaction
 from ..activitypub.remote_html import safe_url
 from ..errors import FetchError
+from ..wording import plural
 from .remote import FetchPolicy, RemoteFetcher
 
 __all__ = [
@@ -336,7 +337,8 @@ def build_avatars(
     if result.refused:
         url, why = sorted(result.refused.items())[0]
         more = len(result.refused) - 1
-        warn(f"{len(result.refused)} avatar(s) not copied, shown without a picture: {url}: {why}"
+        warn(f"{plural(len(result.refused), 'avatar')} not copied, shown without a picture:"
+             f" {url}: {why}"
              + (f" (and {more} more)" if more else ""))
     base_path = urlsplit(base_url).path or "/"
     return localize_avatars(conversations, result.paths, base_path), dict(result.files)

@@ -25,6 +25,7 @@ from ..config import SiteConfig
 from ..errors import FedipressError
 from ..store import Interaction, Store, default_store_path, open_store
 from ..store.conversations import is_private, is_shown
+from ..wording import plural
 from .interactions import Unblocked, block_counted, unblock_target
 from .moderation import HIDDEN, reply_text
 
@@ -193,7 +194,8 @@ def find_comment(store: Store, ident: str) -> Comment:
                              " comments` lists them")
     if len(full) > 1:
         listed = ", ".join(f"{c.id} ({c.author})" for c in full[:10])
-        raise FedipressError(f"the id {ident} matches {len(full)} comments: {listed}; give more"
+        raise FedipressError(f"the id {ident} matches {plural(len(full), 'comment')}: {listed};"
+                             " give more"
                              " of its characters")
     return full[0]
 
