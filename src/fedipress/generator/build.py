@@ -615,11 +615,15 @@ class Builder:
                 pass
             else:
                 self._mentions = state.mentions
+                # The conversation the pages show, wherever it came from (in CI the service's
+                # export: there is no store), so the post objects' collections agree with them.
                 ap = plan_activitypub(
                     site, public_key, fingerprint_salt=salt,
                     follower_count=state.follower_count,
                     interaction_counts=state.interaction_counts, mentions=state.mentions,
-                    memo=self._ap_memo, conversations=state.conversations,
+                    memo=self._ap_memo,
+                    conversations=(conversations if conversations is not None
+                                   else state.conversations),
                 )
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap
