@@ -125,7 +125,7 @@ def parse_items(html: str, url: str) -> tuple[list[dict[str, Any]], str]:
     """The page's top-level items read by mf2py when it is installed (an implementation that
     is not ours), else by `mf2_items`; with the name of the reader used."""
     try:
-        import mf2py  # type: ignore[import-not-found,unused-ignore]
+        import mf2py  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return mf2_items(html), "support.mf2"
     parsed: dict[str, Any] = mf2py.parse(doc=html, url=url)
