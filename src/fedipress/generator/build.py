@@ -590,7 +590,7 @@ class Builder:
                 memo.clear()
         # Counts, resolved mentions and the conversation come from the store when there is
         # one (read-only: a build never creates or changes it), the conversation from the
-        # service instead when FEDIPRESS_SERVICE_URL is set.
+        # service instead when FEDIPRESS_SERVICE_URL is set, for the pages and the objects.
         state, conversations = None, None
         if public_key is not None:
             from ..store import default_store_path
@@ -615,16 +615,12 @@ class Builder:
                 pass
             else:
                 self._mentions = state.mentions
-                # The conversation the pages show, wherever it came from (in CI the service's
-                # export: there is no store), so the post objects' collections agree with them.
                 ap = plan_activitypub(
                     site, public_key, fingerprint_salt=salt,
                     follower_count=state.follower_count,
                     interaction_counts=state.interaction_counts, mentions=state.mentions,
-                    memo=self._ap_memo,
-                    conversations=(conversations if conversations is not None
-                                   else state.conversations),
-                )
+                    memo=self._ap_memo, conversations=state.conversations
+                    if conversations is None else conversations)
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap
                                     if o.path.endswith("/object.json")}
