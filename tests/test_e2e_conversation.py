@@ -306,6 +306,15 @@ def test_the_issues_check_the_conversation_comes_home(service: Service, tmp_path
         ci_public = clone / "public" / "posts" / SLUG
         assert (ci_public / "index.html").read_bytes() == page_path.read_bytes()
         assert (ci_public / "object.json").read_bytes() == object_path.read_bytes()
+        # And everything else the conversation reaches (replies.json, context.json, the outbox,
+        # the feeds...) alike; only followers.json differs: its count is the store's, which a
+        # CI build does not have (the conversation export carries no follower count).
+        mine = {q.relative_to(root / "public"): q.read_bytes()
+                for q in (root / "public").rglob("*") if q.is_file()}
+        theirs = {q.relative_to(clone / "public"): q.read_bytes()
+                  for q in (clone / "public").rglob("*") if q.is_file()}
+        assert sorted(mine) == sorted(theirs)
+        assert {str(q) for q in mine if mine[q] != theirs[q]} <= {"followers.json"}
 
         # Fedify accepted everything the blog sent along the way.
         for peer in (bob, eve):
