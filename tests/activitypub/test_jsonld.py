@@ -198,8 +198,7 @@ def test_quote_terms_expand_to_their_vocabularies(contexts: dict[str, Any]) -> N
                 "https://www.w3.org/ns/activitystreams#context",
                 "https://www.w3.org/ns/activitystreams#result"):
         assert iri in keys, iri
-    assert {"https://w3id.org/fep/044f#QuoteAuthorization",
-            "https://w3id.org/fep/044f#QuoteRequest"} <= types
+    assert "https://w3id.org/fep/044f#QuoteAuthorization" in types
     # The followers policy names the followers collection (and the author) as IRIs.
     expanded = _expand(DOCS["note-with-thread"], contexts)[0]
     policy = expanded["https://gotosocial.org/ns#interactionPolicy"][0]

@@ -6,6 +6,7 @@ service that cannot be asked stops a CI build with one line and lets a local bui
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,12 @@ def test_a_ci_build_reads_the_services_conversation(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         assert "conversation: 2 replies and 3 reactions on 1 post from the service" in run.stderr
         assert _page(clone) == expected  # store build and service build: the same bytes
+        # ... and the same post object: its collections count the service's conversation.
+        [local_object, ci_object] = [
+            (root / "public" / oid.removeprefix(service.base)).read_bytes()
+            for root in (home, clone)]
+        assert json.loads(ci_object)["replies"]["totalItems"] == 2
+        assert ci_object == local_object
         assert not (clone / ".fedipress" / "state.db").exists()
         assert not any(s.encode() in _page(clone) for s in SECRETS)
         again = make_clone(service, tmp_path / "ci2")

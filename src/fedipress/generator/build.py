@@ -590,7 +590,7 @@ class Builder:
                 memo.clear()
         # Counts, resolved mentions and the conversation come from the store when there is
         # one (read-only: a build never creates or changes it), the conversation from the
-        # service instead when FEDIPRESS_SERVICE_URL is set.
+        # service instead when FEDIPRESS_SERVICE_URL is set, for the pages and the objects.
         state, conversations = None, None
         if public_key is not None:
             from ..store import default_store_path
@@ -619,8 +619,8 @@ class Builder:
                     site, public_key, fingerprint_salt=salt,
                     follower_count=state.follower_count,
                     interaction_counts=state.interaction_counts, mentions=state.mentions,
-                    memo=self._ap_memo, conversations=state.conversations,
-                )
+                    memo=self._ap_memo, conversations=state.conversations
+                    if conversations is None else conversations)
                 groups.append(("activitypub", ap))
                 self._object_fps = {o.path: o.fingerprint for o in ap
                                     if o.path.endswith("/object.json")}

@@ -2,13 +2,14 @@
 answers a QuoteRequest, and the Delete that revokes an authorization. Pure.
 
     QuoteRequest  {actor: quoter, object: our post, instrument: the quoting post}
-    Accept        {actor: blog, object: the request, result: <authorization id>}
+    Accept        {actor: blog, object: <the request's id>, result: <authorization id>}
     QuoteAuthorization {attributedTo: blog, interactingObject: quoting post,
                         interactionTarget: our post}
 
-The request is echoed in its essentials only (id, type, actor, object, the instrument's id):
-that is what servers match an answer on, and a quoting post embedded in full could make the
-answer larger than inboxes take.
+The answer names the request by its id, not embedded: Mastodon finds its pending quote by
+that id (either way), while a reader without a QuoteRequest type (Fedify 1.9, and the servers
+built on it) refuses an Accept that embeds one as unparseable (400), and the quote would stay
+pending there for ever.
 """
 
 from __future__ import annotations
@@ -39,14 +40,8 @@ def quote_authorization_document(actor: str, authorization_id: str, *, quoting: 
     })
 
 
-def _request_essentials(request: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": _id_of(request.get("id", "")), "type": "QuoteRequest",
-                           "actor": _id_of(request.get("actor", "")),
-                           "object": _id_of(request.get("object", ""))}
-    instrument = request.get("instrument")
-    if instrument is not None:
-        out["instrument"] = _id_of(instrument)
-    return out
+def _request_id(request: Mapping[str, Any]) -> str:
+    return _id_of(request.get("id", ""))
 
 
 def quote_accept_activity(actor: str, request: Mapping[str, Any], *, accept_id: str,
@@ -57,7 +52,7 @@ def quote_accept_activity(actor: str, request: Mapping[str, Any], *, accept_id: 
         "type": "Accept",
         "actor": actor,
         "to": [_id_of(request.get("actor", ""))],
-        "object": _request_essentials(request),
+        "object": _request_id(request),
         "result": authorization_id,
     })
 
@@ -70,7 +65,7 @@ def quote_reject_activity(actor: str, request: Mapping[str, Any], *,
         "type": "Reject",
         "actor": actor,
         "to": [_id_of(request.get("actor", ""))],
-        "object": _request_essentials(request),
+        "object": _request_id(request),
     })
 
 
