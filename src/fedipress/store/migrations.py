@@ -249,7 +249,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Delete of its authorization go; and the counts each post's last refresh announced, so
     # the service sends followers an Update only when they moved, and not too often.
     Migration(
-        "0006_objects14_quotes_counts",
+        "0006_quote_counts",
         (
             "ALTER TABLE quote_authorizations ADD COLUMN inbox TEXT",
             """CREATE TABLE announced_counts (
