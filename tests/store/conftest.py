@@ -28,3 +28,12 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
     s = open_sqlite_store(tmp_path / "state" / "state.db")
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store for several processes lives: a SQLite file path or a PostgreSQL URL
+    (a string either way, so it crosses a process boundary as is)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("postgres_url"))
