@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..config import SiteConfig
-from ..store import Delivery, DeliveryState, default_store_path, open_store
+from ..store import Delivery, DeliveryState, open_site_store
 
 __all__ = ["DeliveryQueue", "delivery_queue", "format_delivery", "retry_failed_deliveries"]
 
@@ -45,7 +45,7 @@ _SHOWN_STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "failed", "e
 
 def delivery_queue(config: SiteConfig, *, limit: int = LIST_LIMIT) -> DeliveryQueue:
     """`fedipress deliveries [list]`."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         counts = store.delivery_counts()
         rows = store.list_deliveries(list(_SHOWN_STATES), limit=limit)
@@ -57,7 +57,7 @@ def delivery_queue(config: SiteConfig, *, limit: int = LIST_LIMIT) -> DeliveryQu
 
 def retry_failed_deliveries(config: SiteConfig) -> int:
     """`fedipress deliveries retry`: requeue every failed delivery; how many."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return store.requeue_failed(datetime.now(UTC))
     finally:

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute
 
 from ..config import SiteConfig, load_config
 from ..errors import FedipressError
-from ..store import default_store_path, open_store
+from ..store import open_site_store
 from ..wording import docs_url
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .doctor_probe import ProbeRegistry
@@ -253,7 +253,7 @@ async def _serve(
     access_log: bool,
     token: str | None = None,
 ) -> None:
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         recovered = recover_dead_leases(store)
         if recovered:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import SiteConfig
 from ..errors import FedipressError
-from ..store import Interaction, Store, default_store_path, open_store
+from ..store import Interaction, Store, open_site_store
 
 __all__ = [
     "BlockList",
@@ -72,7 +72,7 @@ def interaction_line(i: Interaction) -> str:
 
 def recent_interactions(config: SiteConfig, *, limit: int = 50) -> list[Interaction]:
     """`fedipress interactions`: the newest `limit` likes, boosts and replies."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return store.recent_interactions(limit=max(1, limit))
     finally:
@@ -108,7 +108,7 @@ def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:
 
 def block_target(config: SiteConfig, target: str) -> bool:
     """`fedipress block TARGET`: True if it was not blocked before (see `block`)."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         with store.transaction():
             return block(store, target, datetime.now(UTC))
@@ -133,7 +133,7 @@ def unblock_target(config: SiteConfig, target: str) -> Unblocked:
     """`fedipress unblock TARGET`: lift a block made with `fedipress block`. A target that is
     not blocked is refused rather than ignored: it is most likely mistyped."""
     target = target.strip()
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         with store.transaction():
             removed = store.remove_block(target)
@@ -176,7 +176,7 @@ class BlockList:
 
 def list_blocks(config: SiteConfig) -> BlockList:
     """`fedipress blocks`: every blocked domain and actor and where the block comes from."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         stored = store.list_blocks()
     finally:

@@ -598,10 +598,10 @@ class Builder:
             else:
                 # Counts and resolved mentions come from the store when there is one
                 # (read-only: a build never creates or changes it).
-                from ..store import default_store_path
+                from ..store import site_store_location
                 from ..store.snapshot import read_build_state
 
-                state = read_build_state(default_store_path(config.state_dir))
+                state = read_build_state(site_store_location(config))
                 self._mentions = state.mentions
                 ap = plan_activitypub(
                     site, public_key, fingerprint_salt=salt,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..config import SiteConfig
     from .migrations import MIGRATIONS, Migration, applied_migrations, apply_migrations
     from .postgres import PostgresStore, migrate_postgres_store
     from .protocol import (
@@ -95,7 +96,9 @@ __all__ = [
     "default_store_path",
     "is_database_url",
     "migrate_postgres_store",
+    "open_site_store",
     "open_store",
+    "site_store_location",
     "store_location",
 ]
 
@@ -141,3 +144,13 @@ def open_store(location: Path | str) -> StoreParts:
     from .sqlite import open_store as open_sqlite_store
 
     return open_sqlite_store(Path(location))
+
+
+def site_store_location(config: SiteConfig) -> Path | str:
+    """`store_location` for a loaded site: the environment, site.yaml `store:`, or state.db."""
+    return store_location(config.state_dir, config.store_url)
+
+
+def open_site_store(config: SiteConfig) -> StoreParts:
+    """Open the blog's store wherever it is (see `store_location`)."""
+    return open_store(site_store_location(config))
