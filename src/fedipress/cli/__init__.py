@@ -7,7 +7,8 @@ traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block,
-unblock, blocks; leave; store: migrate, copy), each with its `register(subcommands)`; what they share is in `shared`.
+unblock, blocks; leave; store: migrate, copy), each with its `register(subcommands)`; what
+they share is in `shared`.
 Nothing outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
 """

@@ -104,7 +104,7 @@ def run_dry(
     """`publish --dry-run`: the plan a real publish would make now, from the content as it is
     (not the last build, unless `build` is False), against a copy of the store; nothing is
     written anywhere. The options are PublishOptions' of the same names."""
-    from ..store import default_store_path, open_store
+    from ..store import default_store_path, open_store, site_store_location
     from .keys import public_key_path, read_public_key_pem
 
     public_pem = read_public_key_pem(config, remember=False)
@@ -113,6 +113,11 @@ def run_dry(
             f"{shown_path(public_key_path(config))}: not found, so there is no actor to publish"
             " as; run `fedipress keys generate` (a dry run creates nothing)"
         )
+    if isinstance(site_store_location(config), str):
+        raise FedipressError(
+            "publish --dry-run plans against a copy of the SQLite store, and this blog's store"
+            " is PostgreSQL (FEDIPRESS_DATABASE_URL or site.yaml store:), which the dry run"
+            " does not support yet; nothing was planned")
     store_path = default_store_path(config.state_dir)
     state = read_store_state(store_path)
     now = datetime.now(UTC)

@@ -6,7 +6,7 @@ dialect (`?` placeholders); `PgConnection` translates each statement once, throu
 table of rewrites, and anything the table does not cover fails in the contract tests that run
 on both engines.
 
-Concurrency model (the PostgreSQL row of docs/store.md):
+Concurrency model (the store documentation's PostgreSQL section):
 - a psycopg_pool ConnectionPool; connections are in autocommit mode, so a read holds no
   transaction and no snapshot between calls;
 - a write is one explicit transaction (READ COMMITTED) on a connection the current thread keeps
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
+from ..wording import docs_url
 from .migrations import MIGRATIONS, Migration, check_known
 
 if TYPE_CHECKING:
@@ -218,7 +219,8 @@ class PostgresBase:
 
     def backup(self, target: object) -> None:
         raise StoreError(
-            f"{self.where}: back up a PostgreSQL store with pg_dump (see docs/scaling.md)"
+            f"{self.where}: back up a PostgreSQL store with pg_dump (see"
+            f" {docs_url('scaling', 'backups')})"
         )
 
 
