@@ -60,7 +60,7 @@ def register(sub: Subcommands) -> None:
                 " postgresql://fedipress@db.example/blog")
     cp.add_argument("--to", required=True, type=_database_url, metavar="URL",
                     help="the PostgreSQL database (migrated first); its password comes from"
-                    " PGPASSWORD or ~/.pgpass")
+                    " PGPASSWORD or ~/.pgpass (required: there is no default)")
     cp.add_argument("--from", dest="source", metavar="FILE",
                     help="the SQLite file to copy (default: .fedipress/state.db)")
     cp.add_argument("--force", action="store_true",
