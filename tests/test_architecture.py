@@ -122,7 +122,7 @@ LAYERS: dict[str, int] = {
     "federation.inbox_server": 2, "federation.doctor": 2, "federation.followers": 2,
     "federation.deliveries": 2, "federation.interactions": 2, "federation.leave": 2,
     "federation.owner_api": 2, "federation.service_publish": 2, "federation.service_client": 2,
-    "federation.doctor_probe": 2,
+    "federation.doctor_probe": 2, "federation.worker": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }

@@ -7,7 +7,7 @@ traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block,
-unblock, blocks; leave; store: migrate, copy), each with its `register(subcommands)`; what
+unblock, blocks; leave; store: migrate, copy; worker), each with its `register(subcommands)`; what
 they share is in `shared`.
 Nothing outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
@@ -35,6 +35,7 @@ from . import (
     service,
     site,
     store,
+    worker,
 )
 from .shared import ERROR_PREFIX, Handler, HelpFormatter, Parser, printable
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
     for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
-                   service, interactions, leave, store):
+                   worker, service, interactions, leave, store):
         module.register(sub)
     return parser
 
