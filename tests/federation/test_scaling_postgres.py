@@ -2,26 +2,32 @@
 
 Two `fedipress worker` processes drain one fan-out; one is killed with SIGKILL half-way. Every
 inbox still gets the activity, and only what the killed worker had in flight may arrive twice.
+Two `fedipress inbox` processes receive the same Follow at once: one follower, one Accept.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
+from fedipress.activitypub.cavage import sign_cavage
 from fedipress.store import PlannedActivity, open_store
 from support.delivery import Blog, make_blog
+from support.inbox import REMOTE_KEY, Remote, actor_doc
 from support.inbox_sink import InboxSink
-from support.service import REPO, clean_env
+from support.service import REPO, clean_env, free_port, site_yaml
 
 HOSTS = 4  # distinct loopback addresses: distinct hosts for the per-host cap
 PER_HOST = 100
@@ -118,3 +124,78 @@ def test_two_workers_share_a_fan_out_and_survive_a_sigkill(
         assert max(d.attempts for d in store.list_deliveries(["delivered"], limit=1000)) <= 2
     finally:
         store.close()
+
+
+def _inbox(root: Path, port: int, url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fedipress.cli", "inbox", "--config", str(root / "site.yaml"),
+             "--port", str(port), "--allow-private-addresses"],
+            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            env=clean_env(FEDIPRESS_DATABASE_URL=url), cwd=REPO,
+        )
+
+
+def test_a_follow_reaching_two_inbox_processes_gets_one_accept(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    ports = [free_port(), free_port()]
+    base = f"http://127.0.0.1:{ports[0]}/"
+    root = tmp_path / "blog"
+    make_blog(root)
+    (root / "site.yaml").write_text(site_yaml(base))
+    logs = [tmp_path / "inbox-a.log", tmp_path / "inbox-b.log"]
+    with Remote() as remote:
+        remote.docs["/users/alice"] = actor_doc(remote, "alice")
+        alice = remote.url("/users/alice")
+        procs = [_inbox(root, port, postgres_url, log)
+                 for port, log in zip(ports, logs, strict=True)]
+        try:
+            for port, proc in zip(ports, procs, strict=True):
+                _wait("the inbox to listen",
+                      lambda port=port, proc=proc: _healthy(port, proc), 30)  # type: ignore[misc]
+            follow = {"@context": "https://www.w3.org/ns/activitystreams",
+                      "id": alice + "/follows/1", "type": "Follow", "actor": alice,
+                      "object": base + "actor.json"}
+            body = json.dumps(follow).encode()
+
+            def deliver(port: int) -> int:
+                url = f"http://127.0.0.1:{port}/inbox"
+                headers = {"Content-Type": "application/activity+json",
+                           "Host": f"127.0.0.1:{port}"}
+                headers |= sign_cavage("POST", url, headers, body, key_id=alice + "#main-key",
+                                       private_key=REMOTE_KEY, now=datetime.now(UTC))
+                return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+
+            with ThreadPoolExecutor(2) as pool:  # both at once, as two load-balanced copies
+                statuses = list(pool.map(deliver, ports))
+            assert all(200 <= s < 300 for s in statuses), statuses
+
+            def accepts() -> list[dict[str, object]]:
+                found = [json.loads(b) for _, _, b in list(remote.posts)]
+                return [a for a in found if a.get("type") == "Accept"]
+
+            _wait("the Accept", lambda: accepts(), 30)
+            time.sleep(2)  # both delivery loops poll every second: room for a second Accept
+            [accept] = accepts()
+            assert accept["object"] == follow or (
+                isinstance(accept["object"], dict) and accept["object"]["id"] == follow["id"])
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(30)
+    store = open_store(postgres_url)
+    try:
+        assert [f.actor_id for f in store.iter_followers()] == [alice]
+        assert store.delivery_counts()["delivered"] == 1
+    finally:
+        store.close()
+
+
+def _healthy(port: int, proc: subprocess.Popen[bytes]) -> bool:
+    assert proc.poll() is None, "an inbox process exited"
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -122,10 +122,15 @@ class PostgresBase:
             open=False,
             name="fedipress-store",
         )
+        # One plain connection first: a wrong password or database fails at once with libpq's
+        # reason, where the pool would retry in the background until its timeout.
+        error = _probe_error(url)
         try:
+            if error is not None:
+                raise PoolTimeout(error)
             self._pool.open(wait=True, timeout=10)
         except PoolTimeout:
-            error = _probe_error(url)
+            error = error or "the server did not answer in time"
             self._pool.close()
             raise StoreError(
                 f"{self.where}: cannot connect to the PostgreSQL store: {error}; check the URL,"
@@ -259,13 +264,13 @@ def migrate_postgresql(
     return applied
 
 
-def _probe_error(url: str) -> str:
-    """Why a connection fails, in libpq's words (the pool only says it timed out)."""
+def _probe_error(url: str) -> str | None:
+    """Why a connection fails, in libpq's words; None when it works."""
     import psycopg
 
     try:
-        psycopg.connect(url, connect_timeout=5).close()
+        psycopg.connect(url, connect_timeout=10).close()
     except psycopg.Error as exc:
         text = str(exc).strip().splitlines()
         return text[-1] if text else type(exc).__name__
-    return "the server did not answer in time"
+    return None
