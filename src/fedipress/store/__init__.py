@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         PlannedActivity,
         PlanResult,
         ResolvedMention,
+        SharedLimits,
         Store,
     )
     from .sqlite import BUSY_TIMEOUT_MS, SQLiteStore, StoreParts
@@ -89,6 +90,7 @@ __all__ = [
     "PlannedActivity",
     "ResolvedMention",
     "SQLiteStore",
+    "SharedLimits",
     "Store",
     "StoreParts",
     "applied_migrations",
@@ -98,6 +100,7 @@ __all__ = [
     "migrate_postgres_store",
     "open_site_store",
     "open_store",
+    "shared_limits",
     "site_store_location",
     "store_location",
 ]
@@ -154,3 +157,11 @@ def site_store_location(config: SiteConfig) -> Path | str:
 def open_site_store(config: SiteConfig) -> StoreParts:
     """Open the blog's store wherever it is (see `store_location`)."""
     return open_store(site_store_location(config))
+
+
+def shared_limits(store: object) -> SharedLimits | None:
+    """The store as SharedLimits when its engine shares limits between processes (PostgreSQL);
+    None on SQLite, where each process keeps its limits in memory."""
+    from typing import cast
+
+    return cast("SharedLimits", store) if getattr(store, "shares_limits", False) else None

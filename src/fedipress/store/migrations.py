@@ -298,6 +298,42 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX quote_authorizations_actor ON quote_authorizations (actor_id)",
         ),
     ),
+    # Several inbox processes on one PostgreSQL store share their request rate limits (token
+    # buckets per client address and signing host) and the cooldown between refetches of one
+    # remote key (issue 15). Times are epoch seconds here: the buckets do arithmetic on them.
+    # SQLite has the tables too (one schema, so `store copy` maps table to table) but its
+    # inbox keeps these in memory: one machine, one writer.
+    Migration(
+        "0006_pg15_shared_limits",
+        (
+            """CREATE TABLE rate_buckets (
+                key TEXT PRIMARY KEY,
+                tokens REAL NOT NULL,
+                at REAL NOT NULL,
+                allowed INTEGER NOT NULL CHECK (allowed IN (0, 1))
+            ) STRICT""",
+            "CREATE INDEX rate_buckets_at ON rate_buckets (at)",
+            """CREATE TABLE key_refetches (
+                key_id TEXT PRIMARY KEY,
+                at REAL NOT NULL
+            ) STRICT""",
+            "CREATE INDEX key_refetches_at ON key_refetches (at)",
+        ),
+        postgresql=(
+            """CREATE TABLE rate_buckets (
+                key TEXT PRIMARY KEY,
+                tokens DOUBLE PRECISION NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                allowed INTEGER NOT NULL CHECK (allowed IN (0, 1))
+            )""",
+            "CREATE INDEX rate_buckets_at ON rate_buckets (at)",
+            """CREATE TABLE key_refetches (
+                key_id TEXT PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX key_refetches_at ON key_refetches (at)",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

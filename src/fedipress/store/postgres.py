@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .migrations import MIGRATIONS, Migration
-from .postgres_base import PostgresBase
+from .postgres_limits import SharedLimitsMixin
 from .protocol import ClaimedDelivery, Follower
 from .sqlite import StoreParts
 from .sqlite_base import _ts
@@ -46,7 +46,7 @@ _CLAIM = (
 )
 
 
-class PostgresStore(PostgresBase, StoreParts):
+class PostgresStore(SharedLimitsMixin, StoreParts):
     """The `Store` protocol on PostgreSQL. Use `open_postgres_store(url)` to get one.
 
     Thread-safe like SQLiteStore; unlike it, writers in other threads and processes do not wait

@@ -35,6 +35,7 @@ __all__ = [
     "PlanResult",
     "PlannedActivity",
     "ResolvedMention",
+    "SharedLimits",
     "Store",
     "DELIVERY_STATES",
 ]
@@ -393,3 +394,12 @@ class Store(Protocol):
     def get_mention(self, acct: str) -> ResolvedMention | None: ...
     def put_mention(self, mention: ResolvedMention) -> None: ...
     def list_mentions(self) -> list[ResolvedMention]: ...
+
+
+class SharedLimits(Protocol):
+    """Limits several inbox processes share through the store (PostgreSQL; `shared_limits`)."""
+
+    def take_rate_token(
+        self, key: str, now: float, per_minute: float, burst: int
+    ) -> float | None: ...
+    def claim_key_refetch(self, key_id: str, now: float, interval: float) -> bool: ...
