@@ -149,7 +149,7 @@ def test_migrate_both_engines(
     assert code == 2 and "no state database here yet" in err
     open_store(Path(blog.root) / ".fedipress" / "state.db").close()
     code, out, _ = run(capsys, "store", "migrate", "--config", blog.config)
-    assert code == 0 and "up to date (0006_pg15_shared_limits)" in out
+    assert code == 0 and "up to date (0006_pg15_scaling)" in out
 
     url = postgres.create_database()
     monkeypatch.setenv("FEDIPRESS_DATABASE_URL", url)
@@ -158,7 +158,7 @@ def test_migrate_both_engines(
     code, out, err = run(capsys, "store", "migrate", "--config", blog.config)
     assert code == 0, err
     assert f"{url}: applied 0001_initial" in out
-    assert f"{url}: now at 0006_pg15_shared_limits" in out
+    assert f"{url}: now at 0006_pg15_scaling" in out
     code, out, _ = run(capsys, "store", "migrate", "--config", blog.config)
     assert code == 0 and "up to date" in out
     code, _, err = run(capsys, "followers", "--config", blog.config)

@@ -608,3 +608,52 @@ def test_writes_use_begin_immediate_and_plans_run_with_full_sync(
     assert not any("synchronous" in s for s in plain)
     assert planned[:2] == ["PRAGMA synchronous = FULL", "BEGIN IMMEDIATE"]
     assert planned[-2:] == ["COMMIT", "PRAGMA synchronous = NORMAL"]
+
+
+# --- the per-host circuit breaker ------------------------------------------------------------
+
+
+def test_host_pause_moves_its_deliveries_in_one_step_and_success_resumes(
+    store: StoreParts,
+) -> None:
+    store.upsert_followers([follower(1, "dead.example"), follower(2, "ok.example")])
+    store.plan_publication([activity(1), activity(2)], [
+        "https://dead.example/inbox", "https://ok.example/inbox"], [], NOW)
+    first = store.record_host_failure("dead.example", NOW)
+    assert first.first_failure_at == NOW and first.paused_until is None
+    later = store.record_host_failure("dead.example", NOW + timedelta(days=1))
+    assert later.first_failure_at == NOW and later.last_failure_at == NOW + timedelta(days=1)
+
+    until = NOW + timedelta(hours=6)
+    assert store.pause_host("dead.example", until, NOW) == 2  # both of its rows, one statement
+    due = store.claim_due("w", NOW + timedelta(hours=1), 10, LEASE)
+    assert {c.inbox for c in due} == {"https://ok.example/inbox"}
+    for c in due:
+        assert store.mark_delivered(c.id, "w", NOW + timedelta(hours=1))
+    [paused] = store.failing_hosts()
+    assert paused.host == "dead.example" and paused.paused_until == until
+
+    # The first success (or anything the host sends) makes them due at once.
+    assert store.record_host_success("dead.example", NOW + timedelta(hours=2)) == 2
+    assert store.failing_hosts() == []
+    again = store.claim_due("w", NOW + timedelta(hours=2), 10, LEASE)
+    assert {c.inbox for c in again} == {"https://dead.example/inbox"}
+    assert store.record_host_success("ok.example", NOW) == 0  # healthy: nothing recorded
+    assert store.failing_hosts() == []
+
+
+def test_dead_hosts_are_reported_and_pruned_only_on_request(store: StoreParts) -> None:
+    store.upsert_followers([follower(1, "dead.example"), follower(2, "dead.example"),
+                            follower(3, "ok.example")])
+    store.plan_publication([activity(1)], store.iter_delivery_inboxes(), [], NOW)
+    store.record_host_failure("dead.example", NOW)
+    store.record_host_failure("ok.example", NOW + timedelta(days=6))
+    week = NOW + timedelta(days=7)
+    [(dead, followers)] = store.dead_hosts(week - timedelta(days=7))
+    assert dead.host == "dead.example" and followers == 2
+    assert store.count_followers() == 3  # reporting removes nothing
+    assert store.resume_host("ok.example", week) == 0
+    assert store.prune_dead_hosts(week - timedelta(days=7)) == (1, 2, 1)
+    assert store.count_followers() == 1
+    assert store.delivery_counts()["failed"] == 1
+    assert store.dead_hosts(week) == []

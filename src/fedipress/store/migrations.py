@@ -298,13 +298,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX quote_authorizations_actor ON quote_authorizations (actor_id)",
         ),
     ),
-    # Several inbox processes on one PostgreSQL store share their request rate limits (token
-    # buckets per client address and signing host) and the cooldown between refetches of one
-    # remote key (issue 15). Times are epoch seconds here: the buckets do arithmetic on them.
-    # SQLite has the tables too (one schema, so `store copy` maps table to table) but its
-    # inbox keeps these in memory: one machine, one writer.
+    # Issue 15. Several inbox processes on one PostgreSQL store share their request rate
+    # limits (token buckets per client address and signing host) and the cooldown between
+    # refetches of one remote key; times there are epoch seconds (the buckets do arithmetic).
+    # SQLite has those tables too (one schema, so `store copy` maps table to table) but its
+    # inbox keeps the limits in memory: one machine. `host_health` is the per-host circuit
+    # breaker on both engines: since when a host has failed every delivery, and until when
+    # its deliveries are paused.
     Migration(
-        "0006_pg15_shared_limits",
+        "0006_pg15_scaling",
         (
             """CREATE TABLE rate_buckets (
                 key TEXT PRIMARY KEY,
@@ -318,6 +320,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 at REAL NOT NULL
             ) STRICT""",
             "CREATE INDEX key_refetches_at ON key_refetches (at)",
+            """CREATE TABLE host_health (
+                host TEXT PRIMARY KEY,
+                first_failure_at TEXT,
+                last_failure_at TEXT,
+                last_success_at TEXT,
+                paused_until TEXT
+            ) STRICT""",
+            "CREATE INDEX host_health_failing ON host_health (first_failure_at)",
         ),
         postgresql=(
             """CREATE TABLE rate_buckets (
@@ -332,6 +342,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 at DOUBLE PRECISION NOT NULL
             )""",
             "CREATE INDEX key_refetches_at ON key_refetches (at)",
+            """CREATE TABLE host_health (
+                host TEXT PRIMARY KEY,
+                first_failure_at TEXT,
+                last_failure_at TEXT,
+                last_success_at TEXT,
+                paused_until TEXT
+            )""",
+            "CREATE INDEX host_health_failing ON host_health (first_failure_at)",
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""PostgresStore part: limits several inbox processes share (migration 0006_pg15_shared_limits).
+"""PostgresStore part: limits several inbox processes share (migration 0006_pg15_scaling).
 
 A token bucket per key (client address, signing host) and the last refetch time of each remote
 key, each updated by ONE statement, so concurrent processes never both take the last token or

@@ -25,6 +25,7 @@ __all__ = [
     "FollowRequest",
     "Follower",
     "FollowerState",
+    "HostHealth",
     "InboxRecord",
     "Interaction",
     "InteractionCounts",
@@ -248,6 +249,17 @@ class ResolvedMention:
 
 
 @dataclass(frozen=True)
+class HostHealth:
+    """One inbox host's delivery health (the per-host circuit breaker)."""
+
+    host: str
+    first_failure_at: datetime | None  # start of the current run of failures; None: healthy
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    paused_until: datetime | None  # its pending deliveries wait until then
+
+
+@dataclass(frozen=True)
 class InboxRecord:
     """A verified activity as received, logged before processing so a crash never loses it."""
 
@@ -389,6 +401,15 @@ class Store(Protocol):
     def is_blocked(self, actor_id_or_domain: str) -> bool: ...
     def remove_domain(self, domain: str) -> tuple[int, int]: ...
     def knows_actor(self, actor_id: str) -> bool: ...
+
+    # --- host health (circuit breaker) ---------------------------------------------------------
+    def record_host_failure(self, host: str, now: datetime) -> HostHealth: ...
+    def record_host_success(self, host: str, now: datetime) -> int: ...
+    def resume_host(self, host: str, now: datetime) -> int: ...
+    def pause_host(self, host: str, until: datetime, now: datetime) -> int: ...
+    def failing_hosts(self) -> list[HostHealth]: ...
+    def dead_hosts(self, failing_since: datetime) -> list[tuple[HostHealth, int]]: ...
+    def prune_dead_hosts(self, failing_since: datetime) -> tuple[int, int, int]: ...
 
     # --- mention cache -----------------------------------------------------------------------
     def get_mention(self, acct: str) -> ResolvedMention | None: ...

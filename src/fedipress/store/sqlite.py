@@ -27,6 +27,7 @@ from .protocol import (
 from .sqlite_actors import ActorsMixin
 from .sqlite_base import BUSY_TIMEOUT_MS
 from .sqlite_followers import FollowersMixin
+from .sqlite_hosts import HostsMixin
 from .sqlite_inbox import InboxMixin
 from .sqlite_queue import QueueMixin
 from .sqlite_remote import RemoteMixin
@@ -34,7 +35,7 @@ from .sqlite_remote import RemoteMixin
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "StoreParts", "open_store"]
 
 
-class StoreParts(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin):
+class StoreParts(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin, HostsMixin):
     """Every `Store` method, written once in portable SQL over an engine base.
 
     The parts by topic (sqlite_followers, sqlite_queue: ledger, planning, deliveries,
