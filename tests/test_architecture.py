@@ -111,7 +111,7 @@ LAYERS: dict[str, int] = {
     "generator.outputsync": 1, "generator.rendercache": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
-    "federation.hosting_gone": 1,
+    "federation.hosting_gone": 1, "federation.hosthealth": 1,
     "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
     # resolves mentions over HTTP, for publish and publish_dry_run alike)

@@ -67,6 +67,7 @@ from ..errors import (
 )
 from ..generator.contenttypes import content_type_for, needs_cors
 from ..store import CachedActor, CachedKey, Store, shared_limits
+from .hosthealth import HostBreaker
 from .inbox_handlers import (
     RECEIVED_MANIFEST,
     ActivityHandler,
@@ -220,6 +221,8 @@ class _Inbox:
         # On PostgreSQL several inbox processes share the rate limits and the refetch cooldown
         # through the store; on SQLite (one machine) they stay in this process's memory.
         self.shared = shared_limits(store)
+        # A host that sends us anything is alive: its paused deliveries resume (hosthealth.py).
+        self.breaker = HostBreaker(store)
         self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
         # `doctor --deep`'s live probe actors, hosted here, may sign (doctor_probe.py).
         self.own_probe: Callable[[str], bool] = lambda key_id: False
@@ -400,6 +403,13 @@ class _Inbox:
         else:
             if owner != actor:
                 raise _Refused(401, "the signing key does not belong to the activity's actor")
+            if self.breaker.maybe_failing(key_host):
+                resumed = await self.db(self.breaker.contact, key_host, self.clock())
+                if resumed:
+                    log.info("inbox: %s is alive again: %d paused deliveries are due now",
+                             key_host, resumed)
+                    if self.wake is not None:
+                        self.wake()
             if activity_id in self.recent:
                 raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
             try:
