@@ -9,6 +9,7 @@ not agree between processes or machines).
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from .postgres_base import PostgresBase
 
@@ -44,23 +45,33 @@ class SharedLimitsMixin(PostgresBase):
         """Take one token of `key`'s bucket (`burst` at most, refilled at `per_minute`):
         None when allowed, else the seconds until a token is free."""
         rate = per_minute / 60.0
-        with self._write() as c:
-            row = c.raw.execute(
-                _TAKE, {"key": key, "now": now, "burst": float(burst), "rate": rate}
-            ).fetchone()
-            if next(self._calls) % _PRUNE_EVERY == 0:
-                # A bucket idle for burst/rate seconds is full again: the row says nothing.
-                c.raw.execute("DELETE FROM rate_buckets WHERE at < %s", (now - burst / rate,))
+        # One statement, atomic on its own: no BEGIN/COMMIT round trips on every request.
+        row = self._single(_TAKE, {"key": key, "now": now, "burst": float(burst), "rate": rate})
+        if next(self._calls) % _PRUNE_EVERY == 0:
+            # A bucket idle for burst/rate seconds is full again: the row says nothing.
+            self._single("DELETE FROM rate_buckets WHERE at < %(at)s",
+                         {"at": now - burst / rate})
+        assert row is not None
         allowed, tokens = int(row[0]), float(row[1])
         return None if allowed else (1.0 - tokens) / rate
 
     def claim_key_refetch(self, key_id: str, now: float, interval: float) -> bool:
         """True when no process refetched `key_id` in the last `interval` seconds (and records
         this one); False means another refetch is too recent."""
-        with self._write() as c:
-            row = c.raw.execute(
-                _REFETCH, {"key": key_id, "now": now, "interval": interval}
-            ).fetchone()
-            if next(self._calls) % _PRUNE_EVERY == 0:
-                c.raw.execute("DELETE FROM key_refetches WHERE at < %s", (now - interval,))
+        row = self._single(_REFETCH, {"key": key_id, "now": now, "interval": interval})
+        if next(self._calls) % _PRUNE_EVERY == 0:
+            self._single("DELETE FROM key_refetches WHERE at < %(at)s", {"at": now - interval})
         return row is not None
+
+    def _single(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Run one statement: in the thread's transaction if there is one, else on its own
+        (autocommit), which is atomic for a single statement."""
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            cursor = current.raw.execute(sql, params)
+        else:
+            self._check_open()
+            with self._pool.connection() as raw:
+                cursor = raw.execute(sql, params)
+                return cursor.fetchone() if cursor.description else None
+        return cursor.fetchone() if cursor.description else None
