@@ -1,5 +1,6 @@
 """`fedipress publish` with FEDIPRESS_DATABASE_URL: the plan, the ledger and the queue live in
-PostgreSQL (no state.db appears), and each follower gets the Create exactly once."""
+PostgreSQL (no state.db appears), and each follower gets the Create exactly once; `--dry-run`
+plans against a SQLite copy of the PostgreSQL store and changes nothing."""
 
 from __future__ import annotations
 
@@ -60,8 +61,26 @@ def test_publish_plans_and_delivers_through_postgresql(
         store.close()
 
 
-def test_dry_run_refuses_a_postgresql_store(blog: Blog, capsys: pytest.CaptureFixture[str]) -> None:
-    blog.post("one")
-    code, _, err = publish(blog, capsys, "--dry-run")
-    assert code == 2
-    assert "store is PostgreSQL" in err and "nothing was planned" in err
+def test_dry_run_plans_against_a_copy_of_the_postgresql_store(
+    blog: Blog, sink: InboxSink, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blog.post("old")
+    store = open_store(postgres_url)
+    try:
+        store.upsert_followers([person(sink, "bob")])
+    finally:
+        store.close()
+    assert publish(blog, capsys)[0] == 0  # the baseline
+    blog.post("new", "Brand new.")
+    code, out, err = publish(blog, capsys, "--dry-run")
+    assert code == 0, err
+    assert "1 activity to 1 inbox" in out and sink.url("/users/bob/inbox") in out
+    assert "dry run: nothing stored or sent" in out
+    assert sink.posts == []
+    store = open_store(postgres_url)
+    try:  # nothing reached the real store
+        assert not any(oid.endswith("posts/new/object.json") for oid in store.get_ledger())
+        assert sum(store.delivery_counts().values()) == 0
+    finally:
+        store.close()
+    assert not (blog.root / ".fedipress" / "state.db").exists()

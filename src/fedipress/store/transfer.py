@@ -5,6 +5,8 @@ database. `copy_to_postgresql(source, url)` moves a SQLite store to PostgreSQL: 
 schema has (followers, ledger, activities, the delivery queue, seen ids, the inbox log,
 interactions, keys, blocks, the caches, quote authorizations), row ids included, in ONE target
 transaction that commits only when every table's count on the target equals the source's.
+`copy_to_sqlite(url, path)` is the way back, into a new file: `publish --dry-run` plans against
+such a copy, so nothing it does reaches the real store.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from ..errors import StoreError
 from .migrations import MIGRATIONS, apply_migrations
 
-__all__ = ["CopyReport", "MigrateReport", "copy_to_postgresql", "migrate_store"]
+__all__ = ["CopyReport", "MigrateReport", "copy_to_postgresql", "copy_to_sqlite",
+           "migrate_store"]
 
 # Copied first so the deliveries' foreign key finds its activities; the rest in name order.
 _FIRST = ("activities",)
@@ -189,3 +192,36 @@ def _first(row: Any) -> Any:
 def _last_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[-1] if lines else type(exc).__name__
+
+
+def copy_to_sqlite(url: str, target: Path) -> None:
+    """Copy the PostgreSQL store at `url` into a NEW SQLite file `target`, in one read-only
+    snapshot of the source (REPEATABLE READ). Both must be at this version's schema."""
+    import psycopg
+
+    from .postgres_base import redact_url
+    from .sqlite import open_store as open_sqlite_store
+
+    if target.exists():
+        raise StoreError(f"{target}: already exists; copy_to_sqlite writes a new file only")
+    open_sqlite_store(target).close()  # the schema, at this version
+    dest = sqlite3.connect(target, isolation_level=None)
+    try:
+        with psycopg.connect(url, connect_timeout=10) as source:
+            source.read_only = True
+            source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            dest.execute("BEGIN IMMEDIATE")
+            for table in _tables(dest):
+                columns = _columns(dest, table)
+                names = ", ".join(f'"{c}"' for c in columns)
+                marks = ", ".join("?" * len(columns))
+                with source.cursor(name=f"copy_{table}") as rows:
+                    rows.itersize = 2000
+                    rows.execute(f'SELECT {names} FROM "{table}"')
+                    dest.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+            dest.execute("COMMIT")
+    except psycopg.Error as exc:
+        raise StoreError(f"{redact_url(url)}: cannot read the PostgreSQL store:"
+                         f" {_last_line(exc)}") from None
+    finally:
+        dest.close()
