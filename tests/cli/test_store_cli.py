@@ -170,3 +170,25 @@ def test_copy_refuses_a_url_that_is_not_postgresql(
 ) -> None:
     code, _, err = run(capsys, "store", "copy", "--config", blog.config, "--to", "/tmp/x.db")
     assert code == 2 and "expected a postgresql:// URL" in err
+
+
+def test_migrate_an_older_sqlite_store_and_refuse_a_newer_one(
+    blog: Blog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fedipress.store import MIGRATIONS
+    from fedipress.store.migrations import apply_migrations
+
+    path = Path(blog.root) / ".fedipress" / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, path, [m for m in MIGRATIONS if m.name < "0006"])
+    conn.close()
+    code, out, err = run(capsys, "store", "migrate", "--config", blog.config)
+    assert code == 0, err
+    assert f"{path}: applied 0006_pg15_scaling" in out
+
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO migrations VALUES ('9999_future', 'x')")
+    conn.commit()
+    conn.close()
+    code, _, err = run(capsys, "store", "migrate", "--config", blog.config)
+    assert code == 2 and "created by a newer fedipress (unknown migrations: 9999_future)" in err
