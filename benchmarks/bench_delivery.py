@@ -2,6 +2,7 @@
 
     python benchmarks/bench_delivery.py --followers 10000 --inboxes 2000 --delay 0.05 --runs 3
     python benchmarks/bench_delivery.py --scale 1000,10000,50000 --inboxes 2000  # memory
+    python benchmarks/bench_delivery.py --followers 100000 --inboxes 5000 --postgres --workers 2
 
 Three processes, loopback only:
   sink    one process, one asyncio event loop, listening on `--inboxes` sockets, each on its
@@ -16,7 +17,14 @@ Three processes, loopback only:
           exactly what `fedipress publish` does: plan_changes (backfill=1: one Create),
           queue_plan (one row per de-duplicated inbox, streamed from the store) and
           DeliveryWorker.run_until() signing every request (RSA-2048, draft-cavage + Digest)
+  workers with `--workers N` (N > 1): the driver plans as above, then N `fedipress worker`-like
+          processes (DeliveryWorker.run_forever on the same store, each its own process,
+          stopping once nothing is pending) drain the queue together; the drain time is the
+          wall time from their start to the last one's exit (process start-up included)
   parent  starts both, checks the sink saw exactly one verified POST per inbox, prints medians
+
+`--postgres` runs the store on PostgreSQL: a throwaway cluster (Debian's postgresql package,
+tests/support/postgres.py) started for the benchmark, one fresh migrated database per run.
 
 Reported per run: seconds to queue (plan_changes + queue_plan) and to drain, requests/s,
 signing time per request (time inside the signing httpx.Auth: median, mean, p99), the driver's
@@ -208,7 +216,8 @@ def _site(root: Path) -> Any:
     return config
 
 
-def _drive(followers: int, inboxes: int, port: int, concurrency: int) -> dict[str, Any]:
+def _drive(followers: int, inboxes: int, port: int, concurrency: int,
+           database_url: str | None = None, workers: int = 1) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     from fedipress.federation.delivery import DeliveryWorker
@@ -219,7 +228,8 @@ def _drive(followers: int, inboxes: int, port: int, concurrency: int) -> dict[st
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         config = _site(Path(tmp) / "site")
-        store = open_store(Path(tmp) / "state.db")
+        location = database_url or str(Path(tmp) / "state.db")
+        store = open_store(location if database_url else Path(location))
 
         def follower(i: int) -> Follower:
             # Follower i lives on server i % inboxes: every inbox gets followers/inboxes.
@@ -241,6 +251,16 @@ def _drive(followers: int, inboxes: int, port: int, concurrency: int) -> dict[st
                             site=Site(config=config, posts=(), pages=()), now=now, backfill=1)
         queued = queue_plan(store, plan, now)
         queue_seconds = time.perf_counter() - started
+        if workers > 1:
+            store.close()
+            drained = _drain_in_processes(location, config.url("actor.json"), workers,
+                                          concurrency)
+            return {
+                "followers": followers, "inboxes": inboxes, "activities": len(plan.activities),
+                "deliveries": queued.deliveries, "queue_seconds": queue_seconds,
+                "cpu_seconds": time.process_time() - cpu0, "setup_rss_kib": setup_rss,
+                "peak_is_publish_only": peak_reset, **drained,
+            }
         auth = _TimedAuth(DeliveryWorker.for_site(store, config, key, owner="x").auth)
         worker = DeliveryWorker(store, auth=auth, owner="bench", user_agent="fedipress-bench",
                                 allow_private=True, concurrency=concurrency)
@@ -254,12 +274,80 @@ def _drive(followers: int, inboxes: int, port: int, concurrency: int) -> dict[st
         "followers": followers, "inboxes": inboxes, "activities": len(plan.activities),
         "deliveries": queued.deliveries, "queue_seconds": queue_seconds, "seconds": seconds,
         "sent": summary.sent, "failed": summary.failed, "retrying": summary.retrying,
-        "sign_median_ms": statistics.median(times) * 1000 if times else 0.0,
-        "sign_mean_ms": statistics.fmean(times) * 1000 if times else 0.0,
-        "sign_p99_ms": times[int(len(times) * 0.99)] * 1000 if times else 0.0,
+        **_sign_stats(times),
         "cpu_seconds": cpu, "setup_rss_kib": setup_rss,
         "peak_rss_kib": _proc_status("VmHWM"), "peak_is_publish_only": peak_reset,
     }
+
+
+def _sign_stats(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {
+        "sign_median_ms": statistics.median(times) * 1000 if times else 0.0,
+        "sign_mean_ms": statistics.fmean(times) * 1000 if times else 0.0,
+        "sign_p99_ms": times[int(len(times) * 0.99)] * 1000 if times else 0.0,
+    }
+
+
+def _drain_in_processes(location: str, actor: str, workers: int,
+                        concurrency: int) -> dict[str, Any]:
+    """N worker processes on the store at `location` until nothing is pending."""
+    me = [sys.executable, str(Path(__file__).resolve())]
+    started = time.perf_counter()
+    procs = [subprocess.Popen([*me, "--role", "work", "--database-url", location, "--actor",
+                               actor, "--concurrency", str(concurrency), "--port", "0"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+    rows = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=DRAIN_LIMIT.total_seconds() + 60)
+        if proc.returncode != 0:
+            raise SystemExit("a worker process failed")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds, "workers": workers,
+        "sent": sum(r["sent"] for r in rows), "failed": sum(r["failed"] for r in rows),
+        "retrying": 0, "sent_per_worker": [r["sent"] for r in rows],
+        **_sign_stats([t for r in rows for t in r["sign_times"]]),
+        "worker_cpu_seconds": [r["cpu_seconds"] for r in rows],
+        "peak_rss_kib": max(r["peak_rss_kib"] for r in rows),
+        "worker_peak_rss_kib": [r["peak_rss_kib"] for r in rows],
+    }
+
+
+def _work(location: str, actor: str, concurrency: int) -> dict[str, Any]:
+    """One worker process: deliver from the shared queue until nothing is pending."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from fedipress.federation.delivery import DeliveryWorker, owner_id
+    from fedipress.federation.signing import SigningAuth
+    from fedipress.store import open_store
+
+    store = open_store(location if location.startswith("postgresql://") else Path(location))
+    key = load_pem_private_key((KEYS / "blog-private.pem").read_bytes(), password=None)
+    auth = _TimedAuth(SigningAuth.for_actor(actor, key))  # type: ignore[arg-type]
+    worker = DeliveryWorker(store, auth=auth, owner=owner_id("bench"),
+                            user_agent="fedipress-bench", allow_private=True,
+                            concurrency=concurrency, idle_poll=0.2)
+    cpu0 = time.process_time()
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            while store.delivery_counts()["pending"] > 0:
+                await asyncio.sleep(0.2)
+            stop.set()
+
+        watcher = asyncio.create_task(watch())
+        summary = await worker.run_forever(stop)
+        await watcher
+        return summary
+
+    summary = asyncio.run(asyncio.wait_for(run(), DRAIN_LIMIT.total_seconds()))
+    store.close()
+    return {"sent": summary.sent, "failed": summary.failed, "sign_times": auth.times,
+            "cpu_seconds": time.process_time() - cpu0, "peak_rss_kib": _proc_status("VmHWM")}
 
 
 # --- parent ----------------------------------------------------------------------------------
@@ -285,7 +373,10 @@ def _row_line(row: dict[str, Any]) -> str:
             f"RSS {row['setup_rss_kib'] / 1024:.0f} MiB before publish, peak"
             f" {row['peak_rss_kib'] / 1024:.0f} MiB  sent {row['sent']:,}"
             f" failed {row['failed']} received {row['received']:,}"
-            f" verified {row['verified']:,}")
+            f" verified {row['verified']:,}"
+            + (f"  per worker sent {row['sent_per_worker']} peak RSS"
+               f" {[round(k / 1024) for k in row['worker_peak_rss_kib']]} MiB"
+               if "sent_per_worker" in row else ""))
 
 
 def _load() -> str:
@@ -305,8 +396,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="DeliveryWorker concurrency (its default: 32)")
     parser.add_argument("--scale", help="comma-separated follower counts, --runs runs each")
     parser.add_argument("--json", type=Path, help="also write every row here")
-    parser.add_argument("--role", choices=["serve", "drive"], help=argparse.SUPPRESS)
+    parser.add_argument("--postgres", action="store_true",
+                        help="keep the store in PostgreSQL (a throwaway cluster, a fresh"
+                             " database per run) instead of a SQLite file")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="delivery worker processes draining the queue together")
+    parser.add_argument("--role", choices=["serve", "drive", "work"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--actor", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.scale.split(",")] if args.scale else [args.followers]
     if not 1 <= args.inboxes <= 60_000 or min(sizes) < 1 or not 1 <= args.runs <= 50:
@@ -319,8 +417,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.role == "drive":
         print(json.dumps(_drive(args.followers, min(args.inboxes, args.followers), args.port,
-                                args.concurrency)))
+                                args.concurrency, args.database_url, args.workers)))
         return 0
+    if args.role == "work":
+        print(json.dumps(_work(args.database_url, args.actor, args.concurrency)))
+        return 0
+    if not 1 <= args.workers <= 16:
+        parser.error("need 1 <= --workers <= 16")
+    cluster = template = None
+    if args.postgres:
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from support.postgres import migrated_template, missing_reason, start_cluster
+
+        reason = missing_reason()
+        if reason:
+            raise SystemExit(f"--postgres: {reason}")
+        cluster = start_cluster()
+        template = migrated_template(cluster)
 
     port = _free_port()
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -333,14 +446,21 @@ def main(argv: list[str] | None = None) -> int:
         assert sink.stdout is not None
         if sink.stdout.readline().strip() != "ready":
             raise SystemExit("the inbox sink did not start")
+        engine = "PostgreSQL" if args.postgres else "SQLite"
         print(f"{servers:,} loopback inbox servers answering after {args.delay * 1000:.0f} ms;"
-              f" concurrency {args.concurrency}; {os.cpu_count()} CPUs; {_load()}", flush=True)
+              f" store {engine}; {args.workers} worker process{'es' * (args.workers > 1)};"
+              f" concurrency {args.concurrency} each; {os.cpu_count()} CPUs; {_load()}",
+              flush=True)
         for n in sizes:
             for _ in range(args.runs):
                 before = _stats(port)
+                extra = ["--workers", str(args.workers)]
+                if cluster is not None:
+                    extra += ["--database-url", cluster.create_database("bench", template)]
                 proc = subprocess.run(
                     [*me, "--role", "drive", "--inboxes", str(args.inboxes), "--port",
-                     str(port), "--followers", str(n), "--concurrency", str(args.concurrency)],
+                     str(port), "--followers", str(n), "--concurrency", str(args.concurrency),
+                     *extra],
                     capture_output=True, text=True, timeout=DRAIN_LIMIT.total_seconds() + 300)
                 if proc.returncode != 0:
                     raise SystemExit(f"driver failed:\n{proc.stderr[-4000:]}")
@@ -371,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sink.terminate()
         sink.wait(timeout=10)
+        if cluster is not None:
+            cluster.stop()
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
                                          "rows": rows}, indent=2, default=str))

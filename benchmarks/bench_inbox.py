@@ -2,6 +2,7 @@
 
     python benchmarks/bench_inbox.py --rates 100,200,300,400,600 --seconds 10 --runs 3
     python benchmarks/bench_inbox.py --rates '' --concurrency 1,4,16,64 --seconds 10
+    python benchmarks/bench_inbox.py --rates 100,200,300,400 --postgres   # the store on PostgreSQL
 
 Two processes on loopback, besides this parent:
   service    the real `fedipress inbox` command (python -m fedipress.cli inbox: uvicorn, the
@@ -20,6 +21,10 @@ per signing server) stay on, and the load comes from `--senders` accounts on dis
 (127.3.x.y) behind distinct client addresses (X-Forwarded-For, which the service reads from a
 loopback peer, as behind a reverse proxy), as real inbox traffic does. With 500 senders each
 sends at most ~1.2/s at 600 POSTs/s, under the 5/s refill.
+
+With `--postgres` the service's store is a fresh database of a throwaway PostgreSQL cluster
+(tests/support/postgres.py): the service then also keeps its rate limits in the store, as
+several inbox processes must.
 
 Printed per step: offered load, accepted POSTs/s, p50/p95/p99/max latency (ms), the service's
 CPU per POST (from /proc) and any non-2xx statuses; with --runs N, the median of each figure.
@@ -59,7 +64,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _prepare(root: Path, port: int, senders: int) -> str:
+def _prepare(root: Path, port: int, senders: int, database_url: str | None = None) -> str:
     """Site, key, build and key cache; returns the id of the post the Likes target."""
     import corpus
 
@@ -80,7 +85,7 @@ def _prepare(root: Path, port: int, senders: int) -> str:
     post_id = str(sorted(load_manifest(config)["objects"])[0])
     pem = (KEYS / "remote-public.pem").read_text()
     now = datetime.now(UTC)
-    with open_store(config.state_dir / "state.db") as store:
+    with open_store(database_url or config.state_dir / "state.db") as store:
         for i in range(senders):
             s = loadgen.Sender.numbered(i)
             store.put_key(CachedKey(key_id=s.key_id, owner=s.actor, public_key_pem=pem,
@@ -185,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-rate", type=float, default=800.0,
                         help="closed loop: requests signed per step = this x --seconds")
     parser.add_argument("--json", type=Path, help="also write every step here")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the service's store in PostgreSQL (a throwaway cluster)")
     parser.add_argument("--role", choices=["generate"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -206,13 +213,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows: list[dict[str, Any]] = []
+    cluster = database_url = None
+    if args.postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        from support.postgres import migrated_template, missing_reason, start_cluster
+
+        if reason := missing_reason():
+            raise SystemExit(f"--postgres: {reason}")
+        cluster = start_cluster()
+        database_url = cluster.create_database("bench", migrated_template(cluster))
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         root = Path(tmp) / "site"
-        post_id = _prepare(root, port, args.senders)
+        post_id = _prepare(root, port, args.senders, database_url)
         log = Path(tmp) / "inbox.log"
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
         env.pop("FEDIPRESS_PRIVATE_KEY", None)
+        env.pop("FEDIPRESS_DATABASE_URL", None)
+        if database_url:
+            env["FEDIPRESS_DATABASE_URL"] = database_url
         with log.open("wb") as log_file:
             server = subprocess.Popen(
                 [sys.executable, "-m", "fedipress.cli", "inbox", "--config",
@@ -220,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=root)
         try:
             _wait_listening(port, server, log)
-            print(f"fedipress inbox on 127.0.0.1:{port} (pid {server.pid}); {args.senders}"
+            print(f"fedipress inbox on 127.0.0.1:{port} (pid {server.pid}); store"
+                  f" {'PostgreSQL' if database_url else 'SQLite'}; {args.senders}"
                   f" senders; {os.cpu_count()} CPUs; load average"
                   f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
             generator = subprocess.Popen(
@@ -245,11 +265,19 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-        conn = sqlite3.connect(root / ".fedipress" / "state.db")
-        try:
-            stored = conn.execute("SELECT COUNT(*) FROM inbox_log").fetchone()[0]
-        finally:
-            conn.close()
+        if database_url:
+            import psycopg
+
+            with psycopg.connect(database_url) as pg:
+                stored = pg.execute("SELECT COUNT(*) FROM inbox_log").fetchone()[0]  # type: ignore[index]
+            assert cluster is not None
+            cluster.stop()
+        else:
+            conn = sqlite3.connect(root / ".fedipress" / "state.db")
+            try:
+                stored = conn.execute("SELECT COUNT(*) FROM inbox_log").fetchone()[0]
+            finally:
+                conn.close()
     accepted = sum(r["accepted"] for r in rows) + _warmup_count(args)
     steps = sorted({(r["mode"], r["level"]) for r in rows})
     for mode, level in steps:

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from support.interop_peer import Peer, start_peer
+from support.postgres import PostgresCluster, cluster_or_skip, migrated_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -60,3 +61,25 @@ def interop_peer(tmp_path: Path) -> Iterator[Peer]:
     with start_peer(tmp_path) as peer:
         yield peer
 
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on a loopback port for the whole run (skipped with the
+    reason when PostgreSQL is not installed, failed instead under CI=true)."""
+    cluster = cluster_or_skip()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresCluster) -> str:
+    return migrated_template(postgres)
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster, postgres_template: str) -> str:
+    """A fresh, migrated database of the test cluster for one test."""
+    return postgres.create_database(template=postgres_template)

@@ -112,7 +112,7 @@ LAYERS: dict[str, int] = {
     "generator.outputsync": 1, "generator.rendercache": 1,
     "federation.keys": 1, "federation.netguard": 1, "federation.remote": 1,
     "federation.signing": 1, "federation.delivery": 1, "federation.hosting": 1,
-    "federation.hosting_gone": 1, "federation.avatars": 1,
+    "federation.hosting_gone": 1, "federation.avatars": 1, "federation.hosthealth": 1,
     "federation.mentions": 1, "federation.manifest": 1, "federation.publish_checks": 1,
     "federation.moderation": 1,
     # 2: orchestration: what a command calls (publish_plan too: it purges blocked followers and
@@ -129,6 +129,7 @@ LAYERS: dict[str, int] = {
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
     "federation.comments": 2,
     "federation.quotes": 2,
+    "federation.worker": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)
     "cli": 3, "__main__": 3,
 }

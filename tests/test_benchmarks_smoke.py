@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from support.postgres import PostgresCluster
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -93,6 +95,22 @@ def test_bench_delivery_reaches_every_inbox_once() -> None:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("followers"))
     # The script itself fails unless the servers received exactly one POST per inbox.
     assert "deliveries      6" in line and "sent 6 failed 0 received 6" in line
+
+
+@pytest.mark.timeout(180)
+def test_bench_delivery_on_postgresql_with_two_worker_processes(
+    postgres: PostgresCluster,
+) -> None:
+    # `postgres` only to skip (or fail under CI) like every PostgreSQL test: the benchmark
+    # starts a throwaway cluster of its own.
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_delivery.py"), "--followers", "40", "--inboxes", "8",
+         "--delay", "0.01", "--runs", "1", "--postgres", "--workers", "2"],
+        check=True, capture_output=True, text=True, timeout=170,
+    )
+    assert "store PostgreSQL; 2 worker processes" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("followers"))
+    assert "sent 8 failed 0 received 8 verified 8" in line and "per worker sent" in line
 
 
 @pytest.mark.timeout(120)

@@ -1,4 +1,5 @@
-"""The store on real SQLite files: migrations, followers, planning, the queue, inbox side."""
+"""The store's contract on both engines (`store`: a SQLite file and a PostgreSQL database) and
+what is SQLite's own (`sqlite_store`): migrations, followers, planning, the queue, inbox side."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from fedipress.store import (
     PlannedActivity,
     SQLiteStore,
     Store,
+    StoreParts,
     default_store_path,
     open_store,
 )
@@ -33,13 +35,6 @@ LEASE = timedelta(minutes=5)
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "state.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[SQLiteStore]:
-    s = open_store(db_path)
-    yield s
-    s.close()
 
 
 def follower(n: int, host: str = "a.example", *, shared: bool = True, **kw: object) -> Follower:
@@ -79,6 +74,12 @@ def inboxes(n: int) -> list[str]:
     return [f"https://h{i}.example/inbox" for i in range(n)]
 
 
+def count(store: StoreParts, table: str) -> int:
+    """Rows in `table`, through the store's own connection (either engine)."""
+    row = store._one(f"SELECT COUNT(*) FROM {table}")
+    return int(row[0]) if row else 0
+
+
 def raw(path: Path, sql: str) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(path)
     try:
@@ -107,7 +108,7 @@ def test_open_creates_private_dir_and_file_in_wal_mode(db_path: Path) -> None:
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_store_satisfies_protocol(store: SQLiteStore) -> None:
+def test_store_satisfies_protocol(store: StoreParts) -> None:
     typed: Store = store  # mypy checks the structural match
     assert typed.count_followers() == 0
 
@@ -116,7 +117,7 @@ def test_default_path(tmp_path: Path) -> None:
     assert default_store_path(tmp_path / ".fedipress") == tmp_path / ".fedipress" / "state.db"
 
 
-def test_tables_are_strict(store: SQLiteStore, db_path: Path) -> None:
+def test_tables_are_strict(sqlite_store: SQLiteStore, db_path: Path) -> None:
     rows = raw(db_path, "SELECT name, strict FROM pragma_table_list WHERE schema = 'main'")
     tables = {str(name): strict for name, strict in rows if not str(name).startswith("sqlite_")}
     assert set(tables) >= {"followers", "ledger", "activities", "deliveries", "interactions"}
@@ -149,7 +150,7 @@ def test_not_a_database_is_a_store_error(db_path: Path) -> None:
         open_store(db_path)
 
 
-def test_naive_datetime_is_rejected(store: SQLiteStore) -> None:
+def test_naive_datetime_is_rejected(store: StoreParts) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         store.seen_activity("https://x.example/a", datetime(2024, 1, 1))
 
@@ -157,7 +158,7 @@ def test_naive_datetime_is_rejected(store: SQLiteStore) -> None:
 # --- followers ---------------------------------------------------------------------------------
 
 
-def test_follower_upsert_dedupes_and_keeps_first_followed_at(store: SQLiteStore) -> None:
+def test_follower_upsert_dedupes_and_keeps_first_followed_at(store: StoreParts) -> None:
     f = follower(1)
     assert store.upsert_follower(f) is True
     later = Follower(f.actor_id, f.inbox, "https://a.example/new-shared", None, None, NOW + LEASE)
@@ -173,7 +174,7 @@ def test_follower_upsert_dedupes_and_keeps_first_followed_at(store: SQLiteStore)
     assert store.get_follower(f.actor_id) is None
 
 
-def test_followers_by_host_and_delivery_inboxes(store: SQLiteStore) -> None:
+def test_followers_by_host_and_delivery_inboxes(store: StoreParts) -> None:
     store.upsert_followers(follower(i, "a.example") for i in range(5))
     store.upsert_followers(follower(i, "b.example", shared=False) for i in range(2))
     store.upsert_follower(follower(99, "c.example", state="pending"))
@@ -187,14 +188,14 @@ def test_followers_by_host_and_delivery_inboxes(store: SQLiteStore) -> None:
     assert store.count_followers(None) == 8
 
 
-def test_iter_followers_streams_in_batches(store: SQLiteStore) -> None:
+def test_iter_followers_streams_in_batches(store: StoreParts) -> None:
     store.upsert_followers(follower(i) for i in range(25))
     got = [f.actor_id for f in store.iter_followers(batch=7)]
     assert got == sorted(follower(i).actor_id for i in range(25))
 
 
 @pytest.mark.slow
-def test_iter_followers_100k_memory_stays_flat(store: SQLiteStore) -> None:
+def test_iter_followers_100k_memory_stays_flat(store: StoreParts) -> None:
     store.upsert_followers(follower(i, f"h{i % 300}.example") for i in range(100_000))
     assert store.count_followers() == 100_000
     tracemalloc.start()
@@ -208,7 +209,7 @@ def test_iter_followers_100k_memory_stays_flat(store: SQLiteStore) -> None:
     assert peak < 8 * 1024 * 1024, peak
 
 
-def test_move_and_remove_actor(store: SQLiteStore) -> None:
+def test_move_and_remove_actor(store: StoreParts) -> None:
     old, new = follower(1), follower(2, "b.example")
     store.upsert_follower(old)
     assert store.move_follower(old.actor_id, new) is True
@@ -225,7 +226,7 @@ def test_move_and_remove_actor(store: SQLiteStore) -> None:
     assert store.get_key(f"{new.actor_id}#main-key") is None
 
 
-def test_follow_requests_approve_and_reject(store: SQLiteStore) -> None:
+def test_follow_requests_approve_and_reject(store: StoreParts) -> None:
     a, b = follower(1, state="pending"), follower(2, state="pending")
     store.upsert_follower(a, b'{"type": "Follow", "n": 1}')
     store.upsert_follower(b, b'{"type": "Follow", "n": 2}')
@@ -251,7 +252,7 @@ def test_follow_requests_approve_and_reject(store: SQLiteStore) -> None:
 # --- ledger and planning -----------------------------------------------------------------------
 
 
-def test_plan_publication_stores_everything(store: SQLiteStore) -> None:
+def test_plan_publication_stores_everything(store: StoreParts) -> None:
     result = store.plan_publication(
         [activity(1), activity(2)], iter(inboxes(3) + inboxes(2)), [ledger(1), ledger(2)], NOW
     )
@@ -266,7 +267,7 @@ def test_plan_publication_stores_everything(store: SQLiteStore) -> None:
     assert {d.inbox for d in first_two} == {"https://h0.example/inbox"}
 
 
-def test_replanning_is_a_no_op(store: SQLiteStore, db_path: Path) -> None:
+def test_replanning_is_a_no_op(store: StoreParts) -> None:
     store.plan_publication([activity(1)], inboxes(4), [ledger(1)], NOW)
     changed = PlannedActivity(activity(1).activity_id, activity(1).object_id, "Create", b"{}")
     again = store.plan_publication([changed], inboxes(10), [], NOW + LEASE)
@@ -274,12 +275,12 @@ def test_replanning_is_a_no_op(store: SQLiteStore, db_path: Path) -> None:
     assert again.existing_activities == (activity(1).activity_id,)
     assert again.changed_bodies == (activity(1).activity_id,)
     assert again.deliveries == 0
-    assert raw(db_path, "SELECT COUNT(*) FROM activities") == [(1,)]
-    assert raw(db_path, "SELECT COUNT(*) FROM deliveries") == [(4,)]
+    assert count(store, "activities") == 1
+    assert count(store, "deliveries") == 4
     assert store.get_activity(activity(1).activity_id) == activity(1)  # stored bytes win
 
 
-def test_plan_is_atomic_when_recipients_fail(store: SQLiteStore, db_path: Path) -> None:
+def test_plan_is_atomic_when_recipients_fail(store: StoreParts) -> None:
     def exploding() -> Iterator[str]:
         yield from inboxes(1200)  # past one chunk, so some rows were already inserted
         raise RuntimeError("follower source broke")
@@ -287,12 +288,12 @@ def test_plan_is_atomic_when_recipients_fail(store: SQLiteStore, db_path: Path) 
     with pytest.raises(RuntimeError, match="follower source broke"):
         store.plan_publication([activity(1)], exploding(), [ledger(1)], NOW)
     for table in ("activities", "deliveries", "ledger"):
-        assert raw(db_path, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+        assert count(store, table) == 0, table
     # ...and the store is still usable afterwards.
     assert store.plan_publication([activity(1)], inboxes(2), [ledger(1)], NOW).deliveries == 2
 
 
-def test_plan_with_recipients_streamed_from_the_store_itself(store: SQLiteStore) -> None:
+def test_plan_with_recipients_streamed_from_the_store_itself(store: StoreParts) -> None:
     store.upsert_followers(follower(i, f"h{i}.example") for i in range(1500))
     result = store.plan_publication(
         [activity(1)], store.iter_delivery_inboxes(batch=400), [ledger(1)], NOW
@@ -300,7 +301,7 @@ def test_plan_with_recipients_streamed_from_the_store_itself(store: SQLiteStore)
     assert result.deliveries == 1500
 
 
-def test_transaction_rolls_back_every_step(store: SQLiteStore) -> None:
+def test_transaction_rolls_back_every_step(store: StoreParts) -> None:
     with pytest.raises(KeyError), store.transaction():
         store.upsert_follower(follower(1))
         store.plan_deliveries(activity(1, "Accept"), [follower(1).inbox], NOW)
@@ -309,7 +310,7 @@ def test_transaction_rolls_back_every_step(store: SQLiteStore) -> None:
     assert store.get_activity(activity(1).activity_id) is None
 
 
-def test_record_follow_and_plan_accept(store: SQLiteStore) -> None:
+def test_record_follow_and_plan_accept(store: StoreParts) -> None:
     f = follower(1)
     result = store.record_follow_and_plan_accept(f, activity(7, "Accept"), f.inbox, NOW)
     assert result.deliveries == 1
@@ -321,7 +322,7 @@ def test_record_follow_and_plan_accept(store: SQLiteStore) -> None:
 # --- delivery queue ----------------------------------------------------------------------------
 
 
-def test_claim_lease_and_outcomes(store: SQLiteStore) -> None:
+def test_claim_lease_and_outcomes(store: StoreParts) -> None:
     store.plan_publication([activity(1)], inboxes(5), [], NOW)
     assert store.claim_due("w1", NOW - timedelta(seconds=1), 10, LEASE) == []  # not due yet
     claimed = store.claim_due("w1", NOW, 3, LEASE)
@@ -358,7 +359,7 @@ def test_claim_lease_and_outcomes(store: SQLiteStore) -> None:
     assert all(d.attempts == 0 for d in store.list_deliveries(["pending"]))
 
 
-def test_expired_lease_is_reclaimed_and_stale_owner_ignored(store: SQLiteStore) -> None:
+def test_expired_lease_is_reclaimed_and_stale_owner_ignored(store: StoreParts) -> None:
     store.plan_publication([activity(1)], inboxes(1), [], NOW)
     [first] = store.claim_due("dead-worker", NOW, 10, LEASE)
     assert store.claim_due("w2", NOW + LEASE - timedelta(seconds=1), 10, LEASE) == []
@@ -374,7 +375,7 @@ def test_expired_lease_is_reclaimed_and_stale_owner_ignored(store: SQLiteStore) 
     assert store.mark_delivered(again.id, "w2", NOW + LEASE) is True
 
 
-def test_release_returns_row_without_counting_attempt(store: SQLiteStore) -> None:
+def test_release_returns_row_without_counting_attempt(store: StoreParts) -> None:
     store.plan_publication([activity(1)], inboxes(1), [], NOW)
     [c] = store.claim_due("w", NOW, 1, LEASE)
     assert store.release(c.id, "w") is True
@@ -382,7 +383,7 @@ def test_release_returns_row_without_counting_attempt(store: SQLiteStore) -> Non
     assert d.attempts == 0 and d.lease_owner is None
 
 
-def test_per_host_limit(store: SQLiteStore) -> None:
+def test_per_host_limit(store: StoreParts) -> None:
     same_host = [f"https://big.example/users/{i}/inbox" for i in range(10)]
     store.plan_publication([activity(1)], same_host + inboxes(3), [], NOW)
     first = store.claim_due("w1", NOW, 100, LEASE, per_host_limit=2)
@@ -401,7 +402,7 @@ def test_per_host_limit(store: SQLiteStore) -> None:
     assert next_one.delivery.host == "big.example"
 
 
-def test_claim_order_is_oldest_due_first(store: SQLiteStore) -> None:
+def test_claim_order_is_oldest_due_first(store: StoreParts) -> None:
     store.plan_publication([activity(1)], inboxes(3), [], NOW)
     [c0, c1, c2] = store.claim_due("w", NOW, 10, LEASE)
     store.mark_retry(c0.id, "w", NOW + timedelta(minutes=3), "e", 500)
@@ -411,7 +412,7 @@ def test_claim_order_is_oldest_due_first(store: SQLiteStore) -> None:
     assert [c.id for c in later] == [c1.id, c2.id, c0.id]
 
 
-def test_pending_for_activity_and_prune(store: SQLiteStore) -> None:
+def test_pending_for_activity_and_prune(store: StoreParts) -> None:
     store.plan_publication([activity(1), activity(2)], inboxes(3), [], NOW)
     claimed = store.claim_due("w", NOW, 3, LEASE)
     for c in claimed:
@@ -425,7 +426,7 @@ def test_pending_for_activity_and_prune(store: SQLiteStore) -> None:
 
 
 @pytest.mark.slow
-def test_queue_at_10k_rows_per_activity(store: SQLiteStore) -> None:
+def test_queue_at_10k_rows_per_activity(store: StoreParts) -> None:
     many = [f"https://h{i}.example/inbox" for i in range(10_000)]
     assert store.plan_publication([activity(1)], many, [], NOW).deliveries == 10_000
     seen: set[int] = set()
@@ -437,7 +438,7 @@ def test_queue_at_10k_rows_per_activity(store: SQLiteStore) -> None:
     assert store.pending_for_activity(activity(1).activity_id) == 0
 
 
-def test_threads_writing_concurrently(store: SQLiteStore) -> None:
+def test_threads_writing_concurrently(store: StoreParts) -> None:
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -461,7 +462,7 @@ def test_threads_writing_concurrently(store: SQLiteStore) -> None:
 # --- inbox side --------------------------------------------------------------------------------
 
 
-def test_seen_activity_dedupes(store: SQLiteStore) -> None:
+def test_seen_activity_dedupes(store: StoreParts) -> None:
     assert store.seen_activity("https://r.example/a/1", NOW) is True
     assert store.seen_activity("https://r.example/a/1", NOW) is False
     assert store.seen_activity("https://r.example/a/2", NOW) is True
@@ -469,7 +470,7 @@ def test_seen_activity_dedupes(store: SQLiteStore) -> None:
     assert store.seen_activity("https://r.example/a/1", NOW) is True
 
 
-def test_inbox_log(store: SQLiteStore) -> None:
+def test_inbox_log(store: StoreParts) -> None:
     first = store.log_inbox("https://r.example/a/1", "https://r.example/u", b'{"a": 1}', NOW)
     second = store.log_inbox(None, None, b"{}", NOW)
     store.mark_inbox_processed(first, NOW)
@@ -506,7 +507,7 @@ def reply(actor: str, post: int, n: int, approved: bool = True) -> Interaction:
     )
 
 
-def test_interactions_are_idempotent(store: SQLiteStore) -> None:
+def test_interactions_are_idempotent(store: StoreParts) -> None:
     bob = "https://r.example/users/bob"
     assert store.add_interaction(like(bob, 1)) is True
     assert store.add_interaction(like(bob, 1)) is False  # same activity id
@@ -527,7 +528,7 @@ def test_interactions_are_idempotent(store: SQLiteStore) -> None:
     )
 
 
-def test_undo_update_delete_respect_the_author(store: SQLiteStore) -> None:
+def test_undo_update_delete_respect_the_author(store: StoreParts) -> None:
     bob, eve = "https://r.example/users/bob", "https://r.example/users/eve"
     store.add_interaction(like(bob, 1))
     assert store.remove_interaction_by_activity(like(bob, 1).activity_id, eve) is False
@@ -550,7 +551,7 @@ def test_undo_update_delete_respect_the_author(store: SQLiteStore) -> None:
     assert store.interactions_for_object(r.object_id, approved_only=False) == []
 
 
-def test_key_cache(store: SQLiteStore) -> None:
+def test_key_cache(store: StoreParts) -> None:
     key = CachedKey("https://r.example/u#main-key", "https://r.example/u", "PEM-1", NOW)
     store.put_key(key)
     assert store.get_key(key.key_id) == key
@@ -561,7 +562,7 @@ def test_key_cache(store: SQLiteStore) -> None:
     assert store.get_key(key.key_id) is None
 
 
-def test_blocks_match_subdomains_and_actors(store: SQLiteStore) -> None:
+def test_blocks_match_subdomains_and_actors(store: StoreParts) -> None:
     assert store.add_block("Spam.Example", NOW) is True
     assert store.add_block("*.spam.example", NOW) is False  # same domain
     assert store.add_block("https://ok.example/users/troll", NOW) is True
@@ -579,7 +580,8 @@ def test_blocks_match_subdomains_and_actors(store: SQLiteStore) -> None:
         store.add_block("   ", NOW)
 
 
-def test_backup_copies_a_consistent_database(store: SQLiteStore, tmp_path: Path) -> None:
+def test_backup_copies_a_consistent_database(sqlite_store: SQLiteStore, tmp_path: Path) -> None:
+    store = sqlite_store
     store.upsert_follower(follower(1))
     target = tmp_path / "backup.db"
     store.backup(target)
@@ -588,7 +590,10 @@ def test_backup_copies_a_consistent_database(store: SQLiteStore, tmp_path: Path)
     assert store.integrity_check() == "ok"
 
 
-def test_writes_use_begin_immediate_and_plans_run_with_full_sync(store: SQLiteStore) -> None:
+def test_writes_use_begin_immediate_and_plans_run_with_full_sync(
+    sqlite_store: SQLiteStore,
+) -> None:
+    store = sqlite_store
     statements: list[str] = []
     store._writer.set_trace_callback(statements.append)
     try:
@@ -603,3 +608,52 @@ def test_writes_use_begin_immediate_and_plans_run_with_full_sync(store: SQLiteSt
     assert not any("synchronous" in s for s in plain)
     assert planned[:2] == ["PRAGMA synchronous = FULL", "BEGIN IMMEDIATE"]
     assert planned[-2:] == ["COMMIT", "PRAGMA synchronous = NORMAL"]
+
+
+# --- the per-host circuit breaker ------------------------------------------------------------
+
+
+def test_host_pause_moves_its_deliveries_in_one_step_and_success_resumes(
+    store: StoreParts,
+) -> None:
+    store.upsert_followers([follower(1, "dead.example"), follower(2, "ok.example")])
+    store.plan_publication([activity(1), activity(2)], [
+        "https://dead.example/inbox", "https://ok.example/inbox"], [], NOW)
+    first = store.record_host_failure("dead.example", NOW)
+    assert first.first_failure_at == NOW and first.paused_until is None
+    later = store.record_host_failure("dead.example", NOW + timedelta(days=1))
+    assert later.first_failure_at == NOW and later.last_failure_at == NOW + timedelta(days=1)
+
+    until = NOW + timedelta(hours=6)
+    assert store.pause_host("dead.example", until, NOW) == 2  # both of its rows, one statement
+    due = store.claim_due("w", NOW + timedelta(hours=1), 10, LEASE)
+    assert {c.inbox for c in due} == {"https://ok.example/inbox"}
+    for c in due:
+        assert store.mark_delivered(c.id, "w", NOW + timedelta(hours=1))
+    [paused] = store.failing_hosts()
+    assert paused.host == "dead.example" and paused.paused_until == until
+
+    # The first success (or anything the host sends) makes them due at once.
+    assert store.record_host_success("dead.example", NOW + timedelta(hours=2)) == 2
+    assert store.failing_hosts() == []
+    again = store.claim_due("w", NOW + timedelta(hours=2), 10, LEASE)
+    assert {c.inbox for c in again} == {"https://dead.example/inbox"}
+    assert store.record_host_success("ok.example", NOW) == 0  # healthy: nothing recorded
+    assert store.failing_hosts() == []
+
+
+def test_dead_hosts_are_reported_and_pruned_only_on_request(store: StoreParts) -> None:
+    store.upsert_followers([follower(1, "dead.example"), follower(2, "dead.example"),
+                            follower(3, "ok.example")])
+    store.plan_publication([activity(1)], store.iter_delivery_inboxes(), [], NOW)
+    store.record_host_failure("dead.example", NOW)
+    store.record_host_failure("ok.example", NOW + timedelta(days=6))
+    week = NOW + timedelta(days=7)
+    [(dead, followers)] = store.dead_hosts(week - timedelta(days=7))
+    assert dead.host == "dead.example" and followers == 2
+    assert store.count_followers() == 3  # reporting removes nothing
+    assert store.resume_host("ok.example", week) == 0
+    assert store.prune_dead_hosts(week - timedelta(days=7)) == (1, 2, 1)
+    assert store.count_followers() == 1
+    assert store.delivery_counts()["failed"] == 1
+    assert store.dead_hosts(week) == []

@@ -1,4 +1,5 @@
-"""Several OS processes and threads on one real SQLite file: no double claims, no lock errors."""
+"""Several OS processes and threads on one store (a real SQLite file, and a real PostgreSQL
+database where the test takes `location`): no double claims, no lock errors."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.store import Follower, PlannedActivity, SQLiteStore, open_store
+from fedipress.store import Follower, PlannedActivity, SQLiteStore, StoreParts, open_store
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(hours=1)  # long enough that no lease expires during the test
 ROWS = 3000
 
 
-def _plan(path: Path, activities: int = 3, inboxes: int = ROWS // 3) -> None:
+def _plan(path: Path | str, activities: int = 3, inboxes: int = ROWS // 3) -> None:
     store = open_store(path)
     try:
         store.plan_publication(
@@ -37,7 +38,7 @@ def _plan(path: Path, activities: int = 3, inboxes: int = ROWS // 3) -> None:
 
 def _claim_worker(path: str, owner: str, start: Barrier, first: Barrier, out: str) -> None:
     """Claim in small batches until the queue is empty; write the ids claimed to `out`."""
-    store = open_store(Path(path))
+    store = open_store(path)  # a file path or a postgresql:// URL
     claimed: list[int] = []
     try:
         start.wait(60)  # every process is ready before any claims
@@ -87,8 +88,8 @@ def _write_worker(path: str, n: int, start: Event, seconds: float, out: str) -> 
     Path(out).write_text(f"{writes}\n" + "\n".join(errors))
 
 
-def test_processes_never_claim_the_same_row(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_processes_never_claim_the_same_row(tmp_path: Path, location: str) -> None:
+    path = location
     _plan(path)
     ctx = multiprocessing.get_context("spawn")  # no fork of a threaded pytest process
     start, first = ctx.Barrier(4), ctx.Barrier(4)
@@ -119,8 +120,8 @@ def test_processes_never_claim_the_same_row(tmp_path: Path) -> None:
         store.close()
 
 
-def test_threads_with_separate_connections_never_double_claim(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_threads_with_separate_connections_never_double_claim(location: str) -> None:
+    path = location
     _plan(path, activities=1, inboxes=1500)
     stores = [open_store(path) for _ in range(3)]  # three writer connections, like 3 processes
     shared = open_store(path)  # and three threads sharing one store's guarded writer
@@ -128,7 +129,7 @@ def test_threads_with_separate_connections_never_double_claim(tmp_path: Path) ->
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
 
-    def work(store: SQLiteStore, slot: int) -> None:
+    def work(store: StoreParts, slot: int) -> None:
         try:
             barrier.wait()
             owner = f"t{slot}"

@@ -7,8 +7,8 @@ traceback.
 
 One module per command or command group (site: init, new, build, serve; keys; hosting; ci;
 doctor; publish; followers; deliveries; inbox; service; interactions: interactions, block,
-unblock, blocks; comments; leave), each with its `register(subcommands)`; what they share is
-in `shared`.
+unblock, blocks; comments; leave; store: migrate, copy; worker), each with its
+`register(subcommands)`; what they share is in `shared`.
 Nothing outside this package imports argparse or reads its Namespace: the library functions the
 commands call take typed parameters, so the inbox service, tests and scripts can call them.
 """
@@ -35,6 +35,8 @@ from . import (
     publish,
     service,
     site,
+    store,
+    worker,
 )
 from .shared import ERROR_PREFIX, Handler, HelpFormatter, Parser, printable
 
@@ -54,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 " (default: print this help)")
     # In this order in `fedipress --help`.
     for module in (site, keys, hosting, ci, doctor, publish, followers, deliveries, inbox,
-                   service, interactions, comments, leave):
+                   worker, service, interactions, comments, leave, store):
         module.register(sub)
     return parser
 

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from yaml.nodes import MappingNode
 
@@ -46,7 +46,7 @@ __all__ = ["AUTHOR_KEYS", "FEDIVERSE_KEYS", "FEED_KEYS", "TOP_KEYS", "read_site"
 
 TOP_KEYS = (
     "title", "base_url", "description", "language", "timezone", "permalink", "posts_per_page",
-    "theme", "output_dir", "content_dir", "author", "feeds", "fediverse", "service",
+    "theme", "output_dir", "content_dir", "author", "feeds", "fediverse", "service", "store",
 )  # fmt: skip
 SERVICE_KEYS = ("token_file",)
 AUTHOR_KEYS = ("name", "handle", "avatar", "bio", "email", "links")
@@ -139,6 +139,7 @@ def read_site(
     feeds = _read_feeds(check, top)
     fediverse = _read_fediverse(check, top, author, resolve_base, root, output_dir, timezone)
     token_file = _read_service(check, top, root, output_dir)
+    store_url = _read_store(check, top)
 
     if check.problems or title is None or base is None or author is None or fediverse is None:
         return None
@@ -160,6 +161,7 @@ def read_site(
         feeds=feeds,
         config_file=root / Path(check.file).name,
         service_token_file=token_file,
+        store_url=store_url,
     )
 
 
@@ -183,6 +185,36 @@ def _read_service(check: Checker, top: Section, root: Path, output_dir: Path) ->
                   " there is published); keep the token outside it")
         return None
     return path
+
+
+def _read_store(check: Checker, top: Section) -> str | None:
+    """store: a postgresql:// URL (issue 15); absent means the SQLite file in .fedipress/.
+
+    site.yaml is usually in git, so a password is refused here: it comes from PGPASSWORD or a
+    libpq password file (~/.pgpass, PGPASSFILE), or the whole URL from FEDIPRESS_DATABASE_URL."""
+    text = check.text(top, "store")
+    if text is None:
+        return None
+    url = text.strip()
+    line = top.line_of("store")
+    if not url.startswith(("postgresql://", "postgres://")):
+        check.add(line, "store: expected a PostgreSQL URL such as"
+                  " 'postgresql://fedipress@db.example/blog'; remove the key to keep the SQLite"
+                  " file in .fedipress/")
+        return None
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        query = parse_qs(parts.query)
+    except ValueError:
+        check.add(line, "store: not a valid URL; expected postgresql://user@host/database")
+        return None
+    if password is not None or "password" in query:
+        check.add(line, "store: holds a password, and site.yaml is usually committed; remove it"
+                  " and give the password in PGPASSWORD or a libpq password file (~/.pgpass),"
+                  " or the whole URL in FEDIPRESS_DATABASE_URL")
+        return None
+    return url
 
 
 def _check_content_dir(

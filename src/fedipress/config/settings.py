@@ -144,6 +144,8 @@ class SiteConfig:
     feeds: FeedConfig = field(default_factory=FeedConfig)
     config_file: Path = field(default=Path("site.yaml"))  # absolute after loading
     service_token_file: Path | None = None  # service.token_file: the owner API's token
+    # store: a postgresql:// URL without a password (issue 15); None: SQLite in state_dir
+    store_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:

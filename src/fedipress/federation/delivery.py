@@ -35,6 +35,7 @@ from ..config import SiteConfig
 from ..errors import UnsafeURLError
 from ..store import ClaimedDelivery, Store
 from ..wording import plural
+from .hosthealth import HostBreaker
 from .netguard import GuardedTransport
 from .remote import user_agent as make_user_agent
 from .signing import SigningAuth, utc_now
@@ -173,6 +174,7 @@ class DeliveryWorker:
         self.idle_poll = idle_poll
         self._client_factory = client_factory or self._default_client
         self._wake = asyncio.Event()
+        self.breaker = HostBreaker(store)
 
     @classmethod
     def for_site(
@@ -229,6 +231,7 @@ class DeliveryWorker:
         now = self.clock()
         decision = next_delay(row.delivery.attempts, status=status, retry_after=retry_after,
                               now=now, rand=self.rand(), error=error)
+        self._host_health(row.delivery.host, decision.outcome, now)
         if decision.outcome == "done":
             ok = self.store.mark_delivered(row.id, self.owner, now)
             return self._result(row, "done" if ok else "lost-lease", status, decision.reason)
@@ -247,6 +250,23 @@ class DeliveryWorker:
             result = DeliveryResult(result.delivery_id, result.activity_id, result.inbox,
                                     result.outcome, status, result.reason, removed)
         return result
+
+    def _host_health(self, host: str, outcome: str, now: datetime) -> None:
+        # The per-host circuit breaker (hosthealth.py): a success resumes a failing host, a
+        # retryable failure counts (an unsalvageable 4xx says nothing about the host's health).
+        if not host:
+            return
+        if outcome == "done":
+            resumed = self.breaker.success(host, now)
+            if resumed and self.log:
+                self.log(f"{host} answers again: {resumed} paused deliveries are due now")
+            if resumed:
+                self.wake()
+        elif outcome in ("retry", "expired"):
+            paused = self.breaker.failure(host, now)
+            if paused and self.log:
+                self.log(f"{host} has failed every delivery for a day: {paused} deliveries"
+                         " paused until it answers again or sends us anything")
 
     def _finish_failed(self, row: ClaimedDelivery, status: int | None, reason: str
                        ) -> DeliveryResult:

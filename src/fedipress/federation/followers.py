@@ -19,7 +19,7 @@ from ..activitypub import documents as d
 from ..config import SiteConfig
 from ..errors import FedipressError, KeyPairError
 from ..model import Site
-from ..store import Follower, PlannedActivity, Store, default_store_path, open_store
+from ..store import Follower, PlannedActivity, Store, open_site_store
 from ..wording import plural
 
 __all__ = [
@@ -155,7 +155,7 @@ class FollowerList:
 
 
 def list_followers(config: SiteConfig) -> FollowerList:
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return FollowerList(followers=tuple(store.iter_followers()),
                             total=store.count_followers(),
@@ -166,7 +166,7 @@ def list_followers(config: SiteConfig) -> FollowerList:
 
 def follow_requests(config: SiteConfig) -> tuple[Follower, ...]:
     """`fedipress followers requests`: the accounts waiting for an answer."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return tuple(request.follower for request in store.list_follow_requests())
     finally:
@@ -176,7 +176,7 @@ def follow_requests(config: SiteConfig) -> tuple[Follower, ...]:
 def add_follower_by_url(config: SiteConfig, actor: str, *, allow_private: bool,
                         now: datetime | None = None) -> Follower:
     """`fedipress followers add ACTOR`: fetch the actor and record it as a follower."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return add_follower(store, config, actor, allow_private=allow_private,
                             now=now or datetime.now(UTC))
@@ -186,7 +186,7 @@ def add_follower_by_url(config: SiteConfig, actor: str, *, allow_private: bool,
 
 def remove_follower(config: SiteConfig, actor: str) -> None:
     """`fedipress followers remove ACTOR`; refused for an actor that is not a follower."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         if not store.remove_follower(actor):
             raise FedipressError(f"{actor}: not a follower (see `fedipress followers list`)")
@@ -198,7 +198,7 @@ def answer_follow_request(config: SiteConfig, actor: str, *, approve: bool,
                           now: datetime | None = None) -> Follower:
     """`fedipress followers approve|reject ACTOR`: the follower answered (its Accept or
     Reject queued); refused when `actor` has no pending request."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         answer = approve_follow_request if approve else reject_follow_request
         answered = answer(store, config, actor, now=now or datetime.now(UTC))

@@ -65,7 +65,8 @@ from ..errors import (
     UnsafeURLError,
 )
 from ..generator.contenttypes import content_type_for, needs_cors
-from ..store import CachedActor, CachedKey, Store
+from ..store import CachedActor, CachedKey, Store, shared_limits
+from .hosthealth import HostBreaker
 from .inbox_handlers import (
     RECEIVED_MANIFEST,
     ActivityHandler,
@@ -217,6 +218,11 @@ class _Inbox:
         self.by_host = RateLimiter(per_minute=settings.host_per_minute, burst=settings.host_burst)
         self.recent: OrderedDict[str, None] = OrderedDict()
         self.refetched: OrderedDict[str, float] = OrderedDict()
+        # On PostgreSQL several inbox processes share the rate limits and the refetch cooldown
+        # through the store; on SQLite (one machine) they stay in this process's memory.
+        self.shared = shared_limits(store)
+        # A host that sends us anything is alive: its paused deliveries resume (hosthealth.py).
+        self.breaker = HostBreaker(store)
         self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
         # `doctor --deep`'s live probe actors, hosted here, may sign (doctor_probe.py).
         self.own_probe: Callable[[str], bool] = lambda key_id: False
@@ -328,8 +334,12 @@ class _Inbox:
             raise _Refused(400, "activity needs an actor URL")
         return data
 
-    def _rate(self, limiter: RateLimiter, key: str, what: str) -> None:
-        wait = limiter.hit(key, time.monotonic())
+    async def _rate(self, limiter: RateLimiter, key: str, what: str) -> None:
+        if self.shared is not None:
+            wait = await self.db(self.shared.take_rate_token, f"{what}:{key}", time.time(),
+                                 limiter.rate * 60.0, int(limiter.burst))
+        else:
+            wait = limiter.hit(key, time.monotonic())
         if wait is not None:
             raise _Refused(
                 429, f"too many requests from this {what}", {"Retry-After": str(math.ceil(wait))}
@@ -341,7 +351,7 @@ class _Inbox:
             raise _Refused(415, "Content-Type must be application/activity+json")
         body = await self._read_body(request)
         activity = self._parse(body)
-        self._rate(self.by_ip, ip, "address")
+        await self._rate(self.by_ip, ip, "address")
 
         now = self.clock()
         scope = request.scope
@@ -363,7 +373,7 @@ class _Inbox:
         key_host = _host_of(claim.key_id)
         if not key_host or not claim.key_id.startswith(("https://", "http://")):
             raise _Refused(401, "keyId is not a URL")
-        self._rate(self.by_host, key_host, "server")
+        await self._rate(self.by_host, key_host, "server")
         if same_host(claim.key_id, self.config.base_url) and not self.own_probe(claim.key_id):
             raise _Refused(401, "keyId names this server")
         actor = id_of(activity.get("actor"))
@@ -395,6 +405,13 @@ class _Inbox:
         else:
             if owner != actor:
                 raise _Refused(401, "the signing key does not belong to the activity's actor")
+            if self.breaker.maybe_failing(key_host):
+                resumed = await self.db(self.breaker.contact, key_host, self.clock())
+                if resumed:
+                    log.info("inbox: %s is alive again: %d paused deliveries are due now",
+                             key_host, resumed)
+                    if self.wake is not None:
+                        self.wake()
             if activity_id in self.recent:
                 raise _Refused(202, f"ignored duplicate {activity_id[:200]} from {actor[:200]}")
             try:
@@ -470,7 +487,10 @@ class _Inbox:
 
     # -- keys --
 
-    def _may_refetch(self, key_id: str) -> bool:
+    async def _may_refetch(self, key_id: str) -> bool:
+        if self.shared is not None:
+            return await self.db(self.shared.claim_key_refetch, key_id, time.time(),
+                                 self.settings.key_refetch_interval)
         now = time.monotonic()
         last = self.refetched.get(key_id)
         if last is not None and now - last < self.settings.key_refetch_interval:
@@ -534,7 +554,7 @@ class _Inbox:
             failure = self._check(claim, cached)
             if failure is None:
                 return cached.owner
-            if not self._may_refetch(claim.key_id):
+            if not await self._may_refetch(claim.key_id):
                 raise _Refused(401, failure)
         elif _host_of(claim.key_id) != _host_of(actor):
             # A key on another host can never belong to this actor: no fetch needed.

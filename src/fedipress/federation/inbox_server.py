@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute
 
 from ..config import SiteConfig, load_config
 from ..errors import FedipressError
-from ..store import default_store_path, open_store
+from ..store import open_site_store
 from ..store.conversations import export_conversations
 from ..wording import docs_url
 from .author_feed import SecretPathFilter
@@ -259,7 +259,7 @@ async def _serve(
     access_log: bool,
     token: str | None = None,
 ) -> None:
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         recovered = recover_dead_leases(store)
         if recovered:

@@ -18,7 +18,7 @@ from typing import Any
 from ..activitypub.remote_html import plain_text
 from ..config import SiteConfig
 from ..errors import FedipressError
-from ..store import Interaction, Store, default_store_path, open_store
+from ..store import Interaction, Store, open_site_store
 from ..store.conversations import is_private, is_shown
 from .moderation import reply_text
 
@@ -90,7 +90,7 @@ def interaction_line(i: Interaction) -> str:
 
 def recent_interactions(config: SiteConfig, *, limit: int = 50) -> list[Interaction]:
     """`fedipress interactions`: the newest `limit` likes, boosts and replies."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         return store.recent_interactions(limit=max(1, limit))
     finally:
@@ -131,7 +131,7 @@ def purge_blocked(store: Store, targets: Iterable[str]) -> tuple[int, int]:
 
 def block_target(config: SiteConfig, target: str) -> bool:
     """`fedipress block TARGET`: True if it was not blocked before (see `block`)."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         with store.transaction():
             return block(store, target, datetime.now(UTC))
@@ -156,7 +156,7 @@ def unblock_target(config: SiteConfig, target: str) -> Unblocked:
     """`fedipress unblock TARGET`: lift a block made with `fedipress block`. A target that is
     not blocked is refused rather than ignored: it is most likely mistyped."""
     target = target.strip()
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         with store.transaction():
             removed = store.remove_block(target)
@@ -199,7 +199,7 @@ class BlockList:
 
 def list_blocks(config: SiteConfig) -> BlockList:
     """`fedipress blocks`: every blocked domain and actor and where the block comes from."""
-    store = open_store(default_store_path(config.state_dir))
+    store = open_site_store(config)
     try:
         stored = store.list_blocks()
     finally:

@@ -23,12 +23,13 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..activitypub import documents as d
 from ..config import SiteConfig
 from ..errors import FedipressError
-from ..store import PlannedActivity, default_store_path, open_store
+from ..store import PlannedActivity, open_store, site_store_location
 from ..wording import docs_url, plural
 from .publish_checks import shown_path
 from .publish_plan import Plan, queue_plan, recipients
@@ -105,8 +106,8 @@ def actor_delete(config: SiteConfig) -> PlannedActivity:
 
 
 def _open(config: SiteConfig) -> Store:
-    path = default_store_path(config.state_dir)
-    if not path.is_file():
+    path = site_store_location(config)
+    if isinstance(path, Path) and not path.is_file():
         raise FedipressError(
             f"{shown_path(path)} does not exist: `fedipress leave` runs where the followers"
             " and the private key are (where `fedipress inbox` runs); nothing was sent")

@@ -133,7 +133,7 @@ def run_publish(
     delivery summary, `err` notes, warnings and (verbose) each request, as they happen: a
     publish can run for minutes. User errors raise FedipressError."""
     from ..progress import Progress
-    from ..store import default_store_path, open_store
+    from ..store import open_store, site_store_location
     from .delivery import DeliveryWorker, owner_id, recover_dead_leases
     from .keys import load_private_key, public_pem_of
 
@@ -157,7 +157,7 @@ def run_publish(
     private_key = load_private_key(config)
     signing_pem = public_pem_of(private_key)
     # Then the store, before anything is built or created: an empty one is refused as it is.
-    store_path = default_store_path(config.state_dir)
+    store_path = site_store_location(config)
     state = read_store_state(store_path)
     problem = first_publish_problem(
         store_path, state, first_publish=options.first_publish, ci=ci)

@@ -155,8 +155,13 @@ def running_under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def shown_path(path: Path) -> str:
-    """`path` as messages show it: relative to the working folder when under it."""
+def shown_path(path: Path | str) -> str:
+    """`path` as messages show it: relative to the working folder when under it (a database
+    URL without its password)."""
+    if isinstance(path, str):
+        from ..store.postgres_base import redact_url
+
+        return redact_url(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -171,8 +176,17 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=30.0)
 
 
-def read_store_state(path: Path) -> StoreState:
-    """How many ledger rows and followers the database at `path` has; nothing is written."""
+def read_store_state(path: Path | str) -> StoreState:
+    """How many ledger rows and followers the database at `path` (a SQLite file or a
+    PostgreSQL URL) has; nothing is written."""
+    if isinstance(path, str):
+        from ..store import open_store
+
+        store = open_store(path)
+        try:
+            return StoreState(True, len(store.get_ledger()), store.count_followers(None))
+        finally:
+            store.close()
     if not path.is_file():
         return StoreState(False, 0, 0)
 
@@ -194,7 +208,7 @@ def read_store_state(path: Path) -> StoreState:
         raise StoreError(f"{shown_path(path)}: cannot read the state database: {error}") from None
 
 
-def first_publish_problem(path: Path, state: StoreState, *, first_publish: bool,
+def first_publish_problem(path: Path | str, state: StoreState, *, first_publish: bool,
                           ci: bool) -> str | None:
     """Why a publish against `state` must not go ahead, or None.
 

@@ -48,10 +48,18 @@ def _print_plan(plan: Plan, inboxes: list[str], out: Callable[[str], None]) -> N
 
 
 @contextmanager
-def _store_copy(path: Path) -> Iterator[Path]:
-    """A throw-away copy of the database at `path` (an empty folder's path when there is
-    none), in a temporary folder: a dry run may run every step on it, none reaches `path`."""
+def _store_copy(path: Path | str) -> Iterator[Path]:
+    """A throw-away SQLite copy of the store at `path` (an empty folder's path when there is
+    none; a PostgreSQL store is copied into a SQLite file), in a temporary folder: a dry run
+    may run every step on it, none reaches `path`."""
     with tempfile.TemporaryDirectory(prefix="fedipress-dry-run-") as folder:
+        if isinstance(path, str):
+            from ..store.transfer import copy_to_sqlite
+
+            copy = Path(folder) / "state.db"
+            copy_to_sqlite(path, copy)
+            yield copy
+            return
         copy = Path(folder) / path.name
         if path.is_file():
             try:
@@ -103,7 +111,7 @@ def run_dry(
     """`publish --dry-run`: the plan a real publish would make now, from the content as it is
     (not the last build, unless `build` is False), against a copy of the store; nothing is
     written anywhere. The options are PublishOptions' of the same names."""
-    from ..store import default_store_path, open_store
+    from ..store import default_store_path, open_store, site_store_location
     from .keys import public_key_path, read_public_key_pem
 
     public_pem = read_public_key_pem(config, remember=False)
@@ -112,7 +120,9 @@ def run_dry(
             f"{shown_path(public_key_path(config))}: not found, so there is no actor to publish"
             " as; run `fedipress keys generate` (a dry run creates nothing)"
         )
-    store_path = default_store_path(config.state_dir)
+    location = site_store_location(config)
+    store_path: Path | str = (
+        location if isinstance(location, str) else default_store_path(config.state_dir))
     state = read_store_state(store_path)
     now = datetime.now(UTC)
     site = Site(config=config, posts=(), pages=())

@@ -593,15 +593,16 @@ class Builder:
         # service instead when FEDIPRESS_SERVICE_URL is set, for the pages and the objects.
         state, conversations = None, None
         if public_key is not None:
-            from ..store import default_store_path
+            from ..store import site_store_location
             from ..store.snapshot import read_build_state
             from .conversation_source import ConversationSource, build_conversations
 
-            store = default_store_path(config.state_dir)
+            store = site_store_location(config)  # a SQLite file or a postgresql:// URL
             state = read_build_state(store, config.url("actor.json"))
             self._conversation_source = self._conversation_source or ConversationSource(
                 self._environ)
-            conversations = build_conversations(config, state, store.is_file(),
+            conversations = build_conversations(
+                config, state, isinstance(store, str) or store.is_file(),
                 self._conversation_source, ci=self.ci, log=self.log, warn=self.warn)
         groups: list[tuple[str, Iterable[Output]]] = [
             ("render", render.plan_pages(site, env, fingerprint_salt=salt,

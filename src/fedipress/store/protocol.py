@@ -27,6 +27,7 @@ __all__ = [
     "FollowRequest",
     "Follower",
     "FollowerState",
+    "HostHealth",
     "InboxRecord",
     "Interaction",
     "InteractionCounts",
@@ -37,6 +38,7 @@ __all__ = [
     "PlanResult",
     "PlannedActivity",
     "ResolvedMention",
+    "SharedLimits",
     "Store",
     "DELIVERY_STATES",
 ]
@@ -276,6 +278,17 @@ class ResolvedMention:
 
 
 @dataclass(frozen=True)
+class HostHealth:
+    """One inbox host's delivery health (the per-host circuit breaker)."""
+
+    host: str
+    first_failure_at: datetime | None  # start of the current run of failures; None: healthy
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    paused_until: datetime | None  # its pending deliveries wait until then
+
+
+@dataclass(frozen=True)
 class InboxRecord:
     """A verified activity as received, logged before processing so a crash never loses it."""
 
@@ -437,8 +450,25 @@ class Store(Protocol):
     def get_announced_counts(self, object_id: str) -> AnnouncedCounts | None: ...
     def announced_counts(self) -> dict[str, AnnouncedCounts]: ...
     def put_announced_counts(self, counts: AnnouncedCounts) -> None: ...
+    # --- host health (circuit breaker) ---------------------------------------------------------
+    def record_host_failure(self, host: str, now: datetime) -> HostHealth: ...
+    def record_host_success(self, host: str, now: datetime) -> int: ...
+    def resume_host(self, host: str, now: datetime) -> int: ...
+    def pause_host(self, host: str, until: datetime, now: datetime) -> int: ...
+    def failing_hosts(self) -> list[HostHealth]: ...
+    def dead_hosts(self, failing_since: datetime) -> list[tuple[HostHealth, int]]: ...
+    def prune_dead_hosts(self, failing_since: datetime) -> tuple[int, int, int]: ...
 
     # --- mention cache -----------------------------------------------------------------------
     def get_mention(self, acct: str) -> ResolvedMention | None: ...
     def put_mention(self, mention: ResolvedMention) -> None: ...
     def list_mentions(self) -> list[ResolvedMention]: ...
+
+
+class SharedLimits(Protocol):
+    """Limits several inbox processes share through the store (PostgreSQL; `shared_limits`)."""
+
+    def take_rate_token(
+        self, key: str, now: float, per_minute: float, burst: int
+    ) -> float | None: ...
+    def claim_key_refetch(self, key_id: str, now: float, interval: float) -> bool: ...

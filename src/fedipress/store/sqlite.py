@@ -27,22 +27,24 @@ from .protocol import (
 from .sqlite_actors import ActorsMixin
 from .sqlite_base import BUSY_TIMEOUT_MS
 from .sqlite_followers import FollowersMixin
+from .sqlite_hosts import HostsMixin
 from .sqlite_inbox import InboxMixin
 from .sqlite_queue import QueueMixin
 from .sqlite_quotes import QuotesMixin
 from .sqlite_remote import RemoteMixin
 
-__all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "open_store"]
+__all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "StoreParts", "open_store"]
 
 
-class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin, QuotesMixin):
-    """The `Store` protocol on one SQLite file. Use `open_store(path)` to get one.
+class StoreParts(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMixin, HostsMixin,
+                 QuotesMixin):
+    """Every `Store` method, written once in portable SQL over an engine base.
 
-    Thread-safe: any thread may call any method. `transaction()` makes the calls made on the
-    current thread inside its block one atomic, durable (synchronous=FULL) unit; other threads'
-    writes wait for it. The methods live in parts by topic: sqlite_base (connections,
-    transactions), sqlite_followers, sqlite_queue (ledger, planning, deliveries), sqlite_inbox,
-    sqlite_quotes (quote authorizations, announced counts).
+    The parts by topic (sqlite_followers, sqlite_queue: ledger, planning, deliveries,
+    sqlite_inbox, sqlite_remote, sqlite_actors, sqlite_hosts, sqlite_quotes) speak through
+    `_write()`, `_all()` and `_one()`;
+    the engine base supplies them: sqlite_base for SQLite, postgres_base for PostgreSQL (which
+    also replaces what must differ there, such as claiming with SKIP LOCKED).
     """
 
     def record_follow_and_plan_accept(
@@ -72,6 +74,16 @@ class SQLiteStore(FollowersMixin, QueueMixin, InboxMixin, RemoteMixin, ActorsMix
             removed = super().remove_domain(domain)
             self._forget_cached_domain(domain)
         return removed
+
+
+class SQLiteStore(StoreParts):
+    """The `Store` protocol on one SQLite file. Use `open_store(path)` to get one.
+
+    Thread-safe: any thread may call any method. `transaction()` makes the calls made on the
+    current thread inside its block one atomic, durable (synchronous=FULL) unit; other threads'
+    writes wait for it. The methods live in parts by topic (see StoreParts); sqlite_base holds
+    the connections and transactions.
+    """
 
 
 def open_store(path: Path) -> SQLiteStore:

@@ -1,0 +1,77 @@
+"""On PostgreSQL the inbox's rate limits and key-refetch cooldown hold across processes (each
+`env.send` below is a fresh inbox app, as a second process would be); on SQLite they are per
+process, as documented."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from fedipress.federation.inbox import InboxSettings
+from fedipress.store import open_store, shared_limits
+from support.inbox import POST, Remote, make_env
+
+
+def test_a_signing_host_limit_holds_across_inbox_processes(
+    tmp_path: Path, remote: Remote, postgres_url: str
+) -> None:
+    env = make_env(tmp_path, remote, settings=InboxSettings(host_per_minute=1, host_burst=2))
+    env.store.close()
+    env.store = open_store(postgres_url)  # type: ignore[assignment]
+    try:
+        first = env.send(env.signed(env.activity("Add", POST, 1)),
+                         env.signed(env.activity("Add", POST, 2)))
+        assert [r.status_code for r in first] == [202, 202]
+        # Another process (a new app on the same store): the host's bucket is already empty.
+        [again] = env.send(env.signed(env.activity("Add", POST, 3)))
+        assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1
+    finally:
+        env.store.close()
+
+
+def test_on_sqlite_each_process_has_its_own_limits(tmp_path: Path, remote: Remote) -> None:
+    env = make_env(tmp_path, remote, settings=InboxSettings(host_per_minute=1, host_burst=2))
+    try:
+        assert shared_limits(env.store) is None
+        env.send(env.signed(env.activity("Add", POST, 1)), env.signed(env.activity("Add", POST, 2)))
+        [again] = env.send(env.signed(env.activity("Add", POST, 3)))
+        assert again.status_code == 202
+    finally:
+        env.store.close()
+
+
+def test_token_buckets_and_refetch_claims_are_exact_under_contention(postgres_url: str) -> None:
+    stores = [open_store(postgres_url) for _ in range(4)]
+    try:
+        limits = [shared_limits(s) for s in stores]
+        assert all(limits)
+        now = time.time()
+        allowed: list[bool] = []
+        refetches: list[bool] = []
+        barrier = threading.Barrier(len(stores))
+
+        def hammer(n: int) -> None:
+            limit = limits[n]
+            assert limit is not None
+            barrier.wait()
+            for _ in range(10):
+                allowed.append(limit.take_rate_token("server:a.example", now, 0.001, 7) is None)
+                refetches.append(limit.claim_key_refetch("https://a.example/u#k", now, 60))
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(len(stores))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert allowed.count(True) == 7  # the burst, shared by all four "processes"
+        assert refetches.count(True) == 1  # one refetch per interval, whoever asks
+        limit = limits[0]
+        assert limit is not None
+        assert limit.claim_key_refetch("https://a.example/u#k", now + 61, 60)
+        wait = limit.take_rate_token("server:a.example", now, 60, 7)
+        assert wait is not None and 0 < wait <= 1.0
+        assert limit.take_rate_token("server:a.example", now + 1, 60, 7) is None  # refilled
+    finally:
+        for s in stores:
+            s.close()
