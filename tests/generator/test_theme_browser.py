@@ -69,6 +69,13 @@ has to reach for water grows the roots that carry it through a dry week.[^3]
 """
 
 
+# A link as Mastodon shortens it in a post's HTML (the sanitiser keeps these span classes).
+SHORTENED_LINK = (
+    '<p>See <a href="https://garden.example/a/very/long/path/to/the/page" rel="nofollow noopener'
+    ' ugc"><span class="invisible">https://</span><span class="ellipsis">garden.example/a/very'
+    '/long</span><span class="invisible">/path/to/the/page</span></a> for more.</p>')
+
+
 def build_site(root: Path, out: Path, base: str) -> Site:
     """The browser tests' site, rendered into `out` with the theme's static files."""
     site = make_site(root, base_url=base)
@@ -98,7 +105,8 @@ def build_site(root: Path, out: Path, base: str) -> Site:
                                handle="averyveryverylongusername" * 3 + "@server1.example")
     conv = dataclasses.replace(conv, replies=(
         dataclasses.replace(conv.replies[0], author=long,
-                            content_html="<p>" + "x" * 200 + "</p>"), *conv.replies[1:]))
+                            content_html="<p>" + "x" * 200 + "</p>"),
+        dataclasses.replace(conv.replies[1], content_html=SHORTENED_LINK), *conv.replies[2:]))
     conversations = conversations_for(f"{base}actor.json", conv)
     for output in plan_pages(site, env, fingerprint_salt="browser", conversations=conversations):
         path = out / output.path
@@ -539,3 +547,24 @@ def test_the_conversation_fits_a_phone(served: str, browser: DevTools, dark: boo
     assert (replies, faces) == (6, 12 + 1 + 1)
     assert right <= 320
     assert text == body  # reply text in the page's own colour, light or dark
+
+
+def test_shortened_links_in_replies_read_as_mastodon_shows_them(
+        served: str, browser: DevTools) -> None:
+    """`.invisible` parts take no room and show nothing; `.ellipsis` ends with "…"; the whole
+    address is still in the text (copying it gives the full link)."""
+    browser.open(served + "posts/post-7/", 375, dark=False)
+    found = browser.evaluate(
+        "(() => { const a = [...document.querySelectorAll('.reply-content a')]"
+        ".find(a => a.querySelector('.ellipsis'));"
+        " const hidden = [...a.querySelectorAll('.invisible')].map(s => {"
+        " const r = s.getBoundingClientRect(); return [r.width, r.height,"
+        " getComputedStyle(s).fontSize]; });"
+        " const e = a.querySelector('.ellipsis');"
+        " return {hidden, after: getComputedStyle(e, '::after').content,"
+        " text: a.textContent, width: a.getBoundingClientRect().width,"
+        " shown: e.getBoundingClientRect().width}; })()")
+    assert found["hidden"] == [[0, 0, "0px"], [0, 0, "0px"]], found
+    assert found["after"] == '"…"'
+    assert found["text"] == "https://garden.example/a/very/long/path/to/the/page"
+    assert found["width"] == found["shown"] > 0  # the link is the shown part and its "…"
