@@ -22,6 +22,7 @@ from ..errors import FedipressError, KeyPairError
 from ..model import Site
 from ..store import Follower, PlannedActivity, Store, default_store_path, open_store
 from ..wording import plural
+from .moderation import follower_accepted
 
 __all__ = [
     "FollowerList",
@@ -74,6 +75,7 @@ def _answer(
         if kind == "Accept":
             follower = store.approve_follow_request(actor_id)
             doc = d.accept_activity(site, follow, accept_id=aid)
+            follower_accepted(config.fediverse, store, actor_id)
         else:
             store.reject_follow_request(actor_id)
             follower = request.follower
