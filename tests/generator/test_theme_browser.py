@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -568,3 +569,49 @@ def test_shortened_links_in_replies_read_as_mastodon_shows_them(
     assert found["after"] == '"…"'
     assert found["text"] == "https://garden.example/a/very/long/path/to/the/page"
     assert found["width"] == found["shown"] > 0  # the link is the shown part and its "…"
+
+
+def test_live_comments_load_no_remote_avatar_when_avatars_are_cached(
+        browser: DevTools, tmp_path: Path) -> None:
+    """With `fediverse.cache_avatars` the page references local copies only; a reply the live
+    script adds must not make the reader's browser fetch its author's server's avatar."""
+    import jinja2
+
+    post = "https://blog.example/posts/a/object.json"
+    reply = {"id": "https://r.example/notes/1", "in_reply_to": post,
+             "published": "2026-05-01T10:00:00Z", "content_html": "<p>Live one</p>",
+             "author": {"id": "https://r.example/users/u", "name": "U", "handle": "u@r.example",
+                        "avatar": "https://127.0.0.1:1/u.png"}}
+    (tmp_path / "live.json").write_text(json.dumps({"format": 1, "actor": "", "objects": {
+        post: {"replies": [reply], "likes": [], "boosts": [], "quotes": []}}}))
+    templates = Path(__file__).resolve().parents[2] / "src/fedipress/generator/themes/default"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates / "templates"),
+                             autoescape=True)
+
+    def partial(cached: bool) -> str:
+        config = {"fediverse": {"comments_live": "/live.json", "cache_avatars": cached}}
+        return env.get_template("partials/comments_live.html").render(
+            config=config, meta={"activity_json": post})
+
+    remote_box = partial(False).split("<script>")[0].replace("comments-live-title", "t2")
+    (tmp_path / "page.html").write_text(
+        f"<!doctype html><html><body><div id=remote>{remote_box}</div>"
+        f"<div id=cached>{partial(True)}</div></body></html>")
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.open(f"http://127.0.0.1:{server.server_address[1]}/page.html", 1024, dark=False)
+        count = "document.querySelectorAll('.comments-live-reply').length"
+        for _ in range(100):
+            if browser.evaluate(count) == 2:
+                break
+            time.sleep(0.05)
+        found = browser.evaluate(
+            "['remote', 'cached'].map(id => [document.querySelector('#' + id +"
+            " ' .comments-live-reply') !== null, [...document.querySelectorAll('#' + id +"
+            " ' img')].map(i => i.getAttribute('src'))])")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert found == [[True, ["https://127.0.0.1:1/u.png"]], [True, []]]
