@@ -281,5 +281,5 @@ def test_what_a_build_gets(tmp_path: Path, files: Files) -> None:
     [path] = written
     assert shown.likes[0].actor.avatar == "/b/" + path and written[path] == png(400, 400)
     assert shown.likes[1].actor.avatar is None
-    assert warnings == [f"1 avatar(s) not copied, shown without a picture: {bad}:"
+    assert warnings == [f"note: 1 avatar not copied, shown as a placeholder: {bad}:"
                         " not a PNG, JPEG, GIF or WebP image"]

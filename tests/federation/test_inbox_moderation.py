@@ -157,6 +157,41 @@ def test_followers_policy_shows_followers_and_holds_the_rest(
     assert _shown(env) == [f"{bob}/statuses/2"]
 
 
+@pytest.mark.parametrize("policy_env", [("followers", ("casino",))], indirect=True)
+def test_a_held_reply_is_shown_once_its_author_follows(policy_env: Env, remote: Remote) -> None:
+    """Held as "not a follower", shown when the author's Follow is accepted; a reply held for
+    a blocked word, and another non-follower's reply, stay held."""
+    env = policy_env
+    remote.docs["/users/carol"] = actor_doc(remote, "carol")
+    carol = remote.url("/users/carol")
+    env.post(env.activity("Create", _note(env, 1, to=[PUBLIC])))
+    env.post(env.activity("Create", _note(env, 2, to=[PUBLIC], content="<p>casino</p>"), 2))
+    env.post(env.activity("Create", _note(env, 3, actor=carol, to=[PUBLIC]), 3, actor=carol),
+             key_id=carol + "#main-key")
+    assert _stored(env, 1).held_reason == "not a follower" and _shown(env) == []
+    _follow(env)
+    assert _stored(env, 1).approved and _stored(env, 1).held_reason is None
+    assert _shown(env) == [f"{env.alice}/statuses/1"]
+    word = _stored(env, 2)
+    assert not word.approved and "'casino'" in (word.held_reason or "")
+    assert _stored(env, 3, carol).held_reason == "not a follower"
+
+
+def test_a_held_reply_is_shown_when_its_authors_follow_request_is_approved(
+        tmp_path: Path, remote: Remote) -> None:
+    from fedipress.federation.followers import answer_follow_request
+
+    env = Env(tmp_path, remote, manual=True, comments="followers")
+    try:
+        env.post(env.activity("Create", _note(env, 1, to=[PUBLIC])))
+        _follow(env)  # a request: not yet a follower
+        assert _stored(env, 1).held_reason == "not a follower" and _shown(env) == []
+        answer_follow_request(env.config, env.alice, approve=True, now=NOW)
+        assert _stored(env, 1).approved and _shown(env) == [f"{env.alice}/statuses/1"]
+    finally:
+        env.store.close()
+
+
 @pytest.mark.parametrize("policy_env", [("approved", ())], indirect=True)
 def test_approved_policy_holds_everything(policy_env: Env) -> None:
     env = policy_env

@@ -24,6 +24,7 @@ from fedipress.activitypub import documents as d
 from fedipress.activitypub.httpsig import sign_cavage
 from fedipress.config import load_config
 from fedipress.federation.inbox import create_app
+from fedipress.federation.publish_plan import plan_changes, queue_plan
 from fedipress.federation.quotes import (
     STALE_AFTER,
     CountRefresher,
@@ -33,6 +34,7 @@ from fedipress.federation.quotes import (
 )
 from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.federation.signing import SigningAuth
+from fedipress.model import Site
 from fedipress.store import Follower, Interaction, LedgerEntry, open_store
 from support.inbox import (
     ACTOR,
@@ -312,6 +314,55 @@ def test_blocking_the_quoter_revokes_its_authorizations(env: Env) -> None:
     assert get(env, revocation["object"]).status_code == 410
     refresher.run_once()
     assert len(queued(env, "Delete")) == 1  # once
+
+
+def _publish_deleting_the_post(env: Env) -> None:
+    """What `fedipress publish` does once the post is gone from the blog: the plan against the
+    ledger (a Delete of the post), queued in one transaction."""
+    site = Site(config=env.config, posts=(), pages=())
+    manifest = {"actor": {"id": ACTOR, "type": "Person", "preferredUsername": "blog"},
+                "objects": {}}
+    plan = plan_changes(env.store.get_ledger(), manifest, site=site, now=NOW)
+    queue_plan(env.store, plan, NOW + timedelta(minutes=5))
+
+
+def test_deleting_our_post_revokes_its_quote_authorizations(env: Env) -> None:
+    publish_post(env)
+    quoting = quoting_post(env.remote, "alice")
+    post_all(env, quote_request(env.alice, quoting))
+    auth = authorization_id(env.config, quoting)
+    assert get(env, auth).status_code == 200
+    _publish_deleting_the_post(env)
+    deletes = {str(a["object"] if isinstance(a["object"], str) else a["object"]["id"]): a
+               for a in queued(env, "Delete")}
+    assert set(deletes) == {POST, auth}  # the post's Delete and the authorization's
+    revocation = deletes[auth]
+    assert revocation["actor"] == ACTOR
+    assert inboxes_of(env, revocation["id"]) == [env.alice + "/inbox"]
+    gone = get(env, auth)
+    assert gone.status_code == 410 and gone.json()["type"] == "Tombstone"
+    assert [i for i in env.store.interactions_for_object(POST) if i.kind == "quote"] == []
+    _publish_deleting_the_post(env)  # a second publish: nothing more to delete or revoke
+    assert len(queued(env, "Delete")) == 2
+
+
+def test_the_revocation_and_the_posts_delete_are_one_transaction(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish_post(env)
+    quoting = quoting_post(env.remote, "alice")
+    post_all(env, quote_request(env.alice, quoting))
+
+    def fail(authorization_id: str, now: datetime) -> bool:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(env.store, "revoke_quote_authorization", fail)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        _publish_deleting_the_post(env)
+    assert queued(env, "Delete") == []  # the post's Delete was not queued without it
+    assert env.store.get_ledger()[POST].state == "live"
+    monkeypatch.undo()
+    _publish_deleting_the_post(env)
+    assert len(queued(env, "Delete")) == 2
 
 
 # --- count refreshes ----------------------------------------------------------------------------

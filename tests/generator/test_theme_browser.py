@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -69,6 +70,13 @@ has to reach for water grows the roots that carry it through a dry week.[^3]
 """
 
 
+# A link as Mastodon shortens it in a post's HTML (the sanitiser keeps these span classes).
+SHORTENED_LINK = (
+    '<p>See <a href="https://garden.example/a/very/long/path/to/the/page" rel="nofollow noopener'
+    ' ugc"><span class="invisible">https://</span><span class="ellipsis">garden.example/a/very'
+    '/long</span><span class="invisible">/path/to/the/page</span></a> for more.</p>')
+
+
 def build_site(root: Path, out: Path, base: str) -> Site:
     """The browser tests' site, rendered into `out` with the theme's static files."""
     site = make_site(root, base_url=base)
@@ -98,7 +106,8 @@ def build_site(root: Path, out: Path, base: str) -> Site:
                                handle="averyveryverylongusername" * 3 + "@server1.example")
     conv = dataclasses.replace(conv, replies=(
         dataclasses.replace(conv.replies[0], author=long,
-                            content_html="<p>" + "x" * 200 + "</p>"), *conv.replies[1:]))
+                            content_html="<p>" + "x" * 200 + "</p>"),
+        dataclasses.replace(conv.replies[1], content_html=SHORTENED_LINK), *conv.replies[2:]))
     conversations = conversations_for(f"{base}actor.json", conv)
     for output in plan_pages(site, env, fingerprint_salt="browser", conversations=conversations):
         path = out / output.path
@@ -539,3 +548,70 @@ def test_the_conversation_fits_a_phone(served: str, browser: DevTools, dark: boo
     assert (replies, faces) == (6, 12 + 1 + 1)
     assert right <= 320
     assert text == body  # reply text in the page's own colour, light or dark
+
+
+def test_shortened_links_in_replies_read_as_mastodon_shows_them(
+        served: str, browser: DevTools) -> None:
+    """`.invisible` parts take no room and show nothing; `.ellipsis` ends with "…"; the whole
+    address is still in the text (copying it gives the full link)."""
+    browser.open(served + "posts/post-7/", 375, dark=False)
+    found = browser.evaluate(
+        "(() => { const a = [...document.querySelectorAll('.reply-content a')]"
+        ".find(a => a.querySelector('.ellipsis'));"
+        " const hidden = [...a.querySelectorAll('.invisible')].map(s => {"
+        " const r = s.getBoundingClientRect(); return [r.width, r.height,"
+        " getComputedStyle(s).fontSize]; });"
+        " const e = a.querySelector('.ellipsis');"
+        " return {hidden, after: getComputedStyle(e, '::after').content,"
+        " text: a.textContent, width: a.getBoundingClientRect().width,"
+        " shown: e.getBoundingClientRect().width}; })()")
+    assert found["hidden"] == [[0, 0, "0px"], [0, 0, "0px"]], found
+    assert found["after"] == '"…"'
+    assert found["text"] == "https://garden.example/a/very/long/path/to/the/page"
+    assert found["width"] == found["shown"] > 0  # the link is the shown part and its "…"
+
+
+def test_live_comments_load_no_remote_avatar_when_avatars_are_cached(
+        browser: DevTools, tmp_path: Path) -> None:
+    """With `fediverse.cache_avatars` the page references local copies only; a reply the live
+    script adds must not make the reader's browser fetch its author's server's avatar."""
+    import jinja2
+
+    post = "https://blog.example/posts/a/object.json"
+    reply = {"id": "https://r.example/notes/1", "in_reply_to": post,
+             "published": "2026-05-01T10:00:00Z", "content_html": "<p>Live one</p>",
+             "author": {"id": "https://r.example/users/u", "name": "U", "handle": "u@r.example",
+                        "avatar": "https://127.0.0.1:1/u.png"}}
+    (tmp_path / "live.json").write_text(json.dumps({"format": 1, "actor": "", "objects": {
+        post: {"replies": [reply], "likes": [], "boosts": [], "quotes": []}}}))
+    templates = Path(__file__).resolve().parents[2] / "src/fedipress/generator/themes/default"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates / "templates"),
+                             autoescape=True)
+
+    def partial(cached: bool) -> str:
+        config = {"fediverse": {"comments_live": "/live.json", "cache_avatars": cached}}
+        return env.get_template("partials/comments_live.html").render(
+            config=config, meta={"activity_json": post})
+
+    remote_box = partial(False).split("<script>")[0].replace("comments-live-title", "t2")
+    (tmp_path / "page.html").write_text(
+        f"<!doctype html><html><body><div id=remote>{remote_box}</div>"
+        f"<div id=cached>{partial(True)}</div></body></html>")
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.open(f"http://127.0.0.1:{server.server_address[1]}/page.html", 1024, dark=False)
+        count = "document.querySelectorAll('.comments-live-reply').length"
+        for _ in range(100):
+            if browser.evaluate(count) == 2:
+                break
+            time.sleep(0.05)
+        found = browser.evaluate(
+            "['remote', 'cached'].map(id => [document.querySelector('#' + id +"
+            " ' .comments-live-reply') !== null, [...document.querySelectorAll('#' + id +"
+            " ' img')].map(i => i.getAttribute('src'))])")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert found == [[True, ["https://127.0.0.1:1/u.png"]], [True, []]]

@@ -39,6 +39,7 @@ __all__ = [
     "safe_name",
     "safe_reply_html",
     "safe_url",
+    "terminal_safe",
 ]
 
 MAX_NAME = 200  # characters kept of a remote plain-text string by default
@@ -128,6 +129,25 @@ def plain_text(value: object, limit: int = MAX_NAME) -> str:
         _no_surrogates(value[: limit * 8]), tags=set(), clean_content_tags=_DROPPED_WITH_CONTENT)
     text = _visible(html.unescape(text))
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def terminal_safe(line: str) -> str:
+    """`line` safe to print on a terminal: every control, format (bidi overrides, zero-width),
+    surrogate and line/paragraph-separator character but a newline is shown as a `\\uXXXX`
+    escape, so an ESC cannot start a terminal sequence, a carriage return cannot overwrite what
+    the line said, and a direction override cannot reorder it. Inside a JSON string that escape
+    means the same character, so a JSON line stays valid and keeps its value."""
+    if line.isprintable():
+        return line
+    out: list[str] = []
+    for c in line:
+        if c != "\n" and (unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
+                          or (unicodedata.category(c) == "Cf" and c not in _KEPT_FORMAT)):
+            units = c.encode("utf-16-be", "surrogatepass")  # JSON spells a tag character
+            out.extend(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def safe_name(value: object) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .shared import MAX_LIMIT, Subcommands, command, load, row_limit, site_options
@@ -12,12 +11,12 @@ __all__ = ["register"]
 
 
 def _cmd_interactions(args: argparse.Namespace) -> int:
-    from ..federation.interactions import interaction_line, interaction_record, recent_interactions
+    from ..federation.interactions import interaction_json, interaction_line, recent_interactions
 
     items = recent_interactions(load(args), limit=args.limit)
     if args.json:
         for item in items:
-            print(json.dumps(interaction_record(item), ensure_ascii=False))
+            print(interaction_json(item))
         return 0
     if not items:
         print("no likes, boosts or replies yet")

@@ -41,9 +41,11 @@ from urllib.parse import urlsplit
 
 from ..activitypub.conversation import Conversations, Person, PostConversation, Reaction
 from ..activitypub.remote_html import safe_url
+from ..config import SiteConfig
 from ..errors import FetchError
+from ..model import Output
 from ..wording import plural
-from .remote import FetchPolicy, RemoteFetcher
+from .remote import FetchPolicy, RemoteFetcher, user_agent
 
 __all__ = [
     "MAX_BYTES",
@@ -54,6 +56,7 @@ __all__ = [
     "AvatarResult",
     "ImageRefused",
     "avatar_urls",
+    "avatars_for_build",
     "build_avatars",
     "check_image",
     "localize_avatars",
@@ -335,10 +338,30 @@ def build_avatars(
         return conversations, {}
     result = AvatarCache(cache_dir, policy=policy, user_agent=user_agent).update(urls, now)
     if result.refused:
+        # One line per build, however many failed: the first says why, the count the rest.
         url, why = sorted(result.refused.items())[0]
         more = len(result.refused) - 1
-        warn(f"{plural(len(result.refused), 'avatar')} not copied, shown without a picture:"
-             f" {url}: {why}"
-             + (f" (and {more} more)" if more else ""))
+        warn(f"note: {plural(len(result.refused), 'avatar')} not copied, shown as a placeholder:"
+             f" {url}: {why}" + (f" (and {more} more)" if more else ""))
     base_path = urlsplit(base_url).path or "/"
     return localize_avatars(conversations, result.paths, base_path), dict(result.files)
+
+
+def avatars_for_build(conversations: Conversations, config: SiteConfig,
+                      environ: Mapping[str, str], *,
+                      note: Callable[[str], None]) -> tuple[Conversations, list[Output]]:
+    """generator/build.py's call: the conversation its pages show and the avatar files it
+    writes (outputs like any other, so the output sync keeps, writes and removes them and their
+    content hash is their fingerprint). Off: unchanged, nothing fetched. Never fails the build:
+    an avatar that cannot be copied is shown as a placeholder (`note` says how many)."""
+    policy = FetchPolicy.from_options(False, environ)  # FEDIPRESS_ALLOW_PRIVATE_ADDRESSES: tests
+    shown, files = build_avatars(
+        conversations, enabled=config.fediverse.cache_avatars, base_url=config.base_url,
+        cache_dir=config.state_dir / "cache" / PUBLIC_DIR, policy=policy,
+        user_agent=user_agent(config.base_url), now=datetime.now(UTC), warn=note)
+    return shown, [Output(path=rel, fingerprint=hashlib.sha256(data).hexdigest(),
+                          render=_constant(data)) for rel, data in sorted(files.items())]
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data

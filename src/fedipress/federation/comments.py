@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..activitypub.remote_html import safe_handle, terminal_safe
 from ..config import SiteConfig
 from ..errors import FedipressError
 from ..store import Interaction, Store, default_store_path, open_store
@@ -67,8 +68,8 @@ class Comment:
 
     @property
     def author(self) -> str:
-        handle = reply_text(self.interaction.author_handle, limit=200).lstrip("@")
-        return f"@{handle}" if handle else self.interaction.actor_id
+        handle = safe_handle(self.interaction.author_handle)
+        return f"@{handle}" if handle else terminal_safe(self.interaction.actor_id)
 
     @property
     def why(self) -> str:
@@ -110,7 +111,8 @@ class Comment:
         head = f"{self.id}  {i.kind:<5}  {self.status} ({self.why})  {when}  {self.author}"
         text = self.text
         body = text if len(text) <= 300 else text[:299] + "…"
-        return [head, f"          {where}", *([f"          {body}"] if body else [])]
+        lines = [head, f"          {where}", *([f"          {body}"] if body else [])]
+        return [terminal_safe(line) for line in lines]
 
 
 def comment_of(i: Interaction) -> Comment:
@@ -133,7 +135,8 @@ class CommentList:
 
     def lines(self, *, as_json: bool = False) -> list[str]:
         if as_json:
-            return [json.dumps(c.record(), ensure_ascii=False) for c in self.comments]
+            return [terminal_safe(json.dumps(c.record(), ensure_ascii=False))
+                    for c in self.comments]
         written = [c for c in self.comments if c.status != "mention"]
         mentioned = [c for c in self.comments if c.status == "mention"]
         out: list[str] = []

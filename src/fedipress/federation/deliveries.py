@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..activitypub.remote_html import terminal_safe
 from ..config import SiteConfig
 from ..store import Delivery, DeliveryState, HostHealth, open_site_store
 from .hosthealth import DEAD_AFTER
@@ -22,8 +23,9 @@ def format_delivery(row: Delivery) -> str:
     error = f" — {row.last_error}{status}" if row.last_error or status else ""
     when = row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S")
     nxt = f" next {when}Z" if row.state == "pending" else ""
-    return (f"{row.state:<9} tries {row.attempts:<2}{nxt} {row.inbox} "
-            f"[{row.activity_id}]{error}")
+    # The error may quote a remote server's answer: never a terminal control sequence.
+    return terminal_safe(f"{row.state:<9} tries {row.attempts:<2}{nxt} {row.inbox} "
+                         f"[{row.activity_id}]{error}")
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..activitypub import documents as d
+from ..activitypub.remote_html import safe_handle, terminal_safe
 from ..config import SiteConfig
 from ..errors import FedipressError, KeyPairError
 from ..model import Site
 from ..store import Follower, PlannedActivity, Store, open_site_store
 from ..wording import plural
+from .moderation import follower_accepted
 
 __all__ = [
     "FollowerList",
@@ -73,6 +75,7 @@ def _answer(
         if kind == "Accept":
             follower = store.approve_follow_request(actor_id)
             doc = d.accept_activity(site, follow, accept_id=aid)
+            follower_accepted(config.fediverse, store, actor_id)
         else:
             store.reject_follow_request(actor_id)
             follower = request.follower
@@ -124,17 +127,18 @@ def add_follower(
 
 def follower_line(f: Follower) -> str:
     """One line for people: the handle (or actor URL), the actor and where deliveries go."""
-    who = f"@{f.handle}" if f.handle else f.actor_id
-    return f"{who:<40} {f.actor_id} (inbox {f.delivery_inbox})"
+    handle = safe_handle(f.handle)  # remote data: never a terminal control sequence
+    who = f"@{handle}" if handle else f.actor_id
+    return terminal_safe(f"{who:<40} {f.actor_id} (inbox {f.delivery_inbox})")
 
 
 def follower_json(f: Follower) -> str:
     """One JSON object, for scripts."""
-    return json.dumps({
+    return terminal_safe(json.dumps({
         "actor": f.actor_id, "inbox": f.inbox, "shared_inbox": f.shared_inbox,
         "handle": f.handle, "name": f.name, "state": f.state,
         "followed_at": f.followed_at.isoformat(),
-    }, ensure_ascii=False)
+    }, ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ class FollowerList:
             return [follower_json(f) for f in self.followers]
         lines = [follower_line(f) for f in self.followers]
         lines.append(f"{plural(self.total, 'follower')} on {plural(len(self.hosts), 'server')}")
-        lines += [f"  {count:>6,}  {host}" for host, count in self.hosts]
+        lines += [terminal_safe(f"  {count:>6,}  {host}") for host, count in self.hosts]
         return lines
 
 

@@ -36,7 +36,7 @@ from ..errors import FetchError, FetchUnavailable
 from ..model import Site
 from ..store import CachedActor, Follower, Interaction, InteractionKind, PlannedActivity, Store
 from .manifest import read_federation_manifest
-from .moderation import mentions, moderated, revised
+from .moderation import follower_accepted, mentions, moderated, revised
 from .remote import ACTOR_TYPES, RemoteActor, RemoteFetcher, parse_actor
 
 __all__ = [
@@ -446,6 +446,7 @@ class ActivityHandler:
             store.record_follow_and_plan_accept(  # type: ignore[call-arg]
                 follower, accept, remote.inbox, now, follow_activity=follow_bytes
             )
+            follower_accepted(self.config.fediverse, store, actor)
 
         if manual:
             existing = await self._db(self.store.get_follower, actor)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..activitypub.remote_html import plain_text
+from ..activitypub.remote_html import safe_handle, terminal_safe
 from ..config import SiteConfig
 from ..errors import FedipressError
 from ..store import Interaction, Store, open_site_store
@@ -28,6 +28,7 @@ __all__ = [
     "block",
     "block_counted",
     "block_target",
+    "interaction_json",
     "interaction_line",
     "interaction_record",
     "list_blocks",
@@ -39,6 +40,11 @@ __all__ = [
 _KIND = {"like": "Like", "announce": "Announce", "reply": "Create", "quote": "QuoteRequest",
          "mention": "Create"}
 _WRITTEN = ("reply", "quote", "mention")
+
+
+def interaction_json(i: Interaction) -> str:
+    """`interaction_record` as one JSON line, safe to print on a terminal (terminal_safe)."""
+    return terminal_safe(json.dumps(interaction_record(i), ensure_ascii=False))
 
 
 def interaction_record(i: Interaction) -> dict[str, Any]:
@@ -71,8 +77,9 @@ def interaction_record(i: Interaction) -> dict[str, Any]:
 
 def interaction_line(i: Interaction) -> str:
     """A line for people; a reply, quote or mention has its plain text (never its HTML),
-    shortened, below, and says when it is private or held."""
-    handle = plain_text(i.author_handle).lstrip("@")
+    shortened, below, and says when it is private or held. Nothing a remote server sent can
+    reach the terminal as a control sequence (terminal_safe)."""
+    handle = safe_handle(i.author_handle)
     who = f"@{handle}" if handle else i.actor_id
     when = i.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     where = "(mentions the blog)" if i.kind == "mention" else i.object_id
@@ -85,7 +92,7 @@ def interaction_line(i: Interaction) -> str:
         snippet = reply_text(i.content_html or i.content_safe_html, limit=200)
         if snippet:
             text += f"\n{'':18}{snippet if len(snippet) < 200 else snippet[:199] + '…'}"
-    return text
+    return terminal_safe(text)
 
 
 def recent_interactions(config: SiteConfig, *, limit: int = 50) -> list[Interaction]:

@@ -31,6 +31,7 @@ __all__ = [
     "Review",
     "audience",
     "blocked_word",
+    "follower_accepted",
     "mentions",
     "moderated",
     "narrower",
@@ -152,6 +153,26 @@ def review(config: FediverseConfig, store: Store, written: Interaction, text: st
             return Review(True, None)
         return Review(False, NOT_A_FOLLOWER)
     return Review(False, AWAITING)
+
+
+def follower_accepted(config: FediverseConfig, store: Store, actor_id: str) -> int:
+    """`actor_id`'s Follow was just accepted (by the inbox, or by `fedipress followers
+    approve`): under `fediverse.comments: followers`, the replies and quotes held only because
+    they did not follow are shown from the next build. Any other hold (a blocked word, a hide
+    by hand) stays. Run in the transaction that accepts the Follow; how many were shown."""
+    if config.comments != "followers":
+        return 0
+    shown = 0
+    for i in store.written_interactions():
+        if (i.actor_id == actor_id and i.kind != "mention" and not i.approved
+                and i.held_reason == NOT_A_FOLLOWER):
+            store.review_interaction(i.activity_id, approved=True, held_reason=None,
+                                     visibility=i.visibility)
+            shown += 1
+    if shown:
+        log.info("%s now follows: %d held %s shown", actor_id[:200], shown,
+                 "reply or quote" if shown == 1 else "replies and quotes")
+    return shown
 
 
 def moderated(

@@ -332,19 +332,29 @@ def queue_plan(
 
     `extra_recipients` adds inboxes for single activities (the accounts a post mentions) on
     top of the followers'. After this returns, a crash loses nothing: the deliveries are in
-    the queue. An activity id already stored (a re-run) gets no new deliveries."""
+    the queue. An activity id already stored (a re-run) gets no new deliveries. A deleted
+    post's quote authorizations are revoked in the same transaction (quotes.py)."""
     extra = {k: list(v) for k, v in (extra_recipients or {}).items() if v}
-    if not extra:
+    deletes = [a for a in plan.activities if a.kind == "Delete" and a.object_id]
+    if not extra and not deletes:
         return store.plan_publication(plan.activities, recipients(store), plan.ledger_updates,
                                       now)
     # One activity at a time, in send order, so each can have its own recipients; rows are
     # still inserted in send order, and the transaction keeps it all-or-nothing.
     results: list[PlanResult] = []
     with store.transaction():
-        for activity in plan.activities:
-            inboxes = chain(recipients(store), extra.get(activity.activity_id, ()))
-            results.append(store.plan_publication([activity], inboxes, [], now))
-        results.append(store.plan_publication([], [], plan.ledger_updates, now))
+        if extra:
+            for activity in plan.activities:
+                inboxes = chain(recipients(store), extra.get(activity.activity_id, ()))
+                results.append(store.plan_publication([activity], inboxes, [], now))
+            results.append(store.plan_publication([], [], plan.ledger_updates, now))
+        else:
+            results.append(store.plan_publication(plan.activities, recipients(store),
+                                                  plan.ledger_updates, now))
+        if deletes:
+            from .quotes import revoke_for_deleted_posts  # the service's half: Starlette
+
+            revoke_for_deleted_posts(store, deletes, now)
     return PlanResult(
         new_activities=tuple(a for r in results for a in r.new_activities),
         existing_activities=tuple(a for r in results for a in r.existing_activities),

@@ -14,7 +14,9 @@ from the document the build published (so the policy enforced is the policy show
 
 An authorization is revoked (a `Delete` of it sent to the quoter, its URL answering 410 Gone
 with a Tombstone) when the quoting post is deleted (the inbox's Delete handler calls
-`revoke_deleted_quote`, which inbox.py gives it) or its author or domain is blocked
+`revoke_deleted_quote`, which inbox.py gives it), when the quoted post, ours, is deleted by
+publish (`revoke_for_deleted_posts`, which publish_plan.queue_plan calls in the transaction
+that queues the post's Delete) or when its author or domain is blocked
 (`revoke_blocked`, run by the service's loop, whoever blocked: `fedipress block`, site.yaml,
 moderation commands).
 
@@ -33,7 +35,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,6 +87,7 @@ __all__ = [
     "refresh_counts",
     "revoke_blocked",
     "revoke_deleted_quote",
+    "revoke_for_deleted_posts",
 ]
 
 log = logging.getLogger("fedipress.inbox")
@@ -238,6 +241,11 @@ async def _quoting_post(handler: ActivityHandler, instrument: Any, quoting: str,
 
 def _revoke(config: SiteConfig, store: Store, auth: QuoteAuthorization, now: datetime,
             why: str) -> bool:
+    return _revoke_as(config.url("actor.json"), store, auth, now, why)
+
+
+def _revoke_as(blog_actor: str, store: Store, auth: QuoteAuthorization, now: datetime,
+               why: str) -> bool:
     """Revoke `auth`, forget the quote and queue the Delete of the authorization to the quoter
     (in the caller's transaction, if any)."""
     if not store.revoke_quote_authorization(auth.authorization_id, now):
@@ -249,7 +257,6 @@ def _revoke(config: SiteConfig, store: Store, auth: QuoteAuthorization, now: dat
     if inbox is None:
         cached = store.get_actor(auth.actor_id)
         inbox = cached.inbox if cached is not None else None
-    blog_actor = config.url("actor.json")
     if inbox is None:
         log.warning("quote authorization %s revoked (%s) but %s has no known inbox: no Delete"
                     " sent; its URL answers 410 Gone", auth.authorization_id, why,
@@ -272,6 +279,29 @@ def revoke_deleted_quote(config: SiteConfig, store: Store, object_id: str, actor
     if auth is None or auth.actor_id != actor or auth.revoked_at is not None:
         return False
     return _revoke(config, store, auth, now, "the quoting post was deleted")
+
+
+def revoke_for_deleted_posts(store: Store, activities: Iterable[PlannedActivity],
+                             now: datetime) -> int:
+    """publish deletes our own posts (the `Delete` activities among `activities`): every
+    standing authorization to quote one of them is revoked, its URL answering 410 Gone and a
+    `Delete` of it queued to the quoter, in the caller's transaction, the one that queues the
+    Delete of the post. How many were revoked."""
+    deleted: dict[str, str] = {}  # post object id -> the blog actor that deletes it
+    for activity in activities:
+        if activity.kind != "Delete" or not activity.object_id:
+            continue
+        actor = json.loads(activity.body).get("actor")
+        if isinstance(actor, str):
+            deleted[activity.object_id] = actor
+    if not deleted:
+        return 0
+    revoked = 0
+    for auth in store.active_quote_authorizations():
+        if auth.quoted_object_id in deleted:
+            revoked += _revoke_as(deleted[auth.quoted_object_id], store, auth, now,
+                                  "the quoted post was deleted")
+    return revoked
 
 
 def _configured_block(config: SiteConfig, actor: str) -> bool:

@@ -98,8 +98,7 @@ class BuildResult:
 
     def left_out(self) -> str | None:
         """`left out 2 drafts and 1 future-dated post (--drafts --future include them)`, with
-        `, and 1 expired post (past its expiryDate)` after it, or None when the build left
-        nothing out."""
+        `, and 1 expired post (past its expiryDate)` after it; None: nothing left out."""
         parts, flags = [], []
         if self.drafts_left_out:
             parts.append(plural(self.drafts_left_out, "draft"))
@@ -424,18 +423,16 @@ class Builder:
         )
 
     def _cache_dir(self) -> Path | None:
-        """Where a preview build keeps its build manifest, strays walk and parse cache: its
-        own folder, so it and a real build never skip, delete or evict each other's work
-        (both caches keep only what their last build used). None: the usual state/cache."""
+        """A preview build's own folder for its build manifest, strays walk and parse cache, so
+        it and a real build never evict each other's work. None: the usual state/cache."""
         if self._output_override is None:
             return None
         key = hashlib.sha256(str(self.output_dir).encode()).hexdigest()[:12]
         return self.config.state_dir / "cache" / f"preview-{key}"
 
     def _manifest_file(self) -> Path:
-        cache_dir = self._cache_dir()
-        return _manifest_path(self.config) if cache_dir is None \
-            else cache_dir / "build-manifest.marshal"
+        folder = self._cache_dir()
+        return _manifest_path(self.config) if folder is None else folder / "build-manifest.marshal"
 
     # -- phases --
 
@@ -588,10 +585,9 @@ class Builder:
         for memo in (self._page_memo, self._ap_memo):
             if len(memo) > limit:
                 memo.clear()
-        # Counts, resolved mentions and the conversation come from the store when there is
-        # one (read-only: a build never creates or changes it), the conversation from the
-        # service instead when FEDIPRESS_SERVICE_URL is set, for the pages and the objects.
-        state, conversations = None, None
+        # Counts, mentions and the conversation: from the store, read-only, if there is one; the
+        # conversation from the service when FEDIPRESS_SERVICE_URL is set (pages and objects).
+        state, conversations, avatars = None, None, list[Output]()
         if public_key is not None:
             from ..store import site_store_location
             from ..store.snapshot import read_build_state
@@ -604,10 +600,14 @@ class Builder:
             conversations = build_conversations(
                 config, state, isinstance(store, str) or store.is_file(),
                 self._conversation_source, ci=self.ci, log=self.log, warn=self.warn)
+            if conversations is not None and config.fediverse.cache_avatars:  # local copies
+                from ..federation.avatars import avatars_for_build
+                conversations, avatars = avatars_for_build(conversations, config,
+                                                           self._environ, note=self.log)
         groups: list[tuple[str, Iterable[Output]]] = [
             ("render", render.plan_pages(site, env, fingerprint_salt=salt,
                                          memo=self._page_memo, conversations=conversations)),
-            ("feeds", feeds.plan_feeds(site, fingerprint_salt=salt)),
+            ("feeds", feeds.plan_feeds(site, fingerprint_salt=salt)), ("avatars", avatars),
         ]
         if state is not None and public_key is not None:
             try:

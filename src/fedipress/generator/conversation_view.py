@@ -15,6 +15,7 @@ quotes) are capped at MAX_FACES, the earliest first, with the rest counted in `m
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from urllib.parse import urlsplit
@@ -35,6 +36,9 @@ __all__ = [
 
 MAX_DEPTH = 3  # nested levels shown; deeper replies are flattened under the third
 MAX_FACES = 12  # faces shown per kind; the rest are "and N more"
+# A local copy made by `fediverse.cache_avatars` (federation/avatars.py): a path on the blog
+# named by the image's content hash. Nothing else that is not https is shown as a picture.
+_LOCAL_AVATAR = re.compile(r"/(?:[A-Za-z0-9._~-]+/)*avatars/[0-9a-f]{32}\.(?:png|jpg|gif|webp)")
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -56,7 +60,8 @@ class TimeView:
 class PersonView:
     """Someone in the conversation. `name` is never empty (the handle, or the server's name,
     stands in); `handle` is `user@server` or ""; `url` their profile (http or https) or None;
-    `avatar` an https URL or None (then show `initial` in a placeholder: nothing is fetched)."""
+    `avatar` an https URL, a local copy's path on the blog ("/avatars/<hash>.png", with
+    `fediverse.cache_avatars`) or None (then show `initial` in a placeholder)."""
 
     id: str
     name: str
@@ -158,7 +163,8 @@ def _person(p: Person) -> PersonView:
     host = urlsplit(p.id).hostname or ""
     name = p.name.strip() or (f"@{handle}" if handle else host) or "someone"
     initial = next((c.upper() for c in name if c.isalnum()), "?")
-    avatar = p.avatar if p.avatar and urlsplit(p.avatar).scheme == "https" else None
+    avatar = p.avatar if p.avatar and (urlsplit(p.avatar).scheme == "https"
+                                       or _LOCAL_AVATAR.fullmatch(p.avatar)) else None
     return PersonView(id=p.id, name=name, handle=handle, url=_http(p.url) or _http(p.id),
                       avatar=avatar, initial=initial)
 
