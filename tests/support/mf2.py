@@ -5,8 +5,8 @@ the themes use). Not a full parser: no implied properties, no backcompat classes
 
     items = mf2_items(html)       # the top-level items, nested items under their properties
 
-Shared by the page tests and the end-to-end conversation test; mf2py, when installed, is the
-independent reading (see `parse_items`)."""
+Shared by the page tests and the end-to-end conversation test; `parse_items` is the independent
+reading, by mf2py."""
 
 from __future__ import annotations
 
@@ -122,11 +122,9 @@ def mf2_items(html: str) -> list[dict[str, Any]]:
 
 
 def parse_items(html: str, url: str) -> tuple[list[dict[str, Any]], str]:
-    """The page's top-level items read by mf2py when it is installed (an implementation that
-    is not ours), else by `mf2_items`; with the name of the reader used."""
-    try:
-        import mf2py  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return mf2_items(html), "support.mf2"
+    """The page's top-level items as mf2py reads them (an implementation that is not ours, in
+    the test extras), with the name of the reader."""
+    import mf2py  # type: ignore[import-untyped,unused-ignore]
+
     parsed: dict[str, Any] = mf2py.parse(doc=html, url=url)
     return list(parsed["items"]), "mf2py"
