@@ -38,6 +38,7 @@ from .service_http import (
     ServiceClient,
     ServiceError,
     ServiceTarget,
+    target_from,
 )
 
 __all__ = [
@@ -69,18 +70,10 @@ def service_target(to: str | None, environ: Mapping[str, str] = os.environ, *,
                    doing: str = "publishing") -> ServiceTarget | None:
     """The service to publish through: --to, else FEDIPRESS_SERVICE_URL; None: publish locally.
     The token comes only from the environment (a command line shows in `ps` and CI logs)."""
-    url = (to or environ.get(SERVICE_URL_ENV, "")).strip()
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FedipressError(f"{'--to' if to else SERVICE_URL_ENV} {url[:200]}: expected the"
-                             " service's address, such as https://blog.example/")
-    token = environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise FedipressError(f"{doing} through {url[:200]} needs the owner token in"
-                             f" {TOKEN_ENV} (the value the service was started with)")
-    return ServiceTarget(url.rstrip("/") + "/", token)
+    return target_from(
+        to or environ.get(SERVICE_URL_ENV, ""), "--to" if to else SERVICE_URL_ENV, environ,
+        f"{doing} through {{url}} needs the owner token in {{env}} (the value the service was"
+        " started with)")
 
 
 def chunks(objects: Mapping[str, Any], limit: int) -> Iterator[dict[str, Any]]:

@@ -32,6 +32,7 @@ __all__ = [
     "ServiceTarget",
     "conversation_service",
     "fetch_conversations",
+    "target_from",
 ]
 
 SERVICE_URL_ENV = "FEDIPRESS_SERVICE_URL"
@@ -119,23 +120,31 @@ class ServiceClient:
         return data
 
 
-def conversation_service(environ: Mapping[str, str]) -> ServiceTarget | None:
-    """The service whose conversation export a build reads: FEDIPRESS_SERVICE_URL with the
-    token in FEDIPRESS_SERVICE_TOKEN; None when no URL is set. A URL without a token, or
-    that is not an http(s) address, is a mistake (FedipressError), never ignored."""
-    url = environ.get(SERVICE_URL_ENV, "").strip()
+def target_from(url: str, named: str, environ: Mapping[str, str],
+                no_token: str) -> ServiceTarget | None:
+    """The service at `url` (from `named`: an option or FEDIPRESS_SERVICE_URL) with the token
+    from the environment; None when no URL is given. An address that is not http(s), or a
+    missing token (`no_token` says what it was needed for), is a mistake, never ignored."""
+    url = url.strip()
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FedipressError(f"{SERVICE_URL_ENV} {url[:200]}: expected the service's"
-                             " address, such as https://blog.example/")
+        raise FedipressError(f"{named} {url[:200]}: expected the service's address, such as"
+                             " https://blog.example/")
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise FedipressError(f"{SERVICE_URL_ENV} is set, so the build reads the conversation"
-                             f" from {url[:200]}: it needs the owner token in {TOKEN_ENV}"
-                             " (or unset the URL to build without the service)")
+        raise FedipressError(no_token.format(url=url[:200], env=TOKEN_ENV))
     return ServiceTarget(url.rstrip("/") + "/", token)
+
+
+def conversation_service(environ: Mapping[str, str]) -> ServiceTarget | None:
+    """The service whose conversation export a build reads: FEDIPRESS_SERVICE_URL with the
+    token in FEDIPRESS_SERVICE_TOKEN; None when no URL is set."""
+    return target_from(
+        environ.get(SERVICE_URL_ENV, ""), SERVICE_URL_ENV, environ,
+        f"{SERVICE_URL_ENV} is set, so the build reads the conversation from {{url}}: it needs"
+        " the owner token in {env} (or unset the URL to build without the service)")
 
 
 def fetch_conversations(target: ServiceTarget, *, allow_private: bool = False,
