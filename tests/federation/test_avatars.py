@@ -4,9 +4,7 @@ content-hash name, reused from the cache, and put in place of every remote avata
 
 from __future__ import annotations
 
-import http.server
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,6 +35,7 @@ from fedipress.federation.avatars import (
     sniff,
 )
 from fedipress.federation.remote import FetchPolicy
+from support.file_server import FileServer
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -112,42 +111,9 @@ def test_check_image_limits() -> None:
 # --- from a real server ------------------------------------------------------------------------
 
 
-class Files:
-    """A loopback HTTP server: path -> (content type, body); records every GET."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[str, bytes]] = {}
-        self.gets: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                outer.gets.append(self.path)
-                kind, body = outer.files.get(self.path, ("text/plain", b""))
-                self.send_response(200 if self.path in outer.files else 404)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def files() -> Iterator[Files]:
-    server = Files()
+def files() -> Iterator[FileServer]:
+    server = FileServer()
     server.files.update({
         "/a.png": ("image/png", png(400, 400)),
         "/b.jpg": ("image/jpeg", JPEG),
@@ -168,7 +134,7 @@ def cache(tmp_path: Path, *, private: bool = True) -> AvatarCache:
 
 
 def test_avatars_are_fetched_checked_and_named_by_their_content(
-    tmp_path: Path, files: Files,
+    tmp_path: Path, files: FileServer,
 ) -> None:
     urls = [files.url(p) for p in files.files]
     result = cache(tmp_path).update(urls, NOW)
@@ -187,7 +153,7 @@ def test_avatars_are_fetched_checked_and_named_by_their_content(
     assert "is not an image" in reasons["html-type.png"]
 
 
-def test_the_cache_is_reused_and_refreshed(tmp_path: Path, files: Files) -> None:
+def test_the_cache_is_reused_and_refreshed(tmp_path: Path, files: FileServer) -> None:
     urls = [files.url("/a.png"), files.url("/svg")]
     first = cache(tmp_path).update(urls, NOW)
     assert len(files.gets) == 2
@@ -201,7 +167,7 @@ def test_the_cache_is_reused_and_refreshed(tmp_path: Path, files: Files) -> None
     assert sorted(files.gets[3:]) == ["/a.png", "/svg"]
 
 
-def test_a_damaged_cache_file_is_not_trusted(tmp_path: Path, files: Files) -> None:
+def test_a_damaged_cache_file_is_not_trusted(tmp_path: Path, files: FileServer) -> None:
     url = files.url("/a.png")
     result = cache(tmp_path).update([url], NOW)
     [name] = [p for p in (tmp_path / "avatars").iterdir() if p.suffix == ".png"]
@@ -212,7 +178,7 @@ def test_a_damaged_cache_file_is_not_trusted(tmp_path: Path, files: Files) -> No
 
 
 def test_only_https_and_public_addresses_without_the_test_opt_in(
-    tmp_path: Path, files: Files,
+    tmp_path: Path, files: FileServer,
 ) -> None:
     plain = files.url("/a.png")
     loopback = "https://127.0.0.1:1/a.png"
@@ -259,7 +225,7 @@ def test_the_setting_is_off_by_default_and_read_from_site_yaml(tmp_path: Path) -
         load_config(tmp_path / "site.yaml")
 
 
-def test_what_a_build_gets(tmp_path: Path, files: Files) -> None:
+def test_what_a_build_gets(tmp_path: Path, files: FileServer) -> None:
     post = "https://blog.example/posts/a/object.json"
     good, bad = files.url("/a.png"), files.url("/svg")
     conv = PostConversation(post, likes=(

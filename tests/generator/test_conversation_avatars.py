@@ -7,12 +7,10 @@ that cannot be copied is a placeholder, said once in a note, never a failed buil
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import re
 import shutil
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from fedipress.activitypub.conversation import (
 )
 from fedipress.config import load_config
 from fedipress.generator.build import BuildOptions, run_build
+from support.file_server import FileServer
 from support.service import KEYS, site_yaml, write_post
 
 TOKEN = "avatar-test-token"
@@ -44,41 +43,15 @@ def png(side: int, shade: int = 0x80) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-class Loopback:
-    """One loopback server standing in for the service (its conversation export) and for the
-    people's servers (their avatars); it records every request."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[str, bytes]] = {}
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                outer.requests.append(self.path)
-                kind, body = outer.files.get(self.path, ("text/plain", b""))
-                self.send_response(200 if self.path in outer.files else 404)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class Loopback(FileServer):
+    """The service (its conversation export) and the people's servers (their avatars)."""
 
     @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+    def requests(self) -> list[str]:
+        return self.gets
 
     def images(self) -> list[str]:
-        return [r for r in self.requests if not r.startswith("/.fedipress/")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return [r for r in self.gets if not r.startswith("/.fedipress/")]
 
 
 @pytest.fixture
