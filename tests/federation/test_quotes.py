@@ -418,6 +418,23 @@ def test_a_burst_of_likes_makes_at_most_one_update_per_interval(env: Env) -> Non
     assert len(queued(env, "Update")) == 2  # nothing changed since
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
+def test_a_refresh_another_service_sent_first_is_not_sent_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services on one store tick at once: both read the counts last announced before
+    either recorded its refresh. The one that records second drops its Update."""
+    publish_post(env)
+    env.store.upsert_follower(Follower("https://f.example/u", "https://f.example/u/inbox", None,
+                                       None, None, NOW))
+    env.store.add_interaction(_like(env, 1))
+    read_before = env.store.announced_counts()  # what the slower service read
+    assert CountRefresher(env.config, env.store, lambda: NOW).run_once() == 1
+    monkeypatch.setattr(env.store, "announced_counts", lambda: read_before)
+    assert CountRefresher(env.config, env.store, lambda: NOW).run_once() == 0
+    assert len(queued(env, "Update")) == 1
+
+
 def _like(env: Env, n: int) -> Interaction:
     actor = f"https://fans.example/u/{n}"
     return Interaction(f"{actor}/like", "like", actor, POST, NOW, NOW)

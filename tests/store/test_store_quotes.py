@@ -73,6 +73,49 @@ def test_announced_counts_are_upserted_per_post(store: StoreParts) -> None:
     assert store.announced_counts() == {POST: moved, OTHER: AnnouncedCounts(OTHER, 0, 0, 1, NOW)}
 
 
+def test_replace_announced_counts_succeeds_only_over_what_was_read(store: StoreParts) -> None:
+    first = AnnouncedCounts(POST, 1, 0, 0, NOW)
+    assert store.replace_announced_counts(first, None)
+    assert not store.replace_announced_counts(AnnouncedCounts(POST, 9, 9, 9, NOW), None)
+    later = AnnouncedCounts(POST, 2, 5, 0, NOW + timedelta(minutes=15))
+    assert store.replace_announced_counts(later, first)
+    # A process that read `first` before `later` was recorded loses, and changes nothing.
+    assert not store.replace_announced_counts(AnnouncedCounts(POST, 3, 3, 3, NOW), first)
+    assert store.get_announced_counts(POST) == later
+
+
+def test_two_stores_racing_to_record_one_refresh_have_one_winner(location: str) -> None:
+    """Two connections (as two service processes would have) swap from the same read at once:
+    exactly one succeeds each round, on both engines."""
+    import threading
+
+    stores = [open_store(location), open_store(location)]
+
+    def swap(s: StoreParts, n: int, seen: AnnouncedCounts | None, at: datetime,
+             barrier: threading.Barrier, wins: list[bool]) -> None:
+        barrier.wait()
+        wins.append(s.replace_announced_counts(AnnouncedCounts(POST, n, 0, 0, at), seen))
+
+    try:
+        previous: AnnouncedCounts | None = None
+        for round_ in range(5):
+            wins: list[bool] = []
+            barrier = threading.Barrier(2)
+            when = NOW + timedelta(minutes=15 * (round_ + 1))
+            threads = [threading.Thread(target=swap, args=(s, n, previous, when, barrier, wins))
+                       for n, s in enumerate(stores)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert sorted(wins) == [False, True]
+            previous = stores[0].get_announced_counts(POST)
+            assert previous is not None and previous.sent_at == when
+    finally:
+        for s in stores:
+            s.close()
+
+
 def _actor(actor_id: str, **kw: object) -> CachedActor:
     fields: dict[str, object] = dict(
         actor_id=actor_id, type="Person", inbox=actor_id + "/inbox", shared_inbox=None,
