@@ -15,7 +15,7 @@ import pytest
 
 from fedipress.cli import main
 from fedipress.federation.comments import short_id
-from fedipress.store import Follower, Interaction, LedgerEntry, default_store_path, open_store
+from fedipress.store import Follower, Interaction, LedgerEntry, open_store, store_location
 from fedipress.store.snapshot import read_build_state
 
 SITE = """\
@@ -48,10 +48,16 @@ def _reply(activity: str, n: int, **kw: object) -> Interaction:
                        T + timedelta(minutes=n), T + timedelta(minutes=n), **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The blog, its store on each engine (PostgreSQL: named by FEDIPRESS_DATABASE_URL, as
+    a deployment on several processes names it)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("FEDIPRESS_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv("FEDIPRESS_DATABASE_URL", raising=False)
     (tmp_path / "site.yaml").write_text(SITE)
-    store = open_store(default_store_path(tmp_path / ".fedipress"))
+    store = open_store(_location(tmp_path / "site.yaml"))
     store.plan_publication([], [], [LedgerEntry(POST, "h", T, T, "live", None)], T)
     store.add_interaction(_reply(SHOWN, 1, content_html="<p>Great <b>post</b>!</p>"))
     store.add_interaction(_reply(
@@ -73,8 +79,12 @@ def site(tmp_path: Path) -> Path:
     return tmp_path / "site.yaml"
 
 
+def _location(site: Path) -> Path | str:
+    return store_location(site.parent / ".fedipress")
+
+
 def _shown(site: Path) -> list[str]:
-    state = read_build_state(site.parent / ".fedipress" / "state.db", ACTOR)
+    state = read_build_state(_location(site), ACTOR)
     post = state.conversations.for_post(POST)
     return [r.id for r in post.replies] if post is not None else []
 
@@ -157,7 +167,7 @@ def test_unknown_malformed_and_ambiguous_ids_are_one_line_errors(
             pair = (seen[prefix], activity)
             break
         seen[prefix] = activity
-    store = open_store(default_store_path(site.parent / ".fedipress"))
+    store = open_store(_location(site))
     for k, activity in enumerate(pair):
         store.add_interaction(_reply(activity, 10 + k))
     store.close()
@@ -173,7 +183,7 @@ def test_block_by_handle_removes_follower_and_replies_and_unblock_lifts_it(
     assert _run(site, "block", "@u2@b.example") == 0
     out = capsys.readouterr().out
     assert "blocked https://b.example/users/u2" in out and "1 follower" in out
-    store = open_store(default_store_path(site.parent / ".fedipress"))
+    store = open_store(_location(site))
     try:
         assert store.is_blocked("https://b.example/users/u2")
         assert store.get_follower("https://b.example/users/u2") is None

@@ -74,7 +74,9 @@ def _fill(path: Path) -> None:
     finally:
         store.close()
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO quote_authorizations VALUES ('https://blog.example/qa/1',"
+    conn.execute("INSERT INTO quote_authorizations (authorization_id, quoted_object_id,"
+                 " quoting_object_id, actor_id, body, created_at, revoked_at)"
+                 " VALUES ('https://blog.example/qa/1',"
                  " 'https://blog.example/p/1', 'https://r.example/n/10', 'https://r.example/u',"
                  " X'7b7d', '2026-05-01T10:00:00.000000Z', NULL)")
     conn.commit()

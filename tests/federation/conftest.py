@@ -1,5 +1,6 @@
 """Fixtures only the federation tests use: the inbox tests' remote actors on a loopback server,
-and a blog environment (real SQLite store, the inbox app) receiving from them."""
+and a blog environment (real SQLite store, or PostgreSQL when asked; the inbox app) receiving
+from them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from pathlib import Path
 import pytest
 
 from support.inbox import Env, Remote, actor_doc
+
+
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL database a test parametrized with "postgresql" runs on, else None."""
+    engine = getattr(request, "param", "sqlite")
+    return str(request.getfixturevalue("postgres_url")) if engine == "postgresql" else None
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,10 @@ def remote(remote_server: Remote) -> Remote:
 
 
 @pytest.fixture
-def env(tmp_path: Path, remote: Remote) -> Iterator[Env]:
-    e = Env(tmp_path, remote)
+def env(tmp_path: Path, remote: Remote, request: pytest.FixtureRequest) -> Iterator[Env]:
+    """The blog on a SQLite store. A test marked
+    `@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)` runs on each
+    engine (PostgreSQL: a fresh database of the test cluster, named in site.yaml `store:`)."""
+    e = Env(tmp_path, remote, store_url=store_url(request))
     yield e
     e.store.close()

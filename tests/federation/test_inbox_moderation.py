@@ -45,7 +45,7 @@ def _shown(env: Env) -> list[str]:
     """The reply ids the next build shows, read the way the build reads the store; the owner
     API's export (for a CI build) must say the same."""
     _live(env)
-    state = read_build_state(env.config.state_dir / "state.db", ACTOR)
+    state = read_build_state(env.location, ACTOR)
     built = _reply_ids(state.conversations)
     assert built == _reply_ids(export_conversations(env.store, ACTOR))
     return built
@@ -105,6 +105,7 @@ def test_the_activity_addressing_is_read_when_the_object_has_none(env: Env) -> N
     assert _stored(env, 1).visibility == "public"
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_an_edit_narrows_the_audience_and_never_widens_it(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -134,8 +135,9 @@ def test_a_delete_removes_the_reply_from_the_next_build(env: Env) -> None:
 
 @pytest.fixture
 def policy_env(tmp_path: Path, remote: Remote, request: pytest.FixtureRequest) -> Any:
-    comments, words = request.param
-    e = Env(tmp_path, remote, comments=comments, blocked_words=words)
+    comments, words, *engine = request.param
+    url = request.getfixturevalue("postgres_url") if engine == ["postgresql"] else None
+    e = Env(tmp_path, remote, comments=comments, blocked_words=words, store_url=url)
     yield e
     e.store.close()
 
@@ -157,7 +159,8 @@ def test_followers_policy_shows_followers_and_holds_the_rest(
     assert _shown(env) == [f"{bob}/statuses/2"]
 
 
-@pytest.mark.parametrize("policy_env", [("followers", ("casino",))], indirect=True)
+@pytest.mark.parametrize("policy_env", [("followers", ("casino",)),
+                                        ("followers", ("casino",), "postgresql")], indirect=True)
 def test_a_held_reply_is_shown_once_its_author_follows(policy_env: Env, remote: Remote) -> None:
     """Held as "not a follower", shown when the author's Follow is accepted; a reply held for
     a blocked word, and another non-follower's reply, stay held."""
@@ -209,7 +212,9 @@ def test_all_policy_shows_every_public_reply(policy_env: Env) -> None:
     assert _stored(env, 1).approved and _shown(env) == [f"{env.alice}/statuses/1"]
 
 
-@pytest.mark.parametrize("policy_env", [("all", ("casino", "buy followers"))], indirect=True)
+@pytest.mark.parametrize("policy_env", [("all", ("casino", "buy followers")),
+                                        ("all", ("casino", "buy followers"), "postgresql")],
+                         indirect=True)
 def test_blocked_words_hold_a_reply_and_name_the_word(policy_env: Env) -> None:
     env = policy_env
     env.post(env.activity("Create", _note(env, 1, to=[PUBLIC],
@@ -232,6 +237,7 @@ def test_blocked_words_hold_a_reply_and_name_the_word(policy_env: Env) -> None:
 # --- mentions ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_a_mention_without_a_reply_is_kept_for_the_author_and_never_shown(env: Env) -> None:
     mention = {"type": "Mention", "href": ACTOR, "name": "@author@blog.example"}
     env.post(env.activity("Create", _note(env, 1, in_reply_to=ELSEWHERE, to=[PUBLIC],
@@ -243,7 +249,7 @@ def test_a_mention_without_a_reply_is_kept_for_the_author_and_never_shown(env: E
     assert (direct.kind, direct.visibility) == ("mention", "direct")
     assert public.object_id == ACTOR and public.in_reply_to == ELSEWHERE
     _live(env)
-    state = read_build_state(env.config.state_dir / "state.db", ACTOR)
+    state = read_build_state(env.location, ACTOR)
     assert not state.conversations.objects
     assert POST not in env.store.interaction_counts()
     # An edit and a Delete reach mentions too.
@@ -292,6 +298,7 @@ def test_a_block_of_someone_else_changes_nothing_and_says_why(
                for r in caplog.records)
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_a_deleted_account_takes_its_replies_and_reactions(env: Env) -> None:
     _follow_reply_like(env)
     assert env.post(env.activity("Delete", env.alice, 4)).status_code == 202
@@ -299,6 +306,7 @@ def test_a_deleted_account_takes_its_replies_and_reactions(env: Env) -> None:
     assert env.store.recent_interactions() == [] and _shown(env) == []
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_a_blocked_author_is_refused_and_nothing_is_stored(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:

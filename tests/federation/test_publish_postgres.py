@@ -33,7 +33,7 @@ def sink(blog_public_pem: bytes) -> Iterator[InboxSink]:
 def test_publish_plans_and_delivers_through_postgresql(
     blog: Blog, sink: InboxSink, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    blog.post("old", age=timedelta(days=30))
+    blog.post("old", age=timedelta(days=30))  # older than a week: the baseline records it
     store = open_store(postgres_url)
     try:
         store.upsert_followers([person(sink, "bob"), person(sink, "carol")])
@@ -65,7 +65,7 @@ def test_publish_plans_and_delivers_through_postgresql(
 def test_dry_run_plans_against_a_copy_of_the_postgresql_store(
     blog: Blog, sink: InboxSink, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    blog.post("old", age=timedelta(days=30))
+    blog.post("old", age=timedelta(days=30))  # older than a week: the baseline records it
     store = open_store(postgres_url)
     try:
         store.upsert_followers([person(sink, "bob")])

@@ -143,6 +143,7 @@ def inboxes_of(env: Env, activity_id: str) -> list[str]:
 # --- QuoteRequest -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_an_allowed_quote_is_accepted_with_an_authorization_served_at_once(env: Env) -> None:
     publish_post(env, "anyone")
     quoting = quoting_post(env.remote, "alice")
@@ -268,6 +269,7 @@ def test_unknown_authorizations_are_404(env: Env) -> None:
 # --- revocation ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_deleting_the_quoting_post_revokes_the_authorization(env: Env) -> None:
     publish_post(env)
     quoting = quoting_post(env.remote, "alice")
@@ -300,6 +302,7 @@ def test_someone_elses_delete_revokes_nothing(env: Env, remote: Remote) -> None:
     assert get(env, authorization_id(env.config, quoting)).status_code == 200
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_blocking_the_quoter_revokes_its_authorizations(env: Env) -> None:
     publish_post(env)
     quoting = quoting_post(env.remote, "alice")
@@ -346,6 +349,7 @@ def test_deleting_our_post_revokes_its_quote_authorizations(env: Env) -> None:
     assert len(queued(env, "Delete")) == 2
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_the_revocation_and_the_posts_delete_are_one_transaction(
         env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     publish_post(env)
@@ -377,6 +381,7 @@ def _likers(remote: Remote, n: int) -> list[str]:
     return actors
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
 def test_a_burst_of_likes_makes_at_most_one_update_per_interval(env: Env) -> None:
     publish_post(env)
     follower = Follower(env.remote.url("/users/f"), env.remote.url("/users/f/inbox"),
@@ -411,6 +416,23 @@ def test_a_burst_of_likes_makes_at_most_one_update_per_interval(env: Env) -> Non
     clock[0] += timedelta(hours=1)
     refresher.run_once()
     assert len(queued(env, "Update")) == 2  # nothing changed since
+
+
+@pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
+def test_a_refresh_another_service_sent_first_is_not_sent_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services on one store tick at once: both read the counts last announced before
+    either recorded its refresh. The one that records second drops its Update."""
+    publish_post(env)
+    env.store.upsert_follower(Follower("https://f.example/u", "https://f.example/u/inbox", None,
+                                       None, None, NOW))
+    env.store.add_interaction(_like(env, 1))
+    read_before = env.store.announced_counts()  # what the slower service read
+    assert CountRefresher(env.config, env.store, lambda: NOW).run_once() == 1
+    monkeypatch.setattr(env.store, "announced_counts", lambda: read_before)
+    assert CountRefresher(env.config, env.store, lambda: NOW).run_once() == 0
+    assert len(queued(env, "Update")) == 1
 
 
 def _like(env: Env, n: int) -> Interaction:

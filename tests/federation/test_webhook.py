@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from fedipress.config.settings import WebhookConfig
-from fedipress.federation.webhook import Webhook
+from fedipress.federation.webhook import Webhook, claim_webhook_keys
 from fedipress.store import Interaction, LedgerEntry, Store, open_store
 from fedipress.store.conversations import export_conversations
 from support.config import MINIMAL, load, problems
+from support.inbox import Env
 from support.service import start_service
 
 BLOG = "https://blog.example/"
@@ -164,6 +165,67 @@ def test_a_restart_reports_what_came_while_it_was_down_and_nothing_twice(
 
     asyncio.run(scenario())
     assert [r["env"]["FEDIPRESS_WEBHOOK_COUNT"] for r in _runs(log)] == ["1", "1"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_two_services_on_one_store_report_each_interaction_once(
+        tmp_path: Path, request: pytest.FixtureRequest, engine: str) -> None:
+    """Two inbox processes (each with its own state file, as on two machines) poll the same
+    store: whichever claims a new interaction first runs the command for it, the other
+    counts it as reported."""
+    location = (request.getfixturevalue("postgres_url") if engine == "postgresql"
+                else str(tmp_path / "shared.db"))
+    stores = [open_store(location), open_store(location)]
+    stores[0].plan_publication(
+        [], [], [LedgerEntry(oid, "h", NOW, NOW, "live", None) for oid in POSTS], NOW)
+    script = tmp_path / "hook.py"
+    script.write_text(HOOK)
+    log = tmp_path / "runs.jsonl"
+    clock = Clock()
+    command = (sys.executable, str(script), str(log))
+    hooks = []
+    for n, s in enumerate(stores):
+        (tmp_path / f"machine{n}").mkdir()
+        hooks.append(_webhook(tmp_path / f"machine{n}", clock, command,
+                              claim=lambda keys, s=s: claim_webhook_keys(s, keys, NOW)))
+    reads = [lambda s=s: export_conversations(s, ACTOR) for s in stores]
+
+    async def scenario() -> None:
+        for hook, read in zip(hooks, reads, strict=True):
+            assert await hook.tick(read) is None  # type: ignore[arg-type]  # the baselines
+        for n in range(3):
+            _reply(stores[0], n)
+        for hook, read in zip(hooks, reads, strict=True):
+            assert await hook.tick(read) is None  # type: ignore[arg-type]  # settling
+        clock.now += 31
+        run = await hooks[0].tick(reads[0])  # type: ignore[arg-type]
+        assert run is not None and run.count == 3
+        assert await hooks[1].tick(reads[1]) is None  # type: ignore[arg-type]  # taken
+        assert not hooks[1].pending
+        _reply(stores[1], 9)  # the other process is first this time
+        for hook, read in zip(hooks, reads, strict=True):
+            await hook.tick(read)  # type: ignore[arg-type]
+        clock.now += 10 * 60
+        run = await hooks[1].tick(reads[1])  # type: ignore[arg-type]
+        assert run is not None and run.count == 1
+        assert await hooks[0].tick(reads[0]) is None  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for s in stores:
+            s.close()
+    assert [r["env"]["FEDIPRESS_WEBHOOK_COUNT"] for r in _runs(log)] == ["3", "1"]  # type: ignore[index]
+
+
+def test_a_sender_cannot_claim_an_interaction_before_the_service_reports_it(env: Env) -> None:
+    """The claims live among the seen activity ids: an activity whose id is in fedipress's
+    own namespace is refused, so nobody can mark another's reply as reported."""
+    like = env.activity("Like", POSTS[0])
+    like["id"] = "fedipress:webhook:0123456789abcdef0123456789abcdef"
+    response = env.post(like)
+    assert response.status_code == 400
+    assert env.count("seen_activities") == 0
 
 
 @pytest.mark.parametrize("kind", ["fails", "hangs", "missing"])

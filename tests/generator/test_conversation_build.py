@@ -96,6 +96,25 @@ def test_the_store_is_read_and_never_created_or_changed(tmp_path: Path) -> None:
     assert "2 replies · 2 likes · 1 boost · 1 quote" in _page(root).decode()
 
 
+def test_the_conversation_is_read_from_a_postgresql_store(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """site.yaml `store:` names a PostgreSQL database: the build reads the same public
+    conversation from it (and creates no state.db), held and private replies left out."""
+    root = _blog(tmp_path / "blog")
+    with (root / "site.yaml").open("a") as f:
+        f.write(f"store: {postgres_url}\n")
+    _build(root)
+    oid = _object_id(root)
+    seed_store(postgres_url, oid)
+    _build(root)
+    page = _page(root).decode()
+    assert "First reply" in page and "Answer to the first" in page
+    assert "2 replies · 1 like · 1 boost · 1 quote" in page
+    assert not any(secret in page for secret in SECRETS)
+    assert not (root / ".fedipress" / "state.db").exists()
+
+
 def test_same_conversation_same_bytes(tmp_path: Path) -> None:
     root = _blog(tmp_path / "blog")
     _build(root)

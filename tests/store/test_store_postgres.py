@@ -92,6 +92,18 @@ def test_migration_0005_keeps_interactions_on_postgresql(postgres: PostgresClust
         assert like.kind == "like" and like.visibility == "public"
         assert store.add_interaction(Interaction(
             "https://q.example/a/2", "quote", "https://q.example/u", POST, NOW, NOW))
+        # The rebuilt table has its unique indexes back: one like per actor and post, one
+        # row per reply object, whatever activity ids arrive.
+        assert not store.add_interaction(Interaction(
+            "https://r.example/a/other-id", "like", "https://r.example/u", POST, NOW, NOW))
+        reply = Interaction("https://r.example/a/3", "reply", "https://r.example/u", POST, NOW,
+                            NOW, reply_object_id="https://r.example/n/3", visibility="direct",
+                            held_reason="a direct mention", approved=False)
+        assert store.add_interaction(reply)
+        assert not store.add_interaction(Interaction(
+            "https://r.example/a/4", "reply", "https://r.example/u", POST, NOW, NOW,
+            reply_object_id="https://r.example/n/3"))
+        assert store.get_written("https://r.example/n/3") == reply
     finally:
         store.close()
 

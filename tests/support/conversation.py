@@ -73,7 +73,7 @@ def conversations_for(actor: str, *convs: PostConversation) -> Conversations:
     return Conversations(actor, MappingProxyType({c.object_id: c for c in convs}))
 
 
-def seed_store(path: Path, object_id: str) -> None:
+def seed_store(path: Path | str, object_id: str) -> None:
     """A real store with `object_id` announced (live) and a public conversation on it: a
     reply, a reply to it (edited), a like, a boost and a quote; plus what must never show: a
     followers-only reply ("SECRET-FOLLOWERS"), a direct message ("SECRET-DIRECT") and a held

@@ -25,7 +25,7 @@ from fedipress.config import load_config
 from fedipress.federation.inbox import InboxSettings, create_app
 from fedipress.federation.remote import FetchPolicy, RemoteFetcher
 from fedipress.federation.signing import SigningAuth
-from fedipress.store import SQLiteStore, open_store
+from fedipress.store import StoreParts, open_store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BLOG = "https://blog.example/"
@@ -161,6 +161,8 @@ class Env:
     settings: InboxSettings = field(default_factory=InboxSettings)
     clock: Callable[[], datetime] = lambda: NOW
     wakes: int = 0
+    # A postgresql:// URL runs the same inbox on a PostgreSQL store; None: the blog's SQLite file.
+    store_url: str | None = None
 
     def __post_init__(self) -> None:
         (self.tmp / "site.yaml").write_text(
@@ -168,13 +170,21 @@ class Env:
                 manual=str(self.manual).lower(), blocked=json.dumps(list(self.blocked)),
                 comments=self.comments, blocked_words=json.dumps(list(self.blocked_words)),
             )
+            # site.yaml names the store, so what opens it from the config (comments, block)
+            # finds the same one; the test cluster's URL holds no password.
+            + (f"store: {self.store_url}\n" if self.store_url else "")
         )
         self.config = load_config(self.tmp / "site.yaml")
         state = self.config.state_dir
         state.mkdir(exist_ok=True)
         manifest = {"objects": {POST: {"hash": "x", "doc": {"id": POST, "url": POST_PAGE}}}}
         (state / "manifest.json").write_text(json.dumps(manifest))
-        self.store: SQLiteStore = open_store(state / "state.db")
+        self.store: StoreParts = open_store(self.location)
+
+    @property
+    def location(self) -> str | Path:
+        """Where the store is: what the build's read-only snapshot is given."""
+        return self.store_url or self.config.state_dir / "state.db"
 
     @property
     def alice(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ..activitypub.remote_html import safe_handle, terminal_safe
 from ..config import SiteConfig
 from ..errors import FedipressError
-from ..store import Interaction, Store, default_store_path, open_store
+from ..store import Interaction, Store, open_site_store
 from ..store.conversations import is_private, is_shown
 from ..wording import plural
 from .interactions import Unblocked, block_counted, unblock_target
@@ -156,7 +156,8 @@ class CommentList:
 
 
 def _with_store(config: SiteConfig) -> Store:
-    return open_store(default_store_path(config.state_dir))
+    # Wherever the blog keeps it (FEDIPRESS_DATABASE_URL, site.yaml `store:`, else state.db).
+    return open_site_store(config)
 
 
 def list_comments(

@@ -44,7 +44,7 @@ from .owner_api import TOKEN_ENV, OwnerApi, load_owner_token
 from .quotes import CountRefresher, authorization_routes
 from .remote import FetchPolicy, RemoteFetcher, user_agent
 from .signing import SigningAuth, utc_now
-from .webhook import Webhook
+from .webhook import Webhook, claim_webhook_keys
 
 __all__ = ["InboxOptions", "listen_socket", "run_inbox", "serve_inbox", "served_identity"]
 
@@ -335,7 +335,8 @@ async def _serve(
             hook_task: asyncio.Task[None] | None = None
             if config.fediverse.webhook is not None:
                 hook = Webhook(config.fediverse.webhook, config.base_url,
-                               state_file=config.state_dir / "webhook-seen.json")
+                               state_file=config.state_dir / "webhook-seen.json",
+                               claim=lambda keys: claim_webhook_keys(store, keys, utc_now()))
                 hook_task = asyncio.create_task(hook.run_forever(
                     stop, read=lambda: export_conversations(store, actor)))
             # Beside it: count refreshes for followers and revocations of blocked quoters.

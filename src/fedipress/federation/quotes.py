@@ -453,7 +453,7 @@ def refresh_counts(config: SiteConfig, store: Store, own_posts: OwnPosts,
     live = {oid for oid, entry in store.get_ledger().items() if entry.state == "live"}
     counted = store.interaction_counts()
     announced = store.announced_counts()
-    due: dict[str, tuple[_Counts, d.Thread]] = {}
+    due: dict[str, tuple[_Counts, d.Thread, AnnouncedCounts | None]] = {}
     for oid, doc in sorted(documents.items()):
         last = announced.get(oid)
         before = (last.replies, last.likes, last.shares) if last else _published_counts(doc)
@@ -473,13 +473,13 @@ def refresh_counts(config: SiteConfig, store: Store, own_posts: OwnPosts,
             continue
         if not meaningful_change(before, after) and since is not None and since < STALE_AFTER:
             continue
-        due[oid] = (before, thread)
+        due[oid] = (before, thread, last)
     if not due:
         return []
     full = _full_documents(config.state_dir, set(due))
     site = Site(config, (), ())
     sent: list[str] = []
-    for oid, (before, thread) in due.items():
+    for oid, (before, thread, last) in due.items():
         built = full.get(oid)
         if built is None:
             log.warning("count refresh of %s skipped: its document is not in the manifest", oid)
@@ -495,8 +495,12 @@ def refresh_counts(config: SiteConfig, store: Store, own_posts: OwnPosts,
         after = (len(thread.replies), thread.likes, thread.shares)
         update = PlannedActivity(str(fitted["id"]), oid, "Update", body)
         with store.transaction():
+            # Another service on the same store may have refreshed this post since `last`
+            # was read: then it sent the Update and this one is dropped, not sent twice.
+            if not store.replace_announced_counts(AnnouncedCounts(oid, *after, now), last):
+                log.info("count refresh of %s dropped: another process refreshed it first", oid)
+                continue
             store.plan_deliveries(update, inboxes, now)
-            store.put_announced_counts(AnnouncedCounts(oid, *after, now))
         log.info("count refresh of %s queued to %d inboxes: replies %d, likes %d, boosts %d"
                  " (were %d, %d, %d)", oid, len(inboxes), *after, *before)
         sent.append(oid)

@@ -13,7 +13,10 @@ Debounced: the first new interaction starts a short wait (`settle_seconds`) so t
 reported in one run, and runs are at least `every_minutes` apart; what arrives meanwhile waits
 for the next run. What has been reported is kept in `.fedipress/webhook-seen.json`, so
 approvals made while the service was down are reported after a restart, and a restart never
-reports old ones again. The first start records what exists without running.
+reports old ones again. The first start records what exists without running. Several inbox
+processes on one store (PostgreSQL) each poll, but each interaction is claimed in the store
+before a run (`claim`: an atomic insert of its key among the seen ids), so only the process
+that claims it first runs the command for it; the others count it as reported.
 
 The command is an argument list, run without a shell, with a timeout; its environment is
 minimal (PATH, HOME, the locale, the names in `pass_env`) plus the FEDIPRESS_WEBHOOK_
@@ -38,13 +41,16 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ..activitypub.conversation import Conversations
 from ..config.settings import WebhookConfig
 from ..errors import StoreError
+from ..store import Store
 
-__all__ = ["KEPT_ENV", "MAX_POSTS", "Webhook", "WebhookRun", "interaction_keys", "page_url"]
+__all__ = ["KEPT_ENV", "MAX_POSTS", "OWN_SEEN_PREFIX", "Webhook", "WebhookRun",
+           "claim_webhook_keys", "interaction_keys", "page_url"]
 
 log = logging.getLogger("fedipress.inbox")
 
@@ -75,6 +81,18 @@ def interaction_keys(conversations: Conversations) -> dict[str, str]:
     return keys
 
 
+# The namespace of the service's own entries among the seen activity ids (reported webhook
+# interactions). The inbox refuses activities whose id is in it, so a sender cannot claim one.
+OWN_SEEN_PREFIX = "fedipress:"
+_CLAIM_PREFIX = OWN_SEEN_PREFIX + "webhook:"
+
+
+def claim_webhook_keys(store: Store, keys: list[str], now: datetime) -> set[str]:
+    """The keys this process is the first to report: each one inserted among the store's seen
+    ids, which several processes share; an insert that finds it there loses."""
+    return {k for k in keys if store.seen_activity(_CLAIM_PREFIX + k, now)}
+
+
 @dataclass(frozen=True)
 class WebhookRun:
     """One run of the command: what it reported and how it ended."""
@@ -100,6 +118,9 @@ class Webhook:
     pending_since: float | None = None
     last_run: float | None = None
     runs: list[WebhookRun] = field(default_factory=list)
+    # Given the pending keys, those this process is first to report (the others were claimed
+    # by another process on the same store); None: this process is the only one.
+    claim: Callable[[list[str]], set[str]] | None = None
 
     def __post_init__(self) -> None:
         self.reported = self._load()
@@ -247,7 +268,32 @@ class Webhook:
             log.warning("webhook: store unavailable (%s); trying again", exc)
             return None
         self.observe(conversations)
-        return await self.run() if self.due() else None
+        if not self.due():
+            return None
+        if self.claim is not None and not await self._claim():
+            return None
+        return await self.run()
+
+    async def _claim(self) -> bool:
+        """Keep only the pending interactions no other process has reported; whether any
+        remain. What another process claimed counts as reported here too."""
+        try:
+            won = await asyncio.to_thread(self.claim, sorted(self.pending))  # type: ignore[arg-type]
+        except StoreError as exc:
+            log.warning("webhook: store unavailable (%s); trying again", exc)
+            return False
+        taken = set(self.pending) - won
+        if taken:
+            log.info("webhook: %d new interactions already reported by another fedipress"
+                     " process on the same store", len(taken))
+            assert self.reported is not None
+            self.reported |= taken
+            self.pending = {k: v for k, v in self.pending.items() if k in won}
+            self._save()
+        if not self.pending:
+            self.pending_since = None
+            return False
+        return True
 
     async def run_forever(self, stop: asyncio.Event,
                           read: Callable[[], Conversations]) -> None:

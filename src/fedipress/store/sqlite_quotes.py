@@ -112,3 +112,30 @@ class QuotesMixin(SQLiteBase):
                 (counts.object_id, counts.replies, counts.likes, counts.shares,
                  _ts(counts.sent_at)),
             )
+
+    def replace_announced_counts(
+        self, counts: AnnouncedCounts, previous: AnnouncedCounts | None
+    ) -> bool:
+        """Record a post's refresh only if its last one is still `previous` (None: there was
+        none); False when another process recorded one since `previous` was read.
+
+        Several services share one PostgreSQL store and each runs the refresh loop: the one
+        whose swap succeeds sends the Update, the others drop theirs, so followers never get
+        the same refresh twice. The check is the write itself (a conditional UPDATE waits for
+        a concurrent one's row lock and then sees its sent_at; an INSERT waits on the key)."""
+        with self._write() as c:
+            if previous is None:
+                cursor = c.execute(
+                    "INSERT INTO announced_counts (object_id, replies, likes, shares, sent_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (object_id) DO NOTHING",
+                    (counts.object_id, counts.replies, counts.likes, counts.shares,
+                     _ts(counts.sent_at)),
+                )
+            else:
+                cursor = c.execute(
+                    "UPDATE announced_counts SET replies = ?, likes = ?, shares = ?, sent_at = ?"
+                    " WHERE object_id = ? AND sent_at = ?",
+                    (counts.replies, counts.likes, counts.shares, _ts(counts.sent_at),
+                     counts.object_id, _ts(previous.sent_at)),
+                )
+            return int(cursor.rowcount) == 1

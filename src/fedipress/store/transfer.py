@@ -3,8 +3,9 @@
 `migrate_store(location)` applies the named migrations to a SQLite file or a PostgreSQL
 database. `copy_to_postgresql(source, url)` moves a SQLite store to PostgreSQL: every table the
 schema has (followers, ledger, activities, the delivery queue, seen ids, the inbox log,
-interactions, keys, blocks, the caches, quote authorizations), row ids included, in ONE target
-transaction that commits only when every table's count on the target equals the source's.
+interactions, keys, blocks, the caches, quote authorizations, announced counts), row ids
+included, in ONE target transaction that commits only when every table's count on the target
+equals the source's.
 `copy_to_sqlite(url, path)` is the way back, into a new file: `publish --dry-run` plans against
 such a copy, so nothing it does reaches the real store.
 """
