@@ -41,6 +41,7 @@ def test_services_and_their_commands() -> None:
         assert env["FEDIPRESS_DATABASE_URL"].startswith("postgresql://fedipress@db/")
         assert ":" not in env["FEDIPRESS_DATABASE_URL"].split("//")[1].split("@")[0]
         assert env["PGPASSWORD"].startswith("${")  # from the environment, never written here
+        assert env["FEDIPRESS_SERVICE_TOKEN"].startswith("${")
         assert service["network_mode"] == "service:caddy"  # Caddy reaches them on loopback
     for name in ("inbox-1", "inbox-2", "worker-1", "worker-2"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (
