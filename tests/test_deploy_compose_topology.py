@@ -98,6 +98,7 @@ class Topology:
         return out
 
     def env(self, name: str) -> dict[str, str]:
+        # A container has none of this runner's fedipress, libpq or CI variables.
         base = {k: v for k, v in os.environ.items()
                 if not k.startswith(("FEDIPRESS_", "PG")) and k != "CI"}
         env = base | {"PYTHONUNBUFFERED": "1", "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES": "1"}
