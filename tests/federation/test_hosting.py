@@ -421,7 +421,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 # static hosts' files inside public/ (bare `_redirects` etc. are only talked about).
 _CONFIG_NAME = re.compile(
     r"(?<![\w./-])(/?(?:[\w.-]+/)*(?:[\w.-]+\.conf|Caddyfile)"
-    r"|public/(?:_headers|_redirects|\.htaccess|[\w.-]+\.conf))(?![\w-])")
+    r"|public/(?:_headers|_redirects|\.htaccess|[\w.-]+\.conf))(?![\w-]|\.\w)")
 _HOSTING_REDIRECT = re.compile(r"fedipress hosting (\w+)(?: [^>\n`]*)? > ([^\s`]+)")
 
 
