@@ -318,8 +318,9 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
 #   </Location>
 # or, in .htaccess (next to the inbox's RewriteRule):
 #   RewriteRule ^{_rewrite_path(OWNER_API)}(.*)$ http://{upstream}{OWNER_API}$1 [P,L]
-# The post pages' "Reply from your server" form too: ProxyPass {INTERACT} http://{upstream}{INTERACT}
-# (or in .htaccess: RewriteRule ^{_rewrite_path(INTERACT)}$ http://{upstream}{INTERACT} [P,L])
+# The post pages' "Reply from your server" form ({INTERACT}) is the service's too:
+#   ProxyPass        {INTERACT} http://{upstream}{INTERACT}
+# or, in .htaccess:  RewriteRule ^{_rewrite_path(INTERACT)}$ http://{upstream}{INTERACT} [P,L]
 """
         if _live_here(config):
             text += f"""#
