@@ -127,7 +127,7 @@ LAYERS: dict[str, int] = {
     "federation.service_http": 1, "generator.conversation_source": 2,
     "federation.doctor_probe": 2,
     "federation.webhook": 2, "federation.author_feed": 2, "federation.live_comments": 2,
-    "federation.comments": 2,
+    "federation.comments": 2, "federation.interact": 2,
     "federation.quotes": 2,
     "federation.worker": 2,
     # 3: the command line (a package of its own once split: its modules share the layer)

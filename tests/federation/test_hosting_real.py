@@ -13,7 +13,8 @@ prefix, pid and logs), then through the server:
   document, and the health endpoint with the owner token (the Authorization header passed on)
   and 401 without it; never cached;
 - live comments (fediverse.comments_live, on in this blog) reach the service, public and
-  cacheable.
+  cacheable;
+- the post form's redirect (/.fedipress/interact) reaches the service.
 Apache serves the build's public/.htaccess, with the proxy lines `fedipress hosting apache`
 prints. Skipped, saying why, where the server's binary is not installed.
 """
@@ -247,6 +248,23 @@ def test_live_comments_through_the_generated_configuration(stack: Stack) -> None
     assert proxied.json() == direct.json(), stack.kind
     assert proxied.headers.get("access-control-allow-origin") == stack.base.rstrip("/")
     assert proxied.headers.get("cache-control") == "public, max-age=60", stack.kind
+def test_the_interact_form_through_the_generated_configuration(stack: Stack) -> None:
+    """The post page's "Reply from your server" form (no JavaScript) reaches the service's
+    redirect through the blog's host."""
+    route = ".fedipress/interact"
+    post = stack.base + "posts/hello/object.json"
+    with httpx.Client(timeout=10) as client:
+        proxied = client.get(stack.base + route,
+                             params={"server": "@me@social.example", "uri": post})
+        refused = client.get(stack.base + route,
+                             params={"server": "social.example", "uri": "https://evil.example/"})
+    assert proxied.status_code == 303, (stack.kind, proxied.status_code, proxied.text)
+    assert proxied.headers["location"] == (
+        "https://social.example/authorize_interaction?uri=" + quote(post, safe=""))
+    assert refused.status_code == 400, (stack.kind, refused.status_code)
+    assert "only opens posts of " + stack.base in refused.text, stack.kind
+
+
 def test_quote_authorizations_through_the_generated_configuration(stack: Stack) -> None:
     """FEP-044f: an authorization the service granted is served through the blog's host (the
     generated configuration sends /.fedipress/quotes/ to the service), as the service serves

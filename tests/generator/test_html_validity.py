@@ -20,6 +20,7 @@ from xml.etree.ElementTree import Element
 import html5lib
 import pytest
 
+from fedipress.config.settings import INTERACT_PATH
 from support.feed_validity import EXPECTED, SITE_NAMES, build_fixture_site
 
 # Attributes that hold a URL the browser follows or fetches, per element.
@@ -286,6 +287,8 @@ def broken_links(pages: dict[str, Page], public: Path, base_url: str) -> list[st
                 parts = urlsplit(url)
                 if parts.netloc != base.netloc or not parts.path.startswith(base.path):
                     continue
+                if parts.path == INTERACT_PATH:
+                    continue  # the post form's action: answered by the inbox service, no file
                 target = _target(public, base_url, url)
                 if target is None:
                     broken.append(f"{page.rel}: <{el.tag} {attr}={value!r}> -> nothing")

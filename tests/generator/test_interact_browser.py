@@ -29,6 +29,7 @@ from fedipress.generator.themes import make_environment, theme_static_files
 from support.conversation import conversations_for, thread_conversation
 from support.devtools import CHROMIUM, DevTools
 from support.render import make_site
+from support.service import start_service
 
 pytestmark = pytest.mark.browser
 
@@ -171,7 +172,7 @@ def _press(browser: DevTools, blog: str, typed: str, button: str) -> Any:
 def test_without_intents_the_reader_goes_to_authorize_interaction(
     blog: str, browser: DevTools, reader: ReaderServer
 ) -> None:
-    assert _press(browser, blog, reader.host, "Create") == {"hidden": False, "error": None}
+    assert _press(browser, blog, reader.host, "reply") == {"hidden": False, "error": None}
     query = reader.wait_for("/authorize_interaction")
     assert query == {"uri": [f"{blog}{POST}object.json"]}
     # The server alone was given: its own account was asked for intents first.
@@ -192,15 +193,15 @@ def test_advertised_intents_are_used_with_their_parameters(
         {"rel": INTENT + "Announce", "href": home + "/intents/boost?id={object}"},
     ]
     object_id = f"{blog}{POST}object.json"
-    _press(browser, blog, f"@me@{reader.host}", "Like")
+    _press(browser, blog, f"@me@{reader.host}", "like")
     assert reader.wait_for("/intents/like") == {"id": [object_id]}  # x= is empty: dropped
     raw = next(q for p, q in reader.requests if p == "/.well-known/webfinger")
     assert raw["resource"] == [f"acct:me@{reader.host}"]  # the reader's own account
     reader.requests.clear()
-    _press(browser, blog, f"@me@{reader.host}", "Create")
+    _press(browser, blog, f"@me@{reader.host}", "reply")
     assert reader.wait_for("/intents/reply") == {"to": [object_id], "done": [blog + POST]}
     reader.requests.clear()
-    _press(browser, blog, f"@me@{reader.host}", "Announce")
+    _press(browser, blog, f"@me@{reader.host}", "boost")
     assert reader.wait_for("/intents/boost") == {"id": [object_id]}
 
 
@@ -209,31 +210,64 @@ def test_an_intent_that_is_not_https_is_not_followed(
 ) -> None:
     reader.links = [{"rel": INTENT + "Like", "href": "javascript:alert(1)//{object}"},
                     {"rel": INTENT + "Like", "href": "http://127.0.0.1:1/like?id={object}"}]
-    _press(browser, blog, reader.host, "Like")
+    _press(browser, blog, reader.host, "like")
     assert reader.wait_for("/authorize_interaction") == {"uri": [f"{blog}{POST}object.json"]}
 
 
 def test_the_server_is_remembered_and_nonsense_refused(
     blog: str, browser: DevTools, reader: ReaderServer
 ) -> None:
-    _press(browser, blog, f"@me@{reader.host}", "Create")
+    _press(browser, blog, f"@me@{reader.host}", "reply")
     reader.wait_for("/authorize_interaction")
     browser.open(blog + POST, 375, dark=False)
     assert browser.evaluate("document.querySelector('#interact-server').value") == \
         f"@me@{reader.host}"
-    result = _press(browser, blog, "not a server", "Like")
+    result = _press(browser, blog, "not a server", "like")
     assert result["error"] and "like mastodon.social" in result["error"]
 
 
-def test_without_javascript_the_address_is_the_way(blog: str, browser: DevTools) -> None:
+def test_without_javascript_the_form_and_the_address_are_there(blog: str,
+                                                                browser: DevTools) -> None:
     browser.call("Emulation.setScriptExecutionDisabled", value=True)
     try:
         browser.open(blog + POST, 375, dark=False)
         state = browser.evaluate(  # (evaluate still runs: only the page's scripts are off)
             "[document.querySelector('form.interact-form').hidden,"
+            " document.querySelector('form.interact-form').action,"
+            " document.querySelector('form.interact-form input[name=uri]').value,"
             " document.querySelector('.replies .post-address').textContent,"
             " document.querySelectorAll('.conversation .reply').length]")
     finally:
         browser.call("Emulation.setScriptExecutionDisabled", value=False)
-    assert state == [True, f"{blog}{POST}", 6]
+    # The form goes to the inbox service (on the blog's host here); the address stays too.
+    assert state == [False, f"{blog}.fedipress/interact", f"{blog}{POST}object.json",
+                     f"{blog}{POST}", 6]
 
+
+def test_without_javascript_the_service_sends_the_reader_to_their_server(
+    browser: DevTools, reader: ReaderServer, tmp_path: Path
+) -> None:
+    """A real `fedipress inbox --site` serves the built blog and its interact route; the
+    reader types their server and presses Enter with the page's scripts off."""
+    service = start_service(tmp_path / "blog")  # --allow-private-addresses: a loopback server
+    post = service.base + "posts/first/"
+    browser.call("Emulation.setScriptExecutionDisabled", value=True)
+    try:
+        browser.open(post, 1000, dark=False)
+        root = browser.call("DOM.getDocument")["root"]["nodeId"]
+        field = browser.call("DOM.querySelector", nodeId=root,
+                             selector="form.interact-form input[name=server]")["nodeId"]
+        assert field, "the post page has no server field"
+        browser.call("DOM.focus", nodeId=field)
+        browser.call("Input.insertText", text=f"@me@{reader.host}")
+        for kind in ("keyDown", "keyUp"):
+            browser.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                         windowsVirtualKeyCode=13, text="\r" if kind == "keyDown" else "")
+        query = reader.wait_for("/authorize_interaction")
+    finally:
+        browser.call("Emulation.setScriptExecutionDisabled", value=False)
+        log = service.stop()
+    assert query == {"uri": [post + "object.json"]}
+    # No script ran: the reader's server was never asked for intents.
+    assert "/.well-known/webfinger" not in [p for p, _ in reader.requests]
+    assert "Traceback" not in log

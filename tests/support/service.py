@@ -99,10 +99,11 @@ class Service:
 
 def start_service(root: Path, *, token: str = TOKEN, followers: Iterable[Follower] = (),
                   posts: Iterable[str] = ("first",), fediverse_yaml: str = "",
-                  args: Iterable[str] = ()) -> Service:
+                  args: Iterable[str] = (), allow_private: bool = True) -> Service:
     """A blog folder with the fixture key, built, with `followers` stored, served by
     `fedipress inbox --site public/` with FEDIPRESS_SERVICE_TOKEN set. `fediverse_yaml`: more
-    lines of the fediverse: section (indented); `args`: more options of `fedipress inbox`."""
+    lines of the fediverse: section (indented); `args`: more options of `fedipress inbox`;
+    `allow_private`: False runs it without --allow-private-addresses (as in production)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     root.mkdir(parents=True)
@@ -124,8 +125,8 @@ def start_service(root: Path, *, token: str = TOKEN, followers: Iterable[Followe
     service = Service(root, base, token)
     service.proc = subprocess.Popen(
         [sys.executable, "-m", "fedipress.cli", "inbox", "--config", str(root / "site.yaml"),
-         "--port", str(port), "--site", str(root / "public"), "--allow-private-addresses",
-         *args],
+         "--port", str(port), "--site", str(root / "public"),
+         *(["--allow-private-addresses"] if allow_private else []), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         env=clean_env(FEDIPRESS_SERVICE_TOKEN=token), cwd=REPO,
     )

@@ -16,6 +16,7 @@ __all__ = [
     "Author",
     "CommentPolicy",
     "AuthorLink",
+    "INTERACT_PATH",
     "FediverseConfig",
     "FeedConfig",
     "ProfileField",
@@ -27,6 +28,10 @@ __all__ = [
 # followers shown, the rest held), approved (every reply held for `fedipress comments approve`).
 CommentPolicy = Literal["all", "followers", "approved"]
 COMMENT_POLICIES: tuple[CommentPolicy, ...] = ("all", "followers", "approved")
+
+# "Reply, like or boost from your server" without JavaScript: the inbox service's public
+# redirect to the reader's server (federation/interact.py), at the root of its host.
+INTERACT_PATH = "/.fedipress/interact"
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,14 @@ class FediverseConfig:
     # The service sends followers at most one count refresh (an Update) per post this often;
     # 0 turns count refreshes off.
     count_refresh_minutes: int = 15
+
+    @property
+    def interact_url(self) -> str:
+        """Where the post page's form sends a reader without JavaScript: the inbox service's
+        interact route on the inbox's host (the blog's own host, proxied there by `fedipress
+        hosting`, or the service's own address when the blog is on a static host)."""
+        parts = urlsplit(self.inbox_url)
+        return f"{parts.scheme}://{parts.netloc}{INTERACT_PATH}"
 
 
 @dataclass(frozen=True)

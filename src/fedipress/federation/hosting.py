@@ -14,11 +14,10 @@ Two things every proxying configuration must get right, because remote servers d
   malformed `resource`, 404 for anything else that is not the blog. nginx, Caddy and Apache can
   match the query string and do the same; Netlify / Cloudflare Pages `_headers` cannot.
 Where /inbox is proxied, the owner API (OWNER_API, `fedipress publish` from CI) is proxied too,
-Authorization header untouched and never cached: its answers are the owner's alone. Quote
-authorizations (QUOTES, FEP-044f) live on the blog's host but are served by the service from the
-moment it accepts a quote: every configuration sends that folder to the service, wherever the
-inbox is (a GET, signed or not, needs no Host header kept).
-"""
+Authorization header untouched and never cached (its answers are the owner's alone), and so is
+INTERACT (the post form's redirect to the reader's server). Quote authorizations (QUOTES,
+FEP-044f) are served by the service from the moment it accepts a quote: every configuration
+sends that folder to the service, wherever the inbox is (a GET needs no Host header kept)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config import SiteConfig
+from ..config.settings import INTERACT_PATH as INTERACT  # federation/interact.py's route
 from ..errors import FedipressError
 from ..generator.contenttypes import ACTIVITY_JSON, JRD_JSON, NODEINFO_JSON, XRD_XML
 from ..model import Output
@@ -318,6 +318,9 @@ def _htaccess(config: SiteConfig, upstream: str = INBOX_SERVICE) -> str:
 #   </Location>
 # or, in .htaccess (next to the inbox's RewriteRule):
 #   RewriteRule ^{_rewrite_path(OWNER_API)}(.*)$ http://{upstream}{OWNER_API}$1 [P,L]
+# The post pages' "Reply from your server" form ({INTERACT}) is the service's too:
+#   ProxyPass        {INTERACT} http://{upstream}{INTERACT}
+# or, in .htaccess:  RewriteRule ^{_rewrite_path(INTERACT)}$ http://{upstream}{INTERACT} [P,L]
 """
         if _live_here(config):
             text += f"""#
@@ -500,6 +503,9 @@ def _nginx(config: SiteConfig, listen: str | None, upstream: str) -> str:
             '        add_header Cache-Control "no-store" always;',
             "        client_max_body_size 1m;  # `publish` sends chunks under 1 MiB",
             "    }",
+            "    # The post pages' \"Reply from your server\" form: a redirect by the service.",
+            f"    location = {INTERACT} {{ proxy_pass http://{upstream};"
+            " proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }",
         ]
         if _live_here(config):
             lines += [
@@ -632,6 +638,8 @@ def _caddy(config: SiteConfig, listen: str | None, upstream: str) -> str:
             "        defer",
             "    }",
             f"    reverse_proxy {OWNER_API}* {upstream}",
+            "    # The post pages' \"Reply from your server\" form: a redirect by the service.",
+            f"    reverse_proxy {INTERACT} {upstream}",
         ]
         if _live_here(config):
             lines += [

@@ -37,6 +37,7 @@ from .author_feed import SecretPathFilter
 from .delivery import DeliveryWorker, owner_id, recover_dead_leases
 from .doctor_probe import ProbeRegistry
 from .inbox import MAX_HEADER_BYTES, create_app
+from .interact import INTERACT_PATH, Interact
 from .keys import load_private_key
 from .live_comments import LIVE_PATH, LiveComments, blog_origin
 from .owner_api import PREFIX as OWNER_PREFIX
@@ -292,6 +293,9 @@ async def _serve(
                 owner_routes += live.routes()
                 log.info("live comments at %s for pages of %s (see %s)", LIVE_PATH,
                          blog_origin(config.base_url), docs_url("notifications"))
+            # The post pages' "Reply from your server" form, without JavaScript.
+            owner_routes += Interact(config, allow_private=allow_private).routes()
+            log.info("interact redirects at %s", INTERACT_PATH)
             app = create_app(
                 config,
                 store,
