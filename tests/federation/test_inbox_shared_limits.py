@@ -75,3 +75,50 @@ def test_token_buckets_and_refetch_claims_are_exact_under_contention(postgres_ur
     finally:
         for s in stores:
             s.close()
+
+
+def test_chained_buckets_take_the_second_only_when_the_first_allows(postgres_url: str) -> None:
+    """take_rate_tokens (the address's and the server's bucket in one statement, every POST)
+    behaves as take_rate_token called in turn, stopping at the first refusal."""
+    stores = [open_store(postgres_url) for _ in range(4)]
+    try:
+        limits = [shared_limits(s) for s in stores]
+        now = time.time()
+        results: list[tuple[int, float] | None] = []
+        barrier = threading.Barrier(len(stores))
+
+        def hammer(n: int) -> None:
+            limit = limits[n]
+            assert limit is not None
+            barrier.wait()
+            for _ in range(5):
+                results.append(limit.take_rate_tokens(
+                    [("address:10.0.0.1", 0.001, 6), ("server:b.example", 0.001, 4)], now))
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(len(stores))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        # 20 requests: the address allows 6 (burst), of which the server allows 4.
+        assert results.count(None) == 4
+        assert sum(1 for r in results if r is not None and r[0] == 1) == 2
+        assert sum(1 for r in results if r is not None and r[0] == 0) == 14
+        assert all(r[1] > 0 for r in results if r is not None)
+        limit = limits[0]
+        assert limit is not None
+        # The server's bucket was not touched by the 14 the address refused: a fresh address
+        # finds it empty only by its own 4 + 2 takes, and refills at its own rate.
+        refused = limit.take_rate_tokens(
+            [("address:10.0.0.2", 60, 5), ("server:b.example", 60, 4)], now + 1)
+        assert refused is None  # one token refilled at 1/s
+        second = limit.take_rate_tokens(
+            [("address:10.0.0.2", 60, 5), ("server:b.example", 60, 4)], now + 1)
+        assert second is not None and second[0] == 1 and abs(second[1] - 1.0) < 0.01
+        assert limit.take_rate_tokens([], now) is None
+        assert limit.take_rate_tokens([("address:10.0.0.3", 60, 1)], now) is None
+        third = limit.take_rate_tokens([("address:10.0.0.3", 60, 1)], now)
+        assert third is not None and third[0] == 0 and abs(third[1] - 1.0) < 0.01
+    finally:
+        for s in stores:
+            s.close()

@@ -562,6 +562,20 @@ def test_key_cache(store: StoreParts) -> None:
     assert store.get_key(key.key_id) is None
 
 
+def test_blocked_or_key_answers_both_in_one_read(store: StoreParts) -> None:
+    key = CachedKey("https://r.example/u#main-key", "https://r.example/u", "PEM-1", NOW)
+    assert store.blocked_or_key(key.key_id, key.owner) == (False, None)
+    store.put_key(key)
+    assert store.blocked_or_key(key.key_id, key.owner) == (False, key)
+    assert store.blocked_or_key("https://other.example/k", key.owner) == (False, None)
+    store.add_block("https://other.example/users/troll", NOW)
+    assert store.blocked_or_key(key.key_id, "https://other.example/users/troll") == (True, None)
+    assert store.blocked_or_key(key.key_id, "https://other.example/users/friend") == (False, key)
+    store.add_block("r.example", NOW)  # the key's host: blocked, whatever the actor
+    assert store.blocked_or_key(key.key_id, "https://x.example/u") == (True, None)
+    assert store.blocked_or_key("not a url", "https://x.example/u") == (False, None)
+
+
 def test_blocks_match_subdomains_and_actors(store: StoreParts) -> None:
     assert store.add_block("Spam.Example", NOW) is True
     assert store.add_block("*.spam.example", NOW) is False  # same domain

@@ -338,15 +338,31 @@ class _Inbox:
         return data
 
     async def _rate(self, limiter: RateLimiter, key: str, what: str) -> None:
+        """One limit on its own (a request refused before its signing server is known)."""
         if self.shared is not None:
             wait = await self.db(self.shared.take_rate_token, f"{what}:{key}", time.time(),
                                  limiter.rate * 60.0, int(limiter.burst))
         else:
             wait = limiter.hit(key, time.monotonic())
         if wait is not None:
-            raise _Refused(
-                429, f"too many requests from this {what}", {"Retry-After": str(math.ceil(wait))}
-            )
+            raise _too_many(what, wait)
+
+    def _shared_checks(
+        self, ip: str, key_host: str, key_id: str, actor: str
+    ) -> tuple[tuple[int, float] | None, bool, CachedKey | None]:
+        """Both shared rate limits (one statement: the server's bucket is touched only when
+        the address's allowed), then the store's blocks and the cached key (one query): every
+        POST's reads and limits in one trip to the database thread and two round trips."""
+        assert self.shared is not None
+        refused = self.shared.take_rate_tokens(
+            [(f"address:{ip}", self.by_ip.rate * 60.0, int(self.by_ip.burst)),
+             (f"server:{key_host}", self.by_host.rate * 60.0, int(self.by_host.burst))],
+            time.time(),
+        )
+        if refused is not None:
+            return refused, False, None
+        blocked, cached = self.store.blocked_or_key(key_id, actor)
+        return None, blocked, cached
 
     async def _handle(self, request: Request, ip: str) -> Response:
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -354,7 +370,10 @@ class _Inbox:
             raise _Refused(415, "Content-Type must be application/activity+json")
         body = await self._read_body(request)
         activity = self._parse(body)
-        await self._rate(self.by_ip, ip, "address")
+        if self.shared is None:
+            await self._rate(self.by_ip, ip, "address")
+        # On PostgreSQL the address's token is taken with the server's, once the signature
+        # names the server (below); a request refused before that still takes it first.
 
         now = self.clock()
         scope = request.scope
@@ -372,21 +391,29 @@ class _Inbox:
                 scheme=self.scheme,
             )
         except SignatureError as exc:
+            if self.shared is not None:
+                await self._rate(self.by_ip, ip, "address")
             raise _Refused(401, exc.reason) from None
         key_host = _host_of(claim.key_id)
         if not key_host or not claim.key_id.startswith(("https://", "http://")):
+            if self.shared is not None:
+                await self._rate(self.by_ip, ip, "address")
             raise _Refused(401, "keyId is not a URL")
-        await self._rate(self.by_host, key_host, "server")
-        if same_host(claim.key_id, self.config.base_url) and not self.own_probe(claim.key_id):
-            raise _Refused(401, "keyId names this server")
         actor = id_of(activity.get("actor"))
         assert actor is not None  # _parse checked it
-        if any(self._config_blocks(who) for who in (claim.key_id, actor)):
-            raise _Refused(403, "blocked")
-        # The store's blocks for both and the cached key in one round trip to the database
-        # thread: each hop costs the event loop a wake-up, and this is every POST.
-        blocked, cached = await self.db(self._blocked_and_key, claim.key_id, actor)
-        if blocked:
+        # The limits, the store's blocks for both and the cached key in one trip to the
+        # database thread: each hop costs the event loop a wake-up, and this is every POST.
+        if self.shared is not None:
+            refused, blocked, cached = await self.db(
+                self._shared_checks, ip, key_host, claim.key_id, actor)
+            if refused is not None:
+                raise _too_many("address" if refused[0] == 0 else "server", refused[1])
+        else:
+            await self._rate(self.by_host, key_host, "server")
+            blocked, cached = await self.db(self.store.blocked_or_key, claim.key_id, actor)
+        if same_host(claim.key_id, self.config.base_url) and not self.own_probe(claim.key_id):
+            raise _Refused(401, "keyId names this server")
+        if blocked or any(self._config_blocks(who) for who in (claim.key_id, actor)):
             raise _Refused(403, "blocked")
 
         activity_id = str(activity["id"])
@@ -537,13 +564,6 @@ class _Inbox:
             return "signature does not verify"
         return None
 
-    def _blocked_and_key(self, key_id: str, actor: str) -> tuple[bool, CachedKey | None]:
-        """Whether the store blocks the keyId or the actor, and the cached key (one thread hop)."""
-        store = self.store
-        if store.is_blocked(key_id) or store.is_blocked(actor):
-            return True, None
-        return False, store.get_key(key_id)
-
     async def _verify(
         self,
         claim: SignatureClaim,
@@ -578,6 +598,11 @@ class _Inbox:
         self.store.put_key(key)
         if actor is not None:
             self.store.put_actor(actor)
+
+
+def _too_many(what: str, wait: float) -> _Refused:
+    return _Refused(429, f"too many requests from this {what}",
+                    {"Retry-After": str(math.ceil(wait))})
 
 
 class _BadJSON(ValueError):

@@ -9,6 +9,8 @@ not agree between processes or machines).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from .postgres_base import PostgresBase
@@ -35,6 +37,29 @@ _REFETCH = """
 """
 
 
+
+@lru_cache(maxsize=8)
+def _take_chain(count: int) -> str:
+    """One statement taking a token of `count` buckets in turn: bucket i is touched only when
+    bucket i-1 allowed (each a data-modifying CTE fed by the one before), so a request refused
+    by its first limit costs nothing from the next, exactly as separate calls would."""
+    ctes = []
+    for i in range(count):
+        refill = (f"LEAST(%(burst{i})s, b.tokens + GREATEST(0, %(now)s - b.at) * %(rate{i})s)")
+        source = "" if i == 0 else f" FROM t{i - 1} WHERE t{i - 1}.allowed = 1"
+        ctes.append(
+            f"t{i} AS (INSERT INTO rate_buckets AS b (key, tokens, at, allowed)"
+            f" SELECT %(key{i})s, %(burst{i})s - 1, %(now)s, 1{source}"
+            f" ON CONFLICT (key) DO UPDATE SET"
+            f" tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END,"
+            f" allowed = CASE WHEN {refill} >= 1 THEN 1 ELSE 0 END,"
+            f" at = GREATEST(b.at, %(now)s) RETURNING allowed, tokens)"
+        )
+    columns = ", ".join(f"t{i}.allowed, t{i}.tokens" for i in range(count))
+    joins = "".join(f" LEFT JOIN t{i} ON true" for i in range(1, count))
+    return f"WITH {', '.join(ctes)} SELECT {columns} FROM t0{joins}"
+
+
 class SharedLimitsMixin(PostgresBase):
     shares_limits = True  # the inbox uses these instead of its in-memory limiters
     _calls = itertools.count(1)
@@ -54,6 +79,37 @@ class SharedLimitsMixin(PostgresBase):
         assert row is not None
         allowed, tokens = int(row[0]), float(row[1])
         return None if allowed else (1.0 - tokens) / rate
+
+    def take_rate_tokens(
+        self, takes: Sequence[tuple[str, float, int]], now: float
+    ) -> tuple[int, float] | None:
+        """`take_rate_token` for several (key, per_minute, burst) in order, in one statement
+        (one round trip): None when every bucket allowed, else (index of the first bucket that
+        refused, seconds until it has a token); buckets after a refusal are not touched."""
+        if len(takes) < 2:
+            if not takes:
+                return None
+            key, per_minute, burst = takes[0]
+            wait = self.take_rate_token(key, now, per_minute, burst)
+            return None if wait is None else (0, wait)
+        if len({key for key, _, _ in takes}) != len(takes):
+            raise ValueError("take_rate_tokens needs distinct keys")
+        params: dict[str, Any] = {"now": now}
+        for i, (key, per_minute, burst) in enumerate(takes):
+            params.update({f"key{i}": key, f"burst{i}": float(burst),
+                           f"rate{i}": per_minute / 60.0})
+        row = self._single(_take_chain(len(takes)), params)
+        if next(self._calls) % _PRUNE_EVERY == 0:
+            slowest = max(burst / (per_minute / 60.0) for _, per_minute, burst in takes)
+            self._single("DELETE FROM rate_buckets WHERE at < %(at)s", {"at": now - slowest})
+        assert row is not None
+        for i, (_, per_minute, _) in enumerate(takes):
+            allowed, tokens = row[2 * i], row[2 * i + 1]
+            if allowed is None or not int(allowed):
+                # A bucket not reached (None) cannot be the first refusal: the one before is.
+                assert allowed is not None
+                return i, (1.0 - float(tokens)) / (per_minute / 60.0)
+        return None
 
     def claim_key_refetch(self, key_id: str, now: float, interval: float) -> bool:
         """True when no process refetched `key_id` in the last `interval` seconds (and records

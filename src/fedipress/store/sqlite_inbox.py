@@ -370,13 +370,31 @@ class InboxMixin(SQLiteBase):
     def list_blocks(self) -> list[str]:
         return [str(r[0]) for r in self._all("SELECT target FROM blocks ORDER BY target")]
 
+    def blocked_or_key(self, key_id: str, actor_id: str) -> tuple[bool, CachedKey | None]:
+        """`is_blocked(key_id) or is_blocked(actor_id)`, and when neither is, `get_key(key_id)`:
+        one query, which is every POST's one read before the signature check (on PostgreSQL
+        one round trip instead of three)."""
+        candidates = list(dict.fromkeys([*_block_candidates(key_id), *_block_candidates(actor_id)]))
+        blocked = (
+            f"EXISTS (SELECT 1 FROM blocks WHERE target IN ({_marks(len(candidates))}))"
+            if candidates else "1 = 0"
+        )
+        row = self._one(
+            f"SELECT CASE WHEN {blocked} THEN 1 ELSE 0 END, k.key_id, k.owner,"
+            " k.public_key_pem, k.fetched_at FROM (SELECT 1 AS one) AS d"
+            " LEFT JOIN remote_keys AS k ON k.key_id = ?",
+            [*candidates, key_id],
+        )
+        assert row is not None
+        if int(row[0]):
+            return True, None
+        if row[1] is None:
+            return False, None
+        return False, CachedKey(row[1], row[2], row[3], _dt(row[4]))
+
     def is_blocked(self, actor_id_or_domain: str) -> bool:
         """True if the actor id is blocked, or its host is a blocked domain or below one."""
-        value = actor_id_or_domain.strip()
-        if "://" in value:
-            candidates = [value, *_domain_suffixes(_host(value))]
-        else:
-            candidates = _domain_suffixes(value)
+        candidates = _block_candidates(actor_id_or_domain)
         if not candidates:
             return False
         row = self._one(
@@ -384,3 +402,12 @@ class InboxMixin(SQLiteBase):
             candidates,
         )
         return row is not None
+
+
+def _block_candidates(actor_id_or_domain: str) -> list[str]:
+    """The block targets that would block this actor id (itself and its host's domains) or
+    domain (itself and the domains above it)."""
+    value = actor_id_or_domain.strip()
+    if "://" in value:
+        return [value, *_domain_suffixes(_host(value))]
+    return _domain_suffixes(value)
