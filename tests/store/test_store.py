@@ -479,6 +479,15 @@ def test_inbox_log(store: StoreParts) -> None:
     assert store.prune_inbox_log(NOW + LEASE) == 1
 
 
+def test_inbox_log_recorded_processed_in_one_call(store: StoreParts) -> None:
+    """The inbox logs each activity after its writes, already processed (one statement)."""
+    store.log_inbox("https://r.example/a/1", "https://r.example/u", b"{}", NOW, (NOW, None))
+    store.log_inbox("https://r.example/a/2", "https://r.example/u", b"{}", NOW,
+                    (NOW, "Like of x: already stored"))
+    assert store.unprocessed_inbox() == []
+    assert store.prune_inbox_log(NOW + LEASE) == 2
+
+
 def like(actor: str, post: int, activity_id: str | None = None) -> Interaction:
     return Interaction(
         activity_id=activity_id or f"{actor}/likes/{post}",

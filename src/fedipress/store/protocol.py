@@ -387,7 +387,12 @@ class Store(Protocol):
     def seen_activity(self, activity_id: str, now: datetime) -> bool: ...
     def prune_seen(self, before: datetime) -> int: ...
     def log_inbox(
-        self, activity_id: str | None, actor_id: str | None, body: bytes, received_at: datetime
+        self,
+        activity_id: str | None,
+        actor_id: str | None,
+        body: bytes,
+        received_at: datetime,
+        processed: tuple[datetime, str | None] | None = None,
     ) -> int: ...
     def mark_inbox_processed(
         self, record_id: int, now: datetime, error: str | None = None

@@ -104,14 +104,23 @@ class InboxMixin(SQLiteBase):
             ).rowcount
 
     def log_inbox(
-        self, activity_id: str | None, actor_id: str | None, body: bytes, received_at: datetime
+        self,
+        activity_id: str | None,
+        actor_id: str | None,
+        body: bytes,
+        received_at: datetime,
+        processed: tuple[datetime, str | None] | None = None,
     ) -> int:
-        """Keep a verified activity's raw bytes before processing it; returns its record id."""
+        """Keep a verified activity's raw bytes before processing it; returns its record id.
+        `processed` (when, and the error or why nothing changed) records it as processed at
+        once: the inbox logs in the transaction that made its writes, after them, in one
+        statement instead of an insert and an update."""
+        done_at, error = (None, None) if processed is None else (_ts(processed[0]), processed[1])
         with self._write() as c:
             row = c.execute(
-                "INSERT INTO inbox_log (activity_id, actor_id, body, received_at) "
-                "VALUES (?, ?, ?, ?) RETURNING id",
-                (activity_id, actor_id, body, _ts(received_at)),
+                "INSERT INTO inbox_log (activity_id, actor_id, body, received_at, processed_at,"
+                " error) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (activity_id, actor_id, body, _ts(received_at), done_at, error),
             ).fetchall()
         return int(row[0][0])
 
