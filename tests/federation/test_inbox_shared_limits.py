@@ -7,6 +7,9 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from fedipress.federation.inbox import InboxSettings
 from fedipress.store import open_store, shared_limits
@@ -122,3 +125,38 @@ def test_chained_buckets_take_the_second_only_when_the_first_allows(postgres_url
     finally:
         for s in stores:
             s.close()
+
+
+def test_store_threads_on_postgresql_are_capped_at_the_pool_size(
+    tmp_path: Path, remote: Remote, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More threads than pooled connections only queue for one (each a thread started and
+    woken): on PostgreSQL the inbox's store calls share a limiter of the pool's size; on
+    SQLite they keep anyio's default."""
+    import anyio.to_thread
+
+    seen: list[int | None] = []
+    real = anyio.to_thread.run_sync
+
+    async def recording(func: Any, *args: Any, limiter: Any = None, **kw: Any) -> Any:
+        seen.append(None if limiter is None else int(limiter.total_tokens))
+        return await real(func, *args, limiter=limiter, **kw)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", recording)
+    for sub in ("pg", "sqlite"):
+        (tmp_path / sub).mkdir()
+    env = make_env(tmp_path / "pg", remote, store_url=postgres_url)
+    try:
+        [response] = env.send(env.signed(env.activity("Like", POST, 1)))
+        assert response.status_code == 202
+        assert seen and set(seen) == {env.store.max_connections}  # type: ignore[attr-defined]
+    finally:
+        env.store.close()
+    seen.clear()
+    env = make_env(tmp_path / "sqlite", remote)
+    try:
+        [response] = env.send(env.signed(env.activity("Like", POST, 2)))
+        assert response.status_code == 202
+        assert seen and set(seen) == {None}
+    finally:
+        env.store.close()

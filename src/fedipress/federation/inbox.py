@@ -242,7 +242,8 @@ class _Inbox:
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
         # SQLite calls may wait on another process's lock (busy timeout): keep them off the loop.
-        return await anyio.to_thread.run_sync(lambda: func(*args))
+        return await anyio.to_thread.run_sync(lambda: func(*args),
+                                              limiter=self.handler.db_limiter())
 
     # -- blocks: site.yaml's list and the store's (`fedipress block`) --
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 
 from ..activitypub.documents import accept_activity, serialize
@@ -325,6 +326,7 @@ class ActivityHandler:
     handlers: Mapping[str, ExtraHandler] = field(default_factory=dict)
     delete_hooks: tuple[DeleteHook, ...] = ()
     _site: Site = field(init=False)
+    _limiter: anyio.CapacityLimiter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._site = Site(self.config, (), ())
@@ -334,7 +336,18 @@ class ActivityHandler:
         return self.config.url("actor.json")
 
     async def _db(self, func: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(lambda: func(*args))
+        return await anyio.to_thread.run_sync(lambda: func(*args), limiter=self.db_limiter())
+
+    def db_limiter(self) -> anyio.CapacityLimiter | None:
+        """The threads store calls may use at once: on PostgreSQL as many as the pool has
+        connections (more would only queue for one, each a thread to start and wake), else
+        anyio's default. Made on first use: a limiter belongs to the running event loop."""
+        if self._limiter is None:
+            size = getattr(self.store, "max_connections", None)
+            if not isinstance(size, int):
+                return None
+            self._limiter = anyio.CapacityLimiter(size)
+        return self._limiter
 
     async def prepare(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan:
         kind = _type_of(activity) or ""

@@ -112,6 +112,7 @@ class PostgresBase:
 
         self.url = url
         self.where = redact_url(url)
+        self.max_connections = max_connections  # callers size their thread pools to it
         self._local = threading.local()
         self._closed = False
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
