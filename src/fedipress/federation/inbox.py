@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -222,6 +223,7 @@ class _Inbox:
         # On PostgreSQL several inbox processes share the rate limits and the refetch cooldown
         # through the store; on SQLite (one machine) they stay in this process's memory.
         self.shared = shared_limits(store)
+        self._limiter: anyio.CapacityLimiter | None = None
         # A host that sends us anything is alive: its paused deliveries resume (hosthealth.py).
         self.breaker = HostBreaker(store)
         self.scheme = urlsplit(config.fediverse.inbox_url).scheme or "https"
@@ -238,12 +240,24 @@ class _Inbox:
             clock=clock,
             handlers={"QuoteRequest": prepare_quote_request},
             delete_hooks=(revoke_deleted_quote,),
+            db_limiter=self.db_limiter,
         )
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
         # SQLite calls may wait on another process's lock (busy timeout): keep them off the loop.
         return await anyio.to_thread.run_sync(lambda: func(*args),
-                                              limiter=self.handler.db_limiter())
+                                              limiter=self.db_limiter())
+
+    def db_limiter(self) -> anyio.CapacityLimiter | None:
+        """The threads store calls may use at once: on PostgreSQL as many as the pool has
+        connections (more would only queue for one, each a thread to start and wake), else
+        anyio's default. Made on first use: a limiter belongs to the running event loop."""
+        if self._limiter is None:
+            size = getattr(self.store, "max_connections", None)
+            if not isinstance(size, int):
+                return None
+            self._limiter = anyio.CapacityLimiter(size)
+        return self._limiter
 
     # -- blocks: site.yaml's list and the store's (`fedipress block`) --
 

@@ -325,8 +325,9 @@ class ActivityHandler:
     # of a deleted quoting post: quotes.py), so it imports none of them.
     handlers: Mapping[str, ExtraHandler] = field(default_factory=dict)
     delete_hooks: tuple[DeleteHook, ...] = ()
+    # The threads store calls may use at once (the inbox sizes it to the store's pool).
+    db_limiter: Callable[[], anyio.CapacityLimiter | None] = lambda: None
     _site: Site = field(init=False)
-    _limiter: anyio.CapacityLimiter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._site = Site(self.config, (), ())
@@ -337,17 +338,6 @@ class ActivityHandler:
 
     async def _db(self, func: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(lambda: func(*args), limiter=self.db_limiter())
-
-    def db_limiter(self) -> anyio.CapacityLimiter | None:
-        """The threads store calls may use at once: on PostgreSQL as many as the pool has
-        connections (more would only queue for one, each a thread to start and wake), else
-        anyio's default. Made on first use: a limiter belongs to the running event loop."""
-        if self._limiter is None:
-            size = getattr(self.store, "max_connections", None)
-            if not isinstance(size, int):
-                return None
-            self._limiter = anyio.CapacityLimiter(size)
-        return self._limiter
 
     async def prepare(self, activity: Mapping[str, Any], raw: bytes, actor: str) -> Plan:
         kind = _type_of(activity) or ""
