@@ -1,6 +1,8 @@
 """Fixtures only the federation tests use: the inbox tests' remote actors on a loopback server,
 and a blog environment (real SQLite store, or PostgreSQL when asked; the inbox app) receiving
-from them."""
+from them; and, for the publish and leave tests, a blog made by `fedipress init` on its own
+machine (`blog`) with a loopback follower inbox that verifies its signatures (`sink`). A module
+that needs another kind of blog defines its own `blog`, which takes precedence."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from support.e2e_helpers import Blog
 from support.inbox import Env, Remote, actor_doc
+from support.inbox_sink import InboxSink
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def store_url(request: pytest.FixtureRequest) -> str | None:
@@ -41,3 +47,16 @@ def env(tmp_path: Path, remote: Remote, request: pytest.FixtureRequest) -> Itera
     e = Env(tmp_path, remote, store_url=store_url(request))
     yield e
     e.store.close()
+
+
+@pytest.fixture
+def blog(tmp_path: Path) -> Blog:
+    made = Blog.create(tmp_path)
+    made.env["CI"] = ""  # the blog's own machine, not a CI runner
+    return made
+
+
+@pytest.fixture
+def sink() -> Iterator[InboxSink]:
+    with InboxSink((FIXTURES / "keys" / "blog-public.pem").read_bytes()) as server:
+        yield server

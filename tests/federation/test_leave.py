@@ -27,21 +27,6 @@ from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
 from support.service import Service, clean_env, start_service
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture
-def blog(tmp_path: Path) -> Blog:
-    made = Blog.create(tmp_path)
-    made.env["CI"] = ""
-    return made
-
-
-@pytest.fixture
-def sink() -> InboxSink:
-    with InboxSink((FIXTURES / "keys" / "blog-public.pem").read_bytes()) as server:
-        yield server  # type: ignore[misc]
-
 
 def _follower(sink: InboxSink, name: str, shared: str | None = None) -> Follower:
     return Follower(

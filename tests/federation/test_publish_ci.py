@@ -19,20 +19,12 @@ from support.e2e_helpers import Blog, CommandResult, write_post
 from support.inbox_sink import InboxSink
 from support.interop_peer import free_port
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
 
 @pytest.fixture
 def blog(tmp_path: Path) -> Blog:
     made = Blog.create(tmp_path, key_in_env=True)
     made.env["CI"] = "true"
     return made
-
-
-@pytest.fixture
-def sink() -> InboxSink:
-    with InboxSink((FIXTURES / "keys" / "blog-public.pem").read_bytes()) as server:
-        yield server  # type: ignore[misc]
 
 
 def follow(blog: Blog, name: str, inbox: str) -> None:

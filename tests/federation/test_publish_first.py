@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,21 +20,6 @@ from fedipress.wording import docs_url
 from support.dryrun import run_without_base_url, tree_hashes
 from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture
-def blog(tmp_path: Path) -> Blog:
-    made = Blog.create(tmp_path)
-    made.env["CI"] = ""
-    return made
-
-
-@pytest.fixture
-def sink() -> InboxSink:
-    with InboxSink((FIXTURES / "keys" / "blog-public.pem").read_bytes()) as server:
-        yield server  # type: ignore[misc]
 
 
 def fresh_clone(blog: Blog) -> None:

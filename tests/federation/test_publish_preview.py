@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,21 +16,6 @@ from fedipress.store import Follower, open_store
 from support.dryrun import tree_hashes
 from support.e2e_helpers import Blog, write_post
 from support.inbox_sink import InboxSink
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture
-def blog(tmp_path: Path) -> Blog:
-    made = Blog.create(tmp_path)
-    made.env["CI"] = ""
-    return made
-
-
-@pytest.fixture
-def sink() -> InboxSink:
-    with InboxSink((FIXTURES / "keys" / "blog-public.pem").read_bytes()) as server:
-        yield server  # type: ignore[misc]
 
 
 def follow(blog: Blog, sink: InboxSink) -> None:
