@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from ..activitypub.remote_html import plain_text
 from ..config import FediverseConfig
 from ..store import Interaction, Store, Visibility
+from ..wording import plural
 
 __all__ = [
     "HIDDEN",
@@ -170,8 +171,8 @@ def follower_accepted(config: FediverseConfig, store: Store, actor_id: str) -> i
                                      visibility=i.visibility)
             shown += 1
     if shown:
-        log.info("%s now follows: %d held %s shown", actor_id[:200], shown,
-                 "reply or quote" if shown == 1 else "replies and quotes")
+        log.info("%s now follows: %s shown", actor_id[:200],
+                 plural(shown, "held reply or quote", "held replies and quotes"))
     return shown
 
 
