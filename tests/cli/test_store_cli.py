@@ -151,7 +151,7 @@ def test_migrate_both_engines(
     assert code == 2 and "no state database here yet" in err
     open_store(Path(blog.root) / ".fedipress" / "state.db").close()
     code, out, _ = run(capsys, "store", "migrate", "--config", blog.config)
-    assert code == 0 and "up to date (0007_scaling)" in out
+    assert code == 0 and "up to date (0008_webhook_claims)" in out
 
     url = postgres.create_database()
     monkeypatch.setenv("FEDIPRESS_DATABASE_URL", url)
@@ -160,7 +160,7 @@ def test_migrate_both_engines(
     code, out, err = run(capsys, "store", "migrate", "--config", blog.config)
     assert code == 0, err
     assert f"{url}: applied 0001_initial" in out
-    assert f"{url}: now at 0007_scaling" in out
+    assert f"{url}: now at 0008_webhook_claims" in out
     code, out, _ = run(capsys, "store", "migrate", "--config", blog.config)
     assert code == 0 and "up to date" in out
     code, _, err = run(capsys, "followers", "--config", blog.config)

@@ -81,7 +81,6 @@ from .inbox_handlers import (
 from .quotes import prepare_quote_request, revoke_deleted_quote
 from .ratelimit import RateLimiter
 from .remote import RemoteFetcher, check_json_depth, has_lone_surrogate
-from .webhook import OWN_SEEN_PREFIX
 
 __all__ = ["MAX_HEADER_BYTES", "InboxSettings", "create_app", "client_ip"]
 
@@ -345,8 +344,6 @@ class _Inbox:
             isinstance(kind, str) or isinstance(kind, list)
         ):
             raise _Refused(400, "activity needs an id and a type")
-        if data["id"].startswith(OWN_SEEN_PREFIX):
-            raise _Refused(400, "activity id is in fedipress's own namespace")
         actor = id_of(data.get("actor"))
         if actor is None or not actor.startswith(("https://", "http://")) or not _host_of(actor):
             raise _Refused(400, "activity needs an actor URL")

@@ -15,8 +15,8 @@ for the next run. What has been reported is kept in `.fedipress/webhook-seen.jso
 approvals made while the service was down are reported after a restart, and a restart never
 reports old ones again. The first start records what exists without running. Several inbox
 processes on one store (PostgreSQL) each poll, but each interaction is claimed in the store
-before a run (`claim`: an atomic insert of its key among the seen ids), so only the process
-that claims it first runs the command for it; the others count it as reported.
+before a run (`claim`: an atomic insert of its key in the store's webhook claims), so only the
+process that claims it first runs the command for it; the others count it as reported.
 
 The command is an argument list, run without a shell, with a timeout; its environment is
 minimal (PATH, HOME, the locale, the names in `pass_env`) plus the FEDIPRESS_WEBHOOK_
@@ -49,7 +49,7 @@ from ..config.settings import WebhookConfig
 from ..errors import StoreError
 from ..store import Store
 
-__all__ = ["KEPT_ENV", "MAX_POSTS", "OWN_SEEN_PREFIX", "Webhook", "WebhookRun",
+__all__ = ["KEPT_ENV", "MAX_POSTS", "Webhook", "WebhookRun",
            "claim_webhook_keys", "interaction_keys", "page_url"]
 
 log = logging.getLogger("fedipress.inbox")
@@ -81,16 +81,10 @@ def interaction_keys(conversations: Conversations) -> dict[str, str]:
     return keys
 
 
-# The namespace of the service's own entries among the seen activity ids (reported webhook
-# interactions). The inbox refuses activities whose id is in it, so a sender cannot claim one.
-OWN_SEEN_PREFIX = "fedipress:"
-_CLAIM_PREFIX = OWN_SEEN_PREFIX + "webhook:"
-
-
 def claim_webhook_keys(store: Store, keys: list[str], now: datetime) -> set[str]:
-    """The keys this process is the first to report: each one inserted among the store's seen
-    ids, which several processes share; an insert that finds it there loses."""
-    return {k for k in keys if store.seen_activity(_CLAIM_PREFIX + k, now)}
+    """The keys this process is the first to report: each one claimed in the store, which
+    several processes share; a claim that finds it there loses."""
+    return {k for k in keys if store.claim_webhook_key(k, now)}
 
 
 @dataclass(frozen=True)

@@ -368,6 +368,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX host_health_failing ON host_health (first_failure_at)",
         ),
     ),
+    # The webhook's claims: which approved interactions a service has already reported, so
+    # several services on one store run the command once for each. A table of its own, apart
+    # from the seen activity ids that remote senders write.
+    Migration(
+        "0008_webhook_claims",
+        (
+            """CREATE TABLE webhook_claims (
+                claim_key TEXT PRIMARY KEY,
+                claimed_at TEXT NOT NULL
+            ) STRICT""",
+        ),
+    ),
 )
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS migrations (

@@ -97,6 +97,19 @@ class InboxMixin(SQLiteBase):
                 == 1
             )
 
+    def claim_webhook_key(self, key: str, now: datetime) -> bool:
+        """Record that this process reports interaction `key` to the webhook; True only for
+        the first process to claim it (the insert is atomic on both engines)."""
+        with self._write() as c:
+            return (
+                c.execute(
+                    "INSERT INTO webhook_claims (claim_key, claimed_at) VALUES (?, ?) "
+                    "ON CONFLICT (claim_key) DO NOTHING",
+                    (key, _ts(now)),
+                ).rowcount
+                == 1
+            )
+
     def prune_seen(self, before: datetime) -> int:
         with self._write() as c:
             return c.execute(
